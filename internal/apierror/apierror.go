@@ -1,0 +1,143 @@
+// Package apierror declares livegate's domain errors once and translates them to gRPC
+// status, with a google.rpc.ErrorInfo detail, in one place (ToStatus), at the boundary.
+//
+// Services return *Error values (or wrap them); the server's interceptors call ToStatus, and
+// the REST gateway turns the status into RealtimeKit's error envelope.
+package apierror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Domain is the ErrorInfo domain of every livegate error.
+const Domain = "livegate"
+
+// Reason is an UPPER_SNAKE machine-readable cause, carried in ErrorInfo.reason.
+type Reason string
+
+// The reasons livegate returns, each with its gRPC code.
+const (
+	ReasonUnauthenticated    Reason = "UNAUTHENTICATED"     // no or unknown credentials
+	ReasonPermissionDenied   Reason = "PERMISSION_DENIED"   // credentials of another tenant
+	ReasonInvalidArgument    Reason = "INVALID_ARGUMENT"    // a field is malformed
+	ReasonNotFound           Reason = "NOT_FOUND"           // the resource does not exist
+	ReasonAlreadyActive      Reason = "ALREADY_ACTIVE"      // a meeting already has an active livestream
+	ReasonAlreadyExists      Reason = "ALREADY_EXISTS"      // a unique key is taken
+	ReasonLivestreamActive   Reason = "LIVESTREAM_ACTIVE"   // an operation needs an inactive livestream
+	ReasonLivestreamDisabled Reason = "LIVESTREAM_DISABLED" // the livestream is disabled
+	ReasonCursorCompacted    Reason = "CURSOR_COMPACTED"    // a feed cursor older than retention
+	ReasonPayloadTooLarge    Reason = "PAYLOAD_TOO_LARGE"   // a body over the limit
+	ReasonUnavailable        Reason = "UNAVAILABLE"         // shutting down; retry
+	ReasonInternal           Reason = "INTERNAL"            // a bug or a broken dependency
+	ReasonSignatureMismatch  Reason = "SIGNATURE_MISMATCH"  // a webhook secret or signature is wrong
+)
+
+var codeOf = map[Reason]codes.Code{
+	ReasonUnauthenticated:    codes.Unauthenticated,
+	ReasonPermissionDenied:   codes.PermissionDenied,
+	ReasonInvalidArgument:    codes.InvalidArgument,
+	ReasonNotFound:           codes.NotFound,
+	ReasonAlreadyActive:      codes.AlreadyExists,
+	ReasonAlreadyExists:      codes.AlreadyExists,
+	ReasonLivestreamActive:   codes.FailedPrecondition,
+	ReasonLivestreamDisabled: codes.FailedPrecondition,
+	ReasonCursorCompacted:    codes.OutOfRange,
+	ReasonPayloadTooLarge:    codes.ResourceExhausted,
+	ReasonUnavailable:        codes.Unavailable,
+	ReasonInternal:           codes.Internal,
+	ReasonSignatureMismatch:  codes.Unauthenticated,
+}
+
+// Error is a domain error: a reason, a message for people (naming the field or resource),
+// and the dynamic values as metadata.
+type Error struct {
+	Reason   Reason
+	Message  string
+	Metadata map[string]string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Code is the gRPC code of the error's reason.
+func (e *Error) Code() codes.Code {
+	if c, ok := codeOf[e.Reason]; ok {
+		return c
+	}
+	return codes.Unknown
+}
+
+// New returns an error with a reason and a formatted message.
+func New(reason Reason, format string, args ...any) *Error {
+	return &Error{Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// With returns a copy of e with a metadata entry added.
+func (e *Error) With(key, value string) *Error {
+	c := *e
+	c.Metadata = maps.Clone(e.Metadata)
+	if c.Metadata == nil {
+		c.Metadata = map[string]string{}
+	}
+	c.Metadata[key] = value
+	return &c
+}
+
+// NotFound says a resource of a kind does not exist (in the caller's tenant).
+func NotFound(kind, id string) *Error {
+	return New(ReasonNotFound, "%s %q not found", kind, id).With("resource", kind).With("id", id)
+}
+
+// InvalidArgument says a field is wrong and why.
+func InvalidArgument(field, why string) *Error {
+	return New(ReasonInvalidArgument, "%s: %s", field, why).With("field", field)
+}
+
+// ToStatus translates any error into a gRPC status. *Error values (also wrapped) keep their
+// code and message and gain an ErrorInfo; a status error passes through; context errors
+// become Canceled/DeadlineExceeded; anything else is INTERNAL with a generic message (the
+// cause is logged, not sent).
+func ToStatus(err error) *status.Status {
+	if err == nil {
+		return status.New(codes.OK, "")
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		st := status.New(e.Code(), e.Message)
+		withInfo, derr := st.WithDetails(&errdetails.ErrorInfo{
+			Reason:   string(e.Reason),
+			Domain:   Domain,
+			Metadata: e.Metadata,
+		})
+		if derr != nil {
+			return st
+		}
+		return withInfo
+	}
+	if st, ok := status.FromError(err); ok {
+		return st
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return status.New(codes.Canceled, "request canceled")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.New(codes.DeadlineExceeded, "deadline exceeded")
+	}
+	return status.New(codes.Internal, "internal error")
+}
+
+// Info returns the ErrorInfo detail of a status, if it has one.
+func Info(st *status.Status) *errdetails.ErrorInfo {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info
+		}
+	}
+	return nil
+}

@@ -1,0 +1,200 @@
+// Package store defines livegate's system of record: tenants (apps), livestreams, their
+// sessions and recordings. The interface is what services depend on; internal/store/sqlite
+// is the embedded implementation, and a PostgreSQL one follows the same contract.
+//
+// Reads and writes happen inside transactions handed to a callback (View, Update), so the
+// business rules that span several rows (start a meeting's livestream, stop it) run atomically
+// on every backend without each backend re-implementing them.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every implementation returns (wrapped with context), so callers can tell them apart
+// with errors.Is.
+var (
+	// ErrNotFound: no row matches.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists: a row with the same unique key exists.
+	ErrAlreadyExists = errors.New("already exists")
+)
+
+// Tenant is the pair of ids in every REST path: an app within an account.
+type Tenant struct {
+	AccountID string
+	AppID     string
+}
+
+// App is a tenant and its credentials. Secrets are never stored in clear text except the
+// webhook secret, which livegate must know to verify HMAC signatures.
+type App struct {
+	Tenant
+	// TokenID is the public half of the API token, the lookup key.
+	TokenID string
+	// TokenHash is SHA-256 of the token's secret half.
+	TokenHash []byte
+	// WebhookSecret authenticates provider deliveries (100ms header, Amity HMAC key).
+	WebhookSecret string
+	CreatedAt     time.Time
+}
+
+// Status of a livestream, stored as RealtimeKit spells it.
+type Status string
+
+// The livestream statuses.
+const (
+	StatusLive    Status = "LIVE"
+	StatusIdle    Status = "IDLE"
+	StatusErrored Status = "ERRORED"
+	StatusInvoked Status = "INVOKED"
+)
+
+// Active reports whether a livestream in this status counts as the active one of its meeting.
+func (s Status) Active() bool { return s == StatusLive || s == StatusInvoked }
+
+// Livestream is a stored livestream.
+type Livestream struct {
+	Tenant
+	ID        string
+	Name      string
+	MeetingID string // empty for an independent livestream
+	StreamKey string
+	Status    Status
+	Disabled  bool
+	// Provider drives the state: "rtmp", "hms" or "amity".
+	Provider string
+	// ProviderID is the livestream's id at its provider (Amity streamId), or empty.
+	ProviderID string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Session is one run of a livestream.
+type Session struct {
+	Tenant
+	ID            string
+	LivestreamID  string
+	InvokedAt     time.Time // zero when unset
+	StartedAt     time.Time // zero when unset
+	StoppedAt     time.Time // zero while active
+	IngestSeconds float64
+	ViewerSeconds float64
+	ErrMessage    string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Recording is one finished recording, for the daywise recording statistics.
+type Recording struct {
+	Tenant
+	ID              string
+	LivestreamID    string // empty when unknown
+	Source          string // "hms", "amity", "rtmp"
+	RecordedAt      time.Time
+	DurationSeconds float64
+}
+
+// SortOrder orders lists by creation time.
+type SortOrder int
+
+// Sort orders.
+const (
+	Descending SortOrder = iota // newest first (the default)
+	Ascending
+)
+
+// LivestreamFilter selects livestreams for ListLivestreams.
+type LivestreamFilter struct {
+	ExcludeMeetings bool
+	Status          Status    // empty: any
+	CreatedFrom     time.Time // zero: unbounded; inclusive
+	CreatedTo       time.Time // zero: unbounded; exclusive
+	Order           SortOrder
+	Offset, Limit   int
+}
+
+// Totals are sums over sessions.
+type Totals struct {
+	Livestreams   int
+	IngestSeconds float64
+	ViewerSeconds float64
+}
+
+// DayStat is one UTC day's count and minutes.
+type DayStat struct {
+	Day     string // YYYY-MM-DD
+	Count   int
+	Minutes float64
+}
+
+// Reader reads inside a transaction.
+type Reader interface {
+	// AppByTokenID returns the app whose API token has this id.
+	AppByTokenID(ctx context.Context, tokenID string) (App, error)
+	// App returns a tenant's app.
+	App(ctx context.Context, t Tenant) (App, error)
+
+	// Livestream returns one of the tenant's livestreams.
+	Livestream(ctx context.Context, t Tenant, id string) (Livestream, error)
+	// LivestreamByMeeting returns the livestream of a meeting.
+	LivestreamByMeeting(ctx context.Context, t Tenant, meetingID string) (Livestream, error)
+	// LivestreamByStreamKey returns the livestream with this stream key, of any tenant.
+	LivestreamByStreamKey(ctx context.Context, streamKey string) (Livestream, error)
+	// LivestreamByProviderID returns the tenant's livestream driven by provider with this id.
+	LivestreamByProviderID(ctx context.Context, t Tenant, provider, providerID string) (Livestream, error)
+	// ListLivestreams returns a page of the tenant's livestreams and how many match in all.
+	ListLivestreams(ctx context.Context, t Tenant, f LivestreamFilter) ([]Livestream, int, error)
+
+	// Session returns one of the tenant's sessions.
+	Session(ctx context.Context, t Tenant, id string) (Session, error)
+	// ActiveSession returns the livestream's session that has not stopped (the latest one).
+	ActiveSession(ctx context.Context, t Tenant, livestreamID string) (Session, error)
+	// LatestSession returns the livestream's most recently created session.
+	LatestSession(ctx context.Context, t Tenant, livestreamID string) (Session, error)
+	// ListSessions returns a page of the livestream's sessions, newest first, and the total.
+	ListSessions(ctx context.Context, t Tenant, livestreamID string, offset, limit int) ([]Session, int, error)
+
+	// SessionTotals sums the tenant's sessions created in [from, to).
+	SessionTotals(ctx context.Context, t Tenant, from, to time.Time) (Totals, error)
+	// SessionDays counts the tenant's sessions per UTC day created in [from, to), and their
+	// minutes (from ingest seconds). Days without sessions are left out.
+	SessionDays(ctx context.Context, t Tenant, from, to time.Time) ([]DayStat, error)
+	// RecordingDays counts the tenant's recordings per UTC day in [from, to), and their minutes.
+	RecordingDays(ctx context.Context, t Tenant, from, to time.Time) ([]DayStat, error)
+}
+
+// Writer reads and writes inside a transaction.
+type Writer interface {
+	Reader
+	// CreateApp stores a new app; ErrAlreadyExists if the tenant exists.
+	CreateApp(ctx context.Context, a App) error
+	// CreateLivestream stores a new livestream; ErrAlreadyExists on a duplicate id, stream
+	// key, or meeting.
+	CreateLivestream(ctx context.Context, l Livestream) error
+	// UpdateLivestream overwrites the mutable fields of a livestream (name, stream key,
+	// status, disabled, updated_at); ErrNotFound if it does not exist.
+	UpdateLivestream(ctx context.Context, l Livestream) error
+	// DeleteLivestream deletes a livestream and its sessions; ErrNotFound if it does not exist.
+	DeleteLivestream(ctx context.Context, t Tenant, id string) error
+	// CreateSession stores a new session.
+	CreateSession(ctx context.Context, s Session) error
+	// UpdateSession overwrites a session's mutable fields (times, seconds, err_message,
+	// updated_at); ErrNotFound if it does not exist.
+	UpdateSession(ctx context.Context, s Session) error
+	// CreateRecording stores a finished recording.
+	CreateRecording(ctx context.Context, r Recording) error
+}
+
+// Store is a transactional store. Implementations are safe for concurrent use.
+type Store interface {
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(Reader) error) error
+	// Update runs fn in a read-write transaction, committed (durably) before Update returns
+	// nil. If fn returns an error, nothing it wrote is kept and Update returns that error.
+	Update(ctx context.Context, fn func(Writer) error) error
+	// Close releases the store.
+	Close() error
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Regenerates everything under gen/ from proto/, offline.
+#
+# Every tool is a Go tool pinned in tools/go.mod (buf, protoc-gen-go, protoc-gen-go-grpc,
+# protoc-gen-grpc-gateway, protoc-gen-openapiv2) and runs through `go tool`, so the only
+# network this needs is the Go module proxy, once, to fill the module cache.
+#
+# The third-party .proto files we import (google/api/*.proto, buf/validate/validate.proto)
+# are copied out of the Go module cache into .thirdparty/ (git-ignored) on each run; they
+# are never committed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Versions of the modules whose .proto sources we import. The Go runtime packages for the
+# same schemas come in through go.mod (genproto, protovalidate).
+GOOGLEAPIS_MODULE=github.com/grpc-ecosystem/grpc-gateway@v1.16.0
+PROTOVALIDATE_MODULE=github.com/bufbuild/protovalidate@v1.2.2
+
+moddir() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'; }
+
+rm -rf .thirdparty
+mkdir -p .thirdparty/googleapis/google/api .thirdparty/protovalidate/buf/validate
+src=$(moddir "$GOOGLEAPIS_MODULE")
+cp "$src"/third_party/googleapis/google/api/{annotations,http}.proto .thirdparty/googleapis/google/api/
+src=$(moddir "$PROTOVALIDATE_MODULE")
+cp "$src"/proto/protovalidate/buf/validate/validate.proto .thirdparty/protovalidate/buf/validate/
+chmod -R u+w .thirdparty
+
+buf() { go tool -modfile=tools/go.mod buf "$@"; }
+buf lint
+buf generate

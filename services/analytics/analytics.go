@@ -1,0 +1,149 @@
+// Package analytics implements livegate.v1.AnalyticsService: RealtimeKit's livestream
+// analytics, computed from stored sessions and recordings.
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/store"
+)
+
+const (
+	dateLayout = "2006-01-02"
+	// DefaultDays is the span of daywise analytics when start_date is not given.
+	DefaultDays = 30
+	// MaxDays is the longest span daywise analytics accepts.
+	MaxDays = 366
+)
+
+// Server implements AnalyticsService.
+type Server struct {
+	livegatev1.UnsafeAnalyticsServiceServer
+
+	store store.Store
+	now   func() time.Time
+}
+
+// NewServer returns an AnalyticsService over st.
+func NewServer(st store.Store) *Server { return &Server{store: st, now: time.Now} }
+
+var _ livegatev1.AnalyticsServiceServer = (*Server)(nil)
+
+func tenantOf(r interface {
+	GetAccountId() string
+	GetAppId() string
+}) store.Tenant {
+	return store.Tenant{AccountID: r.GetAccountId(), AppID: r.GetAppId()}
+}
+
+// GetLivestreamAnalytics sums the tenant's sessions that began in [start_time, end_time).
+func (s *Server) GetLivestreamAnalytics(ctx context.Context, req *livegatev1.GetLivestreamAnalyticsRequest) (*livegatev1.GetLivestreamAnalyticsResponse, error) {
+	var from, to time.Time
+	if req.StartTime != nil {
+		from = req.GetStartTime().AsTime()
+	}
+	if req.EndTime != nil {
+		to = req.GetEndTime().AsTime()
+	}
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		return nil, apierror.InvalidArgument("end_time", "must be after start_time")
+	}
+	var totals store.Totals
+	err := s.store.View(ctx, func(r store.Reader) error {
+		var err error
+		totals, err = r.SessionTotals(ctx, tenantOf(req), from, to)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("livestream analytics: %w", err)
+	}
+	return &livegatev1.GetLivestreamAnalyticsResponse{
+		Success: true,
+		Data: &livegatev1.LivestreamAnalytics{
+			Count:              int32(totals.Livestreams),
+			TotalIngestSeconds: totals.IngestSeconds,
+			TotalViewerSeconds: totals.ViewerSeconds,
+		},
+	}, nil
+}
+
+// GetDaywiseAnalytics reports sessions and recordings per UTC day, one entry per day of the
+// range (zeros included), oldest first.
+func (s *Server) GetDaywiseAnalytics(ctx context.Context, req *livegatev1.GetDaywiseAnalyticsRequest) (*livegatev1.GetDaywiseAnalyticsResponse, error) {
+	start, end, err := s.dateRange(req.GetStartDate(), req.GetEndDate())
+	if err != nil {
+		return nil, err
+	}
+	t := tenantOf(req)
+	from, to := start, end.AddDate(0, 0, 1)
+	var sessions, recordings []store.DayStat
+	err = s.store.View(ctx, func(r store.Reader) error {
+		var err error
+		if sessions, err = r.SessionDays(ctx, t, from, to); err != nil {
+			return err
+		}
+		recordings, err = r.RecordingDays(ctx, t, from, to)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("daywise analytics: %w", err)
+	}
+
+	sessionStats := &livegatev1.SessionStats{}
+	recordingStats := &livegatev1.RecordingStats{}
+	byDaySessions, byDayRecordings := index(sessions), index(recordings)
+	for day := start; !day.After(end); day = day.AddDate(0, 0, 1) {
+		key := day.Format(dateLayout)
+		ss, rs := byDaySessions[key], byDayRecordings[key]
+		sessionStats.DayStats = append(sessionStats.DayStats, &livegatev1.SessionDayStat{
+			Day: key, TotalSessions: int32(ss.Count), TotalSessionMinutes: ss.Minutes,
+		})
+		sessionStats.SessionsCount += int32(ss.Count)
+		sessionStats.SessionsMinutesConsumed += ss.Minutes
+		recordingStats.DayStats = append(recordingStats.DayStats, &livegatev1.RecordingDayStat{
+			Day: key, TotalRecordings: int32(rs.Count), TotalRecordingMinutes: rs.Minutes,
+		})
+		recordingStats.RecordingCount += int32(rs.Count)
+		recordingStats.RecordingMinutesConsumed += rs.Minutes
+	}
+	return &livegatev1.GetDaywiseAnalyticsResponse{
+		Success: true,
+		Data:    &livegatev1.DaywiseAnalytics{SessionStats: sessionStats, RecordingStats: recordingStats},
+	}, nil
+}
+
+// dateRange parses and defaults the request's dates: end defaults to today (UTC), start to
+// DefaultDays days ending at end.
+func (s *Server) dateRange(startDate, endDate string) (start, end time.Time, err error) {
+	end = s.now().UTC().Truncate(24 * time.Hour)
+	if endDate != "" {
+		if end, err = time.Parse(dateLayout, endDate); err != nil {
+			return start, end, apierror.InvalidArgument("end_date", "must be a date as YYYY-MM-DD")
+		}
+	}
+	start = end.AddDate(0, 0, -(DefaultDays - 1))
+	if startDate != "" {
+		if start, err = time.Parse(dateLayout, startDate); err != nil {
+			return start, end, apierror.InvalidArgument("start_date", "must be a date as YYYY-MM-DD")
+		}
+	}
+	if start.After(end) {
+		return start, end, apierror.InvalidArgument("start_date", "must not be after end_date")
+	}
+	if end.Sub(start) >= MaxDays*24*time.Hour {
+		return start, end, apierror.InvalidArgument("start_date", fmt.Sprintf("range must span at most %d days", MaxDays))
+	}
+	return start, end, nil
+}
+
+func index(stats []store.DayStat) map[string]store.DayStat {
+	m := make(map[string]store.DayStat, len(stats))
+	for _, s := range stats {
+		m[s.Day] = s
+	}
+	return m
+}

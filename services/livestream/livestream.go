@@ -1,0 +1,500 @@
+// Package livestream implements livegate.v1.LivestreamService: RealtimeKit's livestream API
+// over the store.
+package livestream
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// Default and largest page sizes of list calls.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// URLs builds the addresses a livestream hands out.
+type URLs struct {
+	// IngestBase is what ingest_server returns: the RTMP application URL encoders publish to,
+	// e.g. rtmp://localhost:1935/live. The encoder's stream name is the stream key.
+	IngestBase string
+	// PlaybackBase is the HLS base URL; a livestream plays at <PlaybackBase>/<id>/index.m3u8
+	// (the media server renames the stream from its key to the livestream id).
+	PlaybackBase string
+}
+
+// PlaybackURL is where viewers watch a livestream. It never contains the stream key.
+func (u URLs) PlaybackURL(livestreamID string) string {
+	return strings.TrimRight(u.PlaybackBase, "/") + "/" + livestreamID + "/index.m3u8"
+}
+
+// Server implements LivestreamService.
+type Server struct {
+	livegatev1.UnsafeLivestreamServiceServer
+
+	store store.Store
+	urls  URLs
+	now   func() time.Time
+}
+
+// NewServer returns a LivestreamService over st.
+func NewServer(st store.Store, urls URLs) *Server {
+	return &Server{store: st, urls: urls, now: time.Now}
+}
+
+var _ livegatev1.LivestreamServiceServer = (*Server)(nil)
+
+// NewStreamKey returns a random stream key with 130 bits of entropy.
+func NewStreamKey() string { return rand.Text() }
+
+func tenantOf(r interface {
+	GetAccountId() string
+	GetAppId() string
+}) store.Tenant {
+	return store.Tenant{AccountID: r.GetAccountId(), AppID: r.GetAppId()}
+}
+
+// CreateLivestream creates an independent livestream.
+func (s *Server) CreateLivestream(ctx context.Context, req *livegatev1.CreateLivestreamRequest) (*livegatev1.CreateLivestreamResponse, error) {
+	now := s.now().UTC()
+	l := store.Livestream{
+		Tenant:    tenantOf(req),
+		ID:        uuid.NewString(),
+		Name:      req.GetName(),
+		StreamKey: NewStreamKey(),
+		Status:    store.StatusIdle,
+		Provider:  "rtmp",
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	if err := s.store.Update(ctx, func(w store.Writer) error { return w.CreateLivestream(ctx, l) }); err != nil {
+		return nil, fmt.Errorf("create livestream: %w", err)
+	}
+	return &livegatev1.CreateLivestreamResponse{Success: true, Data: s.toProto(l)}, nil
+}
+
+// ListLivestreams lists the tenant's livestreams.
+func (s *Server) ListLivestreams(ctx context.Context, req *livegatev1.ListLivestreamsRequest) (*livegatev1.ListLivestreamsResponse, error) {
+	f := store.LivestreamFilter{ExcludeMeetings: req.GetExcludeMeetings()}
+	if req.GetStatus() != livegatev1.LivestreamStatus_LIVESTREAM_STATUS_UNSPECIFIED {
+		f.Status = store.Status(req.GetStatus().String())
+	}
+	if req.StartTime != nil {
+		f.CreatedFrom = req.GetStartTime().AsTime()
+	}
+	if req.EndTime != nil {
+		f.CreatedTo = req.GetEndTime().AsTime()
+	}
+	if !f.CreatedFrom.IsZero() && !f.CreatedTo.IsZero() && !f.CreatedFrom.Before(f.CreatedTo) {
+		return nil, apierror.InvalidArgument("end_time", "must be after start_time")
+	}
+	if req.GetSortOrder() == livegatev1.SortOrder_ASC {
+		f.Order = store.Ascending
+	}
+	f.Offset, f.Limit = page(req.GetPageNo(), req.GetPerPage())
+
+	var (
+		list  []store.Livestream
+		total int
+	)
+	err := s.store.View(ctx, func(r store.Reader) error {
+		var err error
+		list, total, err = r.ListLivestreams(ctx, tenantOf(req), f)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list livestreams: %w", err)
+	}
+	data := &livegatev1.ListLivestreamsData{
+		Livestreams: make([]*livegatev1.Livestream, 0, len(list)),
+		Paging:      paging(f.Offset, len(list), total),
+	}
+	for _, l := range list {
+		data.Livestreams = append(data.Livestreams, s.toProto(l))
+	}
+	return &livegatev1.ListLivestreamsResponse{Success: true, Data: data}, nil
+}
+
+// StartMeetingLivestream starts livestreaming a meeting.
+func (s *Server) StartMeetingLivestream(ctx context.Context, req *livegatev1.StartMeetingLivestreamRequest) (*livegatev1.StartMeetingLivestreamResponse, error) {
+	t := tenantOf(req)
+	now := s.now().UTC()
+	var l store.Livestream
+	err := s.store.Update(ctx, func(w store.Writer) error {
+		var err error
+		l, err = w.LivestreamByMeeting(ctx, t, req.GetMeetingId())
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			l = store.Livestream{
+				Tenant:    t,
+				ID:        uuid.NewString(),
+				Name:      req.GetName(),
+				MeetingID: req.GetMeetingId(),
+				StreamKey: NewStreamKey(),
+				Status:    store.StatusInvoked,
+				Provider:  "hms",
+				CreatedAt: now,
+				UpdatedAt: now,
+			}
+			if err := w.CreateLivestream(ctx, l); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case l.Status.Active():
+			return apierror.New(apierror.ReasonAlreadyActive,
+				"meeting %q already has an active livestream %q (status %s); stop it first", req.GetMeetingId(), l.ID, l.Status).
+				With("livestream_id", l.ID)
+		case l.Disabled:
+			return apierror.New(apierror.ReasonLivestreamDisabled, "livestream %q of meeting %q is disabled; enable it first", l.ID, req.GetMeetingId()).
+				With("livestream_id", l.ID)
+		default:
+			if req.GetName() != "" {
+				l.Name = req.GetName()
+			}
+			l.Status = store.StatusInvoked
+			l.UpdatedAt = now
+			if err := w.UpdateLivestream(ctx, l); err != nil {
+				return err
+			}
+		}
+		return w.CreateSession(ctx, store.Session{
+			Tenant:       t,
+			ID:           uuid.NewString(),
+			LivestreamID: l.ID,
+			InvokedAt:    now,
+			CreatedAt:    now,
+			UpdatedAt:    now,
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start livestream of meeting %s: %w", req.GetMeetingId(), err)
+	}
+	return &livegatev1.StartMeetingLivestreamResponse{Success: true, Data: s.toProto(l)}, nil
+}
+
+// StopMeetingLivestream stops a meeting's active livestream.
+func (s *Server) StopMeetingLivestream(ctx context.Context, req *livegatev1.StopMeetingLivestreamRequest) (*livegatev1.StopMeetingLivestreamResponse, error) {
+	t := tenantOf(req)
+	now := s.now().UTC()
+	noActive := apierror.New(apierror.ReasonNotFound, "meeting %q has no active livestream", req.GetMeetingId()).
+		With("resource", "active-livestream").With("id", req.GetMeetingId())
+	var l store.Livestream
+	err := s.store.Update(ctx, func(w store.Writer) error {
+		var err error
+		l, err = w.LivestreamByMeeting(ctx, t, req.GetMeetingId())
+		if errors.Is(err, store.ErrNotFound) {
+			return noActive
+		}
+		if err != nil {
+			return err
+		}
+		if !l.Status.Active() {
+			return noActive
+		}
+		l.Status = store.StatusIdle
+		l.UpdatedAt = now
+		if err := w.UpdateLivestream(ctx, l); err != nil {
+			return err
+		}
+		sess, err := w.ActiveSession(ctx, t, l.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // an active livestream always has a session, but a lost one must not block stopping
+		}
+		if err != nil {
+			return err
+		}
+		StopSession(&sess, now)
+		return w.UpdateSession(ctx, sess)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stop livestream of meeting %s: %w", req.GetMeetingId(), err)
+	}
+	return &livegatev1.StopMeetingLivestreamResponse{
+		Success: true,
+		Data:    &livegatev1.MessageData{Message: fmt.Sprintf("livestream %s of meeting %s stopped", l.ID, req.GetMeetingId())},
+	}, nil
+}
+
+// StopSession marks a session stopped at `at`, counting ingest time from its start, once.
+func StopSession(sess *store.Session, at time.Time) {
+	if !sess.StoppedAt.IsZero() {
+		return
+	}
+	sess.StoppedAt = at
+	if !sess.StartedAt.IsZero() && at.After(sess.StartedAt) {
+		sess.IngestSeconds = at.Sub(sess.StartedAt).Seconds()
+	}
+	sess.UpdatedAt = at
+}
+
+// GetMeetingActiveLivestream returns a meeting's active livestream.
+func (s *Server) GetMeetingActiveLivestream(ctx context.Context, req *livegatev1.GetMeetingActiveLivestreamRequest) (*livegatev1.GetMeetingActiveLivestreamResponse, error) {
+	var l store.Livestream
+	err := s.store.View(ctx, func(r store.Reader) error {
+		var err error
+		l, err = r.LivestreamByMeeting(ctx, tenantOf(req), req.GetMeetingId())
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !l.Status.Active()) {
+		return nil, apierror.New(apierror.ReasonNotFound, "meeting %q has no active livestream", req.GetMeetingId()).
+			With("resource", "active-livestream").With("id", req.GetMeetingId())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get active livestream of meeting %s: %w", req.GetMeetingId(), err)
+	}
+	return &livegatev1.GetMeetingActiveLivestreamResponse{Success: true, Data: s.toProto(l)}, nil
+}
+
+// GetLivestreamSession returns a session by id.
+func (s *Server) GetLivestreamSession(ctx context.Context, req *livegatev1.GetLivestreamSessionRequest) (*livegatev1.GetLivestreamSessionResponse, error) {
+	var sess store.Session
+	err := s.store.View(ctx, func(r store.Reader) error {
+		var err error
+		sess, err = r.Session(ctx, tenantOf(req), req.GetLivestreamSessionId())
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apierror.NotFound("livestream session", req.GetLivestreamSessionId())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get session %s: %w", req.GetLivestreamSessionId(), err)
+	}
+	return &livegatev1.GetLivestreamSessionResponse{Success: true, Data: SessionToProto(sess)}, nil
+}
+
+// GetActiveLivestreamSession returns a livestream with its active session.
+func (s *Server) GetActiveLivestreamSession(ctx context.Context, req *livegatev1.GetActiveLivestreamSessionRequest) (*livegatev1.GetActiveLivestreamSessionResponse, error) {
+	t := tenantOf(req)
+	var (
+		l    store.Livestream
+		sess store.Session
+	)
+	err := s.store.View(ctx, func(r store.Reader) error {
+		var err error
+		if l, err = r.Livestream(ctx, t, req.GetLivestreamId()); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return apierror.NotFound("livestream", req.GetLivestreamId())
+			}
+			return err
+		}
+		sess, err = r.ActiveSession(ctx, t, l.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return apierror.New(apierror.ReasonNotFound, "livestream %q has no active session", l.ID).
+				With("resource", "active-livestream-session").With("id", l.ID)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get active session of livestream %s: %w", req.GetLivestreamId(), err)
+	}
+	return &livegatev1.GetActiveLivestreamSessionResponse{
+		Success: true,
+		Data:    &livegatev1.LivestreamWithSession{Livestream: s.toProto(l), Session: SessionToProto(sess)},
+	}, nil
+}
+
+// GetLivestream returns a livestream, its latest session and a page of its sessions.
+func (s *Server) GetLivestream(ctx context.Context, req *livegatev1.GetLivestreamRequest) (*livegatev1.GetLivestreamResponse, error) {
+	t := tenantOf(req)
+	offset, limit := page(req.GetPageNo(), req.GetPerPage())
+	var (
+		l        store.Livestream
+		sessions []store.Session
+		latest   *store.Session
+		total    int
+	)
+	err := s.store.View(ctx, func(r store.Reader) error {
+		var err error
+		if l, err = r.Livestream(ctx, t, req.GetLivestreamId()); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return apierror.NotFound("livestream", req.GetLivestreamId())
+			}
+			return err
+		}
+		if sessions, total, err = r.ListSessions(ctx, t, l.ID, offset, limit); err != nil {
+			return err
+		}
+		switch sess, err := r.LatestSession(ctx, t, l.ID); {
+		case err == nil:
+			latest = &sess
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get livestream %s: %w", req.GetLivestreamId(), err)
+	}
+	data := &livegatev1.GetLivestreamData{
+		Livestream: s.toProto(l),
+		Paging:     paging(offset, len(sessions), total),
+		Sessions:   make([]*livegatev1.LivestreamSession, 0, len(sessions)),
+	}
+	if latest != nil {
+		data.Session = SessionToProto(*latest)
+	}
+	for _, sess := range sessions {
+		data.Sessions = append(data.Sessions, SessionToProto(sess))
+	}
+	return &livegatev1.GetLivestreamResponse{Success: true, Data: data}, nil
+}
+
+// ResetStreamKey gives a livestream a new stream key.
+func (s *Server) ResetStreamKey(ctx context.Context, req *livegatev1.ResetStreamKeyRequest) (*livegatev1.ResetStreamKeyResponse, error) {
+	l, err := s.modify(ctx, tenantOf(req), req.GetLivestreamId(), func(l *store.Livestream) { l.StreamKey = NewStreamKey() })
+	if err != nil {
+		return nil, err
+	}
+	return &livegatev1.ResetStreamKeyResponse{Success: true, Data: s.toProto(l)}, nil
+}
+
+// EnableLivestream enables a livestream.
+func (s *Server) EnableLivestream(ctx context.Context, req *livegatev1.EnableLivestreamRequest) (*livegatev1.EnableLivestreamResponse, error) {
+	l, err := s.modify(ctx, tenantOf(req), req.GetLivestreamId(), func(l *store.Livestream) { l.Disabled = false })
+	if err != nil {
+		return nil, err
+	}
+	return &livegatev1.EnableLivestreamResponse{Success: true, Data: s.toProto(l)}, nil
+}
+
+// DisableLivestream disables a livestream.
+func (s *Server) DisableLivestream(ctx context.Context, req *livegatev1.DisableLivestreamRequest) (*livegatev1.DisableLivestreamResponse, error) {
+	l, err := s.modify(ctx, tenantOf(req), req.GetLivestreamId(), func(l *store.Livestream) { l.Disabled = true })
+	if err != nil {
+		return nil, err
+	}
+	return &livegatev1.DisableLivestreamResponse{Success: true, Data: s.toProto(l)}, nil
+}
+
+// modify reads a livestream, changes it with fn and writes it back, in one transaction.
+func (s *Server) modify(ctx context.Context, t store.Tenant, id string, fn func(*store.Livestream)) (store.Livestream, error) {
+	var l store.Livestream
+	err := s.store.Update(ctx, func(w store.Writer) error {
+		var err error
+		if l, err = w.Livestream(ctx, t, id); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return apierror.NotFound("livestream", id)
+			}
+			return err
+		}
+		fn(&l)
+		l.UpdatedAt = s.now().UTC()
+		return w.UpdateLivestream(ctx, l)
+	})
+	if err != nil {
+		return store.Livestream{}, fmt.Errorf("update livestream %s: %w", id, err)
+	}
+	return l, nil
+}
+
+// DeleteLivestream deletes an inactive livestream and its sessions.
+func (s *Server) DeleteLivestream(ctx context.Context, req *livegatev1.DeleteLivestreamRequest) (*livegatev1.DeleteLivestreamResponse, error) {
+	t := tenantOf(req)
+	err := s.store.Update(ctx, func(w store.Writer) error {
+		l, err := w.Livestream(ctx, t, req.GetLivestreamId())
+		if errors.Is(err, store.ErrNotFound) {
+			return apierror.NotFound("livestream", req.GetLivestreamId())
+		}
+		if err != nil {
+			return err
+		}
+		if l.Status.Active() {
+			return apierror.New(apierror.ReasonLivestreamActive, "livestream %q is %s; stop it before deleting it", l.ID, l.Status).
+				With("livestream_id", l.ID)
+		}
+		return w.DeleteLivestream(ctx, t, l.ID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete livestream %s: %w", req.GetLivestreamId(), err)
+	}
+	return &livegatev1.DeleteLivestreamResponse{
+		Success: true,
+		Data:    &livegatev1.MessageData{Message: fmt.Sprintf("livestream %s deleted", req.GetLivestreamId())},
+	}, nil
+}
+
+// page turns a 1-based page number and a page size (0 = defaults) into an offset and limit.
+func page(pageNo, perPage int32) (offset, limit int) {
+	limit = int(perPage)
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	limit = min(limit, MaxPageSize)
+	p := max(int(pageNo), 1)
+	return (p - 1) * limit, limit
+}
+
+func paging(offset, n, total int) *livegatev1.Paging {
+	return &livegatev1.Paging{
+		StartOffset: int32(offset),
+		EndOffset:   int32(offset + n - 1),
+		TotalCount:  int32(total),
+	}
+}
+
+func (s *Server) toProto(l store.Livestream) *livegatev1.Livestream {
+	return ToProto(l, s.urls)
+}
+
+// ToProto converts a stored livestream to its API message.
+func ToProto(l store.Livestream, urls URLs) *livegatev1.Livestream {
+	out := &livegatev1.Livestream{
+		Id:           l.ID,
+		Name:         l.Name,
+		IngestServer: urls.IngestBase,
+		StreamKey:    l.StreamKey,
+		PlaybackUrl:  urls.PlaybackURL(l.ID),
+		Status:       StatusToProto(l.Status),
+		Disabled:     l.Disabled,
+		CreatedAt:    timestamppb.New(l.CreatedAt),
+		UpdatedAt:    timestamppb.New(l.UpdatedAt),
+		AccountId:    l.AccountID,
+		AppId:        l.AppID,
+		Provider:     l.Provider,
+		ProviderId:   l.ProviderID,
+	}
+	if l.MeetingID != "" {
+		out.MeetingId = &l.MeetingID
+	}
+	return out
+}
+
+// StatusToProto converts a stored status to the API enum.
+func StatusToProto(s store.Status) livegatev1.LivestreamStatus {
+	return livegatev1.LivestreamStatus(livegatev1.LivestreamStatus_value[string(s)])
+}
+
+// SessionToProto converts a stored session to its API message.
+func SessionToProto(s store.Session) *livegatev1.LivestreamSession {
+	return &livegatev1.LivestreamSession{
+		Id:            s.ID,
+		LivestreamId:  s.LivestreamID,
+		InvokedTime:   optionalTime(s.InvokedAt),
+		StartedTime:   optionalTime(s.StartedAt),
+		StoppedTime:   optionalTime(s.StoppedAt),
+		IngestSeconds: s.IngestSeconds,
+		ViewerSeconds: s.ViewerSeconds,
+		ErrMessage:    s.ErrMessage,
+		CreatedAt:     timestamppb.New(s.CreatedAt),
+		UpdatedAt:     timestamppb.New(s.UpdatedAt),
+	}
+}
+
+func optionalTime(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
