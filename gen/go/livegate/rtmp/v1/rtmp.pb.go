@@ -101,7 +101,7 @@ type Callback struct {
 	// only.
 	Duration *uint32 `protobuf:"varint,13,opt,name=duration,proto3,oneof" json:"duration,omitempty"`
 	// Whether the player asked to reset (flush) its playlist ("reset=1"). Sent by
-	// play only.
+	// play only. (Go: Reset_, since Reset is the message's method.)
 	Reset_ *bool `protobuf:"varint,14,opt,name=reset,proto3,oneof" json:"reset,omitempty"`
 	// Seconds since the publish or play started. Sent by update_* only.
 	Time *int64 `protobuf:"varint,15,opt,name=time,proto3,oneof" json:"time,omitempty"`
