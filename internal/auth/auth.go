@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/store"
@@ -129,4 +130,29 @@ func WithTenant(ctx context.Context, t store.Tenant) context.Context {
 func TenantFrom(ctx context.Context) (store.Tenant, bool) {
 	t, ok := ctx.Value(tenantKey{}).(store.Tenant)
 	return t, ok
+}
+
+// Credentials are what creating an app hands out, once: livegate keeps only the token's hash.
+type Credentials struct {
+	AccountID     string `json:"account_id"`
+	AppID         string `json:"app_id"`
+	APIToken      string `json:"api_token"`
+	WebhookSecret string `json:"webhook_secret"`
+}
+
+// CreateApp creates a tenant's app with a new API token and webhook secret.
+// store.ErrAlreadyExists if the tenant exists.
+func CreateApp(ctx context.Context, st store.Store, t store.Tenant, now time.Time) (Credentials, error) {
+	token := NewToken()
+	a := store.App{
+		Tenant:        t,
+		TokenID:       token.ID,
+		TokenHash:     token.Hash,
+		WebhookSecret: NewWebhookSecret(),
+		CreatedAt:     now.UTC(),
+	}
+	if err := st.Update(ctx, func(w store.Writer) error { return w.CreateApp(ctx, a) }); err != nil {
+		return Credentials{}, fmt.Errorf("create app %s/%s: %w", t.AccountID, t.AppID, err)
+	}
+	return Credentials{AccountID: t.AccountID, AppID: t.AppID, APIToken: token.Plain, WebhookSecret: a.WebhookSecret}, nil
 }

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"regexp"
+	"time"
+
+	"github.com/livegate/livegate/internal/auth"
+	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/sqlite"
+)
+
+// tenantID is the pattern of account and app ids, as the API validates them.
+var tenantID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// appsCreate creates an app in the data dir's store (also while a server runs on it: SQLite
+// serializes the two writers) and prints its credentials as one JSON object.
+func appsCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("livegate apps create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := envString(fs, "data-dir", "LIVEGATE_DATA_DIR", "./data", "directory of the embedded SQLite database")
+	account := fs.String("account", "", "account id (letters, digits, '-', '_'; at most 64)")
+	app := fs.String("app", "", "app id (letters, digits, '-', '_'; at most 64)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for flagName, v := range map[string]string{"--account": *account, "--app": *app} {
+		if !tenantID.MatchString(v) {
+			return fmt.Errorf("%s %q: must be 1 to 64 letters, digits, '-' or '_'", flagName, v)
+		}
+	}
+	db, err := sqlite.Open(ctx, *dataDir)
+	if err != nil {
+		return fmt.Errorf("open store in %s: %w", *dataDir, err)
+	}
+	defer db.Close()
+
+	creds, err := auth.CreateApp(ctx, db, store.Tenant{AccountID: *account, AppID: *app}, time.Now())
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(creds)
+}

@@ -1,0 +1,68 @@
+// Command livegate is the livestream control plane: `livegate serve` runs it, and the other
+// subcommands administer and inspect it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `livegate — a livestream control plane with a typed, durable event feed.
+
+Usage:
+  livegate serve [flags]         serve gRPC and the RealtimeKit-compatible REST API
+  livegate apps create [flags]   create an app (tenant) and print its API token and webhook secret
+  livegate help                  show this help
+
+Run "livegate <command> -h" for a command's flags. Every flag can also be set from the
+environment variable named in its help (a flag given on the command line wins).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "livegate:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// run dispatches a command line to its subcommand.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "apps":
+		if len(args) < 2 || args[1] != "create" {
+			fmt.Fprint(stderr, usage)
+			return errors.New(`"apps" needs a subcommand: create`)
+		}
+		return appsCreate(ctx, args[2:], stdout, stderr)
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+// envString defines a string flag whose default comes from an environment variable.
+func envString(fs *flag.FlagSet, name, env, def, help string) *string {
+	if v, ok := os.LookupEnv(env); ok {
+		def = v
+	}
+	return fs.String(name, def, fmt.Sprintf("%s (env %s)", help, env))
+}

@@ -1,0 +1,191 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/auth"
+	"github.com/livegate/livegate/internal/server"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// testServer is a real livegate on loopback ports, with a gRPC client of it.
+type testServer struct {
+	t      testing.TB
+	dir    string
+	srv    *server.Server
+	cancel context.CancelFunc
+	done   chan error
+	conn   *grpc.ClientConn
+	base   string // http://127.0.0.1:port
+
+	livestreams livegatev1.LivestreamServiceClient
+	analytics   livegatev1.AnalyticsServiceClient
+}
+
+const (
+	testIngestBase   = "rtmp://ingest.test:1935/live"
+	testPlaybackBase = "http://play.test/hls"
+)
+
+// startServer serves livegate with its store in dir, until the test ends or stop is called.
+func startServer(t testing.TB, dir string) *testServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(ctx, server.Config{
+		HTTPAddr:     "127.0.0.1:0",
+		GRPCAddr:     "127.0.0.1:0",
+		DataDir:      dir,
+		IngestBase:   testIngestBase,
+		PlaybackBase: testPlaybackBase,
+	}, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("start server: %v", err)
+	}
+	s := &testServer{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1), base: "http://" + srv.HTTPAddr()}
+	go func() { s.done <- srv.Serve(ctx) }()
+	s.conn, err = grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	s.livestreams = livegatev1.NewLivestreamServiceClient(s.conn)
+	s.analytics = livegatev1.NewAnalyticsServiceClient(s.conn)
+	t.Cleanup(s.stop)
+	return s
+}
+
+// stop shuts the server down gracefully and waits for it; it is idempotent.
+func (s *testServer) stop() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	s.cancel = nil
+	_ = s.conn.Close()
+	select {
+	case err := <-s.done:
+		if err != nil {
+			s.t.Errorf("serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		s.t.Error("server did not stop within 30s")
+	}
+}
+
+// createApp creates a tenant's app, as `livegate apps create` does.
+func (s *testServer) createApp(account, app string) auth.Credentials {
+	s.t.Helper()
+	creds, err := auth.CreateApp(context.Background(), s.srv.Store(), store.Tenant{AccountID: account, AppID: app}, time.Now())
+	if err != nil {
+		s.t.Fatalf("create app: %v", err)
+	}
+	return creds
+}
+
+// withToken returns a context sending token as gRPC bearer credentials.
+func withToken(token string) context.Context {
+	ctx := context.Background()
+	if token == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+}
+
+// restResponse is a REST answer: status and decoded JSON body.
+type restResponse struct {
+	Status int
+	Body   map[string]any
+	Raw    []byte
+}
+
+// rest sends a real HTTP request; body is JSON-encoded unless it is a string or []byte.
+func (s *testServer) rest(method, path, token string, body any) restResponse {
+	s.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = bytes.NewBufferString(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		enc, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		r = bytes.NewReader(enc)
+	}
+	req, err := http.NewRequest(method, s.base+path, r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	out := restResponse{Status: resp.StatusCode, Raw: raw}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out.Body); err != nil {
+			s.t.Fatalf("%s %s: body is not a JSON object: %v\n%s", method, path, err, raw)
+		}
+	}
+	return out
+}
+
+// errorMessage returns the message of a REST error envelope, failing the test if the body
+// is not one.
+func (r restResponse) errorMessage(t testing.TB) string {
+	t.Helper()
+	var env struct {
+		Success *bool `json:"success"`
+		Errors  []struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(r.Raw, &env); err != nil || env.Success == nil || *env.Success || len(env.Errors) != 1 {
+		t.Fatalf("not an error envelope: %s", r.Raw)
+	}
+	if env.Errors[0].Code != r.Status {
+		t.Errorf("envelope code %d, HTTP status %d", env.Errors[0].Code, r.Status)
+	}
+	return env.Errors[0].Message
+}
+
+// data returns the "data" object of a success envelope.
+func (r restResponse) data(t testing.TB) map[string]any {
+	t.Helper()
+	if r.Body["success"] != true {
+		t.Fatalf("not a success envelope: %s", r.Raw)
+	}
+	d, ok := r.Body["data"].(map[string]any)
+	if !ok {
+		t.Fatalf("no data object: %s", r.Raw)
+	}
+	return d
+}

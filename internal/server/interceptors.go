@@ -1,0 +1,153 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+
+	"buf.build/go/protovalidate"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	grpcprotovalidate "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/auth"
+)
+
+// interceptors returns the server's chains, outermost first: panic recovery, logging, domain
+// error translation, authentication and authorization, validation. The gateway dials this
+// server, so REST calls pass through the same chain.
+func interceptors(log *slog.Logger, authn *auth.Authenticator) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, nil, err
+	}
+	recoverOpt := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
+		return status.Error(codes.Internal, "internal error")
+	})
+	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		log.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+	// Calls finish as a log line each; payloads are never logged (they hold secrets).
+	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
+	a := &authInterceptor{authn: authn}
+	t := &errorTranslator{log: log}
+	return []grpc.UnaryServerInterceptor{
+			recovery.UnaryServerInterceptor(recoverOpt),
+			logging.UnaryServerInterceptor(logger, logOpts...),
+			t.unary,
+			a.unary,
+			grpcprotovalidate.UnaryServerInterceptor(validator),
+		}, []grpc.StreamServerInterceptor{
+			recovery.StreamServerInterceptor(recoverOpt),
+			logging.StreamServerInterceptor(logger, logOpts...),
+			t.stream,
+			a.stream,
+			grpcprotovalidate.StreamServerInterceptor(validator),
+		}, nil
+}
+
+// errorTranslator turns domain errors into gRPC statuses (apierror.ToStatus), logging the
+// cause of every INTERNAL one, since its message is not sent to the client.
+type errorTranslator struct{ log *slog.Logger }
+
+func (t *errorTranslator) translate(ctx context.Context, method string, err error) error {
+	if err == nil {
+		return nil
+	}
+	st := apierror.ToStatus(err)
+	if st.Code() == codes.Internal || st.Code() == codes.Unknown {
+		t.log.ErrorContext(ctx, "internal error", "method", method, "error", err)
+	}
+	return st.Err()
+}
+
+func (t *errorTranslator) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	resp, err := handler(ctx, req)
+	return resp, t.translate(ctx, info.FullMethod, err)
+}
+
+func (t *errorTranslator) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return t.translate(ss.Context(), info.FullMethod, handler(srv, ss))
+}
+
+// authInterceptor authenticates the bearer token of every livegate API call and checks that
+// the request addresses the token's tenant. Webhook deliveries authenticate with the
+// provider's own secret inside WebhookService; health and reflection are open.
+type authInterceptor struct{ authn *auth.Authenticator }
+
+func needsToken(fullMethod string) bool {
+	return strings.HasPrefix(fullMethod, "/livegate.v1.") && !strings.HasPrefix(fullMethod, "/livegate.v1.WebhookService/")
+}
+
+func (a *authInterceptor) authenticate(ctx context.Context) (context.Context, error) {
+	var header string
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get("authorization"); len(v) > 0 {
+			header = v[0]
+		}
+	}
+	tenant, err := a.authn.Authenticate(ctx, header)
+	if err != nil {
+		return nil, apierror.ToStatus(err).Err()
+	}
+	return auth.WithTenant(ctx, tenant), nil
+}
+
+func (a *authInterceptor) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if !needsToken(info.FullMethod) {
+		return handler(ctx, req)
+	}
+	ctx, err := a.authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := authorize(ctx, req); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (a *authInterceptor) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if !needsToken(info.FullMethod) {
+		return handler(srv, ss)
+	}
+	ctx, err := a.authenticate(ss.Context())
+	if err != nil {
+		return err
+	}
+	return handler(srv, &authorizedStream{ServerStream: ss, ctx: ctx})
+}
+
+func authorize(ctx context.Context, req any) error {
+	tenant, _ := auth.TenantFrom(ctx)
+	scoped, ok := req.(auth.TenantScoped)
+	if !ok {
+		return status.Errorf(codes.Internal, "request %T names no tenant", req)
+	}
+	if err := auth.Authorize(tenant, scoped); err != nil {
+		return apierror.ToStatus(err).Err()
+	}
+	return nil
+}
+
+// authorizedStream carries the authenticated tenant and authorizes every received message.
+type authorizedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *authorizedStream) Context() context.Context { return s.ctx }
+
+func (s *authorizedStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	return authorize(s.ctx, m)
+}
