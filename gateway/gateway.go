@@ -46,6 +46,9 @@ func New(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 			return nil, fmt.Errorf("register gateway handler: %w", err)
 		}
 	}
+	if err := registerWebhooks(mux, conn); err != nil {
+		return nil, err
+	}
 	if err := mux.HandlePath(http.MethodGet, "/openapi.json", serveOpenAPI); err != nil {
 		return nil, fmt.Errorf("register /openapi.json: %w", err)
 	}

@@ -21,10 +21,14 @@ import (
 	"github.com/livegate/livegate/gateway"
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/auth"
+	"github.com/livegate/livegate/internal/eventlog"
+	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/sqlite"
 	"github.com/livegate/livegate/services/analytics"
+	"github.com/livegate/livegate/services/event"
 	"github.com/livegate/livegate/services/livestream"
+	"github.com/livegate/livegate/services/webhook"
 )
 
 // Config is what `livegate serve` is told.
@@ -40,6 +44,10 @@ type Config struct {
 	PlaybackBase string
 	// ShutdownTimeout bounds the graceful part of shutdown; past it, connections are cut.
 	ShutdownTimeout time.Duration
+	// Retention is how much of the event feed to keep; zero keeps everything.
+	Retention event.Retention
+	// Feed tunes subscriptions (queue length, progress interval).
+	Feed feed.Options
 }
 
 // Server is a running livegate: listening, not yet serving until Serve.
@@ -47,6 +55,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	store   store.Store
+	hub     *feed.Hub
 	grpc    *grpc.Server
 	health  *health.Server
 	http    *http.Server
@@ -74,6 +83,26 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	}
 	s.store = db
 
+	// The feed hub learns of every commit's events, in commit order, before the writers that
+	// appended them are answered: nothing acknowledged is missing from a live subscription.
+	var head uint64
+	if err := db.View(ctx, func(r store.Reader) error {
+		var err error
+		head, _, err = r.FeedBounds(ctx)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("read feed head: %w", err)
+	}
+	s.hub = feed.NewHub(head)
+	db.OnCommit(func(recs []store.Event) {
+		events, err := eventlog.DecodeAll(recs)
+		if err != nil {
+			log.Error("decode committed events", "error", err) // cannot happen: we just encoded them
+			return
+		}
+		s.hub.Publish(events)
+	})
+
 	unary, streams, err := interceptors(log, auth.NewAuthenticator(s.store))
 	if err != nil {
 		return nil, fmt.Errorf("build interceptors: %w", err)
@@ -82,6 +111,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	urls := livestream.URLs{IngestBase: cfg.IngestBase, PlaybackBase: cfg.PlaybackBase}
 	livegatev1.RegisterLivestreamServiceServer(s.grpc, livestream.NewServer(s.store, urls))
 	livegatev1.RegisterAnalyticsServiceServer(s.grpc, analytics.NewServer(s.store))
+	livegatev1.RegisterWebhookServiceServer(s.grpc, webhook.NewServer(s.store))
+	livegatev1.RegisterEventServiceServer(s.grpc, event.NewServer(s.store, s.hub, cfg.Feed))
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -146,9 +177,18 @@ func (s *Server) Serve(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error {
+		s.cfg.Retention.Enforce(gctx, s.store, time.Minute, time.Now, func(err error) {
+			s.log.Error("enforce event retention", "error", err)
+		})
+		return nil
+	})
+	g.Go(func() error {
 		<-gctx.Done()
 		s.log.Info("livegate shutting down")
 		s.health.Shutdown()
+		// Subscriptions end first, with UNAVAILABLE: clients resume from their cursor elsewhere
+		// or after the restart. Then unary calls drain.
+		s.hub.Shutdown()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 		defer cancel()
 		herr := s.http.Shutdown(sctx)

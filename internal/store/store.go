@@ -97,6 +97,45 @@ type Recording struct {
 	DurationSeconds float64
 }
 
+// MeetingSession is one session of a meeting (a 100ms room session), for the daywise
+// session statistics.
+type MeetingSession struct {
+	Tenant
+	ID              string // the provider's session id
+	RoomID          string
+	StartedAt       time.Time
+	StoppedAt       time.Time // zero while open
+	DurationSeconds float64
+}
+
+// Event is an entry of the event feed as stored: the columns livegate filters on, and the
+// event itself (a protobuf-encoded livegate.v1.Event) in Body.
+type Event struct {
+	// Sequence is assigned by AppendEvent: strictly increasing in commit order, never reused.
+	Sequence uint64
+	Tenant
+	Source string
+	Type   string
+	// DeliveryID identifies the provider delivery the event came from; a redelivery has the
+	// same one, and DeliveryEvents finds what it stored.
+	DeliveryID string
+	// DedupeKey is unique per (tenant, source): AppendEvent refuses a second event with it.
+	DedupeKey    string
+	LivestreamID string
+	RoomID       string
+	ReceivedAt   time.Time
+	Body         []byte
+}
+
+// EventFilter selects events. Every set criterion must match; within Types and Sources any
+// value may. A type ending in '.' matches as a prefix.
+type EventFilter struct {
+	Types        []string
+	Sources      []string
+	LivestreamID string
+	RoomID       string
+}
+
 // SortOrder orders lists by creation time.
 type SortOrder int
 
@@ -159,11 +198,24 @@ type Reader interface {
 
 	// SessionTotals sums the tenant's sessions created in [from, to).
 	SessionTotals(ctx context.Context, t Tenant, from, to time.Time) (Totals, error)
-	// SessionDays counts the tenant's sessions per UTC day created in [from, to), and their
-	// minutes (from ingest seconds). Days without sessions are left out.
+	// SessionDays counts the tenant's sessions per UTC day in [from, to), and their minutes:
+	// livestream sessions (by creation, minutes from ingest seconds) and meeting sessions (by
+	// start, minutes from their duration) together. Days without sessions are left out.
 	SessionDays(ctx context.Context, t Tenant, from, to time.Time) ([]DayStat, error)
 	// RecordingDays counts the tenant's recordings per UTC day in [from, to), and their minutes.
 	RecordingDays(ctx context.Context, t Tenant, from, to time.Time) ([]DayStat, error)
+
+	// DeliveryEvents returns the events stored from one provider delivery, in sequence order
+	// (none: the delivery is new).
+	DeliveryEvents(ctx context.Context, t Tenant, source, deliveryID string) ([]Event, error)
+	// EventsAfter returns up to limit of the tenant's events with a sequence greater than
+	// after that match f, in sequence order.
+	EventsAfter(ctx context.Context, t Tenant, after uint64, f EventFilter, limit int) ([]Event, error)
+	// Event returns one of the tenant's events.
+	Event(ctx context.Context, t Tenant, sequence uint64) (Event, error)
+	// FeedBounds returns the greatest sequence ever assigned (0: none) and the greatest
+	// sequence pruned by retention (0: none): events after it are all still kept.
+	FeedBounds(ctx context.Context) (head, prunedThrough uint64, err error)
 }
 
 // Writer reads and writes inside a transaction.
@@ -186,6 +238,15 @@ type Writer interface {
 	UpdateSession(ctx context.Context, s Session) error
 	// CreateRecording stores a finished recording.
 	CreateRecording(ctx context.Context, r Recording) error
+	// RecordMeetingSession stores a meeting session, or updates the one with its id: set
+	// fields of ms overwrite, zero ones keep what is stored.
+	RecordMeetingSession(ctx context.Context, ms MeetingSession) error
+	// AppendEvent appends e to the feed and sets e.Sequence. ErrAlreadyExists when the
+	// tenant already has an event of e.Source with e.DedupeKey.
+	AppendEvent(ctx context.Context, e *Event) error
+	// PruneEvents deletes the events received before `before` (zero: no age limit) and all
+	// but the newest keepLast (0: no count limit), and returns how many it deleted.
+	PruneEvents(ctx context.Context, before time.Time, keepLast uint64) (int, error)
 }
 
 // Store is a transactional store. Implementations are safe for concurrent use.
@@ -194,7 +255,13 @@ type Store interface {
 	View(ctx context.Context, fn func(Reader) error) error
 	// Update runs fn in a read-write transaction, committed (durably) before Update returns
 	// nil. If fn returns an error, nothing it wrote is kept and Update returns that error.
+	// Implementations may commit several concurrent Updates in one transaction (group
+	// commit); each fn still sees the writes of those before it and fails alone.
 	Update(ctx context.Context, fn func(Writer) error) error
+	// OnCommit sets the function called with the events each commit appended, in sequence
+	// order, after the commit and before the Updates that appended them return. Calls are
+	// made one at a time, in commit order. Set it before the first Update.
+	OnCommit(fn func([]Event))
 	// Close releases the store.
 	Close() error
 }

@@ -15,6 +15,8 @@ import (
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/eventlog"
+	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/store"
 )
 
@@ -134,6 +136,7 @@ func (s *Server) StartMeetingLivestream(ctx context.Context, req *livegatev1.Sta
 	err := s.store.Update(ctx, func(w store.Writer) error {
 		var err error
 		l, err = w.LivestreamByMeeting(ctx, t, req.GetMeetingId())
+		old := l.Status
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			l = store.Livestream{
@@ -169,14 +172,21 @@ func (s *Server) StartMeetingLivestream(ctx context.Context, req *livegatev1.Sta
 				return err
 			}
 		}
-		return w.CreateSession(ctx, store.Session{
+		sess := store.Session{
 			Tenant:       t,
 			ID:           uuid.NewString(),
 			LivestreamID: l.ID,
 			InvokedAt:    now,
 			CreatedAt:    now,
 			UpdatedAt:    now,
-		})
+		}
+		if err := w.CreateSession(ctx, sess); err != nil {
+			return err
+		}
+		_, err = eventlog.AppendStatusChanged(ctx, w, l, projection.Change{
+			LivestreamID: l.ID, Old: old, New: store.StatusInvoked, SessionID: sess.ID,
+		}, 0, "api.StartMeetingLivestream", now)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start livestream of meeting %s: %w", req.GetMeetingId(), err)
@@ -203,20 +213,12 @@ func (s *Server) StopMeetingLivestream(ctx context.Context, req *livegatev1.Stop
 		if !l.Status.Active() {
 			return noActive
 		}
-		l.Status = store.StatusIdle
-		l.UpdatedAt = now
-		if err := w.UpdateLivestream(ctx, l); err != nil {
+		change, err := projection.Stop(ctx, w, &l, now, -1, "", now)
+		if err != nil || change == nil {
 			return err
 		}
-		sess, err := w.ActiveSession(ctx, t, l.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil // an active livestream always has a session, but a lost one must not block stopping
-		}
-		if err != nil {
-			return err
-		}
-		StopSession(&sess, now)
-		return w.UpdateSession(ctx, sess)
+		_, err = eventlog.AppendStatusChanged(ctx, w, l, *change, 0, "api.StopMeetingLivestream", now)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stop livestream of meeting %s: %w", req.GetMeetingId(), err)
@@ -225,18 +227,6 @@ func (s *Server) StopMeetingLivestream(ctx context.Context, req *livegatev1.Stop
 		Success: true,
 		Data:    &livegatev1.MessageData{Message: fmt.Sprintf("livestream %s of meeting %s stopped", l.ID, req.GetMeetingId())},
 	}, nil
-}
-
-// StopSession marks a session stopped at `at`, counting ingest time from its start, once.
-func StopSession(sess *store.Session, at time.Time) {
-	if !sess.StoppedAt.IsZero() {
-		return
-	}
-	sess.StoppedAt = at
-	if !sess.StartedAt.IsZero() && at.After(sess.StartedAt) {
-		sess.IngestSeconds = at.Sub(sess.StartedAt).Seconds()
-	}
-	sess.UpdatedAt = at
 }
 
 // GetMeetingActiveLivestream returns a meeting's active livestream.

@@ -23,6 +23,8 @@ import (
 // read-only connection, where any write fails.
 type txn struct {
 	tx *sql.Tx
+	// appended are the events AppendEvent wrote, for the commit hook.
+	appended []store.Event
 }
 
 var _ store.Writer = (*txn)(nil)
@@ -465,10 +467,16 @@ func (x *txn) SessionTotals(ctx context.Context, t store.Tenant, from, to time.T
 func (x *txn) SessionDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.DayStat, error) {
 	lo, hi := bounds(from, to)
 	return x.days(ctx, "session days",
-		`SELECT created_at / $1 AS day, COUNT(*), COALESCE(SUM(ingest_seconds), 0.0)
-		FROM livestream_sessions
-		WHERE account_id = $2 AND app_id = $3 AND created_at >= $4 AND created_at < $5
-		GROUP BY created_at / $1 ORDER BY day`,
+		`SELECT day, COUNT(*), COALESCE(SUM(seconds), 0.0) FROM (
+			SELECT created_at / $1 AS day, ingest_seconds AS seconds
+			FROM livestream_sessions
+			WHERE account_id = $2 AND app_id = $3 AND created_at >= $4 AND created_at < $5
+			UNION ALL
+			SELECT started_at / $1 AS day, duration_seconds AS seconds
+			FROM meeting_sessions
+			WHERE account_id = $2 AND app_id = $3 AND started_at >= $4 AND started_at < $5
+		) AS sessions
+		GROUP BY day ORDER BY day`,
 		int64(microsPerDay), t.AccountID, t.AppID, lo, hi)
 }
 

@@ -75,6 +75,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -97,6 +98,26 @@ type Store struct {
 	path string
 	w    *sql.DB // one connection, BEGIN IMMEDIATE
 	r    *sql.DB // read-only connections
+
+	// Group commit: Update queues its fn; one committer goroutine runs the queued fns in one
+	// transaction, each under its own savepoint, and commits them with one fsync.
+	queue     chan *update
+	stop      chan struct{}
+	committed chan struct{} // closed when the committer has exited
+	stopOnce  sync.Once
+	onCommit  func([]store.Event)
+}
+
+// maxBatch bounds how many Updates one transaction commits together.
+const maxBatch = 256
+
+// update is one queued Update.
+type update struct {
+	ctx  context.Context
+	fn   func(store.Writer) error
+	done chan error
+	// panicked holds what fn panicked with; Update re-panics with it in the caller.
+	panicked any
 }
 
 var _ store.Store = (*Store)(nil)
@@ -141,9 +162,14 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	s.r.SetMaxOpenConns(n)
 	s.r.SetMaxIdleConns(n)
 	if err := s.r.PingContext(ctx); err != nil {
-		s.Close()
+		s.r.Close()
+		s.w.Close()
 		return nil, fmt.Errorf("sqlite: open %s read-only: %w", path, err)
 	}
+	s.queue = make(chan *update, maxBatch)
+	s.stop = make(chan struct{})
+	s.committed = make(chan struct{})
+	go s.committer()
 	return s, nil
 }
 
@@ -207,33 +233,156 @@ func (s *Store) View(ctx context.Context, fn func(store.Reader) error) (err erro
 }
 
 // Update runs fn in a write transaction and commits it durably. If fn returns an error or
-// panics, the transaction is rolled back and nothing fn wrote is kept.
+// panics, nothing fn wrote is kept (and the panic goes on in the caller).
+//
+// Concurrent Updates are committed in groups: the committer runs every fn queued at the
+// time in one transaction, in arrival order, each inside a savepoint so that one failing fn
+// undoes only its own writes, and commits once. Many Updates then share one fsync, and each
+// returns only after that commit. A context canceled before its fn runs cancels the Update.
 func (s *Store) Update(ctx context.Context, fn func(store.Writer) error) error {
+	u := &update{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.queue <- u:
+	case <-s.stop:
+		return errors.New("sqlite: store is closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Wait for the outcome even if ctx ends now: fn may already be running, and the caller
+	// must not be told "failed" about a write that commits.
+	var err error
+	select {
+	case err = <-u.done:
+	case <-s.committed:
+		// The committer has exited: it either answered u before it did, or never took it.
+		select {
+		case err = <-u.done:
+		default:
+			return errors.New("sqlite: store is closed")
+		}
+	}
+	if u.panicked != nil {
+		panic(u.panicked)
+	}
+	return err
+}
+
+// OnCommit sets the function told about the events each commit appended (see store.Store).
+func (s *Store) OnCommit(fn func([]store.Event)) { s.onCommit = fn }
+
+// committer runs queued Updates in groups until the store closes.
+func (s *Store) committer() {
+	defer close(s.committed)
+	batch := make([]*update, 0, maxBatch)
+	for {
+		select {
+		case u := <-s.queue:
+			batch = append(batch[:0], u)
+		case <-s.stop:
+			// Fail what is still queued; Update callers are waiting.
+			for {
+				select {
+				case u := <-s.queue:
+					u.done <- errors.New("sqlite: store is closed")
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case u := <-s.queue:
+				batch = append(batch, u)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+// commitBatch runs a group of Updates in one transaction and reports to each.
+func (s *Store) commitBatch(batch []*update) {
+	ctx := context.Background() // each fn gets its own caller's context
+	errs := make([]error, len(batch))
 	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock)
 	if err != nil {
-		return fmt.Errorf("sqlite: begin write: %w", err)
+		for _, u := range batch {
+			u.done <- fmt.Errorf("sqlite: begin write: %w", err)
+		}
+		return
 	}
-	finished := false
+	var appended []store.Event
+	ok := 0
+	for i, u := range batch {
+		if err := u.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT u"); err != nil {
+			errs[i] = fmt.Errorf("sqlite: savepoint: %w", err)
+			continue
+		}
+		t := &txn{tx: tx}
+		errs[i] = runFn(u, t)
+		if errs[i] != nil || u.panicked != nil {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO u"); err != nil {
+				// The transaction is in an unknown state: give up on the whole group.
+				_ = tx.Rollback()
+				for j, v := range batch {
+					if errs[j] == nil {
+						errs[j] = fmt.Errorf("sqlite: roll back to savepoint: %w", err)
+					}
+					v.done <- errs[j]
+				}
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE u"); err != nil && errs[i] == nil {
+			errs[i] = fmt.Errorf("sqlite: release savepoint: %w", err)
+		}
+		if errs[i] == nil && u.panicked == nil {
+			ok++
+			appended = append(appended, t.appended...)
+		}
+	}
+	if ok == 0 {
+		_ = tx.Rollback()
+	} else if err := tx.Commit(); err != nil {
+		for i := range batch {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("sqlite: commit: %w", err)
+			}
+		}
+		appended = nil
+	}
+	if len(appended) > 0 && s.onCommit != nil {
+		s.onCommit(appended)
+	}
+	for i, u := range batch {
+		u.done <- errs[i]
+	}
+}
+
+// runFn runs an Update's fn, turning a panic into u.panicked.
+func runFn(u *update, t *txn) (err error) {
 	defer func() {
-		if !finished { // fn panicked: release the writer connection before the panic goes on
-			_ = tx.Rollback()
+		if p := recover(); p != nil {
+			u.panicked = p
+			err = fmt.Errorf("sqlite: update panicked: %v", p)
 		}
 	}()
-	if err := fn(&txn{tx: tx}); err != nil {
-		finished = true
-		_ = tx.Rollback()
-		return err
-	}
-	finished = true
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	return nil
+	return u.fn(t)
 }
 
 // Close closes the read pool, then the writer. When the last connection to the database
 // closes, SQLite checkpoints the WAL into the database file.
 func (s *Store) Close() error {
+	if s.stop != nil {
+		s.stopOnce.Do(func() { close(s.stop) })
+		<-s.committed
+	}
 	var errs []error
 	if s.r != nil {
 		errs = append(errs, s.r.Close())

@@ -1,0 +1,100 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/amity"
+)
+
+// Webhook routes: the body reaches WebhookService byte for byte (signatures are over the raw
+// body), so these are plain routes that call the gRPC service, not generated handlers.
+const (
+	hmsWebhookPath   = "/accounts/{account_id}/realtime/kit/{app_id}/webhooks/100ms"
+	amityWebhookPath = "/accounts/{account_id}/realtime/kit/{app_id}/webhooks/amity"
+	// HMSSecretHeader carries the app's webhook secret on 100ms deliveries (a custom header
+	// set on the 100ms webhook; 100ms does not sign).
+	HMSSecretHeader = "X-Webhook-Secret"
+)
+
+type webhooks struct {
+	client livegatev1.WebhookServiceClient
+}
+
+func registerWebhooks(mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+	h := &webhooks{client: livegatev1.NewWebhookServiceClient(conn)}
+	if err := mux.HandlePath(http.MethodPost, hmsWebhookPath, h.hms); err != nil {
+		return fmt.Errorf("register %s: %w", hmsWebhookPath, err)
+	}
+	if err := mux.HandlePath(http.MethodPost, amityWebhookPath, h.amity); err != nil {
+		return fmt.Errorf("register %s: %w", amityWebhookPath, err)
+	}
+	return nil
+}
+
+// readBody reads a whole request body, answering 413 itself when it is over MaxBodyBytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over the %d-byte limit", MaxBodyBytes), "PAYLOAD_TOO_LARGE")
+		return nil, false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error(), "INVALID_ARGUMENT")
+		return nil, false
+	}
+	return body, true
+}
+
+func (h *webhooks) hms(w http.ResponseWriter, r *http.Request, params map[string]string) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	resp, err := h.client.DeliverHmsWebhook(r.Context(), &livegatev1.DeliverHmsWebhookRequest{
+		AccountId:     params["account_id"],
+		AppId:         params["app_id"],
+		WebhookSecret: r.Header.Get(HMSSecretHeader),
+		Body:          body,
+	})
+	respond(w, resp, err)
+}
+
+func (h *webhooks) amity(w http.ResponseWriter, r *http.Request, params map[string]string) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	resp, err := h.client.DeliverAmityWebhook(r.Context(), &livegatev1.DeliverAmityWebhookRequest{
+		AccountId:       params["account_id"],
+		AppId:           params["app_id"],
+		Signature:       r.Header.Get(amity.SignatureHeader),
+		LegacySignature: r.Header.Get(amity.LegacySignatureHeader),
+		Body:            body,
+	})
+	respond(w, resp, err)
+}
+
+// respond writes a gRPC answer as REST: the message as JSON with 200, or the error envelope.
+func respond(w http.ResponseWriter, m proto.Message, err error) {
+	if err != nil {
+		WriteStatus(w, status.Convert(err))
+		return
+	}
+	b, err := Marshaler.Marshal(m)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "encoding the response failed")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,373 @@
+// Package projection turns provider events into livestream state: status, sessions, ingest
+// seconds, recordings and meeting sessions. It runs inside the transaction that stores the
+// event, so an event and everything it causes are committed together.
+//
+// Events may arrive out of order or twice (provider retries, replays). Every rule is
+// idempotent and never moves state backwards: a start older than the latest session's stop
+// is stale and ignored; a stop or failure with no active session is a repeat and ignored;
+// seconds are counted once, when a session stops.
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+
+	amityv1 "github.com/livegate/livegate/gen/go/livegate/amity/v1"
+	"github.com/livegate/livegate/internal/payload"
+	"github.com/livegate/livegate/internal/store"
+)
+
+type effect int
+
+const (
+	noEffect effect = iota
+	goLive
+	goIdle
+	goErrored
+	recorded
+	meetingOpened
+	meetingClosed
+)
+
+// hmsEffects: what each 100ms event type does.
+var hmsEffects = map[string]effect{
+	"hls.started.success":      goLive,
+	"beam.started.success":     goLive,
+	"ingest.start.success":     goLive,
+	"hls.stopped.success":      goIdle,
+	"beam.stopped.success":     goIdle,
+	"ingest.end.success":       goIdle,
+	"hls.failure":              goErrored,
+	"beam.failure":             goErrored,
+	"ingest.failure":           goErrored,
+	"ingest.start.failure":     goErrored,
+	"recording.success":        recorded,
+	"beam.recording.success":   recorded,
+	"hls.recording.success":    recorded,
+	"stream.recording.success": recorded,
+	"track.recording.success":  recorded,
+	"session.open.success":     meetingOpened,
+	"session.close.success":    meetingClosed,
+}
+
+// amityEffects: what each Amity video-streaming event does.
+var amityEffects = map[string]effect{
+	"video-streaming.didStart":     goLive,
+	"video-streaming.didStop":      goIdle,
+	"video-streaming.didTerminate": goIdle,
+	"video-streaming.didRecord":    recorded,
+}
+
+// Change is a livestream status transition an event caused.
+type Change struct {
+	LivestreamID string
+	Old, New     store.Status
+	SessionID    string
+	Reason       string
+}
+
+// Event is a provider event to project.
+type Event struct {
+	Tenant  store.Tenant
+	Source  string
+	Type    string
+	At      time.Time // when it happened, by the provider's clock
+	Payload proto.Message
+}
+
+// Target finds (or, for Amity, creates) the livestream an event concerns: for 100ms the
+// livestream whose meeting_id is the event's room_id; for Amity the one driven by its
+// streamId. It returns nil when there is none.
+func Target(ctx context.Context, w store.Writer, ev Event, now time.Time) (*store.Livestream, error) {
+	var (
+		l   store.Livestream
+		err error
+	)
+	switch ev.Source {
+	case payload.SourceHMS:
+		room := stringField(ev.Payload, "room_id")
+		if room == "" {
+			return nil, nil
+		}
+		l, err = w.LivestreamByMeeting(ctx, ev.Tenant, room)
+	case payload.SourceAmity:
+		vs := amityStream(ev.Payload)
+		if vs.GetStreamId() == "" {
+			return nil, nil
+		}
+		l, err = w.LivestreamByProviderID(ctx, ev.Tenant, payload.SourceAmity, vs.GetStreamId())
+		if errors.Is(err, store.ErrNotFound) {
+			// The first event of an Amity stream creates its livestream.
+			l = store.Livestream{
+				Tenant:     ev.Tenant,
+				ID:         uuid.NewString(),
+				Name:       nameFrom(vs.GetTitle()),
+				StreamKey:  "amity-" + uuid.NewString(), // Amity holds the real key; this one is never handed out for ingest
+				Status:     store.StatusIdle,
+				Provider:   payload.SourceAmity,
+				ProviderID: vs.GetStreamId(),
+				CreatedAt:  now,
+				UpdatedAt:  now,
+			}
+			if err := w.CreateLivestream(ctx, l); err != nil {
+				return nil, fmt.Errorf("create livestream for Amity stream %s: %w", vs.GetStreamId(), err)
+			}
+			return &l, nil
+		}
+	default:
+		return nil, nil
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// Apply projects ev onto l (nil: an event about no known livestream, which can still feed
+// meeting-session statistics) and returns the status change it caused, if any.
+func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, now time.Time) (*Change, error) {
+	var eff effect
+	switch ev.Source {
+	case payload.SourceHMS:
+		eff = hmsEffects[ev.Type]
+	case payload.SourceAmity:
+		eff = amityEffects[ev.Type]
+	}
+	switch eff {
+	case meetingOpened, meetingClosed:
+		return nil, meetingSession(ctx, w, ev, eff)
+	case recorded:
+		return nil, recording(ctx, w, ev, l)
+	}
+	if l == nil || eff == noEffect {
+		return nil, nil
+	}
+	switch eff {
+	case goLive:
+		return Start(ctx, w, l, startTime(ev), now)
+	case goIdle:
+		at, seconds := stopTime(ev)
+		reason := ""
+		if ev.Type == "video-streaming.didTerminate" {
+			reason = "terminated by Amity"
+		} else if r := stringField(ev.Payload, "reason"); r != "" {
+			reason = r
+		}
+		return Stop(ctx, w, l, at, seconds, reason, now)
+	case goErrored:
+		return Fail(ctx, w, l, ev.At, stringField(ev.Payload, "error_message"), now)
+	}
+	return nil, nil
+}
+
+// Start makes l LIVE at `at`: the active session (an invoked one) gets its start time, or a
+// new session begins. A start that is not newer than the latest session's stop is stale.
+func Start(ctx context.Context, w store.Writer, l *store.Livestream, at, now time.Time) (*Change, error) {
+	latest, err := w.LatestSession(ctx, l.Tenant, l.ID)
+	hasLatest := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if hasLatest && !latest.StoppedAt.IsZero() && !at.After(latest.StoppedAt) {
+		return nil, nil // stale: this run already stopped
+	}
+	if l.Status == store.StatusLive && hasLatest && latest.StoppedAt.IsZero() {
+		return nil, nil // already live
+	}
+	sess := latest
+	if hasLatest && latest.StoppedAt.IsZero() {
+		if sess.StartedAt.IsZero() {
+			sess.StartedAt = at
+		}
+		sess.UpdatedAt = now
+		if err := w.UpdateSession(ctx, sess); err != nil {
+			return nil, err
+		}
+	} else {
+		sess = store.Session{Tenant: l.Tenant, ID: uuid.NewString(), LivestreamID: l.ID, StartedAt: at, CreatedAt: now, UpdatedAt: now}
+		if err := w.CreateSession(ctx, sess); err != nil {
+			return nil, err
+		}
+	}
+	return transition(ctx, w, l, store.StatusLive, sess.ID, "", now)
+}
+
+// Stop makes l IDLE: its active session stops at `at` with ingestSeconds (negative: count
+// from the session's start). A repeated stop finds no active session and l already IDLE, and
+// changes nothing.
+func Stop(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time, ingestSeconds float64, reason string, now time.Time) (*Change, error) {
+	sess, err := w.ActiveSession(ctx, l.Tenant, l.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		if !l.Status.Active() {
+			return nil, nil
+		}
+		return transition(ctx, w, l, store.StatusIdle, "", reason, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	stopSession(&sess, at, ingestSeconds, now)
+	if err := w.UpdateSession(ctx, sess); err != nil {
+		return nil, err
+	}
+	return transition(ctx, w, l, store.StatusIdle, sess.ID, reason, now)
+}
+
+// Fail makes l ERRORED with msg: its active session stops with err_message set. With no
+// active session it is a repeat (or about a run already over) and changes nothing.
+func Fail(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time, msg string, now time.Time) (*Change, error) {
+	sess, err := w.ActiveSession(ctx, l.Tenant, l.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if msg == "" {
+		msg = "the provider reported a failure"
+	}
+	stopSession(&sess, at, -1, now)
+	sess.ErrMessage = msg
+	if err := w.UpdateSession(ctx, sess); err != nil {
+		return nil, err
+	}
+	return transition(ctx, w, l, store.StatusErrored, sess.ID, msg, now)
+}
+
+func stopSession(sess *store.Session, at time.Time, ingestSeconds float64, now time.Time) {
+	if at.IsZero() || (!sess.StartedAt.IsZero() && at.Before(sess.StartedAt)) {
+		at = now
+	}
+	sess.StoppedAt = at
+	switch {
+	case ingestSeconds >= 0:
+		sess.IngestSeconds = ingestSeconds
+	case !sess.StartedAt.IsZero():
+		sess.IngestSeconds = at.Sub(sess.StartedAt).Seconds()
+	}
+	sess.UpdatedAt = now
+}
+
+func transition(ctx context.Context, w store.Writer, l *store.Livestream, to store.Status, sessionID, reason string, now time.Time) (*Change, error) {
+	if l.Status == to {
+		return nil, nil
+	}
+	c := &Change{LivestreamID: l.ID, Old: l.Status, New: to, SessionID: sessionID, Reason: reason}
+	l.Status = to
+	l.UpdatedAt = now
+	if err := w.UpdateLivestream(ctx, *l); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// startTime: the provider's start time if the payload has one, else the event's time.
+func startTime(ev Event) time.Time {
+	if vs := amityStream(ev.Payload); vs != nil && vs.GetStartedAt() != nil {
+		return vs.GetStartedAt().AsTime()
+	}
+	if t, ok := timeField(ev.Payload, "started_at"); ok {
+		return t
+	}
+	return ev.At
+}
+
+// stopTime: when the run stopped and its ingest seconds (-1 if the payload does not say).
+func stopTime(ev Event) (time.Time, float64) {
+	if vs := amityStream(ev.Payload); vs != nil {
+		at := ev.At
+		if vs.GetEndedAt() != nil {
+			at = vs.GetEndedAt().AsTime()
+		}
+		if vs.GetStartedAt() != nil && vs.GetEndedAt() != nil {
+			return at, max(vs.GetEndedAt().AsTime().Sub(vs.GetStartedAt().AsTime()).Seconds(), 0)
+		}
+		return at, -1
+	}
+	at := ev.At
+	for _, name := range []string{"stopped_at", "completed_at"} {
+		if t, ok := timeField(ev.Payload, name); ok {
+			at = t
+			break
+		}
+	}
+	if d, ok := numberField(ev.Payload, "duration"); ok && d >= 0 {
+		return at, d
+	}
+	return at, -1
+}
+
+func recording(ctx context.Context, w store.Writer, ev Event, l *store.Livestream) error {
+	r := store.Recording{Tenant: ev.Tenant, ID: uuid.NewString(), Source: ev.Source, RecordedAt: ev.At}
+	if l != nil {
+		r.LivestreamID = l.ID
+	}
+	if vs := amityStream(ev.Payload); vs != nil {
+		// One recording per entry; its length is the longest of its formats.
+		for _, rec := range vs.GetRecordings() {
+			r.ID = uuid.NewString()
+			r.DurationSeconds = max(rec.GetMp4().GetDuration(), rec.GetFlv().GetDuration(), rec.GetM3U8().GetDuration())
+			if err := w.CreateRecording(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if d, ok := numberField(ev.Payload, "duration"); ok && d > 0 {
+		r.DurationSeconds = d
+	}
+	return w.CreateRecording(ctx, r)
+}
+
+func meetingSession(ctx context.Context, w store.Writer, ev Event, eff effect) error {
+	id := stringField(ev.Payload, "session_id")
+	if id == "" {
+		return nil
+	}
+	ms := store.MeetingSession{Tenant: ev.Tenant, ID: id, RoomID: stringField(ev.Payload, "room_id")}
+	if t, ok := timeField(ev.Payload, "session_started_at"); ok {
+		ms.StartedAt = t
+	} else {
+		ms.StartedAt = ev.At
+	}
+	if eff == meetingClosed {
+		if t, ok := timeField(ev.Payload, "session_stopped_at"); ok {
+			ms.StoppedAt = t
+		} else {
+			ms.StoppedAt = ev.At
+		}
+		if d, ok := numberField(ev.Payload, "session_duration"); ok && d >= 0 {
+			ms.DurationSeconds = d
+		} else {
+			ms.DurationSeconds = max(ms.StoppedAt.Sub(ms.StartedAt).Seconds(), 0)
+		}
+	}
+	return w.RecordMeetingSession(ctx, ms)
+}
+
+func amityStream(p proto.Message) *amityv1.VideoStreaming {
+	if e, ok := p.(*amityv1.VideoStreamingEvent); ok {
+		return e.GetVideoStreaming()
+	}
+	return nil
+}
+
+var notNameChars = regexp.MustCompile(`[^a-zA-Z0-9_-]+`)
+
+// nameFrom makes a livestream name (letters, digits, '-', '_', at most 128) from a title.
+func nameFrom(title string) string {
+	n := notNameChars.ReplaceAllString(title, "-")
+	if len(n) > 128 {
+		n = n[:128]
+	}
+	return n
+}

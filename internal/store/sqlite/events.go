@@ -1,0 +1,199 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/livegate/livegate/internal/store"
+)
+
+// --- meeting sessions ---
+
+func (x *txn) RecordMeetingSession(ctx context.Context, ms store.MeetingSession) error {
+	_, err := x.tx.ExecContext(ctx,
+		`INSERT INTO meeting_sessions (account_id, app_id, id, room_id, started_at, stopped_at, duration_seconds)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (account_id, app_id, id) DO UPDATE SET
+			room_id = CASE WHEN excluded.room_id <> '' THEN excluded.room_id ELSE meeting_sessions.room_id END,
+			started_at = CASE WHEN excluded.started_at <> 0 THEN excluded.started_at ELSE meeting_sessions.started_at END,
+			stopped_at = COALESCE(excluded.stopped_at, meeting_sessions.stopped_at),
+			duration_seconds = CASE WHEN excluded.stopped_at IS NOT NULL THEN excluded.duration_seconds ELSE meeting_sessions.duration_seconds END`,
+		ms.AccountID, ms.AppID, ms.ID, ms.RoomID, zeroMicros(ms.StartedAt), nullMicros(ms.StoppedAt), ms.DurationSeconds)
+	if err != nil {
+		return writeErr("record meeting session "+ms.ID, err)
+	}
+	return nil
+}
+
+// zeroMicros is t as Unix microseconds, or 0 when t is zero (for NOT NULL columns where
+// 0 means "not known").
+func zeroMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// --- events ---
+
+const eventColumns = `seq, account_id, app_id, source, type, delivery_id, dedupe_key, livestream_id, room_id, received_at, body`
+
+func (x *txn) AppendEvent(ctx context.Context, e *store.Event) error {
+	var seq int64
+	err := x.tx.QueryRowContext(ctx,
+		`INSERT INTO events (account_id, app_id, source, type, delivery_id, dedupe_key, livestream_id, room_id, received_at, body)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
+		e.AccountID, e.AppID, e.Source, e.Type, e.DeliveryID, e.DedupeKey,
+		nullText(e.LivestreamID), nullText(e.RoomID), micros(e.ReceivedAt), e.Body).Scan(&seq)
+	if err != nil {
+		return writeErr(fmt.Sprintf("append %s event %s", e.Source, e.DedupeKey), err)
+	}
+	e.Sequence = uint64(seq)
+	x.appended = append(x.appended, *e)
+	return nil
+}
+
+func scanEvents(rows *sql.Rows, what string) ([]store.Event, error) {
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		var (
+			e          store.Event
+			seq        int64
+			ls, room   sql.NullString
+			receivedAt int64
+		)
+		if err := rows.Scan(&seq, &e.AccountID, &e.AppID, &e.Source, &e.Type, &e.DeliveryID, &e.DedupeKey, &ls, &room, &receivedAt, &e.Body); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		e.Sequence = uint64(seq)
+		e.LivestreamID, e.RoomID = ls.String, room.String
+		e.ReceivedAt = time.UnixMicro(receivedAt).UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+func (x *txn) DeliveryEvents(ctx context.Context, t store.Tenant, source, deliveryID string) ([]store.Event, error) {
+	rows, err := x.tx.QueryContext(ctx,
+		`SELECT `+eventColumns+` FROM events
+		WHERE account_id = $1 AND app_id = $2 AND source = $3 AND delivery_id = $4 ORDER BY seq`,
+		t.AccountID, t.AppID, source, deliveryID)
+	if err != nil {
+		return nil, fmt.Errorf("events of delivery %s: %w", deliveryID, err)
+	}
+	return scanEvents(rows, "events of delivery "+deliveryID)
+}
+
+func (x *txn) EventsAfter(ctx context.Context, t store.Tenant, after uint64, f store.EventFilter, limit int) ([]store.Event, error) {
+	q := strings.Builder{}
+	q.WriteString(`SELECT ` + eventColumns + ` FROM events WHERE account_id = $1 AND app_id = $2 AND seq > $3`)
+	args := []any{t.AccountID, t.AppID, int64(after)}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if f.LivestreamID != "" {
+		q.WriteString(" AND livestream_id = " + arg(f.LivestreamID))
+	}
+	if f.RoomID != "" {
+		q.WriteString(" AND room_id = " + arg(f.RoomID))
+	}
+	if len(f.Sources) > 0 {
+		ph := make([]string, len(f.Sources))
+		for i, src := range f.Sources {
+			ph[i] = arg(src)
+		}
+		q.WriteString(" AND source IN (" + strings.Join(ph, ", ") + ")")
+	}
+	if len(f.Types) > 0 {
+		conds := make([]string, len(f.Types))
+		for i, typ := range f.Types {
+			if strings.HasSuffix(typ, ".") {
+				conds[i] = "type LIKE " + arg(likePrefix(typ)) + ` ESCAPE '\'`
+			} else {
+				conds[i] = "type = " + arg(typ)
+			}
+		}
+		q.WriteString(" AND (" + strings.Join(conds, " OR ") + ")")
+	}
+	q.WriteString(" ORDER BY seq LIMIT " + arg(limit))
+	rows, err := x.tx.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("events after %d: %w", after, err)
+	}
+	return scanEvents(rows, fmt.Sprintf("events after %d", after))
+}
+
+// likePrefix makes a LIKE pattern matching strings that start with p ('\' escapes).
+func likePrefix(p string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(p) + "%"
+}
+
+func (x *txn) Event(ctx context.Context, t store.Tenant, sequence uint64) (store.Event, error) {
+	rows, err := x.tx.QueryContext(ctx,
+		`SELECT `+eventColumns+` FROM events WHERE account_id = $1 AND app_id = $2 AND seq = $3`,
+		t.AccountID, t.AppID, int64(sequence))
+	if err != nil {
+		return store.Event{}, fmt.Errorf("event %d: %w", sequence, err)
+	}
+	events, err := scanEvents(rows, fmt.Sprintf("event %d", sequence))
+	if err != nil {
+		return store.Event{}, err
+	}
+	if len(events) == 0 {
+		return store.Event{}, fmt.Errorf("event %d: %w", sequence, store.ErrNotFound)
+	}
+	return events[0], nil
+}
+
+func (x *txn) FeedBounds(ctx context.Context) (head, prunedThrough uint64, err error) {
+	// sqlite_sequence keeps the greatest seq ever assigned, also after deletes; it has no row
+	// until the first insert.
+	var h sql.NullInt64
+	var p int64
+	err = x.tx.QueryRowContext(ctx,
+		`SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'events'), pruned_through FROM feed_state WHERE id = 1`).Scan(&h, &p)
+	if err != nil {
+		return 0, 0, fmt.Errorf("feed bounds: %w", err)
+	}
+	return uint64(h.Int64), uint64(p), nil
+}
+
+func (x *txn) PruneEvents(ctx context.Context, before time.Time, keepLast uint64) (int, error) {
+	head, pruned, err := x.FeedBounds(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// The new watermark: everything at or below it goes.
+	cut := pruned
+	if keepLast > 0 && head > keepLast {
+		cut = max(cut, head-keepLast)
+	}
+	if !before.IsZero() {
+		var last sql.NullInt64
+		if err := x.tx.QueryRowContext(ctx, `SELECT MAX(seq) FROM events WHERE received_at < $1`, before.UnixMicro()).Scan(&last); err != nil {
+			return 0, fmt.Errorf("prune events: %w", err)
+		}
+		cut = max(cut, uint64(last.Int64))
+	}
+	if cut == pruned {
+		return 0, nil
+	}
+	res, err := x.tx.ExecContext(ctx, `DELETE FROM events WHERE seq <= $1`, int64(cut))
+	if err != nil {
+		return 0, fmt.Errorf("prune events through %d: %w", cut, err)
+	}
+	n, _ := res.RowsAffected()
+	if _, err := x.tx.ExecContext(ctx, `UPDATE feed_state SET pruned_through = $1 WHERE id = 1`, int64(cut)); err != nil {
+		return 0, fmt.Errorf("prune events through %d: %w", cut, err)
+	}
+	return int(n), nil
+}

@@ -1,0 +1,301 @@
+// Package webhook implements livegate.v1.WebhookService: provider deliveries in. Each is
+// authenticated with the provider's own means, decoded into its typed message, deduplicated,
+// and stored with every state change it causes in one transaction, committed before the
+// call returns.
+package webhook
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	amityv1 "github.com/livegate/livegate/gen/go/livegate/amity/v1"
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/amity"
+	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/eventlog"
+	"github.com/livegate/livegate/internal/hms"
+	"github.com/livegate/livegate/internal/payload"
+	"github.com/livegate/livegate/internal/projection"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// Server implements WebhookService.
+type Server struct {
+	livegatev1.UnsafeWebhookServiceServer
+
+	store store.Store
+	now   func() time.Time
+}
+
+// NewServer returns a WebhookService over st.
+func NewServer(st store.Store) *Server { return &Server{store: st, now: time.Now} }
+
+var _ livegatev1.WebhookServiceServer = (*Server)(nil)
+
+// app returns the tenant's app: NOT_FOUND for an unknown tenant.
+func (s *Server) app(ctx context.Context, t store.Tenant) (store.App, error) {
+	var app store.App
+	err := s.store.View(ctx, func(r store.Reader) error {
+		var err error
+		app, err = r.App(ctx, t)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return store.App{}, apierror.New(apierror.ReasonNotFound, "no app %q in account %q", t.AppID, t.AccountID).
+			With("resource", "app").With("id", t.AccountID+"/"+t.AppID)
+	}
+	if err != nil {
+		return store.App{}, fmt.Errorf("look up app %s/%s: %w", t.AccountID, t.AppID, err)
+	}
+	return app, nil
+}
+
+// delivery is one provider delivery, decoded: the events it becomes, in order, before they
+// are stored.
+type delivery struct {
+	tenant     store.Tenant
+	source     string
+	deliveryID string
+	events     []*livegatev1.Event
+	payloads   []proto.Message
+	dedupeKeys []string
+}
+
+// DeliverHmsWebhook takes one 100ms delivery.
+func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverHmsWebhookRequest) (*livegatev1.DeliverHmsWebhookResponse, error) {
+	t := store.Tenant{AccountID: req.GetAccountId(), AppID: req.GetAppId()}
+	app, err := s.app(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetWebhookSecret() == "" || subtle.ConstantTimeCompare([]byte(req.GetWebhookSecret()), []byte(app.WebhookSecret)) != 1 {
+		return nil, apierror.New(apierror.ReasonSignatureMismatch, "missing or wrong X-Webhook-Secret header")
+	}
+	decoded, err := hms.Decode(req.GetBody())
+	if err != nil {
+		return nil, decodeError(err)
+	}
+	env := decoded.Delivery
+	now := s.now().UTC()
+	deliveryID := env.GetId()
+	if deliveryID == "" {
+		deliveryID = digest(req.GetBody())
+	}
+	ev := &livegatev1.Event{
+		Id:              uuid.NewString(),
+		Type:            env.GetType(),
+		Source:          payload.SourceHMS,
+		AccountId:       t.AccountID,
+		AppId:           t.AppID,
+		ProviderEventId: deliveryID,
+		OccurredAt:      env.GetTimestamp(),
+		ReceivedAt:      timestamppb.New(now),
+		IsReplay:        env.GetIsReplay(),
+	}
+	if ev.OccurredAt == nil {
+		ev.OccurredAt = ev.ReceivedAt
+	}
+	p := decoded.Payload
+	if p == nil {
+		p, err = unknownPayload(req.GetBody())
+		if err != nil {
+			return nil, err
+		}
+		ev.Payload = &livegatev1.Event_Unknown{Unknown: p.(*livegatev1.UnknownPayload)}
+	} else if err := payload.Set(ev, payload.SourceHMS, env.GetType(), p); err != nil {
+		return nil, fmt.Errorf("100ms delivery %s: %w", deliveryID, err)
+	}
+	projection.Correlate(ev, p)
+	d := delivery{tenant: t, source: payload.SourceHMS, deliveryID: deliveryID,
+		events: []*livegatev1.Event{ev}, payloads: []proto.Message{p}, dedupeKeys: []string{deliveryID}}
+	seqs, dup, err := s.commit(ctx, d, now)
+	if err != nil {
+		return nil, err
+	}
+	return &livegatev1.DeliverHmsWebhookResponse{Sequence: seqs[0], Duplicate: dup}, nil
+}
+
+// DeliverAmityWebhook takes one Amity delivery: one event per video stream.
+func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.DeliverAmityWebhookRequest) (*livegatev1.DeliverAmityWebhookResponse, error) {
+	t := store.Tenant{AccountID: req.GetAccountId(), AppID: req.GetAppId()}
+	app, err := s.app(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetSignature() == "" && req.GetLegacySignature() != "" {
+		// Amity sends each delivery twice during its migration; the legacy copy (x-eko-signature
+		// only) is acknowledged and dropped, the signed one is stored.
+		return &livegatev1.DeliverAmityWebhookResponse{Ignored: true}, nil
+	}
+	if !amity.Verify([]byte(app.WebhookSecret), req.GetBody(), req.GetSignature()) {
+		return nil, apierror.New(apierror.ReasonSignatureMismatch, "missing or wrong x-amity-signature: it must be base64(HMAC-SHA256(webhook secret, body))")
+	}
+	w, err := amity.Decode(req.GetBody())
+	if err != nil {
+		return nil, decodeError(err)
+	}
+	now := s.now().UTC()
+	// Amity sends no event id: the delivery is known by a digest of its body.
+	deliveryID := digest(req.GetBody())
+	d := delivery{tenant: t, source: payload.SourceAmity, deliveryID: deliveryID}
+	known := amity.Known(w.GetEvent())
+	for i, one := range amity.Split(w) {
+		ev := &livegatev1.Event{
+			Id:              uuid.NewString(),
+			Type:            w.GetEvent(),
+			Source:          payload.SourceAmity,
+			AccountId:       t.AccountID,
+			AppId:           t.AppID,
+			ProviderEventId: fmt.Sprintf("%s/%d", deliveryID, i),
+			OccurredAt:      occurredAt(one, now),
+			ReceivedAt:      timestamppb.New(now),
+			StreamId:        one.GetVideoStreaming().GetStreamId(),
+		}
+		var p proto.Message = one
+		if known {
+			if err := payload.Set(ev, payload.SourceAmity, w.GetEvent(), one); err != nil {
+				return nil, fmt.Errorf("Amity delivery %s: %w", deliveryID, err)
+			}
+		} else {
+			u, err := unknownPayload(req.GetBody())
+			if err != nil {
+				return nil, err
+			}
+			ev.Payload = &livegatev1.Event_Unknown{Unknown: u}
+			p = nil // an unknown type drives no state
+		}
+		d.events = append(d.events, ev)
+		d.payloads = append(d.payloads, p)
+		d.dedupeKeys = append(d.dedupeKeys, ev.ProviderEventId)
+	}
+	if len(d.events) == 0 {
+		return nil, apierror.InvalidArgument("data.videoStreamings", "must hold at least one video stream")
+	}
+	seqs, dup, err := s.commit(ctx, d, now)
+	if err != nil {
+		return nil, err
+	}
+	return &livegatev1.DeliverAmityWebhookResponse{Sequences: seqs, Duplicate: dup}, nil
+}
+
+// DeliverRtmpCallback is not served yet: nginx-rtmp ingest is its own piece of work.
+func (s *Server) DeliverRtmpCallback(context.Context, *livegatev1.DeliverRtmpCallbackRequest) (*livegatev1.DeliverRtmpCallbackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "nginx-rtmp callbacks are not served yet")
+}
+
+// commit stores a delivery's events with what they cause, in one transaction: or, when the
+// delivery is already stored, changes nothing and returns the original sequences.
+func (s *Server) commit(ctx context.Context, d delivery, now time.Time) (seqs []uint64, duplicate bool, err error) {
+	err = s.store.Update(ctx, func(w store.Writer) error {
+		seqs, duplicate = nil, false
+		prior, err := w.DeliveryEvents(ctx, d.tenant, d.source, d.deliveryID)
+		if err != nil {
+			return err
+		}
+		if len(prior) > 0 {
+			duplicate = true
+			for _, e := range prior {
+				seqs = append(seqs, e.Sequence)
+			}
+			return nil
+		}
+		for i, ev := range d.events {
+			seq, err := s.appendAndProject(ctx, w, d, i, ev, now)
+			if err != nil {
+				return err
+			}
+			seqs = append(seqs, seq)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("store %s delivery %s: %w", d.source, d.deliveryID, err)
+	}
+	return seqs, duplicate, nil
+}
+
+func (s *Server) appendAndProject(ctx context.Context, w store.Writer, d delivery, i int, ev *livegatev1.Event, now time.Time) (uint64, error) {
+	pe := projection.Event{Tenant: d.tenant, Source: d.source, Type: ev.GetType(), At: ev.GetOccurredAt().AsTime(), Payload: d.payloads[i]}
+	var target *store.Livestream
+	if pe.Payload != nil {
+		var err error
+		if target, err = projection.Target(ctx, w, pe, now); err != nil {
+			return 0, err
+		}
+	}
+	if target != nil {
+		ev.LivestreamId = target.ID
+	}
+	if err := eventlog.Append(ctx, w, ev, d.deliveryID, d.dedupeKeys[i]); err != nil {
+		return 0, err
+	}
+	if pe.Payload == nil {
+		return ev.GetSequence(), nil
+	}
+	change, err := projection.Apply(ctx, w, pe, target, now)
+	if err != nil {
+		return 0, err
+	}
+	if change != nil {
+		if _, err := eventlog.AppendStatusChanged(ctx, w, *target, *change, ev.GetSequence(), ev.GetType(), now); err != nil {
+			return 0, err
+		}
+	}
+	return ev.GetSequence(), nil
+}
+
+// decodeError turns a provider decoder's error into INVALID_ARGUMENT naming the field.
+func decodeError(err error) error {
+	var he *hms.DecodeError
+	if errors.As(err, &he) {
+		return fieldError(he.Field, err)
+	}
+	var ae *amity.DecodeError
+	if errors.As(err, &ae) {
+		return fieldError(ae.Field, err)
+	}
+	return fmt.Errorf("decode delivery: %w", err)
+}
+
+func fieldError(field string, err error) error {
+	e := apierror.New(apierror.ReasonInvalidArgument, "%s", err.Error())
+	if field != "" {
+		e = e.With("field", field)
+	}
+	return e
+}
+
+func unknownPayload(body []byte) (*livegatev1.UnknownPayload, error) {
+	raw := &structpb.Struct{}
+	if err := raw.UnmarshalJSON(body); err != nil {
+		return nil, apierror.New(apierror.ReasonInvalidArgument, "body: not a JSON object: %v", err)
+	}
+	return &livegatev1.UnknownPayload{Raw: raw}, nil
+}
+
+func occurredAt(e *amityv1.VideoStreamingEvent, now time.Time) *timestamppb.Timestamp {
+	vs := e.GetVideoStreaming()
+	for _, t := range []*timestamppb.Timestamp{vs.GetUpdatedAt(), vs.GetEndedAt(), vs.GetStartedAt()} {
+		if t != nil {
+			return t
+		}
+	}
+	return timestamppb.New(now)
+}
+
+func digest(b []byte) string {
+	h := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(h[:])
+}
