@@ -1,0 +1,169 @@
+package server_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/amity"
+)
+
+// hmsDelivery builds a 100ms delivery of a type at a time with data.
+func hmsDelivery(typ string, at time.Time, data string) []byte {
+	return fmt.Appendf(nil, `{"version":"2.0","id":%q,"account_id":"x","app_id":"y","timestamp":%q,"type":%q,"data":%s}`,
+		uuid.NewString(), at.UTC().Format(time.RFC3339), typ, data)
+}
+
+// TestHMSLivestreamStory: a meeting's livestream driven by a realistic 100ms sequence, with a
+// repeated stop, a stale start and a failure; status, sessions, analytics and the
+// livestream.status_changed trail are checked.
+func TestHMSLivestreamStory(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	ctx := withToken(creds.APIToken)
+	send := func(body []byte) uint64 {
+		t.Helper()
+		r := s.post(hmsPath(accA, appA), map[string]string{"X-Webhook-Secret": creds.WebhookSecret}, body)
+		if r.Status != 200 {
+			t.Fatalf("HTTP %d %s", r.Status, r.Raw)
+		}
+		var seq uint64
+		fmt.Sscan(r.Body["sequence"].(string), &seq)
+		return seq
+	}
+	get := func(id string) *livegatev1.GetLivestreamData {
+		t.Helper()
+		r, err := s.livestreams.GetLivestream(ctx, &livegatev1.GetLivestreamRequest{AccountId: accA, AppId: appA, LivestreamId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.GetData()
+	}
+
+	started, err := s.livestreams.StartMeetingLivestream(ctx, &livegatev1.StartMeetingLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: "room-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := started.GetData().GetId()
+	t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+
+	send(hmsDelivery("session.open.success", t0, `{"room_id":"room-1","session_id":"sess-1","session_started_at":"`+t0.Format(time.RFC3339)+`"}`))
+	liveSeq := send(hmsDelivery("hls.started.success", t0.Add(5*time.Second),
+		`{"room_id":"room-1","session_id":"sess-1","beam_id":"beam-1","started_at":"`+t0.Add(5*time.Second).Format(time.RFC3339)+`"}`))
+	d := get(id)
+	if d.GetLivestream().GetStatus() != livegatev1.LivestreamStatus_LIVE || d.GetSession().GetStartedTime() == nil || d.GetSession().GetInvokedTime() == nil {
+		t.Fatalf("after hls.started: %v", d)
+	}
+	stopBody := `{"room_id":"room-1","session_id":"sess-1","beam_id":"beam-1","duration":120,"stopped_at":"` + t0.Add(125*time.Second).Format(time.RFC3339) + `"}`
+	idleSeq := send(hmsDelivery("hls.stopped.success", t0.Add(125*time.Second), stopBody))
+	// The same stop again (a provider replay with a new id) and a stale start change nothing.
+	send(hmsDelivery("hls.stopped.success", t0.Add(125*time.Second), stopBody))
+	send(hmsDelivery("hls.started.success", t0.Add(6*time.Second), `{"room_id":"room-1","beam_id":"beam-1"}`))
+	d = get(id)
+	if d.GetLivestream().GetStatus() != livegatev1.LivestreamStatus_IDLE || d.GetPaging().GetTotalCount() != 1 {
+		t.Fatalf("after stop, repeat and stale start: status %v, %d sessions", d.GetLivestream().GetStatus(), d.GetPaging().GetTotalCount())
+	}
+	if got := d.GetSession().GetIngestSeconds(); got != 120 {
+		t.Errorf("ingest_seconds %v, want 120 (from the event's duration, counted once)", got)
+	}
+	send(hmsDelivery("session.close.success", t0.Add(10*time.Minute), `{"room_id":"room-1","session_id":"sess-1","session_duration":600,"session_started_at":"`+t0.Format(time.RFC3339)+`"}`))
+	send(hmsDelivery("hls.recording.success", t0.Add(11*time.Minute), `{"room_id":"room-1","session_id":"sess-1","duration":90}`))
+
+	// A second run fails.
+	if _, err := s.livestreams.StartMeetingLivestream(ctx, &livegatev1.StartMeetingLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: "room-1"}); err != nil {
+		t.Fatal(err)
+	}
+	failSeq := send(hmsDelivery("hls.failure", t0.Add(20*time.Minute), `{"room_id":"room-1","error_message":"encoder crashed","error_code":500}`))
+	d = get(id)
+	if d.GetLivestream().GetStatus() != livegatev1.LivestreamStatus_ERRORED || d.GetSession().GetErrMessage() != "encoder crashed" || d.GetSession().GetStoppedTime() == nil {
+		t.Fatalf("after hls.failure: %v", d)
+	}
+
+	overall, err := s.analytics.GetLivestreamAnalytics(ctx, &livegatev1.GetLivestreamAnalyticsRequest{AccountId: accA, AppId: appA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if overall.GetData().GetCount() != 1 || overall.GetData().GetTotalIngestSeconds() != 120 {
+		t.Errorf("overall analytics %v, want 1 livestream and 120 s", overall.GetData())
+	}
+	day := t0.Format(time.DateOnly)
+	daywise, err := s.analytics.GetDaywiseAnalytics(ctx, &livegatev1.GetDaywiseAnalyticsRequest{AccountId: accA, AppId: appA, StartDate: day, EndDate: time.Now().UTC().Format(time.DateOnly)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs := daywise.GetData().GetRecordingStats(); rs.GetRecordingCount() != 1 || rs.GetRecordingMinutesConsumed() != 1.5 {
+		t.Errorf("recording stats %v, want 1 recording of 1.5 minutes", rs)
+	}
+	// Two livestream sessions plus the meeting session (10 minutes) and the livestream's 2.
+	if ss := daywise.GetData().GetSessionStats(); ss.GetSessionsCount() != 3 || ss.GetSessionsMinutesConsumed() != 12 {
+		t.Errorf("session stats %v, want 3 sessions of 12 minutes in all", ss)
+	}
+
+	// The feed tells the story: one status change per transition, each naming its cause.
+	type step struct {
+		old, new livegatev1.LivestreamStatus
+		cause    uint64
+	}
+	want := []step{
+		{livegatev1.LivestreamStatus_LIVESTREAM_STATUS_UNSPECIFIED, livegatev1.LivestreamStatus_INVOKED, 0},
+		{livegatev1.LivestreamStatus_INVOKED, livegatev1.LivestreamStatus_LIVE, liveSeq},
+		{livegatev1.LivestreamStatus_LIVE, livegatev1.LivestreamStatus_IDLE, idleSeq},
+		{livegatev1.LivestreamStatus_IDLE, livegatev1.LivestreamStatus_INVOKED, 0},
+		{livegatev1.LivestreamStatus_INVOKED, livegatev1.LivestreamStatus_ERRORED, failSeq},
+	}
+	var got []step
+	for _, ev := range s.allEvents(creds.APIToken, accA, appA) {
+		if c := ev.GetLivestreamStatusChanged(); c != nil {
+			if ev.GetLivestreamId() != id || ev.GetSource() != "livegate" || ev.GetRoomId() != "room-1" {
+				t.Errorf("status change envelope %v", ev)
+			}
+			if c.GetCauseSequence() != 0 && c.GetCauseSequence() >= ev.GetSequence() {
+				t.Errorf("status change %d names a later cause %d", ev.GetSequence(), c.GetCauseSequence())
+			}
+			got = append(got, step{c.GetOldStatus(), c.GetNewStatus(), c.GetCauseSequence()})
+		} else if ev.GetRoomId() == "room-1" && ev.GetSource() == "hms" && ev.GetLivestreamId() != id {
+			t.Errorf("100ms event %d (%s) not correlated to livestream %s", ev.GetSequence(), ev.GetType(), id)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("status changes\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestAmityLivestreamStory: the first Amity event of a stream creates its livestream; didStart
+// makes it LIVE, didStop IDLE with ingest seconds from startedAt/endedAt, a repeated didStop
+// counts nothing twice.
+func TestAmityLivestreamStory(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	send := func(event, streamID, startedAt, endedAt string) {
+		t.Helper()
+		body := fmt.Appendf(nil, `{"event":%q,"data":{"videoStreamings":[{"streamId":%q,"title":"Launch day!","status":"live","startedAt":%q,"endedAt":%q,"updatedAt":%q}],"users":[],"files":[]}}`,
+			event, streamID, startedAt, endedAt, endedAt)
+		r := s.post(amityPath(accA, appA), map[string]string{amity.SignatureHeader: amity.Sign([]byte(creds.WebhookSecret), body)}, body)
+		if r.Status != 200 {
+			t.Fatalf("%s: HTTP %d %s", event, r.Status, r.Raw)
+		}
+	}
+	send("video-streaming.didStart", "stream-9", "2026-11-20T10:00:00Z", "2026-11-20T10:00:00Z")
+	list, err := s.livestreams.ListLivestreams(withToken(creds.APIToken), &livegatev1.ListLivestreamsRequest{AccountId: accA, AppId: appA})
+	if err != nil || len(list.GetData().GetLivestreams()) != 1 {
+		t.Fatalf("after didStart: %v %v", list, err)
+	}
+	l := list.GetData().GetLivestreams()[0]
+	if l.GetProvider() != "amity" || l.GetProviderId() != "stream-9" || l.GetStatus() != livegatev1.LivestreamStatus_LIVE || l.GetName() != "Launch-day-" {
+		t.Fatalf("Amity livestream: %v", l)
+	}
+	send("video-streaming.didStop", "stream-9", "2026-11-20T10:00:00Z", "2026-11-20T10:30:00Z")
+	send("video-streaming.didStop", "stream-9", "2026-11-20T10:00:00Z", "2026-11-20T10:30:01Z") // a second, different stop
+	got, err := s.livestreams.GetLivestream(withToken(creds.APIToken), &livegatev1.GetLivestreamRequest{AccountId: accA, AppId: appA, LivestreamId: l.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetData().GetLivestream().GetStatus() != livegatev1.LivestreamStatus_IDLE || got.GetData().GetSession().GetIngestSeconds() != 1800 || got.GetData().GetPaging().GetTotalCount() != 1 {
+		t.Errorf("after didStop: %v", got.GetData())
+	}
+}
