@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/livegate/livegate/internal/store"
 )
@@ -13,14 +15,14 @@ import (
 // --- meeting sessions ---
 
 func (x *txn) RecordMeetingSession(ctx context.Context, ms store.MeetingSession) error {
-	_, err := x.tx.ExecContext(ctx,
+	_, err := x.tx.ExecContext(x.ctx(ctx),
 		`INSERT INTO meeting_sessions (account_id, app_id, id, room_id, started_at, stopped_at, duration_seconds)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (account_id, app_id, id) DO UPDATE SET
 			room_id = CASE WHEN excluded.room_id <> '' THEN excluded.room_id ELSE meeting_sessions.room_id END,
 			started_at = CASE WHEN excluded.started_at <> 0 THEN excluded.started_at ELSE meeting_sessions.started_at END,
 			stopped_at = COALESCE(excluded.stopped_at, meeting_sessions.stopped_at),
-			duration_seconds = CASE WHEN excluded.stopped_at IS NOT NULL THEN excluded.duration_seconds ELSE meeting_sessions.duration_seconds END`,
+			duration_seconds = CASE WHEN excluded.duration_seconds <> 0 THEN excluded.duration_seconds ELSE meeting_sessions.duration_seconds END`,
 		ms.AccountID, ms.AppID, ms.ID, ms.RoomID, zeroMicros(ms.StartedAt), nullMicros(ms.StoppedAt), ms.DurationSeconds)
 	if err != nil {
 		return writeErr("record meeting session "+ms.ID, err)
@@ -43,7 +45,7 @@ const eventColumns = `seq, account_id, app_id, source, type, delivery_id, dedupe
 
 func (x *txn) AppendEvent(ctx context.Context, e *store.Event) error {
 	var seq int64
-	err := x.tx.QueryRowContext(ctx,
+	err := x.tx.QueryRowContext(x.ctx(ctx),
 		`INSERT INTO events (account_id, app_id, source, type, delivery_id, dedupe_key, livestream_id, room_id, received_at, body)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
 		e.AccountID, e.AppID, e.Source, e.Type, e.DeliveryID, e.DedupeKey,
@@ -52,7 +54,11 @@ func (x *txn) AppendEvent(ctx context.Context, e *store.Event) error {
 		return writeErr(fmt.Sprintf("append %s event %s", e.Source, e.DedupeKey), err)
 	}
 	e.Sequence = uint64(seq)
-	x.appended = append(x.appended, *e)
+	// The commit hook gets the event as reads return it (ReceivedAt in UTC, to the
+	// microsecond), not as the caller passed it.
+	stored := *e
+	stored.ReceivedAt = time.UnixMicro(micros(e.ReceivedAt)).UTC()
+	x.appended = append(x.appended, stored)
 	return nil
 }
 
@@ -81,7 +87,7 @@ func scanEvents(rows *sql.Rows, what string) ([]store.Event, error) {
 }
 
 func (x *txn) DeliveryEvents(ctx context.Context, t store.Tenant, source, deliveryID string) ([]store.Event, error) {
-	rows, err := x.tx.QueryContext(ctx,
+	rows, err := x.tx.QueryContext(x.ctx(ctx),
 		`SELECT `+eventColumns+` FROM events
 		WHERE account_id = $1 AND app_id = $2 AND source = $3 AND delivery_id = $4 ORDER BY seq`,
 		t.AccountID, t.AppID, source, deliveryID)
@@ -92,6 +98,10 @@ func (x *txn) DeliveryEvents(ctx context.Context, t store.Tenant, source, delive
 }
 
 func (x *txn) EventsAfter(ctx context.Context, t store.Tenant, after uint64, f store.EventFilter, limit int) ([]store.Event, error) {
+	if after > math.MaxInt64 {
+		// Beyond any sequence (int64(after) would wrap to a negative one and match them all).
+		return nil, nil
+	}
 	q := strings.Builder{}
 	q.WriteString(`SELECT ` + eventColumns + ` FROM events WHERE account_id = $1 AND app_id = $2 AND seq > $3`)
 	args := []any{t.AccountID, t.AppID, int64(after)}
@@ -116,7 +126,9 @@ func (x *txn) EventsAfter(ctx context.Context, t store.Tenant, after uint64, f s
 		conds := make([]string, len(f.Types))
 		for i, typ := range f.Types {
 			if strings.HasSuffix(typ, ".") {
-				conds[i] = "type LIKE " + arg(likePrefix(typ)) + ` ESCAPE '\'`
+				// Not LIKE: SQLite's is case-insensitive (ASCII), and the feed's live filter
+				// (feed.TypeMatches) is not. substr counts characters, as on PostgreSQL.
+				conds[i] = "substr(type, 1, " + arg(utf8.RuneCountInString(typ)) + ") = " + arg(typ)
 			} else {
 				conds[i] = "type = " + arg(typ)
 			}
@@ -124,21 +136,15 @@ func (x *txn) EventsAfter(ctx context.Context, t store.Tenant, after uint64, f s
 		q.WriteString(" AND (" + strings.Join(conds, " OR ") + ")")
 	}
 	q.WriteString(" ORDER BY seq LIMIT " + arg(limit))
-	rows, err := x.tx.QueryContext(ctx, q.String(), args...)
+	rows, err := x.tx.QueryContext(x.ctx(ctx), q.String(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("events after %d: %w", after, err)
 	}
 	return scanEvents(rows, fmt.Sprintf("events after %d", after))
 }
 
-// likePrefix makes a LIKE pattern matching strings that start with p ('\' escapes).
-func likePrefix(p string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(p) + "%"
-}
-
 func (x *txn) Event(ctx context.Context, t store.Tenant, sequence uint64) (store.Event, error) {
-	rows, err := x.tx.QueryContext(ctx,
+	rows, err := x.tx.QueryContext(x.ctx(ctx),
 		`SELECT `+eventColumns+` FROM events WHERE account_id = $1 AND app_id = $2 AND seq = $3`,
 		t.AccountID, t.AppID, int64(sequence))
 	if err != nil {
@@ -159,7 +165,7 @@ func (x *txn) FeedBounds(ctx context.Context) (head, prunedThrough uint64, err e
 	// until the first insert.
 	var h sql.NullInt64
 	var p int64
-	err = x.tx.QueryRowContext(ctx,
+	err = x.tx.QueryRowContext(x.ctx(ctx),
 		`SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'events'), pruned_through FROM feed_state WHERE id = 1`).Scan(&h, &p)
 	if err != nil {
 		return 0, 0, fmt.Errorf("feed bounds: %w", err)
@@ -179,7 +185,7 @@ func (x *txn) PruneEvents(ctx context.Context, before time.Time, keepLast uint64
 	}
 	if !before.IsZero() {
 		var last sql.NullInt64
-		if err := x.tx.QueryRowContext(ctx, `SELECT MAX(seq) FROM events WHERE received_at < $1`, before.UnixMicro()).Scan(&last); err != nil {
+		if err := x.tx.QueryRowContext(x.ctx(ctx), `SELECT MAX(seq) FROM events WHERE received_at < $1`, before.UnixMicro()).Scan(&last); err != nil {
 			return 0, fmt.Errorf("prune events: %w", err)
 		}
 		cut = max(cut, uint64(last.Int64))
@@ -187,12 +193,12 @@ func (x *txn) PruneEvents(ctx context.Context, before time.Time, keepLast uint64
 	if cut == pruned {
 		return 0, nil
 	}
-	res, err := x.tx.ExecContext(ctx, `DELETE FROM events WHERE seq <= $1`, int64(cut))
+	res, err := x.tx.ExecContext(x.ctx(ctx), `DELETE FROM events WHERE seq <= $1`, int64(cut))
 	if err != nil {
 		return 0, fmt.Errorf("prune events through %d: %w", cut, err)
 	}
 	n, _ := res.RowsAffected()
-	if _, err := x.tx.ExecContext(ctx, `UPDATE feed_state SET pruned_through = $1 WHERE id = 1`, int64(cut)); err != nil {
+	if _, err := x.tx.ExecContext(x.ctx(ctx), `UPDATE feed_state SET pruned_through = $1 WHERE id = 1`, int64(cut)); err != nil {
 		return 0, fmt.Errorf("prune events through %d: %w", cut, err)
 	}
 	return int(n), nil

@@ -23,11 +23,24 @@ import (
 // read-only connection, where any write fails.
 type txn struct {
 	tx *sql.Tx
+	// grouped is set in write transactions shared by several Updates (group commit). Their
+	// statements ignore the caller's cancellation: the driver would interrupt the statement,
+	// and SQLite then rolls back the whole shared transaction, failing every Update in it. A
+	// caller canceled before its fn starts is skipped instead.
+	grouped bool
 	// appended are the events AppendEvent wrote, for the commit hook.
 	appended []store.Event
 }
 
 var _ store.Writer = (*txn)(nil)
+
+// ctx is the context a statement runs with (see grouped).
+func (x *txn) ctx(ctx context.Context) context.Context {
+	if x.grouped {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
 
 // --- conversions ---
 
@@ -135,7 +148,7 @@ func scanApp(row scanner) (store.App, error) {
 }
 
 func (x *txn) AppByTokenID(ctx context.Context, tokenID string) (store.App, error) {
-	a, err := scanApp(x.tx.QueryRowContext(ctx,
+	a, err := scanApp(x.tx.QueryRowContext(x.ctx(ctx),
 		`SELECT `+appCols+` FROM apps WHERE token_id = $1`, tokenID))
 	if err != nil {
 		return store.App{}, readErr("get app by token id "+tokenID, err)
@@ -144,7 +157,7 @@ func (x *txn) AppByTokenID(ctx context.Context, tokenID string) (store.App, erro
 }
 
 func (x *txn) App(ctx context.Context, t store.Tenant) (store.App, error) {
-	a, err := scanApp(x.tx.QueryRowContext(ctx,
+	a, err := scanApp(x.tx.QueryRowContext(x.ctx(ctx),
 		`SELECT `+appCols+` FROM apps WHERE account_id = $1 AND app_id = $2`, t.AccountID, t.AppID))
 	if err != nil {
 		return store.App{}, readErr(fmt.Sprintf("get app %s/%s", t.AccountID, t.AppID), err)
@@ -157,7 +170,7 @@ func (x *txn) CreateApp(ctx context.Context, a store.App) error {
 	if hash == nil {
 		hash = []byte{} // NOT NULL; a nil slice would bind as NULL
 	}
-	_, err := x.tx.ExecContext(ctx, `INSERT INTO apps (`+appCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+	_, err := x.tx.ExecContext(x.ctx(ctx), `INSERT INTO apps (`+appCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 		a.AccountID, a.AppID, a.TokenID, hash, a.WebhookSecret, micros(a.CreatedAt))
 	if err != nil {
 		return writeErr(fmt.Sprintf("create app %s/%s", a.AccountID, a.AppID), err)
@@ -188,7 +201,7 @@ func scanLivestream(row scanner) (store.Livestream, error) {
 }
 
 func (x *txn) Livestream(ctx context.Context, t store.Tenant, id string) (store.Livestream, error) {
-	l, err := scanLivestream(x.tx.QueryRowContext(ctx,
+	l, err := scanLivestream(x.tx.QueryRowContext(x.ctx(ctx),
 		`SELECT `+livestreamCols+` FROM livestreams WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		id, t.AccountID, t.AppID))
 	if err != nil {
@@ -198,7 +211,7 @@ func (x *txn) Livestream(ctx context.Context, t store.Tenant, id string) (store.
 }
 
 func (x *txn) LivestreamByMeeting(ctx context.Context, t store.Tenant, meetingID string) (store.Livestream, error) {
-	l, err := scanLivestream(x.tx.QueryRowContext(ctx,
+	l, err := scanLivestream(x.tx.QueryRowContext(x.ctx(ctx),
 		`SELECT `+livestreamCols+` FROM livestreams WHERE account_id = $1 AND app_id = $2 AND meeting_id = $3`,
 		t.AccountID, t.AppID, meetingID))
 	if err != nil {
@@ -208,7 +221,7 @@ func (x *txn) LivestreamByMeeting(ctx context.Context, t store.Tenant, meetingID
 }
 
 func (x *txn) LivestreamByStreamKey(ctx context.Context, streamKey string) (store.Livestream, error) {
-	l, err := scanLivestream(x.tx.QueryRowContext(ctx,
+	l, err := scanLivestream(x.tx.QueryRowContext(x.ctx(ctx),
 		`SELECT `+livestreamCols+` FROM livestreams WHERE stream_key = $1`, streamKey))
 	if err != nil {
 		// The stream key is a secret: keep it out of the error.
@@ -223,7 +236,7 @@ func (x *txn) LivestreamByProviderID(ctx context.Context, t store.Tenant, provid
 		return store.Livestream{}, fmt.Errorf("%s: %w", what, store.ErrNotFound)
 	}
 	// If a provider ever reused an id, the oldest livestream wins, the same on every call.
-	l, err := scanLivestream(x.tx.QueryRowContext(ctx,
+	l, err := scanLivestream(x.tx.QueryRowContext(x.ctx(ctx),
 		`SELECT `+livestreamCols+` FROM livestreams
 		WHERE account_id = $1 AND app_id = $2 AND provider = $3 AND provider_id = $4
 		ORDER BY created_at, id LIMIT 1`,
@@ -256,7 +269,7 @@ func (x *txn) ListLivestreams(ctx context.Context, t store.Tenant, f store.Lives
 	cond := strings.Join(where, " AND ")
 
 	var total int
-	if err := x.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM livestreams WHERE `+cond, args...).Scan(&total); err != nil {
+	if err := x.tx.QueryRowContext(x.ctx(ctx), `SELECT COUNT(*) FROM livestreams WHERE `+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count livestreams: %w", err)
 	}
 
@@ -266,7 +279,7 @@ func (x *txn) ListLivestreams(ctx context.Context, t store.Tenant, f store.Lives
 	}
 	q := `SELECT ` + livestreamCols + ` FROM livestreams WHERE ` + cond + ` ORDER BY ` + order
 	q, args = page(q, args, f.Offset, f.Limit)
-	rows, err := x.tx.QueryContext(ctx, q, args...)
+	rows, err := x.tx.QueryContext(x.ctx(ctx), q, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list livestreams: %w", err)
 	}
@@ -300,7 +313,7 @@ func page(q string, args []any, offset, limit int) (string, []any) {
 }
 
 func (x *txn) CreateLivestream(ctx context.Context, l store.Livestream) error {
-	_, err := x.tx.ExecContext(ctx,
+	_, err := x.tx.ExecContext(x.ctx(ctx),
 		`INSERT INTO livestreams (`+livestreamCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		l.ID, l.AccountID, l.AppID, l.Name, nullText(l.MeetingID), l.StreamKey, string(l.Status),
 		boolInt(l.Disabled), l.Provider, l.ProviderID, micros(l.CreatedAt), micros(l.UpdatedAt))
@@ -311,7 +324,7 @@ func (x *txn) CreateLivestream(ctx context.Context, l store.Livestream) error {
 }
 
 func (x *txn) UpdateLivestream(ctx context.Context, l store.Livestream) error {
-	res, err := x.tx.ExecContext(ctx,
+	res, err := x.tx.ExecContext(x.ctx(ctx),
 		`UPDATE livestreams SET name = $1, stream_key = $2, status = $3, disabled = $4, updated_at = $5
 		WHERE id = $6 AND account_id = $7 AND app_id = $8`,
 		l.Name, l.StreamKey, string(l.Status), boolInt(l.Disabled), micros(l.UpdatedAt),
@@ -321,7 +334,7 @@ func (x *txn) UpdateLivestream(ctx context.Context, l store.Livestream) error {
 
 func (x *txn) DeleteLivestream(ctx context.Context, t store.Tenant, id string) error {
 	// Its sessions go with it: ON DELETE CASCADE (foreign_keys is on for every connection).
-	res, err := x.tx.ExecContext(ctx,
+	res, err := x.tx.ExecContext(x.ctx(ctx),
 		`DELETE FROM livestreams WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		id, t.AccountID, t.AppID)
 	return mustAffect("delete livestream "+id, res, err)
@@ -348,7 +361,7 @@ func scanSession(row scanner) (store.Session, error) {
 }
 
 func (x *txn) Session(ctx context.Context, t store.Tenant, id string) (store.Session, error) {
-	s, err := scanSession(x.tx.QueryRowContext(ctx,
+	s, err := scanSession(x.tx.QueryRowContext(x.ctx(ctx),
 		`SELECT `+sessionCols+` FROM livestream_sessions WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		id, t.AccountID, t.AppID))
 	if err != nil {
@@ -358,7 +371,7 @@ func (x *txn) Session(ctx context.Context, t store.Tenant, id string) (store.Ses
 }
 
 func (x *txn) ActiveSession(ctx context.Context, t store.Tenant, livestreamID string) (store.Session, error) {
-	s, err := scanSession(x.tx.QueryRowContext(ctx,
+	s, err := scanSession(x.tx.QueryRowContext(x.ctx(ctx),
 		`SELECT `+sessionCols+` FROM livestream_sessions
 		WHERE livestream_id = $1 AND account_id = $2 AND app_id = $3 AND stopped_at IS NULL
 		ORDER BY created_at DESC, id DESC LIMIT 1`,
@@ -370,7 +383,7 @@ func (x *txn) ActiveSession(ctx context.Context, t store.Tenant, livestreamID st
 }
 
 func (x *txn) LatestSession(ctx context.Context, t store.Tenant, livestreamID string) (store.Session, error) {
-	s, err := scanSession(x.tx.QueryRowContext(ctx,
+	s, err := scanSession(x.tx.QueryRowContext(x.ctx(ctx),
 		`SELECT `+sessionCols+` FROM livestream_sessions
 		WHERE livestream_id = $1 AND account_id = $2 AND app_id = $3
 		ORDER BY created_at DESC, id DESC LIMIT 1`,
@@ -386,12 +399,12 @@ func (x *txn) ListSessions(ctx context.Context, t store.Tenant, livestreamID str
 	const cond = `livestream_id = $1 AND account_id = $2 AND app_id = $3`
 	args := []any{livestreamID, t.AccountID, t.AppID}
 	var total int
-	if err := x.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM livestream_sessions WHERE `+cond, args...).Scan(&total); err != nil {
+	if err := x.tx.QueryRowContext(x.ctx(ctx), `SELECT COUNT(*) FROM livestream_sessions WHERE `+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", what, err)
 	}
 	q, args := page(`SELECT `+sessionCols+` FROM livestream_sessions WHERE `+cond+` ORDER BY created_at DESC, id DESC`,
 		args, offset, limit)
-	rows, err := x.tx.QueryContext(ctx, q, args...)
+	rows, err := x.tx.QueryContext(x.ctx(ctx), q, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", what, err)
 	}
@@ -413,7 +426,7 @@ func (x *txn) ListSessions(ctx context.Context, t store.Tenant, livestreamID str
 func (x *txn) CreateSession(ctx context.Context, s store.Session) error {
 	// INSERT ... SELECT from the livestream: a session of a livestream that does not exist,
 	// or belongs to another tenant, inserts nothing and is reported as not found.
-	res, err := x.tx.ExecContext(ctx,
+	res, err := x.tx.ExecContext(x.ctx(ctx),
 		`INSERT INTO livestream_sessions (`+sessionCols+`)
 		SELECT $1, id, account_id, app_id, $2, $3, $4, $5, $6, $7, $8, $9 FROM livestreams
 		WHERE id = $10 AND account_id = $11 AND app_id = $12`,
@@ -434,7 +447,7 @@ func (x *txn) CreateSession(ctx context.Context, s store.Session) error {
 }
 
 func (x *txn) UpdateSession(ctx context.Context, s store.Session) error {
-	res, err := x.tx.ExecContext(ctx,
+	res, err := x.tx.ExecContext(x.ctx(ctx),
 		`UPDATE livestream_sessions SET invoked_at = $1, started_at = $2, stopped_at = $3,
 			ingest_seconds = $4, viewer_seconds = $5, err_message = $6, updated_at = $7
 		WHERE id = $8 AND account_id = $9 AND app_id = $10`,
@@ -453,7 +466,7 @@ const microsPerDay = 86_400_000_000
 func (x *txn) SessionTotals(ctx context.Context, t store.Tenant, from, to time.Time) (store.Totals, error) {
 	lo, hi := bounds(from, to)
 	var tot store.Totals
-	err := x.tx.QueryRowContext(ctx,
+	err := x.tx.QueryRowContext(x.ctx(ctx),
 		`SELECT COUNT(DISTINCT livestream_id), COALESCE(SUM(ingest_seconds), 0.0), COALESCE(SUM(viewer_seconds), 0.0)
 		FROM livestream_sessions
 		WHERE account_id = $1 AND app_id = $2 AND created_at >= $3 AND created_at < $4`,
@@ -492,7 +505,7 @@ func (x *txn) RecordingDays(ctx context.Context, t store.Tenant, from, to time.T
 
 // days runs a query returning (day number, count, seconds) rows.
 func (x *txn) days(ctx context.Context, what, q string, args ...any) ([]store.DayStat, error) {
-	rows, err := x.tx.QueryContext(ctx, q, args...)
+	rows, err := x.tx.QueryContext(x.ctx(ctx), q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -518,7 +531,7 @@ func (x *txn) days(ctx context.Context, what, q string, args ...any) ([]store.Da
 // --- recordings ---
 
 func (x *txn) CreateRecording(ctx context.Context, r store.Recording) error {
-	_, err := x.tx.ExecContext(ctx,
+	_, err := x.tx.ExecContext(x.ctx(ctx),
 		`INSERT INTO recordings (id, account_id, app_id, livestream_id, source, recorded_at, duration_seconds)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		r.ID, r.AccountID, r.AppID, nullText(r.LivestreamID), r.Source, micros(r.RecordedAt), r.DurationSeconds)

@@ -78,7 +78,8 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	moderncsqlite "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/livegate/livegate/internal/store"
 )
@@ -142,13 +143,18 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	s.w.SetMaxIdleConns(1)
 	s.w.SetConnMaxLifetime(0)
 	s.w.SetConnMaxIdleTime(0)
-	if err := s.checkWriter(ctx); err != nil {
+	err = retryBusy(ctx, func() error {
+		if err := s.checkWriter(ctx); err != nil {
+			return fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		if err := s.migrate(ctx); err != nil {
+			return fmt.Errorf("sqlite: migrate %s: %w", path, err)
+		}
+		return nil
+	})
+	if err != nil {
 		s.w.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	if err := s.migrate(ctx); err != nil {
-		s.w.Close()
-		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
+		return nil, err
 	}
 
 	// The reader pool opens after the writer has created the file and switched it to WAL:
@@ -171,6 +177,31 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	s.committed = make(chan struct{})
 	go s.committer()
 	return s, nil
+}
+
+// retryBusy runs fn again while it fails with SQLITE_BUSY, for up to busyTimeout. SQLite
+// answers SQLITE_BUSY without waiting on busy_timeout when waiting could deadlock, and it does
+// so when processes open a new database at once: the first statement of a writer connection
+// (its pragmas, switching the file to WAL) or a migration then fails at once. Opening and
+// migrating are idempotent, so they are simply run again.
+func retryBusy(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(busyTimeout)
+	wait := 5 * time.Millisecond
+	for {
+		err := fn()
+		var e *moderncsqlite.Error
+		if err == nil || !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
 }
 
 // dsn is the driver's data source name for the database at path: a file: URI whose query
@@ -324,7 +355,7 @@ func (s *Store) commitBatch(batch []*update) {
 			errs[i] = fmt.Errorf("sqlite: savepoint: %w", err)
 			continue
 		}
-		t := &txn{tx: tx}
+		t := &txn{tx: tx, grouped: true}
 		errs[i] = runFn(u, t)
 		if errs[i] != nil || u.panicked != nil {
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO u"); err != nil {

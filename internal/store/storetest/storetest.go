@@ -13,9 +13,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +47,20 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RollbackOnPanic", testRollbackOnPanic},
 		{"ViewSnapshot", testViewSnapshot},
 		{"ConcurrentUpdates", testConcurrentUpdates},
+
+		// The event feed.
+		{"EventRoundTrip", testEventRoundTrip},
+		{"EventTenantIsolation", testEventTenantIsolation},
+		{"EventsAfterFilters", testEventsAfterFilters},
+		{"DeliveryEvents", testDeliveryEvents},
+		{"FeedBounds", testFeedBounds},
+		{"PruneEvents", testPruneEvents},
+		{"MeetingSessions", testMeetingSessions},
+		{"OnCommit", testOnCommit},
+		{"OnCommitConcurrent", testOnCommitConcurrent},
+		{"GroupCommitIsolation", testGroupCommitIsolation},
+		{"UpdatePanicAmongConcurrent", testUpdatePanicAmongConcurrent},
+		{"UpdateCanceledContext", testUpdateCanceledContext},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1172,4 +1188,1110 @@ func testConcurrentUpdates(t *testing.T, s store.Store) {
 		}
 		return nil
 	})
+}
+
+// --- event feed: fixtures and comparisons ---
+
+// feedEvent is an event of tn with every required field set; key is its dedupe key, and
+// names it in the tests.
+func feedEvent(tn store.Tenant, source, typ, key string) *store.Event {
+	return &store.Event{
+		Tenant:     tn,
+		Source:     source,
+		Type:       typ,
+		DeliveryID: "delivery-" + key,
+		DedupeKey:  key,
+		ReceivedAt: t0,
+		Body:       []byte("\x00body of " + key + "\xff"),
+	}
+}
+
+// appendEvents appends evs in one Update, which sets their sequences.
+func appendEvents(t *testing.T, s store.Store, evs ...*store.Event) {
+	t.Helper()
+	ctx := ctxT(t)
+	update(t, s, func(w store.Writer) error {
+		for _, e := range evs {
+			if err := w.AppendEvent(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func checkEvent(t *testing.T, what string, got, want store.Event) {
+	t.Helper()
+	var d diffs
+	d.eq("Sequence", got.Sequence, want.Sequence)
+	d.eq("Tenant", got.Tenant, want.Tenant)
+	d.eq("Source", got.Source, want.Source)
+	d.eq("Type", got.Type, want.Type)
+	d.eq("DeliveryID", got.DeliveryID, want.DeliveryID)
+	d.eq("DedupeKey", got.DedupeKey, want.DedupeKey)
+	d.eq("LivestreamID", got.LivestreamID, want.LivestreamID)
+	d.eq("RoomID", got.RoomID, want.RoomID)
+	d.time("ReceivedAt", got.ReceivedAt, want.ReceivedAt)
+	d.eq("Body", fmt.Sprintf("%x", got.Body), fmt.Sprintf("%x", want.Body))
+	d.report(t, what)
+}
+
+// eventKey names an event within its tenant.
+func eventKey(e store.Event) string { return e.Source + "/" + e.DedupeKey }
+
+func eventKeys(evs []store.Event) []string {
+	keys := make([]string, len(evs))
+	for i, e := range evs {
+		keys[i] = eventKey(e)
+	}
+	return keys
+}
+
+func eventPtrKeys(evs []*store.Event) []string {
+	keys := make([]string, len(evs))
+	for i, e := range evs {
+		keys[i] = eventKey(*e)
+	}
+	return keys
+}
+
+// checkEvents compares a read's events with the appended ones, in order and field by field.
+func checkEvents(t *testing.T, what string, got []store.Event, want []*store.Event) {
+	t.Helper()
+	if g, w := eventKeys(got), eventPtrKeys(want); !slices.Equal(g, w) {
+		t.Errorf("%s: got events %v, want %v", what, g, w)
+		return
+	}
+	for i := range got {
+		checkEvent(t, fmt.Sprintf("%s: event %d (%s)", what, i, eventKey(got[i])), got[i], *want[i])
+	}
+}
+
+// allEvents returns every event of tn the store has, in sequence order.
+func allEvents(t *testing.T, r store.Reader, tn store.Tenant) []store.Event {
+	t.Helper()
+	evs, err := r.EventsAfter(ctxT(t), tn, 0, store.EventFilter{}, 100_000)
+	if err != nil {
+		t.Fatalf("EventsAfter(%v, 0): %v", tn, err)
+	}
+	return evs
+}
+
+func feedBounds(t *testing.T, s store.Store) (head, pruned uint64) {
+	t.Helper()
+	view(t, s, func(r store.Reader) error {
+		var err error
+		head, pruned, err = r.FeedBounds(ctxT(t))
+		mustNil(t, "FeedBounds", err)
+		return nil
+	})
+	return head, pruned
+}
+
+// hookRecorder is an OnCommit hook that records what it is told.
+type hookRecorder struct {
+	mu      sync.Mutex
+	calls   [][]store.Event
+	inside  atomic.Int32
+	overlap atomic.Bool
+	// returned holds the events (tenant and key) whose Update has returned; late lists
+	// those the hook was told about only after that.
+	returned sync.Map
+	late     []string
+}
+
+// markReturned records that the Update that appended e has returned: the hook must have
+// been told about e already.
+func (h *hookRecorder) markReturned(e *store.Event) {
+	h.returned.Store(fmt.Sprint(e.Tenant, eventKey(*e)), true)
+}
+
+// recordCommits installs a hookRecorder as s's OnCommit hook.
+func recordCommits(s store.Store) *hookRecorder {
+	h := &hookRecorder{}
+	s.OnCommit(h.hook)
+	return h
+}
+
+func (h *hookRecorder) hook(evs []store.Event) {
+	if h.inside.Add(1) != 1 {
+		h.overlap.Store(true)
+	}
+	defer h.inside.Add(-1)
+	if len(evs) == 0 {
+		return // a commit that appended nothing may or may not be reported
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls = append(h.calls, slices.Clone(evs))
+	for _, e := range evs {
+		if _, ok := h.returned.Load(fmt.Sprint(e.Tenant, eventKey(e))); ok {
+			h.late = append(h.late, eventKey(e))
+		}
+	}
+}
+
+// reported returns the recorded calls that had events.
+func (h *hookRecorder) reported() [][]store.Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.calls)
+}
+
+// check verifies the hook's general contract: calls made one at a time, sequences strictly
+// increasing within and across calls, every reported event exactly as stored. It returns
+// every reported event, in order.
+func (h *hookRecorder) check(t *testing.T, s store.Store) []store.Event {
+	t.Helper()
+	if h.overlap.Load() {
+		t.Errorf("OnCommit hook called concurrently")
+	}
+	h.mu.Lock()
+	if len(h.late) > 0 {
+		t.Errorf("OnCommit reported events after their Update had returned: %v", h.late)
+	}
+	h.mu.Unlock()
+	var all []store.Event
+	for _, c := range h.reported() {
+		all = append(all, c...)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].Sequence <= all[i-1].Sequence {
+			t.Errorf("OnCommit reported sequence %d after %d", all[i].Sequence, all[i-1].Sequence)
+			break
+		}
+	}
+	ctx := ctxT(t)
+	view(t, s, func(r store.Reader) error {
+		for _, e := range all {
+			got, err := r.Event(ctx, e.Tenant, e.Sequence)
+			if err != nil {
+				t.Errorf("reported event %d (%s): %v", e.Sequence, eventKey(e), err)
+				continue
+			}
+			checkEvent(t, fmt.Sprintf("reported event %d (%s) vs stored", e.Sequence, eventKey(e)), e, got)
+		}
+		return nil
+	})
+	return all
+}
+
+// holdWriter starts an Update whose fn waits until release is called, so that Updates
+// started meanwhile queue behind it and, on a backend with group commit, commit together
+// once it is released. release returns after the holding Update has.
+func holdWriter(t *testing.T, s store.Store) (release func()) {
+	t.Helper()
+	ctx := ctxT(t)
+	entered, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(ctx, func(store.Writer) error {
+			once.Do(func() { close(entered) })
+			<-gate
+			return nil
+		})
+	}()
+	<-entered
+	return func() {
+		close(gate)
+		if err := <-done; err != nil {
+			t.Errorf("holding Update: %v", err)
+		}
+	}
+}
+
+// --- event feed: tests ---
+
+func testEventRoundTrip(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	zone := time.FixedZone("UTC-7", -7*3600)
+	full := &store.Event{
+		Tenant:       tenantA,
+		Source:       "hms",
+		Type:         "recording.success",
+		DeliveryID:   "dlv-1",
+		DedupeKey:    "evt-1",
+		LivestreamID: "ls-1",
+		RoomID:       "room-1",
+		ReceivedAt:   t0.In(zone), // any location in, UTC out; nanoseconds cut to microseconds
+		Body:         []byte{0x00, 0x01, 0xfe, 0xff, 0x00},
+	}
+	// No livestream, no room; an empty (not nil) body.
+	bare := &store.Event{
+		Tenant:     tenantA,
+		Source:     "amity",
+		Type:       "video-streaming.didStart",
+		DeliveryID: "sha256:ab",
+		DedupeKey:  "sha256:ab/0",
+		ReceivedAt: t0.Add(999 * time.Nanosecond),
+		Body:       []byte{},
+	}
+	// Sequences increase across tenants and commits, in the order of the appends.
+	order := []*store.Event{
+		full,
+		feedEvent(tenantB, "hms", "hls.started", "b-1"),
+		feedEvent(tenantB2, "hms", "hls.started", "b2-1"),
+		bare,
+		feedEvent(tenantA, "hms", "hls.started", "a-3"),
+		feedEvent(tenantB, "amity", "hls.started", "b-2"),
+	}
+	appendEvents(t, s, order[0], order[1])
+	appendEvents(t, s, order[2])
+	appendEvents(t, s, order[3:]...)
+	for i, e := range order {
+		if e.Sequence == 0 {
+			t.Fatalf("event %s: AppendEvent left Sequence 0", e.DedupeKey)
+		}
+		if i > 0 && e.Sequence <= order[i-1].Sequence {
+			t.Errorf("event %s got sequence %d after %d: not strictly increasing", e.DedupeKey, e.Sequence, order[i-1].Sequence)
+		}
+	}
+	if head, _ := feedBounds(t, s); head != order[len(order)-1].Sequence {
+		t.Errorf("FeedBounds head = %d, want the last sequence %d", head, order[len(order)-1].Sequence)
+	}
+
+	view(t, s, func(r store.Reader) error {
+		for _, want := range order {
+			got, err := r.Event(ctx, want.Tenant, want.Sequence)
+			mustNil(t, "Event "+want.DedupeKey, err)
+			checkEvent(t, "Event "+want.DedupeKey, got, *want)
+		}
+		checkEvents(t, "EventsAfter(A, 0)", allEvents(t, r, tenantA), []*store.Event{full, bare, order[4]})
+		checkEvents(t, "EventsAfter(B, 0)", allEvents(t, r, tenantB), []*store.Event{order[1], order[5]})
+		got, err := r.DeliveryEvents(ctx, tenantA, "amity", "sha256:ab")
+		mustNil(t, "DeliveryEvents", err)
+		checkEvents(t, "DeliveryEvents", got, []*store.Event{bare})
+
+		_, err = r.Event(ctx, tenantA, 0)
+		wantErr(t, "Event 0", err, store.ErrNotFound)
+		_, err = r.Event(ctx, tenantA, order[len(order)-1].Sequence+1)
+		wantErr(t, "Event after the head", err, store.ErrNotFound)
+		_, err = r.Event(ctx, tenantA, math.MaxUint64)
+		wantErr(t, "Event MaxUint64", err, store.ErrNotFound)
+		return nil
+	})
+	// Visible inside the writing transaction.
+	inTx := feedEvent(tenantA, "hms", "hls.stopped", "in-tx")
+	update(t, s, func(w store.Writer) error {
+		mustNil(t, "AppendEvent", w.AppendEvent(ctx, inTx))
+		got, err := w.Event(ctx, tenantA, inTx.Sequence)
+		mustNil(t, "Event in the writing transaction", err)
+		checkEvent(t, "Event in the writing transaction", got, *inTx)
+		return nil
+	})
+}
+
+// testEventTenantIsolation: no read of one tenant returns another's events, dedupe keys are
+// per tenant and source, and a duplicate fails the Update without writing anything.
+func testEventTenantIsolation(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	mk := func(tn store.Tenant, source, key string) *store.Event {
+		e := feedEvent(tn, source, "hls.started", key)
+		e.DeliveryID, e.LivestreamID, e.RoomID = "d-1", "ls-1", "room-1" // the same everywhere
+		return e
+	}
+	a1, a2 := mk(tenantA, "hms", "k1"), mk(tenantA, "hms", "k2")
+	aAmity := mk(tenantA, "amity", "k1") // same key, another source
+	b1, b21 := mk(tenantB, "hms", "k1"), mk(tenantB2, "hms", "k1")
+	appendEvents(t, s, a1, b1, a2)
+	appendEvents(t, s, b21, aAmity)
+	own := map[store.Tenant][]*store.Event{tenantA: {a1, a2, aAmity}, tenantB: {b1}, tenantB2: {b21}}
+
+	// A duplicate (same tenant, source and key), after a fresh append in the same Update.
+	fresh := mk(tenantA, "hms", "fresh")
+	fresh.DeliveryID = "d-fresh"
+	dup := mk(tenantA, "hms", "k1")
+	dup.Type, dup.Body, dup.DeliveryID = "hls.stopped", []byte("other body"), "d-dup"
+	err := s.Update(ctx, func(w store.Writer) error {
+		if err := w.AppendEvent(ctx, fresh); err != nil {
+			return err
+		}
+		return w.AppendEvent(ctx, dup)
+	})
+	wantErr(t, "AppendEvent duplicate", err, store.ErrAlreadyExists)
+	err = s.Update(ctx, func(w store.Writer) error { return w.AppendEvent(ctx, mk(tenantB, "hms", "k1")) })
+	wantErr(t, "AppendEvent duplicate alone", err, store.ErrAlreadyExists)
+	view(t, s, func(r store.Reader) error {
+		for _, d := range []string{"d-fresh", "d-dup"} {
+			got, err := r.DeliveryEvents(ctx, tenantA, "hms", d)
+			mustNil(t, "DeliveryEvents", err)
+			if len(got) != 0 {
+				t.Errorf("events of a failed Update stored: %v", eventKeys(got))
+			}
+		}
+		return nil
+	})
+
+	filters := []store.EventFilter{
+		{},
+		{Types: []string{"hls.started"}},
+		{Types: []string{"hls."}},
+		{Sources: []string{"hms", "amity"}},
+		{LivestreamID: "ls-1"},
+		{RoomID: "room-1"},
+		{Types: []string{"hls."}, Sources: []string{"hms"}, LivestreamID: "ls-1", RoomID: "room-1"},
+	}
+	stranger := store.Tenant{AccountID: "acct-c", AppID: "app-c"}
+	view(t, s, func(r store.Reader) error {
+		for _, tn := range []store.Tenant{tenantA, tenantB, tenantB2, stranger} {
+			name := tn.AccountID + "/" + tn.AppID
+			mine := own[tn]
+			for _, f := range filters {
+				got, err := r.EventsAfter(ctx, tn, 0, f, 100)
+				mustNil(t, name+": EventsAfter", err)
+				want := mine
+				if len(f.Sources) == 1 {
+					want = slices.DeleteFunc(slices.Clone(mine), func(e *store.Event) bool { return e.Source != "hms" })
+				}
+				checkEvents(t, fmt.Sprintf("%s: EventsAfter %+v", name, f), got, want)
+			}
+			got, err := r.DeliveryEvents(ctx, tn, "hms", "d-1")
+			mustNil(t, name+": DeliveryEvents", err)
+			want := slices.DeleteFunc(slices.Clone(mine), func(e *store.Event) bool { return e.Source != "hms" })
+			checkEvents(t, name+": DeliveryEvents", got, want)
+			// Every other tenant's event is unknown to tn.
+			for other, evs := range own {
+				if other == tn {
+					continue
+				}
+				for _, e := range evs {
+					_, err := r.Event(ctx, tn, e.Sequence)
+					wantErr(t, fmt.Sprintf("%s: Event %d of %v", name, e.Sequence, other), err, store.ErrNotFound)
+				}
+			}
+		}
+		// The original of the duplicate is unchanged.
+		got, err := r.Event(ctx, tenantA, a1.Sequence)
+		mustNil(t, "Event", err)
+		checkEvent(t, "event after a duplicate", got, *a1)
+		return nil
+	})
+}
+
+func testEventsAfterFilters(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	// Appended in this order; received times go backwards and keys are unsorted, so only the
+	// sequence gives this order.
+	type spec struct{ key, source, typ, ls, room string }
+	specs := []spec{
+		{"start", "hms", "hls.started", "ls-1", "room-1"},
+		{"other-tenant", "hms", "hls.started", "ls-1", "room-1"}, // tenant B
+		{"stop", "hms", "hls.stopped", "ls-1", "room-1"},
+		{"amity", "amity", "hls.started", "ls-2", ""},
+		{"hlsx", "hms", "hlsx.started", "", "room-2"},
+		{"upper", "hms", "HLS.started", "", ""},
+		{"bare", "hms", "hls", "", ""},
+		{"status", "livegate", "livestream.status_changed", "ls-1", ""},
+		{"under", "hms", "a_b.c", "", ""},
+		{"axb", "hms", "axb.c", "", ""},
+		{"pct", "hms", "a%.c", "", ""},
+		{"abc", "hms", "abc.c", "", ""},
+		{"bslash", "hms", `a\.c`, "", ""},
+		{"dot", "hms", "a.c", "", ""},
+		{"rec", "hms", "recording.success", "ls-2", "room-1"},
+		{"accent", "hms", "vidéo.started", "", ""},
+		{"accent-longer", "hms", "vidéos.started", "", ""},
+	}
+	byKey := map[string]*store.Event{}
+	var evs []*store.Event
+	for i, sp := range specs {
+		tn := tenantA
+		if sp.key == "other-tenant" {
+			tn = tenantB
+		}
+		e := feedEvent(tn, sp.source, sp.typ, sp.key)
+		e.LivestreamID, e.RoomID = sp.ls, sp.room
+		e.ReceivedAt = t0.Add(-time.Duration(i) * time.Minute)
+		byKey[sp.key] = e
+		evs = append(evs, e)
+	}
+	appendEvents(t, s, evs[:5]...)
+	appendEvents(t, s, evs[5:]...)
+	seq := func(key string) uint64 { return byKey[key].Sequence }
+	all := []string{"start", "stop", "amity", "hlsx", "upper", "bare", "status", "under", "axb", "pct", "abc", "bslash", "dot", "rec", "accent", "accent-longer"}
+
+	cases := []struct {
+		name  string
+		after uint64
+		f     store.EventFilter
+		limit int
+		keys  []string
+	}{
+		{"no filter", 0, store.EventFilter{}, 100, all},
+		{"exact type", 0, store.EventFilter{Types: []string{"hls.started"}}, 100, []string{"start", "amity"}},
+		{"exact type is not a prefix", 0, store.EventFilter{Types: []string{"hls"}}, 100, []string{"bare"}},
+		{"exact type with LIKE characters", 0, store.EventFilter{Types: []string{"a_b.c", "a%.c"}}, 100, []string{"under", "pct"}},
+		{"prefix", 0, store.EventFilter{Types: []string{"hls."}}, 100, []string{"start", "stop", "amity"}},
+		{"prefix is case-sensitive", 0, store.EventFilter{Types: []string{"HLS."}}, 100, []string{"upper"}},
+		{"prefix with _", 0, store.EventFilter{Types: []string{"a_b."}}, 100, []string{"under"}},
+		{"prefix with %", 0, store.EventFilter{Types: []string{"a%."}}, 100, []string{"pct"}},
+		{"prefix with a backslash", 0, store.EventFilter{Types: []string{`a\.`}}, 100, []string{"bslash"}},
+		{"prefix a.", 0, store.EventFilter{Types: []string{"a."}}, 100, []string{"dot"}},
+		{"prefix with a multi-byte character", 0, store.EventFilter{Types: []string{"vidéo."}}, 100, []string{"accent"}},
+		{"prefix matching nothing", 0, store.EventFilter{Types: []string{"zz."}}, 100, nil},
+		{"several types", 0, store.EventFilter{Types: []string{"hls.stopped", "recording.", "livestream.status_changed"}}, 100, []string{"stop", "status", "rec"}},
+		{"overlapping types, no duplicates", 0, store.EventFilter{Types: []string{"hls.", "hls.started"}}, 100, []string{"start", "stop", "amity"}},
+		{"one source", 0, store.EventFilter{Sources: []string{"amity"}}, 100, []string{"amity"}},
+		{"several sources", 0, store.EventFilter{Sources: []string{"livegate", "amity"}}, 100, []string{"amity", "status"}},
+		{"unknown source", 0, store.EventFilter{Sources: []string{"nope"}}, 100, nil},
+		{"livestream", 0, store.EventFilter{LivestreamID: "ls-1"}, 100, []string{"start", "stop", "status"}},
+		{"other livestream", 0, store.EventFilter{LivestreamID: "ls-2"}, 100, []string{"amity", "rec"}},
+		{"unknown livestream", 0, store.EventFilter{LivestreamID: "ls-nope"}, 100, nil},
+		{"room", 0, store.EventFilter{RoomID: "room-1"}, 100, []string{"start", "stop", "rec"}},
+		{"type and source", 0, store.EventFilter{Types: []string{"hls."}, Sources: []string{"hms"}}, 100, []string{"start", "stop"}},
+		{"type and livestream", 0, store.EventFilter{Types: []string{"hls."}, LivestreamID: "ls-2"}, 100, []string{"amity"}},
+		{"types and room", 0, store.EventFilter{Types: []string{"hls.", "recording."}, RoomID: "room-1"}, 100, []string{"start", "stop", "rec"}},
+		{"source and livestream", 0, store.EventFilter{Sources: []string{"hms"}, LivestreamID: "ls-2"}, 100, []string{"rec"}},
+		{"everything set", 0, store.EventFilter{Types: []string{"hls.stopped"}, Sources: []string{"hms"}, LivestreamID: "ls-1", RoomID: "room-1"}, 100, []string{"stop"}},
+		{"everything set, no match", 0, store.EventFilter{Types: []string{"hls.stopped"}, Sources: []string{"hms"}, LivestreamID: "ls-1", RoomID: "room-2"}, 100, nil},
+		{"after a sequence", seq("stop"), store.EventFilter{}, 100, all[2:]},
+		{"after a sequence, filtered", seq("stop"), store.EventFilter{Types: []string{"hls."}}, 100, []string{"amity"}},
+		{"after another tenant's sequence", seq("other-tenant"), store.EventFilter{Types: []string{"hls."}}, 100, []string{"stop", "amity"}},
+		{"after the last", seq("accent-longer"), store.EventFilter{}, 100, nil},
+		{"after MaxInt64", math.MaxInt64, store.EventFilter{}, 100, nil},
+		{"after MaxInt64+1", math.MaxInt64 + 1, store.EventFilter{}, 100, nil},
+		{"after MaxUint64", math.MaxUint64, store.EventFilter{}, 100, nil},
+		{"limit", 0, store.EventFilter{}, 2, []string{"start", "stop"}},
+		{"limit, filtered", 0, store.EventFilter{Types: []string{"hls."}}, 1, []string{"start"}},
+		{"limit after a sequence, filtered", seq("start"), store.EventFilter{Types: []string{"hls."}, Sources: []string{"hms"}}, 1, []string{"stop"}},
+		{"limit larger than the rest", seq("pct"), store.EventFilter{}, 10, []string{"abc", "bslash", "dot", "rec", "accent", "accent-longer"}},
+	}
+	view(t, s, func(r store.Reader) error {
+		for _, tc := range cases {
+			got, err := r.EventsAfter(ctx, tenantA, tc.after, tc.f, tc.limit)
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+				continue
+			}
+			want := make([]*store.Event, len(tc.keys))
+			for i, k := range tc.keys {
+				want[i] = byKey[k]
+			}
+			checkEvents(t, tc.name, got, want)
+		}
+		// Paging with a filter: each page continues after the last sequence of the one before.
+		f := store.EventFilter{Types: []string{"hls.", "a"}, Sources: []string{"hms", "amity"}}
+		var paged []string
+		for after, n := uint64(0), 0; ; n++ {
+			page, err := r.EventsAfter(ctx, tenantA, after, f, 2)
+			mustNil(t, "page", err)
+			paged = append(paged, eventKeys(page)...)
+			if len(page) < 2 || n > 10 {
+				break
+			}
+			after = page[len(page)-1].Sequence
+		}
+		if want := []string{"hms/start", "hms/stop", "amity/amity"}; !slices.Equal(paged, want) {
+			t.Errorf("paged EventsAfter = %v, want %v", paged, want)
+		}
+		return nil
+	})
+}
+
+func testDeliveryEvents(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	mk := func(tn store.Tenant, source, delivery, key string) *store.Event {
+		e := feedEvent(tn, source, "hls.started", key)
+		e.DeliveryID = delivery
+		return e
+	}
+	d1a := mk(tenantA, "hms", "d1", "d1-a")
+	d2a := mk(tenantA, "hms", "d2", "d2-a")
+	d1b := mk(tenantA, "hms", "d1", "d1-b")
+	d1Amity := mk(tenantA, "amity", "d1", "amity-d1") // same delivery id, another source
+	d1Other := mk(tenantB, "hms", "d1", "other-d1")   // same delivery id, another tenant
+	d1c := mk(tenantA, "hms", "d1", "d1-c")
+	appendEvents(t, s, d1a, d2a, d1b)
+	appendEvents(t, s, d1Amity, d1Other)
+	appendEvents(t, s, d1c)
+
+	cases := []struct {
+		name             string
+		tn               store.Tenant
+		source, delivery string
+		want             []*store.Event
+	}{
+		{"delivery of three, across commits", tenantA, "hms", "d1", []*store.Event{d1a, d1b, d1c}},
+		{"delivery of one", tenantA, "hms", "d2", []*store.Event{d2a}},
+		{"other source", tenantA, "amity", "d1", []*store.Event{d1Amity}},
+		{"other tenant", tenantB, "hms", "d1", []*store.Event{d1Other}},
+		{"unknown delivery", tenantA, "hms", "d-nope", nil},
+		{"known delivery, source without it", tenantA, "amity", "d2", nil},
+		{"known delivery, tenant without it", tenantB2, "hms", "d1", nil},
+		{"empty delivery id", tenantA, "hms", "", nil},
+	}
+	view(t, s, func(r store.Reader) error {
+		for _, tc := range cases {
+			got, err := r.DeliveryEvents(ctx, tc.tn, tc.source, tc.delivery)
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+				continue
+			}
+			checkEvents(t, "DeliveryEvents "+tc.name, got, tc.want)
+		}
+		return nil
+	})
+}
+
+func testFeedBounds(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	if head, pruned := feedBounds(t, s); head != 0 || pruned != 0 {
+		t.Errorf("FeedBounds of an empty store = (%d, %d), want (0, 0)", head, pruned)
+	}
+	// Writes other than events leave the feed alone.
+	update(t, s, func(w store.Writer) error { return w.CreateLivestream(ctx, livestream(tenantA, "ls-1", t0)) })
+	if head, pruned := feedBounds(t, s); head != 0 || pruned != 0 {
+		t.Errorf("FeedBounds without events = (%d, %d), want (0, 0)", head, pruned)
+	}
+	a, b := feedEvent(tenantA, "hms", "hls.started", "a"), feedEvent(tenantB, "hms", "hls.started", "b")
+	appendEvents(t, s, a, b)
+	if head, pruned := feedBounds(t, s); head != b.Sequence || pruned != 0 {
+		t.Errorf("FeedBounds = (%d, %d), want (%d, 0): the head is the last sequence of any tenant", head, pruned, b.Sequence)
+	}
+
+	// Pruning the newest events does not move the head back, and their sequences stay used.
+	var n int
+	update(t, s, func(w store.Writer) error {
+		var err error
+		n, err = w.PruneEvents(ctx, t0.Add(time.Hour), 0)
+		return err
+	})
+	if n != 2 {
+		t.Errorf("PruneEvents deleted %d, want 2", n)
+	}
+	if head, pruned := feedBounds(t, s); head != b.Sequence || pruned != b.Sequence {
+		t.Errorf("FeedBounds after pruning everything = (%d, %d), want (%d, %d)", head, pruned, b.Sequence, b.Sequence)
+	}
+	c := feedEvent(tenantA, "hms", "hls.started", "c")
+	appendEvents(t, s, c)
+	if c.Sequence != b.Sequence+1 {
+		t.Errorf("first sequence after pruning the newest = %d, want %d (never reused)", c.Sequence, b.Sequence+1)
+	}
+	if head, pruned := feedBounds(t, s); head != c.Sequence || pruned != b.Sequence {
+		t.Errorf("FeedBounds = (%d, %d), want (%d, %d)", head, pruned, c.Sequence, b.Sequence)
+	}
+	view(t, s, func(r store.Reader) error {
+		checkEvents(t, "events after pruning", allEvents(t, r, tenantA), []*store.Event{c})
+		checkEvents(t, "events of B after pruning", allEvents(t, r, tenantB), nil)
+		return nil
+	})
+}
+
+func testPruneEvents(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	prune := func(before time.Time, keepLast uint64) int {
+		t.Helper()
+		var n int
+		update(t, s, func(w store.Writer) error {
+			var err error
+			n, err = w.PruneEvents(ctx, before, keepLast)
+			return err
+		})
+		return n
+	}
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
+	if n := prune(at(100), 1); n != 0 {
+		t.Errorf("PruneEvents of an empty store deleted %d", n)
+	}
+	if head, pruned := feedBounds(t, s); head != 0 || pruned != 0 {
+		t.Errorf("FeedBounds after pruning an empty store = (%d, %d), want (0, 0)", head, pruned)
+	}
+
+	// Twelve events, of tenants A and B in turn (retention is global), received a minute apart.
+	var evs []*store.Event
+	for i := range 12 {
+		tn := tenantA
+		if i%2 == 1 {
+			tn = tenantB
+		}
+		e := feedEvent(tn, "hms", "hls.started", fmt.Sprintf("p%02d", i))
+		e.ReceivedAt = at(i)
+		evs = append(evs, e)
+	}
+	appendEvents(t, s, evs[:5]...)
+	appendEvents(t, s, evs[5:]...)
+	head := evs[len(evs)-1].Sequence
+
+	steps := []struct {
+		name     string
+		before   time.Time
+		keepLast uint64
+		deleted  int
+		through  int // index of the last pruned event, -1: none
+	}{
+		{"no limits", time.Time{}, 0, 0, -1},
+		{"keep more than there are", time.Time{}, 100, 0, -1},
+		{"older than the oldest", at(0), 0, 0, -1},
+		{"keep the last 10", time.Time{}, 10, 2, 1},
+		{"keep the last 10 again", time.Time{}, 10, 0, 1},
+		{"received before, exclusive", at(4), 0, 2, 3},
+		{"received before, a microsecond later", at(4).Add(time.Microsecond), 0, 1, 4},
+		{"an older age does not move it back", at(2), 0, 0, 4},
+		{"a larger count does not move it back", time.Time{}, 11, 0, 4},
+		{"both, the count prunes more", at(6), 4, 3, 7},
+		{"both, the age prunes more", at(10), 3, 2, 9},
+		{"everything", at(100), 0, 2, 11},
+		{"everything again", at(100), 1, 0, 11},
+	}
+	for _, st := range steps {
+		n := prune(st.before, st.keepLast)
+		if n != st.deleted {
+			t.Errorf("%s: PruneEvents deleted %d, want %d", st.name, n, st.deleted)
+		}
+		var through uint64
+		if st.through >= 0 {
+			through = evs[st.through].Sequence
+		}
+		if h, p := feedBounds(t, s); h != head || p != through {
+			t.Errorf("%s: FeedBounds = (%d, %d), want (%d, %d)", st.name, h, p, head, through)
+		}
+		view(t, s, func(r store.Reader) error {
+			kept := evs[st.through+1:]
+			for _, tn := range []store.Tenant{tenantA, tenantB} {
+				want := slices.DeleteFunc(slices.Clone(kept), func(e *store.Event) bool { return e.Tenant != tn })
+				checkEvents(t, fmt.Sprintf("%s: events of %v", st.name, tn), allEvents(t, r, tn), want)
+			}
+			for _, e := range evs[:st.through+1] {
+				_, err := r.Event(ctx, e.Tenant, e.Sequence)
+				wantErr(t, fmt.Sprintf("%s: pruned event %d", st.name, e.Sequence), err, store.ErrNotFound)
+			}
+			return nil
+		})
+	}
+
+	// A sequence is never reused: the next one follows the pruned head.
+	next := feedEvent(tenantA, "hms", "hls.started", "after-prune")
+	appendEvents(t, s, next)
+	if next.Sequence != head+1 {
+		t.Errorf("sequence after pruning everything = %d, want %d", next.Sequence, head+1)
+	}
+	if h, p := feedBounds(t, s); h != next.Sequence || p != head {
+		t.Errorf("FeedBounds = (%d, %d), want (%d, %d)", h, p, next.Sequence, head)
+	}
+	if n := prune(time.Time{}, 1); n != 0 {
+		t.Errorf("keep the last 1 of 1: deleted %d", n)
+	}
+	view(t, s, func(r store.Reader) error {
+		checkEvents(t, "events after a prune and an append", allEvents(t, r, tenantA), []*store.Event{next})
+		return nil
+	})
+}
+
+func testMeetingSessions(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	day := func(d, h, m int) time.Time { return time.Date(2025, 3, d, h, m, 0, 0, time.UTC) }
+	from, to := day(9, 0, 0), day(13, 0, 0)
+	// A livestream session on the 10th: counted with the meeting sessions of that day.
+	ls := livestream(tenantA, "ls-1", day(1, 0, 0))
+	ls1 := session(ls, "s-1", day(10, 12, 0))
+	ls1.IngestSeconds = 120
+	update(t, s, func(w store.Writer) error {
+		mustNil(t, "livestream", w.CreateLivestream(ctx, ls))
+		return w.CreateSession(ctx, ls1)
+	})
+	ms := func(tn store.Tenant, id, room string, started, stopped time.Time, seconds float64) store.MeetingSession {
+		return store.MeetingSession{Tenant: tn, ID: id, RoomID: room, StartedAt: started, StoppedAt: stopped, DurationSeconds: seconds}
+	}
+	var none time.Time
+	steps := []struct {
+		name    string
+		record  []store.MeetingSession
+		want    []store.DayStat // tenant A
+		wantB   []store.DayStat // tenant B
+		wantErr bool
+	}{
+		{"livestream session only", nil,
+			[]store.DayStat{{Day: "2025-03-10", Count: 1, Minutes: 2}}, nil, false},
+		{"open", []store.MeetingSession{ms(tenantA, "m1", "room-1", day(10, 10, 0), none, 0)},
+			[]store.DayStat{{Day: "2025-03-10", Count: 2, Minutes: 2}}, nil, false},
+		{"close keeps the room and the start", []store.MeetingSession{ms(tenantA, "m1", "", none, day(10, 10, 30), 1800)},
+			[]store.DayStat{{Day: "2025-03-10", Count: 2, Minutes: 32}}, nil, false},
+		{"reopen keeps the stop and the duration", []store.MeetingSession{ms(tenantA, "m1", "room-1", day(10, 10, 0), none, 0)},
+			[]store.DayStat{{Day: "2025-03-10", Count: 2, Minutes: 32}}, nil, false},
+		{"a stop without a duration keeps the duration", []store.MeetingSession{ms(tenantA, "m1", "", none, day(10, 10, 31), 0)},
+			[]store.DayStat{{Day: "2025-03-10", Count: 2, Minutes: 32}}, nil, false},
+		{"close only", []store.MeetingSession{ms(tenantA, "m2", "room-2", day(11, 9, 0), day(11, 9, 10), 600)},
+			[]store.DayStat{{Day: "2025-03-10", Count: 2, Minutes: 32}, {Day: "2025-03-11", Count: 1, Minutes: 10}}, nil, false},
+		{"a duration alone overwrites", []store.MeetingSession{ms(tenantA, "m2", "", none, none, 900)},
+			[]store.DayStat{{Day: "2025-03-10", Count: 2, Minutes: 32}, {Day: "2025-03-11", Count: 1, Minutes: 15}}, nil, false},
+		{"close without a known start: no day yet", []store.MeetingSession{ms(tenantA, "m3", "room-3", none, day(12, 9, 0), 120)},
+			[]store.DayStat{{Day: "2025-03-10", Count: 2, Minutes: 32}, {Day: "2025-03-11", Count: 1, Minutes: 15}}, nil, false},
+		{"its start arrives late", []store.MeetingSession{ms(tenantA, "m3", "", day(12, 8, 0), none, 0)},
+			[]store.DayStat{{Day: "2025-03-10", Count: 2, Minutes: 32}, {Day: "2025-03-11", Count: 1, Minutes: 15}, {Day: "2025-03-12", Count: 1, Minutes: 2}}, nil, false},
+		{"another tenant's session of the same id", []store.MeetingSession{ms(tenantB, "m1", "room-b", day(11, 0, 0), day(11, 1, 0), 3600)},
+			[]store.DayStat{{Day: "2025-03-10", Count: 2, Minutes: 32}, {Day: "2025-03-11", Count: 1, Minutes: 15}, {Day: "2025-03-12", Count: 1, Minutes: 2}},
+			[]store.DayStat{{Day: "2025-03-11", Count: 1, Minutes: 60}}, false},
+		{"at `to` and before `from`: outside", []store.MeetingSession{
+			ms(tenantA, "m4", "room-1", to, to.Add(time.Minute), 60),
+			ms(tenantA, "m5", "room-1", from.Add(-time.Microsecond), from.Add(time.Minute), 60),
+		}, []store.DayStat{{Day: "2025-03-10", Count: 2, Minutes: 32}, {Day: "2025-03-11", Count: 1, Minutes: 15}, {Day: "2025-03-12", Count: 1, Minutes: 2}},
+			[]store.DayStat{{Day: "2025-03-11", Count: 1, Minutes: 60}}, false},
+		{"a later start moves it to its day", []store.MeetingSession{ms(tenantA, "m1", "", day(12, 23, 59), none, 0)},
+			[]store.DayStat{{Day: "2025-03-10", Count: 1, Minutes: 2}, {Day: "2025-03-11", Count: 1, Minutes: 15}, {Day: "2025-03-12", Count: 2, Minutes: 32}},
+			[]store.DayStat{{Day: "2025-03-11", Count: 1, Minutes: 60}}, false},
+	}
+	for _, st := range steps {
+		update(t, s, func(w store.Writer) error {
+			for _, m := range st.record {
+				if err := w.RecordMeetingSession(ctx, m); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		view(t, s, func(r store.Reader) error {
+			for _, c := range []struct {
+				tn   store.Tenant
+				want []store.DayStat
+			}{{tenantA, st.want}, {tenantB, st.wantB}} {
+				days, err := r.SessionDays(ctx, c.tn, from, to)
+				mustNil(t, "SessionDays", err)
+				if !slices.Equal(days, c.want) {
+					t.Errorf("%s: SessionDays of %v = %+v, want %+v", st.name, c.tn, days, c.want)
+				}
+			}
+			return nil
+		})
+	}
+	// A failed Update keeps no meeting session.
+	err := s.Update(ctx, func(w store.Writer) error {
+		mustNil(t, "RecordMeetingSession", w.RecordMeetingSession(ctx, ms(tenantA, "m-failed", "room-1", day(9, 1, 0), day(9, 2, 0), 60)))
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Errorf("Update returned %v, want fn's error", err)
+	}
+	view(t, s, func(r store.Reader) error {
+		days, err := r.SessionDays(ctx, tenantA, from, day(10, 0, 0))
+		mustNil(t, "SessionDays", err)
+		if len(days) != 0 {
+			t.Errorf("meeting session of a failed Update counted: %+v", days)
+		}
+		return nil
+	})
+}
+
+func testOnCommit(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	h := recordCommits(s)
+
+	// One commit: one call, with its events in sequence order, before Update returns.
+	e1, e2, e3 := feedEvent(tenantA, "hms", "hls.started", "e1"), feedEvent(tenantB, "amity", "x.y", "e2"), feedEvent(tenantA, "hms", "hls.stopped", "e3")
+	e3.LivestreamID, e3.RoomID = "ls-1", "room-1"
+	e3.ReceivedAt = t0.In(time.FixedZone("UTC+1", 3600))
+	appendEvents(t, s, e1, e2, e3)
+	calls := h.reported()
+	if len(calls) != 1 {
+		t.Fatalf("after one commit the hook was called %d times with events, want 1", len(calls))
+	}
+	checkEvents(t, "first call", calls[0], []*store.Event{e1, e2, e3})
+
+	// A commit without events reports none.
+	update(t, s, func(w store.Writer) error { return w.CreateLivestream(ctx, livestream(tenantA, "ls-1", t0)) })
+	if n := len(h.reported()); n != 1 {
+		t.Errorf("a commit without events was reported: %d calls", n)
+	}
+
+	// Failed Updates: neither reported nor stored.
+	f1, f2 := feedEvent(tenantA, "hms", "hls.started", "f1"), feedEvent(tenantB, "hms", "hls.started", "f2")
+	err := s.Update(ctx, func(w store.Writer) error {
+		mustNil(t, "append f1", w.AppendEvent(ctx, f1))
+		mustNil(t, "append f2", w.AppendEvent(ctx, f2))
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Errorf("Update returned %v, want fn's error", err)
+	}
+	f3 := feedEvent(tenantA, "hms", "hls.started", "f3")
+	err = s.Update(ctx, func(w store.Writer) error {
+		mustNil(t, "append f3", w.AppendEvent(ctx, f3))
+		return w.AppendEvent(ctx, feedEvent(tenantA, "hms", "hls.started", "e1")) // duplicate
+	})
+	wantErr(t, "Update with a duplicate", err, store.ErrAlreadyExists)
+	if n := len(h.reported()); n != 1 {
+		t.Errorf("failed Updates were reported: %d calls", n)
+	}
+	view(t, s, func(r store.Reader) error {
+		checkEvents(t, "A after failed Updates", allEvents(t, r, tenantA), []*store.Event{e1, e3})
+		checkEvents(t, "B after failed Updates", allEvents(t, r, tenantB), []*store.Event{e2})
+		return nil
+	})
+
+	// The next commit is reported alone, after the first.
+	e4 := feedEvent(tenantB2, "hms", "hls.started", "e4")
+	appendEvents(t, s, e4)
+	calls = h.reported()
+	if len(calls) != 2 {
+		t.Fatalf("after two commits with events the hook was called %d times, want 2", len(calls))
+	}
+	checkEvents(t, "second call", calls[1], []*store.Event{e4})
+	if e4.Sequence <= e3.Sequence {
+		t.Errorf("sequence %d after %d", e4.Sequence, e3.Sequence)
+	}
+	h.check(t, s)
+}
+
+func testOnCommitConcurrent(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	h := recordCommits(s)
+	const n = 100
+	evs := make([]*store.Event, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		evs[i] = feedEvent([]store.Tenant{tenantA, tenantB, tenantB2}[i%3], "hms", "hls.started", fmt.Sprintf("c%03d", i))
+		wg.Go(func() {
+			errs[i] = s.Update(ctx, func(w store.Writer) error { return w.AppendEvent(ctx, evs[i]) })
+			h.markReturned(evs[i])
+		})
+	}
+	wg.Wait()
+	seqs := map[uint64]string{}
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Update %d: %v", i, err)
+			continue
+		}
+		if prev, ok := seqs[evs[i].Sequence]; ok {
+			t.Errorf("sequence %d given to %s and %s", evs[i].Sequence, prev, evs[i].DedupeKey)
+		}
+		seqs[evs[i].Sequence] = evs[i].DedupeKey
+	}
+	if len(seqs) != n {
+		t.Errorf("%d distinct sequences, want %d", len(seqs), n)
+	}
+	reported := h.check(t, s) // strictly increasing across calls, each as stored
+	if len(reported) != n {
+		t.Errorf("the hook reported %d events, want %d", len(reported), n)
+	}
+	for _, e := range reported {
+		if seqs[e.Sequence] != e.DedupeKey {
+			t.Errorf("reported event %d is %s, but that Update got sequence %d for %s", e.Sequence, e.DedupeKey, e.Sequence, seqs[e.Sequence])
+		}
+		delete(seqs, e.Sequence)
+	}
+	if len(seqs) != 0 {
+		t.Errorf("appended but not reported: %v", seqs)
+	}
+	t.Logf("%d Updates, %d commits with events", n, len(h.reported()))
+}
+
+// testGroupCommitIsolation runs concurrent Updates, every third of which writes and then
+// fails: exactly the others' writes are kept, whether or not they committed together.
+func testGroupCommitIsolation(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	h := recordCommits(s)
+	const n = 60
+	fails := func(i int) bool { return i%3 == 0 }
+	errs := make([]error, n)
+	var ready, wg sync.WaitGroup
+	release := holdWriter(t, s)
+	for i := range n {
+		ready.Add(1)
+		wg.Go(func() {
+			ready.Done()
+			errs[i] = s.Update(ctx, func(w store.Writer) error {
+				if err := w.CreateLivestream(ctx, livestream(tenantA, fmt.Sprintf("ls-%02d", i), t0)); err != nil {
+					return err
+				}
+				if err := w.AppendEvent(ctx, feedEvent(tenantA, "hms", "hls.started", fmt.Sprintf("k%02d", i))); err != nil {
+					return err
+				}
+				// A failing Update and the one after it write the same keys: whichever runs
+				// first, the failing one's rows must not stand in the way of the other's.
+				contested := -1
+				if fails(i) {
+					contested = i
+				} else if fails(i - 1) {
+					contested = i - 1
+				}
+				if contested >= 0 {
+					if err := w.CreateLivestream(ctx, livestream(tenantA, fmt.Sprintf("contested-%02d", contested), t0)); err != nil {
+						return err
+					}
+					if err := w.AppendEvent(ctx, feedEvent(tenantA, "hms", "hls.started", fmt.Sprintf("contested-%02d", contested))); err != nil {
+						return err
+					}
+				}
+				if err := w.RecordMeetingSession(ctx, store.MeetingSession{Tenant: tenantA, ID: fmt.Sprintf("m%02d", i), RoomID: "room", StartedAt: t0, StoppedAt: t0.Add(time.Minute), DurationSeconds: 60}); err != nil {
+					return err
+				}
+				if fails(i) {
+					return fmt.Errorf("Update %d: %w", i, errBoom)
+				}
+				return nil
+			})
+		})
+	}
+	ready.Wait()
+	release()
+	wg.Wait()
+
+	var wantLs, wantEv []string
+	for i := range n {
+		switch {
+		case fails(i):
+			if !errors.Is(errs[i], errBoom) && !errors.Is(errs[i], store.ErrAlreadyExists) {
+				t.Errorf("failing Update %d returned %v, want its own error", i, errs[i])
+			}
+		case errs[i] != nil:
+			t.Errorf("Update %d returned %v", i, errs[i])
+		default:
+			wantLs = append(wantLs, fmt.Sprintf("ls-%02d", i))
+			wantEv = append(wantEv, fmt.Sprintf("hms/k%02d", i))
+			if fails(i - 1) {
+				wantLs = append(wantLs, fmt.Sprintf("contested-%02d", i-1))
+				wantEv = append(wantEv, fmt.Sprintf("hms/contested-%02d", i-1))
+			}
+		}
+	}
+	slices.Sort(wantLs)
+	slices.Sort(wantEv)
+	view(t, s, func(r store.Reader) error {
+		ls, _, err := r.ListLivestreams(ctx, tenantA, store.LivestreamFilter{})
+		mustNil(t, "ListLivestreams", err)
+		got := livestreamIDs(ls)
+		slices.Sort(got)
+		if !slices.Equal(got, wantLs) {
+			t.Errorf("stored livestreams %v, want %v", got, wantLs)
+		}
+		gotEv := eventKeys(allEvents(t, r, tenantA))
+		slices.Sort(gotEv)
+		if !slices.Equal(gotEv, wantEv) {
+			t.Errorf("stored events %v, want %v", gotEv, wantEv)
+		}
+		days, err := r.SessionDays(ctx, tenantA, t0.Add(-time.Hour), t0.Add(time.Hour))
+		mustNil(t, "SessionDays", err)
+		ok := n - (n+2)/3
+		if want := []store.DayStat{{Day: "2025-03-14", Count: ok, Minutes: float64(ok)}}; !slices.Equal(days, want) {
+			t.Errorf("meeting sessions counted %+v, want %+v", days, want)
+		}
+		return nil
+	})
+	reported := eventKeys(h.check(t, s))
+	slices.Sort(reported)
+	if !slices.Equal(reported, wantEv) {
+		t.Errorf("reported events %v, want %v", reported, wantEv)
+	}
+	t.Logf("%d Updates, %d commits with events", n, len(h.reported()))
+}
+
+// testUpdatePanicAmongConcurrent: a panicking fn's panic reaches its caller, its writes are
+// undone, and Updates running alongside it commit.
+func testUpdatePanicAmongConcurrent(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	h := recordCommits(s)
+	const n = 9
+	const panicking = 4
+	errs := make([]error, n)
+	var recovered any
+	returned := false
+	var ready, wg sync.WaitGroup
+	release := holdWriter(t, s)
+	for i := range n {
+		ready.Add(1)
+		wg.Go(func() {
+			if i == panicking {
+				defer func() { recovered = recover() }()
+			}
+			ready.Done()
+			errs[i] = s.Update(ctx, func(w store.Writer) error {
+				if err := w.CreateLivestream(ctx, livestream(tenantA, fmt.Sprintf("ls-%d", i), t0)); err != nil {
+					return err
+				}
+				if err := w.AppendEvent(ctx, feedEvent(tenantA, "hms", "hls.started", fmt.Sprintf("k%d", i))); err != nil {
+					return err
+				}
+				if i == panicking {
+					panic(errBoom)
+				}
+				return nil
+			})
+			if i == panicking {
+				returned = true
+			}
+		})
+	}
+	ready.Wait()
+	release()
+	wg.Wait()
+
+	if recovered != errBoom {
+		t.Errorf("the panicking Update's caller recovered %v, want the panic value", recovered)
+	}
+	if returned {
+		t.Errorf("the panicking Update returned (%v) instead of panicking", errs[panicking])
+	}
+	var wantLs, wantEv []string
+	for i := range n {
+		if i == panicking {
+			continue
+		}
+		if errs[i] != nil {
+			t.Errorf("Update %d alongside a panic: %v", i, errs[i])
+		}
+		wantLs = append(wantLs, fmt.Sprintf("ls-%d", i))
+		wantEv = append(wantEv, fmt.Sprintf("hms/k%d", i))
+	}
+	view(t, s, func(r store.Reader) error {
+		ls, _, err := r.ListLivestreams(ctx, tenantA, store.LivestreamFilter{})
+		mustNil(t, "ListLivestreams", err)
+		got := livestreamIDs(ls)
+		slices.Sort(got)
+		if !slices.Equal(got, wantLs) {
+			t.Errorf("stored livestreams %v, want %v", got, wantLs)
+		}
+		gotEv := eventKeys(allEvents(t, r, tenantA))
+		slices.Sort(gotEv)
+		if !slices.Equal(gotEv, wantEv) {
+			t.Errorf("stored events %v, want %v", gotEv, wantEv)
+		}
+		return nil
+	})
+	reported := eventKeys(h.check(t, s))
+	slices.Sort(reported)
+	if !slices.Equal(reported, wantEv) {
+		t.Errorf("reported events %v, want %v", reported, wantEv)
+	}
+}
+
+// testUpdateCanceledContext: an Update whose context is canceled before the call returns
+// context.Canceled and keeps nothing, even what fn writes with a live context.
+func testUpdateCanceledContext(t *testing.T, s store.Store) {
+	live := ctxT(t)
+	h := recordCommits(s)
+	canceled, cancel := context.WithCancel(live)
+	cancel()
+	for i := range 20 {
+		err := s.Update(canceled, func(w store.Writer) error {
+			if err := w.CreateLivestream(live, livestream(tenantA, fmt.Sprintf("ls-%d", i), t0)); err != nil {
+				return err
+			}
+			return w.AppendEvent(live, feedEvent(tenantA, "hms", "hls.started", fmt.Sprintf("k%d", i)))
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Update %d with a canceled context returned %v, want context.Canceled", i, err)
+		}
+	}
+	view(t, s, func(r store.Reader) error {
+		ls, total, err := r.ListLivestreams(live, tenantA, store.LivestreamFilter{})
+		mustNil(t, "ListLivestreams", err)
+		if total != 0 {
+			t.Errorf("canceled Updates stored livestreams %v", livestreamIDs(ls))
+		}
+		if evs := allEvents(t, r, tenantA); len(evs) != 0 {
+			t.Errorf("canceled Updates stored events %v", eventKeys(evs))
+		}
+		return nil
+	})
+	if calls := h.reported(); len(calls) != 0 {
+		t.Errorf("canceled Updates reported %d commits", len(calls))
+	}
+	// The store still works.
+	e := feedEvent(tenantA, "hms", "hls.started", "after")
+	appendEvents(t, s, e)
+	if calls := h.reported(); len(calls) != 1 {
+		t.Errorf("hook called %d times after one commit, want 1", len(calls))
+	}
 }
