@@ -28,11 +28,21 @@ var Marshaler = &runtime.JSONPb{
 	UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
 }
 
+// NDJSONContentType labels server-streaming answers (Subscribe's `events:stream`): one JSON
+// object per line, each written and flushed as its message arrives.
+const NDJSONContentType = "application/x-ndjson"
+
+// streamLabeled is Marshaler with streamed answers labelled NDJSONContentType; single answers
+// (and an error answered before the first line) stay application/json.
+type streamLabeled struct{ *runtime.JSONPb }
+
+func (streamLabeled) StreamContentType(any) string { return NDJSONContentType }
+
 // New returns the HTTP handler serving the REST face over conn, a client of livegate's gRPC
 // server.
 func New(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 	mux := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, Marshaler),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, streamLabeled{Marshaler}),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 		runtime.WithForwardResponseOption(successStatus),
@@ -47,6 +57,9 @@ func New(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 		}
 	}
 	if err := registerWebhooks(mux, conn); err != nil {
+		return nil, err
+	}
+	if err := registerSSE(mux, conn); err != nil {
 		return nil, err
 	}
 	if err := mux.HandlePath(http.MethodGet, "/openapi.json", serveOpenAPI); err != nil {

@@ -18,6 +18,7 @@ const usage = `livegate — a livestream control plane with a typed, durable eve
 Usage:
   livegate serve [flags]         serve gRPC and the RealtimeKit-compatible REST API
   livegate apps create [flags]   create an app (tenant) and print its API token and webhook secret
+  livegate events tail [flags]   follow an app's event feed over gRPC, resuming across restarts
   livegate help                  show this help
 
 Run "livegate <command> -h" for a command's flags. Every flag can also be set from the
@@ -50,6 +51,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New(`"apps" needs a subcommand: create`)
 		}
 		return appsCreate(ctx, args[2:], stdout, stderr)
+	case "events":
+		if len(args) < 2 || args[1] != "tail" {
+			fmt.Fprint(stderr, usage)
+			return errors.New(`"events" needs a subcommand: tail`)
+		}
+		return eventsTail(ctx, args[2:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil

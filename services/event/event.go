@@ -135,10 +135,12 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 	case req.GetOnlyNew():
 		after = max(head, s.hub.Head())
 	case after > 0 && after < pruned:
-		oldest := strconv.FormatUint(pruned+1, 10)
-		return apierror.New(apierror.ReasonCursorCompacted,
-			"after_sequence %d is older than the events kept: the oldest still available is %s; resume from after_sequence=%d or 0",
-			after, oldest, pruned).With("oldest_sequence", oldest)
+		return cursorCompacted(after, pruned)
+	}
+	// The subscription is accepted: send the header now, so HTTP faces answer 200 at once
+	// instead of waiting for the first event or progress message.
+	if err := stream.SendHeader(nil); err != nil {
+		return err
 	}
 	err = feed.Follow(ctx, s.hub, replayer{s.store}, t, f, after, sender{stream}, s.opts)
 	switch {
@@ -150,12 +152,32 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 	return err
 }
 
+// cursorCompacted is the error for a cursor older than the events retention keeps.
+func cursorCompacted(after, pruned uint64) error {
+	oldest := strconv.FormatUint(pruned+1, 10)
+	return apierror.New(apierror.ReasonCursorCompacted,
+		"after_sequence %d is older than the events kept: the oldest still available is %s; resume from after_sequence=%d or 0",
+		after, oldest, pruned).With("oldest_sequence", oldest)
+}
+
 // replayer reads stored events for feed.Follow.
 type replayer struct{ store store.Store }
 
 func (r replayer) EventsAfter(ctx context.Context, t store.Tenant, after uint64, f feed.Filter, limit int) ([]*livegatev1.Event, error) {
 	var recs []store.Event
 	err := r.store.View(ctx, func(rd store.Reader) error {
+		// Retention may have pruned past the cursor since the subscription began (a long
+		// replay, a catch-up after an overflow): say so, in the snapshot of the read, rather
+		// than go on after the gap. Cursor 0 means "from the oldest kept".
+		if after > 0 {
+			_, pruned, err := rd.FeedBounds(ctx)
+			if err != nil {
+				return err
+			}
+			if after < pruned {
+				return cursorCompacted(after, pruned)
+			}
+		}
 		var err error
 		recs, err = rd.EventsAfter(ctx, t, after, f, limit)
 		return err

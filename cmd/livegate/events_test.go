@@ -1,0 +1,329 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/auth"
+	"github.com/livegate/livegate/internal/server"
+	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/services/event"
+)
+
+const tailWait = 30 * time.Second // deadline for anything expected to happen
+
+// testHTTP bounds every request the tests make, so that a stuck server fails the test.
+var testHTTP = &http.Client{Timeout: tailWait}
+
+// bounded is a context that ends after tailWait.
+func bounded(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), tailWait)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// liveServer is a real livegate serving on loopback.
+type liveServer struct {
+	t      *testing.T
+	srv    *server.Server
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startLive serves dir on grpcAddr ("127.0.0.1:0" for any port) until stop or the test's end.
+func startLive(t *testing.T, dir, grpcAddr string) *liveServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, server.Config{
+		HTTPAddr: "127.0.0.1:0",
+		GRPCAddr: grpcAddr,
+		DataDir:  dir,
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		cancel()
+		t.Fatalf("start server: %v", err)
+	}
+	s := &liveServer{t: t, srv: srv, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- srv.Serve(ctx) }()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *liveServer) stop() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	s.cancel = nil
+	select {
+	case err := <-s.done:
+		if err != nil {
+			s.t.Errorf("serve: %v", err)
+		}
+	case <-time.After(tailWait):
+		s.t.Error("server did not stop")
+	}
+}
+
+// post delivers a 100ms webhook and returns its sequence.
+func (s *liveServer) post(creds auth.Credentials, typ, room string) uint64 {
+	s.t.Helper()
+	body := fmt.Sprintf(`{"version":"2.0","id":%q,"account_id":"x","app_id":"y","timestamp":"2026-11-23T10:00:00Z","type":%q,"data":{"room_id":%q,"session_id":"s1","peer_id":"p1"}}`,
+		uuid.NewString(), typ, room)
+	url := "http://" + s.srv.HTTPAddr() + "/accounts/" + creds.AccountID + "/realtime/kit/" + creds.AppID + "/webhooks/100ms"
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("X-Webhook-Secret", creds.WebhookSecret)
+	resp, err := testHTTP.Do(req)
+	if err != nil {
+		s.t.Fatalf("post: %v", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Sequence string `json:"sequence"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &out) != nil {
+		s.t.Fatalf("post: %d %s", resp.StatusCode, raw)
+	}
+	seq, err := strconv.ParseUint(out.Sequence, 10, 64)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return seq
+}
+
+// syncBuffer is a bytes.Buffer written by the command and read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func (b *syncBuffer) lines() []string {
+	s := strings.TrimSuffix(b.String(), "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// runTail runs `livegate events tail args...` until the test cancels it; the returned
+// channel has its result.
+func runTail(t *testing.T, args ...string) (stdout, stderr *syncBuffer, cancel context.CancelFunc, result <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		done <- run(ctx, append([]string{"events", "tail"}, args...), stdout, stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-finished:
+		case <-time.After(tailWait):
+			t.Error("events tail did not stop")
+		}
+	})
+	return stdout, stderr, cancel, done
+}
+
+// waitFor polls cond until it holds, failing the test past the deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(tailWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// printedSequences parses --json lines.
+func printedSequences(t *testing.T, lines []string) []uint64 {
+	t.Helper()
+	var out []uint64
+	for _, l := range lines {
+		var ev struct {
+			Sequence string `json:"sequence"`
+			Type     string `json:"type"`
+		}
+		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.Type == "" {
+			t.Fatalf("not an event line: %q", l)
+		}
+		n, err := strconv.ParseUint(ev.Sequence, 10, 64)
+		if err != nil {
+			t.Fatalf("sequence in %q: %v", l, err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// TestEventsTailSurvivesRestart: tail prints every event once, in order, across a server
+// restart on the same data directory and gRPC address, resuming by itself.
+func TestEventsTailSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	s1 := startLive(t, dir, "127.0.0.1:0")
+	grpcAddr := s1.srv.GRPCAddr()
+	creds, err := auth.CreateApp(bounded(t), s1.srv.Store(), store.Tenant{AccountID: "acme", AppID: "web"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []uint64
+	want = append(want, s1.post(creds, "peer.join.success", "r1"))
+
+	stdout, stderr, cancel, result := runTail(t, "--server", grpcAddr, "--token", creds.APIToken,
+		"--account", "acme", "--app", "web", "--json")
+	want = append(want, s1.post(creds, "peer.leave.success", "r1"), s1.post(creds, "peer.join.success", "r2"))
+	waitFor(t, "the first events", func() bool { return len(stdout.lines()) >= len(want) })
+
+	s1.stop()
+	s2 := startLive(t, dir, grpcAddr)
+	for _, room := range []string{"r3", "r4", "r5"} {
+		want = append(want, s2.post(creds, "peer.join.success", room))
+	}
+	waitFor(t, "the events after the restart", func() bool { return len(stdout.lines()) >= len(want) })
+
+	cancel()
+	select {
+	case err := <-result:
+		if err != nil {
+			t.Fatalf("events tail: %v\nstderr:\n%s", err, stderr)
+		}
+	case <-time.After(tailWait):
+		t.Fatal("events tail did not stop on cancel")
+	}
+	got := printedSequences(t, stdout.lines())
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("printed sequences %v, want %v\nstderr:\n%s", got, want, stderr)
+	}
+	if !strings.Contains(stderr.String(), "resuming after sequence "+strconv.FormatUint(want[2], 10)) {
+		t.Errorf("stderr does not report resuming after %d:\n%s", want[2], stderr)
+	}
+}
+
+// TestEventsTailFilterAndFormat: filters reach the server; the human line format.
+func TestEventsTailFilterAndFormat(t *testing.T) {
+	s := startLive(t, t.TempDir(), "127.0.0.1:0")
+	creds, err := auth.CreateApp(bounded(t), s.srv.Store(), store.Tenant{AccountID: "acme", AppID: "web"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := s.post(creds, "peer.join.success", "r1")
+	s.post(creds, "peer.leave.success", "r1")
+	s.post(creds, "peer.join.success", "r2")
+	stdout, _, _, _ := runTail(t, "--server", s.srv.GRPCAddr(), "--token", creds.APIToken,
+		"--account", "acme", "--app", "web", "--type", "peer.join.", "--type", "session.open.success", "--room", "r1")
+	s.post(creds, "peer.join.success", "r2")
+	last := s.post(creds, "session.open.success", "r1")
+	waitFor(t, "two lines", func() bool { return len(stdout.lines()) >= 2 })
+	lines := stdout.lines()
+	want := []string{
+		fmt.Sprintf("%d 2026-11-23T10:00:00.000Z peer.join.success hms livestream=- room=r1", first),
+		fmt.Sprintf("%d 2026-11-23T10:00:00.000Z session.open.success hms livestream=- room=r1", last),
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("printed:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestEventsTailPermanentErrors: what retrying cannot fix ends the command with an error
+// that says so.
+func TestEventsTailPermanentErrors(t *testing.T) {
+	s := startLive(t, t.TempDir(), "127.0.0.1:0")
+	creds, err := auth.CreateApp(bounded(t), s.srv.Store(), store.Tenant{AccountID: "acme", AppID: "web"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		s.post(creds, "peer.join.success", "r1")
+	}
+	if err := (event.Retention{MaxEvents: 2}).PruneOnce(bounded(t), s.srv.Store(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	oldest := oldestSequence(t, s, creds)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"bad token", []string{"--token", "lgt_nope", "--account", "acme", "--app", "web"}, []string{"UNAUTHENTICATED", "--token"}},
+		{"other tenant", []string{"--token", creds.APIToken, "--account", "acme", "--app", "other"}, []string{"PERMISSION_DENIED"}},
+		{"bad filter", []string{"--token", creds.APIToken, "--account", "acme", "--app", "web", "--source", "zoom"}, []string{"INVALID_ARGUMENT", "source"}},
+		{"old cursor", []string{"--token", creds.APIToken, "--account", "acme", "--app", "web", "--after", "1"}, []string{"OUT_OF_RANGE", "the oldest is " + strconv.FormatUint(oldest, 10)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, _, result := runTail(t, append([]string{"--server", s.srv.GRPCAddr()}, tc.args...)...)
+			select {
+			case err := <-result:
+				if err == nil {
+					t.Fatal("no error")
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not say %q", err, w)
+					}
+				}
+			case <-time.After(tailWait):
+				t.Fatal("events tail kept retrying a permanent error")
+			}
+		})
+	}
+}
+
+func oldestSequence(t *testing.T, s *liveServer, creds auth.Credentials) uint64 {
+	t.Helper()
+	conn, err := grpc.NewClient(s.srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := metadata.AppendToOutgoingContext(bounded(t), "authorization", "Bearer "+creds.APIToken)
+	resp, err := livegatev1.NewEventServiceClient(conn).ListEvents(ctx, &livegatev1.ListEventsRequest{AccountId: creds.AccountID, AppId: creds.AppID})
+	if err != nil || len(resp.GetEvents()) == 0 {
+		t.Fatalf("ListEvents: %v %v", resp, err)
+	}
+	return resp.GetEvents()[0].GetSequence()
+}
+
+func TestEventsTailUsage(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"events"}, &out, &errOut); err == nil || !strings.Contains(errOut.String(), "events tail") {
+		t.Errorf("events without tail: %v\n%s", err, errOut.String())
+	}
+	if err := run(context.Background(), []string{"events", "tail", "--account", "a", "--app", "b", "--token", ""}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "--token") {
+		t.Errorf("no token: %v", err)
+	}
+}

@@ -1,0 +1,299 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/apierror"
+)
+
+// The event feed as Server-Sent Events, for browsers' EventSource. It is a client of
+// EventService.Subscribe like every other route (auth, validation and logging apply), with
+// the same query parameters as `events:stream`, plus what EventSource needs: the
+// Last-Event-ID header to resume, and the token as a query parameter (EventSource cannot set
+// headers).
+const (
+	ssePath = "/accounts/{account_id}/realtime/kit/{app_id}/events/sse"
+
+	// SSEContentType is the answer's content type.
+	SSEContentType = "text/event-stream"
+	// SSEHeartbeat is the longest the stream stays silent: past it a comment line is sent, so
+	// proxies and browsers keep the connection open.
+	SSEHeartbeat = 15 * time.Second
+	// sseStartWait bounds how long the handler waits to learn whether Subscribe was accepted
+	// before it answers 200 (see serve).
+	sseStartWait = 2 * time.Second
+)
+
+type sseHandler struct {
+	mux       *runtime.ServeMux
+	client    livegatev1.EventServiceClient
+	heartbeat time.Duration
+	startWait time.Duration
+}
+
+func registerSSE(mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+	h := &sseHandler{
+		mux:       mux,
+		client:    livegatev1.NewEventServiceClient(conn),
+		heartbeat: SSEHeartbeat,
+		startWait: sseStartWait,
+	}
+	if err := mux.HandlePath(http.MethodGet, ssePath, h.serve); err != nil {
+		return fmt.Errorf("register %s: %w", ssePath, err)
+	}
+	return nil
+}
+
+// sseSubscribeRequest reads the subscription from the path and query. The cursor is the
+// Last-Event-ID header (what EventSource sends when it reconnects) or, without it, the
+// after_sequence parameter; Last-Event-ID wins because it is newer than the URL. A resume by
+// Last-Event-ID also turns only_new off: EventSource reconnects to the same URL, and only_new
+// would skip what was committed while it was away.
+func sseSubscribeRequest(r *http.Request, params map[string]string) (*livegatev1.SubscribeRequest, error) {
+	q := r.URL.Query()
+	req := &livegatev1.SubscribeRequest{
+		AccountId:    params["account_id"],
+		AppId:        params["app_id"],
+		Type:         q["type"],
+		Source:       q["source"],
+		LivestreamId: q.Get("livestream_id"),
+		RoomId:       q.Get("room_id"),
+	}
+	if v := q.Get("only_new"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("only_new %q: must be true or false", v)
+		}
+		req.OnlyNew = b
+	}
+	name, cursor := "after_sequence", q.Get("after_sequence")
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		name, cursor = "Last-Event-ID", id
+		req.OnlyNew = false
+	}
+	if cursor != "" {
+		n, err := strconv.ParseUint(strings.TrimSpace(cursor), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: must be an event sequence (a non-negative integer)", name, cursor)
+		}
+		req.AfterSequence = n
+	}
+	return req, nil
+}
+
+type recvResult struct {
+	msg *livegatev1.SubscribeResponse
+	err error
+}
+
+// serve answers one SSE subscription.
+//
+// Errors that end the call before it streams (bad or missing token, another tenant, a bad
+// filter, a cursor older than retention) must be answered with their HTTP status and the
+// error envelope, not with 200 and an error event: EventSource gives up on a non-200 answer
+// but keeps reconnecting after a 200 that ends. So the handler learns how the call started
+// before it writes the status. stream.Header() returns once the server has sent its header
+// (the call is accepted and streaming) or the call has ended (Header gives nil and Recv the
+// error). gRPC servers send the header with the first message at the latest; a healthy
+// subscription that has nothing to send yet may send no header for a while, so the wait is
+// bounded by startWait, after which the call has passed authentication, validation and the
+// cursor check in practice (they take milliseconds), and the handler answers 200. An error
+// later than that arrives as an `error` event.
+func (h *sseHandler) serve(w http.ResponseWriter, r *http.Request, params map[string]string) {
+	req, err := sseSubscribeRequest(r, params)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error(), "INVALID_ARGUMENT")
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	// The same outgoing metadata as generated routes: the Authorization header, forwarding
+	// headers, the route.
+	ctx, err = runtime.AnnotateContext(ctx, h.mux, r, livegatev1.EventService_Subscribe_FullMethodName, runtime.WithHTTPPathPattern(ssePath))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error(), "INVALID_ARGUMENT")
+		return
+	}
+	if r.Header.Get("Authorization") == "" {
+		if tok := r.URL.Query().Get("access_token"); tok != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+		}
+	}
+	stream, err := h.client.Subscribe(ctx, req)
+	if err != nil {
+		WriteStatus(w, status.Convert(err))
+		return
+	}
+
+	accepted := make(chan bool, 1)
+	msgs := make(chan recvResult)
+	go func() {
+		md, _ := stream.Header()
+		accepted <- md != nil
+		for {
+			m, err := stream.Recv()
+			select {
+			case msgs <- recvResult{m, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+
+	start := time.NewTimer(h.startWait)
+	defer start.Stop()
+	select {
+	case ok := <-accepted:
+		if !ok {
+			// The call ended before it sent anything: its status is what Recv returns.
+			select {
+			case res := <-msgs:
+				if res.err != nil && !errors.Is(res.err, io.EOF) {
+					WriteStatus(w, status.Convert(res.err))
+				}
+			case <-ctx.Done():
+			}
+			return
+		}
+	case <-start.C:
+		// Not refused within startWait: a healthy subscription with nothing to send yet.
+	case <-ctx.Done():
+		return
+	}
+
+	hdr := w.Header()
+	hdr.Set("Content-Type", SSEContentType)
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if rc.Flush() != nil {
+		return
+	}
+
+	heartbeat := time.NewTicker(h.heartbeat)
+	defer heartbeat.Stop()
+	var frame []byte
+	for {
+		frame = frame[:0]
+		select {
+		case <-ctx.Done():
+			return
+		case <-heartbeat.C:
+			frame = append(frame, ": heartbeat\n\n"...)
+		case res := <-msgs:
+			switch {
+			case errors.Is(res.err, io.EOF):
+				return
+			case res.err != nil:
+				if ctx.Err() != nil {
+					return // the client went away
+				}
+				frame = appendSSEError(frame, status.Convert(res.err))
+				_, _ = w.Write(frame)
+				_ = rc.Flush()
+				return
+			}
+			if frame, err = appendSSEMessage(frame, res.msg); err != nil {
+				frame = appendSSEError(frame[:0], status.Convert(err))
+				_, _ = w.Write(frame)
+				_ = rc.Flush()
+				return
+			}
+			if len(frame) == 0 {
+				continue
+			}
+		}
+		if _, err := w.Write(frame); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		heartbeat.Reset(h.heartbeat)
+	}
+}
+
+// appendSSEMessage appends one Subscribe message as SSE:
+//
+//	id: <sequence>
+//	event: <type>
+//	data: <the Event as JSON, one line>
+//
+// A progress message is a comment naming the head, with an `id:` line and no data: the
+// browser dispatches nothing but moves its Last-Event-ID, so a filtered subscriber resumes
+// from the head rather than from its last matching event.
+func appendSSEMessage(b []byte, m *livegatev1.SubscribeResponse) ([]byte, error) {
+	switch k := m.GetKind().(type) {
+	case *livegatev1.SubscribeResponse_Event:
+		ev := k.Event
+		data, err := Marshaler.Marshal(ev)
+		if err != nil {
+			return b, fmt.Errorf("encode event %d: %w", ev.GetSequence(), err)
+		}
+		b = fmt.Appendf(b, "id: %d\n", ev.GetSequence())
+		if t := sseField(ev.GetType()); t != "" {
+			b = fmt.Appendf(b, "event: %s\n", t)
+		}
+		b = appendSSEData(b, data)
+	case *livegatev1.SubscribeResponse_Progress:
+		head := k.Progress.GetHeadSequence()
+		b = fmt.Appendf(b, ": progress %d\nid: %d\n\n", head, head)
+	}
+	return b, nil
+}
+
+// appendSSEError appends the `error` event that ends a stream that had started:
+// data is {"code": <HTTP status>, "message": ..., "reason": ...}, as in the error envelope.
+func appendSSEError(b []byte, st *status.Status) []byte {
+	d := ErrorDetail{Code: HTTPStatus(st), Message: st.Message()}
+	if info := apierror.Info(st); info != nil {
+		d.Reason = info.GetReason()
+	}
+	data, err := json.Marshal(d)
+	if err != nil {
+		data = []byte(`{"code":500,"message":"internal error"}`)
+	}
+	b = append(b, "event: error\n"...)
+	return appendSSEData(b, data)
+}
+
+// appendSSEData appends data as `data:` lines (one per line of data) and the blank line that
+// ends the event. JSON is one line (line breaks inside strings are escaped); the split only
+// guards the framing.
+func appendSSEData(b, data []byte) []byte {
+	for line := range strings.Lines(string(data)) {
+		b = append(b, "data: "...)
+		b = append(b, strings.TrimRight(line, "\r\n")...)
+		b = append(b, '\n')
+	}
+	return append(b, '\n')
+}
+
+// sseField makes a value safe for a one-line SSE field: provider event types are stored as
+// they arrived, and a line break in one would forge fields.
+func sseField(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' {
+			return -1
+		}
+		return r
+	}, s)
+}
