@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
+	"time"
 
 	"github.com/livegate/livegate/internal/server"
 )
@@ -20,16 +23,25 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	ingest := envString(fs, "ingest-base", "LIVEGATE_INGEST_BASE", "rtmp://localhost:1935/live", "RTMP URL returned as ingest_server")
 	playback := envString(fs, "playback-base", "LIVEGATE_PLAYBACK_BASE", "http://localhost:8081/hls", "HLS base URL; playback_url is <base>/<livestream id>/index.m3u8")
 	logLevel := envString(fs, "log-level", "LIVEGATE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	maxAge := envString(fs, "retention-max-age", "LIVEGATE_RETENTION_MAX_AGE", "0", "delete feed events older than this (e.g. 720h); 0 keeps them")
+	maxEvents := envString(fs, "retention-max-events", "LIVEGATE_RETENTION_MAX_EVENTS", "0", "keep at most this many feed events (the newest); 0 keeps all")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+	err := level.UnmarshalText([]byte(*logLevel))
+	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg.HTTPAddr, cfg.GRPCAddr, cfg.DataDir = *httpAddr, *grpcAddr, *dataDir
 	cfg.IngestBase, cfg.PlaybackBase = *ingest, *playback
+	if cfg.Retention.MaxAge, err = time.ParseDuration(*maxAge); err != nil || cfg.Retention.MaxAge < 0 {
+		return fmt.Errorf("--retention-max-age %q: must be a duration such as 720h, or 0", *maxAge)
+	}
+	if cfg.Retention.MaxEvents, err = strconv.ParseUint(*maxEvents, 10, 64); err != nil {
+		return fmt.Errorf("--retention-max-events %q: must be a whole number, or 0", *maxEvents)
+	}
 
 	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
