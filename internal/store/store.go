@@ -28,6 +28,14 @@ type Tenant struct {
 	AppID     string
 }
 
+// TenantOf is the tenant a request addresses (every livegate request has account_id and app_id).
+func TenantOf(r interface {
+	GetAccountId() string
+	GetAppId() string
+}) Tenant {
+	return Tenant{AccountID: r.GetAccountId(), AppID: r.GetAppId()}
+}
+
 // App is a tenant and its credentials. Secrets are never stored in clear text except the
 // webhook secret, which livegate must know to verify HMAC signatures.
 type App struct {

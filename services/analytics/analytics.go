@@ -33,13 +33,6 @@ func NewServer(st store.Store) *Server { return &Server{store: st, now: time.Now
 
 var _ livegatev1.AnalyticsServiceServer = (*Server)(nil)
 
-func tenantOf(r interface {
-	GetAccountId() string
-	GetAppId() string
-}) store.Tenant {
-	return store.Tenant{AccountID: r.GetAccountId(), AppID: r.GetAppId()}
-}
-
 // GetLivestreamAnalytics sums the tenant's sessions that began in [start_time, end_time).
 func (s *Server) GetLivestreamAnalytics(ctx context.Context, req *livegatev1.GetLivestreamAnalyticsRequest) (*livegatev1.GetLivestreamAnalyticsResponse, error) {
 	var from, to time.Time
@@ -49,13 +42,10 @@ func (s *Server) GetLivestreamAnalytics(ctx context.Context, req *livegatev1.Get
 	if req.EndTime != nil {
 		to = req.GetEndTime().AsTime()
 	}
-	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
-		return nil, apierror.InvalidArgument("end_time", "must be after start_time")
-	}
 	var totals store.Totals
 	err := s.store.View(ctx, func(r store.Reader) error {
 		var err error
-		totals, err = r.SessionTotals(ctx, tenantOf(req), from, to)
+		totals, err = r.SessionTotals(ctx, store.TenantOf(req), from, to)
 		return err
 	})
 	if err != nil {
@@ -78,7 +68,7 @@ func (s *Server) GetDaywiseAnalytics(ctx context.Context, req *livegatev1.GetDay
 	if err != nil {
 		return nil, err
 	}
-	t := tenantOf(req)
+	t := store.TenantOf(req)
 	from, to := start, end.AddDate(0, 0, 1)
 	var sessions, recordings []store.DayStat
 	err = s.store.View(ctx, func(r store.Reader) error {

@@ -50,7 +50,7 @@ type filterRequest interface {
 }
 
 func tenantAndFilter(r filterRequest) (store.Tenant, feed.Filter) {
-	return store.Tenant{AccountID: r.GetAccountId(), AppID: r.GetAppId()}, feed.Filter{
+	return store.TenantOf(r), feed.Filter{
 		Types:        r.GetType(),
 		Sources:      r.GetSource(),
 		LivestreamID: r.GetLivestreamId(),
@@ -97,7 +97,7 @@ func (s *Server) ListEvents(ctx context.Context, req *livegatev1.ListEventsReque
 
 // GetEvent returns one stored event.
 func (s *Server) GetEvent(ctx context.Context, req *livegatev1.GetEventRequest) (*livegatev1.GetEventResponse, error) {
-	t := store.Tenant{AccountID: req.GetAccountId(), AppID: req.GetAppId()}
+	t := store.TenantOf(req)
 	var rec store.Event
 	err := s.store.View(ctx, func(r store.Reader) error {
 		var err error

@@ -60,18 +60,11 @@ var _ livegatev1.LivestreamServiceServer = (*Server)(nil)
 // NewStreamKey returns a random stream key with 130 bits of entropy.
 func NewStreamKey() string { return rand.Text() }
 
-func tenantOf(r interface {
-	GetAccountId() string
-	GetAppId() string
-}) store.Tenant {
-	return store.Tenant{AccountID: r.GetAccountId(), AppID: r.GetAppId()}
-}
-
 // CreateLivestream creates an independent livestream.
 func (s *Server) CreateLivestream(ctx context.Context, req *livegatev1.CreateLivestreamRequest) (*livegatev1.CreateLivestreamResponse, error) {
 	now := s.now().UTC()
 	l := store.Livestream{
-		Tenant:    tenantOf(req),
+		Tenant:    store.TenantOf(req),
 		ID:        uuid.NewString(),
 		Name:      req.GetName(),
 		StreamKey: NewStreamKey(),
@@ -98,9 +91,6 @@ func (s *Server) ListLivestreams(ctx context.Context, req *livegatev1.ListLivest
 	if req.EndTime != nil {
 		f.CreatedTo = req.GetEndTime().AsTime()
 	}
-	if !f.CreatedFrom.IsZero() && !f.CreatedTo.IsZero() && !f.CreatedFrom.Before(f.CreatedTo) {
-		return nil, apierror.InvalidArgument("end_time", "must be after start_time")
-	}
 	if req.GetSortOrder() == livegatev1.SortOrder_ASC {
 		f.Order = store.Ascending
 	}
@@ -112,7 +102,7 @@ func (s *Server) ListLivestreams(ctx context.Context, req *livegatev1.ListLivest
 	)
 	err := s.store.View(ctx, func(r store.Reader) error {
 		var err error
-		list, total, err = r.ListLivestreams(ctx, tenantOf(req), f)
+		list, total, err = r.ListLivestreams(ctx, store.TenantOf(req), f)
 		return err
 	})
 	if err != nil {
@@ -130,7 +120,7 @@ func (s *Server) ListLivestreams(ctx context.Context, req *livegatev1.ListLivest
 
 // StartMeetingLivestream starts livestreaming a meeting.
 func (s *Server) StartMeetingLivestream(ctx context.Context, req *livegatev1.StartMeetingLivestreamRequest) (*livegatev1.StartMeetingLivestreamResponse, error) {
-	t := tenantOf(req)
+	t := store.TenantOf(req)
 	now := s.now().UTC()
 	var l store.Livestream
 	err := s.store.Update(ctx, func(w store.Writer) error {
@@ -196,7 +186,7 @@ func (s *Server) StartMeetingLivestream(ctx context.Context, req *livegatev1.Sta
 
 // StopMeetingLivestream stops a meeting's active livestream.
 func (s *Server) StopMeetingLivestream(ctx context.Context, req *livegatev1.StopMeetingLivestreamRequest) (*livegatev1.StopMeetingLivestreamResponse, error) {
-	t := tenantOf(req)
+	t := store.TenantOf(req)
 	now := s.now().UTC()
 	noActive := apierror.New(apierror.ReasonNotFound, "meeting %q has no active livestream", req.GetMeetingId()).
 		With("resource", "active-livestream").With("id", req.GetMeetingId())
@@ -234,7 +224,7 @@ func (s *Server) GetMeetingActiveLivestream(ctx context.Context, req *livegatev1
 	var l store.Livestream
 	err := s.store.View(ctx, func(r store.Reader) error {
 		var err error
-		l, err = r.LivestreamByMeeting(ctx, tenantOf(req), req.GetMeetingId())
+		l, err = r.LivestreamByMeeting(ctx, store.TenantOf(req), req.GetMeetingId())
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !l.Status.Active()) {
@@ -252,7 +242,7 @@ func (s *Server) GetLivestreamSession(ctx context.Context, req *livegatev1.GetLi
 	var sess store.Session
 	err := s.store.View(ctx, func(r store.Reader) error {
 		var err error
-		sess, err = r.Session(ctx, tenantOf(req), req.GetLivestreamSessionId())
+		sess, err = r.Session(ctx, store.TenantOf(req), req.GetLivestreamSessionId())
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -266,7 +256,7 @@ func (s *Server) GetLivestreamSession(ctx context.Context, req *livegatev1.GetLi
 
 // GetActiveLivestreamSession returns a livestream with its active session.
 func (s *Server) GetActiveLivestreamSession(ctx context.Context, req *livegatev1.GetActiveLivestreamSessionRequest) (*livegatev1.GetActiveLivestreamSessionResponse, error) {
-	t := tenantOf(req)
+	t := store.TenantOf(req)
 	var (
 		l    store.Livestream
 		sess store.Session
@@ -297,7 +287,7 @@ func (s *Server) GetActiveLivestreamSession(ctx context.Context, req *livegatev1
 
 // GetLivestream returns a livestream, its latest session and a page of its sessions.
 func (s *Server) GetLivestream(ctx context.Context, req *livegatev1.GetLivestreamRequest) (*livegatev1.GetLivestreamResponse, error) {
-	t := tenantOf(req)
+	t := store.TenantOf(req)
 	offset, limit := page(req.GetPageNo(), req.GetPerPage())
 	var (
 		l        store.Livestream
@@ -343,7 +333,7 @@ func (s *Server) GetLivestream(ctx context.Context, req *livegatev1.GetLivestrea
 
 // ResetStreamKey gives a livestream a new stream key.
 func (s *Server) ResetStreamKey(ctx context.Context, req *livegatev1.ResetStreamKeyRequest) (*livegatev1.ResetStreamKeyResponse, error) {
-	l, err := s.modify(ctx, tenantOf(req), req.GetLivestreamId(), func(l *store.Livestream) { l.StreamKey = NewStreamKey() })
+	l, err := s.modify(ctx, store.TenantOf(req), req.GetLivestreamId(), func(l *store.Livestream) { l.StreamKey = NewStreamKey() })
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +342,7 @@ func (s *Server) ResetStreamKey(ctx context.Context, req *livegatev1.ResetStream
 
 // EnableLivestream enables a livestream.
 func (s *Server) EnableLivestream(ctx context.Context, req *livegatev1.EnableLivestreamRequest) (*livegatev1.EnableLivestreamResponse, error) {
-	l, err := s.modify(ctx, tenantOf(req), req.GetLivestreamId(), func(l *store.Livestream) { l.Disabled = false })
+	l, err := s.modify(ctx, store.TenantOf(req), req.GetLivestreamId(), func(l *store.Livestream) { l.Disabled = false })
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +351,7 @@ func (s *Server) EnableLivestream(ctx context.Context, req *livegatev1.EnableLiv
 
 // DisableLivestream disables a livestream.
 func (s *Server) DisableLivestream(ctx context.Context, req *livegatev1.DisableLivestreamRequest) (*livegatev1.DisableLivestreamResponse, error) {
-	l, err := s.modify(ctx, tenantOf(req), req.GetLivestreamId(), func(l *store.Livestream) { l.Disabled = true })
+	l, err := s.modify(ctx, store.TenantOf(req), req.GetLivestreamId(), func(l *store.Livestream) { l.Disabled = true })
 	if err != nil {
 		return nil, err
 	}
@@ -391,7 +381,7 @@ func (s *Server) modify(ctx context.Context, t store.Tenant, id string, fn func(
 
 // DeleteLivestream deletes an inactive livestream and its sessions.
 func (s *Server) DeleteLivestream(ctx context.Context, req *livegatev1.DeleteLivestreamRequest) (*livegatev1.DeleteLivestreamResponse, error) {
-	t := tenantOf(req)
+	t := store.TenantOf(req)
 	err := s.store.Update(ctx, func(w store.Writer) error {
 		l, err := w.Livestream(ctx, t, req.GetLivestreamId())
 		if errors.Is(err, store.ErrNotFound) {

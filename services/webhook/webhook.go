@@ -75,7 +75,7 @@ type delivery struct {
 
 // DeliverHmsWebhook takes one 100ms delivery.
 func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverHmsWebhookRequest) (*livegatev1.DeliverHmsWebhookResponse, error) {
-	t := store.Tenant{AccountID: req.GetAccountId(), AppID: req.GetAppId()}
+	t := store.TenantOf(req)
 	app, err := s.app(ctx, t)
 	if err != nil {
 		return nil, err
@@ -107,13 +107,13 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 	if ev.OccurredAt == nil {
 		ev.OccurredAt = ev.ReceivedAt
 	}
-	p := decoded.Payload
+	p := decoded.Payload // nil for a type livegate does not know: stored raw, drives no state
 	if p == nil {
-		p, err = unknownPayload(req.GetBody())
+		u, err := unknownPayload(req.GetBody())
 		if err != nil {
 			return nil, err
 		}
-		ev.Payload = &livegatev1.Event_Unknown{Unknown: p.(*livegatev1.UnknownPayload)}
+		ev.Payload = &livegatev1.Event_Unknown{Unknown: u}
 	} else if err := payload.Set(ev, payload.SourceHMS, env.GetType(), p); err != nil {
 		return nil, fmt.Errorf("100ms delivery %s: %w", deliveryID, err)
 	}
@@ -129,7 +129,7 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 
 // DeliverAmityWebhook takes one Amity delivery: one event per video stream.
 func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.DeliverAmityWebhookRequest) (*livegatev1.DeliverAmityWebhookResponse, error) {
-	t := store.Tenant{AccountID: req.GetAccountId(), AppID: req.GetAppId()}
+	t := store.TenantOf(req)
 	app, err := s.app(ctx, t)
 	if err != nil {
 		return nil, err

@@ -659,14 +659,15 @@ var File_livegate_v1_analytics_proto protoreflect.FileDescriptor
 
 const file_livegate_v1_analytics_proto_rawDesc = "" +
 	"\n" +
-	"\x1blivegate/v1/analytics.proto\x12\vlivegate.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x83\x02\n" +
+	"\x1blivegate/v1/analytics.proto\x12\vlivegate.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x03\n" +
 	"\x1dGetLivestreamAnalyticsRequest\x12;\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\taccountId\x123\n" +
 	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x129\n" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"p\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime:\x96\x01\xbaH\x92\x01\x1a\x8f\x01\n" +
+	"\x19end_time_after_start_time\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"p\n" +
 	"\x1eGetLivestreamAnalyticsResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x124\n" +
 	"\x04data\x18\x02 \x01(\v2 .livegate.v1.LivestreamAnalyticsR\x04data\"\x8f\x01\n" +

@@ -2363,7 +2363,7 @@ const file_livegate_v1_livestream_proto_rawDesc = "" +
 	"\x04name\x18\x03 \x01(\tB\x1a\xbaH\x17r\x15\x18\x80\x012\x10^[a-zA-Z0-9-_]*$R\x04name\"a\n" +
 	"\x18CreateLivestreamResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
-	"\x04data\x18\x02 \x01(\v2\x17.livegate.v1.LivestreamR\x04data\"\xf1\x03\n" +
+	"\x04data\x18\x02 \x01(\v2\x17.livegate.v1.LivestreamR\x04data\"\x8a\x05\n" +
 	"\x16ListLivestreamsRequest\x12;\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\taccountId\x123\n" +
@@ -2376,7 +2376,8 @@ const file_livegate_v1_livestream_proto_rawDesc = "" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12?\n" +
 	"\n" +
-	"sort_order\x18\t \x01(\x0e2\x16.livegate.v1.SortOrderB\b\xbaH\x05\x82\x01\x02\x10\x01R\tsortOrder\"i\n" +
+	"sort_order\x18\t \x01(\x0e2\x16.livegate.v1.SortOrderB\b\xbaH\x05\x82\x01\x02\x10\x01R\tsortOrder:\x96\x01\xbaH\x92\x01\x1a\x8f\x01\n" +
+	"\x19end_time_after_start_time\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"i\n" +
 	"\x17ListLivestreamsResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x124\n" +
 	"\x04data\x18\x02 \x01(\v2 .livegate.v1.ListLivestreamsDataR\x04data\"}\n" +
