@@ -59,6 +59,9 @@ func New(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 	if err := registerWebhooks(mux, conn); err != nil {
 		return nil, err
 	}
+	if err := registerRTMP(mux, conn); err != nil {
+		return nil, err
+	}
 	if err := registerSSE(mux, conn); err != nil {
 		return nil, err
 	}

@@ -90,11 +90,17 @@ func respond(w http.ResponseWriter, m proto.Message, err error) {
 		WriteStatus(w, status.Convert(err))
 		return
 	}
+	respondStatus(w, http.StatusOK, m)
+}
+
+// respondStatus writes m as JSON with the HTTP status code.
+func respondStatus(w http.ResponseWriter, code int, m proto.Message) {
 	b, err := Marshaler.Marshal(m)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "encoding the response failed")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
 	_, _ = w.Write(b)
 }

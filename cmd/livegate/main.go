@@ -19,6 +19,8 @@ Usage:
   livegate serve [flags]         serve gRPC and the RealtimeKit-compatible REST API
   livegate apps create [flags]   create an app (tenant) and print its API token and webhook secret
   livegate events tail [flags]   follow an app's event feed over gRPC, resuming across restarts
+  livegate rtmp nginx-conf [flags]
+                                 print the nginx-rtmp configuration for livegate's RTMP ingest
   livegate help                  show this help
 
 Run "livegate <command> -h" for a command's flags. Every flag can also be set from the
@@ -57,6 +59,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New(`"events" needs a subcommand: tail`)
 		}
 		return eventsTail(ctx, args[2:], stdout, stderr)
+	case "rtmp":
+		if len(args) < 2 || args[1] != "nginx-conf" {
+			fmt.Fprint(stderr, usage)
+			return errors.New(`"rtmp" needs a subcommand: nginx-conf`)
+		}
+		return rtmpNginxConf(ctx, args[2:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil

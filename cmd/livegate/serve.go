@@ -25,6 +25,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	logLevel := envString(fs, "log-level", "LIVEGATE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	maxAge := envString(fs, "retention-max-age", "LIVEGATE_RETENTION_MAX_AGE", "0", "delete feed events older than this (e.g. 720h); 0 keeps them")
 	maxEvents := envString(fs, "retention-max-events", "LIVEGATE_RETENTION_MAX_EVENTS", "0", "keep at most this many feed events (the newest); 0 keeps all")
+	reconnect := envString(fs, "rtmp-reconnect-window", "LIVEGATE_RTMP_RECONNECT_WINDOW", "30s", "an RTMP publisher that reconnects within this long continues its session; 0 never does")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,6 +42,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if cfg.Retention.MaxEvents, err = strconv.ParseUint(*maxEvents, 10, 64); err != nil {
 		return fmt.Errorf("--retention-max-events %q: must be a whole number, or 0", *maxEvents)
+	}
+	if cfg.RTMPReconnectWindow, err = time.ParseDuration(*reconnect); err != nil || cfg.RTMPReconnectWindow < 0 {
+		return fmt.Errorf("--rtmp-reconnect-window %q: must be a duration such as 30s, or 0", *reconnect)
+	}
+	if cfg.RTMPReconnectWindow == 0 {
+		cfg.RTMPReconnectWindow = -1 // server.Config's "never"
 	}
 
 	srv, err := server.New(ctx, cfg, log)

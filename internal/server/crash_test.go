@@ -36,14 +36,17 @@ func buildLivegate(t *testing.T) string {
 type process struct {
 	cmd  *exec.Cmd
 	http string
+	grpc string // set before http is
 	done chan struct{} // closed when the process has exited
 	err  error         // its exit status, once done
 }
 
-// startProcess runs `livegate serve` on free loopback ports and waits until it serves.
-func startProcess(t *testing.T, bin, dataDir string) *process {
+// startProcess runs `livegate serve` on free loopback ports, with more flags if given, and
+// waits until it serves.
+func startProcess(t *testing.T, bin, dataDir string, flags ...string) *process {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--data-dir", dataDir)
+	args := append([]string{"serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--data-dir", dataDir}, flags...)
+	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -59,8 +62,10 @@ func startProcess(t *testing.T, bin, dataDir string) *process {
 			var line struct {
 				Msg  string `json:"msg"`
 				HTTP string `json:"http"`
+				GRPC string `json:"grpc"`
 			}
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "livegate serving" {
+				p.grpc = line.GRPC
 				addr <- line.HTTP
 			}
 		}

@@ -23,6 +23,9 @@ import (
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/feed"
+	"github.com/livegate/livegate/internal/nginxconf"
+	"github.com/livegate/livegate/internal/projection"
+	"github.com/livegate/livegate/internal/rtmp"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/sqlite"
 	"github.com/livegate/livegate/services/analytics"
@@ -48,6 +51,9 @@ type Config struct {
 	Retention event.Retention
 	// Feed tunes subscriptions (queue length, progress interval).
 	Feed feed.Options
+	// RTMPReconnectWindow: a publisher that reconnects within this long of disconnecting
+	// continues its session (zero: projection.DefaultReconnectWindow; negative: never).
+	RTMPReconnectWindow time.Duration
 }
 
 // Server is a running livegate: listening, not yet serving until Serve.
@@ -111,7 +117,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	urls := livestream.URLs{IngestBase: cfg.IngestBase, PlaybackBase: cfg.PlaybackBase}
 	livegatev1.RegisterLivestreamServiceServer(s.grpc, livestream.NewServer(s.store, urls))
 	livegatev1.RegisterAnalyticsServiceServer(s.grpc, analytics.NewServer(s.store))
-	livegatev1.RegisterWebhookServiceServer(s.grpc, webhook.NewServer(s.store))
+	secret, err := rtmp.CallbackSecret(ctx, s.store)
+	if err != nil {
+		return nil, err
+	}
+	livegatev1.RegisterWebhookServiceServer(s.grpc, webhook.NewServer(s.store, webhook.RTMP{
+		Secret: secret,
+		Ingest: projection.Ingest{
+			ReconnectWindow: cfg.RTMPReconnectWindow,
+			// Two missed on_update reports, and then some.
+			StaleAfter: 3 * nginxconf.UpdateInterval,
+		},
+	}))
 	livegatev1.RegisterEventServiceServer(s.grpc, event.NewServer(s.store, s.hub, cfg.Feed))
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)

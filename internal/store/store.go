@@ -116,6 +116,25 @@ type MeetingSession struct {
 	DurationSeconds float64
 }
 
+// RtmpClient is an nginx-rtmp connection livegate let publish to or play a livestream, from
+// its on_publish or on_play callback until its done callback.
+type RtmpClient struct {
+	Tenant
+	// ClientID is nginx-rtmp's connection number (the callbacks' clientid); the key.
+	ClientID     uint64
+	LivestreamID string
+	// SessionID is the session the client publishes or watches; empty for a viewer that
+	// started playing before the livestream had a session.
+	SessionID string
+	// Publishing is true for the publisher, false for a viewer.
+	Publishing bool
+	// Since is when the client started publishing or playing.
+	Since time.Time
+	// SeenAt is when nginx-rtmp last reported the client (its on_publish/on_play, then each
+	// on_update).
+	SeenAt time.Time
+}
+
 // Event is an entry of the event feed as stored: the columns livegate filters on, and the
 // event itself (a protobuf-encoded livegate.v1.Event) in Body.
 type Event struct {
@@ -190,6 +209,9 @@ type Reader interface {
 	LivestreamByMeeting(ctx context.Context, t Tenant, meetingID string) (Livestream, error)
 	// LivestreamByStreamKey returns the livestream with this stream key, of any tenant.
 	LivestreamByStreamKey(ctx context.Context, streamKey string) (Livestream, error)
+	// LivestreamByID returns the livestream with this id, of any tenant (ids are unique
+	// across tenants).
+	LivestreamByID(ctx context.Context, id string) (Livestream, error)
 	// LivestreamByProviderID returns the tenant's livestream driven by provider with this id.
 	LivestreamByProviderID(ctx context.Context, t Tenant, provider, providerID string) (Livestream, error)
 	// ListLivestreams returns a page of the tenant's livestreams and how many match in all.
@@ -221,6 +243,14 @@ type Reader interface {
 	EventsAfter(ctx context.Context, t Tenant, after uint64, f EventFilter, limit int) ([]Event, error)
 	// Event returns one of the tenant's events.
 	Event(ctx context.Context, t Tenant, sequence uint64) (Event, error)
+	// RtmpClient returns the nginx-rtmp client with this clientid.
+	RtmpClient(ctx context.Context, clientID uint64) (RtmpClient, error)
+	// RtmpPublisher returns the livestream's publishing nginx-rtmp client.
+	RtmpPublisher(ctx context.Context, t Tenant, livestreamID string) (RtmpClient, error)
+
+	// Setting returns an installation-wide setting (not a tenant's), by name.
+	Setting(ctx context.Context, name string) (string, error)
+
 	// FeedBounds returns the greatest sequence ever assigned (0: none) and the greatest
 	// sequence pruned by retention (0: none): events after it are all still kept.
 	FeedBounds(ctx context.Context) (head, prunedThrough uint64, err error)
@@ -252,6 +282,12 @@ type Writer interface {
 	// AppendEvent appends e to the feed and sets e.Sequence. ErrAlreadyExists when the
 	// tenant already has an event of e.Source with e.DedupeKey.
 	AppendEvent(ctx context.Context, e *Event) error
+	// PutRtmpClient stores an nginx-rtmp client, replacing the one with its ClientID.
+	PutRtmpClient(ctx context.Context, c RtmpClient) error
+	// DeleteRtmpClient deletes the nginx-rtmp client with this clientid; ErrNotFound if none.
+	DeleteRtmpClient(ctx context.Context, clientID uint64) error
+	// CreateSetting stores an installation-wide setting; ErrAlreadyExists if it is set.
+	CreateSetting(ctx context.Context, name, value string) error
 	// PruneEvents deletes the events received before `before` (zero: no age limit) and all
 	// but the newest keepLast (0: no count limit), and returns how many it deleted.
 	PruneEvents(ctx context.Context, before time.Time, keepLast uint64) (int, error)

@@ -29,7 +29,7 @@ func newService(f *testing.F) (*webhook.Server, auth.Credentials) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	return webhook.NewServer(st), creds
+	return webhook.NewServer(st, webhook.RTMP{}), creds
 }
 
 func seed(f *testing.F, glob string) {

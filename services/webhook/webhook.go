@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -36,11 +34,14 @@ type Server struct {
 	livegatev1.UnsafeWebhookServiceServer
 
 	store store.Store
+	rtmp  RTMP
 	now   func() time.Time
 }
 
-// NewServer returns a WebhookService over st.
-func NewServer(st store.Store) *Server { return &Server{store: st, now: time.Now} }
+// NewServer returns a WebhookService over st; rtmp configures the nginx-rtmp callbacks.
+func NewServer(st store.Store, rtmp RTMP) *Server {
+	return &Server{store: st, rtmp: rtmp, now: time.Now}
+}
 
 var _ livegatev1.WebhookServiceServer = (*Server)(nil)
 
@@ -188,11 +189,6 @@ func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.Delive
 		return nil, err
 	}
 	return &livegatev1.DeliverAmityWebhookResponse{Sequences: seqs, Duplicate: dup}, nil
-}
-
-// DeliverRtmpCallback is not served yet: nginx-rtmp ingest is its own piece of work.
-func (s *Server) DeliverRtmpCallback(context.Context, *livegatev1.DeliverRtmpCallbackRequest) (*livegatev1.DeliverRtmpCallbackResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "nginx-rtmp callbacks are not served yet")
 }
 
 // commit stores a delivery's events with what they cause, in one transaction: or, when the

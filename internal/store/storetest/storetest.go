@@ -61,6 +61,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"GroupCommitIsolation", testGroupCommitIsolation},
 		{"UpdatePanicAmongConcurrent", testUpdatePanicAmongConcurrent},
 		{"UpdateCanceledContext", testUpdateCanceledContext},
+
+		// RTMP ingest: nginx-rtmp clients, livestreams by id, settings.
+		{"RtmpClients", testRtmpClients},
+		{"RtmpPublisher", testRtmpPublisher},
+		{"RtmpClientCascade", testRtmpClientCascade},
+		{"RtmpRollback", testRtmpRollback},
+		{"LivestreamByID", testLivestreamByID},
+		{"Settings", testSettings},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

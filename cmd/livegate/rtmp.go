@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/livegate/livegate/internal/nginxconf"
+	"github.com/livegate/livegate/internal/rtmp"
+	"github.com/livegate/livegate/internal/store/sqlite"
+)
+
+// rtmpNginxConf prints the nginx configuration that makes nginx-rtmp livegate's RTMP ingest:
+// callbacks carrying this installation's callback secret (read from, or created in, the
+// data dir's store), HLS output where the playback URLs point.
+func rtmpNginxConf(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("livegate rtmp nginx-conf", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: livegate rtmp nginx-conf [flags] > nginx.conf
+
+Prints a complete nginx configuration for nginx with the RTMP module, pointing its callbacks
+at livegate. Run it with:
+
+  nginx -c "$PWD/nginx.conf" -p PREFIX -g 'daemon off;'
+
+and run livegate with the --ingest-base and --playback-base the configuration's first lines
+name. The configuration holds the callback secret: keep it as private as the data dir.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	dataDir := envString(fs, "data-dir", "LIVEGATE_DATA_DIR", "./data", "directory of the embedded SQLite database (holds the callback secret)")
+	livegateURL := envString(fs, "livegate-url", "LIVEGATE_URL", "http://127.0.0.1:8080", "livegate's REST address as nginx reaches it (plain http)")
+	rtmpListen := envString(fs, "rtmp-listen", "LIVEGATE_RTMP_LISTEN", "1935", "nginx's RTMP listen address: port or host:port")
+	httpListen := envString(fs, "http-listen", "LIVEGATE_HTTP_LISTEN", "8081", "nginx's HLS HTTP listen address: port or host:port")
+	hlsDir := envString(fs, "hls-dir", "LIVEGATE_HLS_DIR", "", "absolute directory for the HLS output (default: <data-dir>/hls)")
+	module := envString(fs, "rtmp-module", "LIVEGATE_RTMP_MODULE", nginxconf.DefaultModule, "path of nginx's RTMP module")
+	out := fs.String("out", "", "write the configuration to this file (mode 0600, replaced atomically) instead of stdout")
+	user := envString(fs, "user", "LIVEGATE_NGINX_USER", "", "user nginx's workers run as when nginx starts as root (must be able to write --hls-dir); empty: nginx's default")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg := nginxconf.Config{
+		LivegateURL: *livegateURL,
+		RTMPListen:  *rtmpListen,
+		HTTPListen:  *httpListen,
+		HLSDir:      *hlsDir,
+		Module:      *module,
+		User:        *user,
+	}
+	if cfg.HLSDir == "" {
+		abs, err := filepath.Abs(filepath.Join(*dataDir, "hls"))
+		if err != nil {
+			return fmt.Errorf("--hls-dir: %w", err)
+		}
+		cfg.HLSDir = abs
+	}
+	if err := cfg.ValidateFlags(); err != nil { // before touching the store
+		return err
+	}
+
+	db, err := sqlite.Open(ctx, *dataDir)
+	if err != nil {
+		return fmt.Errorf("open store in %s: %w", *dataDir, err)
+	}
+	defer db.Close()
+	if cfg.CallbackSecret, err = rtmp.CallbackSecret(ctx, db); err != nil {
+		return err
+	}
+	if *out == "" {
+		return nginxconf.Write(stdout, cfg)
+	}
+	var buf bytes.Buffer
+	if err := nginxconf.Write(&buf, cfg); err != nil {
+		return err
+	}
+	return writeFileAtomic(*out, buf.Bytes())
+}
+
+// writeFileAtomic replaces path with data (mode 0600: it holds a secret), so that a reader
+// sees the old file or the new one, never a part.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	defer os.Remove(f.Name()) // after a successful rename, there is nothing to remove
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("--out: write %s: %w", f.Name(), err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("--out: sync %s: %w", f.Name(), err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--out: close %s: %w", f.Name(), err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	return nil
+}

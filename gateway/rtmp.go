@@ -1,0 +1,95 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/rtmp"
+)
+
+// rtmpCallbackPath is where nginx-rtmp's callbacks arrive (see `livegate rtmp nginx-conf`):
+// /rtmp/SECRET/on_publish, on_publish_done, on_play, on_play_done, on_done, on_update.
+const rtmpCallbackPath = "/rtmp/{secret}/{hook}"
+
+// hooks are the nginx-rtmp directives livegate serves, and the calls each one sends.
+var hooks = map[string][]string{
+	"on_publish":      {rtmp.CallPublish},
+	"on_publish_done": {rtmp.CallPublishDone},
+	"on_play":         {rtmp.CallPlay},
+	"on_play_done":    {rtmp.CallPlayDone},
+	"on_done":         {rtmp.CallDone},
+	"on_update":       {rtmp.CallUpdatePublish, rtmp.CallUpdatePlay, rtmp.CallUpdate},
+	"on_connect":      {rtmp.CallConnect},
+	"on_disconnect":   {rtmp.CallDisconnect},
+	"on_record_done":  {rtmp.CallRecordDone},
+}
+
+func registerRTMP(mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+	client := livegatev1.NewWebhookServiceClient(conn)
+	h := func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		rtmpCallback(client, w, r, params)
+	}
+	if err := mux.HandlePath(http.MethodPost, rtmpCallbackPath, h); err != nil {
+		return fmt.Errorf("register %s: %w", rtmpCallbackPath, err)
+	}
+	return nil
+}
+
+// rtmpCallback answers one nginx-rtmp callback: 200 allows, 302 with Location renames the
+// stream (and allows), any other status refuses (nginx drops the client).
+func rtmpCallback(client livegatev1.WebhookServiceClient, w http.ResponseWriter, r *http.Request, params map[string]string) {
+	calls, ok := hooks[params["hook"]]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no nginx-rtmp callback %q: livegate serves on_publish, on_publish_done, on_play, on_play_done, on_done, on_update", params["hook"]), "NOT_FOUND")
+		return
+	}
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	// nginx-rtmp POSTs a form (notify_method post, its default and what nginx-conf writes).
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "the callback is not a URL-encoded form: "+err.Error(), "INVALID_ARGUMENT")
+		return
+	}
+	cb, err := rtmp.ParseCallback(form)
+	var pe *rtmp.ParseError
+	if errors.As(err, &pe) {
+		writeError(w, http.StatusBadRequest, pe.Error(), "INVALID_ARGUMENT")
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error(), "INVALID_ARGUMENT")
+		return
+	}
+	if !slices.Contains(calls, cb.GetCall()) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("rtmp: call: %s does not belong on %s (expected %s)", strconv.Quote(cb.GetCall()), params["hook"], strings.Join(calls, " or ")), "INVALID_ARGUMENT")
+		return
+	}
+	resp, err := client.DeliverRtmpCallback(r.Context(), &livegatev1.DeliverRtmpCallbackRequest{
+		CallbackSecret: params["secret"],
+		Callback:       cb,
+	})
+	if err != nil {
+		WriteStatus(w, status.Convert(err))
+		return
+	}
+	if resp.GetRenameTo() != "" {
+		// nginx-rtmp reads a Location that does not start with rtmp:// as the stream's new name.
+		w.Header().Set("Location", resp.GetRenameTo())
+		respondStatus(w, http.StatusFound, resp)
+		return
+	}
+	respondStatus(w, http.StatusOK, resp)
+}

@@ -1,0 +1,217 @@
+package projection_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/livegate/livegate/internal/projection"
+	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/sqlite"
+)
+
+var (
+	tenant = store.Tenant{AccountID: "acc", AppID: "app"}
+	t0     = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+)
+
+// ingestRig is a real store with one RTMP livestream, and the rules under test.
+type ingestRig struct {
+	t  *testing.T
+	st store.Store
+	in projection.Ingest
+	id string
+}
+
+func newIngestRig(t *testing.T, in projection.Ingest) *ingestRig {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r := &ingestRig{t: t, st: st, in: in, id: "ls-1"}
+	r.update(func(ctx context.Context, w store.Writer) error {
+		return w.CreateLivestream(ctx, store.Livestream{Tenant: tenant, ID: r.id, Name: "n", StreamKey: "k", Status: store.StatusIdle, Provider: "rtmp", CreatedAt: t0, UpdatedAt: t0})
+	})
+	return r
+}
+
+func (r *ingestRig) update(fn func(ctx context.Context, w store.Writer) error) {
+	r.t.Helper()
+	if err := r.st.Update(context.Background(), func(w store.Writer) error { return fn(context.Background(), w) }); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *ingestRig) livestream(ctx context.Context, w store.Writer) *store.Livestream {
+	l, err := w.Livestream(ctx, tenant, r.id)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return &l
+}
+
+// publish registers client at `at`, and returns the error of the rule (not fatal).
+func (r *ingestRig) publish(client uint64, at time.Time) (change *projection.Change, err error) {
+	r.t.Helper()
+	_ = r.st.Update(context.Background(), func(w store.Writer) error {
+		change, err = r.in.Publish(context.Background(), w, r.livestream(context.Background(), w), client, at)
+		return err
+	})
+	return change, err
+}
+
+func (r *ingestRig) play(client uint64, at time.Time) {
+	r.t.Helper()
+	r.update(func(ctx context.Context, w store.Writer) error {
+		return r.in.Play(ctx, w, r.livestream(ctx, w), client, at)
+	})
+}
+
+func (r *ingestRig) done(client uint64, at time.Time) {
+	r.t.Helper()
+	r.update(func(ctx context.Context, w store.Writer) error {
+		c, err := w.RtmpClient(ctx, client)
+		if err != nil {
+			return err
+		}
+		_, err = r.in.Done(ctx, w, c, r.livestream(ctx, w), at)
+		return err
+	})
+}
+
+func (r *ingestRig) seen(client uint64, at time.Time) {
+	r.t.Helper()
+	r.update(func(ctx context.Context, w store.Writer) error {
+		c, err := w.RtmpClient(ctx, client)
+		if err != nil {
+			return err
+		}
+		return projection.Seen(ctx, w, c, at)
+	})
+}
+
+func (r *ingestRig) state() (store.Livestream, []store.Session) {
+	r.t.Helper()
+	var l store.Livestream
+	var ss []store.Session
+	err := r.st.View(context.Background(), func(rd store.Reader) error {
+		var err error
+		if l, err = rd.Livestream(context.Background(), tenant, r.id); err != nil {
+			return err
+		}
+		ss, _, err = rd.ListSessions(context.Background(), tenant, r.id, 0, 100)
+		return err
+	})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return l, ss
+}
+
+func at(sec float64) time.Time { return t0.Add(time.Duration(sec * float64(time.Second))) }
+
+func TestIngestReconnectWindow(t *testing.T) {
+	tests := []struct {
+		name         string
+		window       time.Duration
+		gap          float64 // seconds between disconnect and reconnect
+		wantSessions int
+		wantIngest   float64 // of the latest session
+	}{
+		{"just inside", 30 * time.Second, 30, 1, 10 + 5},
+		{"just outside", 30 * time.Second, 30.001, 2, 5},
+		{"default window", 0, 29, 1, 15},
+		{"never", -1, 0.5, 2, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newIngestRig(t, projection.Ingest{ReconnectWindow: tc.window})
+			if c, err := r.publish(1, at(0)); err != nil || c == nil || c.New != store.StatusLive {
+				t.Fatalf("publish: %v %v", c, err)
+			}
+			r.done(1, at(10))
+			if l, _ := r.state(); l.Status != store.StatusIdle {
+				t.Fatalf("after done: %s", l.Status)
+			}
+			if c, err := r.publish(2, at(10+tc.gap)); err != nil || c == nil || c.New != store.StatusLive {
+				t.Fatalf("reconnect: %v %v", c, err)
+			}
+			r.done(2, at(10+tc.gap+5))
+			l, ss := r.state()
+			if l.Status != store.StatusIdle || len(ss) != tc.wantSessions {
+				t.Fatalf("%s with %d sessions, want IDLE with %d", l.Status, len(ss), tc.wantSessions)
+			}
+			if got := ss[0].IngestSeconds; got < tc.wantIngest-0.01 || got > tc.wantIngest+0.01 {
+				t.Errorf("ingest_seconds %.3f, want %.3f (the gap is not counted)", got, tc.wantIngest)
+			}
+			if !ss[0].StoppedAt.Equal(at(10 + tc.gap + 5)) {
+				t.Errorf("stopped at %v, want %v", ss[0].StoppedAt, at(10+tc.gap+5))
+			}
+		})
+	}
+}
+
+func TestIngestSecondPublisher(t *testing.T) {
+	r := newIngestRig(t, projection.Ingest{StaleAfter: 90 * time.Second})
+	if _, err := r.publish(1, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	r.seen(1, at(60))
+	// Reported 30 s ago: live, so a second publisher is refused and changes nothing.
+	if _, err := r.publish(2, at(90)); !errors.Is(err, projection.ErrPublishing) {
+		t.Fatalf("second publisher while the first is live: %v, want ErrPublishing", err)
+	}
+	// The same client again is a repeat.
+	if c, err := r.publish(1, at(91)); err != nil || c != nil {
+		t.Fatalf("repeat publish: %v %v", c, err)
+	}
+	// Not reported for 90 s: gone without a done (nginx crashed). The next publisher takes
+	// over the same session; the stale one counts until it was last reported.
+	if c, err := r.publish(3, at(150)); err != nil || c != nil {
+		t.Fatalf("take-over: %v %v, want no status change", c, err)
+	}
+	r.done(3, at(160))
+	l, ss := r.state()
+	if l.Status != store.StatusIdle || len(ss) != 1 {
+		t.Fatalf("%s with %d sessions, want IDLE with 1", l.Status, len(ss))
+	}
+	if got := ss[0].IngestSeconds; got != 60+10 {
+		t.Errorf("ingest_seconds %v, want 70 (60 until last seen, then 10)", got)
+	}
+	err := r.st.View(context.Background(), func(rd store.Reader) error {
+		_, err := rd.RtmpClient(context.Background(), 1)
+		return err
+	})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the stale publisher is still registered: %v", err)
+	}
+}
+
+func TestIngestViewers(t *testing.T) {
+	r := newIngestRig(t, projection.Ingest{})
+	r.play(10, at(0)) // waits for the publisher
+	if _, err := r.publish(1, at(5)); err != nil {
+		t.Fatal(err)
+	}
+	r.play(11, at(6))
+	r.play(12, at(7))
+	r.done(11, at(9))  // 3 s
+	r.done(1, at(15))  // the session stops
+	r.done(12, at(20)) // 8 s counted, to the stop
+	r.done(10, at(30)) // 10 s counted: from the start to the stop
+	r.play(13, at(40)) // no session started while it watched
+	r.done(13, at(50))
+	_, ss := r.state()
+	if len(ss) != 1 {
+		t.Fatalf("%d sessions", len(ss))
+	}
+	if got := ss[0].ViewerSeconds; got != 3+8+10 {
+		t.Errorf("viewer_seconds %v, want 21", got)
+	}
+	if got := ss[0].IngestSeconds; got != 10 {
+		t.Errorf("ingest_seconds %v, want 10", got)
+	}
+}

@@ -1,0 +1,49 @@
+package rtmp
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"github.com/livegate/livegate/internal/store"
+)
+
+// SecretSetting is the installation-wide setting that holds the callback secret.
+const SecretSetting = "rtmp_callback_secret"
+
+// CallbackSecret returns the secret nginx-rtmp puts in its callback URLs
+// (/rtmp/SECRET/on_publish), creating it on first use. It is one per installation, kept in
+// the store, so that `livegate serve` and `livegate rtmp nginx-conf` on the same data agree,
+// whichever runs first. It is 26 characters of crypto/rand base32 (130 bits).
+func CallbackSecret(ctx context.Context, st store.Store) (string, error) {
+	var secret string
+	err := st.View(ctx, func(r store.Reader) error {
+		var err error
+		secret, err = r.Setting(ctx, SecretSetting)
+		return err
+	})
+	if err == nil {
+		return secret, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("read the RTMP callback secret: %w", err)
+	}
+	err = st.Update(ctx, func(w store.Writer) error {
+		// Another process may have created it since the View: the first one wins.
+		s, err := w.Setting(ctx, SecretSetting)
+		if err == nil {
+			secret = s
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		secret = rand.Text()
+		return w.CreateSetting(ctx, SecretSetting, secret)
+	})
+	if err != nil {
+		return "", fmt.Errorf("create the RTMP callback secret: %w", err)
+	}
+	return secret, nil
+}

@@ -1,0 +1,147 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+
+	"github.com/livegate/livegate/internal/store"
+)
+
+// --- livestreams by id ---
+
+func (x *txn) LivestreamByID(ctx context.Context, id string) (store.Livestream, error) {
+	l, err := scanLivestream(x.tx.QueryRowContext(x.ctx(ctx),
+		`SELECT `+livestreamCols+` FROM livestreams WHERE id = $1`, id))
+	if err != nil {
+		return store.Livestream{}, readErr("get livestream "+id, err)
+	}
+	return l, nil
+}
+
+// --- nginx-rtmp clients ---
+
+const rtmpClientCols = `client_id, account_id, app_id, livestream_id, session_id, publishing, since, seen_at`
+
+// clientKey is an nginx-rtmp clientid as the BIGINT client_id column holds it; ok is false
+// for an id above math.MaxInt64, which the column cannot hold (see migration 0003).
+func clientKey(clientID uint64) (key int64, ok bool) {
+	if clientID > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(clientID), true
+}
+
+func scanRtmpClient(row scanner) (store.RtmpClient, error) {
+	var (
+		c           store.RtmpClient
+		id          int64
+		session     sql.NullString
+		publishing  int64
+		since, seen sql.NullInt64
+	)
+	err := row.Scan(&id, &c.AccountID, &c.AppID, &c.LivestreamID, &session, &publishing, &since, &seen)
+	c.ClientID = uint64(id)
+	c.SessionID = session.String
+	c.Publishing = publishing != 0
+	c.Since = fromMicros(since)
+	c.SeenAt = fromMicros(seen)
+	return c, err
+}
+
+func (x *txn) RtmpClient(ctx context.Context, clientID uint64) (store.RtmpClient, error) {
+	what := fmt.Sprintf("get RTMP client %d", clientID)
+	key, ok := clientKey(clientID)
+	if !ok { // never stored
+		return store.RtmpClient{}, fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	c, err := scanRtmpClient(x.tx.QueryRowContext(x.ctx(ctx),
+		`SELECT `+rtmpClientCols+` FROM rtmp_clients WHERE client_id = $1`, key))
+	if err != nil {
+		return store.RtmpClient{}, readErr(what, err)
+	}
+	return c, nil
+}
+
+func (x *txn) RtmpPublisher(ctx context.Context, t store.Tenant, livestreamID string) (store.RtmpClient, error) {
+	// There should be one; if there are several, the most recent wins, the same on every call.
+	c, err := scanRtmpClient(x.tx.QueryRowContext(x.ctx(ctx),
+		`SELECT `+rtmpClientCols+` FROM rtmp_clients
+		WHERE livestream_id = $1 AND publishing = 1 AND account_id = $2 AND app_id = $3
+		ORDER BY since DESC, client_id DESC LIMIT 1`,
+		livestreamID, t.AccountID, t.AppID))
+	if err != nil {
+		return store.RtmpClient{}, readErr("get RTMP publisher of livestream "+livestreamID, err)
+	}
+	return c, nil
+}
+
+func (x *txn) PutRtmpClient(ctx context.Context, c store.RtmpClient) error {
+	what := fmt.Sprintf("put RTMP client %d", c.ClientID)
+	key, ok := clientKey(c.ClientID)
+	if !ok {
+		return fmt.Errorf("%s: clientid is above %d, the largest this store holds", what, int64(math.MaxInt64))
+	}
+	// INSERT ... SELECT from the livestream, as CreateSession: a client of a livestream that
+	// does not exist, or belongs to another tenant, inserts nothing and is reported as not
+	// found. (The SELECT's WHERE also keeps SQLite from reading ON CONFLICT as a join's ON.)
+	res, err := x.tx.ExecContext(x.ctx(ctx),
+		`INSERT INTO rtmp_clients (`+rtmpClientCols+`)
+		SELECT $1, account_id, app_id, id, $2, $3, $4, $5 FROM livestreams
+		WHERE id = $6 AND account_id = $7 AND app_id = $8
+		ON CONFLICT (client_id) DO UPDATE SET
+			account_id = excluded.account_id,
+			app_id = excluded.app_id,
+			livestream_id = excluded.livestream_id,
+			session_id = excluded.session_id,
+			publishing = excluded.publishing,
+			since = excluded.since,
+			seen_at = excluded.seen_at`,
+		key, nullText(c.SessionID), boolInt(c.Publishing), micros(c.Since), micros(c.SeenAt),
+		c.LivestreamID, c.AccountID, c.AppID)
+	if err != nil {
+		return writeErr(what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: livestream %s: %w", what, c.LivestreamID, store.ErrNotFound)
+	}
+	return nil
+}
+
+func (x *txn) DeleteRtmpClient(ctx context.Context, clientID uint64) error {
+	what := fmt.Sprintf("delete RTMP client %d", clientID)
+	key, ok := clientKey(clientID)
+	if !ok { // never stored
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	res, err := x.tx.ExecContext(x.ctx(ctx), `DELETE FROM rtmp_clients WHERE client_id = $1`, key)
+	return mustAffect(what, res, err)
+}
+
+// --- settings ---
+
+// A setting's value may be a secret (the RTMP callback secret): errors name the setting and
+// never include its value. The driver's own messages do not either (a constraint violation
+// names the column).
+
+func (x *txn) Setting(ctx context.Context, name string) (string, error) {
+	var value string
+	err := x.tx.QueryRowContext(x.ctx(ctx), `SELECT value FROM settings WHERE name = $1`, name).Scan(&value)
+	if err != nil {
+		return "", readErr("get setting "+name, err)
+	}
+	return value, nil
+}
+
+func (x *txn) CreateSetting(ctx context.Context, name, value string) error {
+	_, err := x.tx.ExecContext(x.ctx(ctx), `INSERT INTO settings (name, value) VALUES ($1, $2)`, name, value)
+	if err != nil {
+		return writeErr("create setting "+name, err)
+	}
+	return nil
+}

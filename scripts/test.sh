@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests run beside livegate if it is missing (nginx with
+# the RTMP module, ffmpeg; Debian packages, installed with apt-get when run as root), then runs
+# every test with the race detector. Arguments go to `go test` (default: ./...).
+#
+#   bash scripts/test.sh
+#   bash scripts/test.sh -run TestRTMP ./internal/server/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+
+packages=(nginx libnginx-mod-rtmp ffmpeg)
+missing() {
+  command -v nginx >/dev/null && command -v ffmpeg >/dev/null &&
+    [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] && return 1
+  return 0
+}
+if missing; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing test prerequisites: ${packages[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+  else
+    echo "The tests need ${packages[*]} (Debian packages); install them, e.g.:" >&2
+    echo "  sudo apt-get install -y ${packages[*]}" >&2
+    exit 1
+  fi
+fi
+
+if [ "$#" -eq 0 ]; then
+  set -- ./...
+fi
+exec go test -race -count=1 "$@"

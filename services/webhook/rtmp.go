@@ -1,0 +1,284 @@
+package webhook
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	rtmpv1 "github.com/livegate/livegate/gen/go/livegate/rtmp/v1"
+	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/eventlog"
+	"github.com/livegate/livegate/internal/payload"
+	"github.com/livegate/livegate/internal/projection"
+	"github.com/livegate/livegate/internal/rtmp"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// RTMP configures the nginx-rtmp callbacks.
+type RTMP struct {
+	// Secret is the callback secret nginx puts in the callback URLs (rtmp.CallbackSecret).
+	// Empty: every callback is refused.
+	Secret string
+	// Ingest tunes the ingest rules: the reconnect window, when a publisher is stale.
+	Ingest projection.Ingest
+}
+
+// DeliverRtmpCallback takes one nginx-rtmp callback and says what nginx should do.
+//
+//   - publish (name = stream key): PERMISSION_DENIED for a key that is unknown (never issued,
+//     or reset), of a livestream not ingested over RTMP, or of a disabled livestream;
+//     ALREADY_EXISTS while another publisher is live. Otherwise the livestream goes LIVE and
+//     rename_to is its id: nginx renames the stream, so the HLS output and the playback URL
+//     never carry the key.
+//   - play (name = livestream id): PERMISSION_DENIED for an unknown or disabled livestream.
+//   - publish_done, play_done, done: the client's time is accounted for (see
+//     projection.Ingest); the publisher's livestream goes IDLE.
+//   - update_publish, update_play: nginx reports a client still connected (for the
+//     publisher, through nginx's relay to the playback application, which publishes under
+//     the livestream id); nothing goes in the feed, and the answer is always 200.
+//
+// Every callback that changes something is stored as an `rtmp.<call>` event, with the
+// status change it caused, in one transaction before the answer; in stored events `name` is
+// the livestream id, never the stream key. Callbacks about no registered client (a done
+// after its publish_done, connect, disconnect, record_done) change nothing, are stored
+// nowhere, and are answered with sequence 0. nginx-rtmp does not retry callbacks, so each
+// is one delivery; repeats are harmless because the rules are keyed by clientid.
+func (s *Server) DeliverRtmpCallback(ctx context.Context, req *livegatev1.DeliverRtmpCallbackRequest) (*livegatev1.DeliverRtmpCallbackResponse, error) {
+	if s.rtmp.Secret == "" || subtle.ConstantTimeCompare([]byte(req.GetCallbackSecret()), []byte(s.rtmp.Secret)) != 1 {
+		return nil, apierror.New(apierror.ReasonSignatureMismatch, "wrong RTMP callback secret in the callback URL: generate nginx's configuration with `livegate rtmp nginx-conf` on this installation's data")
+	}
+	cb := req.GetCallback()
+	if cb.GetCall() == "" {
+		return nil, apierror.InvalidArgument("callback.call", "required")
+	}
+	now := s.now().UTC()
+	switch cb.GetCall() {
+	case rtmp.CallPublish:
+		return s.rtmpPublish(ctx, cb, now)
+	case rtmp.CallPlay:
+		return s.rtmpPlay(ctx, cb, now)
+	case rtmp.CallPublishDone, rtmp.CallPlayDone, rtmp.CallDone:
+		return s.rtmpDone(ctx, cb, now)
+	case rtmp.CallUpdatePublish, rtmp.CallUpdatePlay, rtmp.CallUpdate:
+		return s.rtmpUpdate(ctx, cb, now)
+	}
+	return &livegatev1.DeliverRtmpCallbackResponse{}, nil
+}
+
+// clientID is the callback's clientid: every call livegate acts on carries one.
+func clientID(cb *rtmpv1.Callback) (uint64, error) {
+	if cb.Clientid == nil {
+		return 0, apierror.InvalidArgument("callback.clientid", "required for call "+strconv.Quote(cb.GetCall()))
+	}
+	return cb.GetClientid(), nil
+}
+
+func nameRequired(cb *rtmpv1.Callback) error {
+	if cb.GetName() == "" {
+		return apierror.InvalidArgument("callback.name", "required for call "+strconv.Quote(cb.GetCall()))
+	}
+	return nil
+}
+
+func (s *Server) rtmpPublish(ctx context.Context, cb *rtmpv1.Callback, now time.Time) (*livegatev1.DeliverRtmpCallbackResponse, error) {
+	id, err := clientID(cb)
+	if err != nil {
+		return nil, err
+	}
+	if err := nameRequired(cb); err != nil {
+		return nil, err
+	}
+	var resp *livegatev1.DeliverRtmpCallbackResponse
+	err = s.store.Update(ctx, func(w store.Writer) error {
+		l, err := w.LivestreamByStreamKey(ctx, cb.GetName())
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// The key is a secret: it is not repeated back, nor logged.
+			return apierror.New(apierror.ReasonPermissionDenied, "unknown stream key: it was never issued, or it was reset")
+		case err != nil:
+			return err
+		case l.Provider != payload.SourceRTMP:
+			return apierror.New(apierror.ReasonPermissionDenied, "livestream %q is driven by %s, not RTMP ingest", l.ID, l.Provider).With("livestream_id", l.ID)
+		case l.Disabled:
+			return apierror.New(apierror.ReasonPermissionDenied, "livestream %q is disabled; enable it to publish", l.ID).With("livestream_id", l.ID)
+		}
+		change, err := s.rtmp.Ingest.Publish(ctx, w, &l, id, now)
+		if errors.Is(err, projection.ErrPublishing) {
+			return apierror.New(apierror.ReasonAlreadyActive, "livestream %q already has a publisher", l.ID).With("livestream_id", l.ID)
+		}
+		if err != nil {
+			return err
+		}
+		seq, err := s.appendRtmp(ctx, w, l, cb, change, now)
+		if err != nil {
+			return err
+		}
+		resp = &livegatev1.DeliverRtmpCallbackResponse{Sequence: seq, RenameTo: l.ID}
+		return nil
+	})
+	if err != nil {
+		return nil, rtmpError(err, cb)
+	}
+	return resp, nil
+}
+
+func (s *Server) rtmpPlay(ctx context.Context, cb *rtmpv1.Callback, now time.Time) (*livegatev1.DeliverRtmpCallbackResponse, error) {
+	id, err := clientID(cb)
+	if err != nil {
+		return nil, err
+	}
+	if err := nameRequired(cb); err != nil {
+		return nil, err
+	}
+	var resp *livegatev1.DeliverRtmpCallbackResponse
+	err = s.store.Update(ctx, func(w store.Writer) error {
+		l, err := w.LivestreamByID(ctx, cb.GetName())
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// The name may be a stream key played by mistake: it is not repeated back.
+			return apierror.New(apierror.ReasonPermissionDenied, "no livestream with that id to play: play a livestream by its id, never by its stream key")
+		case err != nil:
+			return err
+		case l.Disabled:
+			return apierror.New(apierror.ReasonPermissionDenied, "livestream %q is disabled", l.ID).With("livestream_id", l.ID)
+		}
+		if err := s.rtmp.Ingest.Play(ctx, w, &l, id, now); err != nil {
+			return err
+		}
+		seq, err := s.appendRtmp(ctx, w, l, cb, nil, now)
+		if err != nil {
+			return err
+		}
+		resp = &livegatev1.DeliverRtmpCallbackResponse{Sequence: seq}
+		return nil
+	})
+	if err != nil {
+		return nil, rtmpError(err, cb)
+	}
+	return resp, nil
+}
+
+func (s *Server) rtmpDone(ctx context.Context, cb *rtmpv1.Callback, now time.Time) (*livegatev1.DeliverRtmpCallbackResponse, error) {
+	id, err := clientID(cb)
+	if err != nil {
+		return nil, err
+	}
+	resp := &livegatev1.DeliverRtmpCallbackResponse{}
+	err = s.store.Update(ctx, func(w store.Writer) error {
+		resp.Sequence = 0
+		c, err := w.RtmpClient(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // not registered (any more): nothing to account for
+		}
+		if err != nil {
+			return err
+		}
+		// publish_done is about a publisher, play_done about a viewer; done about either.
+		if (cb.GetCall() == rtmp.CallPublishDone && !c.Publishing) || (cb.GetCall() == rtmp.CallPlayDone && c.Publishing) {
+			return nil
+		}
+		l, err := w.Livestream(ctx, c.Tenant, c.LivestreamID)
+		if err != nil {
+			return err
+		}
+		change, err := s.rtmp.Ingest.Done(ctx, w, c, &l, now)
+		if err != nil {
+			return err
+		}
+		resp.Sequence, err = s.appendRtmp(ctx, w, l, cb, change, now)
+		return err
+	})
+	if err != nil {
+		return nil, rtmpError(err, cb)
+	}
+	return resp, nil
+}
+
+func (s *Server) rtmpUpdate(ctx context.Context, cb *rtmpv1.Callback, now time.Time) (*livegatev1.DeliverRtmpCallbackResponse, error) {
+	id, err := clientID(cb)
+	if err != nil {
+		return nil, err
+	}
+	err = s.store.Update(ctx, func(w store.Writer) error {
+		c, err := w.RtmpClient(ctx, id)
+		if err == nil {
+			return projection.Seen(ctx, w, c, now)
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		// nginx's own relay from the ingest application to the playback one publishes under
+		// the livestream's id: its reports say that the livestream's publisher is still there.
+		if cb.GetCall() != rtmp.CallUpdatePublish || cb.GetName() == "" {
+			return nil
+		}
+		l, err := w.LivestreamByID(ctx, cb.GetName())
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		pub, err := w.RtmpPublisher(ctx, l.Tenant, l.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return projection.Seen(ctx, w, pub, now)
+	})
+	if err != nil {
+		return nil, rtmpError(err, cb)
+	}
+	return &livegatev1.DeliverRtmpCallbackResponse{}, nil
+}
+
+// appendRtmp stores the callback as an `rtmp.<call>` event about l, and the status change it
+// caused, and returns the event's sequence.
+func (s *Server) appendRtmp(ctx context.Context, w store.Writer, l store.Livestream, cb *rtmpv1.Callback, change *projection.Change, now time.Time) (uint64, error) {
+	stored := proto.CloneOf(cb)
+	stored.Name = l.ID // never the stream key
+	id := uuid.NewString()
+	ev := &livegatev1.Event{
+		Id:              id,
+		Type:            "rtmp." + cb.GetCall(),
+		Source:          payload.SourceRTMP,
+		AccountId:       l.AccountID,
+		AppId:           l.AppID,
+		ProviderEventId: id, // nginx-rtmp sends no id, and does not redeliver
+		OccurredAt:      timestamppb.New(now),
+		ReceivedAt:      timestamppb.New(now),
+		LivestreamId:    l.ID,
+		StreamId:        l.ID,
+	}
+	if err := payload.Set(ev, payload.SourceRTMP, cb.GetCall(), stored); err != nil {
+		return 0, err
+	}
+	if err := eventlog.Append(ctx, w, ev, id, id); err != nil {
+		return 0, err
+	}
+	if change != nil {
+		if _, err := eventlog.AppendStatusChanged(ctx, w, l, *change, ev.GetSequence(), ev.GetType(), now); err != nil {
+			return 0, err
+		}
+	}
+	return ev.GetSequence(), nil
+}
+
+// rtmpError passes apierrors through and wraps the rest with the call.
+func rtmpError(err error, cb *rtmpv1.Callback) error {
+	var ae *apierror.Error
+	if errors.As(err, &ae) {
+		return err
+	}
+	return fmt.Errorf("nginx-rtmp %s callback from client %d: %w", cb.GetCall(), cb.GetClientid(), err)
+}
