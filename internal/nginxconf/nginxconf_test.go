@@ -234,7 +234,7 @@ func TestWrite(t *testing.T) {
 	live := conf[strings.Index(conf, "application live {"):strings.Index(conf, "application watch {")]
 	watch := conf[strings.Index(conf, "application watch {"):strings.Index(conf, "http {")]
 	for _, tc := range []struct {
-		app, text string
+		app, text   string
 		has, hasNot []string
 	}{
 		{"live", live, []string{"on_publish ", "on_publish_done ", "push "}, []string{"on_play", "on_update", "hls on"}},

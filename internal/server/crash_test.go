@@ -36,7 +36,7 @@ func buildLivegate(t *testing.T) string {
 type process struct {
 	cmd  *exec.Cmd
 	http string
-	grpc string // set before http is
+	grpc string        // set before http is
 	done chan struct{} // closed when the process has exited
 	err  error         // its exit status, once done
 }

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	rtmpv1 "github.com/livegate/livegate/gen/go/livegate/rtmp/v1"
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/payload"
