@@ -39,7 +39,7 @@ Flags:
 	livegateURL := envString(fs, "livegate-url", "LIVEGATE_URL", "http://127.0.0.1:8080", "livegate's REST address as nginx reaches it (plain http)")
 	rtmpListen := envString(fs, "rtmp-listen", "LIVEGATE_RTMP_LISTEN", "1935", "nginx's RTMP listen address: port or host:port")
 	httpListen := envString(fs, "http-listen", "LIVEGATE_HTTP_LISTEN", "8081", "nginx's HLS HTTP listen address: port or host:port")
-	hlsDir := envString(fs, "hls-dir", "LIVEGATE_HLS_DIR", "", "absolute directory for the HLS output (default: <data-dir>/hls)")
+	hlsDir := envString(fs, "hls-dir", "LIVEGATE_HLS_DIR", "", "absolute directory for the HLS output, dedicated to nginx, which its workers can reach (required)")
 	module := envString(fs, "rtmp-module", "LIVEGATE_RTMP_MODULE", nginxconf.DefaultModule, "path of nginx's RTMP module")
 	out := fs.String("out", "", "write the configuration to this file (mode 0600, replaced atomically) instead of stdout")
 	user := envString(fs, "user", "LIVEGATE_NGINX_USER", "", "user nginx's workers run as when nginx starts as root (must be able to write --hls-dir); empty: nginx's default")
@@ -56,13 +56,6 @@ Flags:
 		HLSDir:      *hlsDir,
 		Module:      *module,
 		User:        *user,
-	}
-	if cfg.HLSDir == "" {
-		abs, err := filepath.Abs(filepath.Join(*dataDir, "hls"))
-		if err != nil {
-			return fmt.Errorf("--hls-dir: %w", err)
-		}
-		cfg.HLSDir = abs
 	}
 	if err := cfg.ValidateFlags(); err != nil { // before touching the store
 		return err

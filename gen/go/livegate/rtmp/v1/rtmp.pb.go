@@ -67,7 +67,8 @@ type Callback struct {
 	App string `protobuf:"bytes,2,opt,name=app,proto3" json:"app,omitempty"`
 	// The stream name: for a publisher, the stream key. Sent by publish, play,
 	// record_done, and by publish_done, play_done, done and update_* when the
-	// name is not empty; not sent by connect and disconnect.
+	// name is not empty; not sent by connect and disconnect. In the events
+	// livegate stores, it is the livestream id: never the stream key.
 	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	// The client's IP address. Sent by every call.
 	Addr string `protobuf:"bytes,4,opt,name=addr,proto3" json:"addr,omitempty"`
