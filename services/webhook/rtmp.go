@@ -62,9 +62,9 @@ func (s *Server) DeliverRtmpCallback(ctx context.Context, req *livegatev1.Delive
 	now := s.now().UTC()
 	switch cb.GetCall() {
 	case rtmp.CallPublish:
-		return s.rtmpPublish(ctx, cb, now)
+		return s.rtmpAdmit(ctx, cb, now, s.publishAdmission())
 	case rtmp.CallPlay:
-		return s.rtmpPlay(ctx, cb, now)
+		return s.rtmpAdmit(ctx, cb, now, s.playAdmission())
 	case rtmp.CallPublishDone, rtmp.CallPlayDone, rtmp.CallDone:
 		return s.rtmpDone(ctx, cb, now)
 	case rtmp.CallUpdatePublish, rtmp.CallUpdatePlay, rtmp.CallUpdate:
@@ -88,7 +88,68 @@ func nameRequired(cb *rtmpv1.Callback) error {
 	return nil
 }
 
-func (s *Server) rtmpPublish(ctx context.Context, cb *rtmpv1.Callback, now time.Time) (*livegatev1.DeliverRtmpCallbackResponse, error) {
+// admission is how one kind of client (publisher, player) is let in: which livestream the
+// callback's name names, and the rule that registers the client.
+type admission struct {
+	// find returns the livestream, or an error to answer with (the refusal).
+	find func(ctx context.Context, w store.Writer, name string) (store.Livestream, error)
+	// admit registers client id on l and returns the status change it caused.
+	admit func(ctx context.Context, w store.Writer, l *store.Livestream, id uint64, now time.Time) (*projection.Change, error)
+	// rename: answer with the livestream id as the stream's new name.
+	rename bool
+}
+
+func (s *Server) publishAdmission() admission {
+	return admission{
+		find: func(ctx context.Context, w store.Writer, key string) (store.Livestream, error) {
+			l, err := w.LivestreamByStreamKey(ctx, key)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				// The key is a secret: it is not repeated back, nor logged.
+				return l, apierror.New(apierror.ReasonPermissionDenied, "unknown stream key: it was never issued, or it was reset")
+			case err != nil:
+				return l, err
+			case l.Provider != payload.SourceRTMP:
+				return l, apierror.New(apierror.ReasonPermissionDenied, "livestream %q is driven by %s, not RTMP ingest", l.ID, l.Provider).With("livestream_id", l.ID)
+			case l.Disabled:
+				return l, apierror.New(apierror.ReasonPermissionDenied, "livestream %q is disabled; enable it to publish", l.ID).With("livestream_id", l.ID)
+			}
+			return l, nil
+		},
+		admit: func(ctx context.Context, w store.Writer, l *store.Livestream, id uint64, now time.Time) (*projection.Change, error) {
+			change, err := s.rtmp.Ingest.Publish(ctx, w, l, id, now)
+			if errors.Is(err, projection.ErrPublishing) {
+				return nil, apierror.New(apierror.ReasonAlreadyActive, "livestream %q already has a publisher", l.ID).With("livestream_id", l.ID)
+			}
+			return change, err
+		},
+		rename: true,
+	}
+}
+
+func (s *Server) playAdmission() admission {
+	return admission{
+		find: func(ctx context.Context, w store.Writer, id string) (store.Livestream, error) {
+			l, err := w.LivestreamByID(ctx, id)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				// The name may be a stream key played by mistake: it is not repeated back.
+				return l, apierror.New(apierror.ReasonPermissionDenied, "no livestream with that id to play: play a livestream by its id, never by its stream key")
+			case err != nil:
+				return l, err
+			case l.Disabled:
+				return l, apierror.New(apierror.ReasonPermissionDenied, "livestream %q is disabled", l.ID).With("livestream_id", l.ID)
+			}
+			return l, nil
+		},
+		admit: func(ctx context.Context, w store.Writer, l *store.Livestream, id uint64, now time.Time) (*projection.Change, error) {
+			return nil, s.rtmp.Ingest.Play(ctx, w, l, id, now)
+		},
+	}
+}
+
+// rtmpAdmit lets a publisher or player in, and stores the callback with what it caused.
+func (s *Server) rtmpAdmit(ctx context.Context, cb *rtmpv1.Callback, now time.Time, a admission) (*livegatev1.DeliverRtmpCallbackResponse, error) {
 	id, err := clientID(cb)
 	if err != nil {
 		return nil, err
@@ -98,22 +159,11 @@ func (s *Server) rtmpPublish(ctx context.Context, cb *rtmpv1.Callback, now time.
 	}
 	var resp *livegatev1.DeliverRtmpCallbackResponse
 	err = s.store.Update(ctx, func(w store.Writer) error {
-		l, err := w.LivestreamByStreamKey(ctx, cb.GetName())
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			// The key is a secret: it is not repeated back, nor logged.
-			return apierror.New(apierror.ReasonPermissionDenied, "unknown stream key: it was never issued, or it was reset")
-		case err != nil:
+		l, err := a.find(ctx, w, cb.GetName())
+		if err != nil {
 			return err
-		case l.Provider != payload.SourceRTMP:
-			return apierror.New(apierror.ReasonPermissionDenied, "livestream %q is driven by %s, not RTMP ingest", l.ID, l.Provider).With("livestream_id", l.ID)
-		case l.Disabled:
-			return apierror.New(apierror.ReasonPermissionDenied, "livestream %q is disabled; enable it to publish", l.ID).With("livestream_id", l.ID)
 		}
-		change, err := s.rtmp.Ingest.Publish(ctx, w, &l, id, now)
-		if errors.Is(err, projection.ErrPublishing) {
-			return apierror.New(apierror.ReasonAlreadyActive, "livestream %q already has a publisher", l.ID).With("livestream_id", l.ID)
-		}
+		change, err := a.admit(ctx, w, &l, id, now)
 		if err != nil {
 			return err
 		}
@@ -121,43 +171,10 @@ func (s *Server) rtmpPublish(ctx context.Context, cb *rtmpv1.Callback, now time.
 		if err != nil {
 			return err
 		}
-		resp = &livegatev1.DeliverRtmpCallbackResponse{Sequence: seq, RenameTo: l.ID}
-		return nil
-	})
-	if err != nil {
-		return nil, rtmpError(err, cb)
-	}
-	return resp, nil
-}
-
-func (s *Server) rtmpPlay(ctx context.Context, cb *rtmpv1.Callback, now time.Time) (*livegatev1.DeliverRtmpCallbackResponse, error) {
-	id, err := clientID(cb)
-	if err != nil {
-		return nil, err
-	}
-	if err := nameRequired(cb); err != nil {
-		return nil, err
-	}
-	var resp *livegatev1.DeliverRtmpCallbackResponse
-	err = s.store.Update(ctx, func(w store.Writer) error {
-		l, err := w.LivestreamByID(ctx, cb.GetName())
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			// The name may be a stream key played by mistake: it is not repeated back.
-			return apierror.New(apierror.ReasonPermissionDenied, "no livestream with that id to play: play a livestream by its id, never by its stream key")
-		case err != nil:
-			return err
-		case l.Disabled:
-			return apierror.New(apierror.ReasonPermissionDenied, "livestream %q is disabled", l.ID).With("livestream_id", l.ID)
-		}
-		if err := s.rtmp.Ingest.Play(ctx, w, &l, id, now); err != nil {
-			return err
-		}
-		seq, err := s.appendRtmp(ctx, w, l, cb, nil, now)
-		if err != nil {
-			return err
-		}
 		resp = &livegatev1.DeliverRtmpCallbackResponse{Sequence: seq}
+		if a.rename {
+			resp.RenameTo = l.ID
+		}
 		return nil
 	})
 	if err != nil {

@@ -100,17 +100,8 @@ func (x *txn) PutRtmpClient(ctx context.Context, c store.RtmpClient) error {
 			seen_at = excluded.seen_at`,
 		key, nullText(c.SessionID), boolInt(c.Publishing), micros(c.Since), micros(c.SeenAt),
 		c.LivestreamID, c.AccountID, c.AppID)
-	if err != nil {
-		return writeErr(what, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%s: livestream %s: %w", what, c.LivestreamID, store.ErrNotFound)
-	}
-	return nil
+	// No row: the livestream is not the tenant's.
+	return mustAffect(what+": livestream "+c.LivestreamID, res, err)
 }
 
 func (x *txn) DeleteRtmpClient(ctx context.Context, clientID uint64) error {
