@@ -47,6 +47,12 @@ type WebhookServiceClient interface {
 	// A delivery carrying only the legacy x-eko-signature is acknowledged and ignored.
 	DeliverAmityWebhook(ctx context.Context, in *DeliverAmityWebhookRequest, opts ...grpc.CallOption) (*DeliverAmityWebhookResponse, error)
 	// DeliverRtmpCallback takes one nginx-rtmp callback and says what nginx should do.
+	// UNAUTHENTICATED for a wrong callback secret; INVALID_ARGUMENT (naming the field) for a
+	// callback without call, clientid or name. publish (name = stream key): PERMISSION_DENIED
+	// for an unknown, reset or disabled key, or a livestream not ingested over RTMP;
+	// ALREADY_EXISTS while another publisher is live; else rename_to is the livestream id.
+	// play (name = livestream id): PERMISSION_DENIED for an unknown or disabled livestream.
+	// publish_done, play_done, done account for the client's time; update_* only keep it fresh.
 	DeliverRtmpCallback(ctx context.Context, in *DeliverRtmpCallbackRequest, opts ...grpc.CallOption) (*DeliverRtmpCallbackResponse, error)
 }
 
@@ -111,6 +117,12 @@ type WebhookServiceServer interface {
 	// A delivery carrying only the legacy x-eko-signature is acknowledged and ignored.
 	DeliverAmityWebhook(context.Context, *DeliverAmityWebhookRequest) (*DeliverAmityWebhookResponse, error)
 	// DeliverRtmpCallback takes one nginx-rtmp callback and says what nginx should do.
+	// UNAUTHENTICATED for a wrong callback secret; INVALID_ARGUMENT (naming the field) for a
+	// callback without call, clientid or name. publish (name = stream key): PERMISSION_DENIED
+	// for an unknown, reset or disabled key, or a livestream not ingested over RTMP;
+	// ALREADY_EXISTS while another publisher is live; else rename_to is the livestream id.
+	// play (name = livestream id): PERMISSION_DENIED for an unknown or disabled livestream.
+	// publish_done, play_done, done account for the client's time; update_* only keep it fresh.
 	DeliverRtmpCallback(context.Context, *DeliverRtmpCallbackRequest) (*DeliverRtmpCallbackResponse, error)
 	mustEmbedUnimplementedWebhookServiceServer()
 }
