@@ -127,15 +127,15 @@ func (in Ingest) Play(ctx context.Context, w store.Writer, l *store.Livestream, 
 	return w.PutRtmpClient(ctx, c)
 }
 
-// Done accounts for registered client c, which nginx-rtmp says is done, now: a publisher's
-// time goes to its session's ingest_seconds and the livestream l goes IDLE; a viewer's to
-// viewer_seconds. It returns the status change, if any.
-func (in Ingest) Done(ctx context.Context, w store.Writer, c store.RtmpClient, l *store.Livestream, now time.Time) (*Change, error) {
+// Done accounts for registered client c, which was done at `at` (its done callback, or when
+// it was last seen): a publisher's time goes to its session's ingest_seconds and the
+// livestream l goes IDLE; a viewer's to viewer_seconds. It returns the status change, if any.
+func (in Ingest) Done(ctx context.Context, w store.Writer, c store.RtmpClient, l *store.Livestream, at, now time.Time) (*Change, error) {
 	if err := w.DeleteRtmpClient(ctx, c.ClientID); err != nil {
 		return nil, err
 	}
 	if !c.Publishing {
-		return nil, addViewer(ctx, w, c, now)
+		return nil, addViewer(ctx, w, c, at, now)
 	}
 	sess, err := w.Session(ctx, c.Tenant, c.SessionID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -144,18 +144,55 @@ func (in Ingest) Done(ctx context.Context, w store.Writer, c store.RtmpClient, l
 	if err != nil {
 		return nil, err
 	}
-	sess.IngestSeconds += seconds(c.Since, now)
+	sess.IngestSeconds += seconds(c.Since, at)
 	if !sess.StoppedAt.IsZero() {
 		// Stopped meanwhile (through the API): only the seconds are news.
 		sess.UpdatedAt = now
 		return nil, w.UpdateSession(ctx, sess)
 	}
-	sess.StoppedAt = now
+	sess.StoppedAt = at
 	sess.UpdatedAt = now
 	if err := w.UpdateSession(ctx, sess); err != nil {
 		return nil, err
 	}
 	return transition(ctx, w, l, store.StatusIdle, sess.ID, "the publisher disconnected", now)
+}
+
+// Reaped is a client Reap accounted for.
+type Reaped struct {
+	Client     store.RtmpClient
+	Livestream store.Livestream
+	// Change is the status change it caused (a publisher's livestream going IDLE), or nil.
+	Change *Change
+}
+
+// Reap accounts for up to limit clients that nginx-rtmp has not reported for StaleAfter, as
+// if their done callback had come when they were last seen: they are gone without one (nginx
+// crashed, or livegate was unreachable when it was sent). Nothing when StaleAfter is zero.
+func (in Ingest) Reap(ctx context.Context, w store.Writer, now time.Time, limit int) ([]Reaped, error) {
+	if in.StaleAfter <= 0 {
+		return nil, nil
+	}
+	stale, err := w.StaleRtmpClients(ctx, now.Add(-in.StaleAfter), limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []Reaped
+	for _, c := range stale {
+		l, err := w.Livestream(ctx, c.Tenant, c.LivestreamID)
+		if err != nil {
+			return nil, fmt.Errorf("livestream of RTMP client %d: %w", c.ClientID, err)
+		}
+		change, err := in.Done(ctx, w, c, &l, c.SeenAt, now)
+		if err != nil {
+			return nil, err
+		}
+		if change != nil {
+			change.Reason = fmt.Sprintf("nginx-rtmp has not reported the publisher since %s", c.SeenAt.UTC().Format(time.RFC3339))
+		}
+		out = append(out, Reaped{Client: c, Livestream: l, Change: change})
+	}
+	return out, nil
 }
 
 // Seen records that nginx-rtmp reported client c (on_update) now.
@@ -181,7 +218,7 @@ func addIngest(ctx context.Context, w store.Writer, c store.RtmpClient, until, n
 // addViewer adds a viewer's watch time to the session it watched: the one active when it
 // started playing, else the first that started after (it waited for the publisher). Time
 // before the session started or after it stopped does not count.
-func addViewer(ctx context.Context, w store.Writer, c store.RtmpClient, now time.Time) error {
+func addViewer(ctx context.Context, w store.Writer, c store.RtmpClient, at, now time.Time) error {
 	var sess store.Session
 	var err error
 	if c.SessionID != "" {
@@ -198,7 +235,7 @@ func addViewer(ctx context.Context, w store.Writer, c store.RtmpClient, now time
 	if err != nil {
 		return fmt.Errorf("session watched by RTMP client %d: %w", c.ClientID, err)
 	}
-	from, until := c.Since, now
+	from, until := c.Since, at
 	if sess.StartedAt.After(from) {
 		from = sess.StartedAt
 	}

@@ -77,7 +77,7 @@ func (r *ingestRig) done(client uint64, at time.Time) {
 		if err != nil {
 			return err
 		}
-		_, err = r.in.Done(ctx, w, c, r.livestream(ctx, w), at)
+		_, err = r.in.Done(ctx, w, c, r.livestream(ctx, w), at, at)
 		return err
 	})
 }
@@ -214,4 +214,64 @@ func TestIngestViewers(t *testing.T) {
 	if got := ss[0].IngestSeconds; got != 10 {
 		t.Errorf("ingest_seconds %v, want 10", got)
 	}
+}
+
+func TestIngestReap(t *testing.T) {
+	r := newIngestRig(t, projection.Ingest{StaleAfter: 90 * time.Second})
+	if _, err := r.publish(1, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	r.play(2, at(10))
+	r.play(3, at(20))
+	r.seen(1, at(60))
+	r.seen(2, at(50))
+	r.seen(3, at(150)) // still reported: stays
+
+	reap := func(now time.Time) (reaped []projection.Reaped) {
+		t.Helper()
+		r.update(func(ctx context.Context, w store.Writer) error {
+			var err error
+			reaped, err = r.in.Reap(ctx, w, now, 10)
+			return err
+		})
+		return reaped
+	}
+	if got := reap(at(140)); len(got) != 0 {
+		t.Fatalf("reaped %d clients seen within 90 s", len(got))
+	}
+	got := reap(at(200))
+	if len(got) != 2 || got[0].Client.ClientID != 2 || got[1].Client.ClientID != 1 {
+		t.Fatalf("reaped %+v, want viewer 2 then publisher 1", got)
+	}
+	if got[0].Change != nil || got[1].Change == nil || got[1].Change.New != store.StatusIdle || got[1].Change.Reason == "" {
+		t.Errorf("changes %+v / %+v, want none for the viewer and → IDLE with a reason for the publisher", got[0].Change, got[1].Change)
+	}
+	l, ss := r.state()
+	if l.Status != store.StatusIdle || len(ss) != 1 {
+		t.Fatalf("%s with %d sessions, want IDLE with 1", l.Status, len(ss))
+	}
+	// Counted until last seen: the publisher 60 s, viewer 2 from 10 to 50.
+	if ss[0].IngestSeconds != 60 || !ss[0].StoppedAt.Equal(at(60)) || ss[0].ViewerSeconds != 40 {
+		t.Errorf("session: ingest %v stopped %v viewers %v; want 60, %v, 40", ss[0].IngestSeconds, ss[0].StoppedAt, ss[0].ViewerSeconds, at(60))
+	}
+	// Viewer 3, still reported, is accounted when it is done: until the session stopped.
+	r.done(3, at(160))
+	if _, ss := r.state(); ss[0].ViewerSeconds != 40+40 {
+		t.Errorf("viewer_seconds %v, want 80", ss[0].ViewerSeconds)
+	}
+	if got := reap(at(1000)); len(got) != 0 {
+		t.Errorf("reaped %d clients after all were accounted for", len(got))
+	}
+	// Without StaleAfter, nothing is ever reaped.
+	r2 := newIngestRig(t, projection.Ingest{})
+	if _, err := r2.publish(1, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	r2.update(func(ctx context.Context, w store.Writer) error {
+		reaped, err := r2.in.Reap(ctx, w, at(1e6), 10)
+		if len(reaped) != 0 {
+			t.Errorf("reaped %d without StaleAfter", len(reaped))
+		}
+		return err
+	})
 }

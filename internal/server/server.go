@@ -58,16 +58,18 @@ type Config struct {
 
 // Server is a running livegate: listening, not yet serving until Serve.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	store   store.Store
-	hub     *feed.Hub
-	grpc    *grpc.Server
-	health  *health.Server
-	http    *http.Server
-	conn    *grpc.ClientConn
-	grpcLis net.Listener
-	httpLis net.Listener
+	cfg   Config
+	log   *slog.Logger
+	store store.Store
+	hub   *feed.Hub
+	// webhooks also reaps RTMP clients nginx-rtmp stopped reporting.
+	webhooks *webhook.Server
+	grpc     *grpc.Server
+	health   *health.Server
+	http     *http.Server
+	conn     *grpc.ClientConn
+	grpcLis  net.Listener
+	httpLis  net.Listener
 }
 
 // New opens the store (applying migrations), listens on both addresses and builds the
@@ -121,14 +123,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if err != nil {
 		return nil, err
 	}
-	livegatev1.RegisterWebhookServiceServer(s.grpc, webhook.NewServer(s.store, webhook.RTMP{
+	s.webhooks = webhook.NewServer(s.store, webhook.RTMP{
 		Secret: secret,
 		Ingest: projection.Ingest{
 			ReconnectWindow: cfg.RTMPReconnectWindow,
 			// Two missed on_update reports, and then some.
 			StaleAfter: 3 * nginxconf.UpdateInterval,
 		},
-	}))
+	})
+	livegatev1.RegisterWebhookServiceServer(s.grpc, s.webhooks)
 	livegatev1.RegisterEventServiceServer(s.grpc, event.NewServer(s.store, s.hub, cfg.Feed))
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -198,6 +201,26 @@ func (s *Server) Serve(ctx context.Context) error {
 			s.log.Error("enforce event retention", "error", err)
 		})
 		return nil
+	})
+	g.Go(func() error {
+		// Publishers and viewers whose done callback never came (nginx crashed, or livegate
+		// was down) are accounted for once nginx-rtmp has not reported them for a while.
+		t := time.NewTicker(nginxconf.UpdateInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-t.C:
+			}
+			n, err := s.webhooks.ReapRtmpClients(gctx)
+			switch {
+			case err != nil && gctx.Err() == nil:
+				s.log.Error("reap stale RTMP clients", "error", err)
+			case n > 0:
+				s.log.Info("reaped stale RTMP clients", "count", n)
+			}
+		}
 	})
 	g.Go(func() error {
 		<-gctx.Done()

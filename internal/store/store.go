@@ -247,6 +247,9 @@ type Reader interface {
 	RtmpClient(ctx context.Context, clientID uint64) (RtmpClient, error)
 	// RtmpPublisher returns the livestream's publishing nginx-rtmp client.
 	RtmpPublisher(ctx context.Context, t Tenant, livestreamID string) (RtmpClient, error)
+	// StaleRtmpClients returns up to limit nginx-rtmp clients, of every tenant, last seen
+	// before seenBefore, the longest unseen first.
+	StaleRtmpClients(ctx context.Context, seenBefore time.Time, limit int) ([]RtmpClient, error)
 
 	// Setting returns an installation-wide setting (not a tenant's), by name.
 	Setting(ctx context.Context, name string) (string, error)

@@ -18,7 +18,7 @@ func LookPath(t testing.TB, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
-		t.Fatalf("%s is needed by this test and is not installed (%v); on Debian: apt-get install -y nginx libnginx-mod-rtmp ffmpeg, or run bash .ci/run", name, err)
+		t.Fatalf("%s is needed by this test and is not installed (%v); on Debian: apt-get install -y nginx libnginx-mod-rtmp ffmpeg, or run bash scripts/test.sh", name, err)
 	}
 	return path
 }

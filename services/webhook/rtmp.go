@@ -206,7 +206,7 @@ func (s *Server) rtmpDone(ctx context.Context, cb *rtmpv1.Callback, now time.Tim
 		if err != nil {
 			return err
 		}
-		change, err := s.rtmp.Ingest.Done(ctx, w, c, &l, now)
+		change, err := s.rtmp.Ingest.Done(ctx, w, c, &l, now, now)
 		if err != nil {
 			return err
 		}
@@ -257,6 +257,43 @@ func (s *Server) rtmpUpdate(ctx context.Context, cb *rtmpv1.Callback, now time.T
 		return nil, rtmpError(err, cb)
 	}
 	return &livegatev1.DeliverRtmpCallbackResponse{}, nil
+}
+
+// reapBatch is how many stale clients one transaction of ReapRtmpClients accounts for.
+const reapBatch = 100
+
+// ReapRtmpClients accounts for the nginx-rtmp clients not reported for the stale time (see
+// projection.Ingest.Reap): a publisher's livestream goes IDLE, with a
+// `livestream.status_changed` event giving the reason. It returns how many it reaped.
+func (s *Server) ReapRtmpClients(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := s.store.Update(ctx, func(w store.Writer) error {
+			now := s.now().UTC()
+			reaped, err := s.rtmp.Ingest.Reap(ctx, w, now, reapBatch)
+			if err != nil {
+				return err
+			}
+			n = len(reaped)
+			for _, r := range reaped {
+				if r.Change == nil {
+					continue
+				}
+				if _, err := eventlog.AppendStatusChanged(ctx, w, r.Livestream, *r.Change, 0, "", now); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("reap stale RTMP clients: %w", err)
+		}
+		total += n
+		if n < reapBatch {
+			return total, nil
+		}
+	}
 }
 
 // appendRtmp stores the callback as an `rtmp.<call>` event about l, and the status change it

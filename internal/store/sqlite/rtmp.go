@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/livegate/livegate/internal/store"
 )
@@ -75,6 +76,29 @@ func (x *txn) RtmpPublisher(ctx context.Context, t store.Tenant, livestreamID st
 		return store.RtmpClient{}, readErr("get RTMP publisher of livestream "+livestreamID, err)
 	}
 	return c, nil
+}
+
+func (x *txn) StaleRtmpClients(ctx context.Context, seenBefore time.Time, limit int) ([]store.RtmpClient, error) {
+	what := "list RTMP clients not seen since " + seenBefore.UTC().Format(time.RFC3339Nano)
+	rows, err := x.tx.QueryContext(x.ctx(ctx),
+		`SELECT `+rtmpClientCols+` FROM rtmp_clients WHERE seen_at < $1
+		ORDER BY seen_at, client_id LIMIT $2`, micros(seenBefore), limit)
+	if err != nil {
+		return nil, readErr(what, err)
+	}
+	defer rows.Close()
+	var out []store.RtmpClient
+	for rows.Next() {
+		c, err := scanRtmpClient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }
 
 func (x *txn) PutRtmpClient(ctx context.Context, c store.RtmpClient) error {

@@ -529,3 +529,51 @@ func testRtmpRollback(t *testing.T, s store.Store) {
 		return nil
 	})
 }
+
+func testStaleRtmpClients(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	lsA := livestream(tenantA, "ls-a", t0)
+	lsB := livestream(tenantB, "ls-b", t0)
+	update(t, s, func(w store.Writer) error {
+		mustNil(t, "CreateLivestream a", w.CreateLivestream(ctx, lsA))
+		mustNil(t, "CreateLivestream b", w.CreateLivestream(ctx, lsB))
+		return nil
+	})
+	seen := func(c store.RtmpClient, at time.Time) store.RtmpClient { c.SeenAt = at; return c }
+	at := func(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
+	putClients(t, s,
+		seen(rtmpClient(lsA, 1, "s-a", true, at(0)), at(30)),
+		seen(rtmpClient(lsB, 2, "s-b", false, at(0)), at(10)), // another tenant: listed too
+		seen(rtmpClient(lsA, 3, "", false, at(0)), at(60)),
+		seen(rtmpClient(lsA, 4, "s-a", false, at(5)), at(10)), // same seen_at as 2: by client id
+	)
+	for _, tc := range []struct {
+		name   string
+		before time.Time
+		limit  int
+		want   []uint64
+	}{
+		{"none that old", at(10), 10, nil},
+		{"before is exclusive", at(30), 10, []uint64{2, 4}},
+		{"oldest first, every tenant", at(61), 10, []uint64{2, 4, 1, 3}},
+		{"limit", at(61), 3, []uint64{2, 4, 1}},
+	} {
+		view(t, s, func(r store.Reader) error {
+			got, err := r.StaleRtmpClients(ctx, tc.before, tc.limit)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			var ids []uint64
+			for _, c := range got {
+				ids = append(ids, c.ClientID)
+			}
+			if fmt.Sprint(ids) != fmt.Sprint(tc.want) {
+				t.Errorf("%s: StaleRtmpClients(%v, %d) = %v, want %v", tc.name, tc.before, tc.limit, ids, tc.want)
+			}
+			if len(got) > 0 && got[0].ClientID == 2 {
+				checkRtmpClient(t, tc.name+": client 2", got[0], seen(rtmpClient(lsB, 2, "s-b", false, at(0)), at(10)))
+			}
+			return nil
+		})
+	}
+}

@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		// RTMP ingest: nginx-rtmp clients, livestreams by id, settings.
 		{"RtmpClients", testRtmpClients},
 		{"RtmpPublisher", testRtmpPublisher},
+		{"StaleRtmpClients", testStaleRtmpClients},
 		{"RtmpClientCascade", testRtmpClientCascade},
 		{"RtmpRollback", testRtmpRollback},
 		{"LivestreamByID", testLivestreamByID},

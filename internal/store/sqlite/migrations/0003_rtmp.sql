@@ -28,3 +28,6 @@ CREATE TABLE rtmp_clients (
 -- A livestream's publisher, the most recent first (RtmpPublisher); also serves the foreign
 -- key's cascade.
 CREATE INDEX rtmp_clients_livestream ON rtmp_clients (livestream_id, publishing, since);
+
+-- Clients nginx-rtmp stopped reporting, oldest first (StaleRtmpClients).
+CREATE INDEX rtmp_clients_seen ON rtmp_clients (seen_at, client_id);
