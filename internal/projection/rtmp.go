@@ -27,6 +27,8 @@ import (
 //     on_update). A publisher not reported for longer is gone without its done callback (an
 //     nginx crash, say); the next publisher takes over, and the stale one's time counts up
 //     to when it was last reported.
+//   - Reap accounts for every client not reported for StaleAfter as if it had been done
+//     when it was last seen, so that a lost done callback leaves no livestream LIVE.
 
 // DefaultReconnectWindow is how long after its publisher disconnects a livestream's
 // session can still be continued by a new publisher.
