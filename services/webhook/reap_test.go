@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	rtmpv1 "github.com/livegate/livegate/gen/go/livegate/rtmp/v1"
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/store"
