@@ -71,7 +71,7 @@ type benchReceiver struct {
 
 func benchFeedLatency(b *testing.B, n int) {
 	const batch, senders = 500, 4
-	s := startFeedServer(b, b.TempDir(), nil)
+	s := startServerWith(b, b.TempDir(), nil)
 	ft := newFeedTenant(s, accA, appA)
 	conns := benchFeedConns(b, s.srv.GRPCAddr(), n)
 	ctx, cancel := context.WithCancel(withToken(ft.token))
@@ -193,7 +193,7 @@ func benchFeedLatency(b *testing.B, n int) {
 }
 
 func benchFeedReplay(b *testing.B, events int) {
-	s := startFeedServer(b, b.TempDir(), nil)
+	s := startServerWith(b, b.TempDir(), nil)
 	ft := newFeedTenant(s, accA, appA)
 	for done := 0; done < events; done += 1000 {
 		if _, err := appendPeerJoins(context.Background(), s.srv.Store(), ft, "room-bench", min(1000, events-done)); err != nil {
@@ -228,7 +228,7 @@ func benchFeedReplay(b *testing.B, events int) {
 }
 
 func benchFeedIdle(b *testing.B, n, queue int) {
-	s := startFeedServer(b, b.TempDir(), func(c *server.Config) { c.Feed.Queue = queue })
+	s := startServerWith(b, b.TempDir(), func(c *server.Config) { c.Feed.Queue = queue })
 	ft := newFeedTenant(s, accA, appA)
 	conns := benchFeedConns(b, s.srv.GRPCAddr(), n)
 	measure := func() (heap, stack uint64, goroutines int) {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -40,35 +39,6 @@ import (
 
 // subscribeDeadline bounds every wait of these tests: anything expected arrives long before.
 const subscribeDeadline = 30 * time.Second
-
-// startFeedServer is startServer with the configuration adjusted by tune (feed options,
-// retention). Its store is in dir, so a second one on the same dir is a restart.
-func startFeedServer(t testing.TB, dir string, tune func(*server.Config)) *testServer {
-	t.Helper()
-	cfg := server.Config{
-		HTTPAddr:     "127.0.0.1:0",
-		GRPCAddr:     "127.0.0.1:0",
-		DataDir:      dir,
-		IngestBase:   testIngestBase,
-		PlaybackBase: testPlaybackBase,
-	}
-	if tune != nil {
-		tune(&cfg)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		cancel()
-		t.Fatalf("start server: %v", err)
-	}
-	s := &testServer{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1), base: "http://" + srv.HTTPAddr()}
-	go func() { s.done <- srv.Serve(ctx) }()
-	s.conn = dialFeed(t, srv.GRPCAddr())
-	s.livestreams = livegatev1.NewLivestreamServiceClient(s.conn)
-	s.analytics = livegatev1.NewAnalyticsServiceClient(s.conn)
-	t.Cleanup(s.stop)
-	return s
-}
 
 // dialFeed opens a client connection of its own (testServer.stop closes the server's conn
 // before the server has ended its streams; subscribers must see how the server ends them).
@@ -413,7 +383,7 @@ func head10(s []uint64) []uint64 { return s[:min(len(s), 10)] }
 // selects after its cursor, in order.
 func TestSubscribeConcurrentFiltersCursorsResume(t *testing.T) {
 	// A small queue: fast readers still overflow now and then and fall back to the store.
-	s := startFeedServer(t, t.TempDir(), func(c *server.Config) {
+	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
 		c.Feed.Queue = 8
 		c.Feed.ProgressEvery = 50 * time.Millisecond
 	})
@@ -539,7 +509,7 @@ func TestSubscribeConcurrentFiltersCursorsResume(t *testing.T) {
 func TestSubscribeAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	tune := func(c *server.Config) { c.Feed.ProgressEvery = 50 * time.Millisecond }
-	s1 := startFeedServer(t, dir, tune)
+	s1 := startServerWith(t, dir, tune)
 	ft := newFeedTenant(s1, accA, appA)
 	if _, err := s1.livestreams.StartMeetingLivestream(withToken(ft.token), &livegatev1.StartMeetingLivestreamRequest{AccountId: ft.acc, AppId: ft.app, MeetingId: "room-1"}); err != nil {
 		t.Fatal(err)
@@ -592,7 +562,7 @@ func TestSubscribeAcrossRestart(t *testing.T) {
 		}
 	}
 
-	s2 := startFeedServer(t, dir, tune)
+	s2 := startServerWith(t, dir, tune)
 	post(s2, 16, 2) // while nobody is subscribed
 	conn2 := dialFeed(t, s2.srv.GRPCAddr())
 	for _, sub := range subs {
@@ -617,7 +587,7 @@ func TestSubscribeAcrossRestart(t *testing.T) {
 // Ingest rates and the fast subscriber's latency are logged, not asserted.
 func TestSubscribeSlowSubscriberCostsNothing(t *testing.T) {
 	const queue = 16
-	s := startFeedServer(t, t.TempDir(), func(c *server.Config) { c.Feed.Queue = queue })
+	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Feed.Queue = queue })
 	ft := newFeedTenant(s, accA, appA)
 	fastConn := dialFeed(t, s.srv.GRPCAddr())
 	// Fixed 64 KiB windows (no BDP-driven growth): the stall reaches the server soon.
@@ -766,7 +736,7 @@ func TestSubscribeSlowSubscriberCostsNothing(t *testing.T) {
 // TestSubscribeProgressAdvancesCursor: a filter that matches nothing gets progress messages
 // whose head reaches the sequences posted; resuming from that head delivers nothing old.
 func TestSubscribeProgressAdvancesCursor(t *testing.T) {
-	s := startFeedServer(t, t.TempDir(), func(c *server.Config) { c.Feed.ProgressEvery = 200 * time.Millisecond })
+	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Feed.ProgressEvery = 200 * time.Millisecond })
 	ft := newFeedTenant(s, accA, appA)
 	conn := dialFeed(t, s.srv.GRPCAddr())
 	nothing := newSubscriber(t, "no match", ft, &livegatev1.SubscribeRequest{RoomId: "no-such-room"},
@@ -813,7 +783,7 @@ func TestSubscribeProgressAdvancesCursor(t *testing.T) {
 // OUT_OF_RANGE naming the oldest sequence kept (message and ErrorInfo); 0 replays from the
 // oldest kept; a cursor at the watermark works.
 func TestSubscribeRetention(t *testing.T) {
-	s := startFeedServer(t, t.TempDir(), nil)
+	s := startServerWith(t, t.TempDir(), nil)
 	ft := newFeedTenant(s, accA, appA)
 	conn := dialFeed(t, s.srv.GRPCAddr())
 	if _, err := appendPeerJoins(context.Background(), s.srv.Store(), ft, "room-1", 10); err != nil {
@@ -862,7 +832,7 @@ func TestSubscribeRetention(t *testing.T) {
 // it has not read yet is told (OUT_OF_RANGE naming the oldest kept) rather than skipped over
 // the pruned events without a word.
 func TestSubscribePruneDuringReplay(t *testing.T) {
-	s := startFeedServer(t, t.TempDir(), func(c *server.Config) { c.Feed.ReplayBatch = 50 })
+	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Feed.ReplayBatch = 50 })
 	ft := newFeedTenant(s, accA, appA)
 	for range 4 {
 		if _, err := appendPeerJoins(context.Background(), s.srv.Store(), ft, "room-1", 500); err != nil {
@@ -908,7 +878,7 @@ func TestSubscribePruneDuringReplay(t *testing.T) {
 // TestSubscribeTenantIsolation: app A's token on app B's feed is PERMISSION_DENIED; A's
 // subscriber gets exactly A's events while both apps take deliveries.
 func TestSubscribeTenantIsolation(t *testing.T) {
-	s := startFeedServer(t, t.TempDir(), nil)
+	s := startServerWith(t, t.TempDir(), nil)
 	a := newFeedTenant(s, accA, appA)
 	b := newFeedTenant(s, accB, appB)
 	conn := dialFeed(t, s.srv.GRPCAddr())

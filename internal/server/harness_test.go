@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
@@ -43,25 +42,31 @@ const (
 // startServer serves livegate with its store in dir, until the test ends or stop is called.
 func startServer(t testing.TB, dir string) *testServer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(ctx, server.Config{
+	return startServerWith(t, dir, nil)
+}
+
+// startServerWith is startServer with the configuration tuned by tune (if not nil).
+func startServerWith(t testing.TB, dir string, tune func(*server.Config)) *testServer {
+	t.Helper()
+	cfg := server.Config{
 		HTTPAddr:     "127.0.0.1:0",
 		GRPCAddr:     "127.0.0.1:0",
 		DataDir:      dir,
 		IngestBase:   testIngestBase,
 		PlaybackBase: testPlaybackBase,
-	}, log)
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		cancel()
 		t.Fatalf("start server: %v", err)
 	}
 	s := &testServer{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1), base: "http://" + srv.HTTPAddr()}
 	go func() { s.done <- srv.Serve(ctx) }()
-	s.conn, err = grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
+	s.conn = dialFeed(t, srv.GRPCAddr())
 	s.livestreams = livegatev1.NewLivestreamServiceClient(s.conn)
 	s.analytics = livegatev1.NewAnalyticsServiceClient(s.conn)
 	t.Cleanup(s.stop)

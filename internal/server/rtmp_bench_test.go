@@ -20,7 +20,7 @@ import (
 // durable transaction with its feed event).
 func BenchmarkRTMPViewerCallbacks(b *testing.B) {
 	const senders = 16
-	s := startFeedServer(b, b.TempDir(), nil)
+	s := startServerWith(b, b.TempDir(), nil)
 	token := s.createApp(accA, appA).APIToken
 	secret, err := rtmp.CallbackSecret(context.Background(), s.srv.Store())
 	if err != nil {
