@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -338,17 +337,6 @@ func TestBases(t *testing.T) {
 	}
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // writeConfig writes c's nginx configuration to dir/nginx.conf and returns its path.
 func writeConfig(t *testing.T, dir string, c Config) string {
 	t.Helper()
@@ -379,10 +367,10 @@ func TestNginxAcceptsConfig(t *testing.T) {
 			}
 		}
 		c := Config{
-			LivegateURL:    "http://127.0.0.1:" + strconv.Itoa(freePort(t)),
+			LivegateURL:    "http://" + testenv.FreeAddr(t),
 			CallbackSecret: testSecret,
-			RTMPListen:     "127.0.0.1:" + strconv.Itoa(freePort(t)),
-			HTTPListen:     "127.0.0.1:" + strconv.Itoa(freePort(t)),
+			RTMPListen:     testenv.FreeAddr(t),
+			HTTPListen:     testenv.FreeAddr(t),
 			HLSDir:         filepath.Join(dir, "hls"),
 			Module:         module,
 		}
@@ -425,24 +413,6 @@ func TestNginxAcceptsConfig(t *testing.T) {
 		}
 		test(t, dir, &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)})
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // callback is one notify request nginx-rtmp made.
@@ -499,67 +469,6 @@ func (rec *recorder) String() string {
 	return b.String()
 }
 
-// startNginx runs nginx in the foreground on conf and stops it when the test ends:
-// SIGQUIT (graceful), then SIGKILL to its whole process group after 5 s.
-func startNginx(t *testing.T, nginx, conf, prefix string) (exited <-chan struct{}, log *syncBuffer) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, nginx, "-c", conf, "-p", prefix, "-g", "daemon off;")
-	log = &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	// Its own process group, so that its workers can be killed with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		if !cmd.ProcessState.Exited() {
-			// SIGQUIT did not stop it in time and WaitDelay killed the master: kill the
-			// workers it may have left.
-			if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-				t.Errorf("kill nginx's process group: %v", err)
-			}
-			t.Errorf("nginx did not stop on SIGQUIT: %v", cmd.ProcessState)
-		}
-		if t.Failed() {
-			t.Logf("nginx's log:\n%s", log)
-		}
-	})
-	return done, log
-}
-
-// waitDial waits until addr accepts TCP connections.
-func waitDial(t *testing.T, addr string, exited <-chan struct{}, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			return
-		}
-		select {
-		case <-exited:
-			t.Fatalf("nginx exited before it listened on %s", addr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx does not accept connections on %s after %v: %v", addr, within, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestNginxServesStream runs the written configuration in a real nginx, pushes a stream
 // with ffmpeg and checks the callbacks reach livegate, livegate's rename takes effect and
 // nginx serves the stream's HLS under its new name.
@@ -576,8 +485,8 @@ func TestNginxServesStream(t *testing.T) {
 	if err := os.Mkdir(prefix, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	rtmpAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	httpAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	rtmpAddr := testenv.FreeAddr(t)
+	httpAddr := testenv.FreeAddr(t)
 	hlsDir := filepath.Join(dir, "hls")
 	c := Config{
 		LivegateURL:    livegate.URL,
@@ -597,9 +506,7 @@ func TestNginxServesStream(t *testing.T) {
 		c.User = me.Username
 	}
 	conf := writeConfig(t, dir, c)
-	exited, nginxLog := startNginx(t, nginx, conf, prefix)
-	waitDial(t, rtmpAddr, exited, 5*time.Second)
-	waitDial(t, httpAddr, exited, 5*time.Second)
+	ngx := testenv.StartNginx(t, nginx, conf, prefix, rtmpAddr, httpAddr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -608,7 +515,7 @@ func TestNginxServesStream(t *testing.T) {
 		"-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=15", "-f", "lavfi", "-i", "sine",
 		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15",
 		"-c:a", "aac", "-t", "6", "-f", "flv", "rtmp://"+rtmpAddr+"/"+App+"/thekey")
-	var pushLog syncBuffer
+	var pushLog strings.Builder
 	push.Stdout, push.Stderr = &pushLog, &pushLog
 	start := time.Now()
 	if err := push.Start(); err != nil {
@@ -713,10 +620,10 @@ func TestNginxServesStream(t *testing.T) {
 		t.Logf("ffmpeg's log:\n%s", pushLog.String())
 		t.Logf("callbacks:\n%s", rec)
 	}
-	if strings.Contains(nginxLog.String(), "[emerg]") || strings.Contains(nginxLog.String(), "[crit]") {
-		t.Errorf("nginx logged an error:\n%s", nginxLog)
+	if strings.Contains(ngx.Log(), "[emerg]") || strings.Contains(ngx.Log(), "[crit]") {
+		t.Errorf("nginx logged an error:\n%s", ngx.Log())
 	}
-	logLines(t, "nginx", nginxLog.String())
+	logLines(t, "nginx", ngx.Log())
 }
 
 // logLines logs s line by line, in verbose runs, for whoever wants to see what nginx did.

@@ -1,20 +1,17 @@
 package server_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,7 +35,7 @@ func TestRTMPIngestEndToEnd(t *testing.T) {
 	defer cancel()
 
 	dataDir, prefix := t.TempDir(), t.TempDir()
-	rtmpAddr, hlsAddr := freeAddr(t), freeAddr(t)
+	rtmpAddr, hlsAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	out, err := exec.Command(bin, "apps", "create", "--data-dir", dataDir, "--account", "acme", "--app", "web").Output()
 	if err != nil {
 		t.Fatalf("apps create: %v", err)
@@ -68,7 +65,7 @@ func TestRTMPIngestEndToEnd(t *testing.T) {
 	if err := os.WriteFile(conf, confOut.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startNginx(t, nginx, conf, prefix, rtmpAddr)
+	testenv.StartNginx(t, nginx, conf, prefix, rtmpAddr, hlsAddr)
 
 	// A livestream, created over REST as a RealtimeKit client would.
 	rest := func(method, path string, body any) map[string]any {
@@ -250,69 +247,4 @@ func feedTypes(t *testing.T, conn *grpc.ClientConn, token string) []string {
 		t.Fatal(err)
 	}
 	return eventTypes(resp.GetEvents())
-}
-
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// startNginx runs nginx in the foreground on conf until the test ends, and waits until its
-// RTMP port accepts connections.
-func startNginx(t *testing.T, nginx, conf, prefix, rtmpAddr string) {
-	t.Helper()
-	cmd := exec.Command(nginx, "-c", conf, "-p", prefix, "-g", "daemon off;")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var logBuf bytes.Buffer
-	logDone := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logBuf.WriteString(sc.Text() + "\n")
-		}
-		close(logDone)
-	}()
-	exited := make(chan error, 1)
-	go func() { <-logDone; exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGQUIT) // graceful shutdown
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("nginx log:\n%s", logBuf.String())
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", rtmpAddr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("nginx exited: %v\n%s", err, logBuf.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx's RTMP port %s did not open: %v", rtmpAddr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

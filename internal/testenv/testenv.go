@@ -1,13 +1,20 @@
-// Package testenv finds the real programs livegate's tests run beside it (nginx with the
-// RTMP module, ffmpeg). A missing program fails the test, never skips it: a test that skips
+// Package testenv finds and runs the real programs livegate's tests run beside it (nginx
+// with the RTMP module, ffmpeg). A missing program fails the test, never skips it: a test that skips
 // is a test that does not run. `.ci/run` installs them (Debian: nginx libnginx-mod-rtmp
 // ffmpeg).
 package testenv
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
 	"os"
 	"os/exec"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // RTMPModule is where Debian's libnginx-mod-rtmp installs the nginx RTMP module.
@@ -31,4 +38,106 @@ func NginxRTMP(t testing.TB) (nginx, module string) {
 		t.Fatalf("the nginx RTMP module is needed by this test and is not installed (%v); on Debian: apt-get install -y libnginx-mod-rtmp", err)
 	}
 	return nginx, RTMPModule
+}
+
+// FreeAddr returns a 127.0.0.1 address whose port was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Nginx is an nginx running in the foreground for a test.
+type Nginx struct {
+	exited chan struct{}
+	log    syncBuffer
+}
+
+// StartNginx runs nginx in the foreground on conf with prefix, and waits until it accepts
+// connections on every one of addrs. It stops when the test ends: SIGQUIT (graceful), then
+// SIGKILL to its whole process group after 5 s. Its log is shown when the test failed.
+func StartNginx(t testing.TB, nginx, conf, prefix string, addrs ...string) *Nginx {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, nginx, "-c", conf, "-p", prefix, "-g", "daemon off;")
+	n := &Nginx{exited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = &n.log, &n.log
+	// Its own process group, so that its workers can be killed with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(n.exited)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-n.exited
+		if !cmd.ProcessState.Exited() {
+			// SIGQUIT did not stop it in time and WaitDelay killed the master: kill the
+			// workers it may have left.
+			if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+				t.Errorf("kill nginx's process group: %v", err)
+			}
+			t.Errorf("nginx did not stop on SIGQUIT: %v", cmd.ProcessState)
+		}
+		if t.Failed() {
+			t.Logf("nginx's log:\n%s", n.Log())
+		}
+	})
+	for _, addr := range addrs {
+		n.waitDial(t, addr, 15*time.Second)
+	}
+	return n
+}
+
+// Log is what nginx wrote so far (its error_log goes to stderr).
+func (n *Nginx) Log() string { return n.log.String() }
+
+// waitDial waits until addr accepts TCP connections.
+func (n *Nginx) waitDial(t testing.TB, addr string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return
+		}
+		select {
+		case <-n.exited:
+			t.Fatalf("nginx exited before it listened on %s:\n%s", addr, n.Log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx does not accept connections on %s after %v: %v", addr, within, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
