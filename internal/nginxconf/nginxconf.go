@@ -26,9 +26,13 @@
 //     under the stream key: hence the relay to `watch`, which cuts it under the new name),
 //     nor the name the later callbacks carry: on_update, on_publish_done and on_play_done
 //     report the name the client asked for (the stream key), not the new one.
-//   - nginx-rtmp makes callbacks for the local session of its own relays too, and they
-//     fail (the session has no connection), which drops the relay: the ingest application
-//     therefore has no on_play and no on_update.
+//   - nginx-rtmp makes the play callbacks for the local session of its own relays too
+//     (on_play, on_update as call=update_play, on_play_done, with app empty,
+//     flashver=ngx-local-relay and addr=<relay target>/watch), and drops the relay if one is
+//     refused: the ingest application therefore has no on_play and no on_update, so livegate
+//     never has to tell the relay from a player. In watch, on_update reports the relay's
+//     publish session (call=update_publish, name=<livestream id>) besides the players.
+//   - A client of a [::] listener has addr=::ffff:a.b.c.d when it comes over IPv4.
 //   - on_update answered 4xx or 5xx disconnects the client; if livegate cannot be reached
 //     the client stays and nginx tries again UpdateInterval later. Answers to
 //     on_publish_done and on_play_done are ignored.
@@ -92,10 +96,12 @@ type Config struct {
 	// "/on_publish" and so on. It must be URL-path-safe: 16 to 128 of [A-Za-z0-9_-].
 	CallbackSecret string
 	// RTMPListen is nginx rtmp's `listen`: "host:port" or "port" (127.0.0.1:1935, 1935,
-	// 0.0.0.0:1935, [::1]:1935). A host may be an IP address, a bracketed IPv6 address,
-	// "*" or a name nginx resolves at start-up.
+	// 0.0.0.0:1935, [::1]:1935). A host must be an IPv4 address, a bracketed IPv6 address
+	// or "*": nginx relays each stream to itself at this address (the loopback address for
+	// a wildcard), and only that address may publish to PlayApp.
 	RTMPListen string
-	// HTTPListen is nginx http's `listen` for the HLS server, in the same forms.
+	// HTTPListen is nginx http's `listen` for the HLS server, in the same forms, or with a
+	// host name nginx resolves at start-up.
 	HTTPListen string
 	// HLSDir is the absolute directory nginx-rtmp writes HLS to (hls_path), one directory
 	// per stream (HLSDir/<livestream id>/index.m3u8), served under HLSPath. nginx creates
@@ -220,18 +226,18 @@ func reachable(listen string) string {
 // RTMP listener (loopback when it listens on every address).
 func relayTarget(listen string) string {
 	l, _ := parseListen(listen)
-	host := l.host
-	if l.wildcard() {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, strconv.Itoa(l.port))
+	return net.JoinHostPort(relaySource(listen), strconv.Itoa(l.port))
 }
 
 // relaySource is the address the relay connects from, the only one allowed to publish to
 // PlayApp: the address it connects to, as both are this machine's.
 func relaySource(listen string) string {
 	l, _ := parseListen(listen)
-	if l.wildcard() {
+	switch {
+	case l.host == "::":
+		// [::] may not take IPv4 (net.ipv6.bindv6only).
+		return "::1"
+	case l.wildcard():
 		return "127.0.0.1"
 	}
 	return l.host
@@ -475,8 +481,8 @@ rtmp {
 
             # nginx-rtmp's HLS takes the stream's name before on_publish renames it, so HLS
             # is cut in {{.PlayApp}}, from this local relay, which carries the new name.
-            # (No on_play or on_update here: nginx-rtmp cannot make callbacks for its own
-            # relay, and drops the relay when one fails.)
+            # (No on_play or on_update here: nginx-rtmp would make them for this relay
+            # too, and drop the relay if livegate refused one.)
             push rtmp://{{.RelayTarget}}/{{.PlayApp}};
         }
 
@@ -531,6 +537,8 @@ http {
             }
             add_header Cache-Control no-cache;
             add_header Access-Control-Allow-Origin *;
+            # Players ask for a playlist before its first fragment is cut.
+            log_not_found off;
         }
 
         location / {

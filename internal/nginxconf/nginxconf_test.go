@@ -636,3 +636,30 @@ func logLines(t *testing.T, name, s string) {
 		t.Logf("%s: %s", name, sc.Text())
 	}
 }
+
+// TestRelay checks where the ingest application relays to, and whom the playback one lets
+// publish: this nginx's own listener, at loopback for a wildcard ([::] may not take IPv4).
+func TestRelay(t *testing.T) {
+	for _, tc := range []struct{ listen, push, allow string }{
+		{"127.0.0.1:1935", "push rtmp://127.0.0.1:1935/watch;", "allow publish 127.0.0.1;"},
+		{"1935", "push rtmp://127.0.0.1:1935/watch;", "allow publish 127.0.0.1;"},
+		{"0.0.0.0:1935", "push rtmp://127.0.0.1:1935/watch;", "allow publish 127.0.0.1;"},
+		{"*:1935", "push rtmp://127.0.0.1:1935/watch;", "allow publish 127.0.0.1;"},
+		{"[::]:1935", "push rtmp://[::1]:1935/watch;", "allow publish ::1;"},
+		{"[::1]:1935", "push rtmp://[::1]:1935/watch;", "allow publish ::1;"},
+		{"10.1.2.3:1935", "push rtmp://10.1.2.3:1935/watch;", "allow publish 10.1.2.3;"},
+	} {
+		c := goodConfig()
+		c.RTMPListen = tc.listen
+		var b bytes.Buffer
+		if err := Write(&b, c); err != nil {
+			t.Fatalf("--rtmp-listen %q: %v", tc.listen, err)
+		}
+		directives := directiveLines(b.String())
+		for _, want := range []string{tc.push, tc.allow} {
+			if !directives[want] {
+				t.Errorf("--rtmp-listen %q: no line %q:\n%s", tc.listen, want, b.String())
+			}
+		}
+	}
+}
