@@ -14,23 +14,20 @@ import (
 // peer_id, beam_id, ingest_id, stream_id; Amity's streamId) onto the event envelope. It reads
 // them by field name, which is the providers' own key.
 func Correlate(ev *livegatev1.Event, p proto.Message) {
-	if ev.RoomId == "" {
-		ev.RoomId = stringField(p, "room_id")
-	}
-	if ev.SessionId == "" {
-		ev.SessionId = stringField(p, "session_id")
-	}
-	if ev.PeerId == "" {
-		ev.PeerId = stringField(p, "peer_id")
-	}
-	if ev.BeamId == "" {
-		ev.BeamId = stringField(p, "beam_id")
-	}
-	if ev.IngestId == "" {
-		ev.IngestId = stringField(p, "ingest_id")
-	}
-	if ev.StreamId == "" {
-		ev.StreamId = stringField(p, "stream_id")
+	for _, key := range []struct {
+		dst  *string
+		name string
+	}{
+		{&ev.RoomId, "room_id"},
+		{&ev.SessionId, "session_id"},
+		{&ev.PeerId, "peer_id"},
+		{&ev.BeamId, "beam_id"},
+		{&ev.IngestId, "ingest_id"},
+		{&ev.StreamId, "stream_id"},
+	} {
+		if *key.dst == "" {
+			*key.dst = stringField(p, key.name)
+		}
 	}
 }
 

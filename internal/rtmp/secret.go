@@ -18,19 +18,9 @@ const SecretSetting = "rtmp_callback_secret"
 // whichever runs first. It is 26 characters of crypto/rand base32 (130 bits).
 func CallbackSecret(ctx context.Context, st store.Store) (string, error) {
 	var secret string
-	err := st.View(ctx, func(r store.Reader) error {
-		var err error
-		secret, err = r.Setting(ctx, SecretSetting)
-		return err
-	})
-	if err == nil {
-		return secret, nil
-	}
-	if !errors.Is(err, store.ErrNotFound) {
-		return "", fmt.Errorf("read the RTMP callback secret: %w", err)
-	}
-	err = st.Update(ctx, func(w store.Writer) error {
-		// Another process may have created it since the View: the first one wins.
+	err := st.Update(ctx, func(w store.Writer) error {
+		// Read and create in one transaction: of two processes starting at once, the first
+		// one's secret wins.
 		s, err := w.Setting(ctx, SecretSetting)
 		if err == nil {
 			secret = s
@@ -43,7 +33,7 @@ func CallbackSecret(ctx context.Context, st store.Store) (string, error) {
 		return w.CreateSetting(ctx, SecretSetting, secret)
 	})
 	if err != nil {
-		return "", fmt.Errorf("create the RTMP callback secret: %w", err)
+		return "", fmt.Errorf("read or create the RTMP callback secret: %w", err)
 	}
 	return secret, nil
 }

@@ -59,19 +59,44 @@ func (s *Server) DeliverRtmpCallback(ctx context.Context, req *livegatev1.Delive
 	if cb.GetCall() == "" {
 		return nil, apierror.InvalidArgument("callback.call", "required")
 	}
-	now := s.now().UTC()
+	var handle rtmpHandler
 	switch cb.GetCall() {
 	case rtmp.CallPublish:
-		return s.rtmpAdmit(ctx, cb, now, s.publishAdmission())
+		handle = s.rtmpAdmit(s.publishAdmission())
 	case rtmp.CallPlay:
-		return s.rtmpAdmit(ctx, cb, now, s.playAdmission())
+		handle = s.rtmpAdmit(s.playAdmission())
 	case rtmp.CallPublishDone, rtmp.CallPlayDone, rtmp.CallDone:
-		return s.rtmpDone(ctx, cb, now)
+		handle = s.rtmpDone
 	case rtmp.CallUpdatePublish, rtmp.CallUpdatePlay, rtmp.CallUpdate:
-		return s.rtmpUpdate(ctx, cb, now)
+		handle = s.rtmpUpdate
+	default:
+		return &livegatev1.DeliverRtmpCallbackResponse{}, nil
 	}
-	return &livegatev1.DeliverRtmpCallbackResponse{}, nil
+	id, err := clientID(cb)
+	if err != nil {
+		return nil, err
+	}
+	if cb.GetCall() == rtmp.CallPublish || cb.GetCall() == rtmp.CallPlay {
+		if err := nameRequired(cb); err != nil {
+			return nil, err
+		}
+	}
+	now := s.now().UTC()
+	var resp *livegatev1.DeliverRtmpCallbackResponse
+	err = s.store.Update(ctx, func(w store.Writer) error {
+		var err error
+		resp, err = handle(ctx, w, cb, id, now)
+		return err
+	})
+	if err != nil {
+		return nil, rtmpError(err, cb)
+	}
+	return resp, nil
 }
+
+// rtmpHandler does what one kind of callback, from client id, does, inside the transaction
+// that stores it.
+type rtmpHandler func(ctx context.Context, w store.Writer, cb *rtmpv1.Callback, id uint64, now time.Time) (*livegatev1.DeliverRtmpCallbackResponse, error)
 
 // clientID is the callback's clientid: every call livegate acts on carries one.
 func clientID(cb *rtmpv1.Callback) (uint64, error) {
@@ -149,114 +174,80 @@ func (s *Server) playAdmission() admission {
 }
 
 // rtmpAdmit lets a publisher or player in, and stores the callback with what it caused.
-func (s *Server) rtmpAdmit(ctx context.Context, cb *rtmpv1.Callback, now time.Time, a admission) (*livegatev1.DeliverRtmpCallbackResponse, error) {
-	id, err := clientID(cb)
-	if err != nil {
-		return nil, err
-	}
-	if err := nameRequired(cb); err != nil {
-		return nil, err
-	}
-	var resp *livegatev1.DeliverRtmpCallbackResponse
-	err = s.store.Update(ctx, func(w store.Writer) error {
+func (s *Server) rtmpAdmit(a admission) rtmpHandler {
+	return func(ctx context.Context, w store.Writer, cb *rtmpv1.Callback, id uint64, now time.Time) (*livegatev1.DeliverRtmpCallbackResponse, error) {
 		l, err := a.find(ctx, w, cb.GetName())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		change, err := a.admit(ctx, w, &l, id, now)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		seq, err := s.appendRtmp(ctx, w, l, cb, change, now)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		resp = &livegatev1.DeliverRtmpCallbackResponse{Sequence: seq}
+		resp := &livegatev1.DeliverRtmpCallbackResponse{Sequence: seq}
 		if a.rename {
 			resp.RenameTo = l.ID
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, rtmpError(err, cb)
+		return resp, nil
 	}
-	return resp, nil
 }
 
-func (s *Server) rtmpDone(ctx context.Context, cb *rtmpv1.Callback, now time.Time) (*livegatev1.DeliverRtmpCallbackResponse, error) {
-	id, err := clientID(cb)
+func (s *Server) rtmpDone(ctx context.Context, w store.Writer, cb *rtmpv1.Callback, id uint64, now time.Time) (*livegatev1.DeliverRtmpCallbackResponse, error) {
+	nothing := &livegatev1.DeliverRtmpCallbackResponse{}
+	c, err := w.RtmpClient(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nothing, nil // not registered (any more): nothing to account for
+	}
 	if err != nil {
 		return nil, err
 	}
-	resp := &livegatev1.DeliverRtmpCallbackResponse{}
-	err = s.store.Update(ctx, func(w store.Writer) error {
-		resp.Sequence = 0
-		c, err := w.RtmpClient(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil // not registered (any more): nothing to account for
-		}
-		if err != nil {
-			return err
-		}
-		// publish_done is about a publisher, play_done about a viewer; done about either.
-		if (cb.GetCall() == rtmp.CallPublishDone && !c.Publishing) || (cb.GetCall() == rtmp.CallPlayDone && c.Publishing) {
-			return nil
-		}
-		l, err := w.Livestream(ctx, c.Tenant, c.LivestreamID)
-		if err != nil {
-			return err
-		}
-		change, err := s.rtmp.Ingest.Done(ctx, w, c, &l, now, now)
-		if err != nil {
-			return err
-		}
-		resp.Sequence, err = s.appendRtmp(ctx, w, l, cb, change, now)
-		return err
-	})
-	if err != nil {
-		return nil, rtmpError(err, cb)
+	// publish_done is about a publisher, play_done about a viewer; done about either.
+	if (cb.GetCall() == rtmp.CallPublishDone && !c.Publishing) || (cb.GetCall() == rtmp.CallPlayDone && c.Publishing) {
+		return nothing, nil
 	}
-	return resp, nil
-}
-
-func (s *Server) rtmpUpdate(ctx context.Context, cb *rtmpv1.Callback, now time.Time) (*livegatev1.DeliverRtmpCallbackResponse, error) {
-	id, err := clientID(cb)
+	l, err := w.Livestream(ctx, c.Tenant, c.LivestreamID)
 	if err != nil {
 		return nil, err
 	}
-	err = s.store.Update(ctx, func(w store.Writer) error {
-		c, err := w.RtmpClient(ctx, id)
-		if err == nil {
-			return projection.Seen(ctx, w, c, now)
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
+	change, err := s.rtmp.Ingest.Done(ctx, w, c, &l, now, now)
+	if err != nil {
+		return nil, err
+	}
+	seq, err := s.appendRtmp(ctx, w, l, cb, change, now)
+	if err != nil {
+		return nil, err
+	}
+	return &livegatev1.DeliverRtmpCallbackResponse{Sequence: seq}, nil
+}
+
+func (s *Server) rtmpUpdate(ctx context.Context, w store.Writer, cb *rtmpv1.Callback, id uint64, now time.Time) (*livegatev1.DeliverRtmpCallbackResponse, error) {
+	nothing := &livegatev1.DeliverRtmpCallbackResponse{}
+	c, err := w.RtmpClient(ctx, id)
+	if errors.Is(err, store.ErrNotFound) && cb.GetCall() == rtmp.CallUpdatePublish && cb.GetName() != "" {
 		// nginx's own relay from the ingest application to the playback one publishes under
 		// the livestream's id: its reports say that the livestream's publisher is still there.
-		if cb.GetCall() != rtmp.CallUpdatePublish || cb.GetName() == "" {
-			return nil
-		}
-		l, err := w.LivestreamByID(ctx, cb.GetName())
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		pub, err := w.RtmpPublisher(ctx, l.Tenant, l.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return projection.Seen(ctx, w, pub, now)
-	})
-	if err != nil {
-		return nil, rtmpError(err, cb)
+		c, err = publisherOf(ctx, w, cb.GetName())
 	}
-	return &livegatev1.DeliverRtmpCallbackResponse{}, nil
+	if errors.Is(err, store.ErrNotFound) {
+		return nothing, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nothing, projection.Seen(ctx, w, c, now)
+}
+
+// publisherOf returns the publisher of the livestream with this id, of any tenant.
+func publisherOf(ctx context.Context, w store.Writer, livestreamID string) (store.RtmpClient, error) {
+	l, err := w.LivestreamByID(ctx, livestreamID)
+	if err != nil {
+		return store.RtmpClient{}, err
+	}
+	return w.RtmpPublisher(ctx, l.Tenant, l.ID)
 }
 
 // reapBatch is how many stale clients one transaction of ReapRtmpClients accounts for.
