@@ -33,7 +33,12 @@ const (
 	ReasonLivestreamActive   Reason = "LIVESTREAM_ACTIVE"   // an operation needs an inactive livestream
 	ReasonLivestreamDisabled Reason = "LIVESTREAM_DISABLED" // the livestream is disabled
 	ReasonCursorCompacted    Reason = "CURSOR_COMPACTED"    // a feed cursor older than retention
-	ReasonPayloadTooLarge    Reason = "PAYLOAD_TOO_LARGE"   // a body over the limit
+	ReasonPayloadTooLarge    Reason = "PAYLOAD_TOO_LARGE"   // a body (or what it encodes to) over a size limit: HTTP 413
+	ReasonTooManyRequests    Reason = "TOO_MANY_REQUESTS"   // a limit on what a client may hold at once (subscriptions, streams): HTTP 429 with Retry-After
+	ReasonCursorAhead        Reason = "CURSOR_AHEAD"        // a feed cursor beyond the head
+	ReasonSubscriberStalled  Reason = "SUBSCRIBER_STALLED"  // a subscriber that did not read for too long; resume from its cursor
+	ReasonEventUnreadable    Reason = "EVENT_UNREADABLE"    // a stored event that cannot be decoded; the stream ends before it
+	ReasonStorageUnavailable Reason = "STORAGE_UNAVAILABLE" // the store cannot write (disk full, read-only): HTTP 503
 	ReasonUnavailable        Reason = "UNAVAILABLE"         // shutting down; retry
 	ReasonInternal           Reason = "INTERNAL"            // a bug or a broken dependency
 	ReasonSignatureMismatch  Reason = "SIGNATURE_MISMATCH"  // a webhook secret or signature is wrong
@@ -50,10 +55,19 @@ var codeOf = map[Reason]codes.Code{
 	ReasonLivestreamDisabled: codes.FailedPrecondition,
 	ReasonCursorCompacted:    codes.OutOfRange,
 	ReasonPayloadTooLarge:    codes.ResourceExhausted,
+	ReasonTooManyRequests:    codes.ResourceExhausted,
+	ReasonCursorAhead:        codes.OutOfRange,
+	ReasonSubscriberStalled:  codes.Unavailable,
+	ReasonEventUnreadable:    codes.DataLoss,
+	ReasonStorageUnavailable: codes.Unavailable,
 	ReasonUnavailable:        codes.Unavailable,
 	ReasonInternal:           codes.Internal,
 	ReasonSignatureMismatch:  codes.Unauthenticated,
 }
+
+// RetryAfterKey is the ErrorInfo metadata key of a TOO_MANY_REQUESTS error: whole seconds to
+// wait before trying again (the REST face sends it as Retry-After).
+const RetryAfterKey = "retry_after_seconds"
 
 // Error is a domain error: a reason, a message for people (naming the field or resource),
 // and the dynamic values as metadata.
