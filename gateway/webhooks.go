@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,12 +26,30 @@ const (
 	HMSSecretHeader = "X-Webhook-Secret"
 )
 
-type webhooks struct {
-	client livegatev1.WebhookServiceClient
+// WebhookAdmitter checks a webhook or RTMP callback caller from what arrives before the body
+// (path, headers), so that a caller who could never be accepted is refused before its body
+// is read: an unknown tenant or a wrong secret costs no buffer and no waiting on a slow
+// body. It is an early refusal, not the authority: the services check everything again,
+// with the body. Errors are apierror values (NOT_FOUND for an unknown tenant,
+// SIGNATURE_MISMATCH for a missing or wrong secret).
+type WebhookAdmitter interface {
+	// AdmitHMS: the tenant exists and secret (the X-Webhook-Secret header) is its webhook
+	// secret.
+	AdmitHMS(ctx context.Context, accountID, appID, secret string) error
+	// AdmitAmity: the tenant exists and the delivery carries a signature (x-amity-signature)
+	// or a legacy one (x-eko-signature). The HMAC is over the body: the service checks it.
+	AdmitAmity(ctx context.Context, accountID, appID, signature, legacySignature string) error
+	// AdmitRTMP: pathSecret is the RTMP callback secret.
+	AdmitRTMP(ctx context.Context, pathSecret string) error
 }
 
-func registerWebhooks(mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	h := &webhooks{client: livegatev1.NewWebhookServiceClient(conn)}
+type webhooks struct {
+	client livegatev1.WebhookServiceClient
+	admit  WebhookAdmitter
+}
+
+func registerWebhooks(mux *runtime.ServeMux, conn *grpc.ClientConn, admit WebhookAdmitter) error {
+	h := &webhooks{client: livegatev1.NewWebhookServiceClient(conn), admit: admit}
 	if err := mux.HandlePath(http.MethodPost, hmsWebhookPath, h.hms); err != nil {
 		return fmt.Errorf("register %s: %w", hmsWebhookPath, err)
 	}
@@ -46,7 +65,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over the %d-byte limit", MaxBodyBytes), "PAYLOAD_TOO_LARGE")
+		writeTooLarge(w)
 		return nil, false
 	case err != nil:
 		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error(), "INVALID_ARGUMENT")
@@ -56,6 +75,12 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 }
 
 func (h *webhooks) hms(w http.ResponseWriter, r *http.Request, params map[string]string) {
+	if h.admit != nil {
+		if err := h.admit.AdmitHMS(r.Context(), params["account_id"], params["app_id"], r.Header.Get(HMSSecretHeader)); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
 	body, ok := readBody(w, r)
 	if !ok {
 		return
@@ -70,6 +95,14 @@ func (h *webhooks) hms(w http.ResponseWriter, r *http.Request, params map[string
 }
 
 func (h *webhooks) amity(w http.ResponseWriter, r *http.Request, params map[string]string) {
+	if h.admit != nil {
+		err := h.admit.AdmitAmity(r.Context(), params["account_id"], params["app_id"],
+			r.Header.Get(amity.SignatureHeader), r.Header.Get(amity.LegacySignatureHeader))
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
 	body, ok := readBody(w, r)
 	if !ok {
 		return
