@@ -224,10 +224,10 @@ type Server struct {
 	internal    *grpc.Server
 	internalLis *bufconn.Listener
 	health      *health.Server
-	http     *http.Server
-	conn     *grpc.ClientConn
-	grpcLis  net.Listener
-	httpLis  net.Listener
+	http        *http.Server
+	conn        *grpc.ClientConn
+	grpcLis     net.Listener
+	httpLis     net.Listener
 }
 
 // New opens the store (applying migrations), listens on both addresses and builds the
