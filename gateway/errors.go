@@ -95,11 +95,6 @@ func WriteStatus(w http.ResponseWriter, st *status.Status) {
 	writeError(w, code, st.Message(), statusReason(st))
 }
 
-// writeErr writes any error from a service (or an admission check) as the error envelope.
-func writeErr(w http.ResponseWriter, err error) {
-	WriteStatus(w, apierror.ToStatus(err))
-}
-
 func errorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	if bodyOverflowed(r.Context()) || bodyOverflowed(ctx) {
 		// grpc-gateway reports a body over the limit as a parse error; it is 413.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -54,6 +55,9 @@ type Options struct {
 	// `events:stream`) may block before the client is cut: a subscriber that stopped reading
 	// is let go after this long instead of being held for ever. Zero: no limit.
 	StallTimeout time.Duration
+	// Log records callers refused by Admitter (they never reach the gRPC server, whose
+	// interceptors log every other call). Nil: not recorded.
+	Log *slog.Logger
 }
 
 // New returns the HTTP handler serving the REST face over conn, a client of livegate's gRPC
@@ -76,10 +80,17 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 			return nil, fmt.Errorf("register gateway handler: %w", err)
 		}
 	}
-	if err := registerWebhooks(mux, conn, opts.Admitter); err != nil {
+	var admit *admission
+	if opts.Admitter != nil {
+		admit = &admission{admitter: opts.Admitter, log: opts.Log}
+		if admit.log == nil {
+			admit.log = slog.New(slog.DiscardHandler)
+		}
+	}
+	if err := registerWebhooks(mux, conn, admit); err != nil {
 		return nil, err
 	}
-	if err := registerRTMP(mux, conn, opts.Admitter); err != nil {
+	if err := registerRTMP(mux, conn, admit); err != nil {
 		return nil, err
 	}
 	if err := registerSSE(mux, conn); err != nil {

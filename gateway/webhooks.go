@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/amity"
+	"github.com/livegate/livegate/internal/apierror"
 )
 
 // Webhook routes: the body reaches WebhookService byte for byte (signatures are over the raw
@@ -43,12 +46,37 @@ type WebhookAdmitter interface {
 	AdmitRTMP(ctx context.Context, pathSecret string) error
 }
 
-type webhooks struct {
-	client livegatev1.WebhookServiceClient
-	admit  WebhookAdmitter
+// admission asks the WebhookAdmitter, answers a refusal itself, and logs it as the gRPC
+// server logs the calls it finishes.
+type admission struct {
+	admitter WebhookAdmitter
+	log      *slog.Logger
 }
 
-func registerWebhooks(mux *runtime.ServeMux, conn *grpc.ClientConn, admit WebhookAdmitter) error {
+// refused reports whether err (from the admitter) refused the caller; if so it has answered.
+func (a *admission) refused(w http.ResponseWriter, r *http.Request, method string, err error, attrs ...any) bool {
+	if err == nil {
+		return false
+	}
+	st := apierror.ToStatus(err)
+	lvl := slog.LevelInfo
+	if st.Code() == codes.Internal {
+		lvl = slog.LevelError
+		attrs = append(attrs, "error", err)
+	}
+	a.log.Log(r.Context(), lvl, "refused before reading the body", append([]any{
+		"method", method, "code", st.Code().String(), "message", st.Message(), "remote", r.RemoteAddr,
+	}, attrs...)...)
+	WriteStatus(w, st)
+	return true
+}
+
+type webhooks struct {
+	client livegatev1.WebhookServiceClient
+	admit  *admission
+}
+
+func registerWebhooks(mux *runtime.ServeMux, conn *grpc.ClientConn, admit *admission) error {
 	h := &webhooks{client: livegatev1.NewWebhookServiceClient(conn), admit: admit}
 	if err := mux.HandlePath(http.MethodPost, hmsWebhookPath, h.hms); err != nil {
 		return fmt.Errorf("register %s: %w", hmsWebhookPath, err)
@@ -76,8 +104,8 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 
 func (h *webhooks) hms(w http.ResponseWriter, r *http.Request, params map[string]string) {
 	if h.admit != nil {
-		if err := h.admit.AdmitHMS(r.Context(), params["account_id"], params["app_id"], r.Header.Get(HMSSecretHeader)); err != nil {
-			writeErr(w, err)
+		err := h.admit.admitter.AdmitHMS(r.Context(), params["account_id"], params["app_id"], r.Header.Get(HMSSecretHeader))
+		if h.admit.refused(w, r, livegatev1.WebhookService_DeliverHmsWebhook_FullMethodName, err, "account_id", params["account_id"], "app_id", params["app_id"]) {
 			return
 		}
 	}
@@ -96,10 +124,9 @@ func (h *webhooks) hms(w http.ResponseWriter, r *http.Request, params map[string
 
 func (h *webhooks) amity(w http.ResponseWriter, r *http.Request, params map[string]string) {
 	if h.admit != nil {
-		err := h.admit.AdmitAmity(r.Context(), params["account_id"], params["app_id"],
+		err := h.admit.admitter.AdmitAmity(r.Context(), params["account_id"], params["app_id"],
 			r.Header.Get(amity.SignatureHeader), r.Header.Get(amity.LegacySignatureHeader))
-		if err != nil {
-			writeErr(w, err)
+		if h.admit.refused(w, r, livegatev1.WebhookService_DeliverAmityWebhook_FullMethodName, err, "account_id", params["account_id"], "app_id", params["app_id"]) {
 			return
 		}
 	}

@@ -323,7 +323,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if err != nil {
 		return nil, fmt.Errorf("dial own gRPC server: %w", err)
 	}
-	handler, err := gateway.New(ctx, s.conn, gateway.Options{Admitter: s.webhooks, StallTimeout: on(lim.StreamStallTimeout)})
+	handler, err := gateway.New(ctx, s.conn, gateway.Options{Admitter: s.webhooks, StallTimeout: on(lim.StreamStallTimeout), Log: log})
 	if err != nil {
 		return nil, err
 	}

@@ -223,10 +223,11 @@ func TestStreamsOutliveHTTPTimeouts(t *testing.T) {
 	}
 }
 
-// TestSSEReaderThatStopsIsCut: an SSE subscriber that never reads is disconnected once a
-// write to it has been blocked for the stall timeout, instead of being held for ever. The
+// TestStreamReaderThatStopsIsCut: an SSE or NDJSON subscriber that never reads is
+// disconnected once a write to it has been blocked for the stall timeout, instead of being
+// held for ever. The
 // client's receive buffer is small and the events are large, so the server's writes block.
-func TestSSEReaderThatStopsIsCut(t *testing.T) {
+func TestStreamReaderThatStopsIsCut(t *testing.T) {
 	f := newStreamApp(t, func(c *server.Config) {
 		c.Limits.StreamStallTimeout = 500 * time.Millisecond
 	})
@@ -244,22 +245,30 @@ func TestSSEReaderThatStopsIsCut(t *testing.T) {
 		})
 		return errors.Join(err, serr)
 	}}
-	conn := rawConnWith(t, d, f.s, []string{
-		"GET " + f.path("/events/sse") + " HTTP/1.1",
-		"Host: livegate.test",
-		"Authorization: Bearer " + f.token,
-	}, "")
-	time.Sleep(2 * time.Second) // not reading: the server's writes block, past the stall timeout
-	_ = conn.SetReadDeadline(time.Now().Add(transportWait))
-	n, err := io.Copy(io.Discard, conn)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("the stalled subscriber was still connected after reading %d bytes for %v", n, transportWait)
+	var conns []net.Conn
+	for _, route := range []string{"/events/sse", "/events:stream"} {
+		conns = append(conns, rawConnWith(t, d, f.s, []string{
+			"GET " + f.path(route) + " HTTP/1.1",
+			"Host: livegate.test",
+			"Authorization: Bearer " + f.token,
+		}, ""))
 	}
-	if n >= 9*900<<10 {
-		t.Fatalf("the subscriber got all %d bytes: the server's writes never blocked, the test proves nothing", n)
+	// Not reading: the server encodes the replay (seconds under -race), fills the socket
+	// buffers, and its next write blocks past the stall timeout. The wait is generous, so the
+	// client starts reading only after that.
+	time.Sleep(6 * time.Second)
+	for i, conn := range conns {
+		_ = conn.SetReadDeadline(time.Now().Add(transportWait))
+		n, err := io.Copy(io.Discard, conn)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("subscriber %d: still connected after reading %d bytes for %v", i, n, transportWait)
+		}
+		if n >= 9*900<<10 {
+			t.Fatalf("subscriber %d got all %d bytes: the server's writes never blocked, the test proves nothing", i, n)
+		}
+		t.Logf("stalled subscriber %d cut after %d bytes: %v", i, n, err)
 	}
-	t.Logf("stalled subscriber cut after %d bytes: %v", n, err)
 }
 
 // TestGRPCStreamsPerConnection: the 101st concurrent call on one gRPC connection waits for a
