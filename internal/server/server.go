@@ -64,7 +64,9 @@ type Config struct {
 }
 
 // Limits bound what the HTTP and gRPC transports give one client. A zero field takes the
-// default (DefaultLimits); a negative duration or count turns that limit off.
+// default (DefaultLimits); a negative value turns that limit off, except where the library
+// has a bound of its own, which then applies: HTTPMaxHeaderBytes (net/http's 1 MiB),
+// GRPCMaxRecvBytes (gRPC's 4 MiB), GRPCKeepaliveMinTime (any ping rate is accepted).
 type Limits struct {
 	// HTTPReadHeaderTimeout bounds reading a request's headers.
 	HTTPReadHeaderTimeout time.Duration
@@ -161,7 +163,7 @@ func (l Limits) withDefaults() Limits {
 // on turns a limit's "negative: off" into the zero value net/http and gRPC read as none.
 func on[T time.Duration | int](v T) T { return max(v, 0) }
 
-// infinity is what "no limit" is for the gRPC options that take a size or a duration.
+// infinity is "no limit" for gRPC's keepalive durations.
 const infinity = time.Duration(math.MaxInt64)
 
 func orInfinity(d time.Duration) time.Duration {
@@ -169,6 +171,14 @@ func orInfinity(d time.Duration) time.Duration {
 		return infinity
 	}
 	return d
+}
+
+// recvLimit is a gRPC receive limit: off (negative) is the largest gRPC takes.
+func recvLimit(n int) int {
+	if n < 0 {
+		return math.MaxInt32
+	}
+	return n
 }
 
 // minPing is the keepalive enforcement's MinTime: off (negative) accepts any ping rate.
@@ -318,7 +328,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	s.conn, err = grpc.NewClient("passthrough:///livegate-gateway",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.internalLis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(lim.GatewayMaxRecvBytes)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(recvLimit(lim.GatewayMaxRecvBytes))),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("dial own gRPC server: %w", err)
