@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -40,27 +42,65 @@ func writeError(w http.ResponseWriter, httpStatus int, message string, reason ..
 }
 
 // HTTPStatus maps a gRPC code to the HTTP status livegate answers with: grpc-gateway's
-// mapping, except that a request body over the limit is 413.
+// mapping, except for RESOURCE_EXHAUSTED, which is two things. A size limit (reason
+// PAYLOAD_TOO_LARGE, or gRPC's own message-size errors, which carry no livegate ErrorInfo)
+// is 413: retrying the same request cannot help. A limit on what a client holds at once
+// (TOO_MANY_REQUESTS) is 429, a back-off signal.
 func HTTPStatus(st *status.Status) int {
-	if info := apierror.Info(st); info != nil && info.GetReason() == string(apierror.ReasonPayloadTooLarge) {
+	info := livegateInfo(st)
+	if info.GetReason() == string(apierror.ReasonPayloadTooLarge) {
+		return http.StatusRequestEntityTooLarge
+	}
+	if st.Code() == codes.ResourceExhausted && info == nil {
 		return http.StatusRequestEntityTooLarge
 	}
 	return runtime.HTTPStatusFromCode(st.Code())
 }
 
-// WriteStatus writes a gRPC status as RealtimeKit's error envelope.
-func WriteStatus(w http.ResponseWriter, st *status.Status) {
-	reason := ""
-	if info := apierror.Info(st); info != nil {
-		reason = info.GetReason()
+// livegateInfo is the status's ErrorInfo if livegate set it.
+func livegateInfo(st *status.Status) *errdetails.ErrorInfo {
+	info := apierror.Info(st)
+	if info == nil || info.GetDomain() != apierror.Domain {
+		return nil
 	}
-	if st.Code() == codes.InvalidArgument && reason == "" {
-		reason = string(apierror.ReasonInvalidArgument)
-	}
-	writeError(w, HTTPStatus(st), st.Message(), reason)
+	return info
 }
 
-func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+// statusReason is the envelope's reason for a status: its ErrorInfo reason, or for statuses
+// without one (raised by gRPC or the gateway), the reason of their code.
+func statusReason(st *status.Status) string {
+	if info := livegateInfo(st); info != nil {
+		return info.GetReason()
+	}
+	switch st.Code() {
+	case codes.InvalidArgument:
+		return string(apierror.ReasonInvalidArgument)
+	case codes.ResourceExhausted:
+		return string(apierror.ReasonPayloadTooLarge)
+	}
+	return ""
+}
+
+// WriteStatus writes a gRPC status as RealtimeKit's error envelope. A 429 carries
+// Retry-After when the error says how long to wait (apierror.RetryAfterKey).
+func WriteStatus(w http.ResponseWriter, st *status.Status) {
+	code := HTTPStatus(st)
+	if code == http.StatusTooManyRequests {
+		if v := livegateInfo(st).GetMetadata()[apierror.RetryAfterKey]; v != "" {
+			if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+				w.Header().Set("Retry-After", strconv.FormatUint(n, 10))
+			}
+		}
+	}
+	writeError(w, code, st.Message(), statusReason(st))
+}
+
+func errorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if bodyOverflowed(r.Context()) || bodyOverflowed(ctx) {
+		// grpc-gateway reports a body over the limit as a parse error; it is 413.
+		writeTooLarge(w)
+		return
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		// Errors raised by the gateway itself before the call: body or parameter parsing.

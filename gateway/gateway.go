@@ -5,8 +5,15 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"mime"
 	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -38,14 +45,31 @@ type streamLabeled struct{ *runtime.JSONPb }
 
 func (streamLabeled) StreamContentType(any) string { return NDJSONContentType }
 
+// Options tunes the gateway.
+type Options struct {
+	// Admitter refuses webhook and RTMP callback callers from their headers and path, before
+	// their body is read (see WebhookAdmitter). Nil: every body is read and only the services
+	// check; livegate's server always sets it.
+	Admitter WebhookAdmitter
+	// StallTimeout is how long one write of a streaming answer (SSE `events/sse`, NDJSON
+	// `events:stream`) may block before the client is cut: a subscriber that stopped reading
+	// is let go after this long instead of being held for ever. Zero: no limit.
+	StallTimeout time.Duration
+	// Log records callers refused by Admitter (they never reach the gRPC server, whose
+	// interceptors log every other call). Nil: not recorded.
+	Log *slog.Logger
+}
+
 // New returns the HTTP handler serving the REST face over conn, a client of livegate's gRPC
 // server.
-func New(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
+func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler, error) {
 	mux := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, streamLabeled{Marshaler}),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 		runtime.WithForwardResponseOption(successStatus),
+		// Only matched routes pass through these (unknown routes answer 404/405 first).
+		runtime.WithMiddlewares(streaming(opts.StallTimeout), requireJSON),
 	)
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		livegatev1gw.RegisterLivestreamServiceHandler,
@@ -56,10 +80,17 @@ func New(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
 			return nil, fmt.Errorf("register gateway handler: %w", err)
 		}
 	}
-	if err := registerWebhooks(mux, conn); err != nil {
+	var admit *admission
+	if opts.Admitter != nil {
+		admit = &admission{admitter: opts.Admitter, log: opts.Log}
+		if admit.log == nil {
+			admit.log = slog.New(slog.DiscardHandler)
+		}
+	}
+	if err := registerWebhooks(mux, conn, admit); err != nil {
 		return nil, err
 	}
-	if err := registerRTMP(mux, conn); err != nil {
+	if err := registerRTMP(mux, conn, admit); err != nil {
 		return nil, err
 	}
 	if err := registerSSE(mux, conn); err != nil {
@@ -85,15 +116,143 @@ func successStatus(_ context.Context, w http.ResponseWriter, m proto.Message) er
 	return nil
 }
 
-// limitBody refuses bodies over MaxBodyBytes: 413 when the length is declared, and a read
-// error (reported as 400) when a chunked body runs over.
+// limitBody refuses bodies over MaxBodyBytes: at once when the length is declared, and when
+// a chunked body runs over, by the read error. grpc-gateway turns that error into
+// INVALID_ARGUMENT and loses it, so the overflow is also recorded on the request (see
+// bodyOverflowed), and errorHandler answers 413 for it.
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxBodyBytes {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is %d bytes; the limit is %d", r.ContentLength, MaxBodyBytes))
+			writeTooLarge(w)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		over := new(atomic.Bool)
+		r = r.WithContext(context.WithValue(r.Context(), overflowKey{}, over))
+		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, MaxBodyBytes), over: over}
 		next.ServeHTTP(w, r)
 	})
+}
+
+type overflowKey struct{}
+
+// limitedBody records that its reader ran over the limit.
+type limitedBody struct {
+	io.ReadCloser
+	over *atomic.Bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var tooBig *http.MaxBytesError
+	if err != nil && errors.As(err, &tooBig) {
+		b.over.Store(true)
+	}
+	return n, err
+}
+
+// bodyOverflowed says whether the request's body was read past MaxBodyBytes.
+func bodyOverflowed(ctx context.Context) bool {
+	over, _ := ctx.Value(overflowKey{}).(*atomic.Bool)
+	return over != nil && over.Load()
+}
+
+// writeTooLarge answers a body over MaxBodyBytes: 413, PAYLOAD_TOO_LARGE, on every route.
+func writeTooLarge(w http.ResponseWriter) {
+	writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over the %d-byte limit", MaxBodyBytes), "PAYLOAD_TOO_LARGE")
+}
+
+// isStreamRoute says whether r asks for a streaming answer: SSE or NDJSON subscriptions.
+func isStreamRoute(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		(strings.HasSuffix(r.URL.Path, "/events/sse") || strings.HasSuffix(r.URL.Path, "/events:stream"))
+}
+
+// streaming lifts the server's whole-request deadlines off streaming answers, which live as
+// long as the subscription: the read deadline is cleared (the request has no body; left in
+// place, net/http's background read would cancel the request when it fired), and the write
+// deadline becomes a rolling one, renewed before each write and flush, so the stream is cut
+// only when one write blocks for stall (a client that stopped reading).
+func streaming(stall time.Duration) runtime.Middleware {
+	return func(next runtime.HandlerFunc) runtime.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+			if !isStreamRoute(r) {
+				next(w, r, params)
+				return
+			}
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(time.Time{})
+			sw := &stallWriter{ResponseWriter: w, rc: rc, stall: stall}
+			sw.renew()
+			next(sw, r, params)
+			sw.renew() // what net/http writes after the handler (the last chunk)
+		}
+	}
+}
+
+// stallWriter renews the connection's write deadline before each write and flush.
+type stallWriter struct {
+	http.ResponseWriter
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (w *stallWriter) renew() {
+	var deadline time.Time
+	if w.stall > 0 {
+		deadline = time.Now().Add(w.stall)
+	}
+	_ = w.rc.SetWriteDeadline(deadline)
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	w.renew()
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush and FlushError let http.ResponseController and grpc-gateway flush through.
+func (w *stallWriter) Flush() { _ = w.FlushError() }
+
+func (w *stallWriter) FlushError() error {
+	w.renew()
+	return w.rc.Flush()
+}
+
+// Unwrap gives http.ResponseController the writer underneath (deadlines, hijacking).
+func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// AcceptedContentType is the body type REST API routes take.
+const AcceptedContentType = "application/json"
+
+// requireJSON refuses, with 415, a body of a REST API route (POST, PUT, PATCH) whose
+// Content-Type is not JSON: application/json (with any parameters) or any type ending in
+// +json. A body without Content-Type is read as JSON. Webhook and RTMP routes take their
+// providers' bodies as they come and are not checked.
+func requireJSON(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		switch r.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch:
+		default:
+			next(w, r, params)
+			return
+		}
+		ct := r.Header.Get("Content-Type")
+		if ct == "" || r.ContentLength == 0 || isProviderRoute(r.URL.Path) || isJSON(ct) {
+			next(w, r, params)
+			return
+		}
+		writeError(w, http.StatusUnsupportedMediaType,
+			fmt.Sprintf("Content-Type %q is not supported: send the body as %s", ct, AcceptedContentType),
+			"UNSUPPORTED_MEDIA_TYPE")
+	}
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// isProviderRoute says whether path is a webhook or RTMP callback route.
+func isProviderRoute(path string) bool {
+	return strings.HasPrefix(path, "/rtmp/") ||
+		strings.HasSuffix(path, "/webhooks/100ms") || strings.HasSuffix(path, "/webhooks/amity")
 }

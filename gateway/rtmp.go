@@ -34,9 +34,17 @@ var hooks = map[string][]string{
 	"on_record_done":  {rtmp.CallRecordDone},
 }
 
-func registerRTMP(mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+func registerRTMP(mux *runtime.ServeMux, conn *grpc.ClientConn, admit *admission) error {
 	client := livegatev1.NewWebhookServiceClient(conn)
 	h := func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		// The secret first: a caller without it learns nothing of the hooks or the form, and
+		// its body is not read.
+		if admit != nil {
+			err := admit.admitter.AdmitRTMP(r.Context(), params["secret"])
+			if admit.refused(w, r, livegatev1.WebhookService_DeliverRtmpCallback_FullMethodName, err, "hook", params["hook"]) {
+				return
+			}
+		}
 		rtmpCallback(client, w, r, params)
 	}
 	if err := mux.HandlePath(http.MethodPost, rtmpCallbackPath, h); err != nil {

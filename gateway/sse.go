@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
-	"github.com/livegate/livegate/internal/apierror"
 )
 
 // The event feed as Server-Sent Events, for browsers' EventSource. It is a client of
@@ -263,10 +262,7 @@ func appendSSEMessage(b []byte, m *livegatev1.SubscribeResponse) ([]byte, error)
 // appendSSEError appends the `error` event that ends a stream that had started:
 // data is {"code": <HTTP status>, "message": ..., "reason": ...}, as in the error envelope.
 func appendSSEError(b []byte, st *status.Status) []byte {
-	d := ErrorDetail{Code: HTTPStatus(st), Message: st.Message()}
-	if info := apierror.Info(st); info != nil {
-		d.Reason = info.GetReason()
-	}
+	d := ErrorDetail{Code: HTTPStatus(st), Message: st.Message(), Reason: statusReason(st)}
 	data, err := json.Marshal(d)
 	if err != nil {
 		data = []byte(`{"code":500,"message":"internal error"}`)

@@ -1,18 +1,22 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/amity"
+	"github.com/livegate/livegate/internal/apierror"
 )
 
 // Webhook routes: the body reaches WebhookService byte for byte (signatures are over the raw
@@ -25,12 +29,55 @@ const (
 	HMSSecretHeader = "X-Webhook-Secret"
 )
 
-type webhooks struct {
-	client livegatev1.WebhookServiceClient
+// WebhookAdmitter checks a webhook or RTMP callback caller from what arrives before the body
+// (path, headers), so that a caller who could never be accepted is refused before its body
+// is read: an unknown tenant or a wrong secret costs no buffer and no waiting on a slow
+// body. It is an early refusal, not the authority: the services check everything again,
+// with the body. Errors are apierror values (NOT_FOUND for an unknown tenant,
+// SIGNATURE_MISMATCH for a missing or wrong secret).
+type WebhookAdmitter interface {
+	// AdmitHMS: the tenant exists and secret (the X-Webhook-Secret header) is its webhook
+	// secret.
+	AdmitHMS(ctx context.Context, accountID, appID, secret string) error
+	// AdmitAmity: the tenant exists and the delivery carries a signature (x-amity-signature)
+	// or a legacy one (x-eko-signature). The HMAC is over the body: the service checks it.
+	AdmitAmity(ctx context.Context, accountID, appID, signature, legacySignature string) error
+	// AdmitRTMP: pathSecret is the RTMP callback secret.
+	AdmitRTMP(ctx context.Context, pathSecret string) error
 }
 
-func registerWebhooks(mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	h := &webhooks{client: livegatev1.NewWebhookServiceClient(conn)}
+// admission asks the WebhookAdmitter, answers a refusal itself, and logs it as the gRPC
+// server logs the calls it finishes.
+type admission struct {
+	admitter WebhookAdmitter
+	log      *slog.Logger
+}
+
+// refused reports whether err (from the admitter) refused the caller; if so it has answered.
+func (a *admission) refused(w http.ResponseWriter, r *http.Request, method string, err error, attrs ...any) bool {
+	if err == nil {
+		return false
+	}
+	st := apierror.ToStatus(err)
+	lvl := slog.LevelInfo
+	if st.Code() == codes.Internal {
+		lvl = slog.LevelError
+		attrs = append(attrs, "error", err)
+	}
+	a.log.Log(r.Context(), lvl, "refused before reading the body", append([]any{
+		"method", method, "code", st.Code().String(), "message", st.Message(), "remote", r.RemoteAddr,
+	}, attrs...)...)
+	WriteStatus(w, st)
+	return true
+}
+
+type webhooks struct {
+	client livegatev1.WebhookServiceClient
+	admit  *admission
+}
+
+func registerWebhooks(mux *runtime.ServeMux, conn *grpc.ClientConn, admit *admission) error {
+	h := &webhooks{client: livegatev1.NewWebhookServiceClient(conn), admit: admit}
 	if err := mux.HandlePath(http.MethodPost, hmsWebhookPath, h.hms); err != nil {
 		return fmt.Errorf("register %s: %w", hmsWebhookPath, err)
 	}
@@ -46,7 +93,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over the %d-byte limit", MaxBodyBytes), "PAYLOAD_TOO_LARGE")
+		writeTooLarge(w)
 		return nil, false
 	case err != nil:
 		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error(), "INVALID_ARGUMENT")
@@ -56,6 +103,12 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 }
 
 func (h *webhooks) hms(w http.ResponseWriter, r *http.Request, params map[string]string) {
+	if h.admit != nil {
+		err := h.admit.admitter.AdmitHMS(r.Context(), params["account_id"], params["app_id"], r.Header.Get(HMSSecretHeader))
+		if h.admit.refused(w, r, livegatev1.WebhookService_DeliverHmsWebhook_FullMethodName, err, "account_id", params["account_id"], "app_id", params["app_id"]) {
+			return
+		}
+	}
 	body, ok := readBody(w, r)
 	if !ok {
 		return
@@ -70,6 +123,13 @@ func (h *webhooks) hms(w http.ResponseWriter, r *http.Request, params map[string
 }
 
 func (h *webhooks) amity(w http.ResponseWriter, r *http.Request, params map[string]string) {
+	if h.admit != nil {
+		err := h.admit.admitter.AdmitAmity(r.Context(), params["account_id"], params["app_id"],
+			r.Header.Get(amity.SignatureHeader), r.Header.Get(amity.LegacySignatureHeader))
+		if h.admit.refused(w, r, livegatev1.WebhookService_DeliverAmityWebhook_FullMethodName, err, "account_id", params["account_id"], "app_id", params["app_id"]) {
+			return
+		}
+	}
 	body, ok := readBody(w, r)
 	if !ok {
 		return

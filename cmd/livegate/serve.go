@@ -26,6 +26,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	maxAge := envString(fs, "retention-max-age", "LIVEGATE_RETENTION_MAX_AGE", "0", "delete feed events older than this (e.g. 720h); 0 keeps them")
 	maxEvents := envString(fs, "retention-max-events", "LIVEGATE_RETENTION_MAX_EVENTS", "0", "keep at most this many feed events (the newest); 0 keeps all")
 	reconnect := envString(fs, "rtmp-reconnect-window", "LIVEGATE_RTMP_RECONNECT_WINDOW", "30s", "an RTMP publisher that reconnects within this long continues its session; 0 never does")
+	limits := limitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,10 +50,80 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.RTMPReconnectWindow == 0 {
 		cfg.RTMPReconnectWindow = -1 // server.Config's "never"
 	}
+	if cfg.Limits, err = limits(); err != nil {
+		return err
+	}
 
 	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	return srv.Serve(ctx)
+}
+
+// limitFlags declares a flag (and env var) per server.Limits field, defaulting to
+// server.DefaultLimits; the returned function parses them once the flags are parsed. A
+// negative value turns a limit off.
+func limitFlags(fs *flag.FlagSet) func() (server.Limits, error) {
+	def := server.DefaultLimits()
+	var parse []func(*server.Limits) error
+	dur := func(name, env string, d time.Duration, help string, field func(*server.Limits) *time.Duration) {
+		v := envString(fs, name, env, d.String(), help+"; negative: no limit")
+		parse = append(parse, func(l *server.Limits) error {
+			d, err := time.ParseDuration(*v)
+			if err != nil || d == 0 {
+				return fmt.Errorf("--%s %q: must be a non-zero duration such as 30s (negative: no limit)", name, *v)
+			}
+			*field(l) = d
+			return nil
+		})
+	}
+	count := func(name, env string, n int, help string, field func(*server.Limits) *int) {
+		v := envString(fs, name, env, strconv.Itoa(n), help+"; negative: no limit")
+		parse = append(parse, func(l *server.Limits) error {
+			n, err := strconv.Atoi(*v)
+			if err != nil || n == 0 {
+				return fmt.Errorf("--%s %q: must be a non-zero whole number (negative: no limit)", name, *v)
+			}
+			*field(l) = n
+			return nil
+		})
+	}
+	dur("http-read-header-timeout", "LIVEGATE_HTTP_READ_HEADER_TIMEOUT", def.HTTPReadHeaderTimeout, "longest time to read an HTTP request's headers",
+		func(l *server.Limits) *time.Duration { return &l.HTTPReadHeaderTimeout })
+	dur("http-read-timeout", "LIVEGATE_HTTP_READ_TIMEOUT", def.HTTPReadTimeout, "longest time to read a whole HTTP request, body included (a stalled upload is cut)",
+		func(l *server.Limits) *time.Duration { return &l.HTTPReadTimeout })
+	dur("http-write-timeout", "LIVEGATE_HTTP_WRITE_TIMEOUT", def.HTTPWriteTimeout, "longest time to write an HTTP response (streams use --stream-stall-timeout)",
+		func(l *server.Limits) *time.Duration { return &l.HTTPWriteTimeout })
+	dur("http-idle-timeout", "LIVEGATE_HTTP_IDLE_TIMEOUT", def.HTTPIdleTimeout, "close keep-alive HTTP connections idle this long",
+		func(l *server.Limits) *time.Duration { return &l.HTTPIdleTimeout })
+	count("http-max-header-bytes", "LIVEGATE_HTTP_MAX_HEADER_BYTES", def.HTTPMaxHeaderBytes, "largest HTTP request header block",
+		func(l *server.Limits) *int { return &l.HTTPMaxHeaderBytes })
+	dur("stream-stall-timeout", "LIVEGATE_STREAM_STALL_TIMEOUT", def.StreamStallTimeout, "cut an SSE/NDJSON subscriber that has not taken a write for this long",
+		func(l *server.Limits) *time.Duration { return &l.StreamStallTimeout })
+	count("http-max-conns", "LIVEGATE_HTTP_MAX_CONNS", def.MaxHTTPConns, "most concurrent HTTP connections (more wait to be accepted)",
+		func(l *server.Limits) *int { return &l.MaxHTTPConns })
+	count("grpc-max-conns", "LIVEGATE_GRPC_MAX_CONNS", def.MaxGRPCConns, "most concurrent gRPC connections (more wait to be accepted)",
+		func(l *server.Limits) *int { return &l.MaxGRPCConns })
+	count("grpc-max-streams-per-conn", "LIVEGATE_GRPC_MAX_STREAMS_PER_CONN", def.GRPCMaxStreamsPerConn, "most concurrent calls on one gRPC connection (more wait for a free stream)",
+		func(l *server.Limits) *int { return &l.GRPCMaxStreamsPerConn })
+	count("grpc-max-recv-bytes", "LIVEGATE_GRPC_MAX_RECV_BYTES", def.GRPCMaxRecvBytes, "largest gRPC request message",
+		func(l *server.Limits) *int { return &l.GRPCMaxRecvBytes })
+	dur("grpc-keepalive-min-time", "LIVEGATE_GRPC_KEEPALIVE_MIN_TIME", def.GRPCKeepaliveMinTime, "disconnect gRPC clients that ping more often than this",
+		func(l *server.Limits) *time.Duration { return &l.GRPCKeepaliveMinTime })
+	dur("grpc-keepalive-time", "LIVEGATE_GRPC_KEEPALIVE_TIME", def.GRPCKeepaliveTime, "ping a gRPC connection silent this long",
+		func(l *server.Limits) *time.Duration { return &l.GRPCKeepaliveTime })
+	dur("grpc-keepalive-timeout", "LIVEGATE_GRPC_KEEPALIVE_TIMEOUT", def.GRPCKeepaliveTimeout, "close a gRPC connection whose ping is not answered within this",
+		func(l *server.Limits) *time.Duration { return &l.GRPCKeepaliveTimeout })
+	dur("grpc-max-conn-idle", "LIVEGATE_GRPC_MAX_CONN_IDLE", def.GRPCMaxConnIdle, "close a gRPC connection without a call for this long",
+		func(l *server.Limits) *time.Duration { return &l.GRPCMaxConnIdle })
+	return func() (server.Limits, error) {
+		l := def
+		for _, p := range parse {
+			if err := p(&l); err != nil {
+				return l, err
+			}
+		}
+		return l, nil
+	}
 }

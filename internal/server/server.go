@@ -7,16 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/livegate/livegate/gateway"
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
@@ -54,7 +58,166 @@ type Config struct {
 	// RTMPReconnectWindow: a publisher that reconnects within this long of disconnecting
 	// continues its session (zero: projection.DefaultReconnectWindow; negative: never).
 	RTMPReconnectWindow time.Duration
+	// Limits bound connections, streams, timeouts and message sizes; zero fields take
+	// DefaultLimits' values.
+	Limits Limits
 }
+
+// Limits bound what the HTTP and gRPC transports give one client. A zero field takes the
+// default (DefaultLimits); a negative value turns that limit off, except where the library
+// has a bound of its own, which then applies: HTTPMaxHeaderBytes (net/http's 1 MiB),
+// GRPCMaxRecvBytes (gRPC's 4 MiB), GRPCKeepaliveMinTime (any ping rate is accepted).
+type Limits struct {
+	// HTTPReadHeaderTimeout bounds reading a request's headers.
+	HTTPReadHeaderTimeout time.Duration
+	// HTTPReadTimeout bounds reading a whole request, body included: a stalled upload is
+	// cut after it. Streaming routes (SSE, NDJSON) are exempt once their request is read.
+	HTTPReadTimeout time.Duration
+	// HTTPWriteTimeout bounds writing a response (from the end of its request's headers).
+	// Streaming routes use StreamStallTimeout instead.
+	HTTPWriteTimeout time.Duration
+	// HTTPIdleTimeout closes a keep-alive connection idle this long between requests.
+	HTTPIdleTimeout time.Duration
+	// HTTPMaxHeaderBytes bounds a request's headers (and request line).
+	HTTPMaxHeaderBytes int
+	// StreamStallTimeout cuts a streaming HTTP answer (SSE, NDJSON) whose client has not
+	// taken one write for this long (it stopped reading).
+	StreamStallTimeout time.Duration
+	// MaxHTTPConns bounds concurrent HTTP connections; past it, new connections wait in the
+	// listen backlog until one closes.
+	MaxHTTPConns int
+	// MaxGRPCConns bounds concurrent gRPC connections, the same way.
+	MaxGRPCConns int
+	// GRPCMaxStreamsPerConn is HTTP/2 MAX_CONCURRENT_STREAMS on gRPC connections: a client's
+	// further calls on one connection wait for a free stream (gRPC clients queue them).
+	GRPCMaxStreamsPerConn int
+	// GRPCMaxRecvBytes bounds one gRPC request message: a 1 MiB webhook body and headroom.
+	GRPCMaxRecvBytes int
+	// GRPCKeepaliveMinTime: clients that ping more often than this are disconnected
+	// (GOAWAY too_many_pings). Pings without an open stream are permitted.
+	GRPCKeepaliveMinTime time.Duration
+	// GRPCKeepaliveTime: the server pings a connection silent this long, and closes it when
+	// the ping is not answered within GRPCKeepaliveTimeout (dead peers).
+	GRPCKeepaliveTime    time.Duration
+	GRPCKeepaliveTimeout time.Duration
+	// GRPCMaxConnIdle closes (GOAWAY) a gRPC connection without a call for this long.
+	GRPCMaxConnIdle time.Duration
+	// GatewayMaxRecvBytes bounds one message the REST gateway receives from the gRPC server
+	// (an event, a ListEvents page). Not a flag: it only needs to exceed what the server
+	// sends.
+	GatewayMaxRecvBytes int
+}
+
+// DefaultLimits are the limits of a server not told otherwise.
+func DefaultLimits() Limits {
+	return Limits{
+		HTTPReadHeaderTimeout: 10 * time.Second,
+		HTTPReadTimeout:       30 * time.Second,
+		HTTPWriteTimeout:      60 * time.Second,
+		HTTPIdleTimeout:       120 * time.Second,
+		HTTPMaxHeaderBytes:    64 << 10,
+		StreamStallTimeout:    30 * time.Second,
+		MaxHTTPConns:          4096,
+		MaxGRPCConns:          1024,
+		GRPCMaxStreamsPerConn: 100,
+		GRPCMaxRecvBytes:      gateway.MaxBodyBytes + 64<<10,
+		GRPCKeepaliveMinTime:  10 * time.Second,
+		GRPCKeepaliveTime:     time.Minute,
+		GRPCKeepaliveTimeout:  20 * time.Second,
+		GRPCMaxConnIdle:       5 * time.Minute,
+		GatewayMaxRecvBytes:   16 << 20,
+	}
+}
+
+// withDefaults fills zero fields from DefaultLimits.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	fill := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	fillInt := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	fill(&l.HTTPReadHeaderTimeout, d.HTTPReadHeaderTimeout)
+	fill(&l.HTTPReadTimeout, d.HTTPReadTimeout)
+	fill(&l.HTTPWriteTimeout, d.HTTPWriteTimeout)
+	fill(&l.HTTPIdleTimeout, d.HTTPIdleTimeout)
+	fill(&l.StreamStallTimeout, d.StreamStallTimeout)
+	fill(&l.GRPCKeepaliveMinTime, d.GRPCKeepaliveMinTime)
+	fill(&l.GRPCKeepaliveTime, d.GRPCKeepaliveTime)
+	fill(&l.GRPCKeepaliveTimeout, d.GRPCKeepaliveTimeout)
+	fill(&l.GRPCMaxConnIdle, d.GRPCMaxConnIdle)
+	fillInt(&l.HTTPMaxHeaderBytes, d.HTTPMaxHeaderBytes)
+	fillInt(&l.MaxHTTPConns, d.MaxHTTPConns)
+	fillInt(&l.MaxGRPCConns, d.MaxGRPCConns)
+	fillInt(&l.GRPCMaxStreamsPerConn, d.GRPCMaxStreamsPerConn)
+	fillInt(&l.GRPCMaxRecvBytes, d.GRPCMaxRecvBytes)
+	fillInt(&l.GatewayMaxRecvBytes, d.GatewayMaxRecvBytes)
+	return l
+}
+
+// on turns a limit's "negative: off" into the zero value net/http and gRPC read as none.
+func on[T time.Duration | int](v T) T { return max(v, 0) }
+
+// infinity is "no limit" for gRPC's keepalive durations.
+const infinity = time.Duration(math.MaxInt64)
+
+func orInfinity(d time.Duration) time.Duration {
+	if d < 0 {
+		return infinity
+	}
+	return d
+}
+
+// recvLimit is a gRPC receive limit: off (negative) is the largest gRPC takes.
+func recvLimit(n int) int {
+	if n < 0 {
+		return math.MaxInt32
+	}
+	return n
+}
+
+// minPing is the keepalive enforcement's MinTime: off (negative) accepts any ping rate.
+func minPing(d time.Duration) time.Duration {
+	if d < 0 {
+		return time.Nanosecond
+	}
+	return d
+}
+
+// grpcServerOptions are the transport limits of the public gRPC server.
+func (l Limits) grpcServerOptions() []grpc.ServerOption {
+	opts := []grpc.ServerOption{
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minPing(l.GRPCKeepaliveMinTime), PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: orInfinity(l.GRPCMaxConnIdle),
+			Time:              orInfinity(l.GRPCKeepaliveTime),
+			Timeout:           orInfinity(l.GRPCKeepaliveTimeout),
+		}),
+	}
+	if l.GRPCMaxStreamsPerConn > 0 {
+		opts = append(opts, grpc.MaxConcurrentStreams(uint32(min(l.GRPCMaxStreamsPerConn, math.MaxUint32))))
+	}
+	if l.GRPCMaxRecvBytes > 0 {
+		opts = append(opts, grpc.MaxRecvMsgSize(l.GRPCMaxRecvBytes))
+	}
+	return opts
+}
+
+// limitListener bounds the concurrent connections lis accepts (n < 0: no bound).
+func limitListener(lis net.Listener, n int) net.Listener {
+	if n < 0 {
+		return lis
+	}
+	return netutil.LimitListener(lis, n)
+}
+
+// The gateway refuses webhook callers from their headers with the webhook service's checks.
+var _ gateway.WebhookAdmitter = (*webhook.Server)(nil)
 
 // Server is a running livegate: listening, not yet serving until Serve.
 type Server struct {
@@ -65,11 +228,16 @@ type Server struct {
 	// webhooks also reaps RTMP clients nginx-rtmp stopped reporting.
 	webhooks *webhook.Server
 	grpc     *grpc.Server
-	health   *health.Server
-	http     *http.Server
-	conn     *grpc.ClientConn
-	grpcLis  net.Listener
-	httpLis  net.Listener
+	// internal serves the REST gateway's connection (in memory): the same services and
+	// interceptors as grpc, without the per-connection limits, because the gateway carries
+	// every REST client, and every SSE and NDJSON subscription, over that one connection.
+	internal    *grpc.Server
+	internalLis *bufconn.Listener
+	health      *health.Server
+	http        *http.Server
+	conn        *grpc.ClientConn
+	grpcLis     net.Listener
+	httpLis     net.Listener
 }
 
 // New opens the store (applying migrations), listens on both addresses and builds the
@@ -78,6 +246,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	lim := cfg.Limits
 	s := &Server{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
@@ -115,10 +285,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if err != nil {
 		return nil, fmt.Errorf("build interceptors: %w", err)
 	}
-	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(streams...))
+	chain := []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(streams...)}
+	s.grpc = grpc.NewServer(append(chain, lim.grpcServerOptions()...)...)
+	s.internal = grpc.NewServer(append(chain, grpc.MaxRecvMsgSize(max(lim.GRPCMaxRecvBytes, gateway.MaxBodyBytes+64<<10)))...)
 	urls := livestream.URLs{IngestBase: cfg.IngestBase, PlaybackBase: cfg.PlaybackBase}
-	livegatev1.RegisterLivestreamServiceServer(s.grpc, livestream.NewServer(s.store, urls))
-	livegatev1.RegisterAnalyticsServiceServer(s.grpc, analytics.NewServer(s.store))
+	livestreams := livestream.NewServer(s.store, urls)
+	analyticsSrv := analytics.NewServer(s.store)
 	secret, err := rtmp.CallbackSecret(ctx, s.store)
 	if err != nil {
 		return nil, err
@@ -131,8 +303,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 			StaleAfter: 3 * nginxconf.UpdateInterval,
 		},
 	})
-	livegatev1.RegisterWebhookServiceServer(s.grpc, s.webhooks)
-	livegatev1.RegisterEventServiceServer(s.grpc, event.NewServer(s.store, s.hub, cfg.Feed))
+	events := event.NewServer(s.store, s.hub, cfg.Feed)
+	for _, g := range []*grpc.Server{s.grpc, s.internal} {
+		livegatev1.RegisterLivestreamServiceServer(g, livestreams)
+		livegatev1.RegisterAnalyticsServiceServer(g, analyticsSrv)
+		livegatev1.RegisterWebhookServiceServer(g, s.webhooks)
+		livegatev1.RegisterEventServiceServer(g, events)
+	}
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -140,30 +317,35 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("listen for gRPC on %s: %w", cfg.GRPCAddr, err)
 	}
+	s.grpcLis = limitListener(s.grpcLis, lim.MaxGRPCConns)
 	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
-	// The gateway is a gRPC client of this server, so both faces share one interceptor chain.
-	s.conn, err = grpc.NewClient(dialTarget(s.grpcLis.Addr()), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	s.httpLis = limitListener(s.httpLis, lim.MaxHTTPConns)
+	// The gateway is a gRPC client of this server (of the same services and interceptor
+	// chain, served in memory by s.internal), so both faces behave alike.
+	s.internalLis = bufconn.Listen(256 << 10)
+	s.conn, err = grpc.NewClient("passthrough:///livegate-gateway",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.internalLis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(recvLimit(lim.GatewayMaxRecvBytes))),
+	)
 	if err != nil {
 		return nil, fmt.Errorf("dial own gRPC server: %w", err)
 	}
-	handler, err := gateway.New(ctx, s.conn)
+	handler, err := gateway.New(ctx, s.conn, gateway.Options{Admitter: s.webhooks, StallTimeout: on(lim.StreamStallTimeout), Log: log})
 	if err != nil {
 		return nil, err
 	}
-	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	return s, nil
-}
-
-// dialTarget turns a listen address into one to dial: a wildcard host (":9090") becomes
-// loopback.
-func dialTarget(addr net.Addr) string {
-	tcp, ok := addr.(*net.TCPAddr)
-	if !ok || !tcp.IP.IsUnspecified() {
-		return addr.String()
+	s.http = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: on(lim.HTTPReadHeaderTimeout),
+		ReadTimeout:       on(lim.HTTPReadTimeout),
+		WriteTimeout:      on(lim.HTTPWriteTimeout),
+		IdleTimeout:       on(lim.HTTPIdleTimeout),
+		MaxHeaderBytes:    on(lim.HTTPMaxHeaderBytes),
 	}
-	return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+	return s, nil
 }
 
 // GRPCAddr is the address the gRPC server listens on.
@@ -187,6 +369,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	g.Go(func() error {
 		if err := s.grpc.Serve(s.grpcLis); err != nil {
 			return fmt.Errorf("serve gRPC: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := s.internal.Serve(s.internalLis); err != nil {
+			return fmt.Errorf("serve the gateway's gRPC: %w", err)
 		}
 		return nil
 	})
@@ -233,11 +421,12 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer cancel()
 		herr := s.http.Shutdown(sctx)
 		stopped := make(chan struct{})
-		go func() { s.grpc.GracefulStop(); close(stopped) }()
+		go func() { s.grpc.GracefulStop(); s.internal.GracefulStop(); close(stopped) }()
 		select {
 		case <-stopped:
 		case <-sctx.Done():
 			s.grpc.Stop()
+			s.internal.Stop()
 		}
 		if herr != nil {
 			return fmt.Errorf("shut down HTTP: %w", herr)
@@ -252,6 +441,9 @@ func (s *Server) Close() {
 	if s.grpc != nil {
 		s.grpc.Stop()
 	}
+	if s.internal != nil {
+		s.internal.Stop()
+	}
 	if s.conn != nil {
 		_ = s.conn.Close()
 	}
@@ -259,6 +451,9 @@ func (s *Server) Close() {
 		if l != nil {
 			_ = l.Close()
 		}
+	}
+	if s.internalLis != nil {
+		_ = s.internalLis.Close()
 	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {

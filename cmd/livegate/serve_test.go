@@ -1,0 +1,45 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/livegate/livegate/internal/server"
+)
+
+// TestLimitFlags: every limit defaults to server.DefaultLimits, takes its env var and its
+// flag (the flag wins), accepts a negative value (off), and refuses zero and garbage naming
+// the flag.
+func TestLimitFlags(t *testing.T) {
+	parse := func(args ...string) (server.Limits, error) {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		limits := limitFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			return server.Limits{}, err
+		}
+		return limits()
+	}
+	got, err := parse()
+	if err != nil || got != server.DefaultLimits() {
+		t.Fatalf("defaults: %+v, %v; want %+v", got, err, server.DefaultLimits())
+	}
+	t.Setenv("LIVEGATE_HTTP_READ_TIMEOUT", "5s")
+	t.Setenv("LIVEGATE_GRPC_MAX_STREAMS_PER_CONN", "7")
+	got, err = parse("--grpc-max-streams-per-conn=9", "--http-max-conns=-1", "--stream-stall-timeout=2s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.HTTPReadTimeout != 5*time.Second || got.GRPCMaxStreamsPerConn != 9 || got.MaxHTTPConns != -1 || got.StreamStallTimeout != 2*time.Second {
+		t.Errorf("env and flags: %+v", got)
+	}
+	for _, bad := range []string{"--http-write-timeout=0", "--http-idle-timeout=soon", "--grpc-max-conns=0", "--http-max-header-bytes=lots"} {
+		name := strings.TrimPrefix(strings.Split(bad, "=")[0], "--")
+		if _, err := parse(bad); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v, want an error naming --%s", bad, err, name)
+		}
+	}
+}

@@ -1,0 +1,472 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/rtmp"
+	"github.com/livegate/livegate/internal/server"
+)
+
+// transportWait bounds every wait of the transport tests for something that must happen:
+// the behaviour under test happens in well under a second; the bound only turns a hang
+// into a failure.
+const transportWait = 10 * time.Second
+
+// rawConn opens a TCP connection to the server's HTTP face and writes head (request line
+// and headers, "\r\n"-separated, without the blank line) and then body. The connection is
+// closed when the test ends.
+func rawConn(t *testing.T, s *testServer, head []string, body string) net.Conn {
+	t.Helper()
+	return rawConnWith(t, &net.Dialer{}, s, head, body)
+}
+
+func rawConnWith(t *testing.T, d *net.Dialer, s *testServer, head []string, body string) net.Conn {
+	t.Helper()
+	conn, err := d.Dial("tcp", s.srv.HTTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if _, err := io.WriteString(conn, strings.Join(head, "\r\n")+"\r\n\r\n"+body); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// readAnswer reads one HTTP response from conn within transportWait.
+func readAnswer(t *testing.T, conn net.Conn) (*http.Response, []byte, error) {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(transportWait))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
+}
+
+// envelope decodes a REST error envelope's first error.
+func envelope(t *testing.T, raw []byte) (code int, message, reason string) {
+	t.Helper()
+	var env struct {
+		Success *bool `json:"success"`
+		Errors  []struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+			Reason  string `json:"reason"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil || env.Success == nil || *env.Success || len(env.Errors) != 1 {
+		t.Fatalf("not an error envelope: %s", raw)
+	}
+	return env.Errors[0].Code, env.Errors[0].Message, env.Errors[0].Reason
+}
+
+// TestWebhookRefusedBeforeBody: a webhook or RTMP callback that can never be accepted
+// (unknown tenant, missing or wrong secret, no Amity signature) is answered from its headers
+// and path, at once, while its declared 1 MiB body has not arrived: the server neither
+// buffers nor waits for it. A wrong RTMP secret is 401 whatever the form.
+func TestWebhookRefusedBeforeBody(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp("acc-adm", "app-adm")
+	secret, err := rtmp.CallbackSecret(context.Background(), s.srv.Store())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, path  string
+		headers     []string
+		code        int
+		reason      string
+		wantMessage string
+	}{
+		{"100ms wrong secret", hmsPath("acc-adm", "app-adm"), []string{"X-Webhook-Secret: wrong"}, 401, "SIGNATURE_MISMATCH", "X-Webhook-Secret"},
+		{"100ms no secret", hmsPath("acc-adm", "app-adm"), nil, 401, "SIGNATURE_MISMATCH", "X-Webhook-Secret"},
+		{"100ms unknown tenant", hmsPath("acc-adm", "nope"), []string{"X-Webhook-Secret: " + creds.WebhookSecret}, 404, "NOT_FOUND", "nope"},
+		{"Amity no signature", amityPath("acc-adm", "app-adm"), nil, 401, "SIGNATURE_MISMATCH", "x-amity-signature"},
+		{"Amity unknown tenant", amityPath("nope", "app-adm"), []string{"x-amity-signature: c2ln"}, 404, "NOT_FOUND", "nope"},
+		{"RTMP wrong secret", "/rtmp/wrong/on_publish", nil, 401, "SIGNATURE_MISMATCH", "callback secret"},
+		{"RTMP wrong secret, unknown hook", "/rtmp/wrong/on_nothing", nil, 401, "SIGNATURE_MISMATCH", "callback secret"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			head := append([]string{
+				"POST " + c.path + " HTTP/1.1",
+				"Host: livegate.test",
+				"Content-Type: application/json",
+				fmt.Sprintf("Content-Length: %d", 1<<20),
+			}, c.headers...)
+			conn := rawConn(t, s, head, `{"type":"p`) // 10 of 1 MiB, and the rest never comes
+			resp, raw, err := readAnswer(t, conn)
+			if err != nil {
+				t.Fatalf("no answer while the body is pending: %v", err)
+			}
+			code, msg, reason := envelope(t, raw)
+			if resp.StatusCode != c.code || code != c.code || reason != c.reason || !strings.Contains(msg, c.wantMessage) {
+				t.Fatalf("got %d %s, want %d %s naming %q", resp.StatusCode, raw, c.code, c.reason, c.wantMessage)
+			}
+		})
+	}
+
+	// The right secret still gets through to the body: a bad form is the service's 400.
+	for _, tc := range []struct {
+		secret string
+		code   int
+		reason string
+	}{{"wrong", 401, "SIGNATURE_MISMATCH"}, {secret, 400, "INVALID_ARGUMENT"}} {
+		resp := s.rawPost(t, "/rtmp/"+tc.secret+"/on_publish", "application/x-www-form-urlencoded", "%%%not a form")
+		if resp.Status != tc.code || resp.Body["errors"].([]any)[0].(map[string]any)["reason"] != tc.reason {
+			t.Errorf("bad form with secret %q: %d %s, want %d %s", tc.secret, resp.Status, resp.Raw, tc.code, tc.reason)
+		}
+	}
+}
+
+// rawPost posts body with a Content-Type (or none, if contentType is empty).
+func (s *testServer) rawPost(t *testing.T, path, contentType, body string, header ...string) restResponse {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := rfHTTP.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := restResponse{Status: resp.StatusCode, Raw: raw}
+	_ = json.Unmarshal(raw, &out.Body)
+	return out
+}
+
+// TestStalledUploadIsCut: an authenticated client that sends part of a REST body and then
+// nothing is cut after the read timeout, instead of holding its connection (and the
+// server's buffer) for ever.
+func TestStalledUploadIsCut(t *testing.T) {
+	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+		c.Limits.HTTPReadTimeout = 500 * time.Millisecond
+	})
+	creds := s.createApp("acc-up", "app-up")
+	conn := rawConn(t, s, []string{
+		"POST /accounts/acc-up/realtime/kit/app-up/livestreams HTTP/1.1",
+		"Host: livegate.test",
+		"Authorization: Bearer " + creds.APIToken,
+		"Content-Type: application/json",
+		"Content-Length: 1000",
+	}, `{"name":"a`)
+	_ = conn.SetReadDeadline(time.Now().Add(transportWait))
+	answer, err := io.ReadAll(conn) // whatever the server says, until it closes
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the stalled upload was still open after %v (read %q)", transportWait, answer)
+	}
+	t.Logf("stalled upload ended: %q, %v", firstLine(answer), err)
+}
+
+func firstLine(b []byte) string {
+	line, _, _ := strings.Cut(string(b), "\r\n")
+	return line
+}
+
+// newStreamApp is an rfApp on a server tuned by tune.
+func newStreamApp(t *testing.T, tune func(*server.Config)) *rfApp {
+	t.Helper()
+	s := startServerWith(t, t.TempDir(), tune)
+	creds := s.createApp("acc-feed", "app-feed")
+	return &rfApp{s: s, acc: "acc-feed", app: "app-feed", token: creds.APIToken, secret: creds.WebhookSecret}
+}
+
+// TestStreamsOutliveHTTPTimeouts: SSE and NDJSON subscriptions stay open, and deliver, long
+// past the server's read and write timeouts (which bound ordinary requests).
+func TestStreamsOutliveHTTPTimeouts(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	f := newStreamApp(t, func(c *server.Config) {
+		c.Limits.HTTPReadTimeout = timeout
+		c.Limits.HTTPWriteTimeout = timeout
+	})
+	first := f.post(t, "peer.join.success", "room-1") // replayed: both streams start at once
+	sse := sseOK(t, f.open(t, f.path("/events/sse"), rfBearer(f.token)))
+	nd := f.open(t, f.path("/events:stream"), rfBearer(f.token))
+	if nd.StatusCode != http.StatusOK {
+		t.Fatalf("events:stream: %d", nd.StatusCode)
+	}
+	lines := ndjsonLines(t, nd.Body)
+	wantSSEEvent(t, sse, first, "peer.join.success")
+	wantNDJSONEvent(t, lines, first, "peer.join.success")
+	for range 2 {
+		time.Sleep(4 * timeout)
+		seq := f.post(t, "peer.join.success", "room-1")
+		wantSSEEvent(t, sse, seq, "peer.join.success")
+		wantNDJSONEvent(t, lines, seq, "peer.join.success")
+	}
+}
+
+// TestStreamReaderThatStopsIsCut: an SSE or NDJSON subscriber that never reads is
+// disconnected once a write to it has been blocked for the stall timeout, instead of being
+// held for ever. The
+// client's receive buffer is small and the events are large, so the server's writes block.
+func TestStreamReaderThatStopsIsCut(t *testing.T) {
+	f := newStreamApp(t, func(c *server.Config) {
+		c.Limits.StreamStallTimeout = 500 * time.Millisecond
+	})
+	blob := strings.Repeat("x", 900<<10)
+	for i := range 10 { // 9 MB: more than loopback's socket buffers hold
+		body := hmsDelivery("custom.big", time.Now(), fmt.Sprintf(`{"n":%d,"blob":%q}`, i, blob))
+		if _, err := postHMS(f.s.base, feedTenant{acc: f.acc, app: f.app, secret: f.secret}, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	var conns []net.Conn
+	for _, route := range []string{"/events/sse", "/events:stream"} {
+		conns = append(conns, rawConnWith(t, d, f.s, []string{
+			"GET " + f.path(route) + " HTTP/1.1",
+			"Host: livegate.test",
+			"Authorization: Bearer " + f.token,
+		}, ""))
+	}
+	// Not reading: the server encodes the replay (seconds under -race), fills the socket
+	// buffers, and its next write blocks past the stall timeout. The wait is generous, so the
+	// client starts reading only after that.
+	time.Sleep(6 * time.Second)
+	for i, conn := range conns {
+		_ = conn.SetReadDeadline(time.Now().Add(transportWait))
+		n, err := io.Copy(io.Discard, conn)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("subscriber %d: still connected after reading %d bytes for %v", i, n, transportWait)
+		}
+		if n >= 9*900<<10 {
+			t.Fatalf("subscriber %d got all %d bytes: the server's writes never blocked, the test proves nothing", i, n)
+		}
+		t.Logf("stalled subscriber %d cut after %d bytes: %v", i, n, err)
+	}
+}
+
+// TestGRPCStreamsPerConnection: the 101st concurrent call on one gRPC connection waits for a
+// free stream (gRPC clients queue calls past the server's MAX_CONCURRENT_STREAMS): it does
+// not start while 100 are open, and starts as soon as one ends.
+func TestGRPCStreamsPerConnection(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	ft := newFeedTenant(s, "acc-streams", "app-streams")
+	conn := dialFeed(t, s.srv.GRPCAddr())
+	events := livegatev1.NewEventServiceClient(conn)
+	// One call first: the server's SETTINGS (its stream limit) have arrived.
+	if _, err := events.ListEvents(withToken(ft.token), &livegatev1.ListEventsRequest{AccountId: ft.acc, AppId: ft.app}); err != nil {
+		t.Fatal(err)
+	}
+	limit := server.DefaultLimits().GRPCMaxStreamsPerConn
+	cancels := make([]context.CancelFunc, limit)
+	for i := range limit {
+		ctx, cancel := context.WithCancel(withToken(ft.token))
+		cancels[i] = cancel
+		t.Cleanup(cancel)
+		stream, err := events.Subscribe(ctx, &livegatev1.SubscribeRequest{AccountId: ft.acc, AppId: ft.app})
+		if err != nil {
+			t.Fatalf("stream %d: %v", i+1, err)
+		}
+		if _, err := stream.Header(); err != nil {
+			t.Fatalf("stream %d: %v", i+1, err)
+		}
+	}
+	over := func(wait time.Duration) error {
+		ctx, cancel := context.WithTimeout(withToken(ft.token), wait)
+		defer cancel()
+		stream, err := events.Subscribe(ctx, &livegatev1.SubscribeRequest{AccountId: ft.acc, AppId: ft.app})
+		if err == nil {
+			_, err = stream.Header()
+		}
+		return err
+	}
+	if err := over(time.Second); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("call %d on one connection: %v, want it to wait for a stream (DeadlineExceeded)", limit+1, err)
+	}
+	cancels[0]()
+	if err := over(transportWait); err != nil {
+		t.Fatalf("call %d after one ended: %v", limit+1, err)
+	}
+}
+
+// TestRESTStreamsNotCappedPerConnection: the gateway carries every REST subscription over
+// its one gRPC connection; the per-connection stream limit of gRPC clients does not cap
+// them.
+func TestRESTStreamsNotCappedPerConnection(t *testing.T) {
+	f := newStreamApp(t, func(c *server.Config) { c.Limits.GRPCMaxStreamsPerConn = 2 })
+	seq := f.post(t, "peer.join.success", "room-1")
+	var streams []<-chan ndjsonLine
+	for range 4 {
+		resp := f.open(t, f.path("/events:stream"), rfBearer(f.token))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("events:stream: %d", resp.StatusCode)
+		}
+		streams = append(streams, ndjsonLines(t, resp.Body))
+	}
+	for _, lines := range streams {
+		wantNDJSONEvent(t, lines, seq, "peer.join.success")
+	}
+}
+
+// TestHTTPConnectionLimit: past the connection limit, a new connection is not served while
+// the limit is held, and is served once a connection closes.
+func TestHTTPConnectionLimit(t *testing.T) {
+	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+		c.Limits.MaxHTTPConns = 2
+	})
+	// Two keep-alive connections, each served one request and then idle (held open).
+	var held []net.Conn
+	for range 2 {
+		conn := rawConn(t, s, []string{"GET /openapi.json HTTP/1.1", "Host: livegate.test"}, "")
+		if resp, _, err := readAnswer(t, conn); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("held connection: %v %v", resp, err)
+		}
+		held = append(held, conn)
+	}
+	get := func(wait time.Duration) error {
+		c := &http.Client{Timeout: wait, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := c.Get(s.base + "/openapi.json")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	if err := get(time.Second); err == nil {
+		t.Fatal("a third connection was served while two were held with a limit of 2")
+	}
+	_ = held[0].Close()
+	if err := get(transportWait); err != nil {
+		t.Fatalf("after a held connection closed: %v", err)
+	}
+}
+
+// TestBodyOverLimitIs413: a body over 1 MiB is 413 PAYLOAD_TOO_LARGE with the same message
+// on REST API and webhook routes, declared or chunked.
+func TestBodyOverLimitIs413(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp("acc-big", "app-big")
+	big := `{"name":"` + strings.Repeat("x", 1<<20) + `"}`
+	const want = "request body is over the 1048576-byte limit"
+	for _, path := range []string{"/accounts/acc-big/realtime/kit/app-big/livestreams", hmsPath("acc-big", "app-big")} {
+		for _, chunked := range []bool{false, true} {
+			var body io.Reader = strings.NewReader(big)
+			if chunked {
+				body = io.MultiReader(body) // no length: sent chunked
+			}
+			req, err := http.NewRequest(http.MethodPost, s.base+path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+creds.APIToken)
+			req.Header.Set("X-Webhook-Secret", creds.WebhookSecret)
+			resp, err := rfHTTP.Do(req)
+			if err != nil {
+				t.Fatalf("POST %s: %v", path, err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			code, msg, reason := envelope(t, raw)
+			if resp.StatusCode != 413 || code != 413 || reason != "PAYLOAD_TOO_LARGE" || msg != want {
+				t.Errorf("POST %s (chunked %v): %d %s, want 413 PAYLOAD_TOO_LARGE %q", path, chunked, resp.StatusCode, raw, want)
+			}
+		}
+	}
+}
+
+// TestContentType: REST API routes take JSON bodies (application/json with parameters, any
+// +json type, or no Content-Type); other types are 415 naming the accepted type. Webhook
+// routes take their providers' bodies whatever the label.
+func TestContentType(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp("acc-ct", "app-ct")
+	path := "/accounts/acc-ct/realtime/kit/app-ct/livestreams"
+	for _, tc := range []struct {
+		contentType string
+		code        int
+	}{
+		{"application/json", 201},
+		{"application/json; charset=utf-8", 201},
+		{"Application/JSON", 201},
+		{"application/vnd.livegate+json", 201},
+		{"", 201},
+		{"text/plain", 415},
+		{"application/x-www-form-urlencoded", 415},
+		{"multipart/form-data; boundary=x", 415},
+		{"not a media type", 415},
+	} {
+		resp := s.rawPost(t, path, tc.contentType, `{"name":"ct"}`, "Authorization", "Bearer "+creds.APIToken)
+		if resp.Status != tc.code {
+			t.Errorf("Content-Type %q: %d %s, want %d", tc.contentType, resp.Status, resp.Raw, tc.code)
+			continue
+		}
+		if tc.code == 415 {
+			code, msg, reason := envelope(t, resp.Raw)
+			if code != 415 || reason != "UNSUPPORTED_MEDIA_TYPE" || !strings.Contains(msg, "application/json") {
+				t.Errorf("Content-Type %q: %s", tc.contentType, resp.Raw)
+			}
+		}
+	}
+	// A webhook labelled text/plain is still taken.
+	body := hmsBody("peer.join.success", "room-ct", 1)
+	resp := s.rawPost(t, hmsPath("acc-ct", "app-ct"), "text/plain", string(body), "X-Webhook-Secret", creds.WebhookSecret)
+	if resp.Status != 200 {
+		t.Errorf("webhook as text/plain: %d %s", resp.Status, resp.Raw)
+	}
+}
+
+// TestSizeErrorsAre413: gRPC's own message-size errors (RESOURCE_EXHAUSTED without a
+// livegate reason) are 413 with gRPC's message on the REST face, not 429 (which would tell
+// the client to retry the same request later). And a gRPC request message over the server's
+// limit is refused with RESOURCE_EXHAUSTED before any check.
+func TestSizeErrorsAre413(t *testing.T) {
+	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Limits.GatewayMaxRecvBytes = 4096 })
+	ft := newFeedTenant(s, "acc-size", "app-size")
+	body := hmsDelivery("custom.mid", time.Now(), fmt.Sprintf(`{"blob":%q}`, strings.Repeat("y", 8192)))
+	if _, err := postHMS(s.base, ft, body); err != nil {
+		t.Fatal(err)
+	}
+	resp := s.rest(http.MethodGet, "/accounts/acc-size/realtime/kit/app-size/events", ft.token, nil)
+	code, msg, reason := envelope(t, resp.Raw)
+	if resp.Status != 413 || code != 413 || reason != "PAYLOAD_TOO_LARGE" || !strings.Contains(msg, "larger than max") {
+		t.Errorf("an answer over the gateway's receive limit: %d %s, want 413 PAYLOAD_TOO_LARGE with gRPC's message", resp.Status, resp.Raw)
+	}
+
+	webhooks := livegatev1.NewWebhookServiceClient(s.conn)
+	_, err := webhooks.DeliverHmsWebhook(context.Background(), &livegatev1.DeliverHmsWebhookRequest{
+		AccountId: ft.acc, AppId: ft.app, WebhookSecret: "wrong", Body: make([]byte, 1<<20+128<<10),
+	})
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("a 1.1 MiB gRPC request: %v, want RESOURCE_EXHAUSTED", err)
+	}
+}

@@ -1,0 +1,48 @@
+package webhook
+
+import (
+	"context"
+	"crypto/subtle"
+
+	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// The REST gateway asks these before it reads a delivery's body (gateway.WebhookAdmitter):
+// a caller that can never be accepted is refused from its path and headers alone. They are
+// an early refusal; the delivery RPCs still check everything, with the body.
+
+// AdmitHMS refuses a 100ms delivery for an unknown tenant (NOT_FOUND) or without the app's
+// webhook secret (SIGNATURE_MISMATCH).
+func (s *Server) AdmitHMS(ctx context.Context, accountID, appID, secret string) error {
+	app, err := s.app(ctx, store.Tenant{AccountID: accountID, AppID: appID})
+	if err != nil {
+		return err
+	}
+	if secret == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(app.WebhookSecret)) != 1 {
+		return apierror.New(apierror.ReasonSignatureMismatch, "missing or wrong X-Webhook-Secret header")
+	}
+	return nil
+}
+
+// AdmitAmity refuses an Amity delivery for an unknown tenant (NOT_FOUND) or carrying neither
+// signature header (SIGNATURE_MISMATCH). The signature is an HMAC of the body, so whether it
+// is right is for DeliverAmityWebhook to say.
+func (s *Server) AdmitAmity(ctx context.Context, accountID, appID, signature, legacySignature string) error {
+	if _, err := s.app(ctx, store.Tenant{AccountID: accountID, AppID: appID}); err != nil {
+		return err
+	}
+	if signature == "" && legacySignature == "" {
+		return apierror.New(apierror.ReasonSignatureMismatch, "missing x-amity-signature: it must be base64(HMAC-SHA256(webhook secret, body))")
+	}
+	return nil
+}
+
+// AdmitRTMP refuses an nginx-rtmp callback whose URL does not carry the callback secret
+// (SIGNATURE_MISMATCH), whatever its form.
+func (s *Server) AdmitRTMP(_ context.Context, pathSecret string) error {
+	if s.rtmp.Secret == "" || subtle.ConstantTimeCompare([]byte(pathSecret), []byte(s.rtmp.Secret)) != 1 {
+		return apierror.New(apierror.ReasonSignatureMismatch, "wrong RTMP callback secret in the callback URL: generate nginx's configuration with `livegate rtmp nginx-conf` on this installation's data")
+	}
+	return nil
+}
