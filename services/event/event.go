@@ -211,6 +211,11 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 	snd := newSender(ctx, stream, after, s.opts.StallTimeout)
 	defer snd.close()
 	err = feed.Follow(ctx, s.hub, replayer{s.store}, t, f, after, snd, s.opts)
+	var stalled *apierror.Error
+	if ctx.Err() == nil && !(errors.As(err, &stalled) && stalled.Reason == apierror.ReasonSubscriberStalled) {
+		// What Follow delivered before it ended goes out before the status.
+		snd.flush()
+	}
 	switch {
 	case errors.Is(err, feed.ErrShutdown):
 		return apierror.New(apierror.ReasonUnavailable, "the server is shutting down: resume from the last sequence received")

@@ -29,11 +29,11 @@ func newLimiter(perApp, total int) *limiter {
 func (l *limiter) acquire(t store.Tenant) (release func(), _ error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.total >= 0 && l.count >= l.total {
-		return nil, tooMany("the server has reached its limit of %d live subscriptions", l.total, "server")
-	}
 	if l.perApp >= 0 && l.apps[t] >= l.perApp {
 		return nil, tooMany("the app has reached its limit of %d live subscriptions", l.perApp, "app")
+	}
+	if l.total >= 0 && l.count >= l.total {
+		return nil, tooMany("the server has reached its limit of %d live subscriptions", l.total, "server")
 	}
 	l.count++
 	l.apps[t]++

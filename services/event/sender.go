@@ -3,6 +3,7 @@ package event
 import (
 	"context"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,19 +28,22 @@ type sender struct {
 	out    chan *livegatev1.SubscribeResponse // unbuffered: a hand-off means the last Send returned
 	failed chan struct{}                      // closed when a Send failed; err says why
 	err    error
+	done   chan struct{} // closed when the send goroutine has returned
+	once   sync.Once
 	// sent is the cursor of what the transport has taken: the last event's sequence or
 	// progress head whose Send returned. The client gets all of it before the stream's end.
 	sent atomic.Uint64
 }
 
 func newSender(ctx context.Context, stream grpc.ServerStreamingServer[livegatev1.SubscribeResponse], after uint64, stall time.Duration) *sender {
-	s := &sender{ctx: ctx, stream: stream, stall: stall, out: make(chan *livegatev1.SubscribeResponse), failed: make(chan struct{})}
+	s := &sender{ctx: ctx, stream: stream, stall: stall, out: make(chan *livegatev1.SubscribeResponse), failed: make(chan struct{}), done: make(chan struct{})}
 	s.sent.Store(after)
 	go s.loop()
 	return s
 }
 
 func (s *sender) loop() {
+	defer close(s.done)
 	for msg := range s.out {
 		if err := s.stream.Send(msg); err != nil {
 			s.err = err
@@ -56,7 +60,20 @@ func (s *sender) loop() {
 
 // close ends the send goroutine once it is idle; a Send blocked on a client that does not
 // read returns when the handler has returned.
-func (s *sender) close() { close(s.out) }
+func (s *sender) close() { s.once.Do(func() { close(s.out) }) }
+
+// flush closes the sender and waits for what was handed over to be sent (so a stream that
+// ends with an error delivers everything before it first), at most the stall timeout.
+func (s *sender) flush() {
+	s.close()
+	t := time.NewTimer(s.stall)
+	defer t.Stop()
+	select {
+	case <-s.done:
+	case <-s.ctx.Done():
+	case <-t.C:
+	}
+}
 
 func (s *sender) hand(msg *livegatev1.SubscribeResponse) error {
 	select {
