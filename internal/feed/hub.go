@@ -262,25 +262,45 @@ func (h *Hub) PublishCommitted(recs []store.Event) {
 	if len(recs) == 0 {
 		return
 	}
-	h.mu.RLock()
+	// Decode outside the lock; publish in order under it.
+	events := make([]*livegatev1.Event, len(recs))
+	var errs []error // errs[i] != nil: recs[i] cannot be decoded
 	for i := range recs {
 		ev, err := eventlog.Decode(recs[i])
 		if err != nil {
-			h.unreadableLocked(&recs[i], err)
+			if errs == nil {
+				errs = make([]error, len(recs))
+			}
+			errs[i] = err
 			continue
 		}
-		h.publishLocked(ev)
+		events[i] = ev
+	}
+	h.mu.RLock()
+	for i, ev := range events {
+		if ev != nil {
+			h.publishLocked(ev)
+			continue
+		}
+		// Its tenant's subscriptions all overflow: each reads on from the store from the
+		// last event it sent, and meets this one there.
+		h.unreadable.Add(1)
+		for s := range h.subs[recs[i].Tenant] {
+			s.forceOverflow()
+		}
 	}
 	h.mu.RUnlock()
 	h.advance(recs[len(recs)-1].Sequence)
+	for i, err := range errs {
+		if err != nil {
+			h.logUnreadable(&recs[i], err)
+		}
+	}
 }
 
-func (h *Hub) unreadableLocked(rec *store.Event, err error) {
-	h.unreadable.Add(1)
-	for s := range h.subs[rec.Tenant] {
-		s.forceOverflow()
-	}
-	// At most one line a second: a flood of bad events must not flood the log.
+// logUnreadable logs an unreadable committed event, at most one line a second: a flood of
+// bad events must not flood the log (the line counts those not logged).
+func (h *Hub) logUnreadable(rec *store.Event, err error) {
 	h.logMu.Lock()
 	now := time.Now()
 	if now.Sub(h.logAt) < time.Second {
