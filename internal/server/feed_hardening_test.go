@@ -179,7 +179,7 @@ func subscribeHandlers() int {
 	buf = buf[:runtime.Stack(buf, true)]
 	n := 0
 	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if strings.Contains(g, "services/event.(*Server).Subscribe") || strings.Contains(g, "services/event.(*sender).loop") {
+		if strings.Contains(g, "services/event.(*Server).Subscribe") || strings.Contains(g, "services/event.(*sender).run") {
 			n++
 		}
 	}

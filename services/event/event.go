@@ -209,7 +209,6 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 		return err
 	}
 	snd := newSender(ctx, stream, after, s.opts.StallTimeout)
-	defer snd.close()
 	err = feed.Follow(ctx, s.hub, replayer{s.store}, t, f, after, snd, s.opts)
 	var stalled *apierror.Error
 	if ctx.Err() == nil && !(errors.As(err, &stalled) && stalled.Reason == apierror.ReasonSubscriberStalled) {

@@ -13,38 +13,42 @@ import (
 	"github.com/livegate/livegate/internal/apierror"
 )
 
-// sender writes feed.Follow's output to the stream from a goroutine of its own, so that a
-// subscriber that stops reading cannot hold the handler: a gRPC Send blocks while the
-// client's flow-control window is full, and returns only once the handler has returned and
-// the stream is finished (as etcd's watch server does with its sendLoop). A message that
-// cannot be handed to the send goroutine within the stall timeout (the previous Send is
-// still blocked) ends the stream with SUBSCRIBER_STALLED.
+// sender writes feed.Follow's output to the stream from a goroutine other than the
+// handler's, so that a subscriber that stops reading cannot hold the handler: a gRPC Send
+// blocks while the client's flow-control window is full, and returns only once the handler
+// has returned and the stream is finished (etcd's watch server runs its sendLoop apart for
+// the same reason). Follow may run one message ahead of the Send in flight; a message that
+// still cannot be taken after the stall timeout ends the stream with SUBSCRIBER_STALLED.
+//
+// The send goroutine runs only while there is something to send: it starts with a message
+// and returns when none is waiting, so an idle subscription costs no goroutine of its own.
 type sender struct {
 	ctx    context.Context
 	stream grpc.ServerStreamingServer[livegatev1.SubscribeResponse]
 	stall  time.Duration
 	timer  *time.Timer // made at the first hand-off that has to wait
 
-	out    chan *livegatev1.SubscribeResponse // unbuffered: a hand-off means the last Send returned
-	failed chan struct{}                      // closed when a Send failed; err says why
+	mu       sync.Mutex
+	inflight bool                          // a send goroutine is running
+	next     *livegatev1.SubscribeResponse // the message waiting for it (nil: none)
+
+	taken  chan struct{} // signalled when next is taken or the goroutine returns
+	failed chan struct{} // closed when a Send failed; err says why
 	err    error
-	done   chan struct{} // closed when the send goroutine has returned
-	once   sync.Once
 	// sent is the cursor of what the transport has taken: the last event's sequence or
 	// progress head whose Send returned. The client gets all of it before the stream's end.
 	sent atomic.Uint64
 }
 
 func newSender(ctx context.Context, stream grpc.ServerStreamingServer[livegatev1.SubscribeResponse], after uint64, stall time.Duration) *sender {
-	s := &sender{ctx: ctx, stream: stream, stall: stall, out: make(chan *livegatev1.SubscribeResponse), failed: make(chan struct{}), done: make(chan struct{})}
+	s := &sender{ctx: ctx, stream: stream, stall: stall, taken: make(chan struct{}, 1), failed: make(chan struct{})}
 	s.sent.Store(after)
-	go s.loop()
 	return s
 }
 
-func (s *sender) loop() {
-	defer close(s.done)
-	for msg := range s.out {
+// run sends msg and then whatever is waiting, until nothing is.
+func (s *sender) run(msg *livegatev1.SubscribeResponse) {
+	for {
 		if err := s.stream.Send(msg); err != nil {
 			s.err = err
 			close(s.failed)
@@ -55,32 +59,28 @@ func (s *sender) loop() {
 		} else {
 			s.sent.Store(max(s.sent.Load(), msg.GetProgress().GetHeadSequence()))
 		}
+		s.mu.Lock()
+		msg, s.next = s.next, nil
+		if msg == nil {
+			s.inflight = false
+		}
+		s.mu.Unlock()
+		s.signal()
+		if msg == nil {
+			return
+		}
 	}
 }
 
-// close ends the send goroutine once it is idle; a Send blocked on a client that does not
-// read returns when the handler has returned.
-func (s *sender) close() { s.once.Do(func() { close(s.out) }) }
-
-// flush closes the sender and waits for what was handed over to be sent (so a stream that
-// ends with an error delivers everything before it first), at most the stall timeout.
-func (s *sender) flush() {
-	s.close()
-	t := time.NewTimer(s.stall)
-	defer t.Stop()
+func (s *sender) signal() {
 	select {
-	case <-s.done:
-	case <-s.ctx.Done():
-	case <-t.C:
-	}
-}
-
-func (s *sender) hand(msg *livegatev1.SubscribeResponse) error {
-	select {
-	case s.out <- msg:
-		return nil
+	case s.taken <- struct{}{}:
 	default:
 	}
+}
+
+// wait waits for the send goroutine to take a message or return, at most the stall timeout.
+func (s *sender) wait() error {
 	if s.timer == nil {
 		s.timer = time.NewTimer(s.stall)
 	} else {
@@ -88,7 +88,7 @@ func (s *sender) hand(msg *livegatev1.SubscribeResponse) error {
 	}
 	defer s.timer.Stop()
 	select {
-	case s.out <- msg:
+	case <-s.taken:
 		return nil
 	case <-s.failed:
 		return s.err
@@ -99,6 +99,45 @@ func (s *sender) hand(msg *livegatev1.SubscribeResponse) error {
 		return apierror.New(apierror.ReasonSubscriberStalled,
 			"the subscriber has not read for %v: the stream ends after sequence %s; resume with after_sequence=%s (or the last sequence received)",
 			s.stall, after, after).With("after_sequence", after)
+	}
+}
+
+func (s *sender) hand(msg *livegatev1.SubscribeResponse) error {
+	for {
+		s.mu.Lock()
+		switch {
+		case !s.inflight:
+			s.inflight = true
+			s.mu.Unlock()
+			go s.run(msg)
+			return nil
+		case s.next == nil:
+			s.next = msg
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+		// A Send is in flight and a message already waits for it.
+		if err := s.wait(); err != nil {
+			return err
+		}
+	}
+}
+
+// flush waits, at most the stall timeout, for what was handed over to be sent: a stream
+// that ends with an error delivers everything before it first.
+func (s *sender) flush() {
+	deadline := time.Now().Add(s.stall)
+	for {
+		s.mu.Lock()
+		idle := !s.inflight
+		s.mu.Unlock()
+		if idle || time.Now().After(deadline) {
+			return
+		}
+		if s.wait() != nil {
+			return
+		}
 	}
 }
 
