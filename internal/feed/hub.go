@@ -10,7 +10,7 @@
 //
 // A committed event that cannot be decoded is not published; its tenant's subscribers are
 // all made to overflow, so they meet it in the store, where Follow ends with an error
-// naming it (see ErrUnreadable) after delivering everything before it.
+// naming it (the event service: EVENT_UNREADABLE) after delivering everything before it.
 package feed
 
 import (
@@ -256,7 +256,7 @@ func (h *Hub) advance(last uint64) {
 // PublishCommitted decodes a commit's stored events and publishes them in order (it is the
 // store's commit hook). An event that cannot be decoded is counted and logged, and every
 // subscription of its tenant overflows: each then reads on from the store, where Follow
-// meets the event and ends with ErrUnreadable, its cursor before the event. The others are
+// meets the event and ends with the replayer's error (EVENT_UNREADABLE), its cursor before the event. The others are
 // published as usual.
 func (h *Hub) PublishCommitted(recs []store.Event) {
 	if len(recs) == 0 {
