@@ -2,12 +2,14 @@ package event
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
@@ -17,8 +19,9 @@ import (
 // handler's, so that a subscriber that stops reading cannot hold the handler: a gRPC Send
 // blocks while the client's flow-control window is full, and returns only once the handler
 // has returned and the stream is finished (etcd's watch server runs its sendLoop apart for
-// the same reason). Follow may run one message ahead of the Send in flight; a message that
-// still cannot be taken after the stall timeout ends the stream with SUBSCRIBER_STALLED.
+// the same reason). Follow may run a few messages ahead of the Send in flight (aheadMessages,
+// aheadBytes); a message that still cannot be taken after the stall timeout ends the stream
+// with SUBSCRIBER_STALLED.
 //
 // The send goroutine runs only while there is something to send: it starts with a message
 // and returns when none is waiting, so an idle subscription costs no goroutine of its own.
@@ -29,10 +32,11 @@ type sender struct {
 	timer  *time.Timer // made at the first hand-off that has to wait
 
 	mu       sync.Mutex
-	inflight bool                          // a send goroutine is running
-	next     *livegatev1.SubscribeResponse // the message waiting for it (nil: none)
+	inflight bool                            // a send goroutine is running
+	pending  []*livegatev1.SubscribeResponse // messages waiting for it, in order
+	bytes    int                             // their size
 
-	taken  chan struct{} // signalled when next is taken or the goroutine returns
+	taken  chan struct{} // signalled when pending is taken or the goroutine returns
 	failed chan struct{} // closed when a Send failed; err says why
 	err    error
 	// sent is the cursor of what the transport has taken: the last event's sequence or
@@ -48,25 +52,36 @@ func newSender(ctx context.Context, stream grpc.ServerStreamingServer[livegatev1
 
 // run sends msg and then whatever is waiting, until nothing is.
 func (s *sender) run(msg *livegatev1.SubscribeResponse) {
+	batch := []*livegatev1.SubscribeResponse{msg}
 	for {
-		if err := s.stream.Send(msg); err != nil {
-			s.err = err
-			close(s.failed)
-			return
+		for _, m := range batch {
+			if err := s.stream.Send(m); err != nil {
+				s.err = err
+				close(s.failed)
+				return
+			}
+			if ev := m.GetEvent(); ev != nil {
+				s.sent.Store(ev.GetSequence())
+			} else {
+				s.sent.Store(max(s.sent.Load(), m.GetProgress().GetHeadSequence()))
+			}
 		}
-		if ev := msg.GetEvent(); ev != nil {
-			s.sent.Store(ev.GetSequence())
-		} else {
-			s.sent.Store(max(s.sent.Load(), msg.GetProgress().GetHeadSequence()))
-		}
+		clear(batch)
 		s.mu.Lock()
-		msg, s.next = s.next, nil
-		if msg == nil {
+		if len(s.pending) == 0 {
+			// Nothing waits: give the handler a moment to hand over more (a replay produces
+			// messages back to back) before this goroutine returns.
+			s.mu.Unlock()
+			runtime.Gosched()
+			s.mu.Lock()
+		}
+		batch, s.pending, s.bytes = s.pending, batch[:0], 0
+		if len(batch) == 0 {
 			s.inflight = false
 		}
 		s.mu.Unlock()
 		s.signal()
-		if msg == nil {
+		if len(batch) == 0 {
 			return
 		}
 	}
@@ -102,22 +117,34 @@ func (s *sender) wait() error {
 	}
 }
 
+// Follow may run ahead of the Send in flight by this many messages, or bytes of them (past
+// the first).
+const (
+	aheadMessages = 16
+	aheadBytes    = 256 << 10
+)
+
 func (s *sender) hand(msg *livegatev1.SubscribeResponse) error {
+	size := -1
 	for {
 		s.mu.Lock()
-		switch {
-		case !s.inflight:
+		if !s.inflight {
 			s.inflight = true
 			s.mu.Unlock()
 			go s.run(msg)
 			return nil
-		case s.next == nil:
-			s.next = msg
+		}
+		if size < 0 {
+			size = proto.Size(msg)
+		}
+		if len(s.pending) == 0 || len(s.pending) < aheadMessages && s.bytes+size <= aheadBytes {
+			s.pending = append(s.pending, msg)
+			s.bytes += size
 			s.mu.Unlock()
 			return nil
 		}
 		s.mu.Unlock()
-		// A Send is in flight and a message already waits for it.
+		// A Send is in flight and as much as may wait for it does.
 		if err := s.wait(); err != nil {
 			return err
 		}
