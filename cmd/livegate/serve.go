@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/server"
 )
 
@@ -27,6 +28,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	maxEvents := envString(fs, "retention-max-events", "LIVEGATE_RETENTION_MAX_EVENTS", "0", "keep at most this many feed events (the newest); 0 keeps all")
 	reconnect := envString(fs, "rtmp-reconnect-window", "LIVEGATE_RTMP_RECONNECT_WINDOW", "30s", "an RTMP publisher that reconnects within this long continues its session; 0 never does")
 	limits := limitFlags(fs)
+	subsPerApp := envString(fs, "max-subscriptions-per-app", "LIVEGATE_MAX_SUBSCRIPTIONS_PER_APP", strconv.Itoa(feed.DefaultMaxPerApp), "live event subscriptions (gRPC, NDJSON, SSE) one app may hold at once; -1: no limit")
+	subsTotal := envString(fs, "max-subscriptions", "LIVEGATE_MAX_SUBSCRIPTIONS", strconv.Itoa(feed.DefaultMaxSubscriptions), "live event subscriptions the server holds at once; -1: no limit")
+	stall := envString(fs, "subscriber-stall-timeout", "LIVEGATE_SUBSCRIBER_STALL_TIMEOUT", feed.DefaultStallTimeout.String(), "end a subscription whose client has not read for this long (SUBSCRIBER_STALLED; it resumes from its cursor)")
+	queueBytes := envString(fs, "subscriber-queue-bytes", "LIVEGATE_SUBSCRIBER_QUEUE_BYTES", strconv.Itoa(feed.DefaultQueueBytes), "bytes of live events queued per subscriber before it falls back to reading the store")
+	replayBytes := envString(fs, "subscriber-replay-bytes", "LIVEGATE_SUBSCRIBER_REPLAY_BYTES", strconv.Itoa(feed.DefaultReplayBytes), "bytes of stored events one replay read holds per subscriber (at least one event)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,6 +58,26 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if cfg.Limits, err = limits(); err != nil {
 		return err
+	}
+
+	if cfg.Feed.StallTimeout, err = time.ParseDuration(*stall); err != nil || cfg.Feed.StallTimeout <= 0 {
+		return fmt.Errorf("--subscriber-stall-timeout %q: must be a positive duration such as 30s", *stall)
+	}
+	for _, v := range []struct {
+		flag, value string
+		min         int
+		to          *int
+	}{
+		{"max-subscriptions-per-app", *subsPerApp, -1, &cfg.Feed.MaxPerApp},
+		{"max-subscriptions", *subsTotal, -1, &cfg.Feed.MaxSubscriptions},
+		{"subscriber-queue-bytes", *queueBytes, 1, &cfg.Feed.QueueBytes},
+		{"subscriber-replay-bytes", *replayBytes, 1, &cfg.Feed.ReplayBytes},
+	} {
+		n, err := strconv.Atoi(v.value)
+		if err != nil || n == 0 || n < v.min {
+			return fmt.Errorf("--%s %q: must be a positive whole number%s", v.flag, v.value, map[bool]string{true: ", or -1 for no limit"}[v.min < 0])
+		}
+		*v.to = n
 	}
 
 	srv, err := server.New(ctx, cfg, log)

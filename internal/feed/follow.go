@@ -16,9 +16,12 @@ import (
 var ErrShutdown = errors.New("feed: server shutting down")
 
 // Replayer reads stored events: those of a tenant after a sequence, matching a filter, in
-// sequence order, at most limit.
+// sequence order, at most limit and, past the first, at most maxBytes of stored bodies.
+// more says it stopped for bytes with more to come. With an error (such as an event that
+// cannot be decoded) it may still return the events before the failure: Follow delivers
+// them, then ends with the error.
 type Replayer interface {
-	EventsAfter(ctx context.Context, t store.Tenant, after uint64, f Filter, limit int) ([]*livegatev1.Event, error)
+	EventsAfter(ctx context.Context, t store.Tenant, after uint64, f Filter, limit, maxBytes int) (events []*livegatev1.Event, more bool, err error)
 }
 
 // Sender receives what Follow delivers.
@@ -29,12 +32,33 @@ type Sender interface {
 	Progress(head uint64) error
 }
 
-// Options tune Follow.
+// Default bounds of a subscription (see Options).
+const (
+	DefaultReplayBatch      = 500
+	DefaultReplayBytes      = 1 << 20
+	DefaultStallTimeout     = 30 * time.Second
+	DefaultMaxPerApp        = 500
+	DefaultMaxSubscriptions = 2000
+)
+
+// Options tune Follow, and the subscriptions of the event service.
 type Options struct {
 	// Queue is the live queue length (0: DefaultQueue).
 	Queue int
-	// ReplayBatch is how many stored events one store read returns (0: 500).
+	// QueueBytes bounds the live queue by the size of the events in it (0: DefaultQueueBytes).
+	QueueBytes int
+	// ReplayBatch is how many stored events one store read returns (0: DefaultReplayBatch).
 	ReplayBatch int
+	// ReplayBytes bounds one store read by the size of the stored bodies it returns, past
+	// the first (0: DefaultReplayBytes).
+	ReplayBytes int
+	// StallTimeout is how long a subscriber may not read (a send stays blocked) before its
+	// stream is ended with SUBSCRIBER_STALLED (0: DefaultStallTimeout).
+	StallTimeout time.Duration
+	// MaxPerApp and MaxSubscriptions bound the live subscriptions of one app and of the
+	// server (0: DefaultMaxPerApp, DefaultMaxSubscriptions; negative: no bound).
+	MaxPerApp        int
+	MaxSubscriptions int
 	// ProgressEvery is how long without a delivery before a progress message (0: 5s); it is
 	// jittered by up to 20% so many idle subscribers do not tick together.
 	ProgressEvery time.Duration
@@ -45,7 +69,10 @@ type Options struct {
 // the hub shuts down (ErrShutdown), or send fails (that error).
 func Follow(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter, after uint64, send Sender, opt Options) error {
 	if opt.ReplayBatch <= 0 {
-		opt.ReplayBatch = 500
+		opt.ReplayBatch = DefaultReplayBatch
+	}
+	if opt.ReplayBytes <= 0 {
+		opt.ReplayBytes = DefaultReplayBytes
 	}
 	if opt.ProgressEvery <= 0 {
 		opt.ProgressEvery = 5 * time.Second
@@ -55,9 +82,9 @@ func Follow(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 	for {
 		// Register first, then read the store: anything committed after the read is in the
 		// queue; anything committed before it is in the read; both is skipped by sequence.
-		sub := hub.Subscribe(t, f, opt.Queue)
+		sub := hub.Subscribe(t, f, opt.Queue, opt.QueueBytes)
 		var err error
-		cursor, err = replay(ctx, r, t, f, cursor, opt.ReplayBatch, send, &lastSent)
+		cursor, err = replay(ctx, r, t, f, cursor, opt.ReplayBatch, opt.ReplayBytes, send, &lastSent)
 		if err == nil {
 			cursor, err = live(ctx, hub, sub, cursor, send, &lastSent, opt.ProgressEvery)
 		}
@@ -71,12 +98,11 @@ func Follow(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 
 var errOverflow = errors.New("feed: live queue overflowed")
 
-func replay(ctx context.Context, r Replayer, t store.Tenant, f Filter, cursor uint64, batch int, send Sender, lastSent *time.Time) (uint64, error) {
+func replay(ctx context.Context, r Replayer, t store.Tenant, f Filter, cursor uint64, batch, maxBytes int, send Sender, lastSent *time.Time) (uint64, error) {
 	for {
-		events, err := r.EventsAfter(ctx, t, cursor, f, batch)
-		if err != nil {
-			return cursor, fmt.Errorf("replay events after %d: %w", cursor, err)
-		}
+		events, more, rerr := r.EventsAfter(ctx, t, cursor, f, batch, maxBytes)
+		// What was read before a failure is delivered first: the stream ends right before
+		// the event it could not read.
 		for _, ev := range events {
 			if err := send.Event(ev); err != nil {
 				return cursor, err
@@ -84,7 +110,10 @@ func replay(ctx context.Context, r Replayer, t store.Tenant, f Filter, cursor ui
 			cursor = ev.GetSequence()
 			*lastSent = time.Now()
 		}
-		if len(events) < batch {
+		if rerr != nil {
+			return cursor, fmt.Errorf("replay events after %d: %w", cursor, rerr)
+		}
+		if len(events) < batch && !more {
 			return cursor, nil
 		}
 	}
@@ -95,23 +124,23 @@ func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send 
 	defer ticker.Stop()
 	for {
 		// Drain what is queued.
-		for drained := false; !drained; {
-			select {
-			case ev := <-sub.ch:
-				if ev.GetSequence() <= cursor {
-					continue // already delivered by the replay
-				}
-				if err := send.Event(ev); err != nil {
-					return cursor, err
-				}
-				cursor = ev.GetSequence()
-				*lastSent = time.Now()
-			default:
-				drained = true
+		for {
+			ev, overflowed := sub.pop()
+			if overflowed {
+				// Dropped events are all after cursor (the last sent): the store has them.
+				return cursor, errOverflow
 			}
-		}
-		if sub.Overflowed() {
-			return cursor, errOverflow
+			if ev == nil {
+				break
+			}
+			if ev.GetSequence() <= cursor {
+				continue // already delivered by the replay
+			}
+			if err := send.Event(ev); err != nil {
+				return cursor, err
+			}
+			cursor = ev.GetSequence()
+			*lastSent = time.Now()
 		}
 		select {
 		case <-ctx.Done():
@@ -124,9 +153,10 @@ func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send 
 				continue
 			}
 			// Read the head, then check the queue is still empty: then every matching event up
-			// to head has been delivered (Publish queues before it moves the head).
+			// to head has been delivered (Publish queues, or overflows the queue, before it
+			// moves the head).
 			head := hub.Head()
-			if len(sub.ch) > 0 || sub.Overflowed() {
+			if !sub.idle() {
 				continue
 			}
 			if head > cursor {

@@ -2,22 +2,35 @@
 // path, and Follow, which replays stored events after a cursor and then follows live ones
 // with no gap and no duplicate.
 //
-// Ingest never waits for a subscriber: Publish only does non-blocking sends into each
-// subscriber's bounded queue. A subscriber whose queue is full is marked overflowed and
-// loses its live queue; Follow then reads from the store from its last delivered sequence
-// until it has caught up, and re-registers. Nothing is lost and no one else slows down.
+// Ingest never waits for a subscriber: Publish only appends to each subscriber's queue,
+// bounded by count and by bytes. A subscriber whose queue would pass either bound is marked
+// overflowed and its queue is dropped at once (the memory goes back); Follow then reads from
+// the store from its last delivered sequence until it has caught up, and re-registers.
+// Nothing is lost and no one else slows down.
+//
+// A committed event that cannot be decoded is not published; its tenant's subscribers are
+// all made to overflow, so they meet it in the store, where Follow ends with an error
+// naming it (the event service: EVENT_UNREADABLE) after delivering everything before it.
 package feed
 
 import (
+	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/store"
 )
 
-// DefaultQueue is a subscriber's live queue length when none is given.
-const DefaultQueue = 1024
+// Default bounds of a subscriber's live queue.
+const (
+	DefaultQueue      = 1024
+	DefaultQueueBytes = 1 << 20
+)
 
 // Hub fans committed events out to the subscribers of their tenant.
 type Hub struct {
@@ -27,17 +40,31 @@ type Hub struct {
 	// closed is closed when the hub shuts down; subscribers end.
 	closed   chan struct{}
 	shutOnce sync.Once
+
+	unreadable atomic.Uint64
+	log        *slog.Logger
+	logMu      sync.Mutex
+	logAt      time.Time // last unreadable event logged
+	logSkipped int       // unreadable events not logged since
 }
 
 // NewHub returns a hub whose head starts at head (the greatest committed sequence).
 func NewHub(head uint64) *Hub {
-	h := &Hub{subs: map[store.Tenant]map[*Subscription]struct{}{}, closed: make(chan struct{})}
+	h := &Hub{subs: map[store.Tenant]map[*Subscription]struct{}{}, closed: make(chan struct{}), log: slog.Default()}
 	h.head.Store(head)
 	return h
 }
 
+// SetLogger sets where unreadable committed events are logged (default slog.Default()).
+// Call it before the first Publish.
+func (h *Hub) SetLogger(l *slog.Logger) { h.log = l }
+
 // Head is the greatest published sequence.
 func (h *Hub) Head() uint64 { return h.head.Load() }
+
+// Unreadable is how many committed events could not be decoded for publishing (a metric
+// until there are metrics).
+func (h *Hub) Unreadable() uint64 { return h.unreadable.Load() }
 
 // Done is closed when the hub has been shut down.
 func (h *Hub) Done() <-chan struct{} { return h.closed }
@@ -45,24 +72,35 @@ func (h *Hub) Done() <-chan struct{} { return h.closed }
 // Shutdown ends every subscription (Follow returns ErrShutdown).
 func (h *Hub) Shutdown() { h.shutOnce.Do(func() { close(h.closed) }) }
 
-// Subscription is one subscriber's registration: a bounded queue of matching live events.
+// Subscription is one subscriber's registration: a queue of matching live events, bounded
+// by count and by bytes (proto.Size of the events).
 type Subscription struct {
 	hub      *Hub
 	tenant   store.Tenant
 	filter   Filter
-	ch       chan *livegatev1.Event
-	overflow atomic.Bool
+	maxN     int
+	maxBytes int
+
+	mu       sync.Mutex
+	q        []queued // q[next:] is pending
+	next     int
+	bytes    int // proto.Size of the pending events
+	overflow bool
 	// wake has a value when the subscriber should look at its queue or overflow flag.
 	wake chan struct{}
 }
 
-// Subscribe registers for the tenant's live events that match f, with a queue of n (0: the
-// default). Call Unsubscribe when done.
-func (h *Hub) Subscribe(t store.Tenant, f Filter, n int) *Subscription {
+// Subscribe registers for the tenant's live events that match f, with a queue of at most n
+// events (0: DefaultQueue) and maxBytes bytes (0: DefaultQueueBytes). Call Unsubscribe when
+// done.
+func (h *Hub) Subscribe(t store.Tenant, f Filter, n, maxBytes int) *Subscription {
 	if n <= 0 {
 		n = DefaultQueue
 	}
-	s := &Subscription{hub: h, tenant: t, filter: f, ch: make(chan *livegatev1.Event, n), wake: make(chan struct{}, 1)}
+	if maxBytes <= 0 {
+		maxBytes = DefaultQueueBytes
+	}
+	s := &Subscription{hub: h, tenant: t, filter: f, maxN: n, maxBytes: maxBytes, wake: make(chan struct{}, 1)}
 	h.mu.Lock()
 	m := h.subs[t]
 	if m == nil {
@@ -88,10 +126,95 @@ func (s *Subscription) Unsubscribe() {
 }
 
 // Overflowed reports whether events were dropped from this subscription's queue.
-func (s *Subscription) Overflowed() bool { return s.overflow.Load() }
+func (s *Subscription) Overflowed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.overflow
+}
+
+// QueuedBytes is the size of the events queued and not yet taken.
+func (s *Subscription) QueuedBytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytes
+}
+
+// queued is an event in a live queue, with its size.
+type queued struct {
+	ev   *livegatev1.Event
+	size int
+}
+
+// push queues ev (of size n) unless that passes a bound: then the queue is dropped and the
+// subscription overflows. It reports whether the subscriber should be woken.
+func (s *Subscription) push(ev *livegatev1.Event, n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.overflow {
+		return false
+	}
+	if len(s.q)-s.next >= s.maxN || s.bytes+n > s.maxBytes {
+		s.overflowLocked()
+		return true
+	}
+	s.q = append(s.q, queued{ev, n})
+	s.bytes += n
+	return true
+}
+
+func (s *Subscription) overflowLocked() {
+	s.overflow = true
+	clear(s.q) // the events may be referenced by no one else
+	s.q, s.next, s.bytes = nil, 0, 0
+}
+
+// forceOverflow drops the queue and marks the subscription overflowed.
+func (s *Subscription) forceOverflow() {
+	s.mu.Lock()
+	s.overflowLocked()
+	s.mu.Unlock()
+	s.notify()
+}
+
+func (s *Subscription) notify() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pop takes the next queued event (nil: none), and reports whether the queue overflowed.
+func (s *Subscription) pop() (*livegatev1.Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.overflow {
+		return nil, true
+	}
+	if s.next == len(s.q) {
+		if cap(s.q) > 64 {
+			s.q = nil // give back what a burst grew
+		} else {
+			s.q = s.q[:0]
+		}
+		s.next = 0
+		return nil, false
+	}
+	e := s.q[s.next]
+	s.q[s.next] = queued{}
+	s.next++
+	s.bytes -= e.size
+	return e.ev, false
+}
+
+// idle reports whether nothing is queued and the queue has not overflowed.
+func (s *Subscription) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.overflow && s.next == len(s.q)
+}
 
 // Publish hands committed events, in commit (sequence) order, to their tenants' subscribers.
-// It never blocks: a full queue marks its subscription overflowed. It must be called in
+// It never blocks: a queue that would pass its bounds overflows. It must be called in
 // commit order, from one goroutine at a time.
 func (h *Hub) Publish(events []*livegatev1.Event) {
 	if len(events) == 0 {
@@ -99,27 +222,96 @@ func (h *Hub) Publish(events []*livegatev1.Event) {
 	}
 	h.mu.RLock()
 	for _, ev := range events {
-		t := store.Tenant{AccountID: ev.GetAccountId(), AppID: ev.GetAppId()}
-		for s := range h.subs[t] {
-			if s.overflow.Load() || !Match(s.filter, ev) {
-				continue
-			}
-			select {
-			case s.ch <- ev:
-			default:
-				s.overflow.Store(true)
-			}
-			select {
-			case s.wake <- struct{}{}:
-			default:
-			}
-		}
+		h.publishLocked(ev)
 	}
 	h.mu.RUnlock()
-	// The head moves after the events are queued: a subscriber that reads head H and then
-	// finds its queue empty has seen every matching event up to H.
-	last := events[len(events)-1].GetSequence()
+	h.advance(events[len(events)-1].GetSequence())
+}
+
+func (h *Hub) publishLocked(ev *livegatev1.Event) {
+	t := store.Tenant{AccountID: ev.GetAccountId(), AppID: ev.GetAppId()}
+	size := -1 // computed once, for the first subscriber that takes it
+	for s := range h.subs[t] {
+		if !Match(s.filter, ev) {
+			continue
+		}
+		if size < 0 {
+			size = proto.Size(ev)
+		}
+		if s.push(ev, size) {
+			s.notify()
+		}
+	}
+}
+
+// advance moves the head to last. The head moves after the events are queued: a subscriber
+// that reads head H and then finds its queue empty (and not overflowed) has seen every
+// matching event up to H.
+func (h *Hub) advance(last uint64) {
 	if last > h.head.Load() {
 		h.head.Store(last)
 	}
+}
+
+// PublishCommitted decodes a commit's stored events and publishes them in order (it is the
+// store's commit hook). An event that cannot be decoded is counted and logged, and every
+// subscription of its tenant overflows: each then reads on from the store, where Follow
+// meets the event and ends with the replayer's error (EVENT_UNREADABLE), its cursor before the event. The others are
+// published as usual.
+func (h *Hub) PublishCommitted(recs []store.Event) {
+	if len(recs) == 0 {
+		return
+	}
+	// Decode outside the lock; publish in order under it.
+	events := make([]*livegatev1.Event, len(recs))
+	var errs []error // errs[i] != nil: recs[i] cannot be decoded
+	for i := range recs {
+		ev, err := eventlog.Decode(recs[i])
+		if err != nil {
+			if errs == nil {
+				errs = make([]error, len(recs))
+			}
+			errs[i] = err
+			continue
+		}
+		events[i] = ev
+	}
+	h.mu.RLock()
+	for i, ev := range events {
+		if ev != nil {
+			h.publishLocked(ev)
+			continue
+		}
+		// Its tenant's subscriptions all overflow: each reads on from the store from the
+		// last event it sent, and meets this one there.
+		h.unreadable.Add(1)
+		for s := range h.subs[recs[i].Tenant] {
+			s.forceOverflow()
+		}
+	}
+	h.mu.RUnlock()
+	h.advance(recs[len(recs)-1].Sequence)
+	for i, err := range errs {
+		if err != nil {
+			h.logUnreadable(&recs[i], err)
+		}
+	}
+}
+
+// logUnreadable logs an unreadable committed event, at most one line a second: a flood of
+// bad events must not flood the log (the line counts those not logged).
+func (h *Hub) logUnreadable(rec *store.Event, err error) {
+	h.logMu.Lock()
+	now := time.Now()
+	if now.Sub(h.logAt) < time.Second {
+		h.logSkipped++
+		h.logMu.Unlock()
+		return
+	}
+	skipped := h.logSkipped
+	h.logAt, h.logSkipped = now, 0
+	h.logMu.Unlock()
+	h.log.Error("committed event cannot be decoded: its tenant's subscribers will stop before it",
+		"account_id", rec.AccountID, "app_id", rec.AppID, "sequence", rec.Sequence, "type", rec.Type,
+		"source", rec.Source, "error", err, "unreadable_total", h.unreadable.Load(), "not_logged_since_last", skipped)
 }

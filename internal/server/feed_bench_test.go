@@ -71,7 +71,7 @@ type benchReceiver struct {
 
 func benchFeedLatency(b *testing.B, n int) {
 	const batch, senders = 500, 4
-	s := startServerWith(b, b.TempDir(), nil)
+	s := startServerWith(b, b.TempDir(), func(c *server.Config) { c.Feed.MaxPerApp, c.Feed.MaxSubscriptions = -1, -1 })
 	ft := newFeedTenant(s, accA, appA)
 	conns := benchFeedConns(b, s.srv.GRPCAddr(), n)
 	ctx, cancel := context.WithCancel(withToken(ft.token))
@@ -228,7 +228,10 @@ func benchFeedReplay(b *testing.B, events int) {
 }
 
 func benchFeedIdle(b *testing.B, n, queue int) {
-	s := startServerWith(b, b.TempDir(), func(c *server.Config) { c.Feed.Queue = queue })
+	s := startServerWith(b, b.TempDir(), func(c *server.Config) {
+		c.Feed.Queue = queue
+		c.Feed.MaxPerApp, c.Feed.MaxSubscriptions = -1, -1 // 1,000 in one app
+	})
 	ft := newFeedTenant(s, accA, appA)
 	conns := benchFeedConns(b, s.srv.GRPCAddr(), n)
 	measure := func() (heap, stack uint64, goroutines int) {

@@ -587,7 +587,10 @@ func TestSubscribeAcrossRestart(t *testing.T) {
 // Ingest rates and the fast subscriber's latency are logged, not asserted.
 func TestSubscribeSlowSubscriberCostsNothing(t *testing.T) {
 	const queue = 16
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Feed.Queue = queue })
+	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+		c.Feed.Queue = queue
+		c.Feed.StallTimeout = 10 * time.Minute // the slow one stalls on purpose, for as long as ingest takes
+	})
 	ft := newFeedTenant(s, accA, appA)
 	fastConn := dialFeed(t, s.srv.GRPCAddr())
 	// Fixed 64 KiB windows (no BDP-driven growth): the stall reaches the server soon.

@@ -25,7 +25,6 @@ import (
 	"github.com/livegate/livegate/gateway"
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/auth"
-	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/nginxconf"
 	"github.com/livegate/livegate/internal/projection"
@@ -53,7 +52,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Retention is how much of the event feed to keep; zero keeps everything.
 	Retention event.Retention
-	// Feed tunes subscriptions (queue length, progress interval).
+	// Feed tunes subscriptions (queue bounds, replay batches, progress interval, stall
+	// timeout, subscription limits).
 	Feed feed.Options
 	// RTMPReconnectWindow: a publisher that reconnects within this long of disconnecting
 	// continues its session (zero: projection.DefaultReconnectWindow; negative: never).
@@ -272,14 +272,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		return nil, fmt.Errorf("read feed head: %w", err)
 	}
 	s.hub = feed.NewHub(head)
-	db.OnCommit(func(recs []store.Event) {
-		events, err := eventlog.DecodeAll(recs)
-		if err != nil {
-			log.Error("decode committed events", "error", err) // cannot happen: we just encoded them
-			return
-		}
-		s.hub.Publish(events)
-	})
+	s.hub.SetLogger(log)
+	// Each event is decoded on its own: one that cannot be is counted, logged, and fails its
+	// tenant's subscriptions loudly (before it) instead of costing anyone the rest.
+	db.OnCommit(s.hub.PublishCommitted)
 
 	unary, streams, err := interceptors(log, auth.NewAuthenticator(s.store))
 	if err != nil {

@@ -241,6 +241,11 @@ type Reader interface {
 	// EventsAfter returns up to limit of the tenant's events with a sequence greater than
 	// after that match f, in sequence order.
 	EventsAfter(ctx context.Context, t Tenant, after uint64, f EventFilter, limit int) ([]Event, error)
+	// EventsAfterBytes is EventsAfter with a byte budget: it stops before the event whose
+	// body would take the bodies returned past maxBytes (<= 0: no budget), but always returns
+	// at least one event. more reports that it stopped for the budget: another matching
+	// event follows the last one returned. (Stopping at limit says nothing about more.)
+	EventsAfterBytes(ctx context.Context, t Tenant, after uint64, f EventFilter, limit, maxBytes int) (events []Event, more bool, err error)
 	// Event returns one of the tenant's events.
 	Event(ctx context.Context, t Tenant, sequence uint64) (Event, error)
 	// RtmpClient returns the nginx-rtmp client with this clientid.

@@ -18,10 +18,13 @@ import (
 	"github.com/livegate/livegate/internal/store"
 )
 
-// Page sizes of ListEvents.
+// Page sizes of ListEvents: at most this many events, and past the first, at most
+// MaxPageBytes of stored event bodies (a page of large events stays well under the REST
+// gateway's 4 MiB gRPC receive limit).
 const (
 	DefaultPageSize = 100
 	MaxPageSize     = 1000
+	MaxPageBytes    = 2 << 20
 )
 
 // Server implements EventService.
@@ -31,11 +34,21 @@ type Server struct {
 	store store.Store
 	hub   *feed.Hub
 	opts  feed.Options
+	subs  *limiter
 }
 
 // NewServer returns an EventService over st, following live events through hub.
 func NewServer(st store.Store, hub *feed.Hub, opts feed.Options) *Server {
-	return &Server{store: st, hub: hub, opts: opts}
+	if opts.StallTimeout <= 0 {
+		opts.StallTimeout = feed.DefaultStallTimeout
+	}
+	if opts.MaxPerApp == 0 {
+		opts.MaxPerApp = feed.DefaultMaxPerApp
+	}
+	if opts.MaxSubscriptions == 0 {
+		opts.MaxSubscriptions = feed.DefaultMaxSubscriptions
+	}
+	return &Server{store: st, hub: hub, opts: opts, subs: newLimiter(opts.MaxPerApp, opts.MaxSubscriptions)}
 }
 
 var _ livegatev1.EventServiceServer = (*Server)(nil)
@@ -59,7 +72,10 @@ func tenantAndFilter(r filterRequest) (store.Tenant, feed.Filter) {
 }
 
 // ListEvents lists stored events in sequence order. The page token is the last sequence of
-// the previous page.
+// the previous page. A page ends at page_size events or, past its first event, at
+// MaxPageBytes of stored events. An event that cannot be decoded ends the page before it;
+// asked for first, it answers EVENT_UNREADABLE naming its sequence (page_token=<sequence>
+// goes past it).
 func (s *Server) ListEvents(ctx context.Context, req *livegatev1.ListEventsRequest) (*livegatev1.ListEventsResponse, error) {
 	t, f := tenantAndFilter(req)
 	var after uint64
@@ -75,22 +91,45 @@ func (s *Server) ListEvents(ctx context.Context, req *livegatev1.ListEventsReque
 		size = DefaultPageSize
 	}
 	size = min(size, MaxPageSize)
-	var recs []store.Event
+	var (
+		recs []store.Event
+		more bool
+		head uint64
+	)
 	err := s.store.View(ctx, func(r store.Reader) error {
 		var err error
-		recs, err = r.EventsAfter(ctx, t, after, f, size+1) // one more tells whether a next page exists
+		if after > 0 {
+			if head, _, err = r.FeedBounds(ctx); err != nil {
+				return err
+			}
+			if head = max(head, s.hub.Head()); after > head {
+				return cursorAhead("page_token", after, head)
+			}
+		}
+		// One more than the page tells whether a next page exists.
+		recs, more, err = r.EventsAfterBytes(ctx, t, after, f, size+1, MaxPageBytes)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
-	resp := &livegatev1.ListEventsResponse{}
 	if len(recs) > size {
-		recs = recs[:size]
-		resp.NextPageToken = strconv.FormatUint(recs[len(recs)-1].Sequence, 10)
+		recs, more = recs[:size], true
 	}
-	if resp.Events, err = eventlog.DecodeAll(recs); err != nil {
-		return nil, err
+	resp := &livegatev1.ListEventsResponse{Events: make([]*livegatev1.Event, 0, len(recs))}
+	for _, rec := range recs {
+		ev, err := eventlog.Decode(rec)
+		if err != nil {
+			if len(resp.Events) == 0 {
+				return nil, unreadable(rec, err)
+			}
+			more = true // the next page starts with it, and says so
+			break
+		}
+		resp.Events = append(resp.Events, ev)
+	}
+	if more {
+		resp.NextPageToken = strconv.FormatUint(resp.Events[len(resp.Events)-1].GetSequence(), 10)
 	}
 	return resp, nil
 }
@@ -112,17 +151,39 @@ func (s *Server) GetEvent(ctx context.Context, req *livegatev1.GetEventRequest) 
 	}
 	ev, err := eventlog.Decode(rec)
 	if err != nil {
-		return nil, err
+		return nil, unreadable(rec, err)
 	}
 	return &livegatev1.GetEventResponse{Event: ev}, nil
+}
+
+// unreadable is the error for a stored event that cannot be decoded. The cause is not sent
+// (it may echo the stored body); the event's sequence is.
+func unreadable(rec store.Event, _ error) error {
+	seq := strconv.FormatUint(rec.Sequence, 10)
+	return apierror.New(apierror.ReasonEventUnreadable,
+		"event %s (%s) is stored but cannot be read back; events before it were delivered: to skip it, resume after sequence %s",
+		seq, rec.Type, seq).With("sequence", seq)
+}
+
+// cursorAhead is the error for a cursor beyond the greatest committed sequence.
+func cursorAhead(field string, after, head uint64) error {
+	h := strconv.FormatUint(head, 10)
+	return apierror.New(apierror.ReasonCursorAhead,
+		"%s %d is beyond the newest event (sequence %s): use a sequence received from this server, at most %s",
+		field, after, h, h).With("head_sequence", h)
 }
 
 // Subscribe replays stored events after the cursor and follows live ones.
 func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerStreamingServer[livegatev1.SubscribeResponse]) error {
 	ctx := stream.Context()
 	t, f := tenantAndFilter(req)
+	release, err := s.subs.acquire(t)
+	if err != nil {
+		return err
+	}
+	defer release()
 	var head, pruned uint64
-	err := s.store.View(ctx, func(r store.Reader) error {
+	err = s.store.View(ctx, func(r store.Reader) error {
 		var err error
 		head, pruned, err = r.FeedBounds(ctx)
 		return err
@@ -130,10 +191,15 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 	if err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
+	// The greatest committed sequence: the store's, or the hub's if it has published a
+	// commit the read did not see. Every sequence a client was ever told is at or below it.
+	head = max(head, s.hub.Head())
 	after := req.GetAfterSequence()
 	switch {
 	case req.GetOnlyNew():
-		after = max(head, s.hub.Head())
+		after = head
+	case after > head:
+		return cursorAhead("after_sequence", after, head)
 	case after > 0 && after < pruned:
 		return cursorCompacted(after, pruned)
 	}
@@ -142,7 +208,13 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 	if err := stream.SendHeader(nil); err != nil {
 		return err
 	}
-	err = feed.Follow(ctx, s.hub, replayer{s.store}, t, f, after, sender{stream}, s.opts)
+	snd := newSender(ctx, stream, after, s.opts.StallTimeout)
+	err = feed.Follow(ctx, s.hub, replayer{s.store}, t, f, after, snd, s.opts)
+	var stalled *apierror.Error
+	if ctx.Err() == nil && !(errors.As(err, &stalled) && stalled.Reason == apierror.ReasonSubscriberStalled) {
+		// What Follow delivered before it ended goes out before the status.
+		snd.flush()
+	}
 	switch {
 	case errors.Is(err, feed.ErrShutdown):
 		return apierror.New(apierror.ReasonUnavailable, "the server is shutting down: resume from the last sequence received")
@@ -163,8 +235,11 @@ func cursorCompacted(after, pruned uint64) error {
 // replayer reads stored events for feed.Follow.
 type replayer struct{ store store.Store }
 
-func (r replayer) EventsAfter(ctx context.Context, t store.Tenant, after uint64, f feed.Filter, limit int) ([]*livegatev1.Event, error) {
-	var recs []store.Event
+func (r replayer) EventsAfter(ctx context.Context, t store.Tenant, after uint64, f feed.Filter, limit, maxBytes int) ([]*livegatev1.Event, bool, error) {
+	var (
+		recs []store.Event
+		more bool
+	)
 	err := r.store.View(ctx, func(rd store.Reader) error {
 		// Retention may have pruned past the cursor since the subscription began (a long
 		// replay, a catch-up after an overflow): say so, in the snapshot of the read, rather
@@ -179,26 +254,21 @@ func (r replayer) EventsAfter(ctx context.Context, t store.Tenant, after uint64,
 			}
 		}
 		var err error
-		recs, err = rd.EventsAfter(ctx, t, after, f, limit)
+		recs, more, err = rd.EventsAfterBytes(ctx, t, after, f, limit, maxBytes)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return eventlog.DecodeAll(recs)
-}
-
-// sender writes feed.Follow's output to the stream.
-type sender struct {
-	stream grpc.ServerStreamingServer[livegatev1.SubscribeResponse]
-}
-
-func (s sender) Event(ev *livegatev1.Event) error {
-	return s.stream.Send(&livegatev1.SubscribeResponse{Kind: &livegatev1.SubscribeResponse_Event{Event: ev}})
-}
-
-func (s sender) Progress(head uint64) error {
-	return s.stream.Send(&livegatev1.SubscribeResponse{Kind: &livegatev1.SubscribeResponse_Progress{Progress: &livegatev1.Progress{HeadSequence: head}}})
+	events := make([]*livegatev1.Event, 0, len(recs))
+	for _, rec := range recs {
+		ev, err := eventlog.Decode(rec)
+		if err != nil {
+			return events, false, unreadable(rec, err)
+		}
+		events = append(events, ev)
+	}
+	return events, more, nil
 }
 
 // Retention says how much of the feed to keep: events younger than MaxAge (0: any age), and

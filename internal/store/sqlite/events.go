@@ -63,8 +63,17 @@ func (x *txn) AppendEvent(ctx context.Context, e *store.Event) error {
 }
 
 func scanEvents(rows *sql.Rows, what string) ([]store.Event, error) {
+	out, _, err := scanEventsBudget(rows, what, 0)
+	return out, err
+}
+
+// scanEventsBudget scans events until their bodies would exceed maxBytes (<= 0: no limit),
+// always keeping the first; more says it stopped for bytes with another event to come (the
+// one read and dropped).
+func scanEventsBudget(rows *sql.Rows, what string, maxBytes int) (_ []store.Event, more bool, _ error) {
 	defer rows.Close()
 	var out []store.Event
+	var total int
 	for rows.Next() {
 		var (
 			e          store.Event
@@ -73,17 +82,21 @@ func scanEvents(rows *sql.Rows, what string) ([]store.Event, error) {
 			receivedAt int64
 		)
 		if err := rows.Scan(&seq, &e.AccountID, &e.AppID, &e.Source, &e.Type, &e.DeliveryID, &e.DedupeKey, &ls, &room, &receivedAt, &e.Body); err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
+			return nil, false, fmt.Errorf("%s: %w", what, err)
 		}
+		if maxBytes > 0 && len(out) > 0 && total+len(e.Body) > maxBytes {
+			return out, true, nil
+		}
+		total += len(e.Body)
 		e.Sequence = uint64(seq)
 		e.LivestreamID, e.RoomID = ls.String, room.String
 		e.ReceivedAt = time.UnixMicro(receivedAt).UTC()
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, false, fmt.Errorf("%s: %w", what, err)
 	}
-	return out, nil
+	return out, false, nil
 }
 
 func (x *txn) DeliveryEvents(ctx context.Context, t store.Tenant, source, deliveryID string) ([]store.Event, error) {
@@ -98,9 +111,14 @@ func (x *txn) DeliveryEvents(ctx context.Context, t store.Tenant, source, delive
 }
 
 func (x *txn) EventsAfter(ctx context.Context, t store.Tenant, after uint64, f store.EventFilter, limit int) ([]store.Event, error) {
+	events, _, err := x.EventsAfterBytes(ctx, t, after, f, limit, 0)
+	return events, err
+}
+
+func (x *txn) EventsAfterBytes(ctx context.Context, t store.Tenant, after uint64, f store.EventFilter, limit, maxBytes int) ([]store.Event, bool, error) {
 	if after > math.MaxInt64 {
 		// Beyond any sequence (int64(after) would wrap to a negative one and match them all).
-		return nil, nil
+		return nil, false, nil
 	}
 	q := strings.Builder{}
 	q.WriteString(`SELECT ` + eventColumns + ` FROM events WHERE account_id = $1 AND app_id = $2 AND seq > $3`)
@@ -138,9 +156,9 @@ func (x *txn) EventsAfter(ctx context.Context, t store.Tenant, after uint64, f s
 	q.WriteString(" ORDER BY seq LIMIT " + arg(limit))
 	rows, err := x.tx.QueryContext(x.ctx(ctx), q.String(), args...)
 	if err != nil {
-		return nil, fmt.Errorf("events after %d: %w", after, err)
+		return nil, false, fmt.Errorf("events after %d: %w", after, err)
 	}
-	return scanEvents(rows, fmt.Sprintf("events after %d", after))
+	return scanEventsBudget(rows, fmt.Sprintf("events after %d", after), maxBytes)
 }
 
 func (x *txn) Event(ctx context.Context, t store.Tenant, sequence uint64) (store.Event, error) {

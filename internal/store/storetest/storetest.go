@@ -10,6 +10,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EventRoundTrip", testEventRoundTrip},
 		{"EventTenantIsolation", testEventTenantIsolation},
 		{"EventsAfterFilters", testEventsAfterFilters},
+		{"EventsAfterBytes", testEventsAfterBytes},
 		{"DeliveryEvents", testDeliveryEvents},
 		{"FeedBounds", testFeedBounds},
 		{"PruneEvents", testPruneEvents},
@@ -2303,4 +2305,80 @@ func testUpdateCanceledContext(t *testing.T, s store.Store) {
 	if calls := h.reported(); len(calls) != 1 {
 		t.Errorf("hook called %d times after one commit, want 1", len(calls))
 	}
+}
+
+// testEventsAfterBytes: a byte budget cuts a read before the event whose body would pass it,
+// never below one event, and says more follow; paging by it loses and repeats nothing.
+func testEventsAfterBytes(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	sizes := []int{300, 300, 300, 1000, 100, 100, 2000, 50}
+	var evs []*store.Event
+	for i, n := range sizes {
+		e := feedEvent(tenantA, "hms", "peer.join.success", fmt.Sprintf("bytes-%d", i))
+		e.Body = bytes.Repeat([]byte{'x'}, n)
+		evs = append(evs, e)
+	}
+	other := feedEvent(tenantB, "hms", "peer.join.success", "bytes-other")
+	other.Body = bytes.Repeat([]byte{'y'}, 5000)
+	appendEvents(t, s, evs[:4]...)
+	appendEvents(t, s, other)
+	appendEvents(t, s, evs[4:]...)
+	view(t, s, func(r store.Reader) error {
+		cases := []struct {
+			name     string
+			after    uint64
+			limit    int
+			maxBytes int
+			want     []int // indexes into evs
+			more     bool
+		}{
+			{"no budget", 0, 100, 0, []int{0, 1, 2, 3, 4, 5, 6, 7}, false},
+			{"budget met exactly", 0, 100, 900, []int{0, 1, 2}, true},
+			{"budget cuts before the event that passes it", 0, 100, 1000, []int{0, 1, 2}, true},
+			{"first event over the budget is still returned", evs[2].Sequence, 100, 10, []int{3}, true},
+			{"other tenants' bodies do not count", evs[3].Sequence, 100, 200, []int{4, 5}, true},
+			{"limit before budget", 0, 2, 10000, []int{0, 1}, false},
+			{"budget not reached: no more", evs[5].Sequence, 100, 1 << 20, []int{6, 7}, false},
+			{"last event alone", evs[6].Sequence, 100, 1, []int{7}, false},
+			{"nothing after", evs[7].Sequence, 100, 1, nil, false},
+		}
+		for _, tc := range cases {
+			got, more, err := r.EventsAfterBytes(ctx, tenantA, tc.after, store.EventFilter{}, tc.limit, tc.maxBytes)
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+				continue
+			}
+			want := make([]*store.Event, len(tc.want))
+			for i, k := range tc.want {
+				want[i] = evs[k]
+			}
+			checkEvents(t, tc.name, got, want)
+			if more != tc.more {
+				t.Errorf("%s: more = %v, want %v", tc.name, more, tc.more)
+			}
+		}
+		// Paging by bytes: every event once, in order, each page within the budget unless it
+		// holds one event.
+		var paged []string
+		for after, n := uint64(0), 0; n < 20; n++ {
+			page, more, err := r.EventsAfterBytes(ctx, tenantA, after, store.EventFilter{}, 100, 700)
+			mustNil(t, "page", err)
+			total := 0
+			for _, e := range page {
+				total += len(e.Body)
+			}
+			if total > 700 && len(page) > 1 {
+				t.Errorf("page after %d: %d events of %d bytes, over the 700-byte budget", after, len(page), total)
+			}
+			paged = append(paged, eventKeys(page)...)
+			if !more {
+				break
+			}
+			after = page[len(page)-1].Sequence
+		}
+		if want := eventPtrKeys(evs); !slices.Equal(paged, want) {
+			t.Errorf("paged by bytes = %v, want %v", paged, want)
+		}
+		return nil
+	})
 }
