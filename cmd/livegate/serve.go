@@ -30,7 +30,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	limits := limitFlags(fs)
 	subsPerApp := envString(fs, "max-subscriptions-per-app", "LIVEGATE_MAX_SUBSCRIPTIONS_PER_APP", strconv.Itoa(feed.DefaultMaxPerApp), "live event subscriptions (gRPC, NDJSON, SSE) one app may hold at once; -1: no limit")
 	subsTotal := envString(fs, "max-subscriptions", "LIVEGATE_MAX_SUBSCRIPTIONS", strconv.Itoa(feed.DefaultMaxSubscriptions), "live event subscriptions the server holds at once; -1: no limit")
-	stall := envString(fs, "subscriber-stall-timeout", "LIVEGATE_SUBSCRIBER_STALL_TIMEOUT", feed.DefaultStallTimeout.String(), "end a subscription whose client has not read for this long (SUBSCRIBER_STALLED; it resumes from its cursor)")
+	stall := envString(fs, "subscriber-stall-timeout", "LIVEGATE_SUBSCRIBER_STALL_TIMEOUT", feed.DefaultStallTimeout.String(), "end a subscription (gRPC, NDJSON, SSE) whose client has not read for this long (it resumes from its cursor)")
 	queueBytes := envString(fs, "subscriber-queue-bytes", "LIVEGATE_SUBSCRIBER_QUEUE_BYTES", strconv.Itoa(feed.DefaultQueueBytes), "bytes of live events queued per subscriber before it falls back to reading the store")
 	replayBytes := envString(fs, "subscriber-replay-bytes", "LIVEGATE_SUBSCRIBER_REPLAY_BYTES", strconv.Itoa(feed.DefaultReplayBytes), "bytes of stored events one replay read holds per subscriber (at least one event)")
 	if err := fs.Parse(args); err != nil {
@@ -119,14 +119,12 @@ func limitFlags(fs *flag.FlagSet) func() (server.Limits, error) {
 		func(l *server.Limits) *time.Duration { return &l.HTTPReadHeaderTimeout })
 	dur("http-read-timeout", "LIVEGATE_HTTP_READ_TIMEOUT", def.HTTPReadTimeout, "longest time to read a whole HTTP request, body included (a stalled upload is cut)",
 		func(l *server.Limits) *time.Duration { return &l.HTTPReadTimeout })
-	dur("http-write-timeout", "LIVEGATE_HTTP_WRITE_TIMEOUT", def.HTTPWriteTimeout, "longest time to write an HTTP response (streams use --stream-stall-timeout)",
+	dur("http-write-timeout", "LIVEGATE_HTTP_WRITE_TIMEOUT", def.HTTPWriteTimeout, "longest time to write an HTTP response (event streams use --subscriber-stall-timeout)",
 		func(l *server.Limits) *time.Duration { return &l.HTTPWriteTimeout })
 	dur("http-idle-timeout", "LIVEGATE_HTTP_IDLE_TIMEOUT", def.HTTPIdleTimeout, "close keep-alive HTTP connections idle this long",
 		func(l *server.Limits) *time.Duration { return &l.HTTPIdleTimeout })
 	count("http-max-header-bytes", "LIVEGATE_HTTP_MAX_HEADER_BYTES", def.HTTPMaxHeaderBytes, "largest HTTP request header block",
 		func(l *server.Limits) *int { return &l.HTTPMaxHeaderBytes })
-	dur("stream-stall-timeout", "LIVEGATE_STREAM_STALL_TIMEOUT", def.StreamStallTimeout, "cut an SSE/NDJSON subscriber that has not taken a write for this long",
-		func(l *server.Limits) *time.Duration { return &l.StreamStallTimeout })
 	count("http-max-conns", "LIVEGATE_HTTP_MAX_CONNS", def.MaxHTTPConns, "most concurrent HTTP connections (more wait to be accepted)",
 		func(l *server.Limits) *int { return &l.MaxHTTPConns })
 	count("grpc-max-conns", "LIVEGATE_GRPC_MAX_CONNS", def.MaxGRPCConns, "most concurrent gRPC connections (more wait to be accepted)",

@@ -29,11 +29,11 @@ func TestLimitFlags(t *testing.T) {
 	}
 	t.Setenv("LIVEGATE_HTTP_READ_TIMEOUT", "5s")
 	t.Setenv("LIVEGATE_GRPC_MAX_STREAMS_PER_CONN", "7")
-	got, err = parse("--grpc-max-streams-per-conn=9", "--http-max-conns=-1", "--stream-stall-timeout=2s")
+	got, err = parse("--grpc-max-streams-per-conn=9", "--http-max-conns=-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.HTTPReadTimeout != 5*time.Second || got.GRPCMaxStreamsPerConn != 9 || got.MaxHTTPConns != -1 || got.StreamStallTimeout != 2*time.Second {
+	if got.HTTPReadTimeout != 5*time.Second || got.GRPCMaxStreamsPerConn != 9 || got.MaxHTTPConns != -1 {
 		t.Errorf("env and flags: %+v", got)
 	}
 	for _, bad := range []string{"--http-write-timeout=0", "--http-idle-timeout=soon", "--grpc-max-conns=0", "--http-max-header-bytes=lots"} {

@@ -74,15 +74,12 @@ type Limits struct {
 	// cut after it. Streaming routes (SSE, NDJSON) are exempt once their request is read.
 	HTTPReadTimeout time.Duration
 	// HTTPWriteTimeout bounds writing a response (from the end of its request's headers).
-	// Streaming routes use StreamStallTimeout instead.
+	// Streaming routes use the feed's stall timeout (Config.Feed.StallTimeout) instead.
 	HTTPWriteTimeout time.Duration
 	// HTTPIdleTimeout closes a keep-alive connection idle this long between requests.
 	HTTPIdleTimeout time.Duration
 	// HTTPMaxHeaderBytes bounds a request's headers (and request line).
 	HTTPMaxHeaderBytes int
-	// StreamStallTimeout cuts a streaming HTTP answer (SSE, NDJSON) whose client has not
-	// taken one write for this long (it stopped reading).
-	StreamStallTimeout time.Duration
 	// MaxHTTPConns bounds concurrent HTTP connections; past it, new connections wait in the
 	// listen backlog until one closes.
 	MaxHTTPConns int
@@ -116,7 +113,6 @@ func DefaultLimits() Limits {
 		HTTPWriteTimeout:      60 * time.Second,
 		HTTPIdleTimeout:       120 * time.Second,
 		HTTPMaxHeaderBytes:    64 << 10,
-		StreamStallTimeout:    30 * time.Second,
 		MaxHTTPConns:          4096,
 		MaxGRPCConns:          1024,
 		GRPCMaxStreamsPerConn: 100,
@@ -146,7 +142,6 @@ func (l Limits) withDefaults() Limits {
 	fill(&l.HTTPReadTimeout, d.HTTPReadTimeout)
 	fill(&l.HTTPWriteTimeout, d.HTTPWriteTimeout)
 	fill(&l.HTTPIdleTimeout, d.HTTPIdleTimeout)
-	fill(&l.StreamStallTimeout, d.StreamStallTimeout)
 	fill(&l.GRPCKeepaliveMinTime, d.GRPCKeepaliveMinTime)
 	fill(&l.GRPCKeepaliveTime, d.GRPCKeepaliveTime)
 	fill(&l.GRPCKeepaliveTimeout, d.GRPCKeepaliveTimeout)
@@ -329,7 +324,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if err != nil {
 		return nil, fmt.Errorf("dial own gRPC server: %w", err)
 	}
-	handler, err := gateway.New(ctx, s.conn, gateway.Options{Admitter: s.webhooks, StallTimeout: on(lim.StreamStallTimeout), Log: log})
+	// One stall timeout for every face: the gateway cuts an SSE/NDJSON client that stops
+	// reading after as long as Subscribe waits for a gRPC client.
+	stall := cfg.Feed.StallTimeout
+	if stall == 0 {
+		stall = feed.DefaultStallTimeout
+	}
+	handler, err := gateway.New(ctx, s.conn, gateway.Options{Admitter: s.webhooks, StallTimeout: on(stall), Log: log})
 	if err != nil {
 		return nil, err
 	}

@@ -229,7 +229,7 @@ func TestStreamsOutliveHTTPTimeouts(t *testing.T) {
 // client's receive buffer is small and the events are large, so the server's writes block.
 func TestStreamReaderThatStopsIsCut(t *testing.T) {
 	f := newStreamApp(t, func(c *server.Config) {
-		c.Limits.StreamStallTimeout = 500 * time.Millisecond
+		c.Feed.StallTimeout = 500 * time.Millisecond
 	})
 	blob := strings.Repeat("x", 900<<10)
 	for i := range 10 { // 9 MB: more than loopback's socket buffers hold
