@@ -15,12 +15,14 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/auth"
 )
 
 // interceptors returns the server's chains, outermost first: panic recovery, logging, domain
-// error translation, authentication and authorization, validation. The gateway dials this
+// error translation, authentication and authorization, validation (except of WebhookService
+// requests, which are validated after their secret is checked). The gateway dials this
 // server, so REST calls pass through the same chain.
 func interceptors(log *slog.Logger, authn *auth.Authenticator) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
 	validator, err := protovalidate.New()
@@ -38,18 +40,25 @@ func interceptors(log *slog.Logger, authn *auth.Authenticator) ([]grpc.UnaryServ
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
 	a := &authInterceptor{authn: authn}
 	t := &errorTranslator{log: log}
+	// WebhookService validates its requests itself, after checking the provider's secret: a
+	// wrong secret is 401 whatever the request holds.
+	skipWebhooks := grpcprotovalidate.WithIgnoreMessages(
+		(&livegatev1.DeliverHmsWebhookRequest{}).ProtoReflect().Type(),
+		(&livegatev1.DeliverAmityWebhookRequest{}).ProtoReflect().Type(),
+		(&livegatev1.DeliverRtmpCallbackRequest{}).ProtoReflect().Type(),
+	)
 	return []grpc.UnaryServerInterceptor{
 			recovery.UnaryServerInterceptor(recoverOpt),
 			logging.UnaryServerInterceptor(logger, logOpts...),
 			t.unary,
 			a.unary,
-			grpcprotovalidate.UnaryServerInterceptor(validator),
+			grpcprotovalidate.UnaryServerInterceptor(validator, skipWebhooks),
 		}, []grpc.StreamServerInterceptor{
 			recovery.StreamServerInterceptor(recoverOpt),
 			logging.StreamServerInterceptor(logger, logOpts...),
 			t.stream,
 			a.stream,
-			grpcprotovalidate.StreamServerInterceptor(validator),
+			grpcprotovalidate.StreamServerInterceptor(validator, skipWebhooks),
 		}, nil
 }
 
