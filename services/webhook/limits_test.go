@@ -209,7 +209,7 @@ func TestAcceptedDeliveriesDecode(t *testing.T) {
 		}
 	}
 	accepted := 0
-	for i := range 100 {
+	for i := range 60 {
 		var b strings.Builder
 		budget = 400
 		// Depths around the bound, some deep and narrow, most shallow and wide.
@@ -222,11 +222,11 @@ func TestAcceptedDeliveriesDecode(t *testing.T) {
 		switch rng.IntN(4) {
 		case 0:
 			// Deep and narrow: from just under the bound to past what protobuf decodes.
-			d := limits.MaxJSONDepth - 4 + rng.IntN(6000)
+			d := limits.MaxJSONDepth - 4 + rng.IntN(12000)
 			body = hmsBody(fmt.Sprintf("p%d", i), strings.Repeat(`[1,{"k":`, d/2)+"null"+strings.Repeat("}]", d/2))
 		case 1:
 			// Wide: many values, near the count bound.
-			n := rng.IntN(limits.MaxBodyBytes/(b.Len()+1) + 1)
+			n := rng.IntN(limits.MaxBodyBytes/4/(b.Len()+1) + 1)
 			body = hmsBody(fmt.Sprintf("p%d", i), "["+strings.Repeat(b.String()+",", n)+"0]")
 		}
 		_, err := srv.DeliverHmsWebhook(ctx, &livegatev1.DeliverHmsWebhookRequest{AccountId: "acc", AppId: "app", WebhookSecret: creds.WebhookSecret, Body: body})
@@ -239,7 +239,7 @@ func TestAcceptedDeliveriesDecode(t *testing.T) {
 			t.Fatalf("body %d: %v", i, err)
 		}
 	}
-	if got := storedEvents(t, st); len(got) != accepted || accepted < 20 {
+	if got := storedEvents(t, st); len(got) != accepted || accepted < 10 {
 		t.Fatalf("accepted %d, stored and decoded %d", accepted, len(got))
 	}
 }
