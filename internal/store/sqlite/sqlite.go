@@ -288,17 +288,20 @@ func describe(err error) error {
 	}
 	return &storageError{
 		api:   apierror.New(apierror.ReasonStorageUnavailable, "%s: %s", why, e.Error()).With("kind", kind),
+		why:   why,
 		cause: err,
 	}
 }
 
-// storageError is STORAGE_UNAVAILABLE with the SQLite error that caused it.
+// storageError is STORAGE_UNAVAILABLE (its message for clients: why, and SQLite's words)
+// with the error that caused it (for the log: where, too).
 type storageError struct {
 	api   *apierror.Error
+	why   string
 	cause error
 }
 
-func (e *storageError) Error() string   { return e.api.Message + " (" + e.cause.Error() + ")" }
+func (e *storageError) Error() string   { return e.why + ": " + e.cause.Error() }
 func (e *storageError) Unwrap() []error { return []error{e.api, e.cause} }
 
 // retryBusy runs fn again while it fails with SQLITE_BUSY, for up to busyTimeout. SQLite
