@@ -5,6 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
 )
 
@@ -37,5 +42,27 @@ func TestCheckJSON(t *testing.T) {
 		case c.want != "" && (!errors.As(err, &ae) || ae.Reason != c.want):
 			t.Errorf("%s: got %v, want %s", c.name, err, c.want)
 		}
+	}
+}
+
+// TestDepthBoundDecodes: an event holding JSON nested MaxJSONDepth levels (as Struct, the
+// way unknown deliveries and free-form fields are stored) decodes with a tenth of
+// protobuf's default recursion limit: the bound keeps a wide margin.
+func TestDepthBoundDecodes(t *testing.T) {
+	body := strings.Repeat(`{"a":[`, MaxJSONDepth/2) + "1" + strings.Repeat("]}", MaxJSONDepth/2)
+	if err := CheckJSON([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	raw := &structpb.Struct{}
+	if err := raw.UnmarshalJSON([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	ev := &livegatev1.Event{Payload: &livegatev1.Event_Unknown{Unknown: &livegatev1.UnknownPayload{Raw: raw}}}
+	b, err := proto.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (proto.UnmarshalOptions{RecursionLimit: protowire.DefaultRecursionLimit / 10}).Unmarshal(b, &livegatev1.Event{}); err != nil {
+		t.Fatalf("an event at the depth bound needs more than %d levels: %v", protowire.DefaultRecursionLimit/10, err)
 	}
 }
