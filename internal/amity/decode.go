@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	amityv1 "github.com/livegate/livegate/gen/go/livegate/amity/v1"
+	"github.com/livegate/livegate/internal/limits"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -73,8 +74,9 @@ func (e *DecodeError) Unwrap() []error {
 	return []error{e.Kind, e.Err}
 }
 
-// maxDepth bounds the nesting of the JSON body (objects and arrays).
-const maxDepth = 256
+// maxDepth bounds the nesting of the JSON body (objects and arrays): livegate's bound on
+// every delivery, which keeps what is stored decodable.
+const maxDepth = limits.MaxJSONDepth
 
 // Decode decodes a delivery's body. It tolerates keys the schema does not know
 // (they are dropped; the raw body is kept elsewhere) and requires a non-empty

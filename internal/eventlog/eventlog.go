@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/limits"
 	"github.com/livegate/livegate/internal/payload"
 	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/store"
@@ -19,12 +20,17 @@ import (
 
 // Append stores ev (which must carry its tenant, source, type and payload) as part of the
 // delivery deliveryID under dedupeKey, and sets ev.Sequence.
-// store.ErrAlreadyExists when the dedupe key is taken.
+// store.ErrAlreadyExists when the dedupe key is taken; PAYLOAD_TOO_LARGE (and nothing
+// stored) when the event encodes to more than limits.MaxEventBytes, so that every stored event
+// can be read back through gRPC.
 func Append(ctx context.Context, w store.Writer, ev *livegatev1.Event, deliveryID, dedupeKey string) error {
 	ev.Sequence = 0
 	body, err := proto.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", ev.GetType(), err)
+	}
+	if len(body) > limits.MaxEventBytes {
+		return limits.EventTooLarge(ev.GetType(), len(body))
 	}
 	rec := &store.Event{
 		Tenant:       store.Tenant{AccountID: ev.GetAccountId(), AppID: ev.GetAppId()},

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"time"
 
 	"buf.build/go/protovalidate"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
@@ -15,12 +17,14 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/auth"
 )
 
 // interceptors returns the server's chains, outermost first: panic recovery, logging, domain
-// error translation, authentication and authorization, validation. The gateway dials this
+// error translation, authentication and authorization, validation (except of WebhookService
+// requests, which are validated after their secret is checked). The gateway dials this
 // server, so REST calls pass through the same chain.
 func interceptors(log *slog.Logger, authn *auth.Authenticator) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
 	validator, err := protovalidate.New()
@@ -37,35 +41,85 @@ func interceptors(log *slog.Logger, authn *auth.Authenticator) ([]grpc.UnaryServ
 	// Calls finish as a log line each; payloads are never logged (they hold secrets).
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
 	a := &authInterceptor{authn: authn}
-	t := &errorTranslator{log: log}
+	t := &errorTranslator{log: log, storage: newRateLimitedLog(storageLogEvery)}
+	// WebhookService validates its requests itself, after checking the provider's secret: a
+	// wrong secret is 401 whatever the request holds.
+	skipWebhooks := grpcprotovalidate.WithIgnoreMessages(
+		(&livegatev1.DeliverHmsWebhookRequest{}).ProtoReflect().Type(),
+		(&livegatev1.DeliverAmityWebhookRequest{}).ProtoReflect().Type(),
+		(&livegatev1.DeliverRtmpCallbackRequest{}).ProtoReflect().Type(),
+	)
 	return []grpc.UnaryServerInterceptor{
 			recovery.UnaryServerInterceptor(recoverOpt),
 			logging.UnaryServerInterceptor(logger, logOpts...),
 			t.unary,
 			a.unary,
-			grpcprotovalidate.UnaryServerInterceptor(validator),
+			grpcprotovalidate.UnaryServerInterceptor(validator, skipWebhooks),
 		}, []grpc.StreamServerInterceptor{
 			recovery.StreamServerInterceptor(recoverOpt),
 			logging.StreamServerInterceptor(logger, logOpts...),
 			t.stream,
 			a.stream,
-			grpcprotovalidate.StreamServerInterceptor(validator),
+			grpcprotovalidate.StreamServerInterceptor(validator, skipWebhooks),
 		}, nil
 }
 
 // errorTranslator turns domain errors into gRPC statuses (apierror.ToStatus), logging the
-// cause of every INTERNAL one, since its message is not sent to the client.
-type errorTranslator struct{ log *slog.Logger }
+// cause of every INTERNAL one, since its message is not sent to the client, and of
+// STORAGE_UNAVAILABLE ones (a full or read-only disk) at most once per storageLogEvery per
+// kind: every request fails the same way then, and one line per request would flood the log.
+type errorTranslator struct {
+	log     *slog.Logger
+	storage *rateLimitedLog
+}
+
+// storageLogEvery is how often the same kind of storage failure is logged at most.
+const storageLogEvery = 10 * time.Second
 
 func (t *errorTranslator) translate(ctx context.Context, method string, err error) error {
 	if err == nil {
 		return nil
 	}
 	st := apierror.ToStatus(err)
-	if st.Code() == codes.Internal || st.Code() == codes.Unknown {
+	switch info := apierror.Info(st); {
+	case st.Code() == codes.Internal || st.Code() == codes.Unknown:
 		t.log.ErrorContext(ctx, "internal error", "method", method, "error", err)
+	case info.GetReason() == string(apierror.ReasonStorageUnavailable):
+		kind := info.GetMetadata()["kind"]
+		if ok, suppressed := t.storage.allow(kind); ok {
+			t.log.ErrorContext(ctx, "storage unavailable: writes fail", "kind", kind, "method", method, "error", err,
+				"suppressed", suppressed, "suppressed_for", storageLogEvery.String())
+		}
 	}
 	return st.Err()
+}
+
+// rateLimitedLog lets one line per key through per period, and counts the others.
+type rateLimitedLog struct {
+	every      time.Duration
+	now        func() time.Time
+	mu         sync.Mutex
+	last       map[string]time.Time
+	suppressed map[string]int
+}
+
+func newRateLimitedLog(every time.Duration) *rateLimitedLog {
+	return &rateLimitedLog{every: every, now: time.Now, last: map[string]time.Time{}, suppressed: map[string]int{}}
+}
+
+// allow says whether to log a line of this key now, and how many were suppressed since the
+// last one.
+func (r *rateLimitedLog) allow(key string) (bool, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	if last, ok := r.last[key]; ok && now.Sub(last) < r.every {
+		r.suppressed[key]++
+		return false, 0
+	}
+	n := r.suppressed[key]
+	r.last[key], r.suppressed[key] = now, 0
+	return true, n
 }
 
 func (t *errorTranslator) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

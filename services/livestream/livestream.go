@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -416,12 +417,18 @@ func page(pageNo, perPage int32) (offset, limit int) {
 	return (p - 1) * limit, limit
 }
 
+// paging says where a page sits. The offsets are int32 in the API: page_no is bounded in the
+// proto so that they fit, and they are clamped here all the same rather than wrapped.
 func paging(offset, n, total int) *livegatev1.Paging {
 	return &livegatev1.Paging{
-		StartOffset: int32(offset),
-		EndOffset:   int32(offset + n - 1),
-		TotalCount:  int32(total),
+		StartOffset: clampInt32(offset),
+		EndOffset:   clampInt32(offset + n - 1),
+		TotalCount:  clampInt32(total),
 	}
+}
+
+func clampInt32(v int) int32 {
+	return int32(min(max(v, math.MinInt32), math.MaxInt32))
 }
 
 func (s *Server) toProto(l store.Livestream) *livegatev1.Livestream {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,6 +55,9 @@ type RTMP struct {
 func (s *Server) DeliverRtmpCallback(ctx context.Context, req *livegatev1.DeliverRtmpCallbackRequest) (*livegatev1.DeliverRtmpCallbackResponse, error) {
 	if s.rtmp.Secret == "" || subtle.ConstantTimeCompare([]byte(req.GetCallbackSecret()), []byte(s.rtmp.Secret)) != 1 {
 		return nil, apierror.New(apierror.ReasonSignatureMismatch, "wrong RTMP callback secret in the callback URL: generate nginx's configuration with `livegate rtmp nginx-conf` on this installation's data")
+	}
+	if err := validate(req); err != nil {
+		return nil, err
 	}
 	cb := req.GetCallback()
 	if cb.GetCall() == "" {
@@ -290,8 +294,7 @@ func (s *Server) ReapRtmpClients(ctx context.Context) (int, error) {
 // appendRtmp stores the callback as an `rtmp.<call>` event about l, and the status change it
 // caused, and returns the event's sequence.
 func (s *Server) appendRtmp(ctx context.Context, w store.Writer, l store.Livestream, cb *rtmpv1.Callback, change *projection.Change, now time.Time) (uint64, error) {
-	stored := proto.CloneOf(cb)
-	stored.Name = l.ID // never the stream key
+	stored := storedCallback(cb, l.ID)
 	id := uuid.NewString()
 	ev := &livegatev1.Event{
 		Id:              id,
@@ -317,6 +320,29 @@ func (s *Server) appendRtmp(ctx context.Context, w store.Writer, l store.Livestr
 		}
 	}
 	return ev.GetSequence(), nil
+}
+
+// storedCallback is the callback as events keep it: without what may carry a credential.
+// name is the livestream id, never the stream key; the client's query arguments (args, e.g.
+// the `key` of rtmp://host/live/stream?key=secret) are dropped, names and values alike, since
+// either may be a secret (`?s3cr3t`) and livegate acts on none of them; and the query strings
+// of the client's URLs (tcurl, swfurl, pageurl), where an encoder can put the same, are cut.
+func storedCallback(cb *rtmpv1.Callback, livestreamID string) *rtmpv1.Callback {
+	stored := proto.CloneOf(cb)
+	stored.Name = livestreamID
+	stored.Args = nil
+	stored.Tcurl = withoutQuery(stored.Tcurl)
+	stored.Swfurl = withoutQuery(stored.Swfurl)
+	stored.Pageurl = withoutQuery(stored.Pageurl)
+	return stored
+}
+
+// withoutQuery cuts a URL at its query string (or fragment).
+func withoutQuery(u string) string {
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		return u[:i]
+	}
+	return u
 }
 
 // rtmpError passes apierrors through and wraps the rest with the call.

@@ -13,7 +13,10 @@ import (
 	"fmt"
 	"time"
 
+	"buf.build/go/protovalidate"
 	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -24,6 +27,7 @@ import (
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/hms"
+	"github.com/livegate/livegate/internal/limits"
 	"github.com/livegate/livegate/internal/payload"
 	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/store"
@@ -77,12 +81,18 @@ type delivery struct {
 // DeliverHmsWebhook takes one 100ms delivery.
 func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverHmsWebhookRequest) (*livegatev1.DeliverHmsWebhookResponse, error) {
 	t := store.TenantOf(req)
+	if err := validate(&livegatev1.DeliverHmsWebhookRequest{AccountId: req.GetAccountId(), AppId: req.GetAppId()}); err != nil {
+		return nil, err
+	}
 	app, err := s.app(ctx, t)
 	if err != nil {
 		return nil, err
 	}
 	if req.GetWebhookSecret() == "" || subtle.ConstantTimeCompare([]byte(req.GetWebhookSecret()), []byte(app.WebhookSecret)) != 1 {
 		return nil, apierror.New(apierror.ReasonSignatureMismatch, "missing or wrong X-Webhook-Secret header")
+	}
+	if err := checkBody(req, req.GetBody()); err != nil {
+		return nil, err
 	}
 	decoded, err := hms.Decode(req.GetBody())
 	if err != nil {
@@ -131,6 +141,9 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 // DeliverAmityWebhook takes one Amity delivery: one event per video stream.
 func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.DeliverAmityWebhookRequest) (*livegatev1.DeliverAmityWebhookResponse, error) {
 	t := store.TenantOf(req)
+	if err := validate(&livegatev1.DeliverAmityWebhookRequest{AccountId: req.GetAccountId(), AppId: req.GetAppId()}); err != nil {
+		return nil, err
+	}
 	app, err := s.app(ctx, t)
 	if err != nil {
 		return nil, err
@@ -142,6 +155,9 @@ func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.Delive
 	}
 	if !amity.Verify([]byte(app.WebhookSecret), req.GetBody(), req.GetSignature()) {
 		return nil, apierror.New(apierror.ReasonSignatureMismatch, "missing or wrong x-amity-signature: it must be base64(HMAC-SHA256(webhook secret, body))")
+	}
+	if err := checkBody(req, req.GetBody()); err != nil {
+		return nil, err
 	}
 	w, err := amity.Decode(req.GetBody())
 	if err != nil {
@@ -194,6 +210,13 @@ func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.Delive
 // commit stores a delivery's events with what they cause, in one transaction: or, when the
 // delivery is already stored, changes nothing and returns the original sequences.
 func (s *Server) commit(ctx context.Context, d delivery, now time.Time) (seqs []uint64, duplicate bool, err error) {
+	total := 0
+	for _, ev := range d.events {
+		total += proto.Size(ev)
+	}
+	if total > limits.MaxDeliveryEventBytes {
+		return nil, false, limits.DeliveryTooLarge(len(d.events), total)
+	}
 	err = s.store.Update(ctx, func(w store.Writer) error {
 		seqs, duplicate = nil, false
 		prior, err := w.DeliveryEvents(ctx, d.tenant, d.source, d.deliveryID)
@@ -250,6 +273,42 @@ func (s *Server) appendAndProject(ctx context.Context, w store.Writer, d deliver
 		}
 	}
 	return ev.GetSequence(), nil
+}
+
+// The validation order of every delivery: the ids that find the tenant (a malformed one is
+// 400), the tenant (404), its secret or signature (401), and only then the rest of the
+// request and the body's bounds (limits), so that a caller without the secret learns nothing
+// about what a valid body is, and a wrong secret is 401 whatever the body. WebhookService is
+// therefore left out of the server's validation interceptor, and its handlers validate here.
+
+// validate checks req against its proto's rules, as the server's validation interceptor
+// does for the other services: INVALID_ARGUMENT with the violations.
+func validate(req proto.Message) error {
+	err := protovalidate.Validate(req)
+	if err == nil {
+		return nil
+	}
+	var ve *protovalidate.ValidationError
+	if !errors.As(err, &ve) {
+		return fmt.Errorf("validate %s: %w", req.ProtoReflect().Descriptor().Name(), err)
+	}
+	st := status.New(codes.InvalidArgument, err.Error())
+	if withDetails, derr := st.WithDetails(ve.ToProto()); derr == nil {
+		st = withDetails
+	}
+	return st.Err()
+}
+
+// checkBody checks an authenticated delivery: its size (413), its request's rules, and the
+// JSON bounds that keep what is stored decodable (limits.CheckJSON).
+func checkBody(req proto.Message, body []byte) error {
+	if len(body) > limits.MaxBodyBytes {
+		return limits.BodyTooLarge(len(body))
+	}
+	if err := validate(req); err != nil {
+		return err
+	}
+	return limits.CheckJSON(body)
 }
 
 // decodeError turns a provider decoder's error into INVALID_ARGUMENT naming the field.

@@ -81,6 +81,7 @@ import (
 	moderncsqlite "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/store"
 )
 
@@ -125,13 +126,24 @@ var _ store.Store = (*Store)(nil)
 
 // Open opens the database <dir>/livegate.db, creating dir and the file if they do not exist,
 // and brings its schema up to date. Another process may have the same database open.
+//
+// The database holds webhook secrets and stream keys in clear: dir is created 0700, and the
+// database file 0600 (SQLite gives its -wal and -shm files the database file's mode); existing
+// files readable or writable by group or others are narrowed to 0600.
+//
+// Open fails, naming the path and the cause, when the database cannot be written (a
+// read-only file, directory or file system, a full disk): it commits one real write to find
+// out, rather than serving and failing every write later.
 func Open(ctx context.Context, dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create %s: %w", dir, err)
 	}
 	path, err := filepath.Abs(filepath.Join(dir, FileName))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if err := restrictFiles(path); err != nil {
+		return nil, err
 	}
 	s := &Store{path: path}
 
@@ -145,10 +157,13 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	s.w.SetConnMaxIdleTime(0)
 	err = retryBusy(ctx, func() error {
 		if err := s.checkWriter(ctx); err != nil {
-			return fmt.Errorf("sqlite: open %s: %w", path, err)
+			return fmt.Errorf("sqlite: open %s: %w", path, describe(err))
 		}
 		if err := s.migrate(ctx); err != nil {
 			return fmt.Errorf("sqlite: migrate %s: %w", path, err)
+		}
+		if err := s.probeWrite(ctx); err != nil {
+			return fmt.Errorf("sqlite: %s cannot be written: %w", path, describe(err))
 		}
 		return nil
 	})
@@ -178,6 +193,116 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	go s.committer()
 	return s, nil
 }
+
+// restrictFiles creates the database file 0600 if it does not exist, so that SQLite (which
+// creates -wal and -shm with the database file's mode) never makes a more open one, and
+// narrows an existing database, -wal or -shm file that group or others may read or write.
+func restrictFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s cannot be opened for writing: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sqlite: %s: %w", path, err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("sqlite: narrow the mode of %s to owner-only: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
+// probeWrite commits one real write: the database header's user_version (which livegate does
+// not use) set to the value it has. A database that cannot be written fails here, at Open.
+func (s *Store) probeWrite(ctx context.Context) error {
+	var v int64
+	if err := s.w.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+		return err
+	}
+	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: takes the write lock
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, `PRAGMA user_version = `+strconv.FormatInt(v, 10)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// SetMaxPageCount caps the size of the database at n pages (PRAGMA max_page_count on the
+// writer connection; it cannot go below the current size) and returns the cap in force.
+// Writes that would grow the database past it fail as on a full disk (SQLITE_FULL): tests use
+// it to make a full disk.
+func (s *Store) SetMaxPageCount(ctx context.Context, n int64) (int64, error) {
+	var got int64
+	if err := s.w.QueryRowContext(ctx, `PRAGMA max_page_count = `+strconv.FormatInt(n, 10)).Scan(&got); err != nil {
+		return 0, fmt.Errorf("sqlite: max_page_count: %w", err)
+	}
+	return got, nil
+}
+
+// PageCount returns the number of pages the database has.
+func (s *Store) PageCount(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.w.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: page_count: %w", err)
+	}
+	return n, nil
+}
+
+// describe turns SQLite's errors that mean "the database cannot be written" into
+// STORAGE_UNAVAILABLE (HTTP 503) with a message saying why, keeping the cause in the chain;
+// other errors are returned as they are.
+func describe(err error) error {
+	var e *moderncsqlite.Error
+	if err == nil || !errors.As(err, &e) {
+		return err
+	}
+	var why, kind string
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_FULL:
+		why, kind = "the database is full (the disk, or its size limit)", "full"
+	case sqlite3.SQLITE_READONLY:
+		why, kind = "the database is read-only (its file, directory or file system)", "read_only"
+	case sqlite3.SQLITE_IOERR:
+		why, kind = "the database's disk failed (I/O error)", "io_error"
+	case sqlite3.SQLITE_CANTOPEN:
+		why, kind = "the database's files cannot be opened", "cant_open"
+	default:
+		return err
+	}
+	var already *apierror.Error
+	if errors.As(err, &already) {
+		return err
+	}
+	return &storageError{
+		api:   apierror.New(apierror.ReasonStorageUnavailable, "%s: %s", why, e.Error()).With("kind", kind),
+		why:   why,
+		cause: err,
+	}
+}
+
+// storageError is STORAGE_UNAVAILABLE (its message for clients: why, and SQLite's words)
+// with the error that caused it (for the log: where, too).
+type storageError struct {
+	api   *apierror.Error
+	why   string
+	cause error
+}
+
+func (e *storageError) Error() string   { return e.why + ": " + e.cause.Error() }
+func (e *storageError) Unwrap() []error { return []error{e.api, e.cause} }
 
 // retryBusy runs fn again while it fails with SQLITE_BUSY, for up to busyTimeout. SQLite
 // answers SQLITE_BUSY without waiting on busy_timeout when waiting could deadlock, and it does
@@ -256,11 +381,11 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) View(ctx context.Context, fn func(store.Reader) error) (err error) {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("sqlite: begin read: %w", err)
+		return describe(fmt.Errorf("sqlite: begin read: %w", err))
 	}
 	// Rollback also runs when fn panics; a read-only transaction has nothing to commit.
 	defer tx.Rollback() //nolint:errcheck // nothing to undo
-	return fn(&txn{tx: tx})
+	return describe(fn(&txn{tx: tx}))
 }
 
 // Update runs fn in a write transaction and commits it durably. If fn returns an error or
@@ -295,7 +420,7 @@ func (s *Store) Update(ctx context.Context, fn func(store.Writer) error) error {
 	if u.panicked != nil {
 		panic(u.panicked)
 	}
-	return err
+	return describe(err)
 }
 
 // OnCommit sets the function told about the events each commit appended (see store.Store).
@@ -363,7 +488,10 @@ func (s *Store) commitBatch(batch []*update) {
 				_ = tx.Rollback()
 				for j, v := range batch {
 					if errs[j] == nil {
-						errs[j] = fmt.Errorf("sqlite: roll back to savepoint: %w", err)
+						// Keep the cause: SQLite rolls the whole transaction back by itself
+						// after some errors (SQLITE_FULL, SQLITE_IOERR), which is why the
+						// savepoint is gone.
+						errs[j] = fmt.Errorf("sqlite: roll back to savepoint after %w: %v", errs[i], err)
 					}
 					v.done <- errs[j]
 				}

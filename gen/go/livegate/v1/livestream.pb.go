@@ -674,7 +674,7 @@ type ListLivestreamsRequest struct {
 	ExcludeMeetings bool `protobuf:"varint,3,opt,name=exclude_meetings,json=excludeMeetings,proto3" json:"exclude_meetings,omitempty"`
 	// Number of livestreams per page, 1 to 100; 0 means the default, 20.
 	PerPage int32 `protobuf:"varint,4,opt,name=per_page,json=perPage,proto3" json:"per_page,omitempty"`
-	// The page to return, from 1; 0 means the first.
+	// The page to return, from 1 to 1,000,000; 0 means the first.
 	PageNo int32 `protobuf:"varint,5,opt,name=page_no,json=pageNo,proto3" json:"page_no,omitempty"`
 	// Only livestreams in this status; unset means any.
 	Status LivestreamStatus `protobuf:"varint,6,opt,name=status,proto3,enum=livegate.v1.LivestreamStatus" json:"status,omitempty"`
@@ -901,7 +901,7 @@ type StopMeetingLivestreamRequest struct {
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The app ID (path).
 	AppId string `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
-	// ID of the meeting.
+	// ID of the meeting: letters, digits, '-' and '_', 1 to 128 of them (as other ids).
 	MeetingId     string `protobuf:"bytes,3,opt,name=meeting_id,json=meetingId,proto3" json:"meeting_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1075,7 +1075,7 @@ type StartMeetingLivestreamRequest struct {
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The app ID (path).
 	AppId string `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
-	// ID of the meeting (path).
+	// ID of the meeting (path): letters, digits, '-' and '_', 1 to 128 of them (as other ids).
 	MeetingId string `protobuf:"bytes,3,opt,name=meeting_id,json=meetingId,proto3" json:"meeting_id,omitempty"`
 	// Name of the livestream: letters, digits, '-' and '_' only.
 	Name string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
@@ -1212,7 +1212,7 @@ type GetMeetingActiveLivestreamRequest struct {
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The app ID (path).
 	AppId string `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
-	// ID of the meeting (path).
+	// ID of the meeting (path): letters, digits, '-' and '_', 1 to 128 of them (as other ids).
 	MeetingId     string `protobuf:"bytes,3,opt,name=meeting_id,json=meetingId,proto3" json:"meeting_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1628,7 +1628,7 @@ type GetLivestreamRequest struct {
 	LivestreamId string `protobuf:"bytes,3,opt,name=livestream_id,json=livestreamId,proto3" json:"livestream_id,omitempty"`
 	// Number of sessions per page, 1 to 100; 0 means the default, 20.
 	PerPage int32 `protobuf:"varint,4,opt,name=per_page,json=perPage,proto3" json:"per_page,omitempty"`
-	// The page of sessions to return (newest first), from 1; 0 means the first.
+	// The page of sessions to return (newest first), from 1 to 1,000,000; 0 means the first.
 	PageNo        int32 `protobuf:"varint,5,opt,name=page_no,json=pageNo,proto3" json:"page_no,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2363,14 +2363,14 @@ const file_livegate_v1_livestream_proto_rawDesc = "" +
 	"\x04name\x18\x03 \x01(\tB\x1a\xbaH\x17r\x15\x18\x80\x012\x10^[a-zA-Z0-9-_]*$R\x04name\"a\n" +
 	"\x18CreateLivestreamResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
-	"\x04data\x18\x02 \x01(\v2\x17.livegate.v1.LivestreamR\x04data\"\x8a\x05\n" +
+	"\x04data\x18\x02 \x01(\v2\x17.livegate.v1.LivestreamR\x04data\"\x8e\x05\n" +
 	"\x16ListLivestreamsRequest\x12;\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\taccountId\x123\n" +
 	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x12)\n" +
 	"\x10exclude_meetings\x18\x03 \x01(\bR\x0fexcludeMeetings\x12$\n" +
-	"\bper_page\x18\x04 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\aperPage\x12 \n" +
-	"\apage_no\x18\x05 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\x06pageNo\x12?\n" +
+	"\bper_page\x18\x04 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\aperPage\x12$\n" +
+	"\apage_no\x18\x05 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\x06pageNo\x12?\n" +
 	"\x06status\x18\x06 \x01(\x0e2\x1d.livegate.v1.LivestreamStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x129\n" +
 	"\n" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
@@ -2383,14 +2383,13 @@ const file_livegate_v1_livestream_proto_rawDesc = "" +
 	"\x04data\x18\x02 \x01(\v2 .livegate.v1.ListLivestreamsDataR\x04data\"}\n" +
 	"\x13ListLivestreamsData\x129\n" +
 	"\vlivestreams\x18\x01 \x03(\v2\x17.livegate.v1.LivestreamR\vlivestreams\x12+\n" +
-	"\x06paging\x18\x02 \x01(\v2\x13.livegate.v1.PagingR\x06paging\"\xbb\x01\n" +
+	"\x06paging\x18\x02 \x01(\v2\x13.livegate.v1.PagingR\x06paging\"\xce\x01\n" +
 	"\x1cStopMeetingLivestreamRequest\x12;\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\taccountId\x123\n" +
-	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x12)\n" +
+	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x12<\n" +
 	"\n" +
-	"meeting_id\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\tmeetingId\"g\n" +
+	"meeting_id\x18\x03 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[A-Za-z0-9_-]{1,128}$R\tmeetingId\"g\n" +
 	"\x1dStopMeetingLivestreamResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12,\n" +
 	"\x04data\x18\x02 \x01(\v2\x18.livegate.v1.MessageDataR\x04data\"S\n" +
@@ -2398,26 +2397,24 @@ const file_livegate_v1_livestream_proto_rawDesc = "" +
 	"\x06height\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe0!(\x00R\x06height\x12 \n" +
 	"\x05width\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\x80<(\x00R\x05width\"\xa9\x02\n" +
+	"\xbaH\a\x1a\x05\x18\x80<(\x00R\x05width\"\xbc\x02\n" +
 	"\x1dStartMeetingLivestreamRequest\x12;\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\taccountId\x123\n" +
-	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x12)\n" +
+	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x12<\n" +
 	"\n" +
-	"meeting_id\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\tmeetingId\x12.\n" +
+	"meeting_id\x18\x03 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[A-Za-z0-9_-]{1,128}$R\tmeetingId\x12.\n" +
 	"\x04name\x18\x04 \x01(\tB\x1a\xbaH\x17r\x15\x18\x80\x012\x10^[a-zA-Z0-9-_]*$R\x04name\x12;\n" +
 	"\fvideo_config\x18\x05 \x01(\v2\x18.livegate.v1.VideoConfigR\vvideoConfig\"g\n" +
 	"\x1eStartMeetingLivestreamResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
-	"\x04data\x18\x02 \x01(\v2\x17.livegate.v1.LivestreamR\x04data\"\xc0\x01\n" +
+	"\x04data\x18\x02 \x01(\v2\x17.livegate.v1.LivestreamR\x04data\"\xd3\x01\n" +
 	"!GetMeetingActiveLivestreamRequest\x12;\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\taccountId\x123\n" +
-	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x12)\n" +
+	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x12<\n" +
 	"\n" +
-	"meeting_id\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\tmeetingId\"k\n" +
+	"meeting_id\x18\x03 \x01(\tB\x1d\xbaH\x1ar\x182\x16^[A-Za-z0-9_-]{1,128}$R\tmeetingId\"k\n" +
 	"\"GetMeetingActiveLivestreamResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
 	"\x04data\x18\x02 \x01(\v2\x17.livegate.v1.LivestreamR\x04data\"\xcd\x01\n" +
@@ -2441,14 +2438,14 @@ const file_livegate_v1_livestream_proto_rawDesc = "" +
 	"\n" +
 	"livestream\x18\x01 \x01(\v2\x17.livegate.v1.LivestreamR\n" +
 	"livestream\x128\n" +
-	"\asession\x18\x02 \x01(\v2\x1e.livegate.v1.LivestreamSessionR\asession\"\xff\x01\n" +
+	"\asession\x18\x02 \x01(\v2\x1e.livegate.v1.LivestreamSessionR\asession\"\x83\x02\n" +
 	"\x14GetLivestreamRequest\x12;\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\taccountId\x123\n" +
 	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x12-\n" +
 	"\rlivestream_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\flivestreamId\x12$\n" +
-	"\bper_page\x18\x04 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\aperPage\x12 \n" +
-	"\apage_no\x18\x05 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\x06pageNo\"e\n" +
+	"\bper_page\x18\x04 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\aperPage\x12$\n" +
+	"\apage_no\x18\x05 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\x06pageNo\"e\n" +
 	"\x15GetLivestreamResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x122\n" +
 	"\x04data\x18\x02 \x01(\v2\x1e.livegate.v1.GetLivestreamDataR\x04data\"\xef\x01\n" +

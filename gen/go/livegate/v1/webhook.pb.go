@@ -33,7 +33,7 @@ type DeliverHmsWebhookRequest struct {
 	// The X-Webhook-Secret header: the app's webhook secret, set as a custom header on the
 	// 100ms webhook. A secret: redacted from logs.
 	WebhookSecret string `protobuf:"bytes,3,opt,name=webhook_secret,json=webhookSecret,proto3" json:"webhook_secret,omitempty"`
-	// The raw body, at most 1 MiB.
+	// The raw body: at most 1 MiB, 64 levels of nesting and 100,000 JSON values.
 	Body          []byte `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -163,7 +163,7 @@ type DeliverAmityWebhookRequest struct {
 	Signature string `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
 	// The legacy x-eko-signature header. A delivery with only this one is ignored.
 	LegacySignature string `protobuf:"bytes,4,opt,name=legacy_signature,json=legacySignature,proto3" json:"legacy_signature,omitempty"`
-	// The raw body, at most 1 MiB.
+	// The raw body: at most 1 MiB, 64 levels of nesting and 100,000 JSON values.
 	Body          []byte `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -42,6 +42,13 @@ type WebhookServiceClient interface {
 	// DeliverHmsWebhook takes one 100ms delivery. UNAUTHENTICATED when the secret is wrong,
 	// NOT_FOUND for an unknown app, INVALID_ARGUMENT (naming the field) for a body that is not
 	// a 100ms envelope. A redelivery answers with the original sequence and stores nothing.
+	//
+	// Every delivery is checked in this order: the account and app ids (INVALID_ARGUMENT),
+	// the app (NOT_FOUND), the secret or signature (UNAUTHENTICATED, whatever the rest of the
+	// request holds), then the request's rules and the body's bounds: over 1 MiB, over
+	// 100,000 JSON values, or stored as an event over 1 MiB (or 4 MiB for all the events of
+	// one delivery) is RESOURCE_EXHAUSTED (PAYLOAD_TOO_LARGE, HTTP 413); nested deeper than 64
+	// levels is INVALID_ARGUMENT. Each names the limit. What is accepted always reads back.
 	DeliverHmsWebhook(ctx context.Context, in *DeliverHmsWebhookRequest, opts ...grpc.CallOption) (*DeliverHmsWebhookResponse, error)
 	// DeliverAmityWebhook takes one Amity delivery; it becomes one event per video stream.
 	// A delivery carrying only the legacy x-eko-signature is acknowledged and ignored.
@@ -112,6 +119,13 @@ type WebhookServiceServer interface {
 	// DeliverHmsWebhook takes one 100ms delivery. UNAUTHENTICATED when the secret is wrong,
 	// NOT_FOUND for an unknown app, INVALID_ARGUMENT (naming the field) for a body that is not
 	// a 100ms envelope. A redelivery answers with the original sequence and stores nothing.
+	//
+	// Every delivery is checked in this order: the account and app ids (INVALID_ARGUMENT),
+	// the app (NOT_FOUND), the secret or signature (UNAUTHENTICATED, whatever the rest of the
+	// request holds), then the request's rules and the body's bounds: over 1 MiB, over
+	// 100,000 JSON values, or stored as an event over 1 MiB (or 4 MiB for all the events of
+	// one delivery) is RESOURCE_EXHAUSTED (PAYLOAD_TOO_LARGE, HTTP 413); nested deeper than 64
+	// levels is INVALID_ARGUMENT. Each names the limit. What is accepted always reads back.
 	DeliverHmsWebhook(context.Context, *DeliverHmsWebhookRequest) (*DeliverHmsWebhookResponse, error)
 	// DeliverAmityWebhook takes one Amity delivery; it becomes one event per video stream.
 	// A delivery carrying only the legacy x-eko-signature is acknowledged and ignored.

@@ -117,6 +117,9 @@ type Callback struct {
 	Path string `protobuf:"bytes,18,opt,name=path,proto3" json:"path,omitempty"`
 	// The client's query arguments that are not one of the fields above (e.g.
 	// the "key" of "rtmp://host/live/stream?key=secret"), first value of each.
+	// Never set in the events livegate stores: a query string commonly carries a
+	// credential, so args are dropped (names and values), and tcurl, swfurl and
+	// pageurl are stored without their query strings.
 	Args          map[string]string `protobuf:"bytes,19,rep,name=args,proto3" json:"args,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

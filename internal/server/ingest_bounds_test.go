@@ -1,0 +1,254 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	rtmpv1 "github.com/livegate/livegate/gen/go/livegate/rtmp/v1"
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/amity"
+	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/limits"
+	"github.com/livegate/livegate/internal/rtmp"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// TestDeliveryBoundsOverHTTP: the two hostile 100ms deliveries of the report (an unknown
+// type nested 5,500 deep, and 500k numbers in under 1 MiB) are refused over HTTP with a 4xx
+// naming the limit, and store nothing; deliveries at the bounds are stored and read back
+// through GetEvent and ListEvents, over gRPC and REST.
+func TestDeliveryBoundsOverHTTP(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	secret := map[string]string{"X-Webhook-Secret": creds.WebhookSecret}
+	body := func(id, data string) []byte {
+		return []byte(`{"id":"` + id + `","type":"custom.unknown","data":{"x":` + data + `}}`)
+	}
+
+	deep := body("deep", strings.Repeat("[", 5500)+strings.Repeat("]", 5500))
+	resp := s.post(hmsPath(accA, appA), secret, deep)
+	if msg := resp.errorMessage(t); resp.Status != 400 || resp.Body["errors"].([]any)[0].(map[string]any)["reason"] != "INVALID_ARGUMENT" || !strings.Contains(msg, fmt.Sprint(limits.MaxJSONDepth)) {
+		t.Fatalf("deep delivery: HTTP %d %s", resp.Status, resp.Raw)
+	}
+	many := body("many", "["+strings.TrimSuffix(strings.Repeat("1,", 500_000), ",")+"]")
+	resp = s.post(hmsPath(accA, appA), secret, many)
+	if msg := resp.errorMessage(t); resp.Status != 413 || resp.Body["errors"].([]any)[0].(map[string]any)["reason"] != "PAYLOAD_TOO_LARGE" || !strings.Contains(msg, fmt.Sprint(limits.MaxJSONValues)) {
+		t.Fatalf("500k numbers: HTTP %d %s", resp.Status, resp.Raw)
+	}
+	amityDeep := []byte(`{"event":"video-streaming.didStart","data":{"videoStreamings":[{"metadata":{"x":` + strings.Repeat("[", 5500) + strings.Repeat("]", 5500) + `}}]}}`)
+	resp = s.post(amityPath(accA, appA), map[string]string{amity.SignatureHeader: amity.Sign([]byte(creds.WebhookSecret), amityDeep)}, amityDeep)
+	if msg := resp.errorMessage(t); resp.Status != 400 || !strings.Contains(msg, fmt.Sprint(limits.MaxJSONDepth)) {
+		t.Fatalf("deep Amity delivery: HTTP %d %s", resp.Status, resp.Raw)
+	}
+	if got := s.allEvents(creds.APIToken, accA, appA); len(got) != 0 {
+		t.Fatalf("refused deliveries stored %d events", len(got))
+	}
+
+	// At the bounds: the envelope and data are two levels, and five values.
+	atDepth := body("at-depth", strings.Repeat("[", limits.MaxJSONDepth-2)+strings.Repeat("]", limits.MaxJSONDepth-2))
+	atValues := body("at-values", "["+strings.TrimSuffix(strings.Repeat("null,", limits.MaxJSONValues-5), ",")+"]")
+	var seqs []string
+	for _, b := range [][]byte{atDepth, atValues} {
+		resp := s.post(hmsPath(accA, appA), secret, b)
+		if resp.Status != 200 {
+			t.Fatalf("a delivery at the bounds: HTTP %d %.300s", resp.Status, resp.Raw)
+		}
+		seqs = append(seqs, resp.Body["sequence"].(string))
+	}
+	events := livegatev1.NewEventServiceClient(s.conn)
+	for _, seq := range seqs {
+		var n uint64
+		fmt.Sscan(seq, &n)
+		got, err := events.GetEvent(withToken(creds.APIToken), &livegatev1.GetEventRequest{AccountId: accA, AppId: appA, Sequence: n})
+		if err != nil || got.GetEvent().GetUnknown().GetRaw() == nil {
+			t.Fatalf("GetEvent %d: %v", n, err)
+		}
+		r := s.rest("GET", "/accounts/"+accA+"/realtime/kit/"+appA+"/events/"+seq, creds.APIToken, nil)
+		if r.Status != 200 {
+			t.Fatalf("GET event %s: HTTP %d %.300s", seq, r.Status, r.Raw)
+		}
+	}
+	if got := s.allEvents(creds.APIToken, accA, appA); len(got) != 2 {
+		t.Fatalf("ListEvents: %d events, want 2", len(got))
+	}
+	if r := s.rest("GET", "/accounts/"+accA+"/realtime/kit/"+appA+"/events", creds.APIToken, nil); r.Status != 200 {
+		t.Fatalf("GET events: HTTP %d %.300s", r.Status, r.Raw)
+	}
+}
+
+// grpcReason returns the code and ErrorInfo reason of a gRPC error.
+func grpcReason(err error) (codes.Code, string) {
+	st := status.Convert(err)
+	return st.Code(), apierror.Info(st).GetReason()
+}
+
+// TestWebhookSecretBeforeValidation: over gRPC, a wrong secret is 401 SIGNATURE_MISMATCH
+// whatever else the request holds (an oversized body, no callback); with the right secret
+// the same requests are refused for what they hold.
+func TestWebhookSecretBeforeValidation(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	wh := livegatev1.NewWebhookServiceClient(s.conn)
+	ctx := context.Background()
+	huge := bytes.Repeat([]byte("x"), limits.MaxBodyBytes+1)
+	deep := []byte(`{"type":"x","data":{"a":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}}`)
+
+	check := func(name string, err error, wantCode codes.Code, wantReason string) {
+		t.Helper()
+		if code, reason := grpcReason(err); code != wantCode || reason != wantReason {
+			t.Errorf("%s: got %v %s (%v), want %v %s", name, code, reason, err, wantCode, wantReason)
+		}
+	}
+	for _, b := range [][]byte{huge, deep} {
+		_, err := wh.DeliverHmsWebhook(ctx, &livegatev1.DeliverHmsWebhookRequest{AccountId: accA, AppId: appA, WebhookSecret: "wrong", Body: b})
+		check("100ms, wrong secret", err, codes.Unauthenticated, "SIGNATURE_MISMATCH")
+		_, err = wh.DeliverAmityWebhook(ctx, &livegatev1.DeliverAmityWebhookRequest{AccountId: accA, AppId: appA, Signature: "d3Jvbmc=", Body: b})
+		check("Amity, wrong signature", err, codes.Unauthenticated, "SIGNATURE_MISMATCH")
+	}
+	_, err := wh.DeliverRtmpCallback(ctx, &livegatev1.DeliverRtmpCallbackRequest{CallbackSecret: "wrong"})
+	check("RTMP, wrong secret, no callback", err, codes.Unauthenticated, "SIGNATURE_MISMATCH")
+	_, err = wh.DeliverRtmpCallback(ctx, &livegatev1.DeliverRtmpCallbackRequest{CallbackSecret: "wrong", Callback: &rtmpv1.Callback{}})
+	check("RTMP, wrong secret, empty callback", err, codes.Unauthenticated, "SIGNATURE_MISMATCH")
+
+	// The right secret: refused for the request itself.
+	_, err = wh.DeliverHmsWebhook(ctx, &livegatev1.DeliverHmsWebhookRequest{AccountId: accA, AppId: appA, WebhookSecret: creds.WebhookSecret, Body: huge})
+	check("100ms, oversized body", err, codes.ResourceExhausted, "PAYLOAD_TOO_LARGE")
+	_, err = wh.DeliverHmsWebhook(ctx, &livegatev1.DeliverHmsWebhookRequest{AccountId: accA, AppId: appA, WebhookSecret: creds.WebhookSecret, Body: deep})
+	check("100ms, too deep", err, codes.InvalidArgument, "INVALID_ARGUMENT")
+	_, err = wh.DeliverAmityWebhook(ctx, &livegatev1.DeliverAmityWebhookRequest{AccountId: accA, AppId: appA, Signature: amity.Sign([]byte(creds.WebhookSecret), huge), Body: huge})
+	check("Amity, oversized body", err, codes.ResourceExhausted, "PAYLOAD_TOO_LARGE")
+	secret := rtmpSecret(t, s)
+	_, err = wh.DeliverRtmpCallback(ctx, &livegatev1.DeliverRtmpCallbackRequest{CallbackSecret: secret})
+	if code, _ := grpcReason(err); code != codes.InvalidArgument || !strings.Contains(err.Error(), "callback") {
+		t.Errorf("RTMP, no callback: %v", err)
+	}
+	_, err = wh.DeliverRtmpCallback(ctx, &livegatev1.DeliverRtmpCallbackRequest{CallbackSecret: secret, Callback: &rtmpv1.Callback{}})
+	check("RTMP, empty callback", err, codes.InvalidArgument, "INVALID_ARGUMENT")
+	// A malformed tenant id is 400 before anything is looked up.
+	_, err = wh.DeliverHmsWebhook(ctx, &livegatev1.DeliverHmsWebhookRequest{AccountId: "a\x00b", AppId: appA, WebhookSecret: "wrong", Body: deep})
+	if code, _ := grpcReason(err); code != codes.InvalidArgument || !strings.Contains(err.Error(), "account_id") {
+		t.Errorf("100ms, malformed account id: %v", err)
+	}
+}
+
+// TestRtmpArgsNotStored: the query string of a publish URL (`?key=...`, here also as a form
+// field `args`) does not reach the feed.
+func TestRtmpArgsNotStored(t *testing.T) {
+	f := newRTMPFixture(t, nil)
+	resp := f.callback(t, f.secret, "on_publish", client(1), "call=publish", "name="+url.QueryEscape(f.ls.GetStreamKey()), "type=live",
+		"args=key%3Dsupersecret", "key=supersecret2", "supersecret3=")
+	if resp.Status/100 != 3 {
+		t.Fatalf("publish: HTTP %d %s", resp.Status, resp.Raw)
+	}
+	var recs []store.Event
+	err := f.s.srv.Store().View(context.Background(), func(r store.Reader) error {
+		var err error
+		recs, err = r.EventsAfter(context.Background(), store.Tenant{AccountID: f.acc, AppID: f.app}, 0, store.EventFilter{}, 100)
+		return err
+	})
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("events: %d, %v", len(recs), err)
+	}
+	for _, rec := range recs {
+		if bytes.Contains(rec.Body, []byte("supersecret")) {
+			t.Errorf("stored %s event holds the query string: %q", rec.Type, rec.Body)
+		}
+	}
+	r := f.s.rest("GET", "/accounts/"+f.acc+"/realtime/kit/"+f.app+"/events", f.token, nil)
+	if r.Status != 200 || bytes.Contains(r.Raw, []byte("supersecret")) || !bytes.Contains(r.Raw, []byte("rtmp.publish")) {
+		t.Errorf("ListEvents: HTTP %d %s", r.Status, r.Raw)
+	}
+}
+
+// TestMeetingIDValidated: meeting_id takes the characters of other ids, on every request
+// that takes it, over REST and gRPC.
+func TestMeetingIDValidated(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	ctx := withToken(creds.APIToken)
+	for _, id := range []string{"a\x00b", "a\x01b", "line\nbreak", "tab\tid", "sp ace", "é", strings.Repeat("m", 129)} {
+		calls := map[string]error{}
+		_, calls["StartMeetingLivestream"] = s.livestreams.StartMeetingLivestream(ctx, &livegatev1.StartMeetingLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: id})
+		_, calls["StopMeetingLivestream"] = s.livestreams.StopMeetingLivestream(ctx, &livegatev1.StopMeetingLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: id})
+		_, calls["GetMeetingActiveLivestream"] = s.livestreams.GetMeetingActiveLivestream(ctx, &livegatev1.GetMeetingActiveLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: id})
+		for call, err := range calls {
+			if code, _ := grpcReason(err); code != codes.InvalidArgument || !strings.Contains(err.Error(), "meeting_id") {
+				t.Errorf("%s(%q): %v", call, id, err)
+			}
+		}
+		base := "/accounts/" + accA + "/realtime/kit/" + appA + "/meetings/" + url.PathEscape(id)
+		for _, r := range []struct{ method, path string }{
+			{"POST", base + "/livestreams"}, {"POST", base + "/active-livestream/stop"}, {"GET", base + "/active-livestream"},
+		} {
+			var body any
+			if r.method == "POST" {
+				body = map[string]any{}
+			}
+			resp := s.rest(r.method, r.path, creds.APIToken, body)
+			if resp.Status != 400 || !strings.Contains(resp.errorMessage(t), "meeting_id") {
+				t.Errorf("%s %q: HTTP %d %s", r.method, r.path, resp.Status, resp.Raw)
+			}
+		}
+	}
+	// The ids meetings have are still taken.
+	for _, id := range []string{"m1", "room-1", "0f2b_9c", strings.Repeat("m", 128)} {
+		if _, err := s.livestreams.GetMeetingActiveLivestream(ctx, &livegatev1.GetMeetingActiveLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: id}); status.Code(err) != codes.NotFound {
+			t.Errorf("GetMeetingActiveLivestream(%q): %v, want NOT_FOUND", id, err)
+		}
+	}
+}
+
+// TestPageNoBounded: a page number whose offsets would overflow int32 is refused with 400
+// naming page_no; the last page allowed has non-negative offsets.
+func TestPageNoBounded(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	ctx := withToken(creds.APIToken)
+	ls, err := s.livestreams.CreateLivestream(ctx, &livegatev1.CreateLivestreamRequest{AccountId: accA, AppId: appA, Name: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"page_no=2147483647", "page_no=2147483647&per_page=100", "page_no=1000001"} {
+		for _, path := range []string{"/livestreams", "/livestreams/" + ls.GetData().GetId()} {
+			resp := s.rest("GET", "/accounts/"+accA+"/realtime/kit/"+appA+path+"?"+q, creds.APIToken, nil)
+			if resp.Status != 400 || !strings.Contains(resp.errorMessage(t), "page_no") {
+				t.Errorf("GET %s?%s: HTTP %d %s", path, q, resp.Status, resp.Raw)
+			}
+		}
+	}
+	_, err = s.livestreams.ListLivestreams(ctx, &livegatev1.ListLivestreamsRequest{AccountId: accA, AppId: appA, PageNo: 2147483647})
+	if code, _ := grpcReason(err); code != codes.InvalidArgument {
+		t.Errorf("ListLivestreams page_no=2147483647: %v", err)
+	}
+	list, err := s.livestreams.ListLivestreams(ctx, &livegatev1.ListLivestreamsRequest{AccountId: accA, AppId: appA, PageNo: 1_000_000, PerPage: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := list.GetData().GetPaging(); p.GetStartOffset() != 99_999_900 || p.GetEndOffset() != 99_999_899 {
+		t.Errorf("last page: %v", p)
+	}
+	got, err := s.livestreams.GetLivestream(ctx, &livegatev1.GetLivestreamRequest{AccountId: accA, AppId: appA, LivestreamId: ls.GetData().GetId(), PageNo: 1_000_000, PerPage: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := got.GetData().GetPaging(); p.GetStartOffset() < 0 || p.GetEndOffset() < -1 {
+		t.Errorf("sessions, last page: %v", p)
+	}
+}
+
+// rtmpSecret returns the installation's RTMP callback secret.
+func rtmpSecret(t *testing.T, s *testServer) string {
+	t.Helper()
+	secret, err := rtmp.CallbackSecret(context.Background(), s.srv.Store())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
