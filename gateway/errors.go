@@ -96,9 +96,14 @@ func WriteStatus(w http.ResponseWriter, st *status.Status) {
 }
 
 func errorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	if bodyOverflowed(r.Context()) || bodyOverflowed(ctx) {
-		// grpc-gateway reports a body over the limit as a parse error; it is 413.
+	// grpc-gateway reports a body it could not read as a parse error: over the limit is
+	// 413, not received in time is 408.
+	switch max(bodyFailure(r.Context()), bodyFailure(ctx)) {
+	case bodyTooLarge:
 		writeTooLarge(w)
+		return
+	case bodyTimedOut:
+		writeBodyTimeout(w)
 		return
 	}
 	st, ok := status.FromError(err)

@@ -10,12 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -23,6 +25,7 @@ import (
 	"github.com/livegate/livegate"
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	livegatev1gw "github.com/livegate/livegate/gen/gw/livegate/v1"
+	"github.com/livegate/livegate/internal/apierror"
 )
 
 // MaxBodyBytes is the largest request body the gateway reads.
@@ -55,6 +58,11 @@ type Options struct {
 	// `events:stream`) may block before the client is cut: a subscriber that stopped reading
 	// is let go after this long instead of being held for ever. Zero: no limit.
 	StallTimeout time.Duration
+	// MaxBodyBytesInFlight bounds the request bodies being received at once, all routes
+	// together: a request with a body reserves its declared length (MaxBodyBytes when it
+	// is chunked) until it has been answered, and one that finds no room is answered 429
+	// with Retry-After. Zero: DefaultMaxBodyBytesInFlight; negative: no limit.
+	MaxBodyBytesInFlight int64
 	// Log records callers refused by Admitter (they never reach the gRPC server, whose
 	// interceptors log every other call). Nil: not recorded.
 	Log *slog.Logger
@@ -99,7 +107,25 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 	if err := mux.HandlePath(http.MethodGet, "/openapi.json", serveOpenAPI); err != nil {
 		return nil, fmt.Errorf("register /openapi.json: %w", err)
 	}
-	return limitBody(mux), nil
+	return limitBody(mux, bodyBudget(opts.MaxBodyBytesInFlight)), nil
+}
+
+// DefaultMaxBodyBytesInFlight is Options.MaxBodyBytesInFlight when none is given: 64 bodies
+// of the largest size, far more small ones.
+const DefaultMaxBodyBytesInFlight = 64 * MaxBodyBytes
+
+// bodyRetryAfter is the Retry-After of a request refused for want of body budget: bodies in
+// flight are answered within the server's read timeout, usually far sooner.
+const bodyRetryAfter = "1"
+
+func bodyBudget(n int64) *semaphore.Weighted {
+	switch {
+	case n == 0:
+		n = DefaultMaxBodyBytesInFlight
+	case n < 0:
+		return nil
+	}
+	return semaphore.NewWeighted(n)
 }
 
 func serveOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
@@ -116,44 +142,91 @@ func successStatus(_ context.Context, w http.ResponseWriter, m proto.Message) er
 	return nil
 }
 
-// limitBody refuses bodies over MaxBodyBytes: at once when the length is declared, and when
-// a chunked body runs over, by the read error. grpc-gateway turns that error into
-// INVALID_ARGUMENT and loses it, so the overflow is also recorded on the request (see
-// bodyOverflowed), and errorHandler answers 413 for it.
-func limitBody(next http.Handler) http.Handler {
+// limitBody bounds request bodies. One over MaxBodyBytes is refused: at once when the
+// length is declared, and when a chunked body runs over, by the read error. The bodies being
+// received at once are bounded by budget (nil: not bounded): a request with a body reserves
+// its declared length, or MaxBodyBytes when chunked, until it is answered, so that slow or
+// stalled uploads hold a bounded amount of memory whoever sends them; one that finds no room
+// is answered 429 with Retry-After at once, before its body is read.
+//
+// grpc-gateway turns a body read error into INVALID_ARGUMENT and loses it, so what went
+// wrong (over the limit, or not received within the server's read timeout) is recorded on
+// the request too (see bodyFailure), and errorHandler answers 413 or 408 for it.
+func limitBody(next http.Handler, budget *semaphore.Weighted) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxBodyBytes {
 			writeTooLarge(w)
 			return
 		}
-		over := new(atomic.Bool)
-		r = r.WithContext(context.WithValue(r.Context(), overflowKey{}, over))
-		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, MaxBodyBytes), over: over}
+		if budget != nil && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+			need := r.ContentLength
+			if need < 0 {
+				need = MaxBodyBytes
+			}
+			if !budget.TryAcquire(need) {
+				w.Header().Set("Retry-After", bodyRetryAfter)
+				writeError(w, http.StatusTooManyRequests,
+					"too many request bodies are being received at once: retry after "+bodyRetryAfter+"s", string(apierror.ReasonTooManyRequests))
+				return
+			}
+			defer budget.Release(need)
+		}
+		failed := new(atomic.Int32)
+		r = r.WithContext(context.WithValue(r.Context(), bodyFailureKey{}, failed))
+		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, MaxBodyBytes), failed: failed}
 		next.ServeHTTP(w, r)
 	})
 }
 
-type overflowKey struct{}
+type bodyFailureKey struct{}
 
-// limitedBody records that its reader ran over the limit.
+// How reading a request body failed, as recorded by limitedBody.
+const (
+	bodyOK       int32 = iota
+	bodyTooLarge       // read past MaxBodyBytes
+	bodyTimedOut       // not received within the server's read timeout
+)
+
+// limitedBody records how its reader failed.
 type limitedBody struct {
 	io.ReadCloser
-	over *atomic.Bool
+	failed *atomic.Int32
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	var tooBig *http.MaxBytesError
-	if err != nil && errors.As(err, &tooBig) {
-		b.over.Store(true)
+	if err != nil {
+		if f := classifyBodyError(err); f != bodyOK {
+			b.failed.CompareAndSwap(bodyOK, f)
+		}
 	}
 	return n, err
 }
 
-// bodyOverflowed says whether the request's body was read past MaxBodyBytes.
-func bodyOverflowed(ctx context.Context) bool {
-	over, _ := ctx.Value(overflowKey{}).(*atomic.Bool)
-	return over != nil && over.Load()
+func classifyBodyError(err error) int32 {
+	var tooBig *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &tooBig):
+		return bodyTooLarge
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return bodyTimedOut
+	}
+	return bodyOK
+}
+
+// bodyFailure says how reading the request's body failed (bodyOK: it did not).
+func bodyFailure(ctx context.Context) int32 {
+	failed, _ := ctx.Value(bodyFailureKey{}).(*atomic.Int32)
+	if failed == nil {
+		return bodyOK
+	}
+	return failed.Load()
+}
+
+// writeBodyTimeout answers a body that did not arrive within the server's read timeout.
+func writeBodyTimeout(w http.ResponseWriter) {
+	writeError(w, http.StatusRequestTimeout, "the request body did not arrive within the server's read timeout", "REQUEST_TIMEOUT")
 }
 
 // writeTooLarge answers a body over MaxBodyBytes: 413, PAYLOAD_TOO_LARGE, on every route.

@@ -95,6 +95,9 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	case errors.As(err, &tooBig):
 		writeTooLarge(w)
 		return nil, false
+	case classifyBodyError(err) == bodyTimedOut:
+		writeBodyTimeout(w)
+		return nil, false
 	case err != nil:
 		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error(), "INVALID_ARGUMENT")
 		return nil, false

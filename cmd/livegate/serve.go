@@ -125,6 +125,8 @@ func limitFlags(fs *flag.FlagSet) func() (server.Limits, error) {
 		func(l *server.Limits) *time.Duration { return &l.HTTPIdleTimeout })
 	count("http-max-header-bytes", "LIVEGATE_HTTP_MAX_HEADER_BYTES", def.HTTPMaxHeaderBytes, "largest HTTP request header block",
 		func(l *server.Limits) *int { return &l.HTTPMaxHeaderBytes })
+	count("http-max-body-bytes-in-flight", "LIVEGATE_HTTP_MAX_BODY_BYTES_IN_FLIGHT", def.HTTPMaxBodyBytesInFlight, "request body bytes being received at once, all clients together (more get 429 with Retry-After)",
+		func(l *server.Limits) *int { return &l.HTTPMaxBodyBytesInFlight })
 	count("http-max-conns", "LIVEGATE_HTTP_MAX_CONNS", def.MaxHTTPConns, "most concurrent HTTP connections (more wait to be accepted)",
 		func(l *server.Limits) *int { return &l.MaxHTTPConns })
 	count("grpc-max-conns", "LIVEGATE_GRPC_MAX_CONNS", def.MaxGRPCConns, "most concurrent gRPC connections (more wait to be accepted)",

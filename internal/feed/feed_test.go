@@ -269,7 +269,9 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // the event that would pass it drops the queue at once, and Follow then catches up from the
 // store from its last sent sequence: nothing lost, nothing twice.
 func TestQueueBoundedByBytes(t *testing.T) {
-	const budget = 1 << 20
+	// Events are at most limits.MaxEventBytes (1 MiB) once stored: a budget of half that lets
+	// the 700 KB ones pass it alone.
+	const budget = 512 << 10
 	st, hub := openStore(t)
 	sub := hub.Subscribe(tenantA, feed.Filter{}, 1000, budget)
 	defer sub.Unsubscribe()
@@ -324,13 +326,15 @@ func (g *gatedCollector) Event(ev *livegatev1.Event) error {
 // TestReplayBoundedByBytes: a subscriber replaying 400 KB events from 0 reads the store in
 // batches within the replay budget, one event at least, and gets every event once.
 func TestReplayBoundedByBytes(t *testing.T) {
-	const budget = 1 << 20
+	// Events are at most limits.MaxEventBytes (1 MiB) once stored: a budget of half that lets
+	// the 700 KB ones pass it alone.
+	const budget = 512 << 10
 	st, hub := openStore(t)
 	var want []uint64
 	for range 4 {
 		want = append(want, appendItems(t, st,
-			item{tenantA, peerJoin(tenantA, 400<<10)}, item{tenantA, peerJoin(tenantA, 400<<10)},
-			item{tenantB, peerJoin(tenantB, 400<<10)}, item{tenantA, peerJoin(tenantA, 1500<<10)})...)
+			item{tenantA, peerJoin(tenantA, 200<<10)}, item{tenantA, peerJoin(tenantA, 200<<10)},
+			item{tenantB, peerJoin(tenantB, 200<<10)}, item{tenantA, peerJoin(tenantA, 700<<10)})...)
 	}
 	var mine []uint64
 	for i, s := range want {
@@ -357,6 +361,6 @@ func TestReplayBoundedByBytes(t *testing.T) {
 		}
 	}
 	if len(r.batches) < 8 {
-		t.Errorf("%d replay batches for 12 events of 400 KB-1.5 MB within 1 MiB: want at least 8", len(r.batches))
+		t.Errorf("%d replay batches for 12 events of 200-700 KB within 512 KiB: want at least 8", len(r.batches))
 	}
 }

@@ -80,6 +80,10 @@ type Limits struct {
 	HTTPIdleTimeout time.Duration
 	// HTTPMaxHeaderBytes bounds a request's headers (and request line).
 	HTTPMaxHeaderBytes int
+	// HTTPMaxBodyBytesInFlight bounds the request bodies being received at once: a request
+	// reserves its declared length (1 MiB when chunked) until answered; one that finds no
+	// room gets 429 with Retry-After (see gateway.Options.MaxBodyBytesInFlight).
+	HTTPMaxBodyBytesInFlight int
 	// MaxHTTPConns bounds concurrent HTTP connections; past it, new connections wait in the
 	// listen backlog until one closes.
 	MaxHTTPConns int
@@ -108,20 +112,21 @@ type Limits struct {
 // DefaultLimits are the limits of a server not told otherwise.
 func DefaultLimits() Limits {
 	return Limits{
-		HTTPReadHeaderTimeout: 10 * time.Second,
-		HTTPReadTimeout:       30 * time.Second,
-		HTTPWriteTimeout:      60 * time.Second,
-		HTTPIdleTimeout:       120 * time.Second,
-		HTTPMaxHeaderBytes:    64 << 10,
-		MaxHTTPConns:          4096,
-		MaxGRPCConns:          1024,
-		GRPCMaxStreamsPerConn: 100,
-		GRPCMaxRecvBytes:      gateway.MaxBodyBytes + 64<<10,
-		GRPCKeepaliveMinTime:  10 * time.Second,
-		GRPCKeepaliveTime:     time.Minute,
-		GRPCKeepaliveTimeout:  20 * time.Second,
-		GRPCMaxConnIdle:       5 * time.Minute,
-		GatewayMaxRecvBytes:   16 << 20,
+		HTTPReadHeaderTimeout:    10 * time.Second,
+		HTTPReadTimeout:          30 * time.Second,
+		HTTPWriteTimeout:         60 * time.Second,
+		HTTPIdleTimeout:          120 * time.Second,
+		HTTPMaxHeaderBytes:       64 << 10,
+		HTTPMaxBodyBytesInFlight: gateway.DefaultMaxBodyBytesInFlight,
+		MaxHTTPConns:             4096,
+		MaxGRPCConns:             1024,
+		GRPCMaxStreamsPerConn:    100,
+		GRPCMaxRecvBytes:         gateway.MaxBodyBytes + 64<<10,
+		GRPCKeepaliveMinTime:     10 * time.Second,
+		GRPCKeepaliveTime:        time.Minute,
+		GRPCKeepaliveTimeout:     20 * time.Second,
+		GRPCMaxConnIdle:          5 * time.Minute,
+		GatewayMaxRecvBytes:      16 << 20,
 	}
 }
 
@@ -147,6 +152,7 @@ func (l Limits) withDefaults() Limits {
 	fill(&l.GRPCKeepaliveTimeout, d.GRPCKeepaliveTimeout)
 	fill(&l.GRPCMaxConnIdle, d.GRPCMaxConnIdle)
 	fillInt(&l.HTTPMaxHeaderBytes, d.HTTPMaxHeaderBytes)
+	fillInt(&l.HTTPMaxBodyBytesInFlight, d.HTTPMaxBodyBytesInFlight)
 	fillInt(&l.MaxHTTPConns, d.MaxHTTPConns)
 	fillInt(&l.MaxGRPCConns, d.MaxGRPCConns)
 	fillInt(&l.GRPCMaxStreamsPerConn, d.GRPCMaxStreamsPerConn)
@@ -330,7 +336,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if stall == 0 {
 		stall = feed.DefaultStallTimeout
 	}
-	handler, err := gateway.New(ctx, s.conn, gateway.Options{Admitter: s.webhooks, StallTimeout: on(stall), Log: log})
+	handler, err := gateway.New(ctx, s.conn, gateway.Options{
+		Admitter:             s.webhooks,
+		StallTimeout:         on(stall),
+		MaxBodyBytesInFlight: int64(lim.HTTPMaxBodyBytesInFlight),
+		Log:                  log,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -182,7 +182,84 @@ func TestStalledUploadIsCut(t *testing.T) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("the stalled upload was still open after %v (read %q)", transportWait, answer)
 	}
-	t.Logf("stalled upload ended: %q, %v", firstLine(answer), err)
+	if got := firstLine(answer); got != "HTTP/1.1 408 Request Timeout" {
+		t.Errorf("stalled upload answered %q, want 408", got)
+	}
+}
+
+// TestStalledWebhookUploadIs408: a webhook caller admitted from its headers that then stalls
+// its body gets 408 after the read timeout, on the raw webhook routes too.
+func TestStalledWebhookUploadIs408(t *testing.T) {
+	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+		c.Limits.HTTPReadTimeout = 500 * time.Millisecond
+	})
+	creds := s.createApp("acc-up", "app-up")
+	conn := rawConn(t, s, []string{
+		"POST " + hmsPath("acc-up", "app-up") + " HTTP/1.1",
+		"Host: livegate.test",
+		"X-Webhook-Secret: " + creds.WebhookSecret,
+		"Content-Type: application/json",
+		"Content-Length: 1000",
+	}, `{"type":"p`)
+	resp, raw, err := readAnswer(t, conn)
+	if err != nil {
+		t.Fatalf("no answer to the stalled delivery: %v", err)
+	}
+	if code, msg, _ := envelope(t, raw); resp.StatusCode != http.StatusRequestTimeout || code != 408 || !strings.Contains(msg, "read timeout") {
+		t.Errorf("stalled delivery: %d %s, want 408 naming the read timeout", resp.StatusCode, raw)
+	}
+}
+
+// TestBodiesInFlightBounded: request bodies being received at once are bounded, whoever
+// sends them (here: Amity deliveries with a forged signature, which only the body can
+// disprove, stalled mid-body). Past the budget a request with a body is answered 429 with
+// Retry-After at once; requests without a body are not affected; once the stalled uploads
+// are gone, bodies are taken again.
+func TestBodiesInFlightBounded(t *testing.T) {
+	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+		c.Limits.HTTPMaxBodyBytesInFlight = 2 << 20
+	})
+	ft := newFeedTenant(s, "acc-fl", "app-fl")
+	var stalled []net.Conn
+	for range 2 {
+		stalled = append(stalled, rawConn(t, s, []string{
+			"POST " + amityPath(ft.acc, ft.app) + " HTTP/1.1",
+			"Host: livegate.test",
+			"x-amity-signature: Zm9yZ2Vk",
+			"Content-Type: application/json",
+			fmt.Sprintf("Content-Length: %d", 1<<20),
+		}, `{"event":"v`))
+	}
+	// The two stalled uploads hold the whole budget once the server has read their headers.
+	var resp restResponse
+	waitFor(t, "a delivery refused for want of body budget", func() bool {
+		resp = s.rawPost(t, hmsPath(ft.acc, ft.app), "application/json", string(hmsBody("peer.join.success", "r", 1)), "X-Webhook-Secret", ft.secret)
+		return resp.Status != http.StatusOK
+	})
+	if resp.Status != http.StatusTooManyRequests || resp.Body["errors"].([]any)[0].(map[string]any)["reason"] != "TOO_MANY_REQUESTS" {
+		t.Fatalf("delivery past the body budget: %d %s, want 429 TOO_MANY_REQUESTS", resp.Status, resp.Raw)
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.base+hmsPath(ft.acc, ft.app), strings.NewReader("{}"))
+	req.Header.Set("X-Webhook-Secret", ft.secret)
+	r, err := rfHTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, r.Body)
+	r.Body.Close()
+	if r.Header.Get("Retry-After") != "1" {
+		t.Errorf("429 for body budget: Retry-After %q, want 1", r.Header.Get("Retry-After"))
+	}
+	if got := s.rest(http.MethodGet, "/accounts/acc-fl/realtime/kit/app-fl/livestreams", ft.token, nil); got.Status != http.StatusOK {
+		t.Errorf("a request without a body while the budget is taken: %d %s", got.Status, got.Raw)
+	}
+	for _, c := range stalled {
+		_ = c.Close()
+	}
+	waitFor(t, "deliveries taken again once the stalled uploads are gone", func() bool {
+		_, err := postHMS(s.base, ft, hmsBody("peer.join.success", "r", 2))
+		return err == nil
+	})
 }
 
 func firstLine(b []byte) string {
