@@ -48,6 +48,12 @@ func startServer(t testing.TB, dir string) *testServer {
 // startServerWith is startServer with the configuration tuned by tune (if not nil).
 func startServerWith(t testing.TB, dir string, tune func(*server.Config)) *testServer {
 	t.Helper()
+	return startServerLog(t, dir, tune, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startServerLog is startServerWith with the server logging to log.
+func startServerLog(t testing.TB, dir string, tune func(*server.Config), log *slog.Logger) *testServer {
+	t.Helper()
 	cfg := server.Config{
 		HTTPAddr:     "127.0.0.1:0",
 		GRPCAddr:     "127.0.0.1:0",
@@ -59,7 +65,7 @@ func startServerWith(t testing.TB, dir string, tune func(*server.Config)) *testS
 		tune(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
 		cancel()
 		t.Fatalf("start server: %v", err)
@@ -166,20 +172,11 @@ func (s *testServer) rest(method, path, token string, body any) restResponse {
 // is not one.
 func (r restResponse) errorMessage(t testing.TB) string {
 	t.Helper()
-	var env struct {
-		Success *bool `json:"success"`
-		Errors  []struct {
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-		} `json:"errors"`
+	code, message, _ := envelope(t, r.Raw)
+	if code != r.Status {
+		t.Errorf("envelope code %d, HTTP status %d", code, r.Status)
 	}
-	if err := json.Unmarshal(r.Raw, &env); err != nil || env.Success == nil || *env.Success || len(env.Errors) != 1 {
-		t.Fatalf("not an error envelope: %s", r.Raw)
-	}
-	if env.Errors[0].Code != r.Status {
-		t.Errorf("envelope code %d, HTTP status %d", env.Errors[0].Code, r.Status)
-	}
-	return env.Errors[0].Message
+	return message
 }
 
 // data returns the "data" object of a success envelope.

@@ -10,9 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
-	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
-	"github.com/livegate/livegate/internal/server"
 )
 
 // logLines is a slog handler's output, safe for concurrent writes, split into lines.
@@ -42,20 +39,7 @@ func (l *logLines) lines(match string) []string {
 // startServerLogged is startServer with the server's log written to out.
 func startServerLogged(t *testing.T, dir string, out *logLines) *testServer {
 	t.Helper()
-	cfg := server.Config{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", DataDir: dir, IngestBase: testIngestBase, PlaybackBase: testPlaybackBase}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(out, nil)))
-	if err != nil {
-		cancel()
-		t.Fatalf("start server: %v", err)
-	}
-	s := &testServer{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1), base: "http://" + srv.HTTPAddr()}
-	go func() { s.done <- srv.Serve(ctx) }()
-	s.conn = dialFeed(t, srv.GRPCAddr())
-	s.livestreams = livegatev1.NewLivestreamServiceClient(s.conn)
-	s.analytics = livegatev1.NewAnalyticsServiceClient(s.conn)
-	t.Cleanup(s.stop)
-	return s
+	return startServerLog(t, dir, nil, slog.New(slog.NewTextHandler(out, nil)))
 }
 
 // sizeCapped is the SQLite store's size cap, which makes SQLITE_FULL for real.

@@ -62,7 +62,7 @@ func readAnswer(t *testing.T, conn net.Conn) (*http.Response, []byte, error) {
 }
 
 // envelope decodes a REST error envelope's first error.
-func envelope(t *testing.T, raw []byte) (code int, message, reason string) {
+func envelope(t testing.TB, raw []byte) (code int, message, reason string) {
 	t.Helper()
 	var env struct {
 		Success *bool `json:"success"`
