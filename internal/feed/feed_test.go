@@ -269,9 +269,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // the event that would pass it drops the queue at once, and Follow then catches up from the
 // store from its last sent sequence: nothing lost, nothing twice.
 func TestQueueBoundedByBytes(t *testing.T) {
-	// Events are at most limits.MaxEventBytes (1 MiB) once stored: a budget of half that lets
-	// the 700 KB ones pass it alone.
-	const budget = 512 << 10
+	const budget = 1 << 20
 	st, hub := openStore(t)
 	sub := hub.Subscribe(tenantA, feed.Filter{}, 1000, budget)
 	defer sub.Unsubscribe()
