@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -85,14 +86,38 @@ func statusReason(st *status.Status) string {
 // Retry-After when the error says how long to wait (apierror.RetryAfterKey).
 func WriteStatus(w http.ResponseWriter, st *status.Status) {
 	code := HTTPStatus(st)
-	if code == http.StatusTooManyRequests {
-		if v := livegateInfo(st).GetMetadata()[apierror.RetryAfterKey]; v != "" {
-			if n, err := strconv.ParseUint(v, 10, 32); err == nil {
-				w.Header().Set("Retry-After", strconv.FormatUint(n, 10))
-			}
+	setRetryAfter(w.Header(), code, st)
+	writeError(w, code, st.Message(), statusReason(st))
+}
+
+// setRetryAfter sets Retry-After on a 429 whose error says how long to wait
+// (apierror.RetryAfterKey).
+func setRetryAfter(h http.Header, code int, st *status.Status) {
+	if code != http.StatusTooManyRequests {
+		return
+	}
+	if v := livegateInfo(st).GetMetadata()[apierror.RetryAfterKey]; v != "" {
+		if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+			h.Set("Retry-After", strconv.FormatUint(n, 10))
 		}
 	}
-	writeError(w, code, st.Message(), statusReason(st))
+}
+
+// streamErrorKey holds, on a streaming request's context, the status that ended the stream
+// (see streamErrorHandler).
+type streamErrorKey struct{}
+
+// streamErrorHandler is grpc-gateway's stream error handler. When a server stream (NDJSON)
+// ends before its first message, grpc-gateway writes the HTTP status itself, from the gRPC
+// code alone (RESOURCE_EXHAUSTED would always be 429, and without Retry-After); it records
+// the status on the request, so that the streaming middleware's writer answers with
+// HTTPStatus and Retry-After, as every other route does.
+func streamErrorHandler(ctx context.Context, err error) *status.Status {
+	st := runtime.DefaultStreamErrorHandler(ctx, err)
+	if holder, ok := ctx.Value(streamErrorKey{}).(*atomic.Pointer[status.Status]); ok {
+		holder.Store(st)
+	}
+	return st
 }
 
 func errorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {

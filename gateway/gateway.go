@@ -19,6 +19,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -74,6 +75,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 	mux := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, streamLabeled{Marshaler}),
 		runtime.WithErrorHandler(errorHandler),
+		runtime.WithStreamErrorHandler(streamErrorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 		runtime.WithForwardResponseOption(successStatus),
 		// Only matched routes pass through these (unknown routes answer 404/405 first).
@@ -254,7 +256,9 @@ func streaming(stall time.Duration) runtime.Middleware {
 			}
 			rc := http.NewResponseController(w)
 			_ = rc.SetReadDeadline(time.Time{})
-			sw := &stallWriter{ResponseWriter: w, rc: rc, stall: stall}
+			ended := new(atomic.Pointer[status.Status])
+			r = r.WithContext(context.WithValue(r.Context(), streamErrorKey{}, ended))
+			sw := &stallWriter{ResponseWriter: w, rc: rc, stall: stall, ended: ended}
 			sw.renew()
 			next(sw, r, params)
 			sw.renew() // what net/http writes after the handler (the last chunk)
@@ -262,11 +266,22 @@ func streaming(stall time.Duration) runtime.Middleware {
 	}
 }
 
-// stallWriter renews the connection's write deadline before each write and flush.
+// stallWriter renews the connection's write deadline before each write and flush. It also
+// answers a stream that ended before its first message with livegate's HTTP status for the
+// error (see streamErrorHandler).
 type stallWriter struct {
 	http.ResponseWriter
 	rc    *http.ResponseController
 	stall time.Duration
+	ended *atomic.Pointer[status.Status]
+}
+
+func (w *stallWriter) WriteHeader(code int) {
+	if st := w.ended.Load(); st != nil && code >= 400 {
+		code = HTTPStatus(st)
+		setRetryAfter(w.Header(), code, st)
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *stallWriter) renew() {

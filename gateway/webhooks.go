@@ -87,9 +87,19 @@ func registerWebhooks(mux *runtime.ServeMux, conn *grpc.ClientConn, admit *admis
 	return nil
 }
 
-// readBody reads a whole request body, answering 413 itself when it is over MaxBodyBytes.
+// readBody reads a whole request body, answering itself (413 over MaxBodyBytes, 408 not
+// received within the read timeout, 400 cut short) when it cannot. A body of declared length
+// is read into one buffer of that size (limitBody has refused one over MaxBodyBytes), so it
+// costs its length once; io.ReadAll would grow a buffer and copy it again at the end.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var body []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= MaxBodyBytes {
+		body = make([]byte, n)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	}
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
