@@ -27,6 +27,7 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/eventlog"
+	"github.com/livegate/livegate/internal/feedcheck"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/services/event"
@@ -341,39 +342,13 @@ func (sub *subscriber) waitCaughtUp(want []uint64) {
 	waitFor(sub.t, fmt.Sprintf("%s: receive through %d", sub.name, target), func() bool { return sub.last() >= target })
 }
 
-// checkExactly fails unless got is want: same sequences, same order.
+// checkExactly fails unless got is want: the same sequences, once each, in order.
 func checkExactly(t testing.TB, name string, got, want []uint64) {
 	t.Helper()
-	if slices.Equal(got, want) {
-		return
+	if r := feedcheck.Received(got, want); !r.OK() {
+		t.Errorf("%s: received %d events, stored %d: %s", name, len(got), len(want), r)
 	}
-	missing, extra := diffSeqs(got, want)
-	t.Errorf("%s: received %d events, stored %d; missing %v, unexpected %v (first received %v, first stored %v)",
-		name, len(got), len(want), head10(missing), head10(extra), head10(got), head10(want))
 }
-
-func diffSeqs(got, want []uint64) (missing, extra []uint64) {
-	g := map[uint64]int{}
-	for _, s := range got {
-		g[s]++
-	}
-	w := map[uint64]bool{}
-	for _, s := range want {
-		w[s] = true
-		if g[s] == 0 {
-			missing = append(missing, s)
-		}
-	}
-	for s, n := range g {
-		if !w[s] || n > 1 {
-			extra = append(extra, s)
-		}
-	}
-	slices.Sort(extra)
-	return missing, extra
-}
-
-func head10(s []uint64) []uint64 { return s[:min(len(s), 10)] }
 
 // ---- 1. several subscribers, concurrent senders, disconnect and resume ----
 
