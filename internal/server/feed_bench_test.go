@@ -35,8 +35,9 @@ import (
 //   - idle/subscribers=1000/queue=Q: 1,000 live subscriptions with nothing to deliver; heap
 //     in use, goroutine stacks and goroutines per subscription, measured after GC before the
 //     streams are opened and after every one is live. Client and server sides together: both
-//     are in this process. Each subscription's live queue is Q pointers on the server (8 B
-//     each, allocated up front): the default 1,024 and 16 side by side show that share.
+//     are in this process. A subscription's live queue holds at most Q events (and
+//     Feed.QueueBytes) and is allocated only while events wait in it: the default 1,024 and
+//     16 side by side show that an idle queue costs the same whatever its bound.
 //
 // Run: go test -bench BenchmarkFeed -run '^$' ./internal/server/ (add -benchtime=1x for one
 // op of each).
