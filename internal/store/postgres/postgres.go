@@ -151,6 +151,10 @@ var _ store.Store = (*Store)(nil)
 // schema up to date and starts the committer. Errors name the host and database, never the
 // password.
 func Open(ctx context.Context, url string) (*Store, error) {
+	if !strings.HasPrefix(url, "postgres://") && !strings.HasPrefix(url, "postgresql://") {
+		// Not echoed: it may hold a password.
+		return nil, errors.New("postgres: the database URL must start with postgres:// or postgresql://")
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgconn's parse errors redact the password.
