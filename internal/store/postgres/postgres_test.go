@@ -40,6 +40,18 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openT(t, testenv.PostgresDB(t)) })
 }
 
+// TestShared: two Stores on one database, as two livegate nodes would have.
+func TestShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T, n int) []store.Store {
+		dsn := testenv.PostgresDB(t)
+		var ss []store.Store
+		for range n {
+			ss = append(ss, openT(t, dsn))
+		}
+		return ss
+	})
+}
+
 var tenant = store.Tenant{AccountID: "acct", AppID: "app"}
 
 func event(key string) *store.Event {
