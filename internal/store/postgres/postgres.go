@@ -198,7 +198,11 @@ func (s *Store) View(ctx context.Context, fn func(store.Reader) error) error {
 		return describe(fmt.Errorf("postgres: begin read: %w", err))
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // nothing to undo
-	return describe(fn(&txn{tx: tx, readOnly: true}))
+	err = fn(&txn{tx: tx, readOnly: true})
+	if ctx.Err() != nil {
+		return err // the caller gave up: not the database's failure
+	}
+	return describe(err)
 }
 
 // Update runs fn in a write transaction and commits it (see store.Store). Concurrent
@@ -402,6 +406,9 @@ func describe(err error) error {
 
 // unavailable says why err means the database cannot serve now, or "" if it does not.
 func unavailable(err error) (why, kind string) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "", "" // a caller's context (context.DeadlineExceeded is a net.Error too)
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {

@@ -418,3 +418,63 @@ func TestLockTimeoutIsUnavailable(t *testing.T) {
 		t.Errorf("sequence %d, want 1 (the failed Update took none)", e.Sequence)
 	}
 }
+
+// TestDatabaseRestart: a PostgreSQL restart under an open Store costs at most failed
+// Updates answered STORAGE_UNAVAILABLE (never another error, never a false success), and
+// the Store works again without being reopened.
+func TestDatabaseRestart(t *testing.T) {
+	c, err := testenv.NewCluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop() })
+	dsn, err := c.CreateDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openT(t, dsn)
+	ctx := t.Context()
+	if err := appendOne(ctx, s, event("before")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	stored := []string{"before"}
+	failed := 0
+	for i := 0; ; i++ {
+		e := event(fmt.Sprintf("after-%d", i))
+		err := appendOne(ctx, s, e)
+		if err == nil {
+			stored = append(stored, e.DedupeKey)
+			break
+		}
+		var ae *apierror.Error
+		if !errors.As(err, &ae) || ae.Reason != apierror.ReasonStorageUnavailable {
+			t.Fatalf("Update after a restart: %v, want success or STORAGE_UNAVAILABLE", err)
+		}
+		if failed++; failed > 20 {
+			t.Fatalf("still failing after %d Updates: %v", failed, err)
+		}
+	}
+	t.Logf("%d Updates failed with STORAGE_UNAVAILABLE after the restart", failed)
+	if err := s.View(ctx, func(r store.Reader) error {
+		evs, err := r.EventsAfter(ctx, tenant, 0, store.EventFilter{}, 100)
+		if err != nil {
+			return err
+		}
+		var got []string
+		for i, e := range evs {
+			got = append(got, e.DedupeKey)
+			if e.Sequence != uint64(i+1) {
+				t.Errorf("event %s has sequence %d, want %d", e.DedupeKey, e.Sequence, i+1)
+			}
+		}
+		if !slices.Equal(got, stored) {
+			t.Errorf("stored %v, want %v", got, stored)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

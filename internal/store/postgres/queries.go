@@ -136,6 +136,14 @@ func deref(p *string) string {
 	return *p
 }
 
+// limitArg is a LIMIT's argument: a negative limit is none (NULL), as SQLite reads it.
+func limitArg(limit int) any {
+	if limit < 0 {
+		return nil
+	}
+	return int64(limit)
+}
+
 // bounds turns a [from, to) range into microseconds; a zero end is unbounded.
 func bounds(from, to time.Time) (lo, hi int64) {
 	lo, hi = math.MinInt64, math.MaxInt64
@@ -736,7 +744,7 @@ func (x *txn) EventsAfterBytes(ctx context.Context, t store.Tenant, after uint64
 		}
 		q.WriteString(" AND (" + strings.Join(conds, " OR ") + ")")
 	}
-	q.WriteString(" ORDER BY seq LIMIT " + arg(limit))
+	q.WriteString(" ORDER BY seq LIMIT " + arg(limitArg(limit)))
 	rows, err := x.tx.Query(x.ctx(ctx), q.String(), args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("events after %d: %w", after, err)
@@ -882,7 +890,7 @@ func (x *txn) StaleRtmpClients(ctx context.Context, seenBefore time.Time, limit 
 	what := "list RTMP clients not seen since " + seenBefore.UTC().Format(time.RFC3339Nano)
 	rows, err := x.tx.Query(x.ctx(ctx),
 		`SELECT `+rtmpClientCols+` FROM rtmp_clients WHERE seen_at < $1
-		ORDER BY seen_at, client_id LIMIT $2`, micros(seenBefore), limit)
+		ORDER BY seen_at, client_id LIMIT $2`, micros(seenBefore), limitArg(limit))
 	if err != nil {
 		return nil, readErr(what, err)
 	}
