@@ -735,8 +735,8 @@ func (x *txn) EventsAfterBytes(ctx context.Context, t store.Tenant, after uint64
 		conds := make([]string, len(f.Types))
 		for i, typ := range f.Types {
 			if strings.HasSuffix(typ, ".") {
-				// Not LIKE: SQLite's is case-insensitive (ASCII), and the feed's live filter
-				// (feed.TypeMatches) is not. substr counts characters, as on PostgreSQL.
+				// A prefix compared exactly, not LIKE (whose _ and % are wildcards), as the
+				// feed's live filter (feed.TypeMatches) does. substr counts characters.
 				conds[i] = "substr(type, 1, " + arg(utf8.RuneCountInString(typ)) + ") = " + arg(typ)
 			} else {
 				conds[i] = "type = " + arg(typ)
@@ -917,7 +917,7 @@ func (x *txn) PutRtmpClient(ctx context.Context, c store.RtmpClient) error {
 	}
 	// INSERT ... SELECT from the livestream, as CreateSession: a client of a livestream that
 	// does not exist, or belongs to another tenant, inserts nothing and is reported as not
-	// found. (The SELECT's WHERE also keeps SQLite from reading ON CONFLICT as a join's ON.)
+	// found.
 	res, err := x.write(x.ctx(ctx),
 		`INSERT INTO rtmp_clients (`+rtmpClientCols+`)
 		SELECT $1, account_id, app_id, id, $2, $3, $4, $5 FROM livestreams
