@@ -19,7 +19,10 @@
 //     committed before it, and nothing of one that has not; so "read, then write if absent"
 //     inside one fn (dedupe a delivery, create the livestream of an Amity stream, register
 //     a publisher, start a meeting's livestream) holds against every other process. Unique
-//     keys back the rules up: a write that would break one fails with ErrAlreadyExists.
+//     keys back most rules up (an event's dedupe key, a provider stream's livestream, a
+//     meeting's livestream, a stream key, a setting): a write that would break one fails
+//     with ErrAlreadyExists. (Two publishing clients of one livestream can be stored; the
+//     newest is the publisher.)
 //   - Several concurrent Updates of one process may share one transaction (group commit).
 //     Each fn still fails alone: its writes are undone, the others' kept. A write that fails
 //     inside fn (ErrAlreadyExists, ErrNotFound) undoes only itself: fn may go on.
