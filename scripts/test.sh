@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests run beside livegate if it is missing (nginx with
-# the RTMP module, ffmpeg; Debian packages, installed with apt-get when run as root), then runs
+# the RTMP module, ffmpeg, the PostgreSQL server; Debian packages, installed with apt-get when
+# run as root), then runs
 # every test with the race detector. Arguments go to `go test` (default: ./...).
 #
 #   bash scripts/test.sh
@@ -9,10 +10,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 
-packages=(nginx libnginx-mod-rtmp ffmpeg)
+packages=(nginx libnginx-mod-rtmp ffmpeg postgresql)
+# internal/testenv runs Debian's PostgreSQL server binaries (initdb, pg_ctl) from
+# /usr/lib/postgresql/<version>/bin; the package also creates the postgres user the server
+# runs as when the tests run as root.
+have_postgres() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/postgres" ] && return 0
+  done
+  return 1
+}
 missing() {
   command -v nginx >/dev/null && command -v ffmpeg >/dev/null &&
-    [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] && return 1
+    [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] && have_postgres && return 1
   return 0
 }
 if missing; then

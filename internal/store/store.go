@@ -5,6 +5,39 @@
 // Reads and writes happen inside transactions handed to a callback (View, Update), so the
 // business rules that span several rows (start a meeting's livestream, stop it) run atomically
 // on every backend without each backend re-implementing them.
+//
+// # Concurrency contract
+//
+// Every backend (internal/store/sqlite, internal/store/postgres) guarantees the following,
+// also when several processes open the same database (several livegate nodes on one
+// PostgreSQL; `livegate serve` and `livegate apps create` on one SQLite file). storetest.Run
+// and storetest.RunShared check it.
+//
+//   - Updates are serializable: the write transactions of all processes take turns (SQLite:
+//     the database's write lock, BEGIN IMMEDIATE; PostgreSQL: the feed's counter row, locked
+//     at the start of each transaction until it ends). An Update's fn sees every Update that
+//     committed before it, and nothing of one that has not; so "read, then write if absent"
+//     inside one fn (dedupe a delivery, create the livestream of an Amity stream, register
+//     a publisher, start a meeting's livestream) holds against every other process. Unique
+//     keys back most rules up (an event's dedupe key, a provider stream's livestream, a
+//     meeting's livestream, a stream key, a setting): a write that would break one fails
+//     with ErrAlreadyExists. (Two publishing clients of one livestream can be stored; the
+//     newest is the publisher.)
+//   - Several concurrent Updates of one process may share one transaction (group commit).
+//     Each fn still fails alone: its writes are undone, the others' kept. A write that fails
+//     inside fn (ErrAlreadyExists, ErrNotFound) undoes only itself: fn may go on.
+//   - Update returns nil only after its transaction committed durably. An error means it did
+//     not commit, or that its outcome is unknown (a connection lost during COMMIT): callers
+//     answer 5xx, never success, and a retry must be safe (dedupe).
+//   - View runs in one read-only snapshot: all its reads, FeedBounds included, see the same
+//     committed state, and nothing committed after the View began.
+//   - Event sequences are assigned in commit order: once an event with sequence n is visible,
+//     every event with a smaller sequence that will ever exist is visible too. So a reader
+//     that follows the feed by "sequence > cursor" never skips one. A committed sequence
+//     is never given to another event, not even after retention deleted it. An Update that
+//     rolls back takes its sequences back with it, so it leaves no hole (readers still
+//     must not count on consecutive sequences: filters and retention make gaps).
+//   - OnCommit reports the commits of this Store value (this process), in commit order.
 package store
 
 import (

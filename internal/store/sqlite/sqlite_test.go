@@ -34,6 +34,18 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openT(t, t.TempDir()) })
 }
 
+// TestShared: two Stores on one database file, as two processes would have.
+func TestShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T, n int) []store.Store {
+		dir := t.TempDir()
+		var ss []store.Store
+		for range n {
+			ss = append(ss, openT(t, dir))
+		}
+		return ss
+	})
+}
+
 var (
 	tenant = store.Tenant{AccountID: "acct", AppID: "app"}
 	t0     = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)

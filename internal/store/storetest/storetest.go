@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AppsDuplicate", testAppsDuplicate},
 		{"LivestreamRoundTrip", testLivestreamRoundTrip},
 		{"LivestreamDuplicate", testLivestreamDuplicate},
+		{"LivestreamDuplicateProvider", testLivestreamDuplicateProvider},
 		{"LivestreamUpdate", testLivestreamUpdate},
 		{"LivestreamDelete", testLivestreamDelete},
 		{"ListLivestreams", testListLivestreams},
@@ -403,6 +404,43 @@ func testLivestreamDuplicate(t *testing.T, s store.Store) {
 		mustNil(t, "Livestream", err)
 		checkLivestream(t, "original after duplicates", got, orig)
 		_, err = r.Livestream(ctx, tenantA, "ls-3")
+		wantErr(t, "Livestream of a failed create", err, store.ErrNotFound)
+		return nil
+	})
+}
+
+// testLivestreamDuplicateProvider: one livestream per provider stream in a tenant (the
+// first Amity event of a streamId creates it); livestreams without a provider id, and the
+// same id of another provider or tenant, do not collide.
+func testLivestreamDuplicateProvider(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	mk := func(tn store.Tenant, id, provider, providerID string) store.Livestream {
+		l := livestream(tn, id, t0)
+		l.Provider, l.ProviderID = provider, providerID
+		return l
+	}
+	update(t, s, func(w store.Writer) error {
+		for _, l := range []store.Livestream{
+			mk(tenantA, "ls-1", "amity", "stream-1"),
+			mk(tenantA, "ls-2", "amity", "stream-2"),
+			mk(tenantA, "ls-3", "hms", "stream-1"),
+			mk(tenantB, "ls-4", "amity", "stream-1"),
+			mk(tenantA, "ls-5", "rtmp", ""),
+			mk(tenantA, "ls-6", "rtmp", ""),
+		} {
+			mustNil(t, "create "+l.ID, w.CreateLivestream(ctx, l))
+		}
+		return nil
+	})
+	err := s.Update(ctx, func(w store.Writer) error { return w.CreateLivestream(ctx, mk(tenantA, "ls-7", "amity", "stream-1")) })
+	wantErr(t, "CreateLivestream of a provider stream that has one", err, store.ErrAlreadyExists)
+	view(t, s, func(r store.Reader) error {
+		got, err := r.LivestreamByProviderID(ctx, tenantA, "amity", "stream-1")
+		mustNil(t, "LivestreamByProviderID", err)
+		if got.ID != "ls-1" {
+			t.Errorf("livestream of amity stream-1 is %s, want ls-1", got.ID)
+		}
+		_, err = r.Livestream(ctx, tenantA, "ls-7")
 		wantErr(t, "Livestream of a failed create", err, store.ErrNotFound)
 		return nil
 	})

@@ -1,0 +1,565 @@
+// Package postgres is livegate's store.Store on PostgreSQL (tested with Debian 12's
+// PostgreSQL 15), for installations past one machine: several livegate processes share one
+// database, and a delivery any of them committed is in the one feed.
+//
+// # The feed sequence: commit order, no gap
+//
+// A subscriber follows the feed by sequence ("events after my cursor"), so sequences must
+// become visible in increasing order: once a reader has seen sequence n, no transaction may
+// later commit an event below n. A SEQUENCE or IDENTITY column does not give that. Its
+// values are handed out at INSERT and never rolled back, and transactions commit in another
+// order than they drew: a reader at 11 skips a 10 that commits after it, for ever (with 32
+// writers and a plain "seq > cursor" tailer, 31 % of the events were skipped; see
+// ../shared/SCALE-OUT.md and eugene-khyst/postgresql-event-sourcing §4.7.1). Gap detection
+// with a timeout cannot tell a slow transaction from a rolled-back one (Marten, Eventuous),
+// and a transaction-id horizon needs a pair cursor and stalls on any long transaction.
+//
+// Here the sequence comes from a single counter row, feed_head, incremented by the appending
+// transaction itself (UPDATE feed_head SET head = head + 1 RETURNING head, in the statement
+// that inserts the event). The row lock on it is held until the transaction ends, so
+// appending transactions commit one after the other in the order they took their
+// sequences; and PostgreSQL makes a commit visible before it releases the transaction's
+// locks (xact.c, CommitTransaction), so the next writer's sequences are never visible
+// before this one's. A transaction that rolls back rolls its increments back too: no hole.
+// head is transactional, so FeedBounds read in a snapshot never names an event that
+// snapshot cannot see. message-db (an advisory lock per category), RailsEventStore (one
+// global advisory lock) and Centrifugo (a per-channel row) serialize the same step.
+//
+// One lock for every append costs throughput, so Updates are grouped as on SQLite: one
+// committer per Store runs every queued Update in one transaction, each under its own
+// SAVEPOINT (a failing Update undoes only its own writes), and commits once; one lock and
+// one commit cover the batch (16 deliveries a transaction under one lock did 1,470-2,030
+// events/s on a 2-core machine, against 104-217 transactions/s with one delivery each).
+//
+// # One writer at a time
+//
+// The committer takes the counter row's lock at the start of every batch, before any fn
+// runs, not at the first append. So the write transactions of every process sharing the
+// database run one at a time, as on SQLite, and each sees every one committed before it
+// (READ COMMITTED takes a new snapshot per statement, after the lock was granted):
+//
+//   - "Read, then write if absent" inside one Update is atomic against every other Update,
+//     on any node: a delivery's dedupe (the second node reads the first one's events and
+//     answers with their sequences), the first Amity event of a streamId, one publisher
+//     per livestream, one active livestream per meeting, the RTMP callback secret.
+//   - No deadlocks. With the lock taken at the first append instead, a batch that wrote
+//     row r and then waits for the counter, and a batch on another node that holds the
+//     counter and then writes r, wait for each other until PostgreSQL aborts one.
+//
+// The price is that writes that append nothing queue too; but nearly every livegate write
+// appends an event, early in its fn, so a later lock would save little. (SCALE-OUT.md's
+// "take the lock as late as possible" is about work done before it in the transaction:
+// here there is none.)
+//
+// The rules are also constraints, so that they hold for any writer (plain SQL, a future
+// change to the locking): unique (partial) indexes, whose violation (SQLSTATE 23505) is
+// store.ErrAlreadyExists, on the dedupe key of an event, the livestream of a provider stream
+// (streamId), the livestream of a meeting, a stream key, a setting (the RTMP callback
+// secret). One publisher per livestream is not an index: the store contract (storetest's
+// RtmpPublisher case) lets a livestream have two publishing clients, the newest winning,
+// and the single writer keeps Publish from registering a second one. A write that fails
+// leaves the transaction usable (each write statement runs under a savepoint of its own,
+// as SQLite behaves), so the caller can go on and read what is there.
+//
+// # Transactions and timeouts
+//
+// View runs in REPEATABLE READ READ ONLY: one snapshot for all its reads, so FeedBounds and
+// the rows agree. Update runs in READ COMMITTED, as it must: in REPEATABLE READ, updating the
+// counter row that another process committed after the transaction's snapshot fails (40001)
+// every time. Every connection gets a lock_timeout (10 s), a statement_timeout (30 s) and an
+// idle_in_transaction_session_timeout (60 s) unless the URL sets them (any PostgreSQL
+// parameter may be given as a query parameter of the URL): a process that stalls holding
+// the write lock holds up the others' writes for at most that long, then its transaction
+// is aborted, and nothing of it was acknowledged. Errors that mean "the database is
+// unreachable or gave up" (a lost connection, a timeout, a full disk, a shutdown, a
+// COMMIT whose outcome is unknown) are STORAGE_UNAVAILABLE (HTTP 503), never success: the
+// provider retries, and dedupe makes the retry safe.
+//
+// OnCommit reports the commits of this Store (this process) only; following the commits of
+// other processes is the feed's job.
+//
+// # Schema
+//
+// Migrations are migrations/NNNN_name.sql, embedded and applied at Open, each in its own
+// transaction, under a session advisory lock so that processes starting at once migrate
+// once. A database migrated by a newer binary is refused. Timestamps are BIGINT Unix
+// microseconds UTC and durations DOUBLE PRECISION seconds, as on SQLite.
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Default session settings, unless the URL sets them.
+var defaultParams = map[string]string{
+	"lock_timeout":                        "10s",
+	"statement_timeout":                   "30s",
+	"idle_in_transaction_session_timeout": "60s",
+}
+
+// migrateLockKey is the advisory lock key held while migrating ("livegate" in ASCII).
+const migrateLockKey int64 = 0x6c69766567617465
+
+// maxBatch bounds how many Updates one transaction commits together.
+const maxBatch = 256
+
+// Store is the PostgreSQL implementation of store.Store. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+	host string // host:port/database, for messages (never the password)
+
+	queue     chan *update
+	stop      chan struct{}
+	committed chan struct{}
+	stopOnce  sync.Once
+	onCommit  func([]store.Event)
+}
+
+type update struct {
+	ctx      context.Context
+	fn       func(store.Writer) error
+	done     chan error
+	panicked any
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the database at url (postgres://user:pass@host:port/db?...), brings its
+// schema up to date and starts the committer. Errors name the host and database, never the
+// password.
+func Open(ctx context.Context, url string) (*Store, error) {
+	if !strings.HasPrefix(url, "postgres://") && !strings.HasPrefix(url, "postgresql://") {
+		// Not echoed: it may hold a password.
+		return nil, errors.New("postgres: the database URL must start with postgres:// or postgresql://")
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgconn's parse errors redact the password.
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	for k, v := range defaultParams {
+		if _, ok := cfg.ConnConfig.RuntimeParams[k]; !ok {
+			cfg.ConnConfig.RuntimeParams[k] = v
+		}
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = int32(max(8, 2*runtime.GOMAXPROCS(0)))
+	}
+	s := &Store{host: net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))) + "/" + cfg.ConnConfig.Database}
+	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", s.host, err)
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("postgres: connect to %s: %w", s.host, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("postgres: migrate %s: %w", s.host, err)
+	}
+	s.queue = make(chan *update, maxBatch)
+	s.stop = make(chan struct{})
+	s.committed = make(chan struct{})
+	go s.committer()
+	return s, nil
+}
+
+// Pool is the store's connection pool (for tests and tools that need raw SQL).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// View runs fn in a read-only snapshot (REPEATABLE READ READ ONLY).
+func (s *Store) View(ctx context.Context, fn func(store.Reader) error) error {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return describe(fmt.Errorf("postgres: begin read: %w", err))
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // nothing to undo
+	err = fn(&txn{tx: tx, readOnly: true})
+	if ctx.Err() != nil {
+		return err // the caller gave up: not the database's failure
+	}
+	return describe(err)
+}
+
+// Update runs fn in a write transaction and commits it (see store.Store). Concurrent
+// Updates are committed in groups, as on SQLite (see the package doc).
+func (s *Store) Update(ctx context.Context, fn func(store.Writer) error) error {
+	u := &update{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.queue <- u:
+	case <-s.stop:
+		return errors.New("postgres: store is closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Wait for the outcome even if ctx ends now: fn may already be running.
+	var err error
+	select {
+	case err = <-u.done:
+	case <-s.committed:
+		select {
+		case err = <-u.done:
+		default:
+			return errors.New("postgres: store is closed")
+		}
+	}
+	if u.panicked != nil {
+		panic(u.panicked)
+	}
+	return describe(err)
+}
+
+// OnCommit sets the function told about the events each commit appended (see store.Store).
+// It reports this Store's commits only; other processes' commits reach a node by following
+// the log.
+func (s *Store) OnCommit(fn func([]store.Event)) { s.onCommit = fn }
+
+func (s *Store) committer() {
+	defer close(s.committed)
+	batch := make([]*update, 0, maxBatch)
+	for {
+		select {
+		case u := <-s.queue:
+			batch = append(batch[:0], u)
+		case <-s.stop:
+			for {
+				select {
+				case u := <-s.queue:
+					u.done <- errors.New("postgres: store is closed")
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case u := <-s.queue:
+				batch = append(batch, u)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+// commitBatch runs a group of Updates in one transaction and reports to each.
+func (s *Store) commitBatch(batch []*update) {
+	ctx := context.Background() // statements ignore the callers' cancellation (see txn.ctx)
+	errs := make([]error, len(batch))
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		for _, u := range batch {
+			u.done <- fmt.Errorf("postgres: begin write: %w", err)
+		}
+		return
+	}
+	// The write lock: the counter row, first thing (see the package doc, "One writer at a
+	// time"). An UPDATE rather than SELECT ... FOR UPDATE: a lock the top-level transaction
+	// holds on a row version it created itself is not lost when a savepoint that updated
+	// the row again is rolled back.
+	if _, err := tx.Exec(ctx, `UPDATE feed_head SET head = head WHERE id = 1`); err != nil {
+		_ = tx.Rollback(ctx)
+		for _, u := range batch {
+			u.done <- fmt.Errorf("postgres: take the write lock (the feed counter): %w", err)
+		}
+		return
+	}
+	var appended []store.Event
+	ok := 0
+	for i, u := range batch {
+		if err := u.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if _, err := tx.Exec(ctx, "SAVEPOINT u"); err != nil {
+			errs[i] = fmt.Errorf("postgres: savepoint: %w", err)
+			failRest(ctx, tx, batch, errs, i)
+			return
+		}
+		t := &txn{tx: tx, grouped: true}
+		errs[i] = runFn(u, t)
+		if errs[i] != nil || u.panicked != nil {
+			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT u"); err != nil {
+				errs[i] = fmt.Errorf("postgres: roll back to savepoint after %w: %v", errs[i], err)
+				failRest(ctx, tx, batch, errs, i)
+				return
+			}
+		}
+		if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT u"); err != nil {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("postgres: release savepoint: %w", err)
+			}
+			failRest(ctx, tx, batch, errs, i)
+			return
+		}
+		if errs[i] == nil && u.panicked == nil {
+			ok++
+			appended = append(appended, t.appended...)
+		}
+	}
+	if ok == 0 {
+		_ = tx.Rollback(ctx)
+	} else if err := tx.Commit(ctx); err != nil {
+		// Possibly committed, possibly not (a connection lost during COMMIT): never report
+		// success. The caller answers 503; a retried delivery finds its dedupe key.
+		for i := range batch {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("postgres: commit: %w", err)
+			}
+		}
+		appended = nil
+	}
+	if len(appended) > 0 && s.onCommit != nil {
+		s.onCommit(appended)
+	}
+	for i, u := range batch {
+		u.done <- errs[i]
+	}
+}
+
+// failRest gives up on a transaction in an unknown state: it rolls it back and fails every
+// Update of the batch that has not failed yet (those before i were in it; those after it
+// never ran).
+func failRest(ctx context.Context, tx pgx.Tx, batch []*update, errs []error, i int) {
+	_ = tx.Rollback(ctx)
+	for j, u := range batch {
+		if errs[j] == nil {
+			if j < i {
+				errs[j] = fmt.Errorf("postgres: the transaction shared with another Update failed: %w", errs[i])
+			} else {
+				errs[j] = fmt.Errorf("postgres: not run, the transaction failed: %w", errs[i])
+			}
+		}
+		u.done <- errs[j]
+	}
+}
+
+func runFn(u *update, t *txn) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			u.panicked = p
+			err = fmt.Errorf("postgres: update panicked: %v", p)
+		}
+	}()
+	return u.fn(t)
+}
+
+// Close stops the committer (failing queued Updates) and closes the pool.
+func (s *Store) Close() error {
+	if s.stop != nil {
+		s.stopOnce.Do(func() { close(s.stop) })
+		<-s.committed
+	}
+	s.pool.Close()
+	return nil
+}
+
+// --- errors ---
+
+// describe turns errors that mean "the database is unreachable or gave up" into
+// STORAGE_UNAVAILABLE (HTTP 503), keeping the cause in the chain; others are returned as
+// they are.
+func describe(err error) error {
+	if err == nil {
+		return nil
+	}
+	var already *apierror.Error
+	if errors.As(err, &already) {
+		return err
+	}
+	why, kind := unavailable(err)
+	if why == "" {
+		return err
+	}
+	return &storageError{
+		api:   apierror.New(apierror.ReasonStorageUnavailable, "%s", why).With("kind", kind),
+		why:   why,
+		cause: err,
+	}
+}
+
+// unavailable says why err means the database cannot serve now, or "" if it does not.
+func unavailable(err error) (why, kind string) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "", "" // a caller's context (context.DeadlineExceeded is a net.Error too)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "53100":
+			return "the database's disk is full", "full"
+		case strings.HasPrefix(pe.Code, "53"):
+			return "the database is out of resources (" + pe.Code + ")", "resources"
+		case strings.HasPrefix(pe.Code, "08"):
+			return "the connection to the database failed", "connection"
+		case pe.Code == "57014":
+			return "a database statement timed out", "timeout"
+		case pe.Code == "55P03":
+			return "a database lock was not granted in time", "lock_timeout"
+		case pe.Code == "40001" || pe.Code == "40P01":
+			return "the database aborted the transaction to resolve a conflict (" + pe.Code + ")", "conflict"
+		case pe.Code == "25P03":
+			return "the database transaction stayed idle too long", "idle_timeout"
+		case strings.HasPrefix(pe.Code, "57P"):
+			return "the database is shutting down or restarting", "shutdown"
+		case pe.Code == "25006":
+			return "the database is read-only (a standby?)", "read_only"
+		}
+		return "", ""
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		return "the database cannot be reached", "connection"
+	case pgconn.SafeToRetry(err), pgconn.Timeout(err), errors.As(err, &ne):
+		return "the connection to the database failed", "connection"
+	case errors.Is(err, pgx.ErrTxClosed), strings.Contains(err.Error(), "conn closed"):
+		return "the connection to the database was lost", "connection"
+	}
+	return "", ""
+}
+
+type storageError struct {
+	api   *apierror.Error
+	why   string
+	cause error
+}
+
+func (e *storageError) Error() string   { return e.why + ": " + e.cause.Error() }
+func (e *storageError) Unwrap() []error { return []error{e.api, e.cause} }
+
+// isUnique reports whether err is a unique or primary key violation.
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// --- migrations ---
+
+type migration struct {
+	version int64
+	name    string
+	sql     string
+}
+
+var migrationName = regexp.MustCompile(`^(\d{4,})_([a-z0-9_]+)\.sql$`)
+
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		m := migrationName.FindStringSubmatch(e.Name())
+		if m == nil {
+			return nil, fmt.Errorf("migration file %q is not named NNNN_name.sql", e.Name())
+		}
+		v, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("migration file %q: %w", e.Name(), err)
+		}
+		body, err := fs.ReadFile(migrationFS, "migrations/"+e.Name())
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: m[2], sql: string(body)})
+	}
+	slices.SortFunc(ms, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("two migrations with version %d", ms[i].version)
+		}
+	}
+	return ms, nil
+}
+
+// migrate applies the migrations the database lacks, each in its own transaction, holding
+// a session advisory lock so that processes opening the database at once migrate one at a
+// time (the later ones find the versions recorded).
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLockKey); err != nil {
+		return fmt.Errorf("take the migration lock: %w", err)
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrateLockKey); err != nil {
+			// The lock goes with the session: do not put the connection back holding it.
+			conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    BIGINT NOT NULL PRIMARY KEY,
+		name       TEXT   NOT NULL,
+		applied_at BIGINT NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var newest *int64
+	if err := conn.QueryRow(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&newest); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if len(ms) > 0 && newest != nil && *newest > ms[len(ms)-1].version {
+		return fmt.Errorf("database schema version %d is newer than this binary's (%d)", *newest, ms[len(ms)-1].version)
+	}
+	for _, m := range ms {
+		if err := apply(ctx, conn.Conn(), m); err != nil {
+			return fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
+		}
+	}
+	return nil
+}
+
+func apply(ctx context.Context, conn *pgx.Conn, m migration) error {
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, m.version).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		// No arguments: the simple protocol, which runs a file of several statements.
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+			m.version, m.name, time.Now().UnixMicro())
+		return err
+	})
+}
