@@ -22,7 +22,7 @@ import (
 //
 //   - latency/subscribers=N: webhook deliveries posted over HTTP by 4 concurrent senders,
 //     fanned out to N subscribers of the tenant (all matching, spread over one gRPC
-//     connection per 250 streams). One op is a batch of 500 deliveries, done when every
+//     connection per 100 streams, the server's limit per connection). One op is a batch of 500 deliveries, done when every
 //     subscriber has the batch's last event. Reported: latency from the sender being answered
 //     (HTTP 200: committed) to a subscriber receiving the event, p50 and p99 over every
 //     (event, subscriber) pair, in ms; it is negative when the subscriber had the event
@@ -52,10 +52,12 @@ func BenchmarkFeed(b *testing.B) {
 	}
 }
 
-// benchFeedConns dials one connection per 250 streams (HTTP/2 multiplexes them; a few
-// connections spread the framing work).
+// benchFeedConns dials one connection per server.DefaultLimits().GRPCMaxStreamsPerConn
+// streams: calls past a connection's stream limit wait for a free stream, and a subscriber
+// holds its stream for the whole benchmark.
 func benchFeedConns(b *testing.B, addr string, streams int) []*grpc.ClientConn {
-	conns := make([]*grpc.ClientConn, (streams+249)/250)
+	per := server.DefaultLimits().GRPCMaxStreamsPerConn
+	conns := make([]*grpc.ClientConn, (streams+per-1)/per)
 	for i := range conns {
 		conns[i] = dialFeed(b, addr)
 	}
