@@ -220,19 +220,35 @@ func TestBodiesInFlightBounded(t *testing.T) {
 		c.Limits.HTTPMaxBodyBytesInFlight = 2 << 20
 	})
 	ft := newFeedTenant(s, "acc-fl", "app-fl")
-	var stalled []net.Conn
-	for range 2 {
-		stalled = append(stalled, rawConn(t, s, []string{
+	stall := func() net.Conn {
+		return rawConn(t, s, []string{
 			"POST " + amityPath(ft.acc, ft.app) + " HTTP/1.1",
 			"Host: livegate.test",
 			"x-amity-signature: Zm9yZ2Vk",
 			"Content-Type: application/json",
 			fmt.Sprintf("Content-Length: %d", 1<<20),
-		}, `{"event":"v`))
+		}, `{"event":"v`)
+	}
+	stalled := []net.Conn{stall(), stall()}
+	// answered reports whether the server has answered conn (it holds no budget then).
+	answered := func(conn net.Conn) bool {
+		_ = conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+		n, err := conn.Read(make([]byte, 1))
+		_ = conn.SetReadDeadline(time.Time{})
+		var ne net.Error
+		return n > 0 || err != nil && !(errors.As(err, &ne) && ne.Timeout())
 	}
 	// The two stalled uploads hold the whole budget once the server has read their headers.
+	// One may have been refused itself, if a probe below held a little of the budget when
+	// its headers arrived: it is then opened again.
 	var resp restResponse
 	waitFor(t, "a delivery refused for want of body budget", func() bool {
+		for i, c := range stalled {
+			if answered(c) {
+				_ = c.Close()
+				stalled[i] = stall()
+			}
+		}
 		resp = s.rawPost(t, hmsPath(ft.acc, ft.app), "application/json", string(hmsBody("peer.join.success", "r", 1)), "X-Webhook-Secret", ft.secret)
 		return resp.Status != http.StatusOK
 	})
