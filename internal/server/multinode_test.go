@@ -88,7 +88,8 @@ func (f *ndjsonFollower) received() ([]uint64, error) {
 }
 
 // TestMultiNodePostgres: one PostgreSQL, two `livegate serve --database-url` processes (the
-// real binary), an app created once with `livegate apps create --database-url`. Senders post
+// real binary; node B poll-only), an app created once with `livegate apps create
+// --database-url`. Senders post
 // deliveries round-robin to both nodes, and some deliveries to both nodes at once. A gRPC
 // subscriber starts on node A and moves to node B mid-way from its cursor; an NDJSON
 // subscriber stays on node B. Every delivery answered 200 is stored once, under the
@@ -110,7 +111,22 @@ func TestMultiNodePostgres(t *testing.T) {
 	ft := feedTenant{acc: acc, app: app, token: creds.APIToken, secret: creds.WebhookSecret}
 	nodes := []*process{
 		startProcess(t, bin, t.TempDir(), "--database-url", dsn),
-		startProcess(t, bin, t.TempDir(), "--database-url", dsn),
+		// Poll-only, as behind PgBouncer in transaction mode: it learns of node A's commits
+		// by polling the log every second.
+		startProcess(t, bin, t.TempDir(), "--database-url", dsn, "--database-listen=false"),
+	}
+	// rtmp nginx-conf reads the callback secret the nodes share from the same database.
+	hlsDir := t.TempDir()
+	var confs []string
+	for range 2 {
+		out, err := exec.Command(bin, "rtmp", "nginx-conf", "--database-url", dsn, "--hls-dir", hlsDir).Output()
+		if err != nil {
+			t.Fatalf("rtmp nginx-conf --database-url: %v", err)
+		}
+		confs = append(confs, string(out))
+	}
+	if !strings.Contains(confs[0], "on_publish") || confs[0] != confs[1] {
+		t.Errorf("rtmp nginx-conf --database-url twice: want the same configuration with callbacks (one secret); got\n%s\nand\n%s", confs[0], confs[1])
 	}
 	base := func(i int) string { return "http://" + nodes[i%len(nodes)].http }
 
@@ -285,6 +301,7 @@ func TestDatabaseURLBadConfiguration(t *testing.T) {
 			for _, args := range [][]string{
 				{"serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--database-url", tc.url},
 				{"apps", "create", "--account", "a", "--app", "b", "--database-url", tc.url},
+				{"rtmp", "nginx-conf", "--hls-dir", t.TempDir(), "--database-url", tc.url},
 			} {
 				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 				cmd := exec.CommandContext(ctx, bin, args...)
