@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/postgres"
@@ -51,11 +50,9 @@ func OpenStore(ctx context.Context, c StoreConfig) (store.Store, error) {
 		// url.Error quotes the whole URL, password included: not echoed.
 		return nil, fmt.Errorf("--database-url cannot be parsed as a URL (not shown: it may hold a password); want postgres://user:password@host:port/database")
 	}
+	// No host is allowed: pgx then takes PGHOST or the local socket, as psql does.
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
 		return nil, fmt.Errorf("--database-url for host %q: unsupported scheme %q: want postgres:// or postgresql://", u.Host, u.Scheme)
-	}
-	if strings.TrimSpace(u.Host) == "" && u.Query().Get("host") == "" {
-		return nil, fmt.Errorf("--database-url names no host: want postgres://user:password@host:port/database")
 	}
 	db, err := postgres.Open(ctx, c.DatabaseURL)
 	if err != nil {
