@@ -10,19 +10,20 @@ import (
 	"time"
 
 	"github.com/livegate/livegate/internal/auth"
+	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/store"
-	"github.com/livegate/livegate/internal/store/sqlite"
 )
 
 // tenantID is the pattern of account and app ids, as the API validates them.
 var tenantID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// appsCreate creates an app in the data dir's store (also while a server runs on it: SQLite
-// serializes the two writers) and prints its credentials as one JSON object.
+// appsCreate creates an app in the store (the data dir's, or --database-url's; also while
+// servers run on it: the store serializes the writers) and prints its credentials as one JSON object.
 func appsCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("livegate apps create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := envString(fs, "data-dir", "LIVEGATE_DATA_DIR", "./data", "directory of the embedded SQLite database")
+	databaseURL := databaseFlag(fs)
 	account := fs.String("account", "", "account id (letters, digits, '-', '_'; at most 64)")
 	app := fs.String("app", "", "app id (letters, digits, '-', '_'; at most 64)")
 	if err := fs.Parse(args); err != nil {
@@ -33,9 +34,9 @@ func appsCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("%s %q: must be 1 to 64 letters, digits, '-' or '_'", flagName, v)
 		}
 	}
-	db, err := sqlite.Open(ctx, *dataDir)
+	db, err := server.OpenStore(ctx, server.StoreConfig{DatabaseURL: *databaseURL, DataDir: *dataDir})
 	if err != nil {
-		return fmt.Errorf("open store in %s: %w", *dataDir, err)
+		return err
 	}
 	defer db.Close()
 

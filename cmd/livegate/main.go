@@ -74,6 +74,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 }
 
+// databaseFlag defines --database-url (env LIVEGATE_DATABASE_URL), which every subcommand
+// that opens the store takes: set, the PostgreSQL database livegate nodes share; unset,
+// SQLite in --data-dir.
+func databaseFlag(fs *flag.FlagSet) *string {
+	return envString(fs, "database-url", "LIVEGATE_DATABASE_URL", "", "PostgreSQL URL (postgres://user:password@host:port/database?sslmode=...) of the database several livegate nodes share; unset: SQLite in --data-dir")
+}
+
 // envString defines a string flag whose default comes from an environment variable.
 func envString(fs *flag.FlagSet, name, env, def, help string) *string {
 	if v, ok := os.LookupEnv(env); ok {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/livegate/livegate/internal/nginxconf"
 	"github.com/livegate/livegate/internal/rtmp"
-	"github.com/livegate/livegate/internal/store/sqlite"
+	"github.com/livegate/livegate/internal/server"
 )
 
 // rtmpNginxConf prints the nginx configuration that makes nginx-rtmp livegate's RTMP ingest:
@@ -36,6 +36,7 @@ Flags:
 		fs.PrintDefaults()
 	}
 	dataDir := envString(fs, "data-dir", "LIVEGATE_DATA_DIR", "./data", "directory of the embedded SQLite database (holds the callback secret)")
+	databaseURL := databaseFlag(fs)
 	livegateURL := envString(fs, "livegate-url", "LIVEGATE_URL", "http://127.0.0.1:8080", "livegate's REST address as nginx reaches it (plain http)")
 	rtmpListen := envString(fs, "rtmp-listen", "LIVEGATE_RTMP_LISTEN", "1935", "nginx's RTMP listen address: port or host:port")
 	httpListen := envString(fs, "http-listen", "LIVEGATE_HTTP_LISTEN", "8081", "nginx's HLS HTTP listen address: port or host:port")
@@ -61,9 +62,9 @@ Flags:
 		return err
 	}
 
-	db, err := sqlite.Open(ctx, *dataDir)
+	db, err := server.OpenStore(ctx, server.StoreConfig{DatabaseURL: *databaseURL, DataDir: *dataDir})
 	if err != nil {
-		return fmt.Errorf("open store in %s: %w", *dataDir, err)
+		return err
 	}
 	defer db.Close()
 	if cfg.CallbackSecret, err = rtmp.CallbackSecret(ctx, db); err != nil {

@@ -21,6 +21,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	httpAddr := envString(fs, "http-addr", "LIVEGATE_HTTP_ADDR", ":8080", "REST gateway listen address")
 	grpcAddr := envString(fs, "grpc-addr", "LIVEGATE_GRPC_ADDR", ":9090", "gRPC listen address")
 	dataDir := envString(fs, "data-dir", "LIVEGATE_DATA_DIR", "./data", "directory of the embedded SQLite database")
+	databaseURL := databaseFlag(fs)
+	databaseListen := envString(fs, "database-listen", "LIVEGATE_DATABASE_LISTEN", "true", "with --database-url: wake on PostgreSQL LISTEN/NOTIFY besides polling every second; false: poll only (for PgBouncer in transaction mode)")
 	ingest := envString(fs, "ingest-base", "LIVEGATE_INGEST_BASE", "rtmp://localhost:1935/live", "RTMP URL returned as ingest_server")
 	playback := envString(fs, "playback-base", "LIVEGATE_PLAYBACK_BASE", "http://localhost:8081/hls", "HLS base URL; playback_url is <base>/<livestream id>/index.m3u8")
 	logLevel := envString(fs, "log-level", "LIVEGATE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
@@ -43,6 +45,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg.HTTPAddr, cfg.GRPCAddr, cfg.DataDir = *httpAddr, *grpcAddr, *dataDir
+	cfg.DatabaseURL = *databaseURL
+	listen, err := strconv.ParseBool(*databaseListen)
+	if err != nil {
+		return fmt.Errorf("--database-listen %q: must be true or false", *databaseListen)
+	}
+	cfg.DatabasePollOnly = !listen
 	cfg.IngestBase, cfg.PlaybackBase = *ingest, *playback
 	if cfg.Retention.MaxAge, err = time.ParseDuration(*maxAge); err != nil || cfg.Retention.MaxAge < 0 {
 		return fmt.Errorf("--retention-max-age %q: must be a duration such as 720h, or 0", *maxAge)

@@ -43,3 +43,12 @@ func TestLimitFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseListenFlag: --database-listen takes true or false; anything else is refused,
+// naming the flag, before anything is opened.
+func TestDatabaseListenFlag(t *testing.T) {
+	err := run(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--database-listen=maybe"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--database-listen") {
+		t.Errorf("serve --database-listen=maybe: %v, want an error naming --database-listen", err)
+	}
+}

@@ -37,6 +37,8 @@ type Hub struct {
 	mu   sync.RWMutex
 	subs map[store.Tenant]map[*Subscription]struct{}
 	head atomic.Uint64
+	// pubMu serializes PublishCommitted.
+	pubMu sync.Mutex
 	// closed is closed when the hub shuts down; subscribers end.
 	closed   chan struct{}
 	shutOnce sync.Once
@@ -258,7 +260,18 @@ func (h *Hub) advance(last uint64) {
 // subscription of its tenant overflows: each then reads on from the store, where Follow
 // meets the event and ends with the replayer's error (EVENT_UNREADABLE), its cursor before the event. The others are
 // published as usual.
+//
+// It drops the events it has already published (a sequence not above the head), and calls
+// are serialized, so a hub may be fed by more than one source (a log follower that re-reads
+// after a reconnect, a commit hook) without a subscriber getting an event twice. It
+// cannot fill a gap: the caller must hand over every event after the head, in order.
 func (h *Hub) PublishCommitted(recs []store.Event) {
+	h.pubMu.Lock()
+	defer h.pubMu.Unlock()
+	head := h.head.Load()
+	for len(recs) > 0 && recs[0].Sequence <= head {
+		recs = recs[1:]
+	}
 	if len(recs) == 0 {
 		return
 	}

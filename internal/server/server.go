@@ -30,7 +30,6 @@ import (
 	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/rtmp"
 	"github.com/livegate/livegate/internal/store"
-	"github.com/livegate/livegate/internal/store/sqlite"
 	"github.com/livegate/livegate/services/analytics"
 	"github.com/livegate/livegate/services/event"
 	"github.com/livegate/livegate/services/livestream"
@@ -45,6 +44,12 @@ type Config struct {
 	GRPCAddr string
 	// DataDir holds the SQLite database.
 	DataDir string
+	// DatabaseURL, when set, selects PostgreSQL (postgres:// or postgresql://) instead of
+	// SQLite: several livegate processes may share it (see OpenStore).
+	DatabaseURL string
+	// DatabasePollOnly: on PostgreSQL, follow the log by polling only, without LISTEN (for
+	// PgBouncer in transaction mode).
+	DatabasePollOnly bool
 	// IngestBase and PlaybackBase build livestream URLs (see livestream.URLs).
 	IngestBase   string
 	PlaybackBase string
@@ -226,6 +231,9 @@ type Server struct {
 	log   *slog.Logger
 	store store.Store
 	hub   *feed.Hub
+	// follower feeds hub from followFrom on, when the store is written by other processes too.
+	follower   store.LogFollower
+	followFrom uint64
 	// webhooks also reaps RTMP clients nginx-rtmp stopped reporting.
 	webhooks *webhook.Server
 	grpc     *grpc.Server
@@ -256,14 +264,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		}
 	}()
 
-	db, err := sqlite.Open(ctx, cfg.DataDir)
+	db, err := OpenStore(ctx, s.storeConfig())
 	if err != nil {
-		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
+		return nil, err
 	}
 	s.store = db
+	if pg, ok := db.(interface{ SetLogger(*slog.Logger) }); ok {
+		pg.SetLogger(log)
+	}
 
-	// The feed hub learns of every commit's events, in commit order, before the writers that
-	// appended them are answered: nothing acknowledged is missing from a live subscription.
+	// The hub learns of every commit's events, in sequence order. A store only this process
+	// writes (SQLite) tells it from the commit hook, before the writers that appended them
+	// are answered: nothing acknowledged is missing from a live subscription. A store other
+	// processes write too (PostgreSQL) is followed from the hub's head by a tail of its log
+	// (Serve runs it): the hook would see only this process's commits (see
+	// store.LogFollower).
 	var head uint64
 	if err := db.View(ctx, func(r store.Reader) error {
 		var err error
@@ -276,7 +291,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	s.hub.SetLogger(log)
 	// Each event is decoded on its own: one that cannot be is counted, logged, and fails its
 	// tenant's subscriptions loudly (before it) instead of costing anyone the rest.
-	db.OnCommit(s.hub.PublishCommitted)
+	if f, ok := db.(store.LogFollower); ok {
+		s.follower, s.followFrom = f, head
+	} else {
+		db.OnCommit(s.hub.PublishCommitted)
+	}
 
 	unary, streams, err := interceptors(log, auth.NewAuthenticator(s.store))
 	if err != nil {
@@ -362,6 +381,10 @@ func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
 // HTTPAddr is the address the REST gateway listens on.
 func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
 
+func (s *Server) storeConfig() StoreConfig {
+	return StoreConfig{DatabaseURL: s.cfg.DatabaseURL, DataDir: s.cfg.DataDir, PollOnly: s.cfg.DatabasePollOnly}
+}
+
 // Store is the server's store.
 func (s *Server) Store() store.Store { return s.store }
 
@@ -371,9 +394,19 @@ func (s *Server) Store() store.Store { return s.store }
 func (s *Server) Serve(ctx context.Context) error {
 	defer s.Close()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s.log.Info("livegate serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "data_dir", s.cfg.DataDir)
+	where := "data_dir"
+	if s.cfg.DatabaseURL != "" {
+		where = "database"
+	}
+	s.log.Info("livegate serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), where, s.storeConfig().Describe())
 
 	g, gctx := errgroup.WithContext(ctx)
+	if s.follower != nil {
+		g.Go(func() error {
+			_ = s.follower.FollowLog(gctx, s.followFrom, s.hub.PublishCommitted)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		if err := s.grpc.Serve(s.grpcLis); err != nil {
 			return fmt.Errorf("serve gRPC: %w", err)

@@ -38,6 +38,8 @@
 //     rolls back takes its sequences back with it, so it leaves no hole (readers still
 //     must not count on consecutive sequences: filters and retention make gaps).
 //   - OnCommit reports the commits of this Store value (this process), in commit order.
+//   - A store written by several processes is a LogFollower: following the log delivers
+//     every process's commits, in sequence order (see LogFollower).
 package store
 
 import (
@@ -349,4 +351,27 @@ type Store interface {
 	OnCommit(fn func([]Event))
 	// Close releases the store.
 	Close() error
+}
+
+// LogFollower is implemented by stores that other processes write to as well (PostgreSQL):
+// there OnCommit, which reports this process's commits only, cannot feed a node's hub, and
+// the node follows the log instead. A store that is not a LogFollower (SQLite: one process
+// is the only writer) feeds the hub with OnCommit, which runs before the writers are
+// answered, so a subscriber connected to the node that answered 200 already has the event
+// queued; a LogFollower gives that only eventually (within a poll interval), on every node
+// alike.
+//
+// Why not one mechanism for both: following the log by reading it costs a query per wake-up
+// and a wake-up path (NOTIFY, a poll) that SQLite does not need, and it gives up the
+// synchronous hand-over; and OnCommit on a shared database would publish this node's commit
+// while another node's earlier commit is not yet read, which is either a gap or a
+// reordering. So a hub is fed by exactly one of them.
+type LogFollower interface {
+	// FollowLog calls fn with every event committed after sequence `after`, by any process,
+	// of every tenant, in sequence order, each once, in batches (one call at a time), until
+	// ctx ends; then it returns ctx.Err(). It survives the database going away and coming
+	// back (it retries, reporting trouble through the store's logger): it never skips an
+	// event, since it reads the log by "sequence > the last one delivered" and sequences are
+	// visible in commit order (see the contract above).
+	FollowLog(ctx context.Context, after uint64, fn func([]Event)) error
 }

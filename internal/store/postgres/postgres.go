@@ -75,8 +75,9 @@
 // COMMIT whose outcome is unknown) are STORAGE_UNAVAILABLE (HTTP 503), never success: the
 // provider retries, and dedupe makes the retry safe.
 //
-// OnCommit reports the commits of this Store (this process) only; following the commits of
-// other processes is the feed's job.
+// OnCommit reports the commits of this Store (this process) only. A node's feed follows the
+// commits of every process with FollowLog (follow.go: a tail of the events table by
+// sequence, woken by NOTIFY sent after commit, and a poll every second).
 //
 // # Schema
 //
@@ -93,6 +94,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"regexp"
 	"runtime"
@@ -100,6 +102,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -136,6 +139,15 @@ type Store struct {
 	committed chan struct{}
 	stopOnce  sync.Once
 	onCommit  func([]store.Event)
+
+	// Following the log (follow.go).
+	connCfg      *pgx.ConnConfig // the listener's connection settings
+	pollOnly     bool
+	log          atomic.Pointer[slog.Logger]
+	wakersMu     sync.Mutex
+	wakers       map[chan struct{}]struct{}
+	notifyCh     chan struct{}
+	notifierDone chan struct{}
 }
 
 type update struct {
@@ -145,7 +157,10 @@ type update struct {
 	panicked any
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.LogFollower = (*Store)(nil)
+)
 
 // Open connects to the database at url (postgres://user:pass@host:port/db?...), brings its
 // schema up to date and starts the committer. Errors name the host and database, never the
@@ -181,10 +196,15 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		s.pool.Close()
 		return nil, fmt.Errorf("postgres: migrate %s: %w", s.host, err)
 	}
+	s.connCfg = cfg.ConnConfig.Copy()
+	s.wakers = map[chan struct{}]struct{}{}
+	s.notifyCh = make(chan struct{}, 1)
+	s.notifierDone = make(chan struct{})
 	s.queue = make(chan *update, maxBatch)
 	s.stop = make(chan struct{})
 	s.committed = make(chan struct{})
 	go s.committer()
+	go s.notifier()
 	return s, nil
 }
 
@@ -335,8 +355,12 @@ func (s *Store) commitBatch(batch []*update) {
 		}
 		appended = nil
 	}
-	if len(appended) > 0 && s.onCommit != nil {
-		s.onCommit(appended)
+	if len(appended) > 0 {
+		if s.onCommit != nil {
+			s.onCommit(appended)
+		}
+		// After the commit, never inside it (see follow.go).
+		s.committedEvents()
 	}
 	for i, u := range batch {
 		u.done <- errs[i]
@@ -375,6 +399,7 @@ func (s *Store) Close() error {
 	if s.stop != nil {
 		s.stopOnce.Do(func() { close(s.stop) })
 		<-s.committed
+		<-s.notifierDone
 	}
 	s.pool.Close()
 	return nil

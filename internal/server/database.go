@@ -1,0 +1,63 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+
+	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/postgres"
+	"github.com/livegate/livegate/internal/store/sqlite"
+)
+
+// StoreConfig selects the store; every subcommand that opens one (serve, apps create, rtmp
+// nginx-conf) goes through OpenStore with it.
+type StoreConfig struct {
+	// DatabaseURL, when set, is a PostgreSQL URL (postgres:// or postgresql://): the store
+	// several livegate processes share. Unset: SQLite in DataDir.
+	DatabaseURL string
+	// DataDir holds the SQLite database (when DatabaseURL is unset).
+	DataDir string
+	// PollOnly has a PostgreSQL store's log follower poll instead of LISTEN (for a
+	// connection pooler in transaction mode, such as PgBouncer's, which cannot LISTEN).
+	PollOnly bool
+}
+
+// Describe names the store for logs and messages: the data dir, or the database's
+// host:port/name (never the password).
+func (c StoreConfig) Describe() string {
+	if c.DatabaseURL == "" {
+		return c.DataDir
+	}
+	if u, err := url.Parse(c.DatabaseURL); err == nil {
+		return u.Host + u.Path
+	}
+	return "the database URL"
+}
+
+// OpenStore opens the store c selects, applying its migrations. Errors name the data dir or
+// the database host and the cause, never the URL's password.
+func OpenStore(ctx context.Context, c StoreConfig) (store.Store, error) {
+	if c.DatabaseURL == "" {
+		db, err := sqlite.Open(ctx, c.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("open store in %s: %w", c.DataDir, err)
+		}
+		return db, nil
+	}
+	u, err := url.Parse(c.DatabaseURL)
+	if err != nil {
+		// url.Error quotes the whole URL, password included: not echoed.
+		return nil, fmt.Errorf("--database-url cannot be parsed as a URL (not shown: it may hold a password); want postgres://user:password@host:port/database")
+	}
+	// No host is allowed: pgx then takes PGHOST or the local socket, as psql does.
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return nil, fmt.Errorf("--database-url for host %q: unsupported scheme %q: want postgres:// or postgresql://", u.Host, u.Scheme)
+	}
+	db, err := postgres.Open(ctx, c.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	db.SetListen(!c.PollOnly)
+	return db, nil
+}

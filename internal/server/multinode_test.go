@@ -1,0 +1,338 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/auth"
+	"github.com/livegate/livegate/internal/feedcheck"
+	"github.com/livegate/livegate/internal/testenv"
+)
+
+// ndjsonFollower records the events of an NDJSON events:stream subscription.
+type ndjsonFollower struct {
+	mu     sync.Mutex
+	seqs   []uint64
+	err    error
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func followNDJSON(t *testing.T, base string, ft feedTenant, after uint64) *ndjsonFollower {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	url := fmt.Sprintf("%s/accounts/%s/realtime/kit/%s/events:stream?after_sequence=%d", base, ft.acc, ft.app, after)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+ft.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		cancel()
+		t.Fatalf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+	f := &ndjsonFollower{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		for sc.Scan() {
+			var line struct {
+				Result json.RawMessage `json:"result"`
+				Error  json.RawMessage `json:"error"`
+			}
+			msg := &livegatev1.SubscribeResponse{}
+			if err := json.Unmarshal(sc.Bytes(), &line); err != nil || line.Error != nil || protojson.Unmarshal(line.Result, msg) != nil {
+				f.mu.Lock()
+				f.err = fmt.Errorf("line %s", sc.Text())
+				f.mu.Unlock()
+				return
+			}
+			if ev := msg.GetEvent(); ev != nil {
+				f.mu.Lock()
+				f.seqs = append(f.seqs, ev.GetSequence())
+				f.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-f.done })
+	return f
+}
+
+func (f *ndjsonFollower) received() ([]uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]uint64(nil), f.seqs...), f.err
+}
+
+// TestMultiNodePostgres: one PostgreSQL, two `livegate serve --database-url` processes (the
+// real binary; node B poll-only), an app created once with `livegate apps create
+// --database-url`. Senders post
+// deliveries round-robin to both nodes, and some deliveries to both nodes at once. A gRPC
+// subscriber starts on node A and moves to node B mid-way from its cursor; an NDJSON
+// subscriber stays on node B. Every delivery answered 200 is stored once, under the
+// sequence it was answered with (a delivery posted to both nodes at once: one event, both
+// answered with its sequence), and each subscriber received exactly the stored events, in
+// order.
+func TestMultiNodePostgres(t *testing.T) {
+	bin := buildLivegate(t)
+	dsn := testenv.PostgresDB(t)
+	const acc, app = "acc-multi", "app-multi"
+	out, err := exec.Command(bin, "apps", "create", "--database-url", dsn, "--account", acc, "--app", app).Output()
+	if err != nil {
+		t.Fatalf("apps create --database-url: %v", err)
+	}
+	var creds auth.Credentials
+	if err := json.Unmarshal(out, &creds); err != nil || creds.APIToken == "" {
+		t.Fatalf("apps create printed %q: %v", out, err)
+	}
+	ft := feedTenant{acc: acc, app: app, token: creds.APIToken, secret: creds.WebhookSecret}
+	nodes := []*process{
+		startProcess(t, bin, t.TempDir(), "--database-url", dsn),
+		// Poll-only, as behind PgBouncer in transaction mode: it learns of node A's commits
+		// by polling the log every second.
+		startProcess(t, bin, t.TempDir(), "--database-url", dsn, "--database-listen=false"),
+	}
+	// rtmp nginx-conf reads the callback secret the nodes share from the same database.
+	hlsDir := t.TempDir()
+	var confs []string
+	for range 2 {
+		out, err := exec.Command(bin, "rtmp", "nginx-conf", "--database-url", dsn, "--hls-dir", hlsDir).Output()
+		if err != nil {
+			t.Fatalf("rtmp nginx-conf --database-url: %v", err)
+		}
+		confs = append(confs, string(out))
+	}
+	if !strings.Contains(confs[0], "on_publish") || confs[0] != confs[1] {
+		t.Errorf("rtmp nginx-conf --database-url twice: want the same configuration with callbacks (one secret); got\n%s\nand\n%s", confs[0], confs[1])
+	}
+	base := func(i int) string { return "http://" + nodes[i%len(nodes)].http }
+
+	grpcSub := newSubscriber(t, "gRPC A then B", ft, nil, nil)
+	grpcSub.start(dialFeed(t, nodes[0].grpc), 0, false)
+	ndjson := followNDJSON(t, base(1), ft, 0)
+
+	// The deliveries, built here (withID fails the test on a bad body).
+	const senders, perSender, both = 4, 30, 12
+	type delivery struct {
+		id   string
+		body []byte
+	}
+	bodies := make([][]delivery, senders)
+	for s := range bodies {
+		for i := range perSender {
+			id := uuid.NewString()
+			bodies[s] = append(bodies[s], delivery{id, withID(t, hmsBody("peer.join.success", fmt.Sprintf("room-%d", s), i), id)})
+		}
+	}
+	var twice []delivery
+	for i := range both {
+		id := uuid.NewString()
+		twice = append(twice, delivery{id, withID(t, hmsBody("peer.leave.success", "room-both", i), id)})
+	}
+
+	var (
+		mu    sync.Mutex
+		acked = map[string][]uint64{}
+		errs  []string
+		wg    sync.WaitGroup
+	)
+	record := func(id string, seq uint64, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("delivery %s: %v", id, err))
+			return
+		}
+		acked[id] = append(acked[id], seq)
+	}
+	send := func(round int) {
+		for s := range senders {
+			wg.Go(func() {
+				half := perSender / 2
+				for i := round * half; i < (round+1)*half; i++ {
+					d := bodies[s][i]
+					seq, err := postHMS(base(s+i), ft, d.body)
+					record(d.id, seq, err)
+				}
+			})
+		}
+		// The same delivery to both nodes at once, as a provider retry racing the first try.
+		for _, d := range twice[round*both/2 : (round+1)*both/2] {
+			for n := range nodes {
+				wg.Go(func() {
+					seq, err := postHMS(base(n), ft, d.body)
+					record(d.id, seq, err)
+				})
+			}
+		}
+		wg.Wait()
+	}
+
+	send(0)
+	// The gRPC subscriber moves to the other node, from its cursor.
+	grpcSub.stop()
+	grpcSub.mu.Lock()
+	cursor := grpcSub.cursor
+	grpcSub.mu.Unlock()
+	grpcSub.start(dialFeed(t, nodes[1].grpc), cursor, false)
+	send(1)
+	if len(errs) > 0 {
+		t.Fatalf("%d deliveries not answered 200, first: %s", len(errs), errs[0])
+	}
+
+	// Both nodes list the same events; each delivery is stored once, under its answer.
+	stored := storedSeqs(t, dialFeed(t, nodes[0].grpc), ft, nil, 0)
+	if other := storedSeqs(t, dialFeed(t, nodes[1].grpc), ft, nil, 0); feedcheck.Received(other, stored).String() != feedcheck.Received(stored, stored).String() {
+		t.Errorf("node B lists %v, node A %v", other, stored)
+	}
+	byID := map[string][]uint64{}
+	resp, err := livegatev1.NewEventServiceClient(dialFeed(t, nodes[1].grpc)).ListEvents(withToken(ft.token),
+		&livegatev1.ListEventsRequest{AccountId: acc, AppId: app, PageSize: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range resp.GetEvents() {
+		byID[ev.GetProviderEventId()] = append(byID[ev.GetProviderEventId()], ev.GetSequence())
+	}
+	if want := senders*perSender + both; len(stored) != want || len(acked) != want {
+		t.Errorf("%d events stored, %d deliveries acknowledged; want %d", len(stored), len(acked), want)
+	}
+	if r := feedcheck.Acknowledged(acked, byID); !r.OK() {
+		t.Errorf("acknowledged deliveries against the store: %s", r)
+	}
+	for _, d := range twice {
+		if a := acked[d.id]; len(a) != 2 || a[0] != a[1] {
+			t.Errorf("delivery %s posted to both nodes at once: answered with %v, want two equal sequences", d.id, a)
+		}
+	}
+
+	grpcSub.waitCaughtUp(stored)
+	checkExactly(t, "gRPC subscriber (node A, then node B from its cursor)", grpcSub.received(), stored)
+	waitFor(t, "NDJSON subscriber on node B catches up", func() bool {
+		got, err := ndjson.received()
+		return err != nil || (len(got) > 0 && got[len(got)-1] >= stored[len(stored)-1])
+	})
+	got, err := ndjson.received()
+	if err != nil {
+		t.Fatalf("NDJSON subscriber: %v", err)
+	}
+	checkExactly(t, "NDJSON subscriber on node B", got, stored)
+	t.Logf("%d events stored from %d posts to 2 nodes; both subscribers received each once, in order", len(stored), senders*perSender+2*both)
+
+	for _, p := range nodes {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for i, p := range nodes {
+		select {
+		case <-p.done:
+			if p.err != nil {
+				t.Errorf("node %d: graceful shutdown: %v", i, p.err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("node %d: no graceful shutdown within 30s", i)
+		}
+	}
+}
+
+// TestDatabaseURLBadConfiguration: a URL of another scheme, one that cannot be parsed, an
+// unreachable server and a wrong password each end `livegate serve` (and `apps create`)
+// with a non-zero exit, before it serves, and a message that names the host and never the
+// password.
+func TestDatabaseURLBadConfiguration(t *testing.T) {
+	bin := buildLivegate(t)
+	c := testenv.SharedCluster(t)
+	dsn := testenv.PostgresDB(t)
+	const password = "s3cret-Pa55word"
+	// A role that must give its password (the cluster trusts everyone else).
+	conn := rawPG(t, dsn)
+	if _, err := conn.Exec(t.Context(), `CREATE ROLE livegate_pw LOGIN PASSWORD 'right-password'`); err != nil {
+		t.Fatal(err)
+	}
+	hba := filepath.Join(c.Dir(), "data", "pg_hba.conf")
+	old, err := os.ReadFile(hba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hba, append([]byte("host all livegate_pw 127.0.0.1/32 scram-sha-256\n"), old...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = os.WriteFile(hba, old, 0o600)
+		_, _ = conn.Exec(context.Background(), `SELECT pg_reload_conf()`)
+	})
+	if _, err := conn.Exec(t.Context(), `SELECT pg_reload_conf()`); err != nil {
+		t.Fatal(err)
+	}
+	dbName := dsn[strings.LastIndex(dsn, "/")+1 : strings.Index(dsn, "?")]
+	closed := testenv.FreeAddr(t) // nobody listens there
+
+	for _, tc := range []struct {
+		name, url, host string
+	}{
+		{"bad scheme", "ftp://admin:" + password + "@files.example/x", "files.example"},
+		{"unparsable", "postgres://admin:" + password + "@[::1/x", ""},
+		{"unreachable", "postgres://admin:" + password + "@" + closed + "/livegate?sslmode=disable&connect_timeout=5", closed},
+		{"wrong password", fmt.Sprintf("postgres://livegate_pw:%s@127.0.0.1:%d/%s?sslmode=disable", password, c.Port(), dbName), fmt.Sprintf("127.0.0.1:%d", c.Port())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, args := range [][]string{
+				{"serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--database-url", tc.url},
+				{"apps", "create", "--account", "a", "--app", "b", "--database-url", tc.url},
+				{"rtmp", "nginx-conf", "--hls-dir", t.TempDir(), "--database-url", tc.url},
+			} {
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				cmd := exec.CommandContext(ctx, bin, args...)
+				out, err := cmd.CombinedOutput()
+				cancel()
+				msg := string(out)
+				if err == nil || cmd.ProcessState == nil || cmd.ProcessState.ExitCode() <= 0 {
+					t.Errorf("%s: exit %v, want a non-zero exit; output:\n%s", args[0], err, msg)
+				}
+				if strings.Contains(msg, password) {
+					t.Errorf("%s: the message shows the password:\n%s", args[0], msg)
+				}
+				if !strings.Contains(msg, tc.host) {
+					t.Errorf("%s: the message does not name the host %q:\n%s", args[0], tc.host, msg)
+				}
+				if strings.Contains(msg, "livegate serving") {
+					t.Errorf("%s: it served before failing:\n%s", args[0], msg)
+				}
+				t.Logf("%s: %s", args[0], strings.TrimSpace(msg))
+			}
+		})
+	}
+}
+
+// rawPG is a plain connection to the database at dsn, closed when the test ends.
+func rawPG(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
