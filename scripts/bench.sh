@@ -2,7 +2,10 @@
 # Runs livegate's benchmarks (without the race detector) and prints their figures: webhook
 # deliveries/s over real HTTP beside a bare JSON-decoding handler, creates and lists over
 # gRPC and REST, RTMP callbacks/s, the event feed (latency to 1/100/1,000 subscribers,
-# replay rate, memory per idle subscription), and the store's Update/View. Numbers are
+# replay rate, memory per idle subscription), the store's Update/View, and the backends side
+# by side (BenchmarkScale: deliveries/s with 64 senders on SQLite, PostgreSQL with one node
+# and with three; feed latency from one node's 200 to a subscriber on another; PostgreSQL is
+# the tests' own cluster, started by internal/testenv, with fsync off). Numbers are
 # reported, never asserted; on a shared machine, compare runs side by side (farm-bench).
 #
 #   bash scripts/bench.sh                  # every benchmark

@@ -73,17 +73,23 @@ type benchReceiver struct {
 }
 
 func benchFeedLatency(b *testing.B, n int) {
-	const batch, senders = 500, 4
 	s := startServerWith(b, b.TempDir(), func(c *server.Config) { c.Feed.MaxPerApp, c.Feed.MaxSubscriptions = -1, -1 })
+	benchFeedLatencyOn(b, n, s, s)
+}
+
+// benchFeedLatencyOn is benchFeedLatency with the webhooks sent to s and the n subscribers
+// on sub (another node of the same database, or s itself).
+func benchFeedLatencyOn(b *testing.B, n int, s, sub *testServer) {
+	const batch, senders = 500, 4
 	ft := newFeedTenant(s, accA, appA)
-	conns := benchFeedConns(b, s.srv.GRPCAddr(), n)
+	conns := benchFeedConns(b, sub.srv.GRPCAddr(), n)
 	ctx, cancel := context.WithCancel(withToken(ft.token))
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
 	// From the current head, not only_new: a stream the server takes after the warm-up event
 	// below is committed still replays it, so receiving it proves the stream is registered.
-	head := lastStored(b, s.conn, ft)
+	head := lastStored(b, sub.conn, ft)
 	recv := make([]*benchReceiver, n)
 	for i := range recv {
 		r := &benchReceiver{}

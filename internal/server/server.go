@@ -388,6 +388,12 @@ func (s *Server) storeConfig() StoreConfig {
 // Store is the server's store.
 func (s *Server) Store() store.Store { return s.store }
 
+// Names of the leases (store.Leaser) under which background jobs run on one node at a time.
+const (
+	LeaseRetention  = "retention"
+	LeaseRtmpReaper = "rtmp-reaper"
+)
+
 // Serve serves both faces until ctx is done, then shuts down gracefully: health goes
 // NOT_SERVING, HTTP stops taking requests and finishes those in flight, gRPC drains, and the
 // store is closed. It returns nil after a clean shutdown.
@@ -425,31 +431,37 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return nil
 	})
-	g.Go(func() error {
-		s.cfg.Retention.Enforce(gctx, s.store, time.Minute, time.Now, func(err error) {
-			s.log.Error("enforce event retention", "error", err)
+	// Jobs that must run once per installation run on one node at a time (a lease on
+	// PostgreSQL; on SQLite, the one process).
+	if r := s.cfg.Retention; r.MaxAge > 0 || r.MaxEvents > 0 {
+		g.Go(func() error {
+			store.RunExclusive(gctx, s.store, LeaseRetention, time.Minute, func(ctx context.Context) {
+				if err := r.PruneOnce(ctx, s.store, time.Now()); err != nil && ctx.Err() == nil {
+					s.log.Error("enforce event retention", "error", err)
+				}
+			}, func(err error) { s.log.Error("take the retention lease", "error", err) })
+			return nil
 		})
-		return nil
-	})
+	}
 	g.Go(func() error {
 		// Publishers and viewers whose done callback never came (nginx crashed, or livegate
-		// was down) are accounted for once nginx-rtmp has not reported them for a while.
-		t := time.NewTicker(nginxconf.UpdateInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-gctx.Done():
-				return nil
-			case <-t.C:
+		// was down) are accounted for once nginx-rtmp has not reported them for a while. Not
+		// in the first interval after start: nginx-rtmp has not reported to us yet, and after
+		// downtime every client would look stale.
+		started := time.Now()
+		store.RunExclusive(gctx, s.store, LeaseRtmpReaper, nginxconf.UpdateInterval, func(ctx context.Context) {
+			if time.Since(started) < nginxconf.UpdateInterval-time.Second {
+				return
 			}
-			n, err := s.webhooks.ReapRtmpClients(gctx)
+			n, err := s.webhooks.ReapRtmpClients(ctx)
 			switch {
-			case err != nil && gctx.Err() == nil:
+			case err != nil && ctx.Err() == nil:
 				s.log.Error("reap stale RTMP clients", "error", err)
 			case n > 0:
 				s.log.Info("reaped stale RTMP clients", "count", n)
 			}
-		}
+		}, func(err error) { s.log.Error("take the RTMP reaper lease", "error", err) })
+		return nil
 	})
 	g.Go(func() error {
 		<-gctx.Done()

@@ -40,6 +40,10 @@
 //   - OnCommit reports the commits of this Store value (this process), in commit order.
 //   - A store written by several processes is a LogFollower: following the log delivers
 //     every process's commits, in sequence order (see LogFollower).
+//   - A store several processes share (PostgreSQL) is a Leaser: a named lease is held by
+//     at most one process at a time, and is freed when its holder ends, so background jobs
+//     that must run once (retention, the RTMP reaper) run on one node (see RunExclusive).
+//     A store that is not a Leaser (SQLite: one livegate serve per file) runs them anyway.
 package store
 
 import (

@@ -79,6 +79,15 @@
 // commits of every process with FollowLog (follow.go: a tail of the events table by
 // sequence, woken by NOTIFY sent after commit, and a poll every second).
 //
+// # Jobs that run on one node
+//
+// Store is a store.Leaser: background jobs that must run once per installation (retention
+// pruning, the RTMP reaper) run under a lease, a session-level pg_try_advisory_lock held on
+// a connection of its own by the node that took it (lease.go). The others try again every
+// interval; when the holder ends, its session ends, PostgreSQL frees the lock, and another
+// node takes over within one interval. Through a pooler in transaction mode session locks
+// do not work: jobs then need a direct connection (or a pool in session mode).
+//
 // # Schema
 //
 // Migrations are migrations/NNNN_name.sql, embedded and applied at Open, each in its own
@@ -148,6 +157,11 @@ type Store struct {
 	wakers       map[chan struct{}]struct{}
 	notifyCh     chan struct{}
 	notifierDone chan struct{}
+
+	// Leases (lease.go).
+	leasesMu     sync.Mutex
+	leases       map[*lease]struct{}
+	leasesClosed bool
 }
 
 type update struct {
@@ -396,6 +410,7 @@ func runFn(u *update, t *txn) (err error) {
 
 // Close stops the committer (failing queued Updates) and closes the pool.
 func (s *Store) Close() error {
+	s.closeLeases()
 	if s.stop != nil {
 		s.stopOnce.Do(func() { close(s.stop) })
 		<-s.committed

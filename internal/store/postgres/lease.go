@@ -1,0 +1,156 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/livegate/livegate/internal/store"
+)
+
+// Leases (store.Leaser)
+//
+// A lease is a session-level advisory lock, pg_try_advisory_lock(key), taken on a
+// connection of its own (pgx.Connect with the pool's settings, as the LISTEN connection:
+// a pooled connection would go back to the pool still holding the lock, or be closed under
+// it). The key is a hash of the lease's name. The holder keeps the connection open and
+// waits on it; PostgreSQL frees the lock when the session ends, whatever the reason (the
+// process exited or was killed, the connection was terminated, the network failed and the
+// server's TCP keepalive gave up), so another node's next try takes it. The holder learns
+// that its session ended by reading the connection (and by pinging it every leasePing):
+// then held is cancelled, and the job running under it stops.
+//
+// A lease needs a session of its own: through a pooler in transaction mode (PgBouncer)
+// advisory session locks do not work, so point livegate at PostgreSQL itself (or at a pool
+// in session mode) when jobs must run once.
+
+// leasePing: a lease holder that heard nothing for this long checks its connection.
+const leasePing = 10 * time.Second
+
+// leaseGrace bounds how long a lease given up by ctx or Close waits for its job to stop
+// (release) before ending its session and so freeing the lock.
+const leaseGrace = 10 * time.Second
+
+// leaseKey is the advisory lock key of the lease called name.
+func leaseKey(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("livegate lease " + name))
+	return int64(h.Sum64())
+}
+
+type lease struct {
+	lose     context.CancelFunc
+	released chan struct{} // closed by release
+	done     chan struct{} // closed once the session ended
+}
+
+var _ store.Leaser = (*Store)(nil)
+
+// Lease implements store.Leaser (see "Leases" above).
+func (s *Store) Lease(ctx context.Context, name string) (context.Context, func(), error) {
+	cfg := s.connCfg.Copy()
+	cfg.RuntimeParams["application_name"] = "livegate lease " + name
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, describe(fmt.Errorf("postgres: lease %q: connect to %s: %w", name, s.host, err))
+	}
+	closeConn := func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, leaseKey(name)).Scan(&ok); err != nil {
+		closeConn()
+		return nil, nil, describe(fmt.Errorf("postgres: lease %q: %w", name, err))
+	}
+	if !ok {
+		closeConn()
+		return nil, nil, fmt.Errorf("postgres: lease %q: %w", name, store.ErrLeaseHeld)
+	}
+	held, lose := context.WithCancel(ctx)
+	l := &lease{lose: lose, released: make(chan struct{}), done: make(chan struct{})}
+	s.leasesMu.Lock()
+	if s.leasesClosed {
+		s.leasesMu.Unlock()
+		lose()
+		closeConn()
+		return nil, nil, errors.New("postgres: store is closed")
+	}
+	if s.leases == nil {
+		s.leases = map[*lease]struct{}{}
+	}
+	s.leases[l] = struct{}{}
+	s.leasesMu.Unlock()
+	go func() {
+		defer func() {
+			s.leasesMu.Lock()
+			delete(s.leases, l)
+			s.leasesMu.Unlock()
+			close(l.done)
+		}()
+		defer closeConn() // ends the session: PostgreSQL frees the lock
+		defer lose()
+		s.holdLease(held, conn, l, name)
+	}()
+	var once sync.Once
+	release := func() {
+		once.Do(func() { close(l.released) })
+		lose()
+		<-l.done
+	}
+	return held, release, nil
+}
+
+// holdLease waits on the lease's connection until the session ends (the lease is lost) or
+// held ends (given up: then it waits, up to leaseGrace, for the job to stop).
+func (s *Store) holdLease(held context.Context, conn *pgx.Conn, l *lease, name string) {
+	for {
+		wctx, cancel := context.WithTimeout(held, leasePing)
+		_, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case held.Err() != nil:
+			select {
+			case <-l.released:
+			case <-time.After(leaseGrace):
+			}
+			return
+		case err == nil:
+			// A notification: none is expected on this connection.
+		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
+			pctx, cancel := context.WithTimeout(held, 10*time.Second)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil && held.Err() == nil {
+				s.logger().Warn("lease lost: its connection failed; another node may take it", "lease", name, "database", s.host, "error", err)
+				return
+			}
+		default:
+			s.logger().Warn("lease lost: its connection ended; another node may take it", "lease", name, "database", s.host, "error", err)
+			return
+		}
+	}
+}
+
+// closeLeases gives every lease up, waiting (each up to leaseGrace) for its job to stop.
+func (s *Store) closeLeases() {
+	s.leasesMu.Lock()
+	s.leasesClosed = true
+	ls := make([]*lease, 0, len(s.leases))
+	for l := range s.leases {
+		ls = append(ls, l)
+	}
+	s.leasesMu.Unlock()
+	for _, l := range ls {
+		l.lose()
+	}
+	for _, l := range ls {
+		<-l.done
+	}
+}
