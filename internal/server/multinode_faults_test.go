@@ -666,6 +666,9 @@ func TestMultiNodeFaults(t *testing.T) {
 		seq        uint64
 		typ, room  string
 		providerID string
+		// livegate's status trail (livestream.status_changed): the livestream and its change.
+		livestream       string
+		oldSt, newStatus livegatev1.LivestreamStatus
 	}
 	list := func(i int) []stored {
 		client := livegatev1.NewEventServiceClient(dialFeed(t, nodes.get(i).grpc))
@@ -677,7 +680,9 @@ func TestMultiNodeFaults(t *testing.T) {
 				t.Fatalf("ListEvents on node %d: %v", i, err)
 			}
 			for _, ev := range resp.GetEvents() {
-				out = append(out, stored{ev.GetSequence(), ev.GetType(), ev.GetRoomId(), ev.GetProviderEventId()})
+				c := ev.GetLivestreamStatusChanged()
+				out = append(out, stored{ev.GetSequence(), ev.GetType(), ev.GetRoomId(), ev.GetProviderEventId(),
+					c.GetLivestreamId(), c.GetOldStatus(), c.GetNewStatus()})
 			}
 			if resp.GetNextPageToken() == "" {
 				return out
@@ -742,7 +747,21 @@ func TestMultiNodeFaults(t *testing.T) {
 		s.mu.Unlock()
 	}
 
-	// The nodes agree on the livestreams.
+	// Replaying the stored status trail gives the livestreams' state: each change starts
+	// from the status the previous one ended in, and the last one is the status every node
+	// reports.
+	replayed := map[string]livegatev1.LivestreamStatus{}
+	for _, ev := range events {
+		if ev.livestream == "" {
+			continue
+		}
+		if prev, ok := replayed[ev.livestream]; ok && prev != ev.oldSt {
+			t.Errorf("event %d: livestream %s changes from %v, but the trail left it %v", ev.seq, ev.livestream, ev.oldSt, prev)
+		}
+		replayed[ev.livestream] = ev.newStatus
+	}
+
+	// The nodes agree on the livestreams, and with the replay.
 	var first *livegatev1.ListLivestreamsResponse
 	for i := range 3 {
 		resp, err := lsClient(i).ListLivestreams(withToken(ft.token), &livegatev1.ListLivestreamsRequest{AccountId: acc, AppId: app})
@@ -753,6 +772,11 @@ func TestMultiNodeFaults(t *testing.T) {
 			first = resp
 			if n := len(resp.GetData().GetLivestreams()); n != len(rooms) {
 				t.Errorf("node 0 lists %d livestreams, want %d", n, len(rooms))
+			}
+			for _, l := range resp.GetData().GetLivestreams() {
+				if want, ok := replayed[l.GetId()]; !ok || l.GetStatus() != want {
+					t.Errorf("livestream %s is %v; the stored status trail replays to %v (present: %v)", l.GetId(), l.GetStatus(), want, ok)
+				}
 			}
 		} else if !proto.Equal(resp, first) {
 			t.Errorf("node %d lists livestreams\n%v\nnode 0\n%v", i, resp, first)
