@@ -26,18 +26,31 @@ import (
 //     event (the second node follows the log: NOTIFY after commit, LISTEN, a read of the
 //     events table), p50 and p99 in ms, as BenchmarkFeed's latency (4 senders, batches of 500).
 //
-// PostgreSQL is the tests' cluster (testenv: initdb in a temporary directory, on this
-// machine) and runs with fsync=off: its commits are not flushed to disk, so its figures are
-// an upper bound next to SQLite's, which are. Numbers are reported, never asserted.
+// The deliveries run on a PostgreSQL cluster of their own with durability on (fsync and full
+// page writes, testenv.NewDurableCluster: initdb in a temporary directory, on this machine),
+// so that its commits are flushed to disk as SQLite's are (synchronous=FULL); the feed
+// latency runs on the tests' throwaway cluster. Numbers are reported, never asserted.
 func BenchmarkScale(b *testing.B) {
+	durable, err := testenv.NewDurableCluster()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = durable.Stop() })
+	durableDB := func(b *testing.B) string {
+		dsn, err := durable.CreateDatabase(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return dsn
+	}
 	b.Run("deliveries/sqlite", func(b *testing.B) {
 		benchScaleDeliveries(b, []*testServer{startServer(b, b.TempDir())})
 	})
 	b.Run("deliveries/postgres-1-node", func(b *testing.B) {
-		benchScaleDeliveries(b, pgNodes(b, 1, nil))
+		benchScaleDeliveries(b, pgNodesOn(b, durableDB(b), 1, nil))
 	})
 	b.Run("deliveries/postgres-3-nodes", func(b *testing.B) {
-		benchScaleDeliveries(b, pgNodes(b, 3, nil))
+		benchScaleDeliveries(b, pgNodesOn(b, durableDB(b), 3, nil))
 	})
 	b.Run("feed-latency/postgres-2-nodes", func(b *testing.B) {
 		nodes := pgNodes(b, 2, func(c *server.Config) { c.Feed.MaxPerApp, c.Feed.MaxSubscriptions = -1, -1 })
@@ -45,9 +58,13 @@ func BenchmarkScale(b *testing.B) {
 	})
 }
 
-// pgNodes starts n servers on one fresh PostgreSQL database.
+// pgNodes starts n servers on one fresh database of the tests' PostgreSQL cluster.
 func pgNodes(b *testing.B, n int, tune func(*server.Config)) []*testServer {
-	dsn := testenv.PostgresDB(b)
+	return pgNodesOn(b, testenv.PostgresDB(b), n, tune)
+}
+
+// pgNodesOn starts n servers on the PostgreSQL database dsn.
+func pgNodesOn(b *testing.B, dsn string, n int, tune func(*server.Config)) []*testServer {
 	nodes := make([]*testServer, n)
 	for i := range nodes {
 		nodes[i] = startServerWith(b, b.TempDir(), func(c *server.Config) {

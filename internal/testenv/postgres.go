@@ -50,6 +50,7 @@ type Cluster struct {
 	version int        // server_version_num
 	stopped atomic.Bool
 	dbs     atomic.Int64
+	durable bool // fsync and full page writes on (see NewDurableCluster)
 }
 
 // findBin returns the directory holding initdb and pg_ctl: Debian's
@@ -87,13 +88,19 @@ func findBin() (string, error) {
 }
 
 // NewCluster initialises and starts a cluster in a new temporary directory. Stop it with
-// Stop, which also removes the directory.
-func NewCluster() (*Cluster, error) {
+// Stop, which also removes the directory. Its data is throwaway: it runs without fsync.
+func NewCluster() (*Cluster, error) { return newCluster(false) }
+
+// NewDurableCluster is NewCluster with PostgreSQL's durability on (fsync, full page writes,
+// as a production server runs): for benchmarks that compare what a durable commit costs.
+func NewDurableCluster() (*Cluster, error) { return newCluster(true) }
+
+func newCluster(durable bool) (*Cluster, error) {
 	bin, err := findBin()
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{bin: bin}
+	c := &Cluster{bin: bin, durable: durable}
 	if os.Geteuid() == 0 {
 		// initdb and postgres refuse to run as root: run them as the postgres user that
 		// Debian's package creates.
@@ -184,15 +191,17 @@ func (c *Cluster) run(cmd *exec.Cmd) error {
 
 // start runs pg_ctl start and waits until the server accepts connections.
 func (c *Cluster) start() error {
-	opts := strings.Join([]string{
+	args := []string{
 		"-c listen_addresses=127.0.0.1",
 		"-p " + strconv.Itoa(c.port),
 		"-c unix_socket_directories=" + filepath.Join(c.dir, "sock"),
-		// Throwaway data: no fsync (a test asserts nothing about power loss).
-		"-c fsync=off",
-		"-c full_page_writes=off",
 		"-c max_connections=200",
-	}, " ")
+	}
+	if !c.durable {
+		// Throwaway data: no fsync (a test asserts nothing about power loss).
+		args = append(args, "-c fsync=off", "-c full_page_writes=off")
+	}
+	opts := strings.Join(args, " ")
 	logFile := filepath.Join(c.dir, "server.log")
 	err := c.run(exec.Command(filepath.Join(c.bin, "pg_ctl"), "start", "-D", c.data(), "-w", "-t", "60",
 		"-l", logFile, "-o", opts))
