@@ -235,7 +235,7 @@ func (s *Store) notifier() {
 	defer close(s.notifierDone)
 	for {
 		select {
-		case <-s.stop:
+		case <-s.commits.Closing():
 			return
 		case <-s.notifyCh:
 		}

@@ -120,6 +120,7 @@ import (
 
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/groupcommit"
 )
 
 //go:embed migrations/*.sql
@@ -135,19 +136,13 @@ var defaultParams = map[string]string{
 // migrateLockKey is the advisory lock key held while migrating ("livegate" in ASCII).
 const migrateLockKey int64 = 0x6c69766567617465
 
-// maxBatch bounds how many Updates one transaction commits together.
-const maxBatch = 256
-
 // Store is the PostgreSQL implementation of store.Store. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
 	host string // host:port/database, for messages (never the password)
 
-	queue     chan *update
-	stop      chan struct{}
-	committed chan struct{}
-	stopOnce  sync.Once
-	onCommit  func([]store.Event)
+	commits  *groupcommit.Queue
+	onCommit func([]store.Event)
 
 	// Following the log (follow.go).
 	connCfg      *pgx.ConnConfig // the listener's connection settings
@@ -162,13 +157,6 @@ type Store struct {
 	leasesMu     sync.Mutex
 	leases       map[*lease]struct{}
 	leasesClosed bool
-}
-
-type update struct {
-	ctx      context.Context
-	fn       func(store.Writer) error
-	done     chan error
-	panicked any
 }
 
 var (
@@ -214,10 +202,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	s.wakers = map[chan struct{}]struct{}{}
 	s.notifyCh = make(chan struct{}, 1)
 	s.notifierDone = make(chan struct{})
-	s.queue = make(chan *update, maxBatch)
-	s.stop = make(chan struct{})
-	s.committed = make(chan struct{})
-	go s.committer()
+	s.commits = groupcommit.Start("postgres", s.commitBatch)
 	go s.notifier()
 	return s, nil
 }
@@ -242,29 +227,7 @@ func (s *Store) View(ctx context.Context, fn func(store.Reader) error) error {
 // Update runs fn in a write transaction and commits it (see store.Store). Concurrent
 // Updates are committed in groups, as on SQLite (see the package doc).
 func (s *Store) Update(ctx context.Context, fn func(store.Writer) error) error {
-	u := &update{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	select {
-	case s.queue <- u:
-	case <-s.stop:
-		return errors.New("postgres: store is closed")
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	// Wait for the outcome even if ctx ends now: fn may already be running.
-	var err error
-	select {
-	case err = <-u.done:
-	case <-s.committed:
-		select {
-		case err = <-u.done:
-		default:
-			return errors.New("postgres: store is closed")
-		}
-	}
-	if u.panicked != nil {
-		panic(u.panicked)
-	}
-	return describe(err)
+	return describe(s.commits.Submit(ctx, fn))
 }
 
 // OnCommit sets the function told about the events each commit appended (see store.Store).
@@ -272,44 +235,14 @@ func (s *Store) Update(ctx context.Context, fn func(store.Writer) error) error {
 // the log.
 func (s *Store) OnCommit(fn func([]store.Event)) { s.onCommit = fn }
 
-func (s *Store) committer() {
-	defer close(s.committed)
-	batch := make([]*update, 0, maxBatch)
-	for {
-		select {
-		case u := <-s.queue:
-			batch = append(batch[:0], u)
-		case <-s.stop:
-			for {
-				select {
-				case u := <-s.queue:
-					u.done <- errors.New("postgres: store is closed")
-				default:
-					return
-				}
-			}
-		}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case u := <-s.queue:
-				batch = append(batch, u)
-			default:
-				break fill
-			}
-		}
-		s.commitBatch(batch)
-	}
-}
-
 // commitBatch runs a group of Updates in one transaction and reports to each.
-func (s *Store) commitBatch(batch []*update) {
+func (s *Store) commitBatch(batch []*groupcommit.Update) {
 	ctx := context.Background() // statements ignore the callers' cancellation (see txn.ctx)
 	errs := make([]error, len(batch))
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		for _, u := range batch {
-			u.done <- fmt.Errorf("postgres: begin write: %w", err)
+			u.Done(fmt.Errorf("postgres: begin write: %w", err))
 		}
 		return
 	}
@@ -320,14 +253,14 @@ func (s *Store) commitBatch(batch []*update) {
 	if _, err := tx.Exec(ctx, `UPDATE feed_head SET head = head WHERE id = 1`); err != nil {
 		_ = tx.Rollback(ctx)
 		for _, u := range batch {
-			u.done <- fmt.Errorf("postgres: take the write lock (the feed counter): %w", err)
+			u.Done(fmt.Errorf("postgres: take the write lock (the feed counter): %w", err))
 		}
 		return
 	}
 	var appended []store.Event
 	ok := 0
 	for i, u := range batch {
-		if err := u.ctx.Err(); err != nil {
+		if err := u.Ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
@@ -337,8 +270,8 @@ func (s *Store) commitBatch(batch []*update) {
 			return
 		}
 		t := &txn{tx: tx, grouped: true}
-		errs[i] = runFn(u, t)
-		if errs[i] != nil || u.panicked != nil {
+		errs[i] = u.Run(t)
+		if errs[i] != nil || u.Panicked() {
 			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT u"); err != nil {
 				errs[i] = fmt.Errorf("postgres: roll back to savepoint after %w: %v", errs[i], err)
 				failRest(ctx, tx, batch, errs, i)
@@ -352,7 +285,7 @@ func (s *Store) commitBatch(batch []*update) {
 			failRest(ctx, tx, batch, errs, i)
 			return
 		}
-		if errs[i] == nil && u.panicked == nil {
+		if errs[i] == nil && !u.Panicked() {
 			ok++
 			appended = append(appended, t.appended...)
 		}
@@ -377,14 +310,14 @@ func (s *Store) commitBatch(batch []*update) {
 		s.committedEvents()
 	}
 	for i, u := range batch {
-		u.done <- errs[i]
+		u.Done(errs[i])
 	}
 }
 
 // failRest gives up on a transaction in an unknown state: it rolls it back and fails every
 // Update of the batch that has not failed yet (those before i were in it; those after it
 // never ran).
-func failRest(ctx context.Context, tx pgx.Tx, batch []*update, errs []error, i int) {
+func failRest(ctx context.Context, tx pgx.Tx, batch []*groupcommit.Update, errs []error, i int) {
 	_ = tx.Rollback(ctx)
 	for j, u := range batch {
 		if errs[j] == nil {
@@ -394,26 +327,15 @@ func failRest(ctx context.Context, tx pgx.Tx, batch []*update, errs []error, i i
 				errs[j] = fmt.Errorf("postgres: not run, the transaction failed: %w", errs[i])
 			}
 		}
-		u.done <- errs[j]
+		u.Done(errs[j])
 	}
-}
-
-func runFn(u *update, t *txn) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			u.panicked = p
-			err = fmt.Errorf("postgres: update panicked: %v", p)
-		}
-	}()
-	return u.fn(t)
 }
 
 // Close stops the committer (failing queued Updates) and closes the pool.
 func (s *Store) Close() error {
 	s.closeLeases()
-	if s.stop != nil {
-		s.stopOnce.Do(func() { close(s.stop) })
-		<-s.committed
+	if s.commits != nil {
+		s.commits.Close()
 		<-s.notifierDone
 	}
 	s.pool.Close()

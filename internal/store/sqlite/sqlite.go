@@ -75,7 +75,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	moderncsqlite "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
@@ -83,6 +82,7 @@ import (
 
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/groupcommit"
 )
 
 // FileName is the database file Open uses inside its directory.
@@ -103,23 +103,8 @@ type Store struct {
 
 	// Group commit: Update queues its fn; one committer goroutine runs the queued fns in one
 	// transaction, each under its own savepoint, and commits them with one fsync.
-	queue     chan *update
-	stop      chan struct{}
-	committed chan struct{} // closed when the committer has exited
-	stopOnce  sync.Once
-	onCommit  func([]store.Event)
-}
-
-// maxBatch bounds how many Updates one transaction commits together.
-const maxBatch = 256
-
-// update is one queued Update.
-type update struct {
-	ctx  context.Context
-	fn   func(store.Writer) error
-	done chan error
-	// panicked holds what fn panicked with; Update re-panics with it in the caller.
-	panicked any
+	commits  *groupcommit.Queue
+	onCommit func([]store.Event)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -187,10 +172,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		s.w.Close()
 		return nil, fmt.Errorf("sqlite: open %s read-only: %w", path, err)
 	}
-	s.queue = make(chan *update, maxBatch)
-	s.stop = make(chan struct{})
-	s.committed = make(chan struct{})
-	go s.committer()
+	s.commits = groupcommit.Start("sqlite", s.commitBatch)
 	return s, nil
 }
 
@@ -396,83 +378,27 @@ func (s *Store) View(ctx context.Context, fn func(store.Reader) error) (err erro
 // undoes only its own writes, and commits once. Many Updates then share one fsync, and each
 // returns only after that commit. A context canceled before its fn runs cancels the Update.
 func (s *Store) Update(ctx context.Context, fn func(store.Writer) error) error {
-	u := &update{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	select {
-	case s.queue <- u:
-	case <-s.stop:
-		return errors.New("sqlite: store is closed")
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	// Wait for the outcome even if ctx ends now: fn may already be running, and the caller
-	// must not be told "failed" about a write that commits.
-	var err error
-	select {
-	case err = <-u.done:
-	case <-s.committed:
-		// The committer has exited: it either answered u before it did, or never took it.
-		select {
-		case err = <-u.done:
-		default:
-			return errors.New("sqlite: store is closed")
-		}
-	}
-	if u.panicked != nil {
-		panic(u.panicked)
-	}
-	return describe(err)
+	return describe(s.commits.Submit(ctx, fn))
 }
 
 // OnCommit sets the function told about the events each commit appended (see store.Store).
 func (s *Store) OnCommit(fn func([]store.Event)) { s.onCommit = fn }
 
-// committer runs queued Updates in groups until the store closes.
-func (s *Store) committer() {
-	defer close(s.committed)
-	batch := make([]*update, 0, maxBatch)
-	for {
-		select {
-		case u := <-s.queue:
-			batch = append(batch[:0], u)
-		case <-s.stop:
-			// Fail what is still queued; Update callers are waiting.
-			for {
-				select {
-				case u := <-s.queue:
-					u.done <- errors.New("sqlite: store is closed")
-				default:
-					return
-				}
-			}
-		}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case u := <-s.queue:
-				batch = append(batch, u)
-			default:
-				break fill
-			}
-		}
-		s.commitBatch(batch)
-	}
-}
-
 // commitBatch runs a group of Updates in one transaction and reports to each.
-func (s *Store) commitBatch(batch []*update) {
+func (s *Store) commitBatch(batch []*groupcommit.Update) {
 	ctx := context.Background() // each fn gets its own caller's context
 	errs := make([]error, len(batch))
 	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock)
 	if err != nil {
 		for _, u := range batch {
-			u.done <- fmt.Errorf("sqlite: begin write: %w", err)
+			u.Done(fmt.Errorf("sqlite: begin write: %w", err))
 		}
 		return
 	}
 	var appended []store.Event
 	ok := 0
 	for i, u := range batch {
-		if err := u.ctx.Err(); err != nil {
+		if err := u.Ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
@@ -481,8 +407,8 @@ func (s *Store) commitBatch(batch []*update) {
 			continue
 		}
 		t := &txn{tx: tx, grouped: true}
-		errs[i] = runFn(u, t)
-		if errs[i] != nil || u.panicked != nil {
+		errs[i] = u.Run(t)
+		if errs[i] != nil || u.Panicked() {
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO u"); err != nil {
 				// The transaction is in an unknown state: give up on the whole group.
 				_ = tx.Rollback()
@@ -493,7 +419,7 @@ func (s *Store) commitBatch(batch []*update) {
 						// savepoint is gone.
 						errs[j] = fmt.Errorf("sqlite: roll back to savepoint after %w: %v", errs[i], err)
 					}
-					v.done <- errs[j]
+					v.Done(errs[j])
 				}
 				return
 			}
@@ -501,7 +427,7 @@ func (s *Store) commitBatch(batch []*update) {
 		if _, err := tx.ExecContext(ctx, "RELEASE u"); err != nil && errs[i] == nil {
 			errs[i] = fmt.Errorf("sqlite: release savepoint: %w", err)
 		}
-		if errs[i] == nil && u.panicked == nil {
+		if errs[i] == nil && !u.Panicked() {
 			ok++
 			appended = append(appended, t.appended...)
 		}
@@ -520,27 +446,15 @@ func (s *Store) commitBatch(batch []*update) {
 		s.onCommit(appended)
 	}
 	for i, u := range batch {
-		u.done <- errs[i]
+		u.Done(errs[i])
 	}
-}
-
-// runFn runs an Update's fn, turning a panic into u.panicked.
-func runFn(u *update, t *txn) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			u.panicked = p
-			err = fmt.Errorf("sqlite: update panicked: %v", p)
-		}
-	}()
-	return u.fn(t)
 }
 
 // Close closes the read pool, then the writer. When the last connection to the database
 // closes, SQLite checkpoints the WAL into the database file.
 func (s *Store) Close() error {
-	if s.stop != nil {
-		s.stopOnce.Do(func() { close(s.stop) })
-		<-s.committed
+	if s.commits != nil {
+		s.commits.Close()
 	}
 	var errs []error
 	if s.r != nil {
