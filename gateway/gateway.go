@@ -27,10 +27,11 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	livegatev1gw "github.com/livegate/livegate/gen/gw/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/limits"
 )
 
 // MaxBodyBytes is the largest request body the gateway reads.
-const MaxBodyBytes = 1 << 20
+const MaxBodyBytes = limits.MaxBodyBytes
 
 // Marshaler is the REST face's JSON: proto field names (RealtimeKit's snake_case), default
 // values written out (`"disabled": false`), unknown input fields ignored.

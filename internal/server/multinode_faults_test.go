@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,7 +24,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
-	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/feedcheck"
 	"github.com/livegate/livegate/internal/testenv"
@@ -428,15 +426,7 @@ func TestMultiNodeFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	const acc, app = "acc-faults", "app-faults"
-	out, err := exec.Command(bin, "apps", "create", "--database-url", dsn, "--account", acc, "--app", app).Output()
-	if err != nil {
-		t.Fatalf("apps create --database-url: %v", err)
-	}
-	var creds auth.Credentials
-	if err := json.Unmarshal(out, &creds); err != nil || creds.APIToken == "" {
-		t.Fatalf("apps create printed %q: %v", out, err)
-	}
-	ft := feedTenant{acc: acc, app: app, token: creds.APIToken, secret: creds.WebhookSecret}
+	ft := appsCreateOn(t, bin, dsn, acc, app)
 	dataDirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	nodes := &mnNodes{}
 	for i := range 3 {

@@ -87,6 +87,21 @@ func (f *ndjsonFollower) received() ([]uint64, error) {
 	return append([]uint64(nil), f.seqs...), f.err
 }
 
+// appsCreateOn creates a tenant's app with `livegate apps create --database-url dsn`, as an
+// operator of several nodes does, and returns it.
+func appsCreateOn(t *testing.T, bin, dsn, acc, app string) feedTenant {
+	t.Helper()
+	out, err := exec.Command(bin, "apps", "create", "--database-url", dsn, "--account", acc, "--app", app).Output()
+	if err != nil {
+		t.Fatalf("apps create --database-url: %v", err)
+	}
+	var creds auth.Credentials
+	if err := json.Unmarshal(out, &creds); err != nil || creds.APIToken == "" {
+		t.Fatalf("apps create printed %q: %v", out, err)
+	}
+	return feedTenant{acc: acc, app: app, token: creds.APIToken, secret: creds.WebhookSecret}
+}
+
 // TestMultiNodePostgres: one PostgreSQL, two `livegate serve --database-url` processes (the
 // real binary; node B poll-only), an app created once with `livegate apps create
 // --database-url`. Senders post
@@ -100,15 +115,7 @@ func TestMultiNodePostgres(t *testing.T) {
 	bin := buildLivegate(t)
 	dsn := testenv.PostgresDB(t)
 	const acc, app = "acc-multi", "app-multi"
-	out, err := exec.Command(bin, "apps", "create", "--database-url", dsn, "--account", acc, "--app", app).Output()
-	if err != nil {
-		t.Fatalf("apps create --database-url: %v", err)
-	}
-	var creds auth.Credentials
-	if err := json.Unmarshal(out, &creds); err != nil || creds.APIToken == "" {
-		t.Fatalf("apps create printed %q: %v", out, err)
-	}
-	ft := feedTenant{acc: acc, app: app, token: creds.APIToken, secret: creds.WebhookSecret}
+	ft := appsCreateOn(t, bin, dsn, acc, app)
 	nodes := []*process{
 		startProcess(t, bin, t.TempDir(), "--database-url", dsn),
 		// Poll-only, as behind PgBouncer in transaction mode: it learns of node A's commits

@@ -97,17 +97,13 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
-	"regexp"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,6 +117,7 @@ import (
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/groupcommit"
+	"github.com/livegate/livegate/internal/store/migration"
 )
 
 //go:embed migrations/*.sql
@@ -425,49 +422,11 @@ func isUnique(err error) bool {
 
 // --- migrations ---
 
-type migration struct {
-	version int64
-	name    string
-	sql     string
-}
-
-var migrationName = regexp.MustCompile(`^(\d{4,})_([a-z0-9_]+)\.sql$`)
-
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		m := migrationName.FindStringSubmatch(e.Name())
-		if m == nil {
-			return nil, fmt.Errorf("migration file %q is not named NNNN_name.sql", e.Name())
-		}
-		v, err := strconv.ParseInt(m[1], 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("migration file %q: %w", e.Name(), err)
-		}
-		body, err := fs.ReadFile(migrationFS, "migrations/"+e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: m[2], sql: string(body)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("two migrations with version %d", ms[i].version)
-		}
-	}
-	return ms, nil
-}
-
 // migrate applies the migrations the database lacks, each in its own transaction, holding
 // a session advisory lock so that processes opening the database at once migrate one at a
 // time (the later ones find the versions recorded).
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrations()
+	ms, err := migration.Load(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
@@ -496,32 +455,32 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := conn.QueryRow(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&newest); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if len(ms) > 0 && newest != nil && *newest > ms[len(ms)-1].version {
-		return fmt.Errorf("database schema version %d is newer than this binary's (%d)", *newest, ms[len(ms)-1].version)
+	if len(ms) > 0 && newest != nil && *newest > ms[len(ms)-1].Version {
+		return fmt.Errorf("database schema version %d is newer than this binary's (%d)", *newest, ms[len(ms)-1].Version)
 	}
 	for _, m := range ms {
 		if err := apply(ctx, conn.Conn(), m); err != nil {
-			return fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
+			return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
 		}
 	}
 	return nil
 }
 
-func apply(ctx context.Context, conn *pgx.Conn, m migration) error {
+func apply(ctx context.Context, conn *pgx.Conn, m migration.Migration) error {
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		var n int
-		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, m.version).Scan(&n); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
 			return nil
 		}
 		// No arguments: the simple protocol, which runs a file of several statements.
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-			m.version, m.name, time.Now().UnixMicro())
+			m.Version, m.Name, time.Now().UnixMicro())
 		return err
 	})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/migration"
 	"github.com/livegate/livegate/internal/store/storetest"
 	"github.com/livegate/livegate/internal/testenv"
 )
@@ -95,7 +96,7 @@ func TestOpenMigratesOnce(t *testing.T) {
 		stores[i].Close()
 	}
 	openT(t, dsn) // again: nothing to apply
-	ms, err := migrations()
+	ms, err := migration.Load(migrationFS, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestOpenMigratesOnce(t *testing.T) {
 	}
 	var want []string
 	for _, m := range ms {
-		want = append(want, fmt.Sprintf("%d×1", m.version))
+		want = append(want, fmt.Sprintf("%d×1", m.Version))
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("schema_migrations holds %v, want %v", got, want)

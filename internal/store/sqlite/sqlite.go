@@ -60,7 +60,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -70,9 +69,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +80,7 @@ import (
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/groupcommit"
+	"github.com/livegate/livegate/internal/store/migration"
 )
 
 // FileName is the database file Open uses inside its directory.
@@ -470,50 +468,11 @@ func (s *Store) Close() error {
 }
 
 // migration is one embedded migrations/NNNN_name.sql file.
-type migration struct {
-	version int64
-	name    string
-	sql     string
-}
-
-var migrationName = regexp.MustCompile(`^(\d{4,})_([a-z0-9_]+)\.sql$`)
-
-// migrations returns the embedded migrations in version order.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		m := migrationName.FindStringSubmatch(e.Name())
-		if m == nil {
-			return nil, fmt.Errorf("migration file %q is not named NNNN_name.sql", e.Name())
-		}
-		v, err := strconv.ParseInt(m[1], 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("migration file %q: %w", e.Name(), err)
-		}
-		body, err := fs.ReadFile(migrationFS, "migrations/"+e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: m[2], sql: string(body)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("two migrations with version %d", ms[i].version)
-		}
-	}
-	return ms, nil
-}
-
 // migrate applies the migrations the database does not have yet, each in its own
 // transaction. BEGIN IMMEDIATE serializes it with another process migrating the same file:
 // the second one waits, then finds the version recorded and skips it.
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrations()
+	ms, err := migration.Load(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
@@ -528,36 +487,36 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.w.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&newest); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if len(ms) > 0 && newest.Valid && newest.Int64 > ms[len(ms)-1].version {
+	if len(ms) > 0 && newest.Valid && newest.Int64 > ms[len(ms)-1].Version {
 		return fmt.Errorf("database schema version %d is newer than this binary's (%d)",
-			newest.Int64, ms[len(ms)-1].version)
+			newest.Int64, ms[len(ms)-1].Version)
 	}
 	for _, m := range ms {
 		if err := s.apply(ctx, m); err != nil {
-			return fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
+			return fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
 		}
 	}
 	return nil
 }
 
-func (s *Store) apply(ctx context.Context, m migration) error {
+func (s *Store) apply(ctx context.Context, m migration.Migration) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, m.version).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
 		return err
 	}
 	if n > 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-		m.version, m.name, time.Now().UnixMicro()); err != nil {
+		m.Version, m.Name, time.Now().UnixMicro()); err != nil {
 		return err
 	}
 	return tx.Commit()

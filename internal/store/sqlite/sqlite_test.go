@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/migration"
 	"github.com/livegate/livegate/internal/store/storetest"
 )
 
@@ -142,11 +143,11 @@ func TestSurvivesReopen(t *testing.T) {
 func TestMigrationsIdempotent(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	ms, err := migrations()
+	ms, err := migration.Load(migrationFS, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) == 0 || ms[0].version != 1 {
+	if len(ms) == 0 || ms[0].Version != 1 {
 		t.Fatalf("migrations = %+v, want the first to be version 1", ms)
 	}
 	applied := func(s *Store) []string {
@@ -168,7 +169,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 	}
 	var want []string
 	for _, m := range ms {
-		want = append(want, fmt.Sprintf("%04d_%s", m.version, m.name))
+		want = append(want, fmt.Sprintf("%04d_%s", m.Version, m.Name))
 	}
 
 	s1, err := Open(ctx, dir)
