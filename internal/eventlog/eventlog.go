@@ -5,16 +5,11 @@ package eventlog
 import (
 	"context"
 	"fmt"
-	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/limits"
-	"github.com/livegate/livegate/internal/payload"
-	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/store"
 )
 
@@ -71,42 +66,4 @@ func DecodeAll(recs []store.Event) ([]*livegatev1.Event, error) {
 		out = append(out, ev)
 	}
 	return out, nil
-}
-
-// statusToProto converts a stored status to the API enum.
-func statusToProto(s store.Status) livegatev1.LivestreamStatus {
-	return livegatev1.LivestreamStatus(livegatev1.LivestreamStatus_value[string(s)])
-}
-
-// AppendStatusChanged records livegate's own `livestream.status_changed` event for a change
-// of livestream l caused by the event with sequence causeSeq (0: an API call) of type cause.
-func AppendStatusChanged(ctx context.Context, w store.Writer, l store.Livestream, c projection.Change, causeSeq uint64, cause string, now time.Time) (*livegatev1.Event, error) {
-	id := uuid.NewString()
-	ev := &livegatev1.Event{
-		Id:           id,
-		Type:         payload.TypeStatusChanged,
-		Source:       payload.SourceLivegate,
-		AccountId:    l.AccountID,
-		AppId:        l.AppID,
-		OccurredAt:   timestamppb.New(now),
-		ReceivedAt:   timestamppb.New(now),
-		LivestreamId: l.ID,
-		RoomId:       l.MeetingID,
-		Payload: &livegatev1.Event_LivestreamStatusChanged{LivestreamStatusChanged: &livegatev1.LivestreamStatusChanged{
-			LivestreamId:  c.LivestreamID,
-			OldStatus:     statusToProto(c.Old),
-			NewStatus:     statusToProto(c.New),
-			CauseSequence: causeSeq,
-			Cause:         cause,
-			SessionId:     c.SessionID,
-			Reason:        c.Reason,
-		}},
-	}
-	if l.Provider == payload.SourceAmity {
-		ev.StreamId = l.ProviderID
-	}
-	if err := Append(ctx, w, ev, id, id); err != nil {
-		return nil, fmt.Errorf("append status change of livestream %s: %w", l.ID, err)
-	}
-	return ev, nil
 }

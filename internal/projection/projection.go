@@ -133,8 +133,9 @@ func Target(ctx context.Context, w store.Writer, ev Event, now time.Time) (*stor
 }
 
 // Apply projects ev onto l (nil: an event about no known livestream, which can still feed
-// meeting-session statistics) and returns the status change it caused, if any.
-func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, now time.Time) (*Change, error) {
+// meeting-session statistics) and returns the status change it caused, if any, recorded in
+// the feed as caused by cause (the stored event, see CausedBy).
+func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, cause Cause, now time.Time) (*Change, error) {
 	var eff effect
 	switch ev.Source {
 	case payload.SourceHMS:
@@ -153,7 +154,7 @@ func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, n
 	}
 	switch eff {
 	case goLive:
-		return Start(ctx, w, l, startTime(ev), now)
+		return Start(ctx, w, l, startTime(ev), cause, now)
 	case goIdle:
 		at, seconds := stopTime(ev)
 		reason := ""
@@ -162,16 +163,57 @@ func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, n
 		} else if r := stringField(ev.Payload, "reason"); r != "" {
 			reason = r
 		}
-		return Stop(ctx, w, l, at, seconds, reason, now)
+		return Stop(ctx, w, l, at, seconds, reason, cause, now)
 	case goErrored:
-		return Fail(ctx, w, l, ev.At, stringField(ev.Payload, "error_message"), now)
+		return Fail(ctx, w, l, ev.At, stringField(ev.Payload, "error_message"), cause, now)
 	}
 	return nil, nil
 }
 
+// Errors of Invoke: what keeps a livestream from being invoked.
+var (
+	// ErrActive: the livestream is INVOKED or LIVE already.
+	ErrActive = errors.New("the livestream is already active")
+	// ErrDisabled: the livestream is disabled.
+	ErrDisabled = errors.New("the livestream is disabled")
+)
+
+// Invoke starts a run of l through the API (StartMeetingLivestream): a new session, invoked
+// now, and l INVOKED. l may be new, not stored yet (its Status empty): it is then created,
+// and its status change is from none. ErrActive when l is INVOKED or LIVE; ErrDisabled when
+// it is disabled.
+func Invoke(ctx context.Context, w store.Writer, l *store.Livestream, cause Cause, now time.Time) (*Change, error) {
+	switch {
+	case l.Status.Active():
+		return nil, ErrActive
+	case l.Disabled:
+		return nil, ErrDisabled
+	}
+	c := &Change{LivestreamID: l.ID, Old: l.Status, New: store.StatusInvoked}
+	created := l.Status == ""
+	l.Status = store.StatusInvoked
+	l.UpdatedAt = now
+	if created {
+		if err := w.CreateLivestream(ctx, *l); err != nil {
+			return nil, err
+		}
+	} else if err := w.UpdateLivestream(ctx, *l); err != nil {
+		return nil, err
+	}
+	sess := store.Session{Tenant: l.Tenant, ID: uuid.NewString(), LivestreamID: l.ID, InvokedAt: now, CreatedAt: now, UpdatedAt: now}
+	if err := w.CreateSession(ctx, sess); err != nil {
+		return nil, err
+	}
+	c.SessionID = sess.ID
+	if err := record(ctx, w, *l, *c, cause, now); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // Start makes l LIVE at `at`: the active session (an invoked one) gets its start time, or a
 // new session begins. A start that is not newer than the latest session's stop is stale.
-func Start(ctx context.Context, w store.Writer, l *store.Livestream, at, now time.Time) (*Change, error) {
+func Start(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time, cause Cause, now time.Time) (*Change, error) {
 	latest, err := w.LatestSession(ctx, l.Tenant, l.ID)
 	hasLatest := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -198,19 +240,19 @@ func Start(ctx context.Context, w store.Writer, l *store.Livestream, at, now tim
 			return nil, err
 		}
 	}
-	return transition(ctx, w, l, store.StatusLive, sess.ID, "", now)
+	return transition(ctx, w, l, store.StatusLive, sess.ID, "", cause, now)
 }
 
 // Stop makes l IDLE: its active session stops at `at` with ingestSeconds (negative: count
 // from the session's start). A repeated stop finds no active session and l already IDLE, and
 // changes nothing.
-func Stop(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time, ingestSeconds float64, reason string, now time.Time) (*Change, error) {
+func Stop(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time, ingestSeconds float64, reason string, cause Cause, now time.Time) (*Change, error) {
 	sess, err := w.ActiveSession(ctx, l.Tenant, l.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		if !l.Status.Active() {
 			return nil, nil
 		}
-		return transition(ctx, w, l, store.StatusIdle, "", reason, now)
+		return transition(ctx, w, l, store.StatusIdle, "", reason, cause, now)
 	}
 	if err != nil {
 		return nil, err
@@ -219,12 +261,12 @@ func Stop(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time
 	if err := w.UpdateSession(ctx, sess); err != nil {
 		return nil, err
 	}
-	return transition(ctx, w, l, store.StatusIdle, sess.ID, reason, now)
+	return transition(ctx, w, l, store.StatusIdle, sess.ID, reason, cause, now)
 }
 
 // Fail makes l ERRORED with msg: its active session stops with err_message set. With no
 // active session it is a repeat (or about a run already over) and changes nothing.
-func Fail(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time, msg string, now time.Time) (*Change, error) {
+func Fail(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time, msg string, cause Cause, now time.Time) (*Change, error) {
 	sess, err := w.ActiveSession(ctx, l.Tenant, l.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -240,7 +282,7 @@ func Fail(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time
 	if err := w.UpdateSession(ctx, sess); err != nil {
 		return nil, err
 	}
-	return transition(ctx, w, l, store.StatusErrored, sess.ID, msg, now)
+	return transition(ctx, w, l, store.StatusErrored, sess.ID, msg, cause, now)
 }
 
 func stopSession(sess *store.Session, at time.Time, ingestSeconds float64, now time.Time) {
@@ -255,19 +297,6 @@ func stopSession(sess *store.Session, at time.Time, ingestSeconds float64, now t
 		sess.IngestSeconds = at.Sub(sess.StartedAt).Seconds()
 	}
 	sess.UpdatedAt = now
-}
-
-func transition(ctx context.Context, w store.Writer, l *store.Livestream, to store.Status, sessionID, reason string, now time.Time) (*Change, error) {
-	if l.Status == to {
-		return nil, nil
-	}
-	c := &Change{LivestreamID: l.ID, Old: l.Status, New: to, SessionID: sessionID, Reason: reason}
-	l.Status = to
-	l.UpdatedAt = now
-	if err := w.UpdateLivestream(ctx, *l); err != nil {
-		return nil, err
-	}
-	return c, nil
 }
 
 // startTime: the provider's start time if the payload has one, else the event's time.

@@ -54,8 +54,9 @@ func (in Ingest) window() time.Duration {
 }
 
 // Publish registers nginx-rtmp client clientID as l's publisher, now, and returns the
-// status change (to LIVE) it caused. ErrPublishing when another publisher is live.
-func (in Ingest) Publish(ctx context.Context, w store.Writer, l *store.Livestream, clientID uint64, now time.Time) (*Change, error) {
+// status change (to LIVE) it caused, recorded as caused by cause. ErrPublishing when another
+// publisher is live.
+func (in Ingest) Publish(ctx context.Context, w store.Writer, l *store.Livestream, clientID uint64, cause Cause, now time.Time) (*Change, error) {
 	pub, err := w.RtmpPublisher(ctx, l.Tenant, l.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -112,7 +113,7 @@ func (in Ingest) Publish(ctx context.Context, w store.Writer, l *store.Livestrea
 	if err := w.PutRtmpClient(ctx, c); err != nil {
 		return nil, err
 	}
-	return transition(ctx, w, l, store.StatusLive, sess.ID, "", now)
+	return transition(ctx, w, l, store.StatusLive, sess.ID, "", cause, now)
 }
 
 // Play registers nginx-rtmp client clientID as a viewer of l, now. It watches l's active
@@ -131,8 +132,14 @@ func (in Ingest) Play(ctx context.Context, w store.Writer, l *store.Livestream, 
 
 // Done accounts for registered client c, which was done at `at` (its done callback, or when
 // it was last seen): a publisher's time goes to its session's ingest_seconds and the
-// livestream l goes IDLE; a viewer's to viewer_seconds. It returns the status change, if any.
-func (in Ingest) Done(ctx context.Context, w store.Writer, c store.RtmpClient, l *store.Livestream, at, now time.Time) (*Change, error) {
+// livestream l goes IDLE; a viewer's to viewer_seconds. It returns the status change, if any,
+// recorded as caused by cause.
+func (in Ingest) Done(ctx context.Context, w store.Writer, c store.RtmpClient, l *store.Livestream, at time.Time, cause Cause, now time.Time) (*Change, error) {
+	return in.done(ctx, w, c, l, at, "the publisher disconnected", cause, now)
+}
+
+// done is Done, with the reason a publisher's livestream goes IDLE.
+func (in Ingest) done(ctx context.Context, w store.Writer, c store.RtmpClient, l *store.Livestream, at time.Time, reason string, cause Cause, now time.Time) (*Change, error) {
 	if err := w.DeleteRtmpClient(ctx, c.ClientID); err != nil {
 		return nil, err
 	}
@@ -157,7 +164,7 @@ func (in Ingest) Done(ctx context.Context, w store.Writer, c store.RtmpClient, l
 	if err := w.UpdateSession(ctx, sess); err != nil {
 		return nil, err
 	}
-	return transition(ctx, w, l, store.StatusIdle, sess.ID, "the publisher disconnected", now)
+	return transition(ctx, w, l, store.StatusIdle, sess.ID, reason, cause, now)
 }
 
 // Reaped is a client Reap accounted for.
@@ -170,7 +177,9 @@ type Reaped struct {
 
 // Reap accounts for up to limit clients that nginx-rtmp has not reported for StaleAfter, as
 // if their done callback had come when they were last seen: they are gone without one (nginx
-// crashed, or livegate was unreachable when it was sent). Nothing when StaleAfter is zero.
+// crashed, or livegate was unreachable when it was sent). A publisher's livestream goes IDLE,
+// its status change recorded with no cause and a reason saying when the publisher was last
+// seen. Nothing when StaleAfter is zero.
 func (in Ingest) Reap(ctx context.Context, w store.Writer, now time.Time, limit int) ([]Reaped, error) {
 	if in.StaleAfter <= 0 {
 		return nil, nil
@@ -185,12 +194,10 @@ func (in Ingest) Reap(ctx context.Context, w store.Writer, now time.Time, limit 
 		if err != nil {
 			return nil, fmt.Errorf("livestream of RTMP client %d: %w", c.ClientID, err)
 		}
-		change, err := in.Done(ctx, w, c, &l, c.SeenAt, now)
+		reason := fmt.Sprintf("nginx-rtmp has not reported the publisher since %s", c.SeenAt.UTC().Format(time.RFC3339))
+		change, err := in.done(ctx, w, c, &l, c.SeenAt, reason, Cause{}, now)
 		if err != nil {
 			return nil, err
-		}
-		if change != nil {
-			change.Reason = fmt.Sprintf("nginx-rtmp has not reported the publisher since %s", c.SeenAt.UTC().Format(time.RFC3339))
 		}
 		out = append(out, Reaped{Client: c, Livestream: l, Change: change})
 	}

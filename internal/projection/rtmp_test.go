@@ -57,7 +57,7 @@ func (r *ingestRig) livestream(ctx context.Context, w store.Writer) *store.Lives
 func (r *ingestRig) publish(client uint64, at time.Time) (change *projection.Change, err error) {
 	r.t.Helper()
 	_ = r.st.Update(context.Background(), func(w store.Writer) error {
-		change, err = r.in.Publish(context.Background(), w, r.livestream(context.Background(), w), client, at)
+		change, err = r.in.Publish(context.Background(), w, r.livestream(context.Background(), w), client, projection.Cause{}, at)
 		return err
 	})
 	return change, err
@@ -77,7 +77,7 @@ func (r *ingestRig) done(client uint64, at time.Time) {
 		if err != nil {
 			return err
 		}
-		_, err = r.in.Done(ctx, w, c, r.livestream(ctx, w), at, at)
+		_, err = r.in.Done(ctx, w, c, r.livestream(ctx, w), at, projection.Cause{}, at)
 		return err
 	})
 }

@@ -16,7 +16,6 @@ import (
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
-	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/store"
 )
@@ -127,56 +126,33 @@ func (s *Server) StartMeetingLivestream(ctx context.Context, req *livegatev1.Sta
 	err := s.store.Update(ctx, func(w store.Writer) error {
 		var err error
 		l, err = w.LivestreamByMeeting(ctx, t, req.GetMeetingId())
-		old := l.Status
 		switch {
 		case errors.Is(err, store.ErrNotFound):
+			// A new livestream: no status yet, Invoke creates it INVOKED.
 			l = store.Livestream{
 				Tenant:    t,
 				ID:        uuid.NewString(),
 				Name:      req.GetName(),
 				MeetingID: req.GetMeetingId(),
 				StreamKey: NewStreamKey(),
-				Status:    store.StatusInvoked,
 				Provider:  "hms",
 				CreatedAt: now,
-				UpdatedAt: now,
-			}
-			if err := w.CreateLivestream(ctx, l); err != nil {
-				return err
 			}
 		case err != nil:
 			return err
-		case l.Status.Active():
+		case req.GetName() != "": // kept only if Invoke lets it start
+			l.Name = req.GetName()
+		}
+		_, err = projection.Invoke(ctx, w, &l, projection.APICall("api.StartMeetingLivestream"), now)
+		switch {
+		case errors.Is(err, projection.ErrActive):
 			return apierror.New(apierror.ReasonAlreadyActive,
 				"meeting %q already has an active livestream %q (status %s); stop it first", req.GetMeetingId(), l.ID, l.Status).
 				With("livestream_id", l.ID)
-		case l.Disabled:
+		case errors.Is(err, projection.ErrDisabled):
 			return apierror.New(apierror.ReasonLivestreamDisabled, "livestream %q of meeting %q is disabled; enable it first", l.ID, req.GetMeetingId()).
 				With("livestream_id", l.ID)
-		default:
-			if req.GetName() != "" {
-				l.Name = req.GetName()
-			}
-			l.Status = store.StatusInvoked
-			l.UpdatedAt = now
-			if err := w.UpdateLivestream(ctx, l); err != nil {
-				return err
-			}
 		}
-		sess := store.Session{
-			Tenant:       t,
-			ID:           uuid.NewString(),
-			LivestreamID: l.ID,
-			InvokedAt:    now,
-			CreatedAt:    now,
-			UpdatedAt:    now,
-		}
-		if err := w.CreateSession(ctx, sess); err != nil {
-			return err
-		}
-		_, err = eventlog.AppendStatusChanged(ctx, w, l, projection.Change{
-			LivestreamID: l.ID, Old: old, New: store.StatusInvoked, SessionID: sess.ID,
-		}, 0, "api.StartMeetingLivestream", now)
 		return err
 	})
 	if err != nil {
@@ -204,11 +180,7 @@ func (s *Server) StopMeetingLivestream(ctx context.Context, req *livegatev1.Stop
 		if !l.Status.Active() {
 			return noActive
 		}
-		change, err := projection.Stop(ctx, w, &l, now, -1, "", now)
-		if err != nil || change == nil {
-			return err
-		}
-		_, err = eventlog.AppendStatusChanged(ctx, w, l, *change, 0, "api.StopMeetingLivestream", now)
+		_, err = projection.Stop(ctx, w, &l, now, -1, "", projection.APICall("api.StopMeetingLivestream"), now)
 		return err
 	})
 	if err != nil {
@@ -443,7 +415,7 @@ func ToProto(l store.Livestream, urls URLs) *livegatev1.Livestream {
 		IngestServer: urls.IngestBase,
 		StreamKey:    l.StreamKey,
 		PlaybackUrl:  urls.PlaybackURL(l.ID),
-		Status:       StatusToProto(l.Status),
+		Status:       projection.StatusToProto(l.Status),
 		Disabled:     l.Disabled,
 		CreatedAt:    timestamppb.New(l.CreatedAt),
 		UpdatedAt:    timestamppb.New(l.UpdatedAt),
@@ -456,11 +428,6 @@ func ToProto(l store.Livestream, urls URLs) *livegatev1.Livestream {
 		out.MeetingId = &l.MeetingID
 	}
 	return out
-}
-
-// StatusToProto converts a stored status to the API enum.
-func StatusToProto(s store.Status) livegatev1.LivestreamStatus {
-	return livegatev1.LivestreamStatus(livegatev1.LivestreamStatus_value[string(s)])
 }
 
 // SessionToProto converts a stored session to its API message.

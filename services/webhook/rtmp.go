@@ -122,8 +122,9 @@ func nameRequired(cb *rtmpv1.Callback) error {
 type admission struct {
 	// find returns the livestream, or an error to answer with (the refusal).
 	find func(ctx context.Context, w store.Writer, name string) (store.Livestream, error)
-	// admit registers client id on l and returns the status change it caused.
-	admit func(ctx context.Context, w store.Writer, l *store.Livestream, id uint64, now time.Time) (*projection.Change, error)
+	// admit registers client id on l; a status change it causes is recorded as caused by
+	// cause (the callback's stored event).
+	admit func(ctx context.Context, w store.Writer, l *store.Livestream, id uint64, cause projection.Cause, now time.Time) error
 	// rename: answer with the livestream id as the stream's new name.
 	rename bool
 }
@@ -145,12 +146,12 @@ func (s *Server) publishAdmission() admission {
 			}
 			return l, nil
 		},
-		admit: func(ctx context.Context, w store.Writer, l *store.Livestream, id uint64, now time.Time) (*projection.Change, error) {
-			change, err := s.rtmp.Ingest.Publish(ctx, w, l, id, now)
+		admit: func(ctx context.Context, w store.Writer, l *store.Livestream, id uint64, cause projection.Cause, now time.Time) error {
+			_, err := s.rtmp.Ingest.Publish(ctx, w, l, id, cause, now)
 			if errors.Is(err, projection.ErrPublishing) {
-				return nil, apierror.New(apierror.ReasonAlreadyActive, "livestream %q already has a publisher", l.ID).With("livestream_id", l.ID)
+				return apierror.New(apierror.ReasonAlreadyActive, "livestream %q already has a publisher", l.ID).With("livestream_id", l.ID)
 			}
-			return change, err
+			return err
 		},
 		rename: true,
 	}
@@ -171,28 +172,28 @@ func (s *Server) playAdmission() admission {
 			}
 			return l, nil
 		},
-		admit: func(ctx context.Context, w store.Writer, l *store.Livestream, id uint64, now time.Time) (*projection.Change, error) {
-			return nil, s.rtmp.Ingest.Play(ctx, w, l, id, now)
+		admit: func(ctx context.Context, w store.Writer, l *store.Livestream, id uint64, _ projection.Cause, now time.Time) error {
+			return s.rtmp.Ingest.Play(ctx, w, l, id, now)
 		},
 	}
 }
 
-// rtmpAdmit lets a publisher or player in, and stores the callback with what it caused.
+// rtmpAdmit lets a publisher or player in, and stores the callback with what it caused (a
+// refusal undoes the whole transaction, the stored callback with it).
 func (s *Server) rtmpAdmit(a admission) rtmpHandler {
 	return func(ctx context.Context, w store.Writer, cb *rtmpv1.Callback, id uint64, now time.Time) (*livegatev1.DeliverRtmpCallbackResponse, error) {
 		l, err := a.find(ctx, w, cb.GetName())
 		if err != nil {
 			return nil, err
 		}
-		change, err := a.admit(ctx, w, &l, id, now)
+		ev, err := s.appendRtmp(ctx, w, l, cb, now)
 		if err != nil {
 			return nil, err
 		}
-		seq, err := s.appendRtmp(ctx, w, l, cb, change, now)
-		if err != nil {
+		if err := a.admit(ctx, w, &l, id, projection.CausedBy(ev), now); err != nil {
 			return nil, err
 		}
-		resp := &livegatev1.DeliverRtmpCallbackResponse{Sequence: seq}
+		resp := &livegatev1.DeliverRtmpCallbackResponse{Sequence: ev.GetSequence()}
 		if a.rename {
 			resp.RenameTo = l.ID
 		}
@@ -217,15 +218,14 @@ func (s *Server) rtmpDone(ctx context.Context, w store.Writer, cb *rtmpv1.Callba
 	if err != nil {
 		return nil, err
 	}
-	change, err := s.rtmp.Ingest.Done(ctx, w, c, &l, now, now)
+	ev, err := s.appendRtmp(ctx, w, l, cb, now)
 	if err != nil {
 		return nil, err
 	}
-	seq, err := s.appendRtmp(ctx, w, l, cb, change, now)
-	if err != nil {
+	if _, err := s.rtmp.Ingest.Done(ctx, w, c, &l, now, projection.CausedBy(ev), now); err != nil {
 		return nil, err
 	}
-	return &livegatev1.DeliverRtmpCallbackResponse{Sequence: seq}, nil
+	return &livegatev1.DeliverRtmpCallbackResponse{Sequence: ev.GetSequence()}, nil
 }
 
 func (s *Server) rtmpUpdate(ctx context.Context, w store.Writer, cb *rtmpv1.Callback, id uint64, now time.Time) (*livegatev1.DeliverRtmpCallbackResponse, error) {
@@ -267,19 +267,8 @@ func (s *Server) ReapRtmpClients(ctx context.Context) (int, error) {
 		err := s.store.Update(ctx, func(w store.Writer) error {
 			now := s.now().UTC()
 			reaped, err := s.rtmp.Ingest.Reap(ctx, w, now, reapBatch)
-			if err != nil {
-				return err
-			}
 			n = len(reaped)
-			for _, r := range reaped {
-				if r.Change == nil {
-					continue
-				}
-				if _, err := eventlog.AppendStatusChanged(ctx, w, r.Livestream, *r.Change, 0, "", now); err != nil {
-					return err
-				}
-			}
-			return nil
+			return err
 		})
 		if err != nil {
 			return total, fmt.Errorf("reap stale RTMP clients: %w", err)
@@ -291,9 +280,9 @@ func (s *Server) ReapRtmpClients(ctx context.Context) (int, error) {
 	}
 }
 
-// appendRtmp stores the callback as an `rtmp.<call>` event about l, and the status change it
-// caused, and returns the event's sequence.
-func (s *Server) appendRtmp(ctx context.Context, w store.Writer, l store.Livestream, cb *rtmpv1.Callback, change *projection.Change, now time.Time) (uint64, error) {
+// appendRtmp stores the callback as an `rtmp.<call>` event about l, before what it causes, and
+// returns the stored event.
+func (s *Server) appendRtmp(ctx context.Context, w store.Writer, l store.Livestream, cb *rtmpv1.Callback, now time.Time) (*livegatev1.Event, error) {
 	stored := storedCallback(cb, l.ID)
 	id := uuid.NewString()
 	ev := &livegatev1.Event{
@@ -309,17 +298,12 @@ func (s *Server) appendRtmp(ctx context.Context, w store.Writer, l store.Livestr
 		StreamId:        l.ID,
 	}
 	if err := payload.Set(ev, payload.SourceRTMP, cb.GetCall(), stored); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := eventlog.Append(ctx, w, ev, id, id); err != nil {
-		return 0, err
+		return nil, err
 	}
-	if change != nil {
-		if _, err := eventlog.AppendStatusChanged(ctx, w, l, *change, ev.GetSequence(), ev.GetType(), now); err != nil {
-			return 0, err
-		}
-	}
-	return ev.GetSequence(), nil
+	return ev, nil
 }
 
 // storedCallback is the callback as events keep it: without what may carry a credential.

@@ -263,14 +263,8 @@ func (s *Server) appendAndProject(ctx context.Context, w store.Writer, d deliver
 	if pe.Payload == nil {
 		return ev.GetSequence(), nil
 	}
-	change, err := projection.Apply(ctx, w, pe, target, now)
-	if err != nil {
+	if _, err := projection.Apply(ctx, w, pe, target, projection.CausedBy(ev), now); err != nil {
 		return 0, err
-	}
-	if change != nil {
-		if _, err := eventlog.AppendStatusChanged(ctx, w, *target, *change, ev.GetSequence(), ev.GetType(), now); err != nil {
-			return 0, err
-		}
 	}
 	return ev.GetSequence(), nil
 }
