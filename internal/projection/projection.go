@@ -91,7 +91,7 @@ func Target(ctx context.Context, w store.Writer, ev Event, now time.Time) (*stor
 	)
 	switch ev.Source {
 	case payload.SourceHMS:
-		room := stringField(ev.Payload, "room_id")
+		room := keysOf(ev.Payload).room
 		if room == "" {
 			return nil, nil
 		}
@@ -160,12 +160,12 @@ func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, c
 		reason := ""
 		if ev.Type == "video-streaming.didTerminate" {
 			reason = "terminated by Amity"
-		} else if r := stringField(ev.Payload, "reason"); r != "" {
+		} else if r := hmsStopped(ev.Payload).reason; r != "" {
 			reason = r
 		}
 		return Stop(ctx, w, l, at, seconds, reason, cause, now)
 	case goErrored:
-		return Fail(ctx, w, l, ev.At, stringField(ev.Payload, "error_message"), cause, now)
+		return Fail(ctx, w, l, ev.At, hmsFailure(ev.Payload), cause, now)
 	}
 	return nil, nil
 }
@@ -304,7 +304,7 @@ func startTime(ev Event) time.Time {
 	if vs := amityStream(ev.Payload); vs != nil && vs.GetStartedAt() != nil {
 		return vs.GetStartedAt().AsTime()
 	}
-	if t, ok := timeField(ev.Payload, "started_at"); ok {
+	if t, ok := hmsStartedAt(ev.Payload); ok {
 		return t
 	}
 	return ev.At
@@ -322,15 +322,13 @@ func stopTime(ev Event) (time.Time, float64) {
 		}
 		return at, -1
 	}
+	s := hmsStopped(ev.Payload)
 	at := ev.At
-	for _, name := range []string{"stopped_at", "completed_at"} {
-		if t, ok := timeField(ev.Payload, name); ok {
-			at = t
-			break
-		}
+	if t, ok := when(s.at); ok {
+		at = t
 	}
-	if d, ok := numberField(ev.Payload, "duration"); ok && d >= 0 {
-		return at, d
+	if s.duration != nil && *s.duration >= 0 {
+		return at, float64(*s.duration)
 	}
 	return at, -1
 }
@@ -351,31 +349,31 @@ func recording(ctx context.Context, w store.Writer, ev Event, l *store.Livestrea
 		}
 		return nil
 	}
-	if d, ok := numberField(ev.Payload, "duration"); ok && d > 0 {
-		r.DurationSeconds = d
+	if d := hmsRecordedSeconds(ev.Payload); d > 0 {
+		r.DurationSeconds = float64(d)
 	}
 	return w.CreateRecording(ctx, r)
 }
 
 func meetingSession(ctx context.Context, w store.Writer, ev Event, eff effect) error {
-	id := stringField(ev.Payload, "session_id")
-	if id == "" {
+	m := hmsMeeting(ev.Payload)
+	if m.id == "" {
 		return nil
 	}
-	ms := store.MeetingSession{Tenant: ev.Tenant, ID: id, RoomID: stringField(ev.Payload, "room_id")}
-	if t, ok := timeField(ev.Payload, "session_started_at"); ok {
+	ms := store.MeetingSession{Tenant: ev.Tenant, ID: m.id, RoomID: m.room}
+	if t, ok := when(m.startedAt); ok {
 		ms.StartedAt = t
 	} else {
 		ms.StartedAt = ev.At
 	}
 	if eff == meetingClosed {
-		if t, ok := timeField(ev.Payload, "session_stopped_at"); ok {
+		if t, ok := when(m.stopped); ok {
 			ms.StoppedAt = t
 		} else {
 			ms.StoppedAt = ev.At
 		}
-		if d, ok := numberField(ev.Payload, "session_duration"); ok && d >= 0 {
-			ms.DurationSeconds = d
+		if m.duration != nil && *m.duration >= 0 {
+			ms.DurationSeconds = float64(*m.duration)
 		} else {
 			ms.DurationSeconds = max(ms.StoppedAt.Sub(ms.StartedAt).Seconds(), 0)
 		}

@@ -1,0 +1,297 @@
+package projection_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hmsv1 "github.com/livegate/livegate/gen/go/livegate/hms/v1"
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/eventlog"
+	"github.com/livegate/livegate/internal/payload"
+	"github.com/livegate/livegate/internal/projection"
+	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/sqlite"
+)
+
+// statusRig is a real store with one livestream (a meeting's, of 100ms) in a given state.
+type statusRig struct {
+	t  *testing.T
+	st store.Store
+	l  store.Livestream
+}
+
+// newStatusRig stores the livestream with status (none: not stored) and, if active, an
+// active session.
+func newStatusRig(t *testing.T, status store.Status, disabled bool) *statusRig {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r := &statusRig{t: t, st: st, l: store.Livestream{Tenant: tenant, ID: "ls-1", Name: "n", MeetingID: "room-1", StreamKey: "k",
+		Status: status, Disabled: disabled, Provider: payload.SourceHMS, CreatedAt: t0, UpdatedAt: t0}}
+	if status == "" {
+		return r
+	}
+	err = st.Update(context.Background(), func(w store.Writer) error {
+		if err := w.CreateLivestream(context.Background(), r.l); err != nil {
+			return err
+		}
+		if !status.Active() {
+			return nil
+		}
+		return w.CreateSession(context.Background(), store.Session{Tenant: tenant, ID: "sess-1", LivestreamID: r.l.ID, InvokedAt: t0, StartedAt: t0, CreatedAt: t0, UpdatedAt: t0})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// feed returns the livegate events stored after sequence `after`.
+func (r *statusRig) feed(after uint64) []*livegatev1.Event {
+	r.t.Helper()
+	var recs []store.Event
+	err := r.st.View(context.Background(), func(rd store.Reader) error {
+		var err error
+		recs, err = rd.EventsAfter(context.Background(), tenant, after, store.EventFilter{}, 100)
+		return err
+	})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	evs, err := eventlog.DecodeAll(recs)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return evs
+}
+
+// TestEveryTransitionRecordsStatusChanged: each rule that changes a livestream's status
+// appends exactly one livestream.status_changed event, in the same transaction, naming the
+// change, its cause and its reason; a rule that changes nothing appends nothing.
+func TestEveryTransitionRecordsStatusChanged(t *testing.T) {
+	now := t0.Add(time.Minute)
+	hlsStarted := projection.Cause{Sequence: 41, Type: "hls.started.success"}
+	ingest := projection.Ingest{StaleAfter: 90 * time.Second}
+	publish := func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+		return ingest.Publish(ctx, w, l, 7, projection.Cause{Sequence: 3, Type: "rtmp.publish"}, t0)
+	}
+	hmsEvent := func(typ string, p proto.Message) projection.Event {
+		return projection.Event{Tenant: tenant, Source: payload.SourceHMS, Type: typ, At: now, Payload: p}
+	}
+	tests := []struct {
+		name     string
+		status   store.Status // of the stored livestream before; "" not stored
+		disabled bool
+		before   func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error)
+		rule     func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error)
+		wantErr  error
+		want     *projection.Change // nil: no change, no event
+		cause    projection.Cause
+		session  bool      // the change names a session
+		at       time.Time // when the rule ran (zero: now)
+	}{
+		{name: "invoke a new livestream", status: "",
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				return projection.Invoke(ctx, w, l, projection.APICall("api.StartMeetingLivestream"), now)
+			},
+			want: &projection.Change{Old: "", New: store.StatusInvoked}, cause: projection.Cause{Type: "api.StartMeetingLivestream"}, session: true},
+		{name: "invoke an idle livestream", status: store.StatusIdle,
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				return projection.Invoke(ctx, w, l, projection.APICall("api.StartMeetingLivestream"), now)
+			},
+			want: &projection.Change{Old: store.StatusIdle, New: store.StatusInvoked}, cause: projection.Cause{Type: "api.StartMeetingLivestream"}, session: true},
+		{name: "invoke a live livestream", status: store.StatusLive,
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				return projection.Invoke(ctx, w, l, projection.APICall("api.StartMeetingLivestream"), now)
+			},
+			wantErr: projection.ErrActive},
+		{name: "invoke a disabled livestream", status: store.StatusIdle, disabled: true,
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				return projection.Invoke(ctx, w, l, projection.APICall("api.StartMeetingLivestream"), now)
+			},
+			wantErr: projection.ErrDisabled},
+		{name: "start an invoked livestream", status: store.StatusIdle,
+			before: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				return projection.Invoke(ctx, w, l, projection.APICall("api.StartMeetingLivestream"), t0)
+			},
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				return projection.Start(ctx, w, l, now, hlsStarted, now)
+			},
+			want: &projection.Change{Old: store.StatusInvoked, New: store.StatusLive}, cause: hlsStarted, session: true},
+		{name: "start a live livestream", status: store.StatusLive,
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				return projection.Start(ctx, w, l, now, hlsStarted, now)
+			}},
+		{name: "stop", status: store.StatusLive,
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				return projection.Stop(ctx, w, l, now, -1, "bye", projection.APICall("api.StopMeetingLivestream"), now)
+			},
+			want: &projection.Change{Old: store.StatusLive, New: store.StatusIdle, Reason: "bye"}, cause: projection.Cause{Type: "api.StopMeetingLivestream"}, session: true},
+		{name: "stop an active livestream without a session", status: store.StatusLive,
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				// Its run's session stopped already (a lost provider event): it goes IDLE all the same.
+				sess, err := w.ActiveSession(ctx, tenant, l.ID)
+				if err != nil {
+					return nil, err
+				}
+				sess.StoppedAt = t0
+				if err := w.UpdateSession(ctx, sess); err != nil {
+					return nil, err
+				}
+				return projection.Stop(ctx, w, l, now, -1, "", projection.Cause{Sequence: 9, Type: "hls.stopped.success"}, now)
+			},
+			want: &projection.Change{Old: store.StatusLive, New: store.StatusIdle}, cause: projection.Cause{Sequence: 9, Type: "hls.stopped.success"}},
+		{name: "a repeated stop", status: store.StatusIdle,
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				return projection.Stop(ctx, w, l, now, -1, "", projection.Cause{Sequence: 9, Type: "hls.stopped.success"}, now)
+			}},
+		{name: "fail", status: store.StatusLive,
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				return projection.Fail(ctx, w, l, now, "boom", projection.Cause{Sequence: 12, Type: "hls.failure"}, now)
+			},
+			want: &projection.Change{Old: store.StatusLive, New: store.StatusErrored, Reason: "boom"}, cause: projection.Cause{Sequence: 12, Type: "hls.failure"}, session: true},
+		{name: "fail with no run", status: store.StatusIdle,
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				return projection.Fail(ctx, w, l, now, "boom", projection.Cause{Sequence: 12, Type: "hls.failure"}, now)
+			}},
+		{name: "apply a 100ms stop", status: store.StatusLive,
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				ev := hmsEvent("hls.stopped.success", &hmsv1.HlsStoppedSuccess{RoomId: proto.String("room-1"), Reason: proto.String("the host ended it"), Duration: proto.Int64(60)})
+				return projection.Apply(ctx, w, ev, l, projection.Cause{Sequence: 20, Type: "hls.stopped.success"}, now)
+			},
+			want: &projection.Change{Old: store.StatusLive, New: store.StatusIdle, Reason: "the host ended it"}, cause: projection.Cause{Sequence: 20, Type: "hls.stopped.success"}, session: true},
+		{name: "apply a 100ms failure", status: store.StatusLive,
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				ev := hmsEvent("beam.failure", &hmsv1.BeamFailure{RoomId: proto.String("room-1"), ErrorMessage: proto.String("encoder gone")})
+				return projection.Apply(ctx, w, ev, l, projection.Cause{Sequence: 21, Type: "beam.failure"}, now)
+			},
+			want: &projection.Change{Old: store.StatusLive, New: store.StatusErrored, Reason: "encoder gone"}, cause: projection.Cause{Sequence: 21, Type: "beam.failure"}, session: true},
+		{name: "apply a 100ms recording", status: store.StatusLive,
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				ev := hmsEvent("recording.success", &hmsv1.RecordingSuccess{RoomId: proto.String("room-1"), Duration: proto.Int64(30), SessionStartedAt: timestamppb.New(t0)})
+				return projection.Apply(ctx, w, ev, l, projection.Cause{Sequence: 22, Type: "recording.success"}, now)
+			}},
+		{name: "RTMP publish", status: store.StatusIdle,
+			rule: publish,
+			want: &projection.Change{Old: store.StatusIdle, New: store.StatusLive}, cause: projection.Cause{Sequence: 3, Type: "rtmp.publish"}, session: true, at: t0},
+		{name: "RTMP publisher done", status: store.StatusIdle, before: publish,
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				c, err := w.RtmpClient(ctx, 7)
+				if err != nil {
+					return nil, err
+				}
+				return ingest.Done(ctx, w, c, l, now, projection.Cause{Sequence: 4, Type: "rtmp.publish_done"}, now)
+			},
+			want: &projection.Change{Old: store.StatusLive, New: store.StatusIdle, Reason: "the publisher disconnected"}, cause: projection.Cause{Sequence: 4, Type: "rtmp.publish_done"}, session: true},
+		{name: "RTMP publisher reaped", status: store.StatusIdle, before: publish,
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				reaped, err := ingest.Reap(ctx, w, t0.Add(91*time.Second), 10) // 91 s after it was last seen
+				if err != nil || len(reaped) != 1 {
+					return nil, errors.Join(err, errors.New("want one client reaped"))
+				}
+				return reaped[0].Change, nil
+			},
+			want: &projection.Change{Old: store.StatusLive, New: store.StatusIdle, Reason: "nginx-rtmp has not reported the publisher since 2026-11-23T12:00:00Z"}, session: true,
+			at: t0.Add(91 * time.Second)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := newStatusRig(t, tc.status, tc.disabled)
+			if tc.before != nil {
+				err := r.st.Update(ctx, func(w store.Writer) error {
+					_, err := tc.before(ctx, w, &r.l)
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			head := uint64(0)
+			if before := r.feed(0); len(before) > 0 {
+				head = before[len(before)-1].GetSequence()
+			}
+			var change *projection.Change
+			err := r.st.Update(ctx, func(w store.Writer) error {
+				l := r.l
+				if tc.status != "" {
+					var err error
+					if l, err = w.Livestream(ctx, tenant, r.l.ID); err != nil {
+						return err
+					}
+				}
+				var err error
+				change, err = tc.rule(ctx, w, &l)
+				return err
+			})
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("error %v, want %v", err, tc.wantErr)
+			}
+			evs := r.feed(head)
+			if tc.want == nil {
+				if change != nil || len(evs) != 0 {
+					t.Fatalf("change %+v and %d events, want none", change, len(evs))
+				}
+				return
+			}
+			if change == nil {
+				t.Fatal("no change")
+			}
+			if len(evs) != 1 {
+				t.Fatalf("%d events stored with the change, want one livestream.status_changed", len(evs))
+			}
+			ev := evs[0]
+			at := tc.at
+			if at.IsZero() {
+				at = now
+			}
+			sc := ev.GetLivestreamStatusChanged()
+			if ev.GetType() != payload.TypeStatusChanged || ev.GetSource() != payload.SourceLivegate || sc == nil {
+				t.Fatalf("stored %s/%s %v, want a livegate livestream.status_changed", ev.GetSource(), ev.GetType(), ev.GetPayload())
+			}
+			if ev.GetAccountId() != tenant.AccountID || ev.GetAppId() != tenant.AppID || ev.GetLivestreamId() != r.l.ID ||
+				ev.GetRoomId() != "room-1" || !ev.GetOccurredAt().AsTime().Equal(at) || !ev.GetReceivedAt().AsTime().Equal(at) {
+				t.Errorf("envelope %v", ev)
+			}
+			if sc.GetLivestreamId() != r.l.ID || sc.GetOldStatus() != projection.StatusToProto(tc.want.Old) || sc.GetNewStatus() != projection.StatusToProto(tc.want.New) ||
+				sc.GetReason() != tc.want.Reason || sc.GetCauseSequence() != tc.cause.Sequence || sc.GetCause() != tc.cause.Type {
+				t.Errorf("recorded %v, want %+v caused by %+v", sc, tc.want, tc.cause)
+			}
+			if (sc.GetSessionId() != "") != tc.session || sc.GetSessionId() != change.SessionID {
+				t.Errorf("recorded session %q, change's %q (want one: %v)", sc.GetSessionId(), change.SessionID, tc.session)
+			}
+			if change.Old != tc.want.Old || change.New != tc.want.New || change.Reason != tc.want.Reason || change.LivestreamID != r.l.ID {
+				t.Errorf("change %+v, want %+v", change, tc.want)
+			}
+			// The stored livestream is where the change says.
+			var l store.Livestream
+			_ = r.st.View(ctx, func(rd store.Reader) error {
+				l, err = rd.Livestream(ctx, tenant, r.l.ID)
+				return err
+			})
+			if err != nil || l.Status != tc.want.New {
+				t.Errorf("stored livestream %s (%v), want %s", l.Status, err, tc.want.New)
+			}
+		})
+	}
+}
+
+// TestStatusToProto: every stored status has its API enum; none is UNSPECIFIED.
+func TestStatusToProto(t *testing.T) {
+	for _, s := range []store.Status{store.StatusIdle, store.StatusInvoked, store.StatusLive, store.StatusErrored} {
+		if got := projection.StatusToProto(s); got == livegatev1.LivestreamStatus_LIVESTREAM_STATUS_UNSPECIFIED || got.String() != string(s) {
+			t.Errorf("StatusToProto(%s) = %v", s, got)
+		}
+	}
+	if got := projection.StatusToProto(""); got != livegatev1.LivestreamStatus_LIVESTREAM_STATUS_UNSPECIFIED {
+		t.Errorf("StatusToProto(none) = %v, want UNSPECIFIED", got)
+	}
+}
