@@ -390,9 +390,36 @@ func (s *Server) Store() store.Store { return s.store }
 
 // Names of the leases (store.Leaser) under which background jobs run on one node at a time.
 const (
-	LeaseRetention  = "retention"
-	LeaseRtmpReaper = "rtmp-reaper"
+	LeaseRetention  = event.RetentionLease
+	LeaseRtmpReaper = webhook.ReaperLease
 )
+
+// worker is background work the server runs beside its faces: Run works until its context
+// ends, then returns (an error stops the whole server).
+type worker interface {
+	Run(ctx context.Context) error
+}
+
+type workerFunc func(ctx context.Context) error
+
+func (f workerFunc) Run(ctx context.Context) error { return f(ctx) }
+
+// workers are the background jobs Serve starts, and stops on shutdown. Jobs that must run
+// once per installation (retention, the RTMP reaper) take a lease, so they run on one node
+// at a time (on PostgreSQL; on SQLite, the one process).
+func (s *Server) workers() []worker {
+	ws := []worker{
+		event.Pruner{Retention: s.cfg.Retention, Store: s.store, Log: s.log},
+		webhook.Reaper{Webhooks: s.webhooks, Log: s.log},
+	}
+	if s.follower != nil {
+		ws = append(ws, workerFunc(func(ctx context.Context) error {
+			_ = s.follower.FollowLog(ctx, s.followFrom, s.hub.PublishCommitted)
+			return nil
+		}))
+	}
+	return ws
+}
 
 // Serve serves both faces until ctx is done, then shuts down gracefully: health goes
 // NOT_SERVING, HTTP stops taking requests and finishes those in flight, gRPC drains, and the
@@ -407,11 +434,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.log.Info("livegate serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), where, s.storeConfig().Describe())
 
 	g, gctx := errgroup.WithContext(ctx)
-	if s.follower != nil {
-		g.Go(func() error {
-			_ = s.follower.FollowLog(gctx, s.followFrom, s.hub.PublishCommitted)
-			return nil
-		})
+	for _, w := range s.workers() {
+		g.Go(func() error { return w.Run(gctx) })
 	}
 	g.Go(func() error {
 		if err := s.grpc.Serve(s.grpcLis); err != nil {
@@ -429,38 +453,6 @@ func (s *Server) Serve(ctx context.Context) error {
 		if err := s.http.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve HTTP: %w", err)
 		}
-		return nil
-	})
-	// Jobs that must run once per installation run on one node at a time (a lease on
-	// PostgreSQL; on SQLite, the one process).
-	if r := s.cfg.Retention; r.MaxAge > 0 || r.MaxEvents > 0 {
-		g.Go(func() error {
-			store.RunExclusive(gctx, s.store, LeaseRetention, time.Minute, func(ctx context.Context) {
-				if err := r.PruneOnce(ctx, s.store, time.Now()); err != nil && ctx.Err() == nil {
-					s.log.Error("enforce event retention", "error", err)
-				}
-			}, func(err error) { s.log.Error("take the retention lease", "error", err) })
-			return nil
-		})
-	}
-	g.Go(func() error {
-		// Publishers and viewers whose done callback never came (nginx crashed, or livegate
-		// was down) are accounted for once nginx-rtmp has not reported them for a while. Not
-		// in the first interval after start: nginx-rtmp has not reported to us yet, and after
-		// downtime every client would look stale.
-		started := time.Now()
-		store.RunExclusive(gctx, s.store, LeaseRtmpReaper, nginxconf.UpdateInterval, func(ctx context.Context) {
-			if time.Since(started) < nginxconf.UpdateInterval-time.Second {
-				return
-			}
-			n, err := s.webhooks.ReapRtmpClients(ctx)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				s.log.Error("reap stale RTMP clients", "error", err)
-			case n > 0:
-				s.log.Info("reaped stale RTMP clients", "count", n)
-			}
-		}, func(err error) { s.log.Error("take the RTMP reaper lease", "error", err) })
 		return nil
 	})
 	g.Go(func() error {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"google.golang.org/grpc"
 
@@ -269,42 +268,4 @@ func (r replayer) EventsAfter(ctx context.Context, t store.Tenant, after uint64,
 		events = append(events, ev)
 	}
 	return events, more, nil
-}
-
-// Retention says how much of the feed to keep: events younger than MaxAge (0: any age), and
-// at most MaxEvents (0: any number).
-type Retention struct {
-	MaxAge    time.Duration
-	MaxEvents uint64
-}
-
-// Enforce prunes what retention no longer keeps, every interval, until ctx ends.
-func (r Retention) Enforce(ctx context.Context, st store.Store, interval time.Duration, now func() time.Time, onErr func(error)) {
-	if r.MaxAge == 0 && r.MaxEvents == 0 {
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if err := r.PruneOnce(ctx, st, now()); err != nil && ctx.Err() == nil {
-			onErr(err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// PruneOnce deletes what retention no longer keeps, as of now.
-func (r Retention) PruneOnce(ctx context.Context, st store.Store, now time.Time) error {
-	var before time.Time
-	if r.MaxAge > 0 {
-		before = now.Add(-r.MaxAge)
-	}
-	return st.Update(ctx, func(w store.Writer) error {
-		_, err := w.PruneEvents(ctx, before, r.MaxEvents)
-		return err
-	})
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/eventlog"
+	"github.com/livegate/livegate/internal/nginxconf"
 	"github.com/livegate/livegate/internal/payload"
 	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/rtmp"
@@ -336,4 +338,46 @@ func rtmpError(err error, cb *rtmpv1.Callback) error {
 		return err
 	}
 	return fmt.Errorf("nginx-rtmp %s callback from client %d: %w", cb.GetCall(), cb.GetClientid(), err)
+}
+
+// ReaperLease is the lease (store.Leaser) under which one node at a time reaps RTMP clients.
+const ReaperLease = "rtmp-reaper"
+
+// Reaper is the RTMP reaper, background work: the publishers and viewers whose done callback
+// never came (nginx crashed, or livegate was down) are accounted for (ReapRtmpClients) once
+// nginx-rtmp has not reported them for a while. It runs every Interval on one node at a time
+// (under the lease ReaperLease; see store.RunExclusive), and not in the first interval after
+// it starts: nginx-rtmp has not reported to this process yet, and after downtime every client
+// would look stale.
+type Reaper struct {
+	Webhooks *Server
+	Log      *slog.Logger
+	// Interval between reaps (zero: nginxconf.UpdateInterval, how often nginx-rtmp reports
+	// each client).
+	Interval time.Duration
+}
+
+// Run reaps until ctx ends, then returns nil. Failures are logged, and the next interval
+// tries again.
+func (r Reaper) Run(ctx context.Context) error {
+	interval := r.Interval
+	if interval <= 0 {
+		interval = nginxconf.UpdateInterval
+	}
+	// The first interval, less some slack for the ticker (a second, at the default).
+	grace := interval - min(time.Second, interval/10)
+	started := time.Now()
+	store.RunExclusive(ctx, r.Webhooks.store, ReaperLease, interval, func(ctx context.Context) {
+		if time.Since(started) < grace {
+			return
+		}
+		n, err := r.Webhooks.ReapRtmpClients(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.Log.Error("reap stale RTMP clients", "error", err)
+		case n > 0:
+			r.Log.Info("reaped stale RTMP clients", "count", n)
+		}
+	}, func(err error) { r.Log.Error("take the RTMP reaper lease", "error", err) })
+	return nil
 }

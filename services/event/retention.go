@@ -1,0 +1,66 @@
+package event
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/livegate/livegate/internal/store"
+)
+
+// Retention says how much of the feed to keep: events younger than MaxAge (0: any age), and
+// at most MaxEvents (0: any number).
+type Retention struct {
+	MaxAge    time.Duration
+	MaxEvents uint64
+}
+
+// keepsAll: this retention prunes nothing.
+func (r Retention) keepsAll() bool { return r.MaxAge <= 0 && r.MaxEvents == 0 }
+
+// PruneOnce deletes what retention no longer keeps, as of now.
+func (r Retention) PruneOnce(ctx context.Context, st store.Store, now time.Time) error {
+	var before time.Time
+	if r.MaxAge > 0 {
+		before = now.Add(-r.MaxAge)
+	}
+	return st.Update(ctx, func(w store.Writer) error {
+		_, err := w.PruneEvents(ctx, before, r.MaxEvents)
+		return err
+	})
+}
+
+// RetentionLease is the lease (store.Leaser) under which one node at a time prunes the feed.
+const RetentionLease = "retention"
+
+// DefaultPruneInterval is how often a Pruner prunes.
+const DefaultPruneInterval = time.Minute
+
+// Pruner is retention's background work: it prunes what Retention no longer keeps, at once
+// and then every Interval, on one node at a time (under the lease RetentionLease; see
+// store.RunExclusive), until its context ends.
+type Pruner struct {
+	Retention Retention
+	Store     store.Store
+	Log       *slog.Logger
+	// Interval between prunes (zero: DefaultPruneInterval).
+	Interval time.Duration
+}
+
+// Run prunes until ctx ends, then returns nil. Failures are logged, and the next interval
+// tries again. A Retention that keeps everything returns at once, taking no lease.
+func (p Pruner) Run(ctx context.Context) error {
+	if p.Retention.keepsAll() {
+		return nil
+	}
+	interval := p.Interval
+	if interval <= 0 {
+		interval = DefaultPruneInterval
+	}
+	store.RunExclusive(ctx, p.Store, RetentionLease, interval, func(ctx context.Context) {
+		if err := p.Retention.PruneOnce(ctx, p.Store, time.Now()); err != nil && ctx.Err() == nil {
+			p.Log.Error("enforce event retention", "error", err)
+		}
+	}, func(err error) { p.Log.Error("take the retention lease", "error", err) })
+	return nil
+}
