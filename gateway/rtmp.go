@@ -13,7 +13,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 
+	rtmpv1 "github.com/livegate/livegate/gen/go/livegate/rtmp/v1"
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/decode"
 	"github.com/livegate/livegate/internal/rtmp"
 )
 
@@ -68,21 +71,23 @@ func rtmpCallback(client livegatev1.WebhookServiceClient, w http.ResponseWriter,
 	// nginx-rtmp POSTs a form (notify_method post, its default and what nginx-conf writes).
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "the callback is not a URL-encoded form: "+err.Error(), "INVALID_ARGUMENT")
-		return
+		err = &decode.FieldError{Kind: decode.ErrInvalidValue, Reason: "not a URL-encoded form: " + err.Error(), Err: err}
 	}
-	cb, err := rtmp.ParseCallback(form)
-	var pe *rtmp.ParseError
-	if errors.As(err, &pe) {
-		writeError(w, http.StatusBadRequest, pe.Error(), "INVALID_ARGUMENT")
+	var cb *rtmpv1.Callback
+	if err == nil {
+		cb, err = rtmp.ParseCallback(form)
+	}
+	if err == nil && !slices.Contains(calls, cb.GetCall()) {
+		err = &decode.FieldError{Field: "call", Kind: decode.ErrInvalidValue,
+			Reason: fmt.Sprintf("%s does not belong on %s (expected %s)", strconv.Quote(cb.GetCall()), params["hook"], strings.Join(calls, " or "))}
+	}
+	var fe *decode.FieldError
+	if errors.As(err, &fe) {
+		WriteStatus(w, apierror.ToStatus(fe.APIError()))
 		return
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error(), "INVALID_ARGUMENT")
-		return
-	}
-	if !slices.Contains(calls, cb.GetCall()) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("rtmp: call: %s does not belong on %s (expected %s)", strconv.Quote(cb.GetCall()), params["hook"], strings.Join(calls, " or ")), "INVALID_ARGUMENT")
+		WriteStatus(w, apierror.ToStatus(err))
 		return
 	}
 	resp, err := client.DeliverRtmpCallback(r.Context(), &livegatev1.DeliverRtmpCallbackRequest{
