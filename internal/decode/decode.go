@@ -362,6 +362,9 @@ func want(fd protoreflect.FieldDescriptor) string {
 		case "google.protobuf.Duration", "google.protobuf.FieldMask", "google.protobuf.StringValue", "google.protobuf.BytesValue":
 			return "a string"
 		}
+		if !wellKnown(md) {
+			return "an object"
+		}
 		return "a number or a numeric string" // the numeric wrappers
 	}
 	switch fd.Kind() {
