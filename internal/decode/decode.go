@@ -255,57 +255,50 @@ func locate(md protoreflect.MessageDescriptor, raw []byte, path string, opts pro
 	return nil
 }
 
-// locateValue says what is wrong with v, the value of field fd that protojson refuses.
+// locateValue says what is wrong with v, the value of field fd that protojson refuses; nil
+// when it cannot say more than protojson.
 func locateValue(fd protoreflect.FieldDescriptor, v json.RawMessage, at string, opts protojson.UnmarshalOptions) *FieldError {
-	if fd.IsList() {
-		var elems []json.RawMessage
-		if json.Unmarshal(v, &elems) != nil {
-			return wrongType(at, "an array", v)
-		}
-		for i, e := range elems {
-			ep := at + "[" + strconv.Itoa(i) + "]"
-			if isNull(e) && !isValue(fd) {
-				return wrongType(ep, want(fd), e)
-			}
-			if fd.Message() != nil && !wellKnown(fd.Message()) {
-				if kindOf(e) != "an object" {
-					return wrongType(ep, "an object", e)
-				}
-				if opts.Unmarshal(e, dynamicpb.NewMessage(fd.Message())) != nil {
-					if fe := locate(fd.Message(), e, ep, opts); fe != nil {
-						return fe
-					}
-					return &FieldError{Field: ep, Kind: ErrInvalidValue}
-				}
-				continue
-			}
-			if !fits(fd, e) {
-				return wrongType(ep, want(fd), e)
-			}
-			one, _ := json.Marshal(map[string][]json.RawMessage{fd.TextName(): {e}})
-			if opts.Unmarshal(one, dynamicpb.NewMessage(fd.ContainingMessage())) != nil {
-				return &FieldError{Field: ep, Kind: ErrInvalidValue, Reason: describe(e) + " is not a valid " + kindName(fd)}
-			}
-		}
-		return nil
-	}
-	if fd.IsMap() {
+	switch {
+	case fd.IsMap():
 		if kindOf(v) != "an object" {
 			return wrongType(at, "an object", v)
 		}
 		return nil
+	case !fd.IsList():
+		return locateOne(fd, v, at, opts)
 	}
-	if fd.Message() != nil && !wellKnown(fd.Message()) {
-		if kindOf(v) != "an object" {
-			return wrongType(at, "an object", v)
+	var elems []json.RawMessage
+	if json.Unmarshal(v, &elems) != nil {
+		return wrongType(at, "an array", v)
+	}
+	for i, e := range elems {
+		if fe := locateOne(fd, e, at+"["+strconv.Itoa(i)+"]", opts); fe != nil {
+			return fe
 		}
-		return locate(fd.Message(), v, at, opts)
 	}
+	return nil
+}
+
+// locateOne says what is wrong with v, one value of field fd (an element, for a list), or nil
+// if protojson takes it. null is never one value (as a member, it leaves the field unset).
+func locateOne(fd protoreflect.FieldDescriptor, v json.RawMessage, at string, opts protojson.UnmarshalOptions) *FieldError {
 	if !fits(fd, v) {
 		return wrongType(at, want(fd), v)
 	}
-	if k := jsonType(v); k == "object" || k == "array" {
-		return nil // a Struct or ListValue: protojson's own words say what is wrong inside
+	if fd.Message() != nil && !wellKnown(fd.Message()) {
+		return locate(fd.Message(), v, at, opts)
+	}
+	var one any = v
+	if fd.IsList() {
+		one = []json.RawMessage{v}
+	}
+	probe, _ := json.Marshal(map[string]any{fd.TextName(): one})
+	err := opts.Unmarshal(probe, dynamicpb.NewMessage(fd.ContainingMessage()))
+	switch k := jsonType(v); {
+	case err == nil:
+		return nil
+	case k == "object" || k == "array": // a Struct or ListValue: protojson says what is wrong inside
+		return &FieldError{Field: at, Kind: ErrInvalidValue, Reason: protojsonReason(err)}
 	}
 	return &FieldError{Field: at, Kind: ErrInvalidValue, Reason: describe(v) + " is not a valid " + kindName(fd)}
 }
