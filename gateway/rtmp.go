@@ -68,25 +68,12 @@ func rtmpCallback(client livegatev1.WebhookServiceClient, w http.ResponseWriter,
 	if !ok {
 		return
 	}
-	// nginx-rtmp POSTs a form (notify_method post, its default and what nginx-conf writes).
-	form, err := url.ParseQuery(string(body))
+	cb, err := parseCallback(body, params["hook"], calls)
 	if err != nil {
-		err = &decode.FieldError{Kind: decode.ErrInvalidValue, Reason: "not a URL-encoded form: " + err.Error(), Err: err}
-	}
-	var cb *rtmpv1.Callback
-	if err == nil {
-		cb, err = rtmp.ParseCallback(form)
-	}
-	if err == nil && !slices.Contains(calls, cb.GetCall()) {
-		err = &decode.FieldError{Field: "call", Kind: decode.ErrInvalidValue,
-			Reason: fmt.Sprintf("%s does not belong on %s (expected %s)", strconv.Quote(cb.GetCall()), params["hook"], strings.Join(calls, " or "))}
-	}
-	var fe *decode.FieldError
-	if errors.As(err, &fe) {
-		WriteStatus(w, apierror.ToStatus(fe.APIError()))
-		return
-	}
-	if err != nil {
+		var fe *decode.FieldError
+		if errors.As(err, &fe) {
+			err = fe.APIError() // 400 naming the field, as for every provider's delivery
+		}
 		WriteStatus(w, apierror.ToStatus(err))
 		return
 	}
@@ -105,4 +92,23 @@ func rtmpCallback(client livegatev1.WebhookServiceClient, w http.ResponseWriter,
 		return
 	}
 	respondStatus(w, http.StatusOK, resp)
+}
+
+// parseCallback reads the form nginx-rtmp POSTs (notify_method post, its default and what
+// nginx-conf writes) and checks that its call belongs on hook, which serves calls. Every error
+// is a *decode.FieldError.
+func parseCallback(body []byte, hook string, calls []string) (*rtmpv1.Callback, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, &decode.FieldError{Kind: decode.ErrInvalidValue, Reason: "not a URL-encoded form: " + err.Error(), Err: err}
+	}
+	cb, err := rtmp.ParseCallback(form)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(calls, cb.GetCall()) {
+		return nil, &decode.FieldError{Field: "call", Kind: decode.ErrInvalidValue,
+			Reason: fmt.Sprintf("%s does not belong on %s (expected %s)", strconv.Quote(cb.GetCall()), hook, strings.Join(calls, " or "))}
+	}
+	return cb, nil
 }
