@@ -36,6 +36,7 @@ func TestDeliveryRefusalsSameWords(t *testing.T) {
 		{"Amity missing", amityPath(accA, appA), signed(`{"data":{}}`), `{"data":{}}`, `event: missing: absent or null`},
 		{"Amity wrong type", amityPath(accA, appA), signed(stream(`"isLive":"yes"`)), stream(`"isLive":"yes"`), `data.videoStreamings[0].isLive: wrong type: expected a boolean, got string "yes"`},
 		{"Amity invalid value", amityPath(accA, appA), signed(stream(`"startedAt":"yesterday"`)), stream(`"startedAt":"yesterday"`), `data.videoStreamings[0].startedAt: invalid value: string "yesterday" is not a valid RFC 3339 timestamp`},
+		{"Amity no stream", amityPath(accA, appA), signed(`{"event":"video-streaming.didStop","data":{}}`), `{"event":"video-streaming.didStop","data":{}}`, `data.videoStreamings: missing: at least one video stream is required`},
 		{"Amity not an object", amityPath(accA, appA), signed(`[]`), `[]`, `body: not a JSON object: got an array`},
 		{"RTMP missing", onPublish, form, `call=publish&app=live&clientid=1`, `name: missing: required for call "publish"`},
 		{"RTMP invalid value", onPublish, form, `call=publish&app=live&name=k&clientid=x1`, `clientid: invalid value: "x1" is not a decimal 64-bit unsigned integer: invalid syntax`},

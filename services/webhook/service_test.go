@@ -81,7 +81,7 @@ func TestServiceCodes(t *testing.T) {
 		}(), codes.Unauthenticated, apierror.ReasonSignatureMismatch, "", ""},
 		{"Amity wrong type", signed(stream), codes.InvalidArgument, apierror.ReasonInvalidArgument, "data.videoStreamings[0].isLive", `data.videoStreamings[0].isLive: wrong type: expected a boolean, got string "yes"`},
 		{"Amity key twice", signed(`{"event":"a","event":"b","data":{}}`), codes.InvalidArgument, apierror.ReasonInvalidArgument, "event", `event: duplicate field: key appears more than once`},
-		{"Amity no stream", signed(`{"event":"video-streaming.didStart","data":{}}`), codes.InvalidArgument, apierror.ReasonInvalidArgument, "data.videoStreamings", ""},
+		{"Amity no stream", signed(`{"event":"video-streaming.didStart","data":{}}`), codes.InvalidArgument, apierror.ReasonInvalidArgument, "data.videoStreamings", `data.videoStreamings: missing: at least one video stream is required`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -197,7 +197,7 @@ func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.Delive
 		d.dedupeKeys = append(d.dedupeKeys, ev.ProviderEventId)
 	}
 	if len(d.events) == 0 {
-		return nil, apierror.InvalidArgument("data.videoStreamings", "must hold at least one video stream")
+		return nil, decodeError(&decode.FieldError{Field: "data.videoStreamings", Kind: decode.ErrMissingField, Reason: "at least one video stream is required"})
 	}
 	seqs, dup, err := s.commit(ctx, d, now)
 	if err != nil {
