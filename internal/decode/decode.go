@@ -108,7 +108,7 @@ func Object(body []byte) (map[string]json.RawMessage, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber() // numbers are protojson's to judge
-	if err := scan(dec, "", 0); err != nil {
+	if err := scan(dec, make([]any, 0, limits.MaxJSONDepth)); err != nil {
 		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -121,8 +121,9 @@ func Object(body []byte) (map[string]json.RawMessage, error) {
 	return top, nil
 }
 
-// scan reads one JSON value at path, depth containers down.
-func scan(dec *json.Decoder, path string, depth int) error {
+// scan reads one JSON value, len(at) containers down; at is where it is, as keys (string)
+// and indexes (int), joined into a path only for an error.
+func scan(dec *json.Decoder, at []any) error {
 	tok, err := dec.Token()
 	if err != nil {
 		return syntaxError(err)
@@ -131,25 +132,28 @@ func scan(dec *json.Decoder, path string, depth int) error {
 	if !ok {
 		return nil
 	}
-	if depth >= limits.MaxJSONDepth {
-		return &FieldError{Field: path, Kind: ErrTooDeep, Reason: fmt.Sprintf("nested deeper than %d levels", limits.MaxJSONDepth)}
+	if len(at) >= limits.MaxJSONDepth {
+		return &FieldError{Field: join(at), Kind: ErrTooDeep, Reason: fmt.Sprintf("nested deeper than %d levels", limits.MaxJSONDepth)}
 	}
-	seen := map[string]bool{}
+	var seen map[string]bool
+	if d == '{' {
+		seen = map[string]bool{}
+	}
 	for i := 0; dec.More(); i++ {
-		elem := path + "[" + strconv.Itoa(i) + "]"
+		var step any = i
 		if d == '{' {
 			tok, err := dec.Token()
 			if err != nil {
 				return syntaxError(err)
 			}
 			key, _ := tok.(string) // the decoder yields only string keys
-			elem = Key(path, key)
 			if seen[key] {
-				return &FieldError{Field: elem, Kind: ErrDuplicateField, Reason: "key appears more than once"}
+				return &FieldError{Field: join(append(at, key)), Kind: ErrDuplicateField, Reason: "key appears more than once"}
 			}
 			seen[key] = true
+			step = key
 		}
-		if err := scan(dec, elem, depth+1); err != nil {
+		if err := scan(dec, append(at, step)); err != nil {
 			return err
 		}
 	}
@@ -157,6 +161,19 @@ func scan(dec *json.Decoder, path string, depth int) error {
 		return syntaxError(err)
 	}
 	return nil
+}
+
+// join writes the path of scan's steps: a.b[0], as Key does.
+func join(at []any) string {
+	path := ""
+	for _, step := range at {
+		if key, ok := step.(string); ok {
+			path = Key(path, key)
+		} else {
+			path += "[" + strconv.Itoa(step.(int)) + "]"
+		}
+	}
+	return path
 }
 
 func syntaxError(err error) *FieldError {
