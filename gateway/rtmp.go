@@ -13,7 +13,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 
+	rtmpv1 "github.com/livegate/livegate/gen/go/livegate/rtmp/v1"
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/decode"
 	"github.com/livegate/livegate/internal/rtmp"
 )
 
@@ -65,24 +68,13 @@ func rtmpCallback(client livegatev1.WebhookServiceClient, w http.ResponseWriter,
 	if !ok {
 		return
 	}
-	// nginx-rtmp POSTs a form (notify_method post, its default and what nginx-conf writes).
-	form, err := url.ParseQuery(string(body))
+	cb, err := parseCallback(body, params["hook"], calls)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "the callback is not a URL-encoded form: "+err.Error(), "INVALID_ARGUMENT")
-		return
-	}
-	cb, err := rtmp.ParseCallback(form)
-	var pe *rtmp.ParseError
-	if errors.As(err, &pe) {
-		writeError(w, http.StatusBadRequest, pe.Error(), "INVALID_ARGUMENT")
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error(), "INVALID_ARGUMENT")
-		return
-	}
-	if !slices.Contains(calls, cb.GetCall()) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("rtmp: call: %s does not belong on %s (expected %s)", strconv.Quote(cb.GetCall()), params["hook"], strings.Join(calls, " or ")), "INVALID_ARGUMENT")
+		var fe *decode.FieldError
+		if errors.As(err, &fe) {
+			err = fe.APIError() // 400 naming the field, as for every provider's delivery
+		}
+		WriteStatus(w, apierror.ToStatus(err))
 		return
 	}
 	resp, err := client.DeliverRtmpCallback(r.Context(), &livegatev1.DeliverRtmpCallbackRequest{
@@ -100,4 +92,23 @@ func rtmpCallback(client livegatev1.WebhookServiceClient, w http.ResponseWriter,
 		return
 	}
 	respondStatus(w, http.StatusOK, resp)
+}
+
+// parseCallback reads the form nginx-rtmp POSTs (notify_method post, its default and what
+// nginx-conf writes) and checks that its call belongs on hook, which serves calls. Every error
+// is a *decode.FieldError.
+func parseCallback(body []byte, hook string, calls []string) (*rtmpv1.Callback, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, &decode.FieldError{Kind: decode.ErrInvalidValue, Reason: "not a URL-encoded form: " + err.Error(), Err: err}
+	}
+	cb, err := rtmp.ParseCallback(form)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(calls, cb.GetCall()) {
+		return nil, &decode.FieldError{Field: "call", Kind: decode.ErrInvalidValue,
+			Reason: fmt.Sprintf("%s does not belong on %s (expected %s)", strconv.Quote(cb.GetCall()), hook, strings.Join(calls, " or "))}
+	}
+	return cb, nil
 }

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/livegate/livegate/internal/decode"
+	"github.com/livegate/livegate/internal/limits"
 )
 
 func isKind(err, kind error) bool {
-	var de *DecodeError
+	var de *decode.FieldError
 	return errors.As(err, &de) && errors.Is(err, kind)
 }
 
@@ -30,83 +33,83 @@ func TestDecodeErrors(t *testing.T) {
 		strict bool   // DecodeStrict instead of Decode
 	}{
 		// The body as a whole.
-		{"empty body", ``, ErrNotJSON, "", false},
-		{"not JSON", `event=video-streaming.didStop`, ErrNotJSON, "", false},
-		{"truncated", `{"event":"video-streaming.didStop","data":{`, ErrNotJSON, "", false},
-		{"missing colon", `{"event" "x"}`, ErrNotJSON, "", false},
-		{"trailing data", `{"event":"video-streaming.didStop","data":{}} {}`, ErrNotJSON, "", false},
-		{"invalid UTF-8", "{\"event\":\"video-streaming.didStop\xff\",\"data\":{}}", ErrNotJSON, "", false},
-		{"array body", `[{"event":"video-streaming.didStop","data":{}}]`, ErrNotObject, "", false},
-		{"string body", `"video-streaming.didStop"`, ErrNotObject, "", false},
-		{"null body", `null`, ErrNotObject, "", false},
+		{"empty body", ``, decode.ErrNotJSON, "", false},
+		{"not JSON", `event=video-streaming.didStop`, decode.ErrNotJSON, "", false},
+		{"truncated", `{"event":"video-streaming.didStop","data":{`, decode.ErrNotJSON, "", false},
+		{"missing colon", `{"event" "x"}`, decode.ErrNotJSON, "", false},
+		{"trailing data", `{"event":"video-streaming.didStop","data":{}} {}`, decode.ErrNotJSON, "", false},
+		{"invalid UTF-8", "{\"event\":\"video-streaming.didStop\xff\",\"data\":{}}", decode.ErrNotJSON, "", false},
+		{"array body", `[{"event":"video-streaming.didStop","data":{}}]`, decode.ErrNotObject, "", false},
+		{"string body", `"video-streaming.didStop"`, decode.ErrNotObject, "", false},
+		{"null body", `null`, decode.ErrNotObject, "", false},
 
 		// event and data.
-		{"event missing", `{"data":{}}`, ErrMissingField, "event", false},
-		{"event null", `{"event":null,"data":{}}`, ErrMissingField, "event", false},
-		{"event empty", `{"event":"","data":{}}`, ErrMissingField, "event", false},
-		{"event blank", `{"event":"  ","data":{}}`, ErrMissingField, "event", false},
-		{"event number", `{"event":7,"data":{}}`, ErrWrongType, "event", false},
-		{"event object", `{"event":{"type":"x"},"data":{}}`, ErrWrongType, "event", false},
-		{"event twice", `{"event":"a","event":"b","data":{}}`, ErrDuplicateField, "event", false},
-		{"data missing", `{"event":"video-streaming.didStop"}`, ErrMissingField, "data", false},
-		{"data null", `{"event":"video-streaming.didStop","data":null}`, ErrMissingField, "data", false},
-		{"data array", `{"event":"video-streaming.didStop","data":[]}`, ErrWrongType, "data", false},
-		{"data string", `{"event":"video-streaming.didStop","data":"{}"}`, ErrWrongType, "data", false},
+		{"event missing", `{"data":{}}`, decode.ErrMissingField, "event", false},
+		{"event null", `{"event":null,"data":{}}`, decode.ErrMissingField, "event", false},
+		{"event empty", `{"event":"","data":{}}`, decode.ErrMissingField, "event", false},
+		{"event blank", `{"event":"  ","data":{}}`, decode.ErrMissingField, "event", false},
+		{"event number", `{"event":7,"data":{}}`, decode.ErrWrongType, "event", false},
+		{"event object", `{"event":{"type":"x"},"data":{}}`, decode.ErrWrongType, "event", false},
+		{"event twice", `{"event":"a","event":"b","data":{}}`, decode.ErrDuplicateField, "event", false},
+		{"data missing", `{"event":"video-streaming.didStop"}`, decode.ErrMissingField, "data", false},
+		{"data null", `{"event":"video-streaming.didStop","data":null}`, decode.ErrMissingField, "data", false},
+		{"data array", `{"event":"video-streaming.didStop","data":[]}`, decode.ErrWrongType, "data", false},
+		{"data string", `{"event":"video-streaming.didStop","data":"{}"}`, decode.ErrWrongType, "data", false},
 
 		// Fields of the wrong JSON type.
-		{"videoStreamings object", `{"event":"video-streaming.didStop","data":{"videoStreamings":{}}}`, ErrWrongType, "data.videoStreamings", false},
-		{"videoStreamings element string", `{"event":"video-streaming.didStop","data":{"videoStreamings":["s1"]}}`, ErrWrongType, "data.videoStreamings[0]", false},
-		{"videoStreamings element null", `{"event":"video-streaming.didStop","data":{"videoStreamings":[null]}}`, ErrWrongType, "data.videoStreamings[0]", false},
-		{"isLive string", stream(`"isLive":"yes"`), ErrWrongType, "data.videoStreamings[0].isLive", false},
-		{"isLive number", stream(`"isLive":1`), ErrWrongType, "data.videoStreamings[0].isLive", false},
-		{"streamId number", stream(`"streamId":42`), ErrWrongType, "data.videoStreamings[0].streamId", false},
-		{"status array", stream(`"status":["live"]`), ErrWrongType, "data.videoStreamings[0].status", false},
-		{"platform string", stream(`"platform":"android"`), ErrWrongType, "data.videoStreamings[0].platform", false},
-		{"startedAt number", stream(`"startedAt":1699335116`), ErrWrongType, "data.videoStreamings[0].startedAt", false},
-		{"metadata array", stream(`"metadata":[]`), ErrWrongType, "data.videoStreamings[0].metadata", false},
-		{"metadata string", stream(`"metadata":"{}"`), ErrWrongType, "data.videoStreamings[0].metadata", false},
-		{"nested url number", stream(`"watcherUrl":{"hls":{"components":{"appName":1}}}`), ErrWrongType, "data.videoStreamings[0].watcherUrl.hls.components.appName", false},
-		{"recording duration bool", stream(`"recordings":[{},{"mp4":{"duration":true}}]`), ErrWrongType, "data.videoStreamings[0].recordings[1].mp4.duration", false},
-		{"roles element number", user(`"roles":["admin",1]`), ErrWrongType, "data.users[0].roles[1]", false},
-		{"roles element null", user(`"roles":[null]`), ErrWrongType, "data.users[0].roles[0]", false},
-		{"_id number", user(`"_id":1`), ErrWrongType, "data.users[0]._id", false},
-		{"hashFlag hash string", user(`"hashFlag":{"hash":"abc"}`), ErrWrongType, "data.users[0].hashFlag.hash", false},
-		{"files element array", `{"event":"video-streaming.didStop","data":{"files":[[]]}}`, ErrWrongType, "data.files[0]", false},
-		{"exif array", `{"event":"video-streaming.didStop","data":{"files":[{"attributes":{"metadata":{"exif":[1]}}}]}}`, ErrWrongType, "data.files[0].attributes.metadata.exif", false},
+		{"videoStreamings object", `{"event":"video-streaming.didStop","data":{"videoStreamings":{}}}`, decode.ErrWrongType, "data.videoStreamings", false},
+		{"videoStreamings element string", `{"event":"video-streaming.didStop","data":{"videoStreamings":["s1"]}}`, decode.ErrWrongType, "data.videoStreamings[0]", false},
+		{"videoStreamings element null", `{"event":"video-streaming.didStop","data":{"videoStreamings":[null]}}`, decode.ErrWrongType, "data.videoStreamings[0]", false},
+		{"isLive string", stream(`"isLive":"yes"`), decode.ErrWrongType, "data.videoStreamings[0].isLive", false},
+		{"isLive number", stream(`"isLive":1`), decode.ErrWrongType, "data.videoStreamings[0].isLive", false},
+		{"streamId number", stream(`"streamId":42`), decode.ErrWrongType, "data.videoStreamings[0].streamId", false},
+		{"status array", stream(`"status":["live"]`), decode.ErrWrongType, "data.videoStreamings[0].status", false},
+		{"platform string", stream(`"platform":"android"`), decode.ErrWrongType, "data.videoStreamings[0].platform", false},
+		{"startedAt number", stream(`"startedAt":1699335116`), decode.ErrWrongType, "data.videoStreamings[0].startedAt", false},
+		{"metadata array", stream(`"metadata":[]`), decode.ErrWrongType, "data.videoStreamings[0].metadata", false},
+		{"metadata string", stream(`"metadata":"{}"`), decode.ErrWrongType, "data.videoStreamings[0].metadata", false},
+		{"nested url number", stream(`"watcherUrl":{"hls":{"components":{"appName":1}}}`), decode.ErrWrongType, "data.videoStreamings[0].watcherUrl.hls.components.appName", false},
+		{"recording duration bool", stream(`"recordings":[{},{"mp4":{"duration":true}}]`), decode.ErrWrongType, "data.videoStreamings[0].recordings[1].mp4.duration", false},
+		{"roles element number", user(`"roles":["admin",1]`), decode.ErrWrongType, "data.users[0].roles[1]", false},
+		{"roles element null", user(`"roles":[null]`), decode.ErrWrongType, "data.users[0].roles[0]", false},
+		{"_id number", user(`"_id":1`), decode.ErrWrongType, "data.users[0]._id", false},
+		{"hashFlag hash string", user(`"hashFlag":{"hash":"abc"}`), decode.ErrWrongType, "data.users[0].hashFlag.hash", false},
+		{"files element array", `{"event":"video-streaming.didStop","data":{"files":[[]]}}`, decode.ErrWrongType, "data.files[0]", false},
+		{"exif array", `{"event":"video-streaming.didStop","data":{"files":[{"attributes":{"metadata":{"exif":[1]}}}]}}`, decode.ErrWrongType, "data.files[0].attributes.metadata.exif", false},
 
 		// Right JSON type, invalid value.
-		{"startedAt malformed", stream(`"startedAt":"yesterday"`), ErrInvalidValue, "data.videoStreamings[0].startedAt", false},
-		{"startedAt without zone", stream(`"startedAt":"2023-11-07T05:31:56"`), ErrInvalidValue, "data.videoStreamings[0].startedAt", false},
-		{"flagCount fractional", user(`"flagCount":1.5`), ErrInvalidValue, "data.users[0].flagCount", false},
-		{"flagCount not numeric", user(`"flagCount":"many"`), ErrInvalidValue, "data.users[0].flagCount", false},
-		{"flagCount too large", user(`"flagCount":1e30`), ErrInvalidValue, "data.users[0].flagCount", false},
-		{"size not numeric", `{"event":"video-streaming.didStop","data":{"files":[{"attributes":{"size":"12kB"}}]}}`, ErrInvalidValue, "data.files[0].attributes.size", false},
-		{"duration not numeric", stream(`"recordings":[{"flv":{"duration":"fast"}}]`), ErrInvalidValue, "data.videoStreamings[0].recordings[0].flv.duration", false},
-		{"too deep", `{"event":"video-streaming.didStop","data":{"videoStreamings":[{"metadata":{"a":` + strings.Repeat("[", 300) + strings.Repeat("]", 300) + `}}]}}`, ErrInvalidValue, "data.videoStreamings[0].metadata.a" + strings.Repeat("[0]", maxDepth-5), false},
+		{"startedAt malformed", stream(`"startedAt":"yesterday"`), decode.ErrInvalidValue, "data.videoStreamings[0].startedAt", false},
+		{"startedAt without zone", stream(`"startedAt":"2023-11-07T05:31:56"`), decode.ErrInvalidValue, "data.videoStreamings[0].startedAt", false},
+		{"flagCount fractional", user(`"flagCount":1.5`), decode.ErrInvalidValue, "data.users[0].flagCount", false},
+		{"flagCount not numeric", user(`"flagCount":"many"`), decode.ErrInvalidValue, "data.users[0].flagCount", false},
+		{"flagCount too large", user(`"flagCount":1e30`), decode.ErrInvalidValue, "data.users[0].flagCount", false},
+		{"size not numeric", `{"event":"video-streaming.didStop","data":{"files":[{"attributes":{"size":"12kB"}}]}}`, decode.ErrInvalidValue, "data.files[0].attributes.size", false},
+		{"duration not numeric", stream(`"recordings":[{"flv":{"duration":"fast"}}]`), decode.ErrInvalidValue, "data.videoStreamings[0].recordings[0].flv.duration", false},
+		{"too deep", `{"event":"video-streaming.didStop","data":{"videoStreamings":[{"metadata":{"a":` + strings.Repeat("[", 300) + strings.Repeat("]", 300) + `}}]}}`, decode.ErrTooDeep, "data.videoStreamings[0].metadata.a" + strings.Repeat("[0]", limits.MaxJSONDepth-5), false},
 
 		// Duplicates.
-		{"duplicate key", user(`"userId":"a","userId":"b"`), ErrDuplicateField, "data.users[0].userId", false},
+		{"duplicate key", user(`"userId":"a","userId":"b"`), decode.ErrDuplicateField, "data.users[0].userId", false},
 		// "_id" has json_name "_id", so protoc's default JSON name "Id" is not a name of it.
-		{"Id is not _id", user(`"_id":"a","Id":"b"`), ErrUnknownField, "data.users[0].Id", true},
+		{"Id is not _id", user(`"_id":"a","Id":"b"`), decode.ErrUnknownField, "data.users[0].Id", true},
 
 		// Strict mode.
-		{"unknown field strict", stream(`"referenceId":"p1"`), ErrUnknownField, "data.videoStreamings[0].referenceId", true},
-		{"unknown top-level strict", `{"event":"video-streaming.didStop","data":{},"version":1}`, ErrUnknownField, "version", true},
-		{"unknown odd key strict", `{"event":"video-streaming.didStop","data":{"a b":1}}`, ErrUnknownField, `data["a b"]`, true},
+		{"unknown field strict", stream(`"referenceId":"p1"`), decode.ErrUnknownField, "data.videoStreamings[0].referenceId", true},
+		{"unknown top-level strict", `{"event":"video-streaming.didStop","data":{},"version":1}`, decode.ErrUnknownField, "version", true},
+		{"unknown odd key strict", `{"event":"video-streaming.didStop","data":{"a b":1}}`, decode.ErrUnknownField, `data["a b"]`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			decode := Decode
+			decodeFn := Decode
 			if tt.strict {
-				decode = DecodeStrict
+				decodeFn = DecodeStrict
 			}
-			w, err := decode([]byte(tt.body))
+			w, err := decodeFn([]byte(tt.body))
 			if err == nil {
 				t.Fatalf("decoded %v, want an error", w)
 			}
-			var de *DecodeError
+			var de *decode.FieldError
 			if !errors.As(err, &de) {
-				t.Fatalf("error %v (%T) is not a *DecodeError", err, err)
+				t.Fatalf("error %v (%T) is not a *decode.FieldError", err, err)
 			}
 			if !errors.Is(err, tt.kind) {
 				t.Errorf("error %q: kind %v, want %v", err, de.Kind, tt.kind)

@@ -6,10 +6,12 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/livegate/livegate/internal/decode"
 )
 
 // FuzzDecode: Decode and DecodeStrict never panic, every error is a
-// *DecodeError of a known kind, and what decodes survives an encode/decode
+// *decode.FieldError of a known kind, and what decodes survives an encode/decode
 // round trip and splits into one event per stream.
 func FuzzDecode(f *testing.F) {
 	for _, path := range fixtures(f) {
@@ -22,15 +24,15 @@ func FuzzDecode(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	kinds := []error{ErrNotJSON, ErrNotObject, ErrMissingField, ErrWrongType, ErrInvalidValue, ErrUnknownField, ErrDuplicateField}
+	kinds := []error{decode.ErrNotJSON, decode.ErrNotObject, decode.ErrMissingField, decode.ErrWrongType, decode.ErrInvalidValue, decode.ErrUnknownField, decode.ErrDuplicateField, decode.ErrTooDeep}
 
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, strict := range []bool{false, true} {
-			w, err := decode(body, strict)
+			w, err := decodeBody(body, strict)
 			if err != nil {
-				var de *DecodeError
+				var de *decode.FieldError
 				if !errors.As(err, &de) {
-					t.Fatalf("strict=%v: error %v (%T) is not a *DecodeError", strict, err, err)
+					t.Fatalf("strict=%v: error %v (%T) is not a *decode.FieldError", strict, err, err)
 				}
 				known := false
 				for _, k := range kinds {

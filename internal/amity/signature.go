@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"net/http"
 	"strings"
 )
 
@@ -49,12 +48,14 @@ func Verify(secret, body []byte, signatureHeader string) bool {
 	return hmac.Equal(got, mac(secret, body))
 }
 
-// LegacyDuplicate reports whether a delivery with headers h is the legacy
-// duplicate: it carries an x-eko-signature header and no x-amity-signature.
-// Such a delivery is acknowledged and ignored, neither verified nor stored;
-// the same event arrives (or arrived) with x-amity-signature.
-func LegacyDuplicate(h http.Header) bool {
-	return h.Get(SignatureHeader) == "" && h.Get(LegacySignatureHeader) != ""
+// LegacyDuplicate reports whether a delivery whose x-amity-signature and
+// x-eko-signature headers are signature and legacySignature is the legacy
+// duplicate: it carries an x-eko-signature and no x-amity-signature. Amity
+// sends each delivery twice during its migration; the legacy copy is
+// acknowledged and ignored, neither verified nor stored, and the same event
+// arrives (or arrived) with x-amity-signature.
+func LegacyDuplicate(signature, legacySignature string) bool {
+	return signature == "" && legacySignature != ""
 }
 
 func mac(secret, body []byte) []byte {

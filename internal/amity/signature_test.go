@@ -2,7 +2,6 @@ package amity
 
 import (
 	"encoding/base64"
-	"net/http"
 	"strings"
 	"testing"
 )
@@ -64,24 +63,18 @@ func flipFirst(s string) string {
 func TestLegacyDuplicate(t *testing.T) {
 	sig := Sign([]byte("s"), []byte("{}"))
 	tests := []struct {
-		name   string
-		header http.Header
-		want   bool
+		name              string
+		signature, legacy string
+		want              bool
 	}{
-		{"legacy only", http.Header{"X-Eko-Signature": {sig}}, true},
-		{"legacy only, raw lower-case key set via Set", func() http.Header {
-			h := http.Header{}
-			h.Set(LegacySignatureHeader, sig)
-			return h
-		}(), true},
-		{"both", http.Header{"X-Amity-Signature": {sig}, "X-Eko-Signature": {sig}}, false},
-		{"amity only", http.Header{"X-Amity-Signature": {sig}}, false},
-		{"neither", http.Header{}, false},
-		{"legacy empty", http.Header{"X-Eko-Signature": {""}}, false},
+		{"legacy only", "", sig, true},
+		{"both", sig, sig, false},
+		{"amity only", sig, "", false},
+		{"neither", "", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := LegacyDuplicate(tt.header); got != tt.want {
+			if got := LegacyDuplicate(tt.signature, tt.legacy); got != tt.want {
 				t.Errorf("LegacyDuplicate = %v, want %v", got, tt.want)
 			}
 		})

@@ -6,10 +6,12 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/livegate/livegate/internal/decode"
 )
 
 // FuzzDecode checks, for any body, that neither decoder panics, that every error is a
-// *DecodeError of one of the documented kinds (what the webhook endpoint maps to 400), that the
+// *decode.FieldError of one of the documented kinds (what the webhook endpoint maps to 400), that the
 // strict decoder accepts nothing the production one refuses, and that a decoded payload survives
 // a protojson round trip.
 func FuzzDecode(f *testing.F) {
@@ -26,7 +28,7 @@ func FuzzDecode(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	kinds := []error{ErrNotJSON, ErrNotObject, ErrMissingField, ErrInvalidValue, ErrUnknownField}
+	kinds := []error{decode.ErrNotJSON, decode.ErrNotObject, decode.ErrMissingField, decode.ErrWrongType, decode.ErrInvalidValue, decode.ErrUnknownField, decode.ErrDuplicateField, decode.ErrTooDeep}
 
 	f.Fuzz(func(t *testing.T, body []byte) {
 		lenient, lenientErr := Decode(body)
@@ -35,9 +37,9 @@ func FuzzDecode(f *testing.F) {
 			if err == nil {
 				continue
 			}
-			var de *DecodeError
+			var de *decode.FieldError
 			if !errors.As(err, &de) {
-				t.Fatalf("error %v (%T) is not a *DecodeError", err, err)
+				t.Fatalf("error %v (%T) is not a *decode.FieldError", err, err)
 			}
 			known := false
 			for _, k := range kinds {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	hmsv1 "github.com/livegate/livegate/gen/go/livegate/hms/v1"
+	"github.com/livegate/livegate/internal/jsontest"
 )
 
 // fixtureDir holds one delivery per `Sample` of the 100ms webhook documentation
@@ -59,7 +60,7 @@ func readFixtures(tb testing.TB) []fixture {
 
 // TestGolden decodes every fixture strictly (every key of the envelope and of `data` must be a
 // field of the schema), encodes the result back into an envelope, and checks that the output
-// says what the input said (see sameMeaning for the few normalizations allowed).
+// says what the input said (see jsontest.Diff for the few normalizations allowed).
 func TestGolden(t *testing.T) {
 	for _, fx := range readFixtures(t) {
 		t.Run(strings.TrimSuffix(fx.name, ".json"), func(t *testing.T) {
@@ -80,8 +81,8 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("encode: %v", err)
 			}
-			if err := sameMeaning(fx.body, out); err != nil {
-				t.Errorf("round trip changed the delivery: %v\n--- in\n%s\n--- out\n%s", err, fx.body, out)
+			if diff, err := jsontest.Diff(fx.body, out); err != nil || diff != "" {
+				t.Errorf("round trip changed the delivery: %s %v\n--- in\n%s\n--- out\n%s", diff, err, fx.body, out)
 			}
 
 			// The production decoder reads the fixture into the same messages.

@@ -18,8 +18,10 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	rtmpv1 "github.com/livegate/livegate/gen/go/livegate/rtmp/v1"
 	"google.golang.org/protobuf/proto"
+
+	rtmpv1 "github.com/livegate/livegate/gen/go/livegate/rtmp/v1"
+	"github.com/livegate/livegate/internal/decode"
 )
 
 // The values of the "call" field, one per callback. on_update sends
@@ -38,44 +40,6 @@ const (
 	CallUpdatePlay    = "update_play"
 	CallUpdate        = "update"
 )
-
-// What is wrong with a callback that does not parse. Every error ParseCallback
-// returns is a *ParseError whose Kind is one of these; test with errors.Is.
-var (
-	// ErrMissingField: a required field (call, app, name) is absent or empty.
-	ErrMissingField = errors.New("missing field")
-	// ErrInvalidValue: a field's value is not what nginx-rtmp sends there
-	// (a malformed or out-of-range number, invalid UTF-8).
-	ErrInvalidValue = errors.New("invalid value")
-)
-
-// ParseError says why a callback does not parse, and which form field is at
-// fault. The caller answers it with HTTP 400, which nginx-rtmp takes as a
-// refusal.
-type ParseError struct {
-	// Kind is what is wrong: ErrMissingField or ErrInvalidValue.
-	Kind error
-	// Field is the form key at fault (quoted, Go syntax, when it is empty or
-	// not valid UTF-8).
-	Field string
-	// Reason says what is wrong, in words.
-	Reason string
-	// Err is the underlying error, if any (e.g. from strconv).
-	Err error
-}
-
-// Error returns "rtmp: FIELD: REASON".
-func (e *ParseError) Error() string {
-	return "rtmp: " + e.Field + ": " + e.Reason
-}
-
-// Unwrap returns Kind and, if set, Err.
-func (e *ParseError) Unwrap() []error {
-	if e.Err == nil {
-		return []error{e.Kind}
-	}
-	return []error{e.Kind, e.Err}
-}
 
 // fields are the form keys nginx-rtmp writes itself; every other key is one
 // of the client's query arguments and goes to Callback.args.
@@ -143,16 +107,17 @@ var nameless = map[string]bool{CallConnect: true, CallDisconnect: true}
 // nginx-rtmp's own fields are the client's query arguments and go to args
 // (first value of each). All values must be valid UTF-8.
 //
-// Every error is a *ParseError naming the form field.
+// Every error is a *decode.FieldError naming the form field, of kind
+// decode.ErrMissingField or decode.ErrInvalidValue.
 func ParseCallback(form url.Values) (*rtmpv1.Callback, error) {
 	cb := &rtmpv1.Callback{}
 	for _, key := range []string{"call", "app"} {
 		if form.Get(key) == "" {
-			return nil, &ParseError{Kind: ErrMissingField, Field: key, Reason: "required"}
+			return nil, &decode.FieldError{Kind: decode.ErrMissingField, Field: key, Reason: "absent or empty"}
 		}
 	}
 	if !nameless[form.Get("call")] && form.Get("name") == "" {
-		return nil, &ParseError{Kind: ErrMissingField, Field: "name", Reason: "required for call " + strconv.Quote(form.Get("call"))}
+		return nil, &decode.FieldError{Kind: decode.ErrMissingField, Field: "name", Reason: "required for call " + strconv.Quote(form.Get("call"))}
 	}
 
 	// Sorted, so that the first invalid field reported does not depend on
@@ -164,10 +129,10 @@ func ParseCallback(form url.Values) (*rtmpv1.Callback, error) {
 		}
 		v := values[0]
 		if !utf8.ValidString(key) {
-			return nil, &ParseError{Kind: ErrInvalidValue, Field: fieldName(key), Reason: "key is not valid UTF-8"}
+			return nil, &decode.FieldError{Kind: decode.ErrInvalidValue, Field: fieldName(key), Reason: "key is not valid UTF-8"}
 		}
 		if !utf8.ValidString(v) {
-			return nil, &ParseError{Kind: ErrInvalidValue, Field: fieldName(key), Reason: "value is not valid UTF-8"}
+			return nil, &decode.FieldError{Kind: decode.ErrInvalidValue, Field: fieldName(key), Reason: "value is not valid UTF-8"}
 		}
 		set, ok := fields[key]
 		if !ok {
@@ -178,8 +143,8 @@ func ParseCallback(form url.Values) (*rtmpv1.Callback, error) {
 			continue
 		}
 		if err := set(cb, v); err != nil {
-			return nil, &ParseError{
-				Kind:   ErrInvalidValue,
+			return nil, &decode.FieldError{
+				Kind:   decode.ErrInvalidValue,
 				Field:  key,
 				Reason: fmt.Sprintf("%s is %s", strconv.Quote(v), err),
 				Err:    err,

@@ -10,9 +10,11 @@ import (
 	"strings"
 	"testing"
 
-	rtmpv1 "github.com/livegate/livegate/gen/go/livegate/rtmp/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	rtmpv1 "github.com/livegate/livegate/gen/go/livegate/rtmp/v1"
+	"github.com/livegate/livegate/internal/decode"
 )
 
 // The fixtures in testdata/rtmp are the POST bodies nginx-rtmp sends, one per
@@ -146,32 +148,32 @@ func TestParseCallbackErrors(t *testing.T) {
 		kind  error
 		field string
 	}{
-		{"call missing", "app=live&name=k", ErrMissingField, "call"},
-		{"call empty", "call=&app=live&name=k", ErrMissingField, "call"},
-		{"app missing", "call=publish&name=k", ErrMissingField, "app"},
-		{"app empty", "call=publish&app=&name=k", ErrMissingField, "app"},
-		{"name missing", "call=publish&app=live", ErrMissingField, "name"},
-		{"name empty", "call=play&app=live&name=", ErrMissingField, "name"},
-		{"name missing for done", "call=done&app=live", ErrMissingField, "name"},
-		{"name missing for unknown call", "call=something_new&app=live", ErrMissingField, "name"},
-		{"nothing", "", ErrMissingField, "call"},
-		{"clientid not a number", "call=publish&app=live&name=k&clientid=abc", ErrInvalidValue, "clientid"},
-		{"clientid repeated: the first counts", "call=publish&app=live&name=k&clientid=x&clientid=1", ErrInvalidValue, "clientid"},
-		{"clientid negative", "call=publish&app=live&name=k&clientid=-1", ErrInvalidValue, "clientid"},
-		{"clientid empty", "call=publish&app=live&name=k&clientid=", ErrInvalidValue, "clientid"},
-		{"clientid too large", "call=publish&app=live&name=k&clientid=18446744073709551616", ErrInvalidValue, "clientid"},
-		{"epoch too large", "call=connect&app=live&epoch=4294967296", ErrInvalidValue, "epoch"},
-		{"start negative", "call=play&app=live&name=k&start=-2000", ErrInvalidValue, "start"},
-		{"start fractional", "call=play&app=live&name=k&start=1.5", ErrInvalidValue, "start"},
-		{"duration hex", "call=play&app=live&name=k&duration=0x10", ErrInvalidValue, "duration"},
-		{"reset 2", "call=play&app=live&name=k&reset=2", ErrInvalidValue, "reset"},
-		{"reset true", "call=play&app=live&name=k&reset=true", ErrInvalidValue, "reset"},
-		{"time not a number", "call=update_publish&app=live&name=k&time=30s", ErrInvalidValue, "time"},
-		{"timestamp too large", "call=update_publish&app=live&name=k&timestamp=2147483648", ErrInvalidValue, "timestamp"},
-		{"invalid UTF-8 in a field", "call=publish&app=live&name=k%FF", ErrInvalidValue, "name"},
-		{"invalid UTF-8 in an argument", "call=publish&app=live&name=k&token=%C3%28", ErrInvalidValue, "token"},
-		{"invalid UTF-8 in an argument's key", "call=publish&app=live&name=k&%C3%28=1", ErrInvalidValue, `"\xc3("`},
-		{"invalid UTF-8 under an empty key", "call=publish&app=live&name=k&=%B9", ErrInvalidValue, `""`},
+		{"call missing", "app=live&name=k", decode.ErrMissingField, "call"},
+		{"call empty", "call=&app=live&name=k", decode.ErrMissingField, "call"},
+		{"app missing", "call=publish&name=k", decode.ErrMissingField, "app"},
+		{"app empty", "call=publish&app=&name=k", decode.ErrMissingField, "app"},
+		{"name missing", "call=publish&app=live", decode.ErrMissingField, "name"},
+		{"name empty", "call=play&app=live&name=", decode.ErrMissingField, "name"},
+		{"name missing for done", "call=done&app=live", decode.ErrMissingField, "name"},
+		{"name missing for unknown call", "call=something_new&app=live", decode.ErrMissingField, "name"},
+		{"nothing", "", decode.ErrMissingField, "call"},
+		{"clientid not a number", "call=publish&app=live&name=k&clientid=abc", decode.ErrInvalidValue, "clientid"},
+		{"clientid repeated: the first counts", "call=publish&app=live&name=k&clientid=x&clientid=1", decode.ErrInvalidValue, "clientid"},
+		{"clientid negative", "call=publish&app=live&name=k&clientid=-1", decode.ErrInvalidValue, "clientid"},
+		{"clientid empty", "call=publish&app=live&name=k&clientid=", decode.ErrInvalidValue, "clientid"},
+		{"clientid too large", "call=publish&app=live&name=k&clientid=18446744073709551616", decode.ErrInvalidValue, "clientid"},
+		{"epoch too large", "call=connect&app=live&epoch=4294967296", decode.ErrInvalidValue, "epoch"},
+		{"start negative", "call=play&app=live&name=k&start=-2000", decode.ErrInvalidValue, "start"},
+		{"start fractional", "call=play&app=live&name=k&start=1.5", decode.ErrInvalidValue, "start"},
+		{"duration hex", "call=play&app=live&name=k&duration=0x10", decode.ErrInvalidValue, "duration"},
+		{"reset 2", "call=play&app=live&name=k&reset=2", decode.ErrInvalidValue, "reset"},
+		{"reset true", "call=play&app=live&name=k&reset=true", decode.ErrInvalidValue, "reset"},
+		{"time not a number", "call=update_publish&app=live&name=k&time=30s", decode.ErrInvalidValue, "time"},
+		{"timestamp too large", "call=update_publish&app=live&name=k&timestamp=2147483648", decode.ErrInvalidValue, "timestamp"},
+		{"invalid UTF-8 in a field", "call=publish&app=live&name=k%FF", decode.ErrInvalidValue, "name"},
+		{"invalid UTF-8 in an argument", "call=publish&app=live&name=k&token=%C3%28", decode.ErrInvalidValue, "token"},
+		{"invalid UTF-8 in an argument's key", "call=publish&app=live&name=k&%C3%28=1", decode.ErrInvalidValue, `"\xc3("`},
+		{"invalid UTF-8 under an empty key", "call=publish&app=live&name=k&=%B9", decode.ErrInvalidValue, `""`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,9 +185,9 @@ func TestParseCallbackErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("parsed %v, want an error", cb)
 			}
-			var pe *ParseError
+			var pe *decode.FieldError
 			if !errors.As(err, &pe) {
-				t.Fatalf("error %v (%T) is not a *ParseError", err, err)
+				t.Fatalf("error %v (%T) is not a *decode.FieldError", err, err)
 			}
 			if !errors.Is(err, tt.kind) {
 				t.Errorf("error %q: kind %v, want %v", err, pe.Kind, tt.kind)
@@ -276,7 +278,7 @@ func TestFieldsMatchSchema(t *testing.T) {
 }
 
 // FuzzParseCallback: ParseCallback never panics, every error is a
-// *ParseError naming a field, and what parses has call and app and can be
+// *decode.FieldError naming a field, and what parses has call and app and can be
 // marshaled (valid UTF-8 throughout).
 func FuzzParseCallback(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join(fixtureDir, "*.form"))
@@ -298,11 +300,11 @@ func FuzzParseCallback(f *testing.F) {
 		form, _ := url.ParseQuery(body) // keeps what parses
 		cb, err := ParseCallback(form)
 		if err != nil {
-			var pe *ParseError
+			var pe *decode.FieldError
 			if !errors.As(err, &pe) || pe.Field == "" {
-				t.Fatalf("error %v (%T) is not a *ParseError with a field", err, err)
+				t.Fatalf("error %v (%T) is not a *decode.FieldError with a field", err, err)
 			}
-			if !errors.Is(err, ErrMissingField) && !errors.Is(err, ErrInvalidValue) {
+			if !errors.Is(err, decode.ErrMissingField) && !errors.Is(err, decode.ErrInvalidValue) {
 				t.Fatalf("error %v has unknown kind", err)
 			}
 			return

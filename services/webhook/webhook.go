@@ -25,6 +25,7 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/amity"
 	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/decode"
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/hms"
 	"github.com/livegate/livegate/internal/limits"
@@ -148,9 +149,7 @@ func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.Delive
 	if err != nil {
 		return nil, err
 	}
-	if req.GetSignature() == "" && req.GetLegacySignature() != "" {
-		// Amity sends each delivery twice during its migration; the legacy copy (x-eko-signature
-		// only) is acknowledged and dropped, the signed one is stored.
+	if amity.LegacyDuplicate(req.GetSignature(), req.GetLegacySignature()) {
 		return &livegatev1.DeliverAmityWebhookResponse{Ignored: true}, nil
 	}
 	if !amity.Verify([]byte(app.WebhookSecret), req.GetBody(), req.GetSignature()) {
@@ -198,7 +197,7 @@ func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.Delive
 		d.dedupeKeys = append(d.dedupeKeys, ev.ProviderEventId)
 	}
 	if len(d.events) == 0 {
-		return nil, apierror.InvalidArgument("data.videoStreamings", "must hold at least one video stream")
+		return nil, decodeError(&decode.FieldError{Field: "data.videoStreamings", Kind: decode.ErrMissingField, Reason: "at least one video stream is required"})
 	}
 	seqs, dup, err := s.commit(ctx, d, now)
 	if err != nil {
@@ -305,25 +304,14 @@ func checkBody(req proto.Message, body []byte) error {
 	return limits.CheckJSON(body)
 }
 
-// decodeError turns a provider decoder's error into INVALID_ARGUMENT naming the field.
+// decodeError turns a provider decoder's error into 400 INVALID_ARGUMENT naming the field:
+// every decoder's errors are a *decode.FieldError.
 func decodeError(err error) error {
-	var he *hms.DecodeError
-	if errors.As(err, &he) {
-		return fieldError(he.Field, err)
-	}
-	var ae *amity.DecodeError
-	if errors.As(err, &ae) {
-		return fieldError(ae.Field, err)
+	var fe *decode.FieldError
+	if errors.As(err, &fe) {
+		return fe.APIError()
 	}
 	return fmt.Errorf("decode delivery: %w", err)
-}
-
-func fieldError(field string, err error) error {
-	e := apierror.New(apierror.ReasonInvalidArgument, "%s", err.Error())
-	if field != "" {
-		e = e.With("field", field)
-	}
-	return e
 }
 
 func unknownPayload(body []byte) (*livegatev1.UnknownPayload, error) {
