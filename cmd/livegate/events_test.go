@@ -41,6 +41,7 @@ func bounded(t *testing.T) context.Context {
 // liveServer is a real livegate serving on loopback.
 type liveServer struct {
 	t      *testing.T
+	dir    string
 	srv    *server.Server
 	cancel context.CancelFunc
 	done   chan error
@@ -59,10 +60,32 @@ func startLive(t *testing.T, dir, grpcAddr string) *liveServer {
 		cancel()
 		t.Fatalf("start server: %v", err)
 	}
-	s := &liveServer{t: t, srv: srv, cancel: cancel, done: make(chan error, 1)}
+	s := &liveServer{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- srv.Serve(ctx) }()
 	t.Cleanup(s.stop)
 	return s
+}
+
+// db opens the server's database beside it, as `livegate apps create` does; it is closed
+// when the test ends.
+func (s *liveServer) db() store.Store {
+	s.t.Helper()
+	st, err := server.OpenStore(bounded(s.t), server.StoreConfig{DataDir: s.dir})
+	if err != nil {
+		s.t.Fatalf("open the server's store: %v", err)
+	}
+	s.t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// createApp creates the app acme/web.
+func (s *liveServer) createApp() auth.Credentials {
+	s.t.Helper()
+	creds, err := auth.CreateApp(bounded(s.t), s.db(), store.Tenant{AccountID: "acme", AppID: "web"}, time.Now())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return creds
 }
 
 func (s *liveServer) stop() {
@@ -196,10 +219,7 @@ func TestEventsTailSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	s1 := startLive(t, dir, "127.0.0.1:0")
 	grpcAddr := s1.srv.GRPCAddr()
-	creds, err := auth.CreateApp(bounded(t), s1.srv.Store(), store.Tenant{AccountID: "acme", AppID: "web"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds := s1.createApp()
 	var want []uint64
 	want = append(want, s1.post(creds, "peer.join.success", "r1"))
 
@@ -236,10 +256,7 @@ func TestEventsTailSurvivesRestart(t *testing.T) {
 // TestEventsTailFilterAndFormat: filters reach the server; the human line format.
 func TestEventsTailFilterAndFormat(t *testing.T) {
 	s := startLive(t, t.TempDir(), "127.0.0.1:0")
-	creds, err := auth.CreateApp(bounded(t), s.srv.Store(), store.Tenant{AccountID: "acme", AppID: "web"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds := s.createApp()
 	first := s.post(creds, "peer.join.success", "r1")
 	s.post(creds, "peer.leave.success", "r1")
 	s.post(creds, "peer.join.success", "r2")
@@ -262,14 +279,11 @@ func TestEventsTailFilterAndFormat(t *testing.T) {
 // that says so.
 func TestEventsTailPermanentErrors(t *testing.T) {
 	s := startLive(t, t.TempDir(), "127.0.0.1:0")
-	creds, err := auth.CreateApp(bounded(t), s.srv.Store(), store.Tenant{AccountID: "acme", AppID: "web"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds := s.createApp()
 	for i := 0; i < 4; i++ {
 		s.post(creds, "peer.join.success", "r1")
 	}
-	if err := (event.Retention{MaxEvents: 2}).PruneOnce(bounded(t), s.srv.Store(), time.Now()); err != nil {
+	if err := (event.Retention{MaxEvents: 2}).PruneOnce(bounded(t), s.db(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	oldest := oldestSequence(t, s, creds)

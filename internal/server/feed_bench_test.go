@@ -205,7 +205,7 @@ func benchFeedReplay(b *testing.B, events int) {
 	s := startServerWith(b, b.TempDir(), nil)
 	ft := newFeedTenant(s, accA, appA)
 	for done := 0; done < events; done += 1000 {
-		if _, err := appendPeerJoins(context.Background(), s.srv.Store(), ft, "room-bench", min(1000, events-done)); err != nil {
+		if _, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-bench", min(1000, events-done)); err != nil {
 			b.Fatal(err)
 		}
 	}

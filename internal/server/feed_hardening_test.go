@@ -103,7 +103,7 @@ func TestSubscribePoisonBatch(t *testing.T) {
 	subA, subB := newSubscriber(t, "A", a, nil, nil), newSubscriber(t, "B", b, nil, nil)
 	subA.start(conn, 0, false)
 	subB.start(conn, 0, false)
-	st := s.srv.Store()
+	st := server.StoreOf(s.srv)
 	warm := appendItems(t, st, feedItem{ft: a}, feedItem{ft: b})
 	subA.waitCaughtUp(warm[:1])
 	subB.waitCaughtUp(warm[1:])
@@ -195,7 +195,7 @@ func TestSubscribeStalledSubscriberDropped(t *testing.T) {
 	const stall = time.Second
 	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Feed.StallTimeout = stall })
 	ft := newFeedTenant(s, accA, appA)
-	st := s.srv.Store()
+	st := server.StoreOf(s.srv)
 	first := appendItems(t, st, feedItem{ft: ft})
 	if n := subscribeHandlers(); n != 0 {
 		t.Fatalf("%d Subscribe goroutines before the test", n)
@@ -259,7 +259,7 @@ func TestSubscribeLimits(t *testing.T) {
 		c.Feed.MaxSubscriptions = 3
 	})
 	a, b := newFeedTenant(s, accA, appA), newFeedTenant(s, accB, appB)
-	appendItems(t, s.srv.Store(), feedItem{ft: a}, feedItem{ft: b})
+	appendItems(t, server.StoreOf(s.srv), feedItem{ft: a}, feedItem{ft: b})
 	conn := dialFeed(t, s.srv.GRPCAddr())
 	// open subscribes and returns the first message's error (nil: an event: accepted).
 	open := func(ft feedTenant) (context.CancelFunc, error) {
@@ -308,7 +308,7 @@ func TestSubscribeLimits(t *testing.T) {
 func TestSubscribeCursorAhead(t *testing.T) {
 	s := startServer(t, t.TempDir())
 	ft := newFeedTenant(s, accA, appA)
-	seqs := appendItems(t, s.srv.Store(), feedItem{ft: ft}, feedItem{ft: ft})
+	seqs := appendItems(t, server.StoreOf(s.srv), feedItem{ft: ft}, feedItem{ft: ft})
 	head := seqs[1]
 	conn := dialFeed(t, s.srv.GRPCAddr())
 	ctx, cancel := context.WithTimeout(withToken(ft.token), subscribeDeadline)
@@ -326,7 +326,7 @@ func TestSubscribeCursorAhead(t *testing.T) {
 
 	sub := newSubscriber(t, "at head", ft, nil, nil)
 	sub.start(conn, head, false)
-	next := appendItems(t, s.srv.Store(), feedItem{ft: ft})
+	next := appendItems(t, server.StoreOf(s.srv), feedItem{ft: ft})
 	sub.waitCaughtUp(next)
 	checkExactly(t, "at head", sub.received(), next)
 }
@@ -343,7 +343,7 @@ func TestListEventsPagesByBytes(t *testing.T) {
 		for i := range items {
 			items[i] = feedItem{ft: ft, pad: 400 << 10}
 		}
-		want = append(want, appendItems(t, s.srv.Store(), items...)...)
+		want = append(want, appendItems(t, server.StoreOf(s.srv), items...)...)
 	}
 	client := livegatev1.NewEventServiceClient(s.conn)
 	for _, size := range []int32{0, 100, 1000} {

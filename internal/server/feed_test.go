@@ -616,7 +616,7 @@ func TestSubscribeSlowSubscriberCostsNothing(t *testing.T) {
 			wg.Go(func() {
 				start := time.Now()
 				for range updatesEach {
-					seqs, err := appendPeerJoins(context.Background(), s.srv.Store(), ft, "room-direct", perUpdate)
+					seqs, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-direct", perUpdate)
 					if err != nil {
 						t.Errorf("%s: appender %d: %v", phase, g, err)
 						return
@@ -764,10 +764,10 @@ func TestSubscribeRetention(t *testing.T) {
 	s := startServerWith(t, t.TempDir(), nil)
 	ft := newFeedTenant(s, accA, appA)
 	conn := dialFeed(t, s.srv.GRPCAddr())
-	if _, err := appendPeerJoins(context.Background(), s.srv.Store(), ft, "room-1", 10); err != nil {
+	if _, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-1", 10); err != nil {
 		t.Fatal(err)
 	}
-	if err := (event.Retention{MaxEvents: 4}).PruneOnce(context.Background(), s.srv.Store(), time.Now()); err != nil {
+	if err := (event.Retention{MaxEvents: 4}).PruneOnce(context.Background(), s.db(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	kept := storedSeqs(t, s.conn, ft, nil, 0)
@@ -813,7 +813,7 @@ func TestSubscribePruneDuringReplay(t *testing.T) {
 	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Feed.ReplayBatch = 50 })
 	ft := newFeedTenant(s, accA, appA)
 	for range 4 {
-		if _, err := appendPeerJoins(context.Background(), s.srv.Store(), ft, "room-1", 500); err != nil {
+		if _, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-1", 500); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -828,7 +828,7 @@ func TestSubscribePruneDuringReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (event.Retention{MaxEvents: 100}).PruneOnce(context.Background(), s.srv.Store(), time.Now()); err != nil {
+	if err := (event.Retention{MaxEvents: 100}).PruneOnce(context.Background(), s.db(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	kept := storedSeqs(t, s.conn, ft, nil, 0)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,11 @@ type testServer struct {
 	done   chan error
 	conn   *grpc.ClientConn
 	base   string // http://127.0.0.1:port
+	// storeCfg is the server's store; db opens a handle of the test's own on it.
+	storeCfg server.StoreConfig
+	dbOnce   sync.Once
+	dbErr    error
+	store    store.Store
 
 	livestreams livegatev1.LivestreamServiceClient
 	analytics   livegatev1.AnalyticsServiceClient
@@ -70,7 +76,8 @@ func startServerLog(t testing.TB, dir string, tune func(*server.Config), log *sl
 		cancel()
 		t.Fatalf("start server: %v", err)
 	}
-	s := &testServer{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1), base: "http://" + srv.HTTPAddr()}
+	s := &testServer{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1), base: "http://" + srv.HTTPAddr(),
+		storeCfg: server.StoreConfig{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL}}
 	go func() { s.done <- srv.Serve(ctx) }()
 	s.conn = dialFeed(t, srv.GRPCAddr())
 	s.livestreams = livegatev1.NewLivestreamServiceClient(s.conn)
@@ -97,10 +104,30 @@ func (s *testServer) stop() {
 	}
 }
 
+// db is the test's own handle of the server's database, opened once (as `livegate apps
+// create` opens it beside a running server) and closed when the test ends. What is written
+// through it is not published to the server's live subscribers (a SQLite server learns of
+// its own commits only): to append events a subscriber must get live, use
+// server.StoreOf(s.srv), the server's own store.
+func (s *testServer) db() store.Store {
+	s.t.Helper()
+	s.dbOnce.Do(func() {
+		s.store, s.dbErr = server.OpenStore(context.Background(), s.storeCfg)
+		if s.dbErr == nil {
+			st := s.store
+			s.t.Cleanup(func() { _ = st.Close() })
+		}
+	})
+	if s.dbErr != nil {
+		s.t.Fatalf("open the server's store: %v", s.dbErr)
+	}
+	return s.store
+}
+
 // createApp creates a tenant's app, as `livegate apps create` does.
 func (s *testServer) createApp(account, app string) auth.Credentials {
 	s.t.Helper()
-	creds, err := auth.CreateApp(context.Background(), s.srv.Store(), store.Tenant{AccountID: account, AppID: app}, time.Now())
+	creds, err := auth.CreateApp(context.Background(), s.db(), store.Tenant{AccountID: account, AppID: app}, time.Now())
 	if err != nil {
 		s.t.Fatalf("create app: %v", err)
 	}

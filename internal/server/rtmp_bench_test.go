@@ -22,7 +22,7 @@ func BenchmarkRTMPViewerCallbacks(b *testing.B) {
 	const senders = 16
 	s := startServerWith(b, b.TempDir(), nil)
 	token := s.createApp(accA, appA).APIToken
-	secret, err := rtmp.CallbackSecret(context.Background(), s.srv.Store())
+	secret, err := rtmp.CallbackSecret(context.Background(), s.db())
 	if err != nil {
 		b.Fatal(err)
 	}

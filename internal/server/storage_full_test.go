@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/livegate/livegate/internal/server"
 )
 
 // logLines is a slog handler's output, safe for concurrent writes, split into lines.
@@ -55,9 +57,9 @@ func TestFullDatabaseOverHTTP(t *testing.T) {
 	var out logLines
 	s := startServerLogged(t, t.TempDir(), &out)
 	creds := s.createApp(accA, appA)
-	db, ok := s.srv.Store().(sizeCapped)
+	db, ok := server.StoreOf(s.srv).(sizeCapped)
 	if !ok {
-		t.Fatalf("store %T cannot be capped", s.srv.Store())
+		t.Fatalf("store %T cannot be capped", server.StoreOf(s.srv))
 	}
 	ctx := context.Background()
 	n, err := db.PageCount(ctx)

@@ -85,7 +85,7 @@ func envelope(t testing.TB, raw []byte) (code int, message, reason string) {
 func TestWebhookRefusedBeforeBody(t *testing.T) {
 	s := startServer(t, t.TempDir())
 	creds := s.createApp("acc-adm", "app-adm")
-	secret, err := rtmp.CallbackSecret(context.Background(), s.srv.Store())
+	secret, err := rtmp.CallbackSecret(context.Background(), s.db())
 	if err != nil {
 		t.Fatal(err)
 	}
