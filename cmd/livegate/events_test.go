@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/testenv"
 	"github.com/livegate/livegate/services/event"
 )
 
@@ -131,38 +131,12 @@ func (s *liveServer) post(creds auth.Credentials, typ, room string) uint64 {
 	return seq
 }
 
-// syncBuffer is a bytes.Buffer written by the command and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func (b *syncBuffer) lines() []string {
-	s := strings.TrimSuffix(b.String(), "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
 // runTail runs `livegate events tail args...` until the test cancels it; the returned
 // channel has its result.
-func runTail(t *testing.T, args ...string) (stdout, stderr *syncBuffer, cancel context.CancelFunc, result <-chan error) {
+func runTail(t *testing.T, args ...string) (stdout, stderr *testenv.SyncBuffer, cancel context.CancelFunc, result <-chan error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	stdout, stderr = &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	done := make(chan error, 1)
 	finished := make(chan struct{})
 	go func() {
@@ -226,14 +200,14 @@ func TestEventsTailSurvivesRestart(t *testing.T) {
 	stdout, stderr, cancel, result := runTail(t, "--server", grpcAddr, "--token", creds.APIToken,
 		"--account", "acme", "--app", "web", "--json")
 	want = append(want, s1.post(creds, "peer.leave.success", "r1"), s1.post(creds, "peer.join.success", "r2"))
-	waitFor(t, "the first events", func() bool { return len(stdout.lines()) >= len(want) })
+	waitFor(t, "the first events", func() bool { return len(stdout.Lines("")) >= len(want) })
 
 	s1.stop()
 	s2 := startLive(t, dir, grpcAddr)
 	for _, room := range []string{"r3", "r4", "r5"} {
 		want = append(want, s2.post(creds, "peer.join.success", room))
 	}
-	waitFor(t, "the events after the restart", func() bool { return len(stdout.lines()) >= len(want) })
+	waitFor(t, "the events after the restart", func() bool { return len(stdout.Lines("")) >= len(want) })
 
 	cancel()
 	select {
@@ -244,7 +218,7 @@ func TestEventsTailSurvivesRestart(t *testing.T) {
 	case <-time.After(tailWait):
 		t.Fatal("events tail did not stop on cancel")
 	}
-	got := printedSequences(t, stdout.lines())
+	got := printedSequences(t, stdout.Lines(""))
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("printed sequences %v, want %v\nstderr:\n%s", got, want, stderr)
 	}
@@ -264,8 +238,8 @@ func TestEventsTailFilterAndFormat(t *testing.T) {
 		"--account", "acme", "--app", "web", "--type", "peer.join.", "--type", "session.open.success", "--room", "r1")
 	s.post(creds, "peer.join.success", "r2")
 	last := s.post(creds, "session.open.success", "r1")
-	waitFor(t, "two lines", func() bool { return len(stdout.lines()) >= 2 })
-	lines := stdout.lines()
+	waitFor(t, "two lines", func() bool { return len(stdout.Lines("")) >= 2 })
+	lines := stdout.Lines("")
 	want := []string{
 		fmt.Sprintf("%d 2026-11-23T10:00:00.000Z peer.join.success hms livestream=- room=r1", first),
 		fmt.Sprintf("%d 2026-11-23T10:00:00.000Z session.open.success hms livestream=- room=r1", last),
