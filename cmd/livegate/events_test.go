@@ -26,7 +26,7 @@ import (
 	"github.com/livegate/livegate/services/event"
 )
 
-const tailWait = 30 * time.Second // deadline for anything expected to happen
+const tailWait = testenv.Deadline // deadline for anything expected to happen
 
 // testHTTP bounds every request the tests make, so that a stuck server fails the test.
 var testHTTP = &http.Client{Timeout: tailWait}
@@ -154,18 +154,6 @@ func runTail(t *testing.T, args ...string) (stdout, stderr *testenv.SyncBuffer, 
 	return stdout, stderr, cancel, done
 }
 
-// waitFor polls cond until it holds, failing the test past the deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(tailWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // printedSequences parses --json lines.
 func printedSequences(t *testing.T, lines []string) []uint64 {
 	t.Helper()
@@ -200,14 +188,14 @@ func TestEventsTailSurvivesRestart(t *testing.T) {
 	stdout, stderr, cancel, result := runTail(t, "--server", grpcAddr, "--token", creds.APIToken,
 		"--account", "acme", "--app", "web", "--json")
 	want = append(want, s1.post(creds, "peer.leave.success", "r1"), s1.post(creds, "peer.join.success", "r2"))
-	waitFor(t, "the first events", func() bool { return len(stdout.Lines("")) >= len(want) })
+	testenv.WaitFor(t, "the first events", func() bool { return len(stdout.Lines("")) >= len(want) })
 
 	s1.stop()
 	s2 := startLive(t, dir, grpcAddr)
 	for _, room := range []string{"r3", "r4", "r5"} {
 		want = append(want, s2.post(creds, "peer.join.success", room))
 	}
-	waitFor(t, "the events after the restart", func() bool { return len(stdout.Lines("")) >= len(want) })
+	testenv.WaitFor(t, "the events after the restart", func() bool { return len(stdout.Lines("")) >= len(want) })
 
 	cancel()
 	select {
@@ -238,7 +226,7 @@ func TestEventsTailFilterAndFormat(t *testing.T) {
 		"--account", "acme", "--app", "web", "--type", "peer.join.", "--type", "session.open.success", "--room", "r1")
 	s.post(creds, "peer.join.success", "r2")
 	last := s.post(creds, "session.open.success", "r1")
-	waitFor(t, "two lines", func() bool { return len(stdout.Lines("")) >= 2 })
+	testenv.WaitFor(t, "two lines", func() bool { return len(stdout.Lines("")) >= 2 })
 	lines := stdout.Lines("")
 	want := []string{
 		fmt.Sprintf("%d 2026-11-23T10:00:00.000Z peer.join.success hms livestream=- room=r1", first),

@@ -15,6 +15,7 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/server"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
 // BenchmarkFeed measures the event feed of a real server over gRPC on loopback, the server
@@ -292,7 +293,7 @@ func benchFeedIdle(b *testing.B, n, queue int) {
 		goPer += float64(g1-g0) / float64(n)
 		cancel()
 		// Let both sides wind the streams down before the next round measures its baseline.
-		waitFor(b, "idle streams closed", func() bool { return runtime.NumGoroutine() <= g0 })
+		testenv.WaitFor(b, "idle streams closed", func() bool { return runtime.NumGoroutine() <= g0 })
 	}
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(heapPer/float64(b.N), "heap-B/subscriber")

@@ -24,6 +24,7 @@ import (
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/testenv"
 	"github.com/livegate/livegate/services/event"
 )
 
@@ -222,7 +223,7 @@ func TestSubscribeStalledSubscriberDropped(t *testing.T) {
 		}
 		appendItems(t, st, items...)
 	}
-	waitFor(t, "the stalled subscriber's handler and send goroutine to end", func() bool { return subscribeHandlers() == 0 })
+	testenv.WaitFor(t, "the stalled subscriber's handler and send goroutine to end", func() bool { return subscribeHandlers() == 0 })
 	t.Logf("stalled stream ended on the server %v after the client stopped reading (stall timeout %v)", time.Since(stopped).Round(time.Millisecond), stall)
 
 	// The client reads again: what the server sent, then the status.
@@ -292,7 +293,7 @@ func TestSubscribeLimits(t *testing.T) {
 	refused("B 2", b, "server")
 	a1()
 	// The ended stream's place comes back once the server has seen it end.
-	waitFor(t, "a place for A after one of its streams ended", func() bool {
+	testenv.WaitFor(t, "a place for A after one of its streams ended", func() bool {
 		cancel, err := open(a)
 		if err != nil {
 			cancel()

@@ -30,6 +30,7 @@ import (
 	"github.com/livegate/livegate/internal/feedcheck"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/testenv"
 	"github.com/livegate/livegate/services/event"
 )
 
@@ -39,7 +40,7 @@ import (
 // against what the store kept; nothing is timed: waits poll with a deadline.
 
 // subscribeDeadline bounds every wait of these tests: anything expected arrives long before.
-const subscribeDeadline = 30 * time.Second
+const subscribeDeadline = testenv.Deadline
 
 // dialFeed opens a client connection of its own (testServer.stop closes the server's conn
 // before the server has ended its streams; subscribers must see how the server ends them).
@@ -320,18 +321,6 @@ func (sub *subscriber) close() {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test past the deadline.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(subscribeDeadline)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, subscribeDeadline)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // waitCaughtUp waits until sub has received want's last sequence (if any).
 func (sub *subscriber) waitCaughtUp(want []uint64) {
 	sub.t.Helper()
@@ -339,7 +328,7 @@ func (sub *subscriber) waitCaughtUp(want []uint64) {
 		return
 	}
 	target := want[len(want)-1]
-	waitFor(sub.t, fmt.Sprintf("%s: receive through %d", sub.name, target), func() bool { return sub.last() >= target })
+	testenv.WaitFor(sub.t, fmt.Sprintf("%s: receive through %d", sub.name, target), func() bool { return sub.last() >= target })
 }
 
 // checkExactly fails unless got is want: the same sequences, once each, in order.
@@ -411,7 +400,7 @@ func TestSubscribeConcurrentFiltersCursorsResume(t *testing.T) {
 	}
 
 	// Mid-way: one subscriber from a sequence in the middle of what is stored, one from now on.
-	waitFor(t, "60 deliveries acknowledged", func() bool { return acked.Load() >= 60 })
+	testenv.WaitFor(t, "60 deliveries acknowledged", func() bool { return acked.Load() >= 60 })
 	sofar := storedSeqs(t, s.conn, ft, nil, 0)
 	middle := sofar[len(sofar)/2]
 	joins.start(conn, middle, false)
@@ -419,14 +408,14 @@ func TestSubscribeConcurrentFiltersCursorsResume(t *testing.T) {
 	room1.start(conn, 0, true)
 
 	// Mid-way: "all" goes away and comes back from its last sequence while senders go on.
-	waitFor(t, "all: 100 events received", func() bool { return len(all.received()) >= 100 })
+	testenv.WaitFor(t, "all: 100 events received", func() bool { return len(all.received()) >= 100 })
 	all.stop()
 	if err := all.waitEnd(); status.Code(err) != codes.Canceled {
 		t.Errorf("all: stream ended with %v, want Canceled", err)
 	}
 	resumeFrom := all.last()
 	disconnectedAt := acked.Load()
-	waitFor(t, "20 more deliveries while disconnected", func() bool { return acked.Load() >= disconnectedAt+20 })
+	testenv.WaitFor(t, "20 more deliveries while disconnected", func() bool { return acked.Load() >= disconnectedAt+20 })
 	all.start(conn, resumeFrom, false)
 	releaseSenders()
 	wg.Wait()
@@ -730,7 +719,7 @@ func TestSubscribeProgressAdvancesCursor(t *testing.T) {
 		posted = max(posted, seq)
 	}
 	var head uint64
-	waitFor(t, fmt.Sprintf("a progress head at or past %d", posted), func() bool {
+	testenv.WaitFor(t, fmt.Sprintf("a progress head at or past %d", posted), func() bool {
 		nothing.mu.Lock()
 		defer nothing.mu.Unlock()
 		if n := len(nothing.progress); n > 0 {

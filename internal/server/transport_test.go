@@ -20,6 +20,7 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/rtmp"
 	"github.com/livegate/livegate/internal/server"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
 // transportWait bounds every wait of the transport tests for something that must happen:
@@ -242,7 +243,7 @@ func TestBodiesInFlightBounded(t *testing.T) {
 	// One may have been refused itself, if a probe below held a little of the budget when
 	// its headers arrived: it is then opened again.
 	var resp restResponse
-	waitFor(t, "a delivery refused for want of body budget", func() bool {
+	testenv.WaitFor(t, "a delivery refused for want of body budget", func() bool {
 		for i, c := range stalled {
 			if answered(c) {
 				_ = c.Close()
@@ -272,7 +273,7 @@ func TestBodiesInFlightBounded(t *testing.T) {
 	for _, c := range stalled {
 		_ = c.Close()
 	}
-	waitFor(t, "deliveries taken again once the stalled uploads are gone", func() bool {
+	testenv.WaitFor(t, "deliveries taken again once the stalled uploads are gone", func() bool {
 		_, err := postHMS(s.base, ft, hmsBody("peer.join.success", "r", 2))
 		return err == nil
 	})

@@ -41,6 +41,21 @@ func NginxRTMP(t testing.TB) (nginx, module string) {
 	return nginx, RTMPModule
 }
 
+// Deadline bounds every wait of the end-to-end tests: anything expected arrives long before.
+const Deadline = 30 * time.Second
+
+// WaitFor polls cond until it holds, failing the test if it does not within Deadline.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(Deadline)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, Deadline)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // FreeAddr returns a 127.0.0.1 address whose port was free a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
