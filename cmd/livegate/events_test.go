@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -107,26 +106,9 @@ func (s *liveServer) stop() {
 // post delivers a 100ms webhook and returns its sequence.
 func (s *liveServer) post(creds auth.Credentials, typ, room string) uint64 {
 	s.t.Helper()
-	body := fmt.Sprintf(`{"version":"2.0","id":%q,"account_id":"x","app_id":"y","timestamp":"2026-11-23T10:00:00Z","type":%q,"data":{"room_id":%q,"session_id":"s1","peer_id":"p1"}}`,
-		uuid.NewString(), typ, room)
-	url := "http://" + s.srv.HTTPAddr() + "/accounts/" + creds.AccountID + "/realtime/kit/" + creds.AppID + "/webhooks/100ms"
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	req.Header.Set("X-Webhook-Secret", creds.WebhookSecret)
-	resp, err := testHTTP.Do(req)
+	seq, _, err := testenv.PostHMS(testHTTP, "http://"+s.srv.HTTPAddr(), creds.AccountID, creds.AppID, creds.WebhookSecret, testenv.HMSDelivery(typ, room))
 	if err != nil {
 		s.t.Fatalf("post: %v", err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Sequence string `json:"sequence"`
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &out) != nil {
-		s.t.Fatalf("post: %d %s", resp.StatusCode, raw)
-	}
-	seq, err := strconv.ParseUint(out.Sequence, 10, 64)
-	if err != nil {
-		s.t.Fatal(err)
 	}
 	return seq
 }

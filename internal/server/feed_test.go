@@ -1,11 +1,8 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -78,28 +75,8 @@ func hmsBody(typ, room string, n int) []byte {
 // postHMS delivers a 100ms webhook and returns the sequence it was answered with. It returns
 // errors rather than failing the test: senders run on goroutines of their own.
 func postHMS(base string, ft feedTenant, body []byte) (uint64, error) {
-	req, err := http.NewRequest(http.MethodPost, base+hmsPath(ft.acc, ft.app), bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Webhook-Secret", ft.secret)
-	resp, err := feedHTTP.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, raw)
-	}
-	var out struct {
-		Sequence string `json:"sequence"`
-	}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return 0, fmt.Errorf("answer %s: %w", raw, err)
-	}
-	return strconv.ParseUint(out.Sequence, 10, 64)
+	seq, _, err := testenv.PostHMS(feedHTTP, base, ft.acc, ft.app, ft.secret, body)
+	return seq, err
 }
 
 // appendPeerJoins appends n peer.join.success events of the tenant in one Update: the
