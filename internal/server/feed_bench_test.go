@@ -74,7 +74,7 @@ type benchReceiver struct {
 }
 
 func benchFeedLatency(b *testing.B, n int) {
-	s := startServerWith(b, b.TempDir(), func(c *server.Config) { c.Feed.MaxPerApp, c.Feed.MaxSubscriptions = -1, -1 })
+	s := startServer(b, b.TempDir(), func(c *server.Config) { c.Feed.MaxPerApp, c.Feed.MaxSubscriptions = -1, -1 })
 	benchFeedLatencyOn(b, n, s, s)
 }
 
@@ -203,7 +203,7 @@ func benchFeedLatencyOn(b *testing.B, n int, s, sub *testServer) {
 }
 
 func benchFeedReplay(b *testing.B, events int) {
-	s := startServerWith(b, b.TempDir(), nil)
+	s := startServer(b, b.TempDir())
 	ft := newFeedTenant(s, accA, appA)
 	for done := 0; done < events; done += 1000 {
 		if _, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-bench", min(1000, events-done)); err != nil {
@@ -238,7 +238,7 @@ func benchFeedReplay(b *testing.B, events int) {
 }
 
 func benchFeedIdle(b *testing.B, n, queue int) {
-	s := startServerWith(b, b.TempDir(), func(c *server.Config) {
+	s := startServer(b, b.TempDir(), func(c *server.Config) {
 		c.Feed.Queue = queue
 		c.Feed.MaxPerApp, c.Feed.MaxSubscriptions = -1, -1 // 1,000 in one app
 	})

@@ -98,7 +98,7 @@ func wantStatus(t testing.TB, what string, err error, code codes.Code, reason ap
 // exactly those before the bad one, then EVENT_UNREADABLE naming it, and no progress head
 // past it. ListEvents and GetEvent name it too, and page_token goes past it.
 func TestSubscribePoisonBatch(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Feed.ProgressEvery = 20 * time.Millisecond })
+	s := startServer(t, t.TempDir(), func(c *server.Config) { c.Feed.ProgressEvery = 20 * time.Millisecond })
 	a, b := newFeedTenant(s, accA, appA), newFeedTenant(s, accB, appB)
 	conn := dialFeed(t, s.srv.GRPCAddr())
 	subA, subB := newSubscriber(t, "A", a, nil, nil), newSubscriber(t, "B", b, nil, nil)
@@ -194,7 +194,7 @@ func subscribeHandlers() int {
 // status; resuming from the last sequence received delivers everything after it.
 func TestSubscribeStalledSubscriberDropped(t *testing.T) {
 	const stall = time.Second
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Feed.StallTimeout = stall })
+	s := startServer(t, t.TempDir(), func(c *server.Config) { c.Feed.StallTimeout = stall })
 	ft := newFeedTenant(s, accA, appA)
 	st := server.StoreOf(s.srv)
 	first := appendItems(t, st, feedItem{ft: ft})
@@ -255,7 +255,7 @@ func TestSubscribeStalledSubscriberDropped(t *testing.T) {
 // TestSubscribeLimits: subscriptions per app and per server are bounded; a refused one gets
 // TOO_MANY_REQUESTS with retry_after_seconds, and an ended one frees its place.
 func TestSubscribeLimits(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Feed.MaxPerApp = 2
 		c.Feed.MaxSubscriptions = 3
 	})

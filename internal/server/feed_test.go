@@ -324,7 +324,7 @@ func checkExactly(t testing.TB, name string, got, want []uint64) {
 // selects after its cursor, in order.
 func TestSubscribeConcurrentFiltersCursorsResume(t *testing.T) {
 	// A small queue: fast readers still overflow now and then and fall back to the store.
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Feed.Queue = 8
 		c.Feed.ProgressEvery = 50 * time.Millisecond
 	})
@@ -450,7 +450,7 @@ func TestSubscribeConcurrentFiltersCursorsResume(t *testing.T) {
 func TestSubscribeAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	tune := func(c *server.Config) { c.Feed.ProgressEvery = 50 * time.Millisecond }
-	s1 := startServerWith(t, dir, tune)
+	s1 := startServer(t, dir, tune)
 	ft := newFeedTenant(s1, accA, appA)
 	if _, err := s1.livestreams.StartMeetingLivestream(withToken(ft.token), &livegatev1.StartMeetingLivestreamRequest{AccountId: ft.acc, AppId: ft.app, MeetingId: "room-1"}); err != nil {
 		t.Fatal(err)
@@ -503,7 +503,7 @@ func TestSubscribeAcrossRestart(t *testing.T) {
 		}
 	}
 
-	s2 := startServerWith(t, dir, tune)
+	s2 := startServer(t, dir, tune)
 	post(s2, 16, 2) // while nobody is subscribed
 	conn2 := dialFeed(t, s2.srv.GRPCAddr())
 	for _, sub := range subs {
@@ -528,7 +528,7 @@ func TestSubscribeAcrossRestart(t *testing.T) {
 // Ingest rates and the fast subscriber's latency are logged, not asserted.
 func TestSubscribeSlowSubscriberCostsNothing(t *testing.T) {
 	const queue = 16
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Feed.Queue = queue
 		c.Feed.StallTimeout = 10 * time.Minute // the slow one stalls on purpose, for as long as ingest takes
 	})
@@ -680,7 +680,7 @@ func TestSubscribeSlowSubscriberCostsNothing(t *testing.T) {
 // TestSubscribeProgressAdvancesCursor: a filter that matches nothing gets progress messages
 // whose head reaches the sequences posted; resuming from that head delivers nothing old.
 func TestSubscribeProgressAdvancesCursor(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Feed.ProgressEvery = 200 * time.Millisecond })
+	s := startServer(t, t.TempDir(), func(c *server.Config) { c.Feed.ProgressEvery = 200 * time.Millisecond })
 	ft := newFeedTenant(s, accA, appA)
 	conn := dialFeed(t, s.srv.GRPCAddr())
 	nothing := newSubscriber(t, "no match", ft, &livegatev1.SubscribeRequest{RoomId: "no-such-room"},
@@ -727,7 +727,7 @@ func TestSubscribeProgressAdvancesCursor(t *testing.T) {
 // OUT_OF_RANGE naming the oldest sequence kept (message and ErrorInfo); 0 replays from the
 // oldest kept; a cursor at the watermark works.
 func TestSubscribeRetention(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), nil)
+	s := startServer(t, t.TempDir())
 	ft := newFeedTenant(s, accA, appA)
 	conn := dialFeed(t, s.srv.GRPCAddr())
 	if _, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-1", 10); err != nil {
@@ -776,7 +776,7 @@ func TestSubscribeRetention(t *testing.T) {
 // it has not read yet is told (OUT_OF_RANGE naming the oldest kept) rather than skipped over
 // the pruned events without a word.
 func TestSubscribePruneDuringReplay(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Feed.ReplayBatch = 50 })
+	s := startServer(t, t.TempDir(), func(c *server.Config) { c.Feed.ReplayBatch = 50 })
 	ft := newFeedTenant(s, accA, appA)
 	for range 4 {
 		if _, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-1", 500); err != nil {
@@ -822,7 +822,7 @@ func TestSubscribePruneDuringReplay(t *testing.T) {
 // TestSubscribeTenantIsolation: app A's token on app B's feed is PERMISSION_DENIED; A's
 // subscriber gets exactly A's events while both apps take deliveries.
 func TestSubscribeTenantIsolation(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), nil)
+	s := startServer(t, t.TempDir())
 	a := newFeedTenant(s, accA, appA)
 	b := newFeedTenant(s, accB, appB)
 	conn := dialFeed(t, s.srv.GRPCAddr())

@@ -19,6 +19,7 @@ import (
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
 // testServer is a real livegate on loopback ports, with a gRPC client of it.
@@ -30,6 +31,8 @@ type testServer struct {
 	done   chan error
 	conn   *grpc.ClientConn
 	base   string // http://127.0.0.1:port
+	// log has what the server logged at WARN and above.
+	log *testenv.SyncBuffer
 	// storeCfg is the server's store; db opens a handle of the test's own on it.
 	storeCfg server.StoreConfig
 	dbOnce   sync.Once
@@ -45,20 +48,10 @@ const (
 	testPlaybackBase = "http://play.test/hls"
 )
 
-// startServer serves livegate with its store in dir, until the test ends or stop is called.
-func startServer(t testing.TB, dir string) *testServer {
-	t.Helper()
-	return startServerWith(t, dir, nil)
-}
-
-// startServerWith is startServer with the configuration tuned by tune (if not nil).
-func startServerWith(t testing.TB, dir string, tune func(*server.Config)) *testServer {
-	t.Helper()
-	return startServerLog(t, dir, tune, slog.New(slog.NewTextHandler(io.Discard, nil)))
-}
-
-// startServerLog is startServerWith with the server logging to log.
-func startServerLog(t testing.TB, dir string, tune func(*server.Config), log *slog.Logger) *testServer {
+// startServer serves livegate with its store in dir, until the test ends or stop is called,
+// with its configuration tuned by each of tune (nil ones are skipped). What it logs at WARN
+// and above is kept in its log.
+func startServer(t testing.TB, dir string, tune ...func(*server.Config)) *testServer {
 	t.Helper()
 	cfg := server.Config{
 		HTTPAddr:     "127.0.0.1:0",
@@ -67,16 +60,20 @@ func startServerLog(t testing.TB, dir string, tune func(*server.Config), log *sl
 		IngestBase:   testIngestBase,
 		PlaybackBase: testPlaybackBase,
 	}
-	if tune != nil {
-		tune(&cfg)
+	for _, f := range tune {
+		if f != nil {
+			f(&cfg)
+		}
 	}
+	logBuf := &testenv.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
 		cancel()
 		t.Fatalf("start server: %v", err)
 	}
-	s := &testServer{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1), base: "http://" + srv.HTTPAddr(),
+	s := &testServer{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1), base: "http://" + srv.HTTPAddr(), log: logBuf,
 		storeCfg: server.StoreConfig{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL}}
 	go func() { s.done <- srv.Serve(ctx) }()
 	s.conn = dialFeed(t, srv.GRPCAddr())

@@ -20,7 +20,7 @@ import (
 // durable transaction with its feed event).
 func BenchmarkRTMPViewerCallbacks(b *testing.B) {
 	const senders = 16
-	s := startServerWith(b, b.TempDir(), nil)
+	s := startServer(b, b.TempDir())
 	token := s.createApp(accA, appA).APIToken
 	secret, err := rtmp.CallbackSecret(context.Background(), s.db())
 	if err != nil {

@@ -29,7 +29,7 @@ type rtmpFixture struct {
 
 func newRTMPFixture(t *testing.T, tune func(*server.Config)) *rtmpFixture {
 	t.Helper()
-	s := startServerWith(t, t.TempDir(), tune)
+	s := startServer(t, t.TempDir(), tune)
 	f := &rtmpFixture{s: s, acc: "acc-rtmp", app: "app-rtmp"}
 	f.token = s.createApp(f.acc, f.app).APIToken
 	var err error

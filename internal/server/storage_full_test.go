@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -11,14 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/livegate/livegate/internal/server"
-	"github.com/livegate/livegate/internal/testenv"
 )
-
-// startServerLogged is startServer with the server's log written to out.
-func startServerLogged(t *testing.T, dir string, out *testenv.SyncBuffer) *testServer {
-	t.Helper()
-	return startServerLog(t, dir, nil, slog.New(slog.NewTextHandler(out, nil)))
-}
 
 // sizeCapped is the SQLite store's size cap, which makes SQLITE_FULL for real.
 type sizeCapped interface {
@@ -30,8 +22,7 @@ type sizeCapped interface {
 // grow past its size), writes over HTTP get 503 STORAGE_UNAVAILABLE saying the database is
 // full, reads still work, and the log gets one ERROR line for the lot, not one per request.
 func TestFullDatabaseOverHTTP(t *testing.T) {
-	var out testenv.SyncBuffer
-	s := startServerLogged(t, t.TempDir(), &out)
+	s := startServer(t, t.TempDir())
 	creds := s.createApp(accA, appA)
 	db, ok := server.StoreOf(s.srv).(sizeCapped)
 	if !ok {
@@ -68,7 +59,7 @@ func TestFullDatabaseOverHTTP(t *testing.T) {
 	}
 
 	time.Sleep(100 * time.Millisecond) // the last calls' log lines
-	errors := out.Lines("level=ERROR")
+	errors := s.log.Lines("level=ERROR")
 	if len(errors) != 1 || !strings.Contains(errors[0], "storage unavailable") || !strings.Contains(errors[0], "kind=full") {
 		t.Fatalf("%d ERROR lines for %d failed writes, want 1 naming the cause:\n%s", len(errors), requests+1, strings.Join(errors, "\n"))
 	}

@@ -166,7 +166,7 @@ func (s *testServer) rawPost(t *testing.T, path, contentType, body string, heade
 // nothing is cut after the read timeout, instead of holding its connection (and the
 // server's buffer) for ever.
 func TestStalledUploadIsCut(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Limits.HTTPReadTimeout = 500 * time.Millisecond
 	})
 	creds := s.createApp("acc-up", "app-up")
@@ -191,7 +191,7 @@ func TestStalledUploadIsCut(t *testing.T) {
 // TestStalledWebhookUploadIs408: a webhook caller admitted from its headers that then stalls
 // its body gets 408 after the read timeout, on the raw webhook routes too.
 func TestStalledWebhookUploadIs408(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Limits.HTTPReadTimeout = 500 * time.Millisecond
 	})
 	creds := s.createApp("acc-up", "app-up")
@@ -217,7 +217,7 @@ func TestStalledWebhookUploadIs408(t *testing.T) {
 // Retry-After at once; requests without a body are not affected; once the stalled uploads
 // are gone, bodies are taken again.
 func TestBodiesInFlightBounded(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Limits.HTTPMaxBodyBytesInFlight = 2 << 20
 	})
 	ft := newFeedTenant(s, "acc-fl", "app-fl")
@@ -287,7 +287,7 @@ func firstLine(b []byte) string {
 // newStreamApp is an rfApp on a server tuned by tune.
 func newStreamApp(t *testing.T, tune func(*server.Config)) *rfApp {
 	t.Helper()
-	s := startServerWith(t, t.TempDir(), tune)
+	s := startServer(t, t.TempDir(), tune)
 	creds := s.createApp("acc-feed", "app-feed")
 	return &rfApp{s: s, acc: "acc-feed", app: "app-feed", token: creds.APIToken, secret: creds.WebhookSecret}
 }
@@ -431,7 +431,7 @@ func TestRESTStreamsNotCappedPerConnection(t *testing.T) {
 // TestHTTPConnectionLimit: past the connection limit, a new connection is not served while
 // the limit is held, and is served once a connection closes.
 func TestHTTPConnectionLimit(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Limits.MaxHTTPConns = 2
 	})
 	// Two keep-alive connections, each served one request and then idle (held open).
@@ -544,7 +544,7 @@ func TestContentType(t *testing.T) {
 // the client to retry the same request later). And a gRPC request message over the server's
 // limit is refused with RESOURCE_EXHAUSTED before any check.
 func TestSizeErrorsAre413(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Limits.GatewayMaxRecvBytes = 4096 })
+	s := startServer(t, t.TempDir(), func(c *server.Config) { c.Limits.GatewayMaxRecvBytes = 4096 })
 	ft := newFeedTenant(s, "acc-size", "app-size")
 	body := hmsDelivery("custom.mid", time.Now(), fmt.Sprintf(`{"blob":%q}`, strings.Repeat("y", 8192)))
 	if _, err := postHMS(s.base, ft, body); err != nil {
