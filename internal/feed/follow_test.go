@@ -310,7 +310,11 @@ func TestFollowSlowSubscriberFallsBackToStore(t *testing.T) {
 	startFollow(t, t.Context(), l, feed.Filter{}, 0, s, feed.Options{Queue: 3})
 	s.waitUntil(t, "Follow live", func(_, _ []uint64) bool { return l.readCount() == 1 })
 	l.commitN(tenantA, 2) // 1 is sent, 2 blocks the sender
-	<-s.blocked
+	select {
+	case <-s.blocked:
+	case <-time.After(wait):
+		t.Fatal("the sender was not given event 2")
+	}
 	l.commitN(tenantA, 20) // 3..22: the queue of 3 overflows
 	close(s.gate)
 	s.waitEvents(t, seqRange(1, 22))
@@ -511,7 +515,11 @@ func TestFollowEnds(t *testing.T) {
 			defer cancel()
 			done := startFollow(t, ctx, l, feed.Filter{}, 0, s, feed.Options{ReplayBatch: 2})
 			if s.gateAt != 0 {
-				<-s.blocked
+				select {
+				case <-s.blocked:
+				case <-time.After(wait):
+					t.Fatalf("Follow did not reach event %d", s.gateAt)
+				}
 				cancel()
 				close(s.gate)
 			} else if tc.end != nil {
