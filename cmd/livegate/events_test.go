@@ -10,11 +10,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -23,10 +21,11 @@ import (
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/testenv"
 	"github.com/livegate/livegate/services/event"
 )
 
-const tailWait = 30 * time.Second // deadline for anything expected to happen
+const tailWait = testenv.Deadline // deadline for anything expected to happen
 
 // testHTTP bounds every request the tests make, so that a stuck server fails the test.
 var testHTTP = &http.Client{Timeout: tailWait}
@@ -41,6 +40,7 @@ func bounded(t *testing.T) context.Context {
 // liveServer is a real livegate serving on loopback.
 type liveServer struct {
 	t      *testing.T
+	dir    string
 	srv    *server.Server
 	cancel context.CancelFunc
 	done   chan error
@@ -59,10 +59,32 @@ func startLive(t *testing.T, dir, grpcAddr string) *liveServer {
 		cancel()
 		t.Fatalf("start server: %v", err)
 	}
-	s := &liveServer{t: t, srv: srv, cancel: cancel, done: make(chan error, 1)}
+	s := &liveServer{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- srv.Serve(ctx) }()
 	t.Cleanup(s.stop)
 	return s
+}
+
+// db opens the server's database beside it, as `livegate apps create` does; it is closed
+// when the test ends.
+func (s *liveServer) db() store.Store {
+	s.t.Helper()
+	st, err := server.OpenStore(bounded(s.t), server.StoreConfig{DataDir: s.dir})
+	if err != nil {
+		s.t.Fatalf("open the server's store: %v", err)
+	}
+	s.t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// createApp creates the app acme/web.
+func (s *liveServer) createApp() auth.Credentials {
+	s.t.Helper()
+	creds, err := auth.CreateApp(bounded(s.t), s.db(), store.Tenant{AccountID: "acme", AppID: "web"}, time.Now())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return creds
 }
 
 func (s *liveServer) stop() {
@@ -84,62 +106,19 @@ func (s *liveServer) stop() {
 // post delivers a 100ms webhook and returns its sequence.
 func (s *liveServer) post(creds auth.Credentials, typ, room string) uint64 {
 	s.t.Helper()
-	body := fmt.Sprintf(`{"version":"2.0","id":%q,"account_id":"x","app_id":"y","timestamp":"2026-11-23T10:00:00Z","type":%q,"data":{"room_id":%q,"session_id":"s1","peer_id":"p1"}}`,
-		uuid.NewString(), typ, room)
-	url := "http://" + s.srv.HTTPAddr() + "/accounts/" + creds.AccountID + "/realtime/kit/" + creds.AppID + "/webhooks/100ms"
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	req.Header.Set("X-Webhook-Secret", creds.WebhookSecret)
-	resp, err := testHTTP.Do(req)
+	seq, _, err := testenv.PostHMS(testHTTP, "http://"+s.srv.HTTPAddr(), creds.AccountID, creds.AppID, creds.WebhookSecret, testenv.HMSDelivery(typ, room))
 	if err != nil {
 		s.t.Fatalf("post: %v", err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Sequence string `json:"sequence"`
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &out) != nil {
-		s.t.Fatalf("post: %d %s", resp.StatusCode, raw)
-	}
-	seq, err := strconv.ParseUint(out.Sequence, 10, 64)
-	if err != nil {
-		s.t.Fatal(err)
 	}
 	return seq
 }
 
-// syncBuffer is a bytes.Buffer written by the command and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func (b *syncBuffer) lines() []string {
-	s := strings.TrimSuffix(b.String(), "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
 // runTail runs `livegate events tail args...` until the test cancels it; the returned
 // channel has its result.
-func runTail(t *testing.T, args ...string) (stdout, stderr *syncBuffer, cancel context.CancelFunc, result <-chan error) {
+func runTail(t *testing.T, args ...string) (stdout, stderr *testenv.SyncBuffer, cancel context.CancelFunc, result <-chan error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	stdout, stderr = &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	done := make(chan error, 1)
 	finished := make(chan struct{})
 	go func() {
@@ -155,18 +134,6 @@ func runTail(t *testing.T, args ...string) (stdout, stderr *syncBuffer, cancel c
 		}
 	})
 	return stdout, stderr, cancel, done
-}
-
-// waitFor polls cond until it holds, failing the test past the deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(tailWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // printedSequences parses --json lines.
@@ -196,24 +163,21 @@ func TestEventsTailSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	s1 := startLive(t, dir, "127.0.0.1:0")
 	grpcAddr := s1.srv.GRPCAddr()
-	creds, err := auth.CreateApp(bounded(t), s1.srv.Store(), store.Tenant{AccountID: "acme", AppID: "web"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds := s1.createApp()
 	var want []uint64
 	want = append(want, s1.post(creds, "peer.join.success", "r1"))
 
 	stdout, stderr, cancel, result := runTail(t, "--server", grpcAddr, "--token", creds.APIToken,
 		"--account", "acme", "--app", "web", "--json")
 	want = append(want, s1.post(creds, "peer.leave.success", "r1"), s1.post(creds, "peer.join.success", "r2"))
-	waitFor(t, "the first events", func() bool { return len(stdout.lines()) >= len(want) })
+	testenv.WaitFor(t, "the first events", func() bool { return len(stdout.Lines("")) >= len(want) })
 
 	s1.stop()
 	s2 := startLive(t, dir, grpcAddr)
 	for _, room := range []string{"r3", "r4", "r5"} {
 		want = append(want, s2.post(creds, "peer.join.success", room))
 	}
-	waitFor(t, "the events after the restart", func() bool { return len(stdout.lines()) >= len(want) })
+	testenv.WaitFor(t, "the events after the restart", func() bool { return len(stdout.Lines("")) >= len(want) })
 
 	cancel()
 	select {
@@ -224,7 +188,7 @@ func TestEventsTailSurvivesRestart(t *testing.T) {
 	case <-time.After(tailWait):
 		t.Fatal("events tail did not stop on cancel")
 	}
-	got := printedSequences(t, stdout.lines())
+	got := printedSequences(t, stdout.Lines(""))
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("printed sequences %v, want %v\nstderr:\n%s", got, want, stderr)
 	}
@@ -236,10 +200,7 @@ func TestEventsTailSurvivesRestart(t *testing.T) {
 // TestEventsTailFilterAndFormat: filters reach the server; the human line format.
 func TestEventsTailFilterAndFormat(t *testing.T) {
 	s := startLive(t, t.TempDir(), "127.0.0.1:0")
-	creds, err := auth.CreateApp(bounded(t), s.srv.Store(), store.Tenant{AccountID: "acme", AppID: "web"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds := s.createApp()
 	first := s.post(creds, "peer.join.success", "r1")
 	s.post(creds, "peer.leave.success", "r1")
 	s.post(creds, "peer.join.success", "r2")
@@ -247,8 +208,8 @@ func TestEventsTailFilterAndFormat(t *testing.T) {
 		"--account", "acme", "--app", "web", "--type", "peer.join.", "--type", "session.open.success", "--room", "r1")
 	s.post(creds, "peer.join.success", "r2")
 	last := s.post(creds, "session.open.success", "r1")
-	waitFor(t, "two lines", func() bool { return len(stdout.lines()) >= 2 })
-	lines := stdout.lines()
+	testenv.WaitFor(t, "two lines", func() bool { return len(stdout.Lines("")) >= 2 })
+	lines := stdout.Lines("")
 	want := []string{
 		fmt.Sprintf("%d 2026-11-23T10:00:00.000Z peer.join.success hms livestream=- room=r1", first),
 		fmt.Sprintf("%d 2026-11-23T10:00:00.000Z session.open.success hms livestream=- room=r1", last),
@@ -262,14 +223,11 @@ func TestEventsTailFilterAndFormat(t *testing.T) {
 // that says so.
 func TestEventsTailPermanentErrors(t *testing.T) {
 	s := startLive(t, t.TempDir(), "127.0.0.1:0")
-	creds, err := auth.CreateApp(bounded(t), s.srv.Store(), store.Tenant{AccountID: "acme", AppID: "web"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds := s.createApp()
 	for i := 0; i < 4; i++ {
 		s.post(creds, "peer.join.success", "r1")
 	}
-	if err := (event.Retention{MaxEvents: 2}).PruneOnce(bounded(t), s.srv.Store(), time.Now()); err != nil {
+	if err := (event.Retention{MaxEvents: 2}).PruneOnce(bounded(t), s.db(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	oldest := oldestSequence(t, s, creds)

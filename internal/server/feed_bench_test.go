@@ -15,6 +15,7 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/server"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
 // BenchmarkFeed measures the event feed of a real server over gRPC on loopback, the server
@@ -73,7 +74,7 @@ type benchReceiver struct {
 }
 
 func benchFeedLatency(b *testing.B, n int) {
-	s := startServerWith(b, b.TempDir(), func(c *server.Config) { c.Feed.MaxPerApp, c.Feed.MaxSubscriptions = -1, -1 })
+	s := startServer(b, b.TempDir(), func(c *server.Config) { c.Feed.MaxPerApp, c.Feed.MaxSubscriptions = -1, -1 })
 	benchFeedLatencyOn(b, n, s, s)
 }
 
@@ -202,10 +203,10 @@ func benchFeedLatencyOn(b *testing.B, n int, s, sub *testServer) {
 }
 
 func benchFeedReplay(b *testing.B, events int) {
-	s := startServerWith(b, b.TempDir(), nil)
+	s := startServer(b, b.TempDir())
 	ft := newFeedTenant(s, accA, appA)
 	for done := 0; done < events; done += 1000 {
-		if _, err := appendPeerJoins(context.Background(), s.srv.Store(), ft, "room-bench", min(1000, events-done)); err != nil {
+		if _, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-bench", min(1000, events-done)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -237,7 +238,7 @@ func benchFeedReplay(b *testing.B, events int) {
 }
 
 func benchFeedIdle(b *testing.B, n, queue int) {
-	s := startServerWith(b, b.TempDir(), func(c *server.Config) {
+	s := startServer(b, b.TempDir(), func(c *server.Config) {
 		c.Feed.Queue = queue
 		c.Feed.MaxPerApp, c.Feed.MaxSubscriptions = -1, -1 // 1,000 in one app
 	})
@@ -292,7 +293,7 @@ func benchFeedIdle(b *testing.B, n, queue int) {
 		goPer += float64(g1-g0) / float64(n)
 		cancel()
 		// Let both sides wind the streams down before the next round measures its baseline.
-		waitFor(b, "idle streams closed", func() bool { return runtime.NumGoroutine() <= g0 })
+		testenv.WaitFor(b, "idle streams closed", func() bool { return runtime.NumGoroutine() <= g0 })
 	}
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(heapPer/float64(b.N), "heap-B/subscriber")

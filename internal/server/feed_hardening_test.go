@@ -24,6 +24,7 @@ import (
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/testenv"
 	"github.com/livegate/livegate/services/event"
 )
 
@@ -97,13 +98,13 @@ func wantStatus(t testing.TB, what string, err error, code codes.Code, reason ap
 // exactly those before the bad one, then EVENT_UNREADABLE naming it, and no progress head
 // past it. ListEvents and GetEvent name it too, and page_token goes past it.
 func TestSubscribePoisonBatch(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Feed.ProgressEvery = 20 * time.Millisecond })
+	s := startServer(t, t.TempDir(), func(c *server.Config) { c.Feed.ProgressEvery = 20 * time.Millisecond })
 	a, b := newFeedTenant(s, accA, appA), newFeedTenant(s, accB, appB)
 	conn := dialFeed(t, s.srv.GRPCAddr())
 	subA, subB := newSubscriber(t, "A", a, nil, nil), newSubscriber(t, "B", b, nil, nil)
 	subA.start(conn, 0, false)
 	subB.start(conn, 0, false)
-	st := s.srv.Store()
+	st := server.StoreOf(s.srv)
 	warm := appendItems(t, st, feedItem{ft: a}, feedItem{ft: b})
 	subA.waitCaughtUp(warm[:1])
 	subB.waitCaughtUp(warm[1:])
@@ -193,9 +194,9 @@ func subscribeHandlers() int {
 // status; resuming from the last sequence received delivers everything after it.
 func TestSubscribeStalledSubscriberDropped(t *testing.T) {
 	const stall = time.Second
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Feed.StallTimeout = stall })
+	s := startServer(t, t.TempDir(), func(c *server.Config) { c.Feed.StallTimeout = stall })
 	ft := newFeedTenant(s, accA, appA)
-	st := s.srv.Store()
+	st := server.StoreOf(s.srv)
 	first := appendItems(t, st, feedItem{ft: ft})
 	if n := subscribeHandlers(); n != 0 {
 		t.Fatalf("%d Subscribe goroutines before the test", n)
@@ -222,7 +223,7 @@ func TestSubscribeStalledSubscriberDropped(t *testing.T) {
 		}
 		appendItems(t, st, items...)
 	}
-	waitFor(t, "the stalled subscriber's handler and send goroutine to end", func() bool { return subscribeHandlers() == 0 })
+	testenv.WaitFor(t, "the stalled subscriber's handler and send goroutine to end", func() bool { return subscribeHandlers() == 0 })
 	t.Logf("stalled stream ended on the server %v after the client stopped reading (stall timeout %v)", time.Since(stopped).Round(time.Millisecond), stall)
 
 	// The client reads again: what the server sent, then the status.
@@ -254,12 +255,12 @@ func TestSubscribeStalledSubscriberDropped(t *testing.T) {
 // TestSubscribeLimits: subscriptions per app and per server are bounded; a refused one gets
 // TOO_MANY_REQUESTS with retry_after_seconds, and an ended one frees its place.
 func TestSubscribeLimits(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Feed.MaxPerApp = 2
 		c.Feed.MaxSubscriptions = 3
 	})
 	a, b := newFeedTenant(s, accA, appA), newFeedTenant(s, accB, appB)
-	appendItems(t, s.srv.Store(), feedItem{ft: a}, feedItem{ft: b})
+	appendItems(t, server.StoreOf(s.srv), feedItem{ft: a}, feedItem{ft: b})
 	conn := dialFeed(t, s.srv.GRPCAddr())
 	// open subscribes and returns the first message's error (nil: an event: accepted).
 	open := func(ft feedTenant) (context.CancelFunc, error) {
@@ -292,7 +293,7 @@ func TestSubscribeLimits(t *testing.T) {
 	refused("B 2", b, "server")
 	a1()
 	// The ended stream's place comes back once the server has seen it end.
-	waitFor(t, "a place for A after one of its streams ended", func() bool {
+	testenv.WaitFor(t, "a place for A after one of its streams ended", func() bool {
 		cancel, err := open(a)
 		if err != nil {
 			cancel()
@@ -308,7 +309,7 @@ func TestSubscribeLimits(t *testing.T) {
 func TestSubscribeCursorAhead(t *testing.T) {
 	s := startServer(t, t.TempDir())
 	ft := newFeedTenant(s, accA, appA)
-	seqs := appendItems(t, s.srv.Store(), feedItem{ft: ft}, feedItem{ft: ft})
+	seqs := appendItems(t, server.StoreOf(s.srv), feedItem{ft: ft}, feedItem{ft: ft})
 	head := seqs[1]
 	conn := dialFeed(t, s.srv.GRPCAddr())
 	ctx, cancel := context.WithTimeout(withToken(ft.token), subscribeDeadline)
@@ -326,7 +327,7 @@ func TestSubscribeCursorAhead(t *testing.T) {
 
 	sub := newSubscriber(t, "at head", ft, nil, nil)
 	sub.start(conn, head, false)
-	next := appendItems(t, s.srv.Store(), feedItem{ft: ft})
+	next := appendItems(t, server.StoreOf(s.srv), feedItem{ft: ft})
 	sub.waitCaughtUp(next)
 	checkExactly(t, "at head", sub.received(), next)
 }
@@ -343,7 +344,7 @@ func TestListEventsPagesByBytes(t *testing.T) {
 		for i := range items {
 			items[i] = feedItem{ft: ft, pad: 400 << 10}
 		}
-		want = append(want, appendItems(t, s.srv.Store(), items...)...)
+		want = append(want, appendItems(t, server.StoreOf(s.srv), items...)...)
 	}
 	client := livegatev1.NewEventServiceClient(s.conn)
 	for _, size := range []int32{0, 100, 1000} {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -13,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/testenv"
 	"github.com/livegate/livegate/services/event"
 )
 
@@ -50,30 +49,9 @@ func (f *rfApp) path(rest string) string {
 // post delivers a 100ms webhook of the type in room and returns its sequence.
 func (f *rfApp) post(t *testing.T, typ, room string) uint64 {
 	t.Helper()
-	body := fmt.Sprintf(`{"version":"2.0","id":%q,"account_id":"x","app_id":"y","timestamp":"2026-11-23T10:00:00Z","type":%q,"data":{"room_id":%q,"session_id":"s1","peer_id":"p1"}}`,
-		uuid.NewString(), typ, room)
-	req, err := http.NewRequest(http.MethodPost, f.s.base+f.path("/webhooks/100ms"), strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Webhook-Secret", f.secret)
-	resp, err := rfHTTP.Do(req)
-	if err != nil {
-		t.Fatalf("post %s: %v", typ, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out struct {
-		Sequence  string `json:"sequence"`
-		Duplicate bool   `json:"duplicate"`
-	}
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &out) != nil || out.Duplicate {
-		t.Fatalf("post %s: %d %s", typ, resp.StatusCode, raw)
-	}
-	seq, err := strconv.ParseUint(out.Sequence, 10, 64)
-	if err != nil {
-		t.Fatalf("post %s: sequence %q: %v", typ, out.Sequence, err)
+	seq, dup, err := testenv.PostHMS(rfHTTP, f.s.base, f.acc, f.app, f.secret, testenv.HMSDelivery(typ, room))
+	if err != nil || dup {
+		t.Fatalf("post %s: %v (duplicate: %v)", typ, err, dup)
 	}
 	return seq
 }
@@ -255,7 +233,7 @@ func TestFeedNDJSONErrors(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		f.post(t, "peer.join.success", "r1")
 	}
-	if err := (event.Retention{MaxEvents: 2}).PruneOnce(rfCtx(t), f.s.srv.Store(), time.Now()); err != nil {
+	if err := (event.Retention{MaxEvents: 2}).PruneOnce(rfCtx(t), f.s.db(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	oldest := rfOldestKept(t, f)
@@ -498,7 +476,7 @@ func TestFeedSSEErrors(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		f.post(t, "peer.join.success", "r1")
 	}
-	if err := (event.Retention{MaxEvents: 2}).PruneOnce(rfCtx(t), f.s.srv.Store(), time.Now()); err != nil {
+	if err := (event.Retention{MaxEvents: 2}).PruneOnce(rfCtx(t), f.s.db(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	oldest := rfOldestKept(t, f)

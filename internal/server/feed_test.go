@@ -1,11 +1,8 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -30,6 +27,7 @@ import (
 	"github.com/livegate/livegate/internal/feedcheck"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/testenv"
 	"github.com/livegate/livegate/services/event"
 )
 
@@ -39,7 +37,7 @@ import (
 // against what the store kept; nothing is timed: waits poll with a deadline.
 
 // subscribeDeadline bounds every wait of these tests: anything expected arrives long before.
-const subscribeDeadline = 30 * time.Second
+const subscribeDeadline = testenv.Deadline
 
 // dialFeed opens a client connection of its own (testServer.stop closes the server's conn
 // before the server has ended its streams; subscribers must see how the server ends them).
@@ -77,28 +75,8 @@ func hmsBody(typ, room string, n int) []byte {
 // postHMS delivers a 100ms webhook and returns the sequence it was answered with. It returns
 // errors rather than failing the test: senders run on goroutines of their own.
 func postHMS(base string, ft feedTenant, body []byte) (uint64, error) {
-	req, err := http.NewRequest(http.MethodPost, base+hmsPath(ft.acc, ft.app), bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Webhook-Secret", ft.secret)
-	resp, err := feedHTTP.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, raw)
-	}
-	var out struct {
-		Sequence string `json:"sequence"`
-	}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return 0, fmt.Errorf("answer %s: %w", raw, err)
-	}
-	return strconv.ParseUint(out.Sequence, 10, 64)
+	seq, _, err := testenv.PostHMS(feedHTTP, base, ft.acc, ft.app, ft.secret, body)
+	return seq, err
 }
 
 // appendPeerJoins appends n peer.join.success events of the tenant in one Update: the
@@ -320,18 +298,6 @@ func (sub *subscriber) close() {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test past the deadline.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(subscribeDeadline)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, subscribeDeadline)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // waitCaughtUp waits until sub has received want's last sequence (if any).
 func (sub *subscriber) waitCaughtUp(want []uint64) {
 	sub.t.Helper()
@@ -339,7 +305,7 @@ func (sub *subscriber) waitCaughtUp(want []uint64) {
 		return
 	}
 	target := want[len(want)-1]
-	waitFor(sub.t, fmt.Sprintf("%s: receive through %d", sub.name, target), func() bool { return sub.last() >= target })
+	testenv.WaitFor(sub.t, fmt.Sprintf("%s: receive through %d", sub.name, target), func() bool { return sub.last() >= target })
 }
 
 // checkExactly fails unless got is want: the same sequences, once each, in order.
@@ -358,7 +324,7 @@ func checkExactly(t testing.TB, name string, got, want []uint64) {
 // selects after its cursor, in order.
 func TestSubscribeConcurrentFiltersCursorsResume(t *testing.T) {
 	// A small queue: fast readers still overflow now and then and fall back to the store.
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Feed.Queue = 8
 		c.Feed.ProgressEvery = 50 * time.Millisecond
 	})
@@ -411,7 +377,7 @@ func TestSubscribeConcurrentFiltersCursorsResume(t *testing.T) {
 	}
 
 	// Mid-way: one subscriber from a sequence in the middle of what is stored, one from now on.
-	waitFor(t, "60 deliveries acknowledged", func() bool { return acked.Load() >= 60 })
+	testenv.WaitFor(t, "60 deliveries acknowledged", func() bool { return acked.Load() >= 60 })
 	sofar := storedSeqs(t, s.conn, ft, nil, 0)
 	middle := sofar[len(sofar)/2]
 	joins.start(conn, middle, false)
@@ -419,14 +385,14 @@ func TestSubscribeConcurrentFiltersCursorsResume(t *testing.T) {
 	room1.start(conn, 0, true)
 
 	// Mid-way: "all" goes away and comes back from its last sequence while senders go on.
-	waitFor(t, "all: 100 events received", func() bool { return len(all.received()) >= 100 })
+	testenv.WaitFor(t, "all: 100 events received", func() bool { return len(all.received()) >= 100 })
 	all.stop()
 	if err := all.waitEnd(); status.Code(err) != codes.Canceled {
 		t.Errorf("all: stream ended with %v, want Canceled", err)
 	}
 	resumeFrom := all.last()
 	disconnectedAt := acked.Load()
-	waitFor(t, "20 more deliveries while disconnected", func() bool { return acked.Load() >= disconnectedAt+20 })
+	testenv.WaitFor(t, "20 more deliveries while disconnected", func() bool { return acked.Load() >= disconnectedAt+20 })
 	all.start(conn, resumeFrom, false)
 	releaseSenders()
 	wg.Wait()
@@ -484,7 +450,7 @@ func TestSubscribeConcurrentFiltersCursorsResume(t *testing.T) {
 func TestSubscribeAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	tune := func(c *server.Config) { c.Feed.ProgressEvery = 50 * time.Millisecond }
-	s1 := startServerWith(t, dir, tune)
+	s1 := startServer(t, dir, tune)
 	ft := newFeedTenant(s1, accA, appA)
 	if _, err := s1.livestreams.StartMeetingLivestream(withToken(ft.token), &livegatev1.StartMeetingLivestreamRequest{AccountId: ft.acc, AppId: ft.app, MeetingId: "room-1"}); err != nil {
 		t.Fatal(err)
@@ -537,7 +503,7 @@ func TestSubscribeAcrossRestart(t *testing.T) {
 		}
 	}
 
-	s2 := startServerWith(t, dir, tune)
+	s2 := startServer(t, dir, tune)
 	post(s2, 16, 2) // while nobody is subscribed
 	conn2 := dialFeed(t, s2.srv.GRPCAddr())
 	for _, sub := range subs {
@@ -562,7 +528,7 @@ func TestSubscribeAcrossRestart(t *testing.T) {
 // Ingest rates and the fast subscriber's latency are logged, not asserted.
 func TestSubscribeSlowSubscriberCostsNothing(t *testing.T) {
 	const queue = 16
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Feed.Queue = queue
 		c.Feed.StallTimeout = 10 * time.Minute // the slow one stalls on purpose, for as long as ingest takes
 	})
@@ -616,7 +582,7 @@ func TestSubscribeSlowSubscriberCostsNothing(t *testing.T) {
 			wg.Go(func() {
 				start := time.Now()
 				for range updatesEach {
-					seqs, err := appendPeerJoins(context.Background(), s.srv.Store(), ft, "room-direct", perUpdate)
+					seqs, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-direct", perUpdate)
 					if err != nil {
 						t.Errorf("%s: appender %d: %v", phase, g, err)
 						return
@@ -714,7 +680,7 @@ func TestSubscribeSlowSubscriberCostsNothing(t *testing.T) {
 // TestSubscribeProgressAdvancesCursor: a filter that matches nothing gets progress messages
 // whose head reaches the sequences posted; resuming from that head delivers nothing old.
 func TestSubscribeProgressAdvancesCursor(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Feed.ProgressEvery = 200 * time.Millisecond })
+	s := startServer(t, t.TempDir(), func(c *server.Config) { c.Feed.ProgressEvery = 200 * time.Millisecond })
 	ft := newFeedTenant(s, accA, appA)
 	conn := dialFeed(t, s.srv.GRPCAddr())
 	nothing := newSubscriber(t, "no match", ft, &livegatev1.SubscribeRequest{RoomId: "no-such-room"},
@@ -730,7 +696,7 @@ func TestSubscribeProgressAdvancesCursor(t *testing.T) {
 		posted = max(posted, seq)
 	}
 	var head uint64
-	waitFor(t, fmt.Sprintf("a progress head at or past %d", posted), func() bool {
+	testenv.WaitFor(t, fmt.Sprintf("a progress head at or past %d", posted), func() bool {
 		nothing.mu.Lock()
 		defer nothing.mu.Unlock()
 		if n := len(nothing.progress); n > 0 {
@@ -761,13 +727,13 @@ func TestSubscribeProgressAdvancesCursor(t *testing.T) {
 // OUT_OF_RANGE naming the oldest sequence kept (message and ErrorInfo); 0 replays from the
 // oldest kept; a cursor at the watermark works.
 func TestSubscribeRetention(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), nil)
+	s := startServer(t, t.TempDir())
 	ft := newFeedTenant(s, accA, appA)
 	conn := dialFeed(t, s.srv.GRPCAddr())
-	if _, err := appendPeerJoins(context.Background(), s.srv.Store(), ft, "room-1", 10); err != nil {
+	if _, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-1", 10); err != nil {
 		t.Fatal(err)
 	}
-	if err := (event.Retention{MaxEvents: 4}).PruneOnce(context.Background(), s.srv.Store(), time.Now()); err != nil {
+	if err := (event.Retention{MaxEvents: 4}).PruneOnce(context.Background(), s.db(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	kept := storedSeqs(t, s.conn, ft, nil, 0)
@@ -810,10 +776,10 @@ func TestSubscribeRetention(t *testing.T) {
 // it has not read yet is told (OUT_OF_RANGE naming the oldest kept) rather than skipped over
 // the pruned events without a word.
 func TestSubscribePruneDuringReplay(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Feed.ReplayBatch = 50 })
+	s := startServer(t, t.TempDir(), func(c *server.Config) { c.Feed.ReplayBatch = 50 })
 	ft := newFeedTenant(s, accA, appA)
 	for range 4 {
-		if _, err := appendPeerJoins(context.Background(), s.srv.Store(), ft, "room-1", 500); err != nil {
+		if _, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-1", 500); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -828,7 +794,7 @@ func TestSubscribePruneDuringReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (event.Retention{MaxEvents: 100}).PruneOnce(context.Background(), s.srv.Store(), time.Now()); err != nil {
+	if err := (event.Retention{MaxEvents: 100}).PruneOnce(context.Background(), s.db(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	kept := storedSeqs(t, s.conn, ft, nil, 0)
@@ -856,7 +822,7 @@ func TestSubscribePruneDuringReplay(t *testing.T) {
 // TestSubscribeTenantIsolation: app A's token on app B's feed is PERMISSION_DENIED; A's
 // subscriber gets exactly A's events while both apps take deliveries.
 func TestSubscribeTenantIsolation(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), nil)
+	s := startServer(t, t.TempDir())
 	a := newFeedTenant(s, accA, appA)
 	b := newFeedTenant(s, accB, appB)
 	conn := dialFeed(t, s.srv.GRPCAddr())

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
 // testServer is a real livegate on loopback ports, with a gRPC client of it.
@@ -29,6 +31,13 @@ type testServer struct {
 	done   chan error
 	conn   *grpc.ClientConn
 	base   string // http://127.0.0.1:port
+	// log has what the server logged at WARN and above.
+	log *testenv.SyncBuffer
+	// storeCfg is the server's store; db opens a handle of the test's own on it.
+	storeCfg server.StoreConfig
+	dbOnce   sync.Once
+	dbErr    error
+	store    store.Store
 
 	livestreams livegatev1.LivestreamServiceClient
 	analytics   livegatev1.AnalyticsServiceClient
@@ -39,20 +48,10 @@ const (
 	testPlaybackBase = "http://play.test/hls"
 )
 
-// startServer serves livegate with its store in dir, until the test ends or stop is called.
-func startServer(t testing.TB, dir string) *testServer {
-	t.Helper()
-	return startServerWith(t, dir, nil)
-}
-
-// startServerWith is startServer with the configuration tuned by tune (if not nil).
-func startServerWith(t testing.TB, dir string, tune func(*server.Config)) *testServer {
-	t.Helper()
-	return startServerLog(t, dir, tune, slog.New(slog.NewTextHandler(io.Discard, nil)))
-}
-
-// startServerLog is startServerWith with the server logging to log.
-func startServerLog(t testing.TB, dir string, tune func(*server.Config), log *slog.Logger) *testServer {
+// startServer serves livegate with its store in dir, until the test ends or stop is called,
+// with its configuration tuned by each of tune (nil ones are skipped). What it logs at WARN
+// and above is kept in its log.
+func startServer(t testing.TB, dir string, tune ...func(*server.Config)) *testServer {
 	t.Helper()
 	cfg := server.Config{
 		HTTPAddr:     "127.0.0.1:0",
@@ -61,16 +60,21 @@ func startServerLog(t testing.TB, dir string, tune func(*server.Config), log *sl
 		IngestBase:   testIngestBase,
 		PlaybackBase: testPlaybackBase,
 	}
-	if tune != nil {
-		tune(&cfg)
+	for _, f := range tune {
+		if f != nil {
+			f(&cfg)
+		}
 	}
+	logBuf := &testenv.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
 		cancel()
 		t.Fatalf("start server: %v", err)
 	}
-	s := &testServer{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1), base: "http://" + srv.HTTPAddr()}
+	s := &testServer{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1), base: "http://" + srv.HTTPAddr(), log: logBuf,
+		storeCfg: server.StoreConfig{DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL}}
 	go func() { s.done <- srv.Serve(ctx) }()
 	s.conn = dialFeed(t, srv.GRPCAddr())
 	s.livestreams = livegatev1.NewLivestreamServiceClient(s.conn)
@@ -97,10 +101,30 @@ func (s *testServer) stop() {
 	}
 }
 
+// db is the test's own handle of the server's database, opened once (as `livegate apps
+// create` opens it beside a running server) and closed when the test ends. What is written
+// through it is not published to the server's live subscribers (a SQLite server learns of
+// its own commits only): to append events a subscriber must get live, use
+// server.StoreOf(s.srv), the server's own store.
+func (s *testServer) db() store.Store {
+	s.t.Helper()
+	s.dbOnce.Do(func() {
+		s.store, s.dbErr = server.OpenStore(context.Background(), s.storeCfg)
+		if s.dbErr == nil {
+			st := s.store
+			s.t.Cleanup(func() { _ = st.Close() })
+		}
+	})
+	if s.dbErr != nil {
+		s.t.Fatalf("open the server's store: %v", s.dbErr)
+	}
+	return s.store
+}
+
 // createApp creates a tenant's app, as `livegate apps create` does.
 func (s *testServer) createApp(account, app string) auth.Credentials {
 	s.t.Helper()
-	creds, err := auth.CreateApp(context.Background(), s.srv.Store(), store.Tenant{AccountID: account, AppID: app}, time.Now())
+	creds, err := auth.CreateApp(context.Background(), s.db(), store.Tenant{AccountID: account, AppID: app}, time.Now())
 	if err != nil {
 		s.t.Fatalf("create app: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/livegate/livegate/internal/feedcheck"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
 // hostileHMSBodies are 100ms deliveries of an unknown type that fit in the 1 MiB body limit
@@ -115,7 +116,7 @@ func TestHostileTenantCostsOthersNothing(t *testing.T) {
 	for _, seq := range want {
 		last = max(last, seq)
 	}
-	waitFor(t, fmt.Sprintf("victim subscriber receives through %d", last), func() bool { return sub.last() >= last })
+	testenv.WaitFor(t, fmt.Sprintf("victim subscriber receives through %d", last), func() bool { return sub.last() >= last })
 	got := sub.received()
 	slices.Sort(want)
 	if r := feedcheck.Received(got, want); len(r.Missing) > 0 {

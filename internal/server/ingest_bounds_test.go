@@ -148,7 +148,7 @@ func TestRtmpArgsNotStored(t *testing.T) {
 		t.Fatalf("publish: HTTP %d %s", resp.Status, resp.Raw)
 	}
 	var recs []store.Event
-	err := f.s.srv.Store().View(context.Background(), func(r store.Reader) error {
+	err := f.s.db().View(context.Background(), func(r store.Reader) error {
 		var err error
 		recs, err = r.EventsAfter(context.Background(), store.Tenant{AccountID: f.acc, AppID: f.app}, 0, store.EventFilter{}, 100)
 		return err
@@ -246,7 +246,7 @@ func TestPageNoBounded(t *testing.T) {
 // rtmpSecret returns the installation's RTMP callback secret.
 func rtmpSecret(t *testing.T, s *testServer) string {
 	t.Helper()
-	secret, err := rtmp.CallbackSecret(context.Background(), s.srv.Store())
+	secret, err := rtmp.CallbackSecret(context.Background(), s.db())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -160,7 +160,7 @@ func TestRTMPIngestEndToEnd(t *testing.T) {
 
 	// The HLS playlist at playback_url lists segments, under the livestream's id.
 	var playlist string
-	waitFor(t, "an HLS playlist with segments at "+playback, func() bool {
+	testenv.WaitFor(t, "an HLS playlist with segments at "+playback, func() bool {
 		resp, err := http.Get(playback)
 		if err != nil {
 			return false

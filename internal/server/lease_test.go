@@ -16,7 +16,7 @@ import (
 func TestJobsRunOnOneNode(t *testing.T) {
 	dsn := testenv.PostgresDB(t)
 	for range 2 {
-		startServerWith(t, t.TempDir(), func(c *server.Config) {
+		startServer(t, t.TempDir(), func(c *server.Config) {
 			c.DatabaseURL = dsn
 			c.Retention.MaxEvents = 1000
 		})

@@ -238,7 +238,7 @@ func TestMultiNodePostgres(t *testing.T) {
 
 	grpcSub.waitCaughtUp(stored)
 	checkExactly(t, "gRPC subscriber (node A, then node B from its cursor)", grpcSub.received(), stored)
-	waitFor(t, "NDJSON subscriber on node B catches up", func() bool {
+	testenv.WaitFor(t, "NDJSON subscriber on node B catches up", func() bool {
 		got, err := ndjson.received()
 		return err != nil || (len(got) > 0 && got[len(got)-1] >= stored[len(stored)-1])
 	})

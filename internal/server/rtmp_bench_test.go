@@ -20,9 +20,9 @@ import (
 // durable transaction with its feed event).
 func BenchmarkRTMPViewerCallbacks(b *testing.B) {
 	const senders = 16
-	s := startServerWith(b, b.TempDir(), nil)
+	s := startServer(b, b.TempDir())
 	token := s.createApp(accA, appA).APIToken
-	secret, err := rtmp.CallbackSecret(context.Background(), s.srv.Store())
+	secret, err := rtmp.CallbackSecret(context.Background(), s.db())
 	if err != nil {
 		b.Fatal(err)
 	}

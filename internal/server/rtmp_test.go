@@ -29,11 +29,11 @@ type rtmpFixture struct {
 
 func newRTMPFixture(t *testing.T, tune func(*server.Config)) *rtmpFixture {
 	t.Helper()
-	s := startServerWith(t, t.TempDir(), tune)
+	s := startServer(t, t.TempDir(), tune)
 	f := &rtmpFixture{s: s, acc: "acc-rtmp", app: "app-rtmp"}
 	f.token = s.createApp(f.acc, f.app).APIToken
 	var err error
-	if f.secret, err = rtmp.CallbackSecret(context.Background(), s.srv.Store()); err != nil {
+	if f.secret, err = rtmp.CallbackSecret(context.Background(), s.db()); err != nil {
 		t.Fatal(err)
 	}
 	f.ls = f.create(t, "studio")
@@ -107,7 +107,7 @@ func (f *rtmpFixture) state(t *testing.T, id string) (store.Livestream, []store.
 	tn := store.Tenant{AccountID: f.acc, AppID: f.app}
 	var l store.Livestream
 	var sessions []store.Session
-	err := f.s.srv.Store().View(context.Background(), func(r store.Reader) error {
+	err := f.s.db().View(context.Background(), func(r store.Reader) error {
 		var err error
 		if l, err = r.Livestream(context.Background(), tn, id); err != nil {
 			return err

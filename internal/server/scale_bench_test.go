@@ -67,7 +67,7 @@ func pgNodes(b *testing.B, n int, tune func(*server.Config)) []*testServer {
 func pgNodesOn(b *testing.B, dsn string, n int, tune func(*server.Config)) []*testServer {
 	nodes := make([]*testServer, n)
 	for i := range nodes {
-		nodes[i] = startServerWith(b, b.TempDir(), func(c *server.Config) {
+		nodes[i] = startServer(b, b.TempDir(), func(c *server.Config) {
 			c.DatabaseURL = dsn
 			if tune != nil {
 				tune(c)

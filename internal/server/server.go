@@ -385,9 +385,6 @@ func (s *Server) storeConfig() StoreConfig {
 	return StoreConfig{DatabaseURL: s.cfg.DatabaseURL, DataDir: s.cfg.DataDir, PollOnly: s.cfg.DatabasePollOnly}
 }
 
-// Store is the server's store.
-func (s *Server) Store() store.Store { return s.store }
-
 // Names of the leases (store.Leaser) under which background jobs run on one node at a time.
 const (
 	LeaseRetention  = event.RetentionLease

@@ -3,44 +3,14 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/livegate/livegate/internal/server"
 )
-
-// logLines is a slog handler's output, safe for concurrent writes, split into lines.
-type logLines struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logLines) lines(match string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, line := range strings.Split(l.buf.String(), "\n") {
-		if strings.Contains(line, match) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-// startServerLogged is startServer with the server's log written to out.
-func startServerLogged(t *testing.T, dir string, out *logLines) *testServer {
-	t.Helper()
-	return startServerLog(t, dir, nil, slog.New(slog.NewTextHandler(out, nil)))
-}
 
 // sizeCapped is the SQLite store's size cap, which makes SQLITE_FULL for real.
 type sizeCapped interface {
@@ -52,12 +22,11 @@ type sizeCapped interface {
 // grow past its size), writes over HTTP get 503 STORAGE_UNAVAILABLE saying the database is
 // full, reads still work, and the log gets one ERROR line for the lot, not one per request.
 func TestFullDatabaseOverHTTP(t *testing.T) {
-	var out logLines
-	s := startServerLogged(t, t.TempDir(), &out)
+	s := startServer(t, t.TempDir())
 	creds := s.createApp(accA, appA)
-	db, ok := s.srv.Store().(sizeCapped)
+	db, ok := server.StoreOf(s.srv).(sizeCapped)
 	if !ok {
-		t.Fatalf("store %T cannot be capped", s.srv.Store())
+		t.Fatalf("store %T cannot be capped", server.StoreOf(s.srv))
 	}
 	ctx := context.Background()
 	n, err := db.PageCount(ctx)
@@ -90,7 +59,7 @@ func TestFullDatabaseOverHTTP(t *testing.T) {
 	}
 
 	time.Sleep(100 * time.Millisecond) // the last calls' log lines
-	errors := out.lines("level=ERROR")
+	errors := s.log.Lines("level=ERROR")
 	if len(errors) != 1 || !strings.Contains(errors[0], "storage unavailable") || !strings.Contains(errors[0], "kind=full") {
 		t.Fatalf("%d ERROR lines for %d failed writes, want 1 naming the cause:\n%s", len(errors), requests+1, strings.Join(errors, "\n"))
 	}

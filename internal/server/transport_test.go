@@ -20,6 +20,7 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/rtmp"
 	"github.com/livegate/livegate/internal/server"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
 // transportWait bounds every wait of the transport tests for something that must happen:
@@ -85,7 +86,7 @@ func envelope(t testing.TB, raw []byte) (code int, message, reason string) {
 func TestWebhookRefusedBeforeBody(t *testing.T) {
 	s := startServer(t, t.TempDir())
 	creds := s.createApp("acc-adm", "app-adm")
-	secret, err := rtmp.CallbackSecret(context.Background(), s.srv.Store())
+	secret, err := rtmp.CallbackSecret(context.Background(), s.db())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func (s *testServer) rawPost(t *testing.T, path, contentType, body string, heade
 // nothing is cut after the read timeout, instead of holding its connection (and the
 // server's buffer) for ever.
 func TestStalledUploadIsCut(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Limits.HTTPReadTimeout = 500 * time.Millisecond
 	})
 	creds := s.createApp("acc-up", "app-up")
@@ -190,7 +191,7 @@ func TestStalledUploadIsCut(t *testing.T) {
 // TestStalledWebhookUploadIs408: a webhook caller admitted from its headers that then stalls
 // its body gets 408 after the read timeout, on the raw webhook routes too.
 func TestStalledWebhookUploadIs408(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Limits.HTTPReadTimeout = 500 * time.Millisecond
 	})
 	creds := s.createApp("acc-up", "app-up")
@@ -216,7 +217,7 @@ func TestStalledWebhookUploadIs408(t *testing.T) {
 // Retry-After at once; requests without a body are not affected; once the stalled uploads
 // are gone, bodies are taken again.
 func TestBodiesInFlightBounded(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Limits.HTTPMaxBodyBytesInFlight = 2 << 20
 	})
 	ft := newFeedTenant(s, "acc-fl", "app-fl")
@@ -242,7 +243,7 @@ func TestBodiesInFlightBounded(t *testing.T) {
 	// One may have been refused itself, if a probe below held a little of the budget when
 	// its headers arrived: it is then opened again.
 	var resp restResponse
-	waitFor(t, "a delivery refused for want of body budget", func() bool {
+	testenv.WaitFor(t, "a delivery refused for want of body budget", func() bool {
 		for i, c := range stalled {
 			if answered(c) {
 				_ = c.Close()
@@ -272,7 +273,7 @@ func TestBodiesInFlightBounded(t *testing.T) {
 	for _, c := range stalled {
 		_ = c.Close()
 	}
-	waitFor(t, "deliveries taken again once the stalled uploads are gone", func() bool {
+	testenv.WaitFor(t, "deliveries taken again once the stalled uploads are gone", func() bool {
 		_, err := postHMS(s.base, ft, hmsBody("peer.join.success", "r", 2))
 		return err == nil
 	})
@@ -286,7 +287,7 @@ func firstLine(b []byte) string {
 // newStreamApp is an rfApp on a server tuned by tune.
 func newStreamApp(t *testing.T, tune func(*server.Config)) *rfApp {
 	t.Helper()
-	s := startServerWith(t, t.TempDir(), tune)
+	s := startServer(t, t.TempDir(), tune)
 	creds := s.createApp("acc-feed", "app-feed")
 	return &rfApp{s: s, acc: "acc-feed", app: "app-feed", token: creds.APIToken, secret: creds.WebhookSecret}
 }
@@ -430,7 +431,7 @@ func TestRESTStreamsNotCappedPerConnection(t *testing.T) {
 // TestHTTPConnectionLimit: past the connection limit, a new connection is not served while
 // the limit is held, and is served once a connection closes.
 func TestHTTPConnectionLimit(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Limits.MaxHTTPConns = 2
 	})
 	// Two keep-alive connections, each served one request and then idle (held open).
@@ -543,7 +544,7 @@ func TestContentType(t *testing.T) {
 // the client to retry the same request later). And a gRPC request message over the server's
 // limit is refused with RESOURCE_EXHAUSTED before any check.
 func TestSizeErrorsAre413(t *testing.T) {
-	s := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Limits.GatewayMaxRecvBytes = 4096 })
+	s := startServer(t, t.TempDir(), func(c *server.Config) { c.Limits.GatewayMaxRecvBytes = 4096 })
 	ft := newFeedTenant(s, "acc-size", "app-size")
 	body := hmsDelivery("custom.mid", time.Now(), fmt.Sprintf(`{"blob":%q}`, strings.Repeat("y", 8192)))
 	if _, err := postHMS(s.base, ft, body); err != nil {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -40,6 +41,21 @@ func NginxRTMP(t testing.TB) (nginx, module string) {
 	return nginx, RTMPModule
 }
 
+// Deadline bounds every wait of the end-to-end tests: anything expected arrives long before.
+const Deadline = 30 * time.Second
+
+// WaitFor polls cond until it holds, failing the test if it does not within Deadline.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(Deadline)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, Deadline)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // FreeAddr returns a 127.0.0.1 address whose port was free a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
@@ -54,7 +70,7 @@ func FreeAddr(t testing.TB) string {
 // Nginx is an nginx running in the foreground for a test.
 type Nginx struct {
 	exited chan struct{}
-	log    syncBuffer
+	log    SyncBuffer
 }
 
 // StartNginx runs nginx in the foreground on conf with prefix, and waits until it accepts
@@ -124,20 +140,37 @@ func (n *Nginx) waitDial(t testing.TB, addr string, within time.Duration) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that a program (a command's output, a server's log) writes
+// while the test reads it: safe for concurrent writes and reads.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Lines returns the lines written so far that contain match ("": every line), without the
+// newline that ends the last one.
+func (s *SyncBuffer) Lines(match string) []string {
+	text := strings.TrimSuffix(s.String(), "\n")
+	if text == "" {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, match) {
+			out = append(out, line)
+		}
+	}
+	return out
 }
