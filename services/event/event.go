@@ -276,6 +276,8 @@ func (r replayer) EventsAfter(ctx context.Context, t store.Tenant, after uint64,
 type Retention struct {
 	MaxAge    time.Duration
 	MaxEvents uint64
+	// Pruned, if set, is told how many events each committed prune deleted (metrics).
+	Pruned func(n int)
 }
 
 // Enforce prunes what retention no longer keeps, every interval, until ctx ends.
@@ -303,8 +305,14 @@ func (r Retention) PruneOnce(ctx context.Context, st store.Store, now time.Time)
 	if r.MaxAge > 0 {
 		before = now.Add(-r.MaxAge)
 	}
-	return st.Update(ctx, func(w store.Writer) error {
-		_, err := w.PruneEvents(ctx, before, r.MaxEvents)
+	var n int
+	err := st.Update(ctx, func(w store.Writer) error {
+		var err error
+		n, err = w.PruneEvents(ctx, before, r.MaxEvents)
 		return err
 	})
+	if err == nil && r.Pruned != nil {
+		r.Pruned(n)
+	}
+	return err
 }
