@@ -294,6 +294,7 @@ func TestMetricsScrape(t *testing.T) {
 	if n := delta(after, "livegate_store_commit_duration_seconds_count"); n < 1 {
 		t.Errorf("commit durations: moved by %v, want at least 1", n)
 	}
+	want("ready", after.get(t, "livegate_ready"), 1)
 	want("IDLE livestreams", after.get(t, "livegate_livestreams", "status=IDLE"), 1)
 	want("LIVE livestreams", after.get(t, "livegate_livestreams", "status=LIVE"), 0)
 	want("RTMP publishers", after.get(t, "livegate_rtmp_clients", "role=publisher"), 0)

@@ -77,6 +77,9 @@ func TestReadyzPostgres(t *testing.T) {
 	if strings.Contains(body, "password") {
 		t.Errorf("/readyz body shows a password: %q", body)
 	}
+	if v := scrapeMetrics(t, admin).get(t, "livegate_ready"); v != 0 {
+		t.Errorf("livegate_ready with PostgreSQL down: %v, want 0", v)
+	}
 	if code, _ := livez(t, admin); code != http.StatusOK {
 		t.Errorf("/livez with PostgreSQL down: %d, want 200", code)
 	}

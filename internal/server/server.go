@@ -312,6 +312,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	m.CounterFunc("livegate_feed_unreadable_events_total", "Committed events that could not be decoded for publishing.",
 		func() float64 { return float64(s.hub.Unreadable()) })
 	s.ready = &readiness{store: db, hub: s.hub, now: time.Now}
+	m.GaugeFunc("livegate_ready", "1 when /readyz would answer 200 (the store answers and the feed follows the log), else 0.",
+		func() float64 {
+			if s.ready.check(context.Background()) != "" {
+				return 0
+			}
+			return 1
+		})
 	countAppended := func(recs []store.Event) {
 		for i := range recs {
 			m.Appended(recs[i].Source)
