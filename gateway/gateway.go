@@ -28,6 +28,7 @@ import (
 	livegatev1gw "github.com/livegate/livegate/gen/gw/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/limits"
+	"github.com/livegate/livegate/internal/metrics"
 )
 
 // MaxBodyBytes is the largest request body the gateway reads.
@@ -68,6 +69,10 @@ type Options struct {
 	// Log records callers refused by Admitter (they never reach the gRPC server, whose
 	// interceptors log every other call). Nil: not recorded.
 	Log *slog.Logger
+	// Metrics is told each request's route pattern (metrics.SetRoute) and counts the
+	// deliveries refused before they reach the gRPC server (which counts the others). Nil:
+	// nothing is counted.
+	Metrics *metrics.Metrics
 }
 
 // New returns the HTTP handler serving the REST face over conn, a client of livegate's gRPC
@@ -80,7 +85,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 		runtime.WithForwardResponseOption(successStatus),
 		// Only matched routes pass through these (unknown routes answer 404/405 first).
-		runtime.WithMiddlewares(streaming(opts.StallTimeout), requireJSON),
+		runtime.WithMiddlewares(routeLabel, streaming(opts.StallTimeout), requireJSON),
 	)
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		livegatev1gw.RegisterLivestreamServiceHandler,
@@ -93,15 +98,15 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 	}
 	var admit *admission
 	if opts.Admitter != nil {
-		admit = &admission{admitter: opts.Admitter, log: opts.Log}
+		admit = &admission{admitter: opts.Admitter, log: opts.Log, metrics: opts.Metrics}
 		if admit.log == nil {
 			admit.log = slog.New(slog.DiscardHandler)
 		}
 	}
-	if err := registerWebhooks(mux, conn, admit); err != nil {
+	if err := registerWebhooks(mux, conn, admit, opts.Metrics); err != nil {
 		return nil, err
 	}
-	if err := registerRTMP(mux, conn, admit); err != nil {
+	if err := registerRTMP(mux, conn, admit, opts.Metrics); err != nil {
 		return nil, err
 	}
 	if err := registerSSE(mux, conn); err != nil {
@@ -110,7 +115,45 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 	if err := mux.HandlePath(http.MethodGet, "/openapi.json", serveOpenAPI); err != nil {
 		return nil, fmt.Errorf("register /openapi.json: %w", err)
 	}
-	return limitBody(mux, bodyBudget(opts.MaxBodyBytesInFlight)), nil
+	return limitBody(mux, bodyBudget(opts.MaxBodyBytesInFlight), opts.Metrics), nil
+}
+
+// routeLabel tells the metrics the route pattern the mux matched (only matched routes pass
+// through middlewares; the others are counted as unmatched).
+func routeLabel(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		if p, ok := runtime.HTTPPattern(r.Context()); ok {
+			metrics.SetRoute(r.Context(), p)
+		}
+		next(w, r, params)
+	}
+}
+
+// providerSource is the delivery source of a webhook or RTMP callback path ("" for others).
+func providerSource(path string) string {
+	switch {
+	case strings.HasPrefix(path, "/rtmp/"):
+		return metrics.SourceRTMP
+	case strings.HasSuffix(path, "/webhooks/100ms"):
+		return metrics.SourceHMS
+	case strings.HasSuffix(path, "/webhooks/amity"):
+		return metrics.SourceAmity
+	}
+	return ""
+}
+
+// refusedBeforeCall counts a delivery the gateway answered itself, before calling the gRPC
+// server, because its body could not be read (or read as a callback): too large, not
+// received in time, or malformed.
+func refusedBeforeCall(m *metrics.Metrics, r *http.Request, source string) {
+	switch bodyFailure(r.Context()) {
+	case bodyTooLarge:
+		m.Delivery(source, metrics.OutcomeTooLarge)
+	case bodyTimedOut:
+		m.Delivery(source, metrics.OutcomeError)
+	default:
+		m.Delivery(source, metrics.OutcomeInvalid)
+	}
 }
 
 // DefaultMaxBodyBytesInFlight is Options.MaxBodyBytesInFlight when none is given: 64 bodies
@@ -155,9 +198,12 @@ func successStatus(_ context.Context, w http.ResponseWriter, m proto.Message) er
 // grpc-gateway turns a body read error into INVALID_ARGUMENT and loses it, so what went
 // wrong (over the limit, or not received within the server's read timeout) is recorded on
 // the request too (see bodyFailure), and errorHandler answers 413 or 408 for it.
-func limitBody(next http.Handler, budget *semaphore.Weighted) http.Handler {
+func limitBody(next http.Handler, budget *semaphore.Weighted, m *metrics.Metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxBodyBytes {
+			if src := providerSource(r.URL.Path); src != "" && r.Method == http.MethodPost {
+				m.Delivery(src, metrics.OutcomeTooLarge)
+			}
 			writeTooLarge(w)
 			return
 		}
@@ -167,6 +213,9 @@ func limitBody(next http.Handler, budget *semaphore.Weighted) http.Handler {
 				need = MaxBodyBytes
 			}
 			if !budget.TryAcquire(need) {
+				if src := providerSource(r.URL.Path); src != "" && r.Method == http.MethodPost {
+					m.Delivery(src, metrics.OutcomeError)
+				}
 				w.Header().Set("Retry-After", bodyRetryAfter)
 				writeError(w, http.StatusTooManyRequests,
 					"too many request bodies are being received at once: retry after "+bodyRetryAfter+"s", string(apierror.ReasonTooManyRequests))

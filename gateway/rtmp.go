@@ -17,6 +17,7 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/decode"
+	"github.com/livegate/livegate/internal/metrics"
 	"github.com/livegate/livegate/internal/rtmp"
 )
 
@@ -37,7 +38,7 @@ var hooks = map[string][]string{
 	"on_record_done":  {rtmp.CallRecordDone},
 }
 
-func registerRTMP(mux *runtime.ServeMux, conn *grpc.ClientConn, admit *admission) error {
+func registerRTMP(mux *runtime.ServeMux, conn *grpc.ClientConn, admit *admission, m *metrics.Metrics) error {
 	client := livegatev1.NewWebhookServiceClient(conn)
 	h := func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		// The secret first: a caller without it learns nothing of the hooks or the form, and
@@ -48,7 +49,9 @@ func registerRTMP(mux *runtime.ServeMux, conn *grpc.ClientConn, admit *admission
 				return
 			}
 		}
-		rtmpCallback(client, w, r, params)
+		if !rtmpCallback(client, w, r, params) {
+			refusedBeforeCall(m, r, metrics.SourceRTMP)
+		}
 	}
 	if err := mux.HandlePath(http.MethodPost, rtmpCallbackPath, h); err != nil {
 		return fmt.Errorf("register %s: %w", rtmpCallbackPath, err)
@@ -57,16 +60,17 @@ func registerRTMP(mux *runtime.ServeMux, conn *grpc.ClientConn, admit *admission
 }
 
 // rtmpCallback answers one nginx-rtmp callback: 200 allows, 302 with Location renames the
-// stream (and allows), any other status refuses (nginx drops the client).
-func rtmpCallback(client livegatev1.WebhookServiceClient, w http.ResponseWriter, r *http.Request, params map[string]string) {
+// stream (and allows), any other status refuses (nginx drops the client). It reports whether
+// it called the gRPC server (false: it refused the callback itself).
+func rtmpCallback(client livegatev1.WebhookServiceClient, w http.ResponseWriter, r *http.Request, params map[string]string) (called bool) {
 	calls, ok := hooks[params["hook"]]
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no nginx-rtmp callback %q: livegate serves on_publish, on_publish_done, on_play, on_play_done, on_done, on_update", params["hook"]), "NOT_FOUND")
-		return
+		return false
 	}
 	body, ok := readBody(w, r)
 	if !ok {
-		return
+		return false
 	}
 	cb, err := parseCallback(body, params["hook"], calls)
 	if err != nil {
@@ -75,7 +79,7 @@ func rtmpCallback(client livegatev1.WebhookServiceClient, w http.ResponseWriter,
 			err = fe.APIError() // 400 naming the field, as for every provider's delivery
 		}
 		WriteStatus(w, apierror.ToStatus(err))
-		return
+		return false
 	}
 	resp, err := client.DeliverRtmpCallback(r.Context(), &livegatev1.DeliverRtmpCallbackRequest{
 		CallbackSecret: params["secret"],
@@ -83,15 +87,16 @@ func rtmpCallback(client livegatev1.WebhookServiceClient, w http.ResponseWriter,
 	})
 	if err != nil {
 		WriteStatus(w, status.Convert(err))
-		return
+		return true
 	}
 	if resp.GetRenameTo() != "" {
 		// nginx-rtmp reads a Location that does not start with rtmp:// as the stream's new name.
 		w.Header().Set("Location", resp.GetRenameTo())
 		respondStatus(w, http.StatusFound, resp)
-		return
+		return true
 	}
 	respondStatus(w, http.StatusOK, resp)
+	return true
 }
 
 // parseCallback reads the form nginx-rtmp POSTs (notify_method post, its default and what

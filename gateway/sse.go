@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/metrics"
 )
 
 // The event feed as Server-Sent Events, for browsers' EventSource. It is a client of
@@ -127,6 +128,8 @@ func (h *sseHandler) serve(w http.ResponseWriter, r *http.Request, params map[st
 		writeError(w, http.StatusBadRequest, err.Error(), "INVALID_ARGUMENT")
 		return
 	}
+	// The server counts this subscription as the SSE face's (metrics.Subscriptions).
+	ctx = metadata.AppendToOutgoingContext(ctx, metrics.FaceMetadataKey, metrics.FaceSSE)
 	if r.Header.Get("Authorization") == "" {
 		if tok := r.URL.Query().Get("access_token"); tok != "" {
 			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)

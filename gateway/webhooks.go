@@ -17,6 +17,7 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/amity"
 	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/metrics"
 )
 
 // Webhook routes: the body reaches WebhookService byte for byte (signatures are over the raw
@@ -51,6 +52,14 @@ type WebhookAdmitter interface {
 type admission struct {
 	admitter WebhookAdmitter
 	log      *slog.Logger
+	metrics  *metrics.Metrics
+}
+
+// methodSource is the delivery source of a WebhookService method.
+var methodSource = map[string]string{
+	livegatev1.WebhookService_DeliverHmsWebhook_FullMethodName:   metrics.SourceHMS,
+	livegatev1.WebhookService_DeliverAmityWebhook_FullMethodName: metrics.SourceAmity,
+	livegatev1.WebhookService_DeliverRtmpCallback_FullMethodName: metrics.SourceRTMP,
 }
 
 // refused reports whether err (from the admitter) refused the caller; if so it has answered.
@@ -58,6 +67,7 @@ func (a *admission) refused(w http.ResponseWriter, r *http.Request, method strin
 	if err == nil {
 		return false
 	}
+	a.metrics.Delivery(methodSource[method], metrics.OutcomeOf(err))
 	st := apierror.ToStatus(err)
 	lvl := slog.LevelInfo
 	if st.Code() == codes.Internal {
@@ -72,12 +82,13 @@ func (a *admission) refused(w http.ResponseWriter, r *http.Request, method strin
 }
 
 type webhooks struct {
-	client livegatev1.WebhookServiceClient
-	admit  *admission
+	client  livegatev1.WebhookServiceClient
+	admit   *admission
+	metrics *metrics.Metrics
 }
 
-func registerWebhooks(mux *runtime.ServeMux, conn *grpc.ClientConn, admit *admission) error {
-	h := &webhooks{client: livegatev1.NewWebhookServiceClient(conn), admit: admit}
+func registerWebhooks(mux *runtime.ServeMux, conn *grpc.ClientConn, admit *admission, m *metrics.Metrics) error {
+	h := &webhooks{client: livegatev1.NewWebhookServiceClient(conn), admit: admit, metrics: m}
 	if err := mux.HandlePath(http.MethodPost, hmsWebhookPath, h.hms); err != nil {
 		return fmt.Errorf("register %s: %w", hmsWebhookPath, err)
 	}
@@ -124,6 +135,7 @@ func (h *webhooks) hms(w http.ResponseWriter, r *http.Request, params map[string
 	}
 	body, ok := readBody(w, r)
 	if !ok {
+		refusedBeforeCall(h.metrics, r, metrics.SourceHMS)
 		return
 	}
 	resp, err := h.client.DeliverHmsWebhook(r.Context(), &livegatev1.DeliverHmsWebhookRequest{
@@ -145,6 +157,7 @@ func (h *webhooks) amity(w http.ResponseWriter, r *http.Request, params map[stri
 	}
 	body, ok := readBody(w, r)
 	if !ok {
+		refusedBeforeCall(h.metrics, r, metrics.SourceAmity)
 		return
 	}
 	resp, err := h.client.DeliverAmityWebhook(r.Context(), &livegatev1.DeliverAmityWebhookRequest{

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests run beside livegate if it is missing (nginx with
-# the RTMP module, ffmpeg, the PostgreSQL server; Debian packages, installed with apt-get when
-# run as root), then runs
-# every test with the race detector. Arguments go to `go test` (default: ./...).
+# the RTMP module, ffmpeg, the PostgreSQL server, Prometheus's promtool; Debian packages,
+# installed with apt-get when run as root), checks the Prometheus configuration and alerting
+# rules in deploy/prometheus with promtool, then runs every test with the race detector.
+# Arguments go to `go test` (default: ./...).
 #
 #   bash scripts/test.sh
 #   bash scripts/test.sh -run TestRTMP ./internal/server/
@@ -10,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 
-packages=(nginx libnginx-mod-rtmp ffmpeg postgresql)
+packages=(nginx libnginx-mod-rtmp ffmpeg postgresql prometheus)
 # internal/testenv runs Debian's PostgreSQL server binaries (initdb, pg_ctl) from
 # /usr/lib/postgresql/<version>/bin; the package also creates the postgres user the server
 # runs as when the tests run as root.
@@ -22,7 +23,7 @@ have_postgres() {
   return 1
 }
 missing() {
-  command -v nginx >/dev/null && command -v ffmpeg >/dev/null &&
+  command -v nginx >/dev/null && command -v ffmpeg >/dev/null && command -v promtool >/dev/null &&
     [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] && have_postgres && return 1
   return 0
 }
@@ -37,6 +38,14 @@ if missing; then
     exit 1
   fi
 fi
+
+# The scrape configuration and alerting rules operators deploy (deploy/prometheus): valid,
+# and each alert fires (and only fires) on the series its unit tests give it.
+echo "== promtool: deploy/prometheus"
+(cd deploy/prometheus &&
+  promtool check config prometheus.yml &&
+  promtool check rules livegate.rules.yml &&
+  promtool test rules livegate.rules.test.yml)
 
 if [ "$#" -eq 0 ]; then
   set -- ./...

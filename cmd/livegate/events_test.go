@@ -227,7 +227,7 @@ func TestEventsTailPermanentErrors(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		s.post(creds, "peer.join.success", "r1")
 	}
-	if err := (event.Retention{MaxEvents: 2}).PruneOnce(bounded(t), s.db(), time.Now()); err != nil {
+	if err := (event.Retention{MaxEvents: 2}).PruneOnce(bounded(t), s.db(), time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	oldest := oldestSequence(t, s, creds)

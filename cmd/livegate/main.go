@@ -21,6 +21,8 @@ Usage:
   livegate events tail [flags]   follow an app's event feed over gRPC, resuming across restarts
   livegate rtmp nginx-conf [flags]
                                  print the nginx-rtmp configuration for livegate's RTMP ingest
+  livegate health [flags]        ask a running livegate's /readyz: exit 0 if ready, 1 if not
+  livegate version               print the version, commit and Go version
   livegate help                  show this help
 
 Run "livegate <command> -h" for a command's flags. Every flag can also be set from the
@@ -31,6 +33,13 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		var exit *exitError
+		if errors.As(err, &exit) {
+			if exit.msg != "" {
+				fmt.Fprintln(os.Stderr, "livegate:", exit.msg)
+			}
+			os.Exit(exit.code)
+		}
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "livegate:", err)
 		}
@@ -65,6 +74,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New(`"rtmp" needs a subcommand: nginx-conf`)
 		}
 		return rtmpNginxConf(ctx, args[2:], stdout, stderr)
+	case "health":
+		return health(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		return version(stdout)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil

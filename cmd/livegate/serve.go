@@ -20,6 +20,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg server.Config
 	httpAddr := envString(fs, "http-addr", "LIVEGATE_HTTP_ADDR", ":8080", "REST gateway listen address")
 	grpcAddr := envString(fs, "grpc-addr", "LIVEGATE_GRPC_ADDR", ":9090", "gRPC listen address")
+	adminAddr := adminAddrFlag(fs)
 	dataDir := envString(fs, "data-dir", "LIVEGATE_DATA_DIR", "./data", "directory of the embedded SQLite database")
 	databaseURL := databaseFlag(fs)
 	databaseListen := envString(fs, "database-listen", "LIVEGATE_DATABASE_LISTEN", "true", "with --database-url: wake on PostgreSQL LISTEN/NOTIFY besides polling every second; false: poll only (for PgBouncer in transaction mode)")
@@ -45,6 +46,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg.HTTPAddr, cfg.GRPCAddr, cfg.DataDir = *httpAddr, *grpcAddr, *dataDir
+	cfg.AdminAddr = *adminAddr
 	cfg.DatabaseURL = *databaseURL
 	listen, err := strconv.ParseBool(*databaseListen)
 	if err != nil {

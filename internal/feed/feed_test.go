@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -267,7 +268,8 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // TestQueueBoundedByBytes: a live queue of 400 KB events holds at most its byte budget;
 // the event that would pass it drops the queue at once, and Follow then catches up from the
-// store from its last sent sequence: nothing lost, nothing twice.
+// store from its last sent sequence: nothing lost, nothing twice. The Observer (metrics) is
+// told of every event sent and of the fall back to the store.
 func TestQueueBoundedByBytes(t *testing.T) {
 	const budget = 1 << 20
 	st, hub := openStore(t)
@@ -293,9 +295,10 @@ func TestQueueBoundedByBytes(t *testing.T) {
 	defer cancel()
 	gate := make(chan struct{})
 	c := &gatedCollector{collector: collector{t: t}, gate: gate}
+	obs := &observer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- feed.Follow(ctx, hub, &replayer{st: st}, tenantA, feed.Filter{}, seqs[2], c, feed.Options{QueueBytes: budget})
+		done <- feed.Follow(ctx, hub, &replayer{st: st}, tenantA, feed.Filter{}, seqs[2], c, feed.Options{QueueBytes: budget, Observer: obs})
 	}()
 	var more []uint64
 	for range 12 {
@@ -308,7 +311,19 @@ func TestQueueBoundedByBytes(t *testing.T) {
 	}
 	cancel()
 	<-done
+	if n := obs.sent.Load(); n != 12 {
+		t.Errorf("observer told of %d events sent, want 12", n)
+	}
+	if n := obs.fellBack.Load(); n < 1 {
+		t.Errorf("observer told of %d fall backs, want at least 1", n)
+	}
 }
+
+// observer counts what Follow tells its Observer.
+type observer struct{ sent, fellBack atomic.Int64 }
+
+func (o *observer) Sent(uint64) { o.sent.Add(1) }
+func (o *observer) FellBack()   { o.fellBack.Add(1) }
 
 // gatedCollector blocks every delivery until gate is closed.
 type gatedCollector struct {

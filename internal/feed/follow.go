@@ -62,6 +62,30 @@ type Options struct {
 	// ProgressEvery is how long without a delivery before a progress message (0: 5s); it is
 	// jittered by up to 20% so many idle subscribers do not tick together.
 	ProgressEvery time.Duration
+	// Observer is told of every event sent and every fall back to the store (metrics);
+	// nil: nobody.
+	Observer Observer
+}
+
+// Observer is told what subscriptions do. Its methods are called on the send path: they
+// must be cheap and must not block.
+type Observer interface {
+	// Sent: an event was handed to the subscriber, lag sequences behind the hub's head.
+	Sent(lag uint64)
+	// FellBack: the subscriber's live queue overflowed; it reads on from the store.
+	FellBack()
+}
+
+// sent tells o (if any) that ev was sent.
+func sent(o Observer, hub *Hub, ev *livegatev1.Event) {
+	if o == nil {
+		return
+	}
+	var lag uint64
+	if head, seq := hub.Head(), ev.GetSequence(); head > seq {
+		lag = head - seq
+	}
+	o.Sent(lag)
 }
 
 // Follow delivers the tenant's events after `after` that match f: first those stored, then
@@ -84,13 +108,16 @@ func Follow(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 		// queue; anything committed before it is in the read; both is skipped by sequence.
 		sub := hub.Subscribe(t, f, opt.Queue, opt.QueueBytes)
 		var err error
-		cursor, err = replay(ctx, r, t, f, cursor, opt.ReplayBatch, opt.ReplayBytes, send, &lastSent)
+		cursor, err = replay(ctx, hub, r, t, f, cursor, opt.ReplayBatch, opt.ReplayBytes, send, &lastSent, opt.Observer)
 		if err == nil {
-			cursor, err = live(ctx, hub, sub, cursor, send, &lastSent, opt.ProgressEvery)
+			cursor, err = live(ctx, hub, sub, cursor, send, &lastSent, opt.ProgressEvery, opt.Observer)
 		}
 		sub.Unsubscribe()
 		if !errors.Is(err, errOverflow) {
 			return err
+		}
+		if opt.Observer != nil {
+			opt.Observer.FellBack()
 		}
 		// The queue overflowed: catch up from the store and register again.
 	}
@@ -98,7 +125,7 @@ func Follow(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 
 var errOverflow = errors.New("feed: live queue overflowed")
 
-func replay(ctx context.Context, r Replayer, t store.Tenant, f Filter, cursor uint64, batch, maxBytes int, send Sender, lastSent *time.Time) (uint64, error) {
+func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter, cursor uint64, batch, maxBytes int, send Sender, lastSent *time.Time, o Observer) (uint64, error) {
 	for {
 		events, more, rerr := r.EventsAfter(ctx, t, cursor, f, batch, maxBytes)
 		// What was read before a failure is delivered first: the stream ends right before
@@ -107,6 +134,7 @@ func replay(ctx context.Context, r Replayer, t store.Tenant, f Filter, cursor ui
 			if err := send.Event(ev); err != nil {
 				return cursor, err
 			}
+			sent(o, hub, ev)
 			cursor = ev.GetSequence()
 			*lastSent = time.Now()
 		}
@@ -119,7 +147,7 @@ func replay(ctx context.Context, r Replayer, t store.Tenant, f Filter, cursor ui
 	}
 }
 
-func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send Sender, lastSent *time.Time, every time.Duration) (uint64, error) {
+func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send Sender, lastSent *time.Time, every time.Duration, o Observer) (uint64, error) {
 	ticker := time.NewTicker(jitter(every))
 	defer ticker.Stop()
 	for {
@@ -139,6 +167,7 @@ func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send 
 			if err := send.Event(ev); err != nil {
 				return cursor, err
 			}
+			sent(o, hub, ev)
 			cursor = ev.GetSequence()
 			*lastSent = time.Now()
 		}

@@ -34,18 +34,19 @@ func buildLivegate(t *testing.T) string {
 
 // process is livegate running as a child process.
 type process struct {
-	cmd  *exec.Cmd
-	http string
-	grpc string        // set before http is
-	done chan struct{} // closed when the process has exited
-	err  error         // its exit status, once done
+	cmd   *exec.Cmd
+	http  string
+	grpc  string        // set before http is
+	admin string        // the admin listener's address; set before http is
+	done  chan struct{} // closed when the process has exited
+	err   error         // its exit status, once done
 }
 
 // startProcess runs `livegate serve` on free loopback ports, with more flags if given, and
 // waits until it serves.
 func startProcess(t *testing.T, bin, dataDir string, flags ...string) *process {
 	t.Helper()
-	args := append([]string{"serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--data-dir", dataDir}, flags...)
+	args := append([]string{"serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dataDir}, flags...)
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -60,12 +61,13 @@ func startProcess(t *testing.T, bin, dataDir string, flags ...string) *process {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			var line struct {
-				Msg  string `json:"msg"`
-				HTTP string `json:"http"`
-				GRPC string `json:"grpc"`
+				Msg   string `json:"msg"`
+				HTTP  string `json:"http"`
+				GRPC  string `json:"grpc"`
+				Admin string `json:"admin"`
 			}
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "livegate serving" {
-				p.grpc = line.GRPC
+				p.grpc, p.admin = line.GRPC, line.Admin
 				addr <- line.HTTP
 			}
 		}

@@ -233,7 +233,7 @@ func TestFeedNDJSONErrors(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		f.post(t, "peer.join.success", "r1")
 	}
-	if err := (event.Retention{MaxEvents: 2}).PruneOnce(rfCtx(t), f.s.db(), time.Now()); err != nil {
+	if err := (event.Retention{MaxEvents: 2}).PruneOnce(rfCtx(t), f.s.db(), time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	oldest := rfOldestKept(t, f)
@@ -476,7 +476,7 @@ func TestFeedSSEErrors(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		f.post(t, "peer.join.success", "r1")
 	}
-	if err := (event.Retention{MaxEvents: 2}).PruneOnce(rfCtx(t), f.s.db(), time.Now()); err != nil {
+	if err := (event.Retention{MaxEvents: 2}).PruneOnce(rfCtx(t), f.s.db(), time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	oldest := rfOldestKept(t, f)

@@ -733,7 +733,7 @@ func TestSubscribeRetention(t *testing.T) {
 	if _, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-1", 10); err != nil {
 		t.Fatal(err)
 	}
-	if err := (event.Retention{MaxEvents: 4}).PruneOnce(context.Background(), s.db(), time.Now()); err != nil {
+	if err := (event.Retention{MaxEvents: 4}).PruneOnce(context.Background(), s.db(), time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	kept := storedSeqs(t, s.conn, ft, nil, 0)
@@ -794,7 +794,7 @@ func TestSubscribePruneDuringReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (event.Retention{MaxEvents: 100}).PruneOnce(context.Background(), s.db(), time.Now()); err != nil {
+	if err := (event.Retention{MaxEvents: 100}).PruneOnce(context.Background(), s.db(), time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	kept := storedSeqs(t, s.conn, ft, nil, 0)

@@ -26,6 +26,7 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/feed"
+	"github.com/livegate/livegate/internal/metrics"
 	"github.com/livegate/livegate/internal/nginxconf"
 	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/rtmp"
@@ -42,6 +43,9 @@ type Config struct {
 	HTTPAddr string
 	// GRPCAddr is the gRPC server's listen address.
 	GRPCAddr string
+	// AdminAddr is the admin listener's address (/metrics, /livez, /readyz, /debug/pprof/);
+	// empty: no admin listener.
+	AdminAddr string
 	// DataDir holds the SQLite database.
 	DataDir string
 	// DatabaseURL, when set, selects PostgreSQL (postgres:// or postgresql://) instead of
@@ -247,6 +251,11 @@ type Server struct {
 	conn        *grpc.ClientConn
 	grpcLis     net.Listener
 	httpLis     net.Listener
+	// metrics are served by admin, on adminLis (nil when Config.AdminAddr is empty).
+	metrics  *metrics.Metrics
+	ready    *readiness
+	admin    *http.Server
+	adminLis net.Listener
 }
 
 // New opens the store (applying migrations), listens on both addresses and builds the
@@ -257,7 +266,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	lim := cfg.Limits
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, log: log, metrics: metrics.New()}
+	m := s.metrics
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -271,6 +281,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	s.store = db
 	if pg, ok := db.(interface{ SetLogger(*slog.Logger) }); ok {
 		pg.SetLogger(log)
+	}
+	if c, ok := db.(interface {
+		ObserveCommits(func(int, time.Duration))
+	}); ok {
+		c.ObserveCommits(m.Committed)
+	}
+	if c, ok := db.(store.Counter); ok {
+		m.State(c)
 	}
 
 	// The hub learns of every commit's events, in sequence order. A store only this process
@@ -289,21 +307,47 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	}
 	s.hub = feed.NewHub(head)
 	s.hub.SetLogger(log)
+	m.GaugeFunc("livegate_feed_head_sequence", "The greatest sequence this node's feed has published.",
+		func() float64 { return float64(s.hub.Head()) })
+	m.CounterFunc("livegate_feed_unreadable_events_total", "Committed events that could not be decoded for publishing.",
+		func() float64 { return float64(s.hub.Unreadable()) })
+	s.ready = &readiness{store: db, hub: s.hub, now: time.Now}
+	m.GaugeFunc("livegate_ready", "1 when /readyz would answer 200 (the store answers and the feed follows the log), else 0.",
+		func() float64 {
+			if s.ready.check(context.Background()) != "" {
+				return 0
+			}
+			return 1
+		})
+	countAppended := func(recs []store.Event) {
+		for i := range recs {
+			m.Appended(recs[i].Source)
+		}
+	}
 	// Each event is decoded on its own: one that cannot be is counted, logged, and fails its
 	// tenant's subscriptions loudly (before it) instead of costing anyone the rest.
 	if f, ok := db.(store.LogFollower); ok {
 		s.follower, s.followFrom = f, head
+		db.OnCommit(countAppended)
 	} else {
-		db.OnCommit(s.hub.PublishCommitted)
+		db.OnCommit(func(recs []store.Event) {
+			countAppended(recs)
+			s.hub.PublishCommitted(recs)
+		})
 	}
 
 	unary, streams, err := interceptors(log, auth.NewAuthenticator(s.store))
 	if err != nil {
 		return nil, fmt.Errorf("build interceptors: %w", err)
 	}
+	// Metrics first: they see every call, as answered, whatever the chain does to it.
+	unary = append([]grpc.UnaryServerInterceptor{m.GRPC().UnaryServerInterceptor(), m.Deliveries}, unary...)
+	streams = append([]grpc.StreamServerInterceptor{m.GRPC().StreamServerInterceptor()}, streams...)
 	chain := []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(streams...)}
-	s.grpc = grpc.NewServer(append(chain, lim.grpcServerOptions()...)...)
-	s.internal = grpc.NewServer(append(chain, grpc.MaxRecvMsgSize(max(lim.GRPCMaxRecvBytes, gateway.MaxBodyBytes+64<<10)))...)
+	s.grpc = grpc.NewServer(append(chain, append(lim.grpcServerOptions(),
+		grpc.ChainStreamInterceptor(m.Subscriptions(metrics.FaceGRPC)))...)...)
+	s.internal = grpc.NewServer(append(chain, grpc.MaxRecvMsgSize(max(lim.GRPCMaxRecvBytes, gateway.MaxBodyBytes+64<<10)),
+		grpc.ChainStreamInterceptor(m.Subscriptions("")))...) // NDJSON or SSE, as the gateway says
 	urls := livestream.URLs{IngestBase: cfg.IngestBase, PlaybackBase: cfg.PlaybackBase}
 	livestreams := livestream.NewServer(s.store, urls)
 	analyticsSrv := analytics.NewServer(s.store)
@@ -319,7 +363,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 			StaleAfter: 3 * nginxconf.UpdateInterval,
 		},
 	})
-	events := event.NewServer(s.store, s.hub, cfg.Feed)
+	feedOpts := cfg.Feed
+	feedOpts.Observer = m
+	events := event.NewServer(s.store, s.hub, feedOpts)
 	for _, g := range []*grpc.Server{s.grpc, s.internal} {
 		livegatev1.RegisterLivestreamServiceServer(g, livestreams)
 		livegatev1.RegisterAnalyticsServiceServer(g, analyticsSrv)
@@ -329,6 +375,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	m.GRPC().InitializeMetrics(s.grpc)
 
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("listen for gRPC on %s: %w", cfg.GRPCAddr, err)
@@ -338,6 +385,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		return nil, fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
 	s.httpLis = limitListener(s.httpLis, lim.MaxHTTPConns)
+	if cfg.AdminAddr != "" {
+		if s.adminLis, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			return nil, fmt.Errorf("listen for the admin listener on %s: %w", cfg.AdminAddr, err)
+		}
+		s.admin = &http.Server{Handler: adminHandler(m, s.ready), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	}
 	// The gateway is a gRPC client of this server (of the same services and interceptor
 	// chain, served in memory by s.internal), so both faces behave alike.
 	s.internalLis = bufconn.Listen(256 << 10)
@@ -360,12 +413,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		StallTimeout:         on(stall),
 		MaxBodyBytesInFlight: int64(lim.HTTPMaxBodyBytesInFlight),
 		Log:                  log,
+		Metrics:              m,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.http = &http.Server{
-		Handler:           handler,
+		Handler:           m.HTTP(handler),
 		ReadHeaderTimeout: on(lim.HTTPReadHeaderTimeout),
 		ReadTimeout:       on(lim.HTTPReadTimeout),
 		WriteTimeout:      on(lim.HTTPWriteTimeout),
@@ -380,6 +434,14 @@ func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
 
 // HTTPAddr is the address the REST gateway listens on.
 func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
+
+// AdminAddr is the address the admin listener listens on ("" when there is none).
+func (s *Server) AdminAddr() string {
+	if s.adminLis == nil {
+		return ""
+	}
+	return s.adminLis.Addr().String()
+}
 
 func (s *Server) storeConfig() StoreConfig {
 	return StoreConfig{DatabaseURL: s.cfg.DatabaseURL, DataDir: s.cfg.DataDir, PollOnly: s.cfg.DatabasePollOnly}
@@ -406,7 +468,7 @@ func (f workerFunc) Run(ctx context.Context) error { return f(ctx) }
 // at a time (on PostgreSQL; on SQLite, the one process).
 func (s *Server) workers() []worker {
 	ws := []worker{
-		event.Pruner{Retention: s.cfg.Retention, Store: s.store, Log: s.log},
+		event.Pruner{Retention: s.cfg.Retention, Store: s.store, Log: s.log, Pruned: s.metrics.Pruned},
 		webhook.Reaper{Webhooks: s.webhooks, Log: s.log},
 	}
 	if s.follower != nil {
@@ -428,7 +490,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.cfg.DatabaseURL != "" {
 		where = "database"
 	}
-	s.log.Info("livegate serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), where, s.storeConfig().Describe())
+	s.log.Info("livegate serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "admin", s.AdminAddr(), where, s.storeConfig().Describe())
 
 	g, gctx := errgroup.WithContext(ctx)
 	for _, w := range s.workers() {
@@ -452,9 +514,18 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		return nil
 	})
+	if s.admin != nil {
+		// Not in the group: it serves until the others have shut down (/readyz says so meanwhile).
+		go func() {
+			if err := s.admin.Serve(s.adminLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("serve the admin listener", "error", err)
+			}
+		}()
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		s.log.Info("livegate shutting down")
+		s.ready.shutting.Store(true)
 		s.health.Shutdown()
 		// Subscriptions end first, with UNAVAILABLE: clients resume from their cursor elsewhere
 		// or after the restart. Then unary calls drain.
@@ -489,7 +560,10 @@ func (s *Server) Close() {
 	if s.conn != nil {
 		_ = s.conn.Close()
 	}
-	for _, l := range []net.Listener{s.grpcLis, s.httpLis} {
+	if s.admin != nil {
+		_ = s.admin.Close()
+	}
+	for _, l := range []net.Listener{s.grpcLis, s.httpLis, s.adminLis} {
 		if l != nil {
 			_ = l.Close()
 		}

@@ -300,6 +300,15 @@ func (c *Cluster) Restart() error {
 	return c.start()
 }
 
+// Halt stops the server and keeps its data (for tests of what happens while the database
+// is down); Resume starts it again on the same port.
+func (c *Cluster) Halt() error {
+	return c.run(exec.Command(filepath.Join(c.bin, "pg_ctl"), "stop", "-D", c.data(), "-m", "fast", "-w", "-t", "60"))
+}
+
+// Resume starts the server Halt stopped, and waits until it accepts connections.
+func (c *Cluster) Resume() error { return c.start() }
+
 // StartPostgres starts a cluster of t's own, stopped at t's cleanup, and returns the DSN of
 // a new database on it. A missing PostgreSQL fails t with the install hint.
 func StartPostgres(t testing.TB) (dsn string) {

@@ -260,7 +260,7 @@ func TestListEventsPages(t *testing.T) {
 func TestSubscribeErrors(t *testing.T) {
 	f := newFixture(t, feed.Options{})
 	f.append(t, tenantA, "peer.join.success", 6)
-	if err := (event.Retention{MaxEvents: 3}).PruneOnce(t.Context(), f.st, time.Now()); err != nil {
+	if err := (event.Retention{MaxEvents: 3}).PruneOnce(t.Context(), f.st, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

@@ -18,16 +18,23 @@ type Retention struct {
 // keepsAll: this retention prunes nothing.
 func (r Retention) keepsAll() bool { return r.MaxAge <= 0 && r.MaxEvents == 0 }
 
-// PruneOnce deletes what retention no longer keeps, as of now.
-func (r Retention) PruneOnce(ctx context.Context, st store.Store, now time.Time) error {
+// PruneOnce deletes what retention no longer keeps, as of now, and tells pruned (if set)
+// how many events it deleted.
+func (r Retention) PruneOnce(ctx context.Context, st store.Store, now time.Time, pruned func(n int)) error {
 	var before time.Time
 	if r.MaxAge > 0 {
 		before = now.Add(-r.MaxAge)
 	}
-	return st.Update(ctx, func(w store.Writer) error {
-		_, err := w.PruneEvents(ctx, before, r.MaxEvents)
+	var n int
+	err := st.Update(ctx, func(w store.Writer) error {
+		var err error
+		n, err = w.PruneEvents(ctx, before, r.MaxEvents)
 		return err
 	})
+	if err == nil && pruned != nil {
+		pruned(n)
+	}
+	return err
 }
 
 // RetentionLease is the lease (store.Leaser) under which one node at a time prunes the feed.
@@ -45,6 +52,8 @@ type Pruner struct {
 	Log       *slog.Logger
 	// Interval between prunes (zero: DefaultPruneInterval).
 	Interval time.Duration
+	// Pruned, if set, is told how many events each committed prune deleted (metrics).
+	Pruned func(n int)
 }
 
 // Run prunes until ctx ends, then returns nil. Failures are logged, and the next interval
@@ -58,7 +67,7 @@ func (p Pruner) Run(ctx context.Context) error {
 		interval = DefaultPruneInterval
 	}
 	store.RunExclusive(ctx, p.Store, RetentionLease, interval, func(ctx context.Context) {
-		if err := p.Retention.PruneOnce(ctx, p.Store, time.Now()); err != nil && ctx.Err() == nil {
+		if err := p.Retention.PruneOnce(ctx, p.Store, time.Now(), p.Pruned); err != nil && ctx.Err() == nil {
 			p.Log.Error("enforce event retention", "error", err)
 		}
 	}, func(err error) { p.Log.Error("take the retention lease", "error", err) })

@@ -20,6 +20,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/livegate/livegate/internal/store"
 )
@@ -64,6 +66,17 @@ type Queue struct {
 	stop      chan struct{}
 	committed chan struct{} // closed when the committer has exited
 	stopOnce  sync.Once
+	observe   atomic.Pointer[func(writes int, d time.Duration)]
+}
+
+// Observe sets fn to be told, after each group is committed (or has failed), how many
+// Updates it held and how long commit took (metrics). Nil: nobody.
+func (q *Queue) Observe(fn func(writes int, d time.Duration)) {
+	if fn == nil {
+		q.observe.Store(nil)
+		return
+	}
+	q.observe.Store(&fn)
 }
 
 // Start starts the committer, which hands each group of queued Updates (1 to MaxBatch, in
@@ -147,7 +160,11 @@ func (q *Queue) run(commit func([]*Update)) {
 				break fill
 			}
 		}
+		start := time.Now()
 		commit(batch)
+		if fn := q.observe.Load(); fn != nil {
+			(*fn)(len(batch), time.Since(start))
+		}
 		clear(batch) // the Updates' functions may hold large values
 	}
 }

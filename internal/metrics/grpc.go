@@ -1,0 +1,148 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/apierror"
+)
+
+// FaceMetadataKey is the gRPC metadata key by which the REST gateway tells its own server
+// which HTTP face a Subscribe call serves (FaceSSE; absent: FaceNDJSON). Only the in-memory
+// server the gateway dials reads it.
+const FaceMetadataKey = "livegate-face"
+
+// deliverySource maps WebhookService methods to their source.
+var deliverySource = map[string]string{
+	livegatev1.WebhookService_DeliverHmsWebhook_FullMethodName:   SourceHMS,
+	livegatev1.WebhookService_DeliverAmityWebhook_FullMethodName: SourceAmity,
+	livegatev1.WebhookService_DeliverRtmpCallback_FullMethodName: SourceRTMP,
+}
+
+// Deliveries is a unary interceptor that counts every WebhookService call by source and
+// outcome, and observes accepted ones' time to commit (the handler returns once its events
+// are committed). Put it outside the error translation: it classifies domain errors and
+// gRPC statuses alike.
+func (m *Metrics) Deliveries(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	source, ok := deliverySource[info.FullMethod]
+	if m == nil || !ok {
+		return handler(ctx, req)
+	}
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	outcome := OutcomeOf(err)
+	if err == nil {
+		switch r := resp.(type) {
+		case *livegatev1.DeliverHmsWebhookResponse:
+			if r.GetDuplicate() {
+				outcome = OutcomeDuplicate
+			}
+		case *livegatev1.DeliverAmityWebhookResponse:
+			switch {
+			case r.GetIgnored():
+				outcome = OutcomeIgnored
+			case r.GetDuplicate():
+				outcome = OutcomeDuplicate
+			}
+		case *livegatev1.DeliverRtmpCallbackResponse:
+			if r.GetSequence() == 0 {
+				outcome = OutcomeIgnored // a call with nothing to record (on_update, on_connect, a client gone)
+			}
+		}
+		if outcome == OutcomeAccepted {
+			m.requestToCommit.WithLabelValues(source).Observe(time.Since(start).Seconds())
+		}
+	}
+	m.Delivery(source, outcome)
+	return resp, err
+}
+
+// OutcomeOf classifies a delivery's error (nil: OutcomeAccepted).
+func OutcomeOf(err error) string {
+	if err == nil {
+		return OutcomeAccepted
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return OutcomeError
+	}
+	st := apierror.ToStatus(err)
+	if apierror.Info(st).GetReason() == string(apierror.ReasonPayloadTooLarge) {
+		return OutcomeTooLarge
+	}
+	switch st.Code() {
+	case codes.Unauthenticated, codes.PermissionDenied:
+		return OutcomeUnauthenticated
+	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.OutOfRange, codes.AlreadyExists:
+		return OutcomeInvalid
+	}
+	return OutcomeError
+}
+
+// Subscriptions returns a stream interceptor that counts the live subscriptions
+// (livegate_feed_subscriptions) of one server: each EventService/Subscribe call counts from
+// the moment it is accepted (its header is sent) until it ends. face is the face of every
+// call (FaceGRPC); empty: the call's FaceMetadataKey (FaceSSE), else FaceNDJSON, for the
+// server the gateway dials.
+func (m *Metrics) Subscriptions(face string) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if m == nil || info.FullMethod != livegatev1.EventService_Subscribe_FullMethodName {
+			return handler(srv, ss)
+		}
+		f := face
+		if f == "" {
+			f = FaceNDJSON
+			if md, ok := metadata.FromIncomingContext(ss.Context()); ok {
+				if v := md.Get(FaceMetadataKey); len(v) > 0 && v[0] == FaceSSE {
+					f = FaceSSE
+				}
+			}
+		}
+		cs := &countedStream{ServerStream: ss, gauge: m.face(f)}
+		defer cs.end()
+		return handler(srv, cs)
+	}
+}
+
+// countedStream adds one to its gauge when the call is accepted (header or first message
+// sent) and takes it away when the call ends.
+type countedStream struct {
+	grpc.ServerStream
+	gauge interface {
+		Inc()
+		Dec()
+	}
+	// state: 0 not counted yet, 1 counted, 2 ended (sends may come from another goroutine).
+	state atomic.Int32
+}
+
+func (s *countedStream) count() {
+	if s.state.CompareAndSwap(0, 1) {
+		s.gauge.Inc()
+	}
+}
+
+func (s *countedStream) end() {
+	if s.state.Swap(2) == 1 {
+		s.gauge.Dec()
+	}
+}
+
+func (s *countedStream) SendHeader(md metadata.MD) error {
+	err := s.ServerStream.SendHeader(md)
+	if err == nil {
+		s.count()
+	}
+	return err
+}
+
+func (s *countedStream) SendMsg(m any) error {
+	s.count()
+	return s.ServerStream.SendMsg(m)
+}

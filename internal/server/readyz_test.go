@@ -1,0 +1,109 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/livegate/livegate/internal/server"
+	"github.com/livegate/livegate/internal/testenv"
+)
+
+// readyz GETs http://admin/readyz and returns the status and body.
+func readyz(t testing.TB, admin string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + admin + "/readyz")
+	if err != nil {
+		t.Fatalf("GET /readyz: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// waitReadyz polls /readyz until it answers code, and returns the body.
+func waitReadyz(t testing.TB, admin string, code int) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, body := readyz(t, admin)
+		if got == code {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz: %d %q, want %d within 30s", got, body, code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestReadyzPostgres: on PostgreSQL, /readyz answers 200 while the database answers; when the
+// PostgreSQL server is stopped it answers 503 naming the store, and 200 again once the
+// server is back, without livegate being restarted. /livez is 200 throughout. While
+// livegate shuts down, /readyz is 503 "shutting down".
+func TestReadyzPostgres(t *testing.T) {
+	cluster, err := testenv.NewCluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cluster.Stop(); err != nil {
+			t.Errorf("stop PostgreSQL: %v", err)
+		}
+	})
+	dsn, err := cluster.CreateDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
+		c.DatabaseURL = dsn
+		c.AdminAddr = "127.0.0.1:0"
+	})
+	admin := s.srv.AdminAddr()
+	if code, body := readyz(t, admin); code != http.StatusOK || body != "ok\n" {
+		t.Fatalf("/readyz with PostgreSQL up: %d %q, want 200 ok", code, body)
+	}
+
+	if err := cluster.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	body := waitReadyz(t, admin, http.StatusServiceUnavailable)
+	if !strings.HasPrefix(body, "not ready: store unavailable: ") {
+		t.Errorf("/readyz with PostgreSQL down: %q, want the store named as the reason", body)
+	}
+	if strings.Contains(body, "password") {
+		t.Errorf("/readyz body shows a password: %q", body)
+	}
+	if v := scrapeMetrics(t, admin).get(t, "livegate_ready"); v != 0 {
+		t.Errorf("livegate_ready with PostgreSQL down: %v, want 0", v)
+	}
+	if code, _ := livez(t, admin); code != http.StatusOK {
+		t.Errorf("/livez with PostgreSQL down: %d, want 200", code)
+	}
+
+	if err := cluster.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if body := waitReadyz(t, admin, http.StatusOK); body != "ok\n" {
+		t.Errorf("/readyz after PostgreSQL came back: %q", body)
+	}
+	// The store works again through the same server: a call that reads it succeeds.
+	creds := s.createApp("acc-ready", "app-ready")
+	if r := s.rest(http.MethodGet, "/accounts/acc-ready/realtime/kit/app-ready/livestreams", creds.APIToken, nil); r.Status != http.StatusOK {
+		t.Errorf("list after PostgreSQL came back: %d %s", r.Status, r.Raw)
+	}
+}
+
+func livez(t testing.TB, admin string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/livez")
+	if err != nil {
+		t.Fatalf("GET /livez: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
