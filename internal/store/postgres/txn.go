@@ -164,11 +164,11 @@ func zeroMicros(t time.Time) int64 {
 
 // --- errors ---
 
-// writeErr maps a failed INSERT or UPDATE to store.ErrAlreadyExists when a unique key
+// writeErr maps a failed INSERT or UPDATE to a *store.AlreadyExistsError when a unique key
 // collided, keeping the driver's message (it names the constraint).
 func writeErr(what string, err error) error {
 	if isUnique(err) {
-		return fmt.Errorf("%s: %w: %w", what, store.ErrAlreadyExists, err)
+		return &store.AlreadyExistsError{Op: what, Err: err}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

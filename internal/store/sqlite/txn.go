@@ -108,11 +108,11 @@ func isUnique(err error) bool {
 	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
 
-// writeErr maps a failed INSERT or UPDATE to store.ErrAlreadyExists when a unique key
+// writeErr maps a failed INSERT or UPDATE to a *store.AlreadyExistsError when a unique key
 // collided, keeping the driver's message (it names the column).
 func writeErr(what string, err error) error {
 	if isUnique(err) {
-		return fmt.Errorf("%s: %w: %w", what, store.ErrAlreadyExists, err)
+		return &store.AlreadyExistsError{Op: what, Err: err}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
