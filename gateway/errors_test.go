@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/store"
 )
 
 func withInfo(t *testing.T, code codes.Code, domain, reason string, md map[string]string) *status.Status {
@@ -24,7 +27,8 @@ func withInfo(t *testing.T, code codes.Code, domain, reason string, md map[strin
 
 // TestStatusMapping: RESOURCE_EXHAUSTED is 413 for size limits (livegate's
 // PAYLOAD_TOO_LARGE, and gRPC's own message-size errors, which carry no livegate
-// ErrorInfo), 429 with Retry-After for TOO_MANY_REQUESTS.
+// ErrorInfo), 429 with Retry-After for TOO_MANY_REQUESTS; a store's unique-key conflict is
+// 409 ALREADY_EXISTS.
 func TestStatusMapping(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -40,6 +44,7 @@ func TestStatusMapping(t *testing.T) {
 		{"gRPC message size", status.New(codes.ResourceExhausted, "grpc: received message larger than max (5 vs. 4)"), 413, "PAYLOAD_TOO_LARGE", ""},
 		{"foreign ErrorInfo", withInfo(t, codes.ResourceExhausted, "googleapis.com", "RATE_LIMIT_EXCEEDED", map[string]string{apierror.RetryAfterKey: "3"}), 413, "PAYLOAD_TOO_LARGE", ""},
 		{"not found", apierror.ToStatus(apierror.NotFound("app", "x")), 404, "NOT_FOUND", ""},
+		{"store conflict", apierror.ToStatus(fmt.Errorf("create: %w", &store.AlreadyExistsError{Op: "create app a/b", Err: errors.New("UNIQUE constraint failed: apps.app_id")})), 409, "ALREADY_EXISTS", ""},
 		{"invalid, no info", status.New(codes.InvalidArgument, "bad"), 400, "INVALID_ARGUMENT", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

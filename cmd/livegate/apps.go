@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,6 +42,9 @@ func appsCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer db.Close()
 
 	creds, err := auth.CreateApp(ctx, db, store.Tenant{AccountID: *account, AppID: *app}, time.Now())
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return fmt.Errorf("app %s/%s already exists; its credentials were printed when it was created (livegate keeps only the token's hash): use them, or create another --app", *account, *app)
+	}
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/livegate/livegate/internal/store"
 )
 
 // Domain is the ErrorInfo domain of every livegate error.
@@ -114,15 +116,19 @@ func InvalidArgument(field, why string) *Error {
 }
 
 // ToStatus translates any error into a gRPC status. *Error values (also wrapped) keep their
-// code and message and gain an ErrorInfo; a status error passes through; context errors
-// become Canceled/DeadlineExceeded; anything else is INTERNAL with a generic message (the
-// cause is logged, not sent).
+// code and message and gain an ErrorInfo; a status error passes through; a write a unique key
+// refused (store.ErrAlreadyExists) is ALREADY_EXISTS (HTTP 409) naming the write, without the
+// driver's text; context errors become Canceled/DeadlineExceeded; anything else is INTERNAL
+// with a generic message (the cause is logged, not sent).
 func ToStatus(err error) *status.Status {
 	if err == nil {
 		return status.New(codes.OK, "")
 	}
 	var e *Error
-	if errors.As(err, &e) {
+	if !errors.As(err, &e) && errors.Is(err, store.ErrAlreadyExists) {
+		e = alreadyExists(err)
+	}
+	if e != nil {
 		st := status.New(e.Code(), e.Message)
 		withInfo, derr := st.WithDetails(&errdetails.ErrorInfo{
 			Reason:   string(e.Reason),
@@ -144,6 +150,17 @@ func ToStatus(err error) *status.Status {
 		return status.New(codes.DeadlineExceeded, "deadline exceeded")
 	}
 	return status.New(codes.Internal, "internal error")
+}
+
+// alreadyExists is the domain error of a store's unique-key conflict: the store's
+// AlreadyExistsError names the write ("create app acme/web: already exists"); its driver
+// error (a constraint's name, SQL state) stays in the logs.
+func alreadyExists(err error) *Error {
+	var conflict *store.AlreadyExistsError
+	if errors.As(err, &conflict) {
+		return New(ReasonAlreadyExists, "%s: %s", conflict.Op, store.ErrAlreadyExists)
+	}
+	return New(ReasonAlreadyExists, "%s", store.ErrAlreadyExists)
 }
 
 // Info returns the ErrorInfo detail of a status, if it has one.

@@ -355,7 +355,8 @@ func writeConfig(t *testing.T, dir string, c Config) string {
 // the test and, when that is root, as an unprivileged user whose prefix holds everything
 // nginx writes.
 func TestNginxAcceptsConfig(t *testing.T) {
-	nginx, module := testenv.NginxRTMP(t)
+	module := DefaultModule
+	nginx := testenv.NginxRTMP(t, module)
 	test := func(t *testing.T, dir string, cred *syscall.Credential) {
 		prefix := filepath.Join(dir, "prefix")
 		if err := os.Mkdir(prefix, 0o755); err != nil {
@@ -473,7 +474,8 @@ func (rec *recorder) String() string {
 // with ffmpeg and checks the callbacks reach livegate, livegate's rename takes effect and
 // nginx serves the stream's HLS under its new name.
 func TestNginxServesStream(t *testing.T) {
-	nginx, module := testenv.NginxRTMP(t)
+	module := DefaultModule
+	nginx := testenv.NginxRTMP(t, module)
 	ffmpeg := testenv.LookPath(t, "ffmpeg")
 
 	rec := &recorder{renameTo: "renamed"}

@@ -70,12 +70,3 @@ func Set(ev *livegatev1.Event, source, eventType string, msg proto.Message) erro
 	ev.ProtoReflect().Set(fd, protoreflect.ValueOfMessage(msg.ProtoReflect()))
 	return nil
 }
-
-// Get returns the message in ev's payload, or nil.
-func Get(ev *livegatev1.Event) proto.Message {
-	fd := ev.ProtoReflect().WhichOneof(oneof)
-	if fd == nil {
-		return nil
-	}
-	return ev.ProtoReflect().Get(fd).Message().Interface()
-}

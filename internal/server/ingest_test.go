@@ -28,7 +28,8 @@ import (
 // nginx with the RTMP module on the configuration `livegate rtmp nginx-conf` prints, and
 // ffmpeg pushing a generated test pattern and playing it back over RTMP.
 func TestRTMPIngestEndToEnd(t *testing.T) {
-	nginx, module := testenv.NginxRTMP(t)
+	module := nginxconf.DefaultModule
+	nginx := testenv.NginxRTMP(t, module)
 	ffmpeg := testenv.LookPath(t, "ffmpeg")
 	bin := buildLivegate(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -57,9 +57,25 @@ import (
 var (
 	// ErrNotFound: no row matches.
 	ErrNotFound = errors.New("not found")
-	// ErrAlreadyExists: a row with the same unique key exists.
+	// ErrAlreadyExists: a row with the same unique key exists. Stores return it as an
+	// *AlreadyExistsError.
 	ErrAlreadyExists = errors.New("already exists")
 )
+
+// AlreadyExistsError is a write that a unique key refused. It is ErrAlreadyExists
+// (errors.Is). Op is the write and the resource it names ("create app acme/web"); Err is the
+// driver's error, which names the column or constraint: it is for logs, and the API answers
+// ALREADY_EXISTS with Op alone (apierror.ToStatus), never the driver's text.
+type AlreadyExistsError struct {
+	Op  string
+	Err error
+}
+
+func (e *AlreadyExistsError) Error() string {
+	return e.Op + ": " + ErrAlreadyExists.Error() + ": " + e.Err.Error()
+}
+
+func (e *AlreadyExistsError) Unwrap() []error { return []error{ErrAlreadyExists, e.Err} }
 
 // Tenant is the pair of ids in every REST path: an app within an account.
 type Tenant struct {

@@ -18,9 +18,6 @@ import (
 	"time"
 )
 
-// RTMPModule is where Debian's libnginx-mod-rtmp installs the nginx RTMP module.
-const RTMPModule = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
-
 // LookPath returns the path of the program name, or fails t saying how to install it.
 func LookPath(t testing.TB, name string) string {
 	t.Helper()
@@ -31,14 +28,15 @@ func LookPath(t testing.TB, name string) string {
 	return path
 }
 
-// NginxRTMP returns the nginx binary and the RTMP module's path, or fails t.
-func NginxRTMP(t testing.TB) (nginx, module string) {
+// NginxRTMP returns the nginx binary, or fails t when nginx or the RTMP module at module
+// (nginxconf.DefaultModule, where Debian's libnginx-mod-rtmp installs it) is missing.
+func NginxRTMP(t testing.TB, module string) (nginx string) {
 	t.Helper()
 	nginx = LookPath(t, "nginx")
-	if _, err := os.Stat(RTMPModule); err != nil {
+	if _, err := os.Stat(module); err != nil {
 		t.Fatalf("the nginx RTMP module is needed by this test and is not installed (%v); on Debian: apt-get install -y libnginx-mod-rtmp", err)
 	}
-	return nginx, RTMPModule
+	return nginx
 }
 
 // Deadline bounds every wait of the end-to-end tests: anything expected arrives long before.

@@ -9,10 +9,11 @@
 // later commit an event below n. A SEQUENCE or IDENTITY column does not give that. Its
 // values are handed out at INSERT and never rolled back, and transactions commit in another
 // order than they drew: a reader at 11 skips a 10 that commits after it, for ever (with 32
-// writers and a plain "seq > cursor" tailer, 31 % of the events were skipped; see
-// ../shared/SCALE-OUT.md and eugene-khyst/postgresql-event-sourcing §4.7.1). Gap detection
-// with a timeout cannot tell a slow transaction from a rolled-back one (Marten, Eventuous),
-// and a transaction-id horizon needs a pair cursor and stalls on any long transaction.
+// writers and a plain "seq > cursor" tailer, 31 % of the events were skipped, measured
+// before this store was written; see also eugene-khyst/postgresql-event-sourcing, README
+// §4.7.1). Gap detection with a timeout cannot tell a slow transaction from a rolled-back
+// one (Marten, Eventuous), and a transaction-id horizon needs a pair cursor and stalls on
+// any long transaction.
 //
 // Here the sequence comes from a single counter row, feed_head, incremented by the appending
 // transaction itself (UPDATE feed_head SET head = head + 1 RETURNING head, in the statement
@@ -47,8 +48,8 @@
 //     counter and then writes r, wait for each other until PostgreSQL aborts one.
 //
 // The price is that writes that append nothing queue too; but nearly every livegate write
-// appends an event, early in its fn, so a later lock would save little. (SCALE-OUT.md's
-// "take the lock as late as possible" is about work done before it in the transaction:
+// appends an event, early in its fn, so a later lock would save little. (The usual advice,
+// "take the lock as late as possible", is about work done before it in the transaction:
 // here there is none.)
 //
 // The rules are also constraints, so that they hold for any writer (plain SQL, a future

@@ -12,35 +12,6 @@ import (
 	"github.com/livegate/livegate/internal/store"
 )
 
-// --- meeting sessions ---
-
-func (x *txn) RecordMeetingSession(ctx context.Context, ms store.MeetingSession) error {
-	_, err := x.tx.ExecContext(x.ctx(ctx),
-		`INSERT INTO meeting_sessions (account_id, app_id, id, room_id, started_at, stopped_at, duration_seconds)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (account_id, app_id, id) DO UPDATE SET
-			room_id = CASE WHEN excluded.room_id <> '' THEN excluded.room_id ELSE meeting_sessions.room_id END,
-			started_at = CASE WHEN excluded.started_at <> 0 THEN excluded.started_at ELSE meeting_sessions.started_at END,
-			stopped_at = COALESCE(excluded.stopped_at, meeting_sessions.stopped_at),
-			duration_seconds = CASE WHEN excluded.duration_seconds <> 0 THEN excluded.duration_seconds ELSE meeting_sessions.duration_seconds END`,
-		ms.AccountID, ms.AppID, ms.ID, ms.RoomID, zeroMicros(ms.StartedAt), nullMicros(ms.StoppedAt), ms.DurationSeconds)
-	if err != nil {
-		return writeErr("record meeting session "+ms.ID, err)
-	}
-	return nil
-}
-
-// zeroMicros is t as Unix microseconds, or 0 when t is zero (for NOT NULL columns where
-// 0 means "not known").
-func zeroMicros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
-// --- events ---
-
 const eventColumns = `seq, account_id, app_id, source, type, delivery_id, dedupe_key, livestream_id, room_id, received_at, body`
 
 func (x *txn) AppendEvent(ctx context.Context, e *store.Event) error {

@@ -10,19 +10,6 @@ import (
 	"github.com/livegate/livegate/internal/store"
 )
 
-// --- livestreams by id ---
-
-func (x *txn) LivestreamByID(ctx context.Context, id string) (store.Livestream, error) {
-	l, err := scanLivestream(x.tx.QueryRowContext(x.ctx(ctx),
-		`SELECT `+livestreamCols+` FROM livestreams WHERE id = $1`, id))
-	if err != nil {
-		return store.Livestream{}, readErr("get livestream "+id, err)
-	}
-	return l, nil
-}
-
-// --- nginx-rtmp clients ---
-
 const rtmpClientCols = `client_id, account_id, app_id, livestream_id, session_id, publishing, since, seen_at`
 
 // clientKey is an nginx-rtmp clientid as the BIGINT client_id column holds it; ok is false
@@ -136,27 +123,4 @@ func (x *txn) DeleteRtmpClient(ctx context.Context, clientID uint64) error {
 	}
 	res, err := x.tx.ExecContext(x.ctx(ctx), `DELETE FROM rtmp_clients WHERE client_id = $1`, key)
 	return mustAffect(what, res, err)
-}
-
-// --- settings ---
-
-// A setting's value may be a secret (the RTMP callback secret): errors name the setting and
-// never include its value. The driver's own messages do not either (a constraint violation
-// names the column).
-
-func (x *txn) Setting(ctx context.Context, name string) (string, error) {
-	var value string
-	err := x.tx.QueryRowContext(x.ctx(ctx), `SELECT value FROM settings WHERE name = $1`, name).Scan(&value)
-	if err != nil {
-		return "", readErr("get setting "+name, err)
-	}
-	return value, nil
-}
-
-func (x *txn) CreateSetting(ctx context.Context, name, value string) error {
-	_, err := x.tx.ExecContext(x.ctx(ctx), `INSERT INTO settings (name, value) VALUES ($1, $2)`, name, value)
-	if err != nil {
-		return writeErr("create setting "+name, err)
-	}
-	return nil
 }

@@ -22,6 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
+	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/store"
 )
 
@@ -34,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"Apps", testApps},
 		{"AppsDuplicate", testAppsDuplicate},
+		{"AlreadyExistsAnswer", testAlreadyExistsAnswer},
 		{"LivestreamRoundTrip", testLivestreamRoundTrip},
 		{"LivestreamDuplicate", testLivestreamDuplicate},
 		{"LivestreamDuplicateProvider", testLivestreamDuplicateProvider},
@@ -315,6 +319,65 @@ func testAppsDuplicate(t *testing.T, s store.Store) {
 		checkApp(t, "original app", got, a)
 		return nil
 	})
+}
+
+// testAlreadyExistsAnswer: every unique-key conflict is a *store.AlreadyExistsError naming
+// the write, and the API answers it ALREADY_EXISTS (HTTP 409) with that name, never with
+// the driver's text (a constraint, a column, an SQL state).
+func testAlreadyExistsAnswer(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	ls1, ls2 := livestream(tenantA, "ls-1", t0), livestream(tenantA, "ls-2", t0)
+	update(t, s, func(w store.Writer) error {
+		for _, err := range []error{
+			w.CreateApp(ctx, store.App{Tenant: tenantA, TokenID: "tok-a", TokenHash: []byte("h"), CreatedAt: t0}),
+			w.CreateLivestream(ctx, ls1),
+			w.CreateLivestream(ctx, ls2),
+			w.CreateSetting(ctx, "secret", "s3cr3t"),
+			w.AppendEvent(ctx, feedEvent(tenantA, "hms", "hls.started", "k1")),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	takenKey := ls2
+	takenKey.StreamKey = ls1.StreamKey
+	for _, tc := range []struct {
+		write string
+		fn    func(w store.Writer) error
+	}{
+		{"create app acct-a/app-1", func(w store.Writer) error {
+			return w.CreateApp(ctx, store.App{Tenant: tenantA, TokenID: "tok-other", TokenHash: []byte("h"), CreatedAt: t0})
+		}},
+		{"create livestream ls-1", func(w store.Writer) error { return w.CreateLivestream(ctx, ls1) }},
+		{"update livestream ls-2", func(w store.Writer) error { return w.UpdateLivestream(ctx, takenKey) }},
+		{"create setting secret", func(w store.Writer) error { return w.CreateSetting(ctx, "secret", "other") }},
+		{"append hms event k1", func(w store.Writer) error {
+			return w.AppendEvent(ctx, feedEvent(tenantA, "hms", "hls.started", "k1"))
+		}},
+	} {
+		err := s.Update(ctx, tc.fn)
+		var conflict *store.AlreadyExistsError
+		if !errors.As(err, &conflict) || !errors.Is(err, store.ErrAlreadyExists) {
+			t.Errorf("%s: error %v, want a *store.AlreadyExistsError", tc.write, err)
+			continue
+		}
+		if conflict.Op != tc.write || conflict.Err == nil {
+			t.Errorf("%s: Op %q, Err %v; want Op %q and the driver's error", tc.write, conflict.Op, conflict.Err, tc.write)
+		}
+		st := apierror.ToStatus(fmt.Errorf("wrapped by a caller: %w", err))
+		want := tc.write + ": already exists"
+		if st.Code() != codes.AlreadyExists || apierror.Info(st).GetReason() != string(apierror.ReasonAlreadyExists) || st.Message() != want {
+			t.Errorf("%s: answered %v %q (reason %q), want ALREADY_EXISTS %q", tc.write, st.Code(), st.Message(), apierror.Info(st).GetReason(), want)
+		}
+		if conflict.Err != nil && strings.Contains(st.Message(), conflict.Err.Error()) {
+			t.Errorf("%s: answer %q shows the driver's error %q", tc.write, st.Message(), conflict.Err)
+		}
+		if strings.Contains(st.Message(), "s3cr3t") {
+			t.Errorf("%s: answer %q shows a setting's value", tc.write, st.Message())
+		}
+	}
 }
 
 // --- livestreams ---

@@ -906,10 +906,11 @@ type Event_RtmpDone struct {
 
 type Event_RtmpRecordDone struct {
 	// nginx-rtmp `on_record_done` callback (type `rtmp.record_done`).
-	RtmpRecordDone *v12.Callback `protobuf:"bytes,155,opt,name=rtmp_record_done,json=rtmpRecordDone,proto3,oneof"` // livegate `livestream.status_changed`.
+	RtmpRecordDone *v12.Callback `protobuf:"bytes,155,opt,name=rtmp_record_done,json=rtmpRecordDone,proto3,oneof"`
 }
 
 type Event_LivestreamStatusChanged struct {
+	// livegate `livestream.status_changed`.
 	LivestreamStatusChanged *LivestreamStatusChanged `protobuf:"bytes,160,opt,name=livestream_status_changed,json=livestreamStatusChanged,proto3,oneof"`
 }
 

@@ -1,0 +1,195 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/livegate/livegate/internal/store"
+)
+
+// The SQL is SQLite's (internal/store/sqlite), in PostgreSQL's types.
+
+// txn is the Reader and Writer of one transaction. View hands it out as a Reader on a
+// read-only transaction, where any write fails.
+type txn struct {
+	tx pgx.Tx
+	// grouped is set in write transactions shared by several Updates (group commit). Their
+	// statements ignore the caller's cancellation: a canceled statement aborts the shared
+	// transaction's current savepoint at best, and a caller canceled before its fn starts is
+	// skipped instead.
+	grouped  bool
+	readOnly bool
+	// appended are the events AppendEvent wrote, for the commit hook.
+	appended []store.Event
+}
+
+var _ store.Writer = (*txn)(nil)
+
+// ctx is the context a statement runs with (see grouped).
+func (x *txn) ctx(ctx context.Context) context.Context {
+	if x.grouped {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
+// write runs a writing statement under a savepoint of its own, in one round trip: when it
+// fails (a unique key taken, say) only it is undone, and the transaction stays usable for
+// what the caller does next, as on SQLite (where a failed statement does not abort the
+// transaction). In PostgreSQL any error aborts the transaction up to the last savepoint.
+func (x *txn) write(ctx context.Context, q string, args ...any) (pgconn.CommandTag, error) {
+	tag, _, err := x.writeRow(ctx, q, nil, args...)
+	return tag, err
+}
+
+// writeRow is write for a statement with RETURNING: it scans the one row into dest (nil:
+// no row expected).
+func (x *txn) writeRow(ctx context.Context, q string, dest []any, args ...any) (pgconn.CommandTag, bool, error) {
+	if x.readOnly {
+		tag, err := x.tx.Exec(ctx, q, args...)
+		return tag, false, err
+	}
+	b := &pgx.Batch{}
+	b.Queue("SAVEPOINT w")
+	b.Queue(q, args...)
+	b.Queue("RELEASE SAVEPOINT w")
+	br := x.tx.SendBatch(ctx, b)
+	var tag pgconn.CommandTag
+	_, errSave := br.Exec()
+	var errStmt error
+	found := false
+	if dest != nil {
+		var rows pgx.Rows
+		rows, errStmt = br.Query()
+		if errStmt == nil {
+			if rows.Next() {
+				found = true
+				errStmt = rows.Scan(dest...)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil && errStmt == nil {
+				errStmt = err
+			}
+			tag = rows.CommandTag()
+		}
+	} else {
+		tag, errStmt = br.Exec()
+	}
+	_, errRelease := br.Exec()
+	errClose := br.Close()
+	err := errors.Join(errSave, errStmt)
+	if err == nil {
+		err = errors.Join(errRelease, errClose)
+	}
+	if err != nil && errSave == nil {
+		// The savepoint was set: undo the statement, keep the transaction.
+		if _, rbErr := x.tx.Exec(ctx, "ROLLBACK TO SAVEPOINT w; RELEASE SAVEPOINT w"); rbErr != nil {
+			return tag, false, fmt.Errorf("%w (and rolling back to its savepoint: %v)", err, rbErr)
+		}
+	}
+	return tag, found, err
+}
+
+// --- conversions ---
+
+// micros is t as Unix microseconds, for a NOT NULL column.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+// nullMicros is t as Unix microseconds, or NULL when t is zero.
+func nullMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros turns a stored timestamp back into a UTC time; NULL becomes the zero time.
+func fromMicros(v *int64) time.Time {
+	if v == nil {
+		return time.Time{}
+	}
+	return time.UnixMicro(*v).UTC()
+}
+
+// nullText is s, or NULL when s is empty.
+func nullText(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// deref is *p, or "" for NULL.
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// limitArg is a LIMIT's argument: a negative limit is none (NULL), as SQLite reads it.
+func limitArg(limit int) any {
+	if limit < 0 {
+		return nil
+	}
+	return int64(limit)
+}
+
+// bounds turns a [from, to) range into microseconds; a zero end is unbounded.
+func bounds(from, to time.Time) (lo, hi int64) {
+	lo, hi = math.MinInt64, math.MaxInt64
+	if !from.IsZero() {
+		lo = from.UnixMicro()
+	}
+	if !to.IsZero() {
+		hi = to.UnixMicro()
+	}
+	return lo, hi
+}
+
+// zeroMicros is t as Unix microseconds, or 0 when t is zero (for NOT NULL columns where
+// 0 means "not known").
+func zeroMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// --- errors ---
+
+// writeErr maps a failed INSERT or UPDATE to a *store.AlreadyExistsError when a unique key
+// collided, keeping the driver's message (it names the constraint).
+func writeErr(what string, err error) error {
+	if isUnique(err) {
+		return &store.AlreadyExistsError{Op: what, Err: err}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// readErr maps pgx.ErrNoRows to store.ErrNotFound.
+func readErr(what string, err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// mustAffect returns store.ErrNotFound when an UPDATE or DELETE matched no row.
+func mustAffect(what string, tag pgconn.CommandTag, err error) error {
+	if err != nil {
+		return writeErr(what, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return nil
+}
+
+type scanner interface{ Scan(dest ...any) error }

@@ -1,0 +1,78 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/livegate/livegate/internal/store"
+)
+
+// microsPerDay buckets Unix microseconds into UTC days by integer division (days since the
+// epoch; times before 1970 would land a day late, and livegate has none).
+const microsPerDay = 86_400_000_000
+
+func (x *txn) SessionTotals(ctx context.Context, t store.Tenant, from, to time.Time) (store.Totals, error) {
+	lo, hi := bounds(from, to)
+	var tot store.Totals
+	err := x.tx.QueryRowContext(x.ctx(ctx),
+		`SELECT COUNT(DISTINCT livestream_id), COALESCE(SUM(ingest_seconds), 0.0), COALESCE(SUM(viewer_seconds), 0.0)
+		FROM livestream_sessions
+		WHERE account_id = $1 AND app_id = $2 AND created_at >= $3 AND created_at < $4`,
+		t.AccountID, t.AppID, lo, hi).Scan(&tot.Livestreams, &tot.IngestSeconds, &tot.ViewerSeconds)
+	if err != nil {
+		return store.Totals{}, fmt.Errorf("session totals: %w", err)
+	}
+	return tot, nil
+}
+
+func (x *txn) SessionDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.DayStat, error) {
+	lo, hi := bounds(from, to)
+	return x.days(ctx, "session days",
+		`SELECT day, COUNT(*), COALESCE(SUM(seconds), 0.0) FROM (
+			SELECT created_at / $1 AS day, ingest_seconds AS seconds
+			FROM livestream_sessions
+			WHERE account_id = $2 AND app_id = $3 AND created_at >= $4 AND created_at < $5
+			UNION ALL
+			SELECT started_at / $1 AS day, duration_seconds AS seconds
+			FROM meeting_sessions
+			WHERE account_id = $2 AND app_id = $3 AND started_at >= $4 AND started_at < $5
+		) AS sessions
+		GROUP BY day ORDER BY day`,
+		int64(microsPerDay), t.AccountID, t.AppID, lo, hi)
+}
+
+func (x *txn) RecordingDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.DayStat, error) {
+	lo, hi := bounds(from, to)
+	return x.days(ctx, "recording days",
+		`SELECT recorded_at / $1 AS day, COUNT(*), COALESCE(SUM(duration_seconds), 0.0)
+		FROM recordings
+		WHERE account_id = $2 AND app_id = $3 AND recorded_at >= $4 AND recorded_at < $5
+		GROUP BY recorded_at / $1 ORDER BY day`,
+		int64(microsPerDay), t.AccountID, t.AppID, lo, hi)
+}
+
+// days runs a query returning (day number, count, seconds) rows.
+func (x *txn) days(ctx context.Context, what, q string, args ...any) ([]store.DayStat, error) {
+	rows, err := x.tx.QueryContext(x.ctx(ctx), q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []store.DayStat
+	for rows.Next() {
+		var day int64
+		var d store.DayStat
+		var seconds float64
+		if err := rows.Scan(&day, &d.Count, &seconds); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		d.Day = time.UnixMicro(day * microsPerDay).UTC().Format(time.DateOnly)
+		d.Minutes = seconds / 60
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,143 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/livegate/livegate/internal/store"
+)
+
+// The SQL below sticks to what PostgreSQL also accepts: $N placeholders (numbered in order
+// of first use), COALESCE, COUNT(DISTINCT), INSERT ... SELECT, LIMIT/OFFSET.
+
+// txn is the Reader and Writer of one transaction. View hands it out as a Reader on a
+// read-only connection, where any write fails.
+type txn struct {
+	tx *sql.Tx
+	// grouped is set in write transactions shared by several Updates (group commit). Their
+	// statements ignore the caller's cancellation: the driver would interrupt the statement,
+	// and SQLite then rolls back the whole shared transaction, failing every Update in it. A
+	// caller canceled before its fn starts is skipped instead.
+	grouped bool
+	// appended are the events AppendEvent wrote, for the commit hook.
+	appended []store.Event
+}
+
+var _ store.Writer = (*txn)(nil)
+
+// ctx is the context a statement runs with (see grouped).
+func (x *txn) ctx(ctx context.Context) context.Context {
+	if x.grouped {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
+// --- conversions ---
+
+// micros is t as Unix microseconds, for a NOT NULL column.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+// nullMicros is t as Unix microseconds, or NULL when t is zero.
+func nullMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros turns a stored timestamp back into a UTC time; NULL becomes the zero time.
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+// nullText is s, or NULL when s is empty.
+func nullText(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// bounds turns a [from, to) range into microseconds; a zero end is unbounded.
+func bounds(from, to time.Time) (lo, hi int64) {
+	lo, hi = math.MinInt64, math.MaxInt64
+	if !from.IsZero() {
+		lo = from.UnixMicro()
+	}
+	if !to.IsZero() {
+		hi = to.UnixMicro()
+	}
+	return lo, hi
+}
+
+// zeroMicros is t as Unix microseconds, or 0 when t is zero (for NOT NULL columns where
+// 0 means "not known").
+func zeroMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// --- errors ---
+
+// isUnique reports whether err is a UNIQUE or PRIMARY KEY constraint violation.
+func isUnique(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// writeErr maps a failed INSERT or UPDATE to a *store.AlreadyExistsError when a unique key
+// collided, keeping the driver's message (it names the column).
+func writeErr(what string, err error) error {
+	if isUnique(err) {
+		return &store.AlreadyExistsError{Op: what, Err: err}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// readErr maps sql.ErrNoRows to store.ErrNotFound.
+func readErr(what string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// mustAffect returns store.ErrNotFound when an UPDATE or DELETE matched no row.
+func mustAffect(what string, res sql.Result, err error) error {
+	if err != nil {
+		return writeErr(what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
