@@ -324,6 +324,7 @@ func TestStreamsOutliveHTTPTimeouts(t *testing.T) {
 func TestStreamReaderThatStopsIsCut(t *testing.T) {
 	f := newStreamApp(t, func(c *server.Config) {
 		c.Feed.StallTimeout = 500 * time.Millisecond
+		c.AdminAddr = "127.0.0.1:0" // its metrics say when the server has ended the subscriptions
 	})
 	blob := strings.Repeat("x", 900<<10)
 	for i := range 10 { // 9 MB: more than loopback's socket buffers hold
@@ -348,9 +349,18 @@ func TestStreamReaderThatStopsIsCut(t *testing.T) {
 		}, ""))
 	}
 	// Not reading: the server encodes the replay (seconds under -race), fills the socket
-	// buffers, and its next write blocks past the stall timeout. The wait is generous, so the
-	// client starts reading only after that.
-	time.Sleep(6 * time.Second)
+	// buffers, and its next write blocks past the stall timeout. The client starts reading only
+	// once the server has ended both subscriptions' calls (however long the replay took on a
+	// loaded machine); a server that never cuts them fails here.
+	testenv.WaitFor(t, "the server to end both stalled subscriptions", func() bool {
+		var ended float64
+		for _, s := range scrapeMetrics(t, f.s.srv.AdminAddr()).samples {
+			if s.name == "grpc_server_handled_total" && s.labels["grpc_method"] == "Subscribe" {
+				ended += s.value
+			}
+		}
+		return ended >= 2
+	})
 	for i, conn := range conns {
 		_ = conn.SetReadDeadline(time.Now().Add(transportWait))
 		n, err := io.Copy(io.Discard, conn)
