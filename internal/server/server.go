@@ -24,12 +24,14 @@ import (
 
 	"github.com/livegate/livegate/gateway"
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/accesslog"
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/nginxconf"
 	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/rtmp"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/telemetry"
 	"github.com/livegate/livegate/services/analytics"
 	"github.com/livegate/livegate/services/event"
 	"github.com/livegate/livegate/services/livestream"
@@ -66,6 +68,12 @@ type Config struct {
 	// Limits bound connections, streams, timeouts and message sizes; zero fields take
 	// DefaultLimits' values.
 	Limits Limits
+	// Tracing is the OpenTelemetry pipeline (telemetry.FromEnv); nil: tracing off. Its
+	// owner shuts it down (flushes it) after Serve returns.
+	Tracing *telemetry.Tracing
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client in the
+	// access log; nil: none.
+	TrustedProxies *accesslog.Proxies
 }
 
 // Limits bound what the HTTP and gRPC transports give one client. A zero field takes the
@@ -301,9 +309,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if err != nil {
 		return nil, fmt.Errorf("build interceptors: %w", err)
 	}
-	chain := []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(streams...)}
-	s.grpc = grpc.NewServer(append(chain, lim.grpcServerOptions()...)...)
-	s.internal = grpc.NewServer(append(chain, grpc.MaxRecvMsgSize(max(lim.GRPCMaxRecvBytes, gateway.MaxBodyBytes+64<<10)))...)
+	// Each call's access log identity comes first: on the gateway's connection, the HTTP
+	// request's (see accesslog.ServerInterceptors).
+	chain := func(fromGateway bool) []grpc.ServerOption {
+		u, st := accesslog.ServerInterceptors(fromGateway)
+		return append([]grpc.ServerOption{
+			grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{u}, unary...)...),
+			grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{st}, streams...)...),
+		}, cfg.Tracing.ServerOptions()...)
+	}
+	s.grpc = grpc.NewServer(append(chain(false), lim.grpcServerOptions()...)...)
+	s.internal = grpc.NewServer(append(chain(true), grpc.MaxRecvMsgSize(max(lim.GRPCMaxRecvBytes, gateway.MaxBodyBytes+64<<10)))...)
 	urls := livestream.URLs{IngestBase: cfg.IngestBase, PlaybackBase: cfg.PlaybackBase}
 	livestreams := livestream.NewServer(s.store, urls)
 	analyticsSrv := analytics.NewServer(s.store)
@@ -341,11 +357,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	// The gateway is a gRPC client of this server (of the same services and interceptor
 	// chain, served in memory by s.internal), so both faces behave alike.
 	s.internalLis = bufconn.Listen(256 << 10)
-	s.conn, err = grpc.NewClient("passthrough:///livegate-gateway",
+	carryUnary, carryStream := accesslog.GatewayClientInterceptors()
+	s.conn, err = grpc.NewClient("passthrough:///livegate-gateway", append([]grpc.DialOption{
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.internalLis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(recvLimit(lim.GatewayMaxRecvBytes))),
-	)
+		grpc.WithChainUnaryInterceptor(carryUnary),
+		grpc.WithChainStreamInterceptor(carryStream),
+	}, cfg.Tracing.DialOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("dial own gRPC server: %w", err)
 	}
@@ -360,12 +379,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		StallTimeout:         on(stall),
 		MaxBodyBytesInFlight: int64(lim.HTTPMaxBodyBytesInFlight),
 		Log:                  log,
+		TrustedProxies:       cfg.TrustedProxies,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.http = &http.Server{
-		Handler:           handler,
+		Handler:           cfg.Tracing.HTTPHandler(handler),
 		ReadHeaderTimeout: on(lim.HTTPReadHeaderTimeout),
 		ReadTimeout:       on(lim.HTTPReadTimeout),
 		WriteTimeout:      on(lim.HTTPWriteTimeout),
