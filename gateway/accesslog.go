@@ -51,7 +51,8 @@ func accessLog(next http.Handler, log *slog.Logger, proxies *accesslog.Proxies) 
 			slog.String("path", accesslog.MaskedPath(r.URL.Path)),
 			slog.Int("status", rec.status),
 			slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)),
+			// Milliseconds to the microsecond, as a number (gRPC lines have grpc.time_ms).
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.String("client", info.Client),
 		)
 		if info.AccountID != "" {
