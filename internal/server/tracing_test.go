@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -206,6 +207,30 @@ func TestTracingOneTraceFromRESTToCommit(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create: HTTP %d, want 201", resp.StatusCode)
 	}
+
+	// Streaming answers still stream through the tracing and access log wrappers (flushes
+	// and http.ResponseController reach the connection).
+	seq, err := postHMS(s.base, feedTenant{acc: "acc-trace", app: "app-trace", token: creds.APIToken, secret: creds.WebhookSecret}, hmsBody("peer.join.success", "r1", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := func(path string, header http.Header) *http.Response {
+		sctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		req, _ := http.NewRequestWithContext(sctx, http.MethodGet, s.base+"/accounts/acc-trace/realtime/kit/app-trace"+path, nil)
+		req.Header = header
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	after := fmt.Sprint(seq - 1)
+	nd := stream("/events:stream?after_sequence="+after, http.Header{"Authorization": {"Bearer " + creds.APIToken}})
+	wantNDJSONEvent(t, ndjsonLines(t, nd.Body), seq, "peer.join.success")
+	sse := stream("/events/sse?after_sequence="+after+"&access_token="+creds.APIToken, http.Header{})
+	wantSSEEvent(t, sseOK(t, sse), seq, "peer.join.success")
 
 	s.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
