@@ -26,6 +26,7 @@ import (
 	"github.com/livegate/livegate"
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	livegatev1gw "github.com/livegate/livegate/gen/gw/livegate/v1"
+	"github.com/livegate/livegate/internal/accesslog"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/limits"
 	"github.com/livegate/livegate/internal/metrics"
@@ -66,13 +67,16 @@ type Options struct {
 	// is chunked) until it has been answered, and one that finds no room is answered 429
 	// with Retry-After. Zero: DefaultMaxBodyBytesInFlight; negative: no limit.
 	MaxBodyBytesInFlight int64
-	// Log records callers refused by Admitter (they never reach the gRPC server, whose
-	// interceptors log every other call). Nil: not recorded.
+	// Log records one access log line per request (see accessLog) and callers refused by
+	// Admitter. Nil: not recorded.
 	Log *slog.Logger
 	// Metrics is told each request's route pattern (metrics.SetRoute) and counts the
 	// deliveries refused before they reach the gRPC server (which counts the others). Nil:
 	// nothing is counted.
 	Metrics *metrics.Metrics
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client in the access
+	// log. Nil: none; the client is the connection's peer.
+	TrustedProxies *accesslog.Proxies
 }
 
 // New returns the HTTP handler serving the REST face over conn, a client of livegate's gRPC
@@ -85,7 +89,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 		runtime.WithForwardResponseOption(successStatus),
 		// Only matched routes pass through these (unknown routes answer 404/405 first).
-		runtime.WithMiddlewares(routeLabel, streaming(opts.StallTimeout), requireJSON),
+		runtime.WithMiddlewares(recordRoute, streaming(opts.StallTimeout), requireJSON),
 	)
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		livegatev1gw.RegisterLivestreamServiceHandler,
@@ -96,12 +100,13 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 			return nil, fmt.Errorf("register gateway handler: %w", err)
 		}
 	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	var admit *admission
 	if opts.Admitter != nil {
-		admit = &admission{admitter: opts.Admitter, log: opts.Log, metrics: opts.Metrics}
-		if admit.log == nil {
-			admit.log = slog.New(slog.DiscardHandler)
-		}
+		admit = &admission{admitter: opts.Admitter, log: log, metrics: opts.Metrics}
 	}
 	if err := registerWebhooks(mux, conn, admit, opts.Metrics); err != nil {
 		return nil, err
@@ -115,18 +120,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 	if err := mux.HandlePath(http.MethodGet, "/openapi.json", serveOpenAPI); err != nil {
 		return nil, fmt.Errorf("register /openapi.json: %w", err)
 	}
-	return limitBody(mux, bodyBudget(opts.MaxBodyBytesInFlight), opts.Metrics), nil
-}
-
-// routeLabel tells the metrics the route pattern the mux matched (only matched routes pass
-// through middlewares; the others are counted as unmatched).
-func routeLabel(next runtime.HandlerFunc) runtime.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
-		if p, ok := runtime.HTTPPattern(r.Context()); ok {
-			metrics.SetRoute(r.Context(), p)
-		}
-		next(w, r, params)
-	}
+	return accessLog(limitBody(mux, bodyBudget(opts.MaxBodyBytesInFlight), opts.Metrics), log, opts.TrustedProxies, opts.Metrics), nil
 }
 
 // providerSource is the delivery source of a webhook or RTMP callback path ("" for others).

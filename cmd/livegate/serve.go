@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/livegate/livegate/internal/accesslog"
 	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/server"
+	"github.com/livegate/livegate/internal/telemetry"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -36,6 +38,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	stall := envString(fs, "subscriber-stall-timeout", "LIVEGATE_SUBSCRIBER_STALL_TIMEOUT", feed.DefaultStallTimeout.String(), "end a subscription (gRPC, NDJSON, SSE) whose client has not read for this long (it resumes from its cursor)")
 	queueBytes := envString(fs, "subscriber-queue-bytes", "LIVEGATE_SUBSCRIBER_QUEUE_BYTES", strconv.Itoa(feed.DefaultQueueBytes), "bytes of live events queued per subscriber before it falls back to reading the store")
 	replayBytes := envString(fs, "subscriber-replay-bytes", "LIVEGATE_SUBSCRIBER_REPLAY_BYTES", strconv.Itoa(feed.DefaultReplayBytes), "bytes of stored events one replay read holds per subscriber (at least one event)")
+	trustedProxies := envString(fs, "trusted-proxies", "LIVEGATE_TRUSTED_PROXIES", "", "comma-separated IP addresses and CIDR prefixes of reverse proxies whose X-Forwarded-For names the client in the access log; empty: none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -88,6 +91,25 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("--%s %q: must be a positive whole number%s", v.flag, v.value, map[bool]string{true: ", or -1 for no limit"}[v.min < 0])
 		}
 		*v.to = n
+	}
+
+	if cfg.TrustedProxies, err = accesslog.ParseProxies(*trustedProxies); err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	// Tracing is configured by the standard OTEL_* variables alone (see internal/telemetry).
+	if cfg.Tracing, err = telemetry.FromEnv(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		// Spans still buffered are sent once the servers have stopped.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := cfg.Tracing.Shutdown(fctx); err != nil {
+			log.Error("flush traces", "error", err)
+		}
+	}()
+	if cfg.Tracing.Enabled() {
+		log.Info("OpenTelemetry tracing on")
 	}
 
 	srv, err := server.New(ctx, cfg, log)

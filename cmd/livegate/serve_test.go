@@ -52,3 +52,18 @@ func TestDatabaseListenFlag(t *testing.T) {
 		t.Errorf("serve --database-listen=maybe: %v, want an error naming --database-listen", err)
 	}
 }
+
+// TestTrustedProxiesFlag: --trusted-proxies (and LIVEGATE_TRUSTED_PROXIES) takes IP
+// addresses and CIDR prefixes; anything else is refused, naming the flag, before anything
+// is opened.
+func TestTrustedProxiesFlag(t *testing.T) {
+	err := run(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--trusted-proxies=10.0.0.0/8,proxy.example"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--trusted-proxies") || !strings.Contains(err.Error(), "proxy.example") {
+		t.Errorf("serve --trusted-proxies=10.0.0.0/8,proxy.example: %v, want an error naming the flag and the bad entry", err)
+	}
+	t.Setenv("LIVEGATE_TRUSTED_PROXIES", "300.1.1.1")
+	err = run(t.Context(), []string{"serve", "--data-dir", t.TempDir()}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--trusted-proxies") {
+		t.Errorf("LIVEGATE_TRUSTED_PROXIES=300.1.1.1: %v, want an error naming --trusted-proxies", err)
+	}
+}

@@ -9,7 +9,6 @@
 package metrics
 
 import (
-	"context"
 	"net/http"
 	"runtime"
 	"runtime/debug"
@@ -279,16 +278,3 @@ func Build() (version, commit string) {
 	return version, commit
 }
 
-type routeKey struct{}
-
-// route is where the router writes the matched route pattern for the HTTP middleware.
-type route struct{ pattern string }
-
-// SetRoute records the route pattern (a grpc-gateway Pattern or a string) matched for the
-// request whose context this is, if the HTTP middleware is measuring it. Only the pattern,
-// never the path, becomes a label.
-func SetRoute(ctx context.Context, pattern interface{ String() string }) {
-	if r, ok := ctx.Value(routeKey{}).(*route); ok {
-		r.pattern = pattern.String()
-	}
-}

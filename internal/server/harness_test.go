@@ -31,7 +31,7 @@ type testServer struct {
 	done   chan error
 	conn   *grpc.ClientConn
 	base   string // http://127.0.0.1:port
-	// log has what the server logged at WARN and above.
+	// log has everything the server logged, one JSON object per line (see logLines).
 	log *testenv.SyncBuffer
 	// storeCfg is the server's store; db opens a handle of the test's own on it.
 	storeCfg server.StoreConfig
@@ -49,8 +49,8 @@ const (
 )
 
 // startServer serves livegate with its store in dir, until the test ends or stop is called,
-// with its configuration tuned by each of tune (nil ones are skipped). What it logs at WARN
-// and above is kept in its log.
+// with its configuration tuned by each of tune (nil ones are skipped). Everything it logs is
+// kept in its log.
 func startServer(t testing.TB, dir string, tune ...func(*server.Config)) *testServer {
 	t.Helper()
 	cfg := server.Config{
@@ -66,7 +66,7 @@ func startServer(t testing.TB, dir string, tune ...func(*server.Config)) *testSe
 		}
 	}
 	logBuf := &testenv.SyncBuffer{}
-	log := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewJSONHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
@@ -214,4 +214,20 @@ func (r restResponse) data(t testing.TB) map[string]any {
 		t.Fatalf("no data object: %s", r.Raw)
 	}
 	return d
+}
+
+// logLines are the lines of the server's log with this message, decoded.
+func (s *testServer) logLines(t testing.TB, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range s.log.Lines("") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -18,8 +18,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/accesslog"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/auth"
+	"github.com/livegate/livegate/internal/telemetry"
 )
 
 // interceptors returns the server's chains, outermost first: panic recovery, logging, domain
@@ -39,7 +41,7 @@ func interceptors(log *slog.Logger, authn *auth.Authenticator) ([]grpc.UnaryServ
 		log.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
 	// Calls finish as a log line each; payloads are never logged (they hold secrets).
-	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
+	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall), logging.WithFieldsFromContext(callFields)}
 	a := &authInterceptor{authn: authn}
 	t := &errorTranslator{log: log, storage: newRateLimitedLog(storageLogEvery)}
 	// WebhookService validates its requests itself, after checking the provider's secret: a
@@ -62,6 +64,27 @@ func interceptors(log *slog.Logger, authn *auth.Authenticator) ([]grpc.UnaryServ
 			a.stream,
 			grpcprotovalidate.StreamServerInterceptor(validator, skipWebhooks),
 		}, nil
+}
+
+// callFields are a call's access log fields besides the library's: the client's address as
+// peer.address (for a REST call, the HTTP client's, not the gateway's in-memory connection),
+// the request id and trace id it shares with the HTTP request behind it, and the tenant it
+// addresses (once its request is received).
+func callFields(ctx context.Context) logging.Fields {
+	info := accesslog.InfoFrom(ctx)
+	if info == nil {
+		return nil
+	}
+	f := logging.Fields{
+		"peer.address", info.Client,
+		"account_id", accesslog.Tenant{Info: info},
+		"app_id", accesslog.Tenant{Info: info, App: true},
+		"request_id", info.RequestID,
+	}
+	if id := telemetry.TraceID(ctx); id != "" {
+		f = append(f, "trace_id", id)
+	}
+	return f
 }
 
 // errorTranslator turns domain errors into gRPC statuses (apierror.ToStatus), logging the

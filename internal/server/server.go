@@ -24,6 +24,7 @@ import (
 
 	"github.com/livegate/livegate/gateway"
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/accesslog"
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/metrics"
@@ -31,6 +32,7 @@ import (
 	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/rtmp"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/telemetry"
 	"github.com/livegate/livegate/services/analytics"
 	"github.com/livegate/livegate/services/event"
 	"github.com/livegate/livegate/services/livestream"
@@ -70,6 +72,12 @@ type Config struct {
 	// Limits bound connections, streams, timeouts and message sizes; zero fields take
 	// DefaultLimits' values.
 	Limits Limits
+	// Tracing is the OpenTelemetry pipeline (telemetry.FromEnv); nil: tracing off. Its
+	// owner shuts it down (flushes it) after Serve returns.
+	Tracing *telemetry.Tracing
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client in the
+	// access log; nil: none.
+	TrustedProxies *accesslog.Proxies
 }
 
 // Limits bound what the HTTP and gRPC transports give one client. A zero field takes the
@@ -340,13 +348,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if err != nil {
 		return nil, fmt.Errorf("build interceptors: %w", err)
 	}
-	// Metrics first: they see every call, as answered, whatever the chain does to it.
+	// Each call's access log identity comes first: on the gateway's connection, the HTTP
+	// request's (see accesslog.ServerInterceptors). Then the metrics: they see every call, as
+	// answered, whatever the rest of the chain does to it.
 	unary = append([]grpc.UnaryServerInterceptor{m.GRPC().UnaryServerInterceptor(), m.Deliveries}, unary...)
 	streams = append([]grpc.StreamServerInterceptor{m.GRPC().StreamServerInterceptor()}, streams...)
-	chain := []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(streams...)}
-	s.grpc = grpc.NewServer(append(chain, append(lim.grpcServerOptions(),
+	chain := func(fromGateway bool) []grpc.ServerOption {
+		u, st := accesslog.ServerInterceptors(fromGateway)
+		return append([]grpc.ServerOption{
+			grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{u}, unary...)...),
+			grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{st}, streams...)...),
+		}, cfg.Tracing.ServerOptions()...)
+	}
+	s.grpc = grpc.NewServer(append(chain(false), append(lim.grpcServerOptions(),
 		grpc.ChainStreamInterceptor(m.Subscriptions(metrics.FaceGRPC)))...)...)
-	s.internal = grpc.NewServer(append(chain, grpc.MaxRecvMsgSize(max(lim.GRPCMaxRecvBytes, gateway.MaxBodyBytes+64<<10)),
+	s.internal = grpc.NewServer(append(chain(true), grpc.MaxRecvMsgSize(max(lim.GRPCMaxRecvBytes, gateway.MaxBodyBytes+64<<10)),
 		grpc.ChainStreamInterceptor(m.Subscriptions("")))...) // NDJSON or SSE, as the gateway says
 	urls := livestream.URLs{IngestBase: cfg.IngestBase, PlaybackBase: cfg.PlaybackBase}
 	livestreams := livestream.NewServer(s.store, urls)
@@ -394,11 +410,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	// The gateway is a gRPC client of this server (of the same services and interceptor
 	// chain, served in memory by s.internal), so both faces behave alike.
 	s.internalLis = bufconn.Listen(256 << 10)
-	s.conn, err = grpc.NewClient("passthrough:///livegate-gateway",
+	carryUnary, carryStream := accesslog.GatewayClientInterceptors()
+	s.conn, err = grpc.NewClient("passthrough:///livegate-gateway", append([]grpc.DialOption{
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.internalLis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(recvLimit(lim.GatewayMaxRecvBytes))),
-	)
+		grpc.WithChainUnaryInterceptor(carryUnary),
+		grpc.WithChainStreamInterceptor(carryStream),
+	}, cfg.Tracing.DialOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("dial own gRPC server: %w", err)
 	}
@@ -414,12 +433,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		MaxBodyBytesInFlight: int64(lim.HTTPMaxBodyBytesInFlight),
 		Log:                  log,
 		Metrics:              m,
+		TrustedProxies:       cfg.TrustedProxies,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.http = &http.Server{
-		Handler:           m.HTTP(handler),
+		Handler:           cfg.Tracing.HTTPHandler(handler),
 		ReadHeaderTimeout: on(lim.HTTPReadHeaderTimeout),
 		ReadTimeout:       on(lim.HTTPReadTimeout),
 		WriteTimeout:      on(lim.HTTPWriteTimeout),

@@ -59,8 +59,8 @@ func TestFullDatabaseOverHTTP(t *testing.T) {
 	}
 
 	time.Sleep(100 * time.Millisecond) // the last calls' log lines
-	errors := s.log.Lines("level=ERROR")
-	if len(errors) != 1 || !strings.Contains(errors[0], "storage unavailable") || !strings.Contains(errors[0], "kind=full") {
+	errors := s.log.Lines(`"level":"ERROR"`)
+	if len(errors) != 1 || !strings.Contains(errors[0], "storage unavailable") || !strings.Contains(errors[0], `"kind":"full"`) {
 		t.Fatalf("%d ERROR lines for %d failed writes, want 1 naming the cause:\n%s", len(errors), requests+1, strings.Join(errors, "\n"))
 	}
 }

@@ -23,6 +23,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/livegate/livegate/internal/store"
 )
 
@@ -38,7 +42,8 @@ type Update struct {
 	Fn func(store.Writer) error
 
 	done     chan error
-	panicked any // what Fn panicked with; Submit re-panics with it in the caller
+	panicked any        // what Fn panicked with; Submit re-panics with it in the caller
+	span     trace.Span // the caller's commit span, nil when the caller is not traced
 }
 
 // Run runs Fn on w, turning a panic into an error (and remembering it for the caller).
@@ -97,8 +102,24 @@ func (q *Queue) closedErr() error { return errors.New(q.name + ": store is close
 // Submit queues fn and waits for the outcome of its commit. A context canceled before fn
 // runs cancels the Update; once fn may be running, Submit waits for the commit whatever
 // happens to ctx. If fn panicked, Submit panics with the same value.
-func (q *Queue) Submit(ctx context.Context, fn func(store.Writer) error) error {
-	u := &Update{Ctx: ctx, Fn: fn, done: make(chan error, 1)}
+//
+// When ctx carries a recording span (the caller is traced), the write gets a child span,
+// "<store> commit", from Submit to its answer: the time queued and the batch's commit, with
+// the batch's size (see traceCommit).
+func (q *Queue) Submit(ctx context.Context, fn func(store.Writer) error) (err error) {
+	var span trace.Span
+	if parent := trace.SpanFromContext(ctx); parent.IsRecording() {
+		ctx, span = parent.TracerProvider().Tracer(tracerName).Start(ctx, q.name+" commit",
+			trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attribute.String("db.system.name", q.name)))
+		defer func() {
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, err.Error())
+			}
+			span.End()
+		}()
+	}
+	u := &Update{Ctx: ctx, Fn: fn, done: make(chan error, 1), span: span}
 	select {
 	case q.queue <- u:
 	case <-q.stop:
@@ -106,7 +127,6 @@ func (q *Queue) Submit(ctx context.Context, fn func(store.Writer) error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	var err error
 	select {
 	case err = <-u.done:
 	case <-q.committed:
@@ -161,10 +181,36 @@ func (q *Queue) run(commit func([]*Update)) {
 			}
 		}
 		start := time.Now()
+		traceCommit(batch)
 		commit(batch)
 		if fn := q.observe.Load(); fn != nil {
 			(*fn)(len(batch), time.Since(start))
 		}
 		clear(batch) // the Updates' functions may hold large values
+	}
+}
+
+// tracerName is the instrumentation scope of commit spans.
+const tracerName = "github.com/livegate/livegate/internal/store/groupcommit"
+
+// BatchSizeAttribute is the commit span attribute holding how many writes the caller's
+// batch committed together.
+const BatchSizeAttribute = "livegate.commit.batch_size"
+
+// traceCommit marks, on the span of each traced Update of batch, when its batch was taken
+// for commit and how many writes it holds: the span runs from Submit to the answer, so the
+// time before the event is queueing (behind the previous batch), the time after it is the
+// shared transaction and commit.
+//
+// One batch commits the writes of many callers, each in a trace of its own. Each caller
+// gets its commit as a child span in its own trace (rather than the batch getting one span
+// linked to every caller): a trace then shows the commit in the request's waterfall, and a
+// span exists only for callers their sampler chose, never for a batch of unsampled ones.
+func traceCommit(batch []*Update) {
+	for _, u := range batch {
+		if u.span != nil {
+			u.span.SetAttributes(attribute.Int(BatchSizeAttribute, len(batch)))
+			u.span.AddEvent("batch taken for commit")
+		}
 	}
 }
