@@ -27,6 +27,7 @@ import (
 	"github.com/livegate/livegate/internal/accesslog"
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/feed"
+	"github.com/livegate/livegate/internal/interceptors"
 	"github.com/livegate/livegate/internal/metrics"
 	"github.com/livegate/livegate/internal/nginxconf"
 	"github.com/livegate/livegate/internal/projection"
@@ -344,7 +345,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		})
 	}
 
-	unary, streams, err := interceptors(log, auth.NewAuthenticator(s.store))
+	unary, streams, err := interceptors.Chain(log, auth.NewAuthenticator(s.store))
 	if err != nil {
 		return nil, fmt.Errorf("build interceptors: %w", err)
 	}

@@ -2,24 +2,23 @@ package livestream_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 
-	"buf.build/go/protovalidate"
 	"github.com/google/uuid"
-	grpcprotovalidate "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
+
+	"time"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/sqlite"
+	"github.com/livegate/livegate/internal/testenv"
 	"github.com/livegate/livegate/services/livestream"
 )
 
@@ -27,8 +26,9 @@ const acc, app = "acc", "app"
 
 var tenant = store.Tenant{AccountID: acc, AppID: app}
 
-// rig is a LivestreamService on a real SQLite store, served over an in-memory gRPC
-// connection with the server's error translation (apierror.ToStatus) and validation.
+// rig is a LivestreamService on a real SQLite store with one app, served on an in-memory
+// gRPC connection behind livegate's interceptor chain (testenv.ServeGRPC); its client calls
+// with the app's token.
 type rig struct {
 	st     store.Store
 	client livegatev1.LivestreamServiceClient
@@ -41,29 +41,13 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	validator, err := protovalidate.New()
+	creds, err := auth.CreateApp(t.Context(), st, tenant, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	translate := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		resp, err := handler(ctx, req)
-		if err != nil {
-			return nil, apierror.ToStatus(err).Err()
-		}
-		return resp, nil
-	}
-	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(translate, grpcprotovalidate.UnaryServerInterceptor(validator)))
-	livegatev1.RegisterLivestreamServiceServer(srv, livestream.NewServer(st, livestream.URLs{IngestBase: "rtmp://localhost/live", PlaybackBase: "http://localhost/hls"}))
-	lis := bufconn.Listen(1 << 20)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufconn",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testenv.ServeGRPC(t, st, func(s *grpc.Server) {
+		livegatev1.RegisterLivestreamServiceServer(s, livestream.NewServer(st, livestream.URLs{IngestBase: "rtmp://localhost/live", PlaybackBase: "http://localhost/hls"}))
+	}, testenv.Token(creds.APIToken))
 	return &rig{st: st, client: livegatev1.NewLivestreamServiceClient(conn)}
 }
 
@@ -142,9 +126,18 @@ func TestLivestreamErrors(t *testing.T) {
 			return err
 		}, codes.NotFound, apierror.ReasonNotFound, map[string]string{"resource": "livestream", "id": unknown}},
 		{"get another tenant's livestream", func() error {
-			_, err := r.client.GetLivestream(ctx, &livegatev1.GetLivestreamRequest{AccountId: acc, AppId: "other", LivestreamId: live.GetId()})
+			// Another app, with its own token, names this app's livestream on its own path.
+			other, err := auth.CreateApp(ctx, r.st, store.Tenant{AccountID: acc, AppID: "other"}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = r.client.GetLivestream(testenv.WithToken(ctx, other.APIToken), &livegatev1.GetLivestreamRequest{AccountId: acc, AppId: "other", LivestreamId: live.GetId()})
 			return err
 		}, codes.NotFound, apierror.ReasonNotFound, map[string]string{"resource": "livestream"}},
+		{"this app's token on another app's path", func() error {
+			_, err := r.client.GetLivestream(ctx, &livegatev1.GetLivestreamRequest{AccountId: acc, AppId: "elsewhere", LivestreamId: live.GetId()})
+			return err
+		}, codes.PermissionDenied, apierror.ReasonPermissionDenied, nil},
 		{"start a meeting's active livestream again", func() error {
 			_, err := r.client.StartMeetingLivestream(ctx, &livegatev1.StartMeetingLivestreamRequest{AccountId: acc, AppId: app, MeetingId: "room-live"})
 			return err

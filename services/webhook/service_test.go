@@ -2,44 +2,27 @@ package webhook_test
 
 import (
 	"context"
-	"net"
 	"testing"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/amity"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/payload"
+	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
-// dial serves srv over an in-memory gRPC connection, with the boundary translation of domain
-// errors (apierror.ToStatus) that livegate's server applies, and returns a client of it.
-func dial(t *testing.T, srv livegatev1.WebhookServiceServer) livegatev1.WebhookServiceClient {
+// dial serves srv on an in-memory gRPC connection behind livegate's interceptor chain
+// (testenv.ServeGRPC) and returns a client of it.
+func dial(t *testing.T, st store.Store, srv livegatev1.WebhookServiceServer) livegatev1.WebhookServiceClient {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer(grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		resp, err := h(ctx, req)
-		if err != nil {
-			return nil, apierror.ToStatus(err).Err()
-		}
-		return resp, nil
+	return livegatev1.NewWebhookServiceClient(testenv.ServeGRPC(t, st, func(s *grpc.Server) {
+		livegatev1.RegisterWebhookServiceServer(s, srv)
 	}))
-	livegatev1.RegisterWebhookServiceServer(gs, srv)
-	go func() { _ = gs.Serve(lis) }()
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufconn",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return livegatev1.NewWebhookServiceClient(conn)
 }
 
 // TestServiceCodes: what each delivery gets back over gRPC, code, ErrorInfo reason and, for a
@@ -47,7 +30,7 @@ func dial(t *testing.T, srv livegatev1.WebhookServiceServer) livegatev1.WebhookS
 // The secret is checked before the body: a wrong one is UNAUTHENTICATED whatever the body.
 func TestServiceCodes(t *testing.T) {
 	srv, st, creds := openService(t)
-	c := dial(t, srv)
+	c := dial(t, st, srv)
 	ctx := context.Background()
 	hms := func(secret, body string) error {
 		_, err := c.DeliverHmsWebhook(ctx, &livegatev1.DeliverHmsWebhookRequest{AccountId: "acc", AppId: "app", WebhookSecret: secret, Body: []byte(body)})
@@ -108,7 +91,7 @@ func TestServiceCodes(t *testing.T) {
 // only) is acknowledged as ignored, neither verified nor stored.
 func TestServiceDuplicates(t *testing.T) {
 	srv, st, creds := openService(t)
-	c := dial(t, srv)
+	c := dial(t, st, srv)
 	ctx := context.Background()
 
 	hmsReq := &livegatev1.DeliverHmsWebhookRequest{AccountId: "acc", AppId: "app", WebhookSecret: creds.WebhookSecret,

@@ -1,4 +1,8 @@
-package server
+// Package interceptors is the chain every livegate gRPC call passes through, whichever face it
+// came in by (the gateway dials the same server, so REST calls pass through it too). The
+// server (internal/server) and the services' own tests (through testenv.ServeGRPC) use this
+// one chain, so a test of a service sees the codes and details a client sees.
+package interceptors
 
 import (
 	"context"
@@ -24,11 +28,10 @@ import (
 	"github.com/livegate/livegate/internal/telemetry"
 )
 
-// interceptors returns the server's chains, outermost first: panic recovery, logging, domain
+// Chain returns the server's chains, outermost first: panic recovery, logging, domain
 // error translation, authentication and authorization, validation (except of WebhookService
-// requests, which are validated after their secret is checked). The gateway dials this
-// server, so REST calls pass through the same chain.
-func interceptors(log *slog.Logger, authn *auth.Authenticator) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
+// requests, which are validated after their secret is checked).
+func Chain(log *slog.Logger, authn *auth.Authenticator) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, nil, err
