@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests run beside livegate if it is missing (nginx with
 # the RTMP module, ffmpeg, the PostgreSQL server, Prometheus's promtool, headless Chromium for
-# the browser CORS test; Debian packages, installed with apt-get when run as root), checks the Prometheus configuration and alerting
-# rules in deploy/prometheus with promtool, then runs every test with the race detector.
+# the browser CORS test; Debian packages, installed with apt-get when run as root), checks the
+# Prometheus configuration and alerting rules in deploy/prometheus with promtool, then runs
+# every test with the race detector.
 # Arguments go to `go test` (default: ./...).
 #
 #   bash scripts/test.sh
