@@ -277,4 +277,3 @@ func Build() (version, commit string) {
 	}
 	return version, commit
 }
-
