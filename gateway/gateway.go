@@ -77,6 +77,9 @@ type Options struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client in the access
 	// log. Nil: none; the client is the connection's peer.
 	TrustedProxies *accesslog.Proxies
+	// CORSOrigins are the origins whose browser pages may call the REST API and the SSE
+	// route (see ParseCORSOrigins and withCORS). Empty: CORS off, same-origin only.
+	CORSOrigins []string
 }
 
 // New returns the HTTP handler serving the REST face over conn, a client of livegate's gRPC
@@ -120,7 +123,13 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 	if err := mux.HandlePath(http.MethodGet, "/openapi.json", serveOpenAPI); err != nil {
 		return nil, fmt.Errorf("register /openapi.json: %w", err)
 	}
-	return accessLog(limitBody(mux, bodyBudget(opts.MaxBodyBytesInFlight), opts.Metrics), log, opts.TrustedProxies, opts.Metrics), nil
+	// CORS inside the access log (preflights are logged) and before the body limit and the
+	// 415 check (a preflight has no body to judge).
+	h, err := withCORS(limitBody(mux, bodyBudget(opts.MaxBodyBytesInFlight), opts.Metrics), opts.CORSOrigins)
+	if err != nil {
+		return nil, err
+	}
+	return accessLog(h, log, opts.TrustedProxies, opts.Metrics), nil
 }
 
 // providerSource is the delivery source of a webhook or RTMP callback path ("" for others).

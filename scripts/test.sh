@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests run beside livegate if it is missing (nginx with
-# the RTMP module, ffmpeg, the PostgreSQL server, Prometheus's promtool; Debian packages,
-# installed with apt-get when run as root), checks the Prometheus configuration and alerting
-# rules in deploy/prometheus with promtool, then runs every test with the race detector.
+# the RTMP module, ffmpeg, the PostgreSQL server, Prometheus's promtool, headless Chromium for
+# the browser CORS test; Debian packages, installed with apt-get when run as root), checks the
+# Prometheus configuration and alerting rules in deploy/prometheus with promtool, then runs
+# every test with the race detector.
 # Arguments go to `go test` (default: ./...).
 #
 #   bash scripts/test.sh
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 
-packages=(nginx libnginx-mod-rtmp ffmpeg postgresql prometheus)
+packages=(nginx libnginx-mod-rtmp ffmpeg postgresql prometheus chromium)
 # internal/testenv runs Debian's PostgreSQL server binaries (initdb, pg_ctl) from
 # /usr/lib/postgresql/<version>/bin; the package also creates the postgres user the server
 # runs as when the tests run as root.
@@ -24,6 +25,7 @@ have_postgres() {
 }
 missing() {
   command -v nginx >/dev/null && command -v ffmpeg >/dev/null && command -v promtool >/dev/null &&
+    command -v chromium >/dev/null &&
     [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] && have_postgres && return 1
   return 0
 }

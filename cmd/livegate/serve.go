@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/livegate/livegate/gateway"
 	"github.com/livegate/livegate/internal/accesslog"
 	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/server"
@@ -39,6 +40,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	queueBytes := envString(fs, "subscriber-queue-bytes", "LIVEGATE_SUBSCRIBER_QUEUE_BYTES", strconv.Itoa(feed.DefaultQueueBytes), "bytes of live events queued per subscriber before it falls back to reading the store")
 	replayBytes := envString(fs, "subscriber-replay-bytes", "LIVEGATE_SUBSCRIBER_REPLAY_BYTES", strconv.Itoa(feed.DefaultReplayBytes), "bytes of stored events one replay read holds per subscriber (at least one event)")
 	trustedProxies := envString(fs, "trusted-proxies", "LIVEGATE_TRUSTED_PROXIES", "", "comma-separated IP addresses and CIDR prefixes of reverse proxies whose X-Forwarded-For names the client in the access log; empty: none")
+	corsOrigins := envString(fs, "cors-origins", "LIVEGATE_CORS_ORIGINS", "", "comma-separated origins (scheme://host[:port], *.host allowed, or *) whose browser pages may call the REST API and the SSE feed; empty: CORS off, same-origin only")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,6 +97,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	if cfg.TrustedProxies, err = accesslog.ParseProxies(*trustedProxies); err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if cfg.CORSOrigins, err = gateway.ParseCORSOrigins(*corsOrigins); err != nil {
+		return fmt.Errorf("--cors-origins: %w", err)
 	}
 	// Tracing is configured by the standard OTEL_* variables alone (see internal/telemetry).
 	if cfg.Tracing, err = telemetry.FromEnv(ctx); err != nil {

@@ -67,3 +67,18 @@ func TestTrustedProxiesFlag(t *testing.T) {
 		t.Errorf("LIVEGATE_TRUSTED_PROXIES=300.1.1.1: %v, want an error naming --trusted-proxies", err)
 	}
 }
+
+// TestCORSOriginsFlag: --cors-origins (and LIVEGATE_CORS_ORIGINS) takes origins as browsers
+// send them, or *; a malformed one is refused, naming the flag and the entry, before anything
+// is opened.
+func TestCORSOriginsFlag(t *testing.T) {
+	err := run(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--cors-origins=https://ok.example,https://app.example.com/"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--cors-origins") || !strings.Contains(err.Error(), "https://app.example.com/") {
+		t.Errorf("serve --cors-origins=https://ok.example,https://app.example.com/: %v, want an error naming the flag and the bad entry", err)
+	}
+	t.Setenv("LIVEGATE_CORS_ORIGINS", "app.example.com")
+	err = run(t.Context(), []string{"serve", "--data-dir", t.TempDir()}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--cors-origins") {
+		t.Errorf("LIVEGATE_CORS_ORIGINS=app.example.com: %v, want an error naming --cors-origins", err)
+	}
+}

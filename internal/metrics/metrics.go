@@ -84,7 +84,7 @@ func New() *Metrics {
 	))
 	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "livegate_http_requests_total",
-		Help: "HTTP requests answered by the REST face, by route pattern (\"unmatched\": no route, or refused before routing), method and status code.",
+		Help: "HTTP requests answered by the REST face, by route pattern (\"unmatched\": no route, or refused before routing; \"cors-preflight\": a CORS preflight), method and status code.",
 	}, []string{"route", "method", "code"})
 	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "livegate_http_request_duration_seconds",

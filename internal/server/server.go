@@ -79,6 +79,9 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client in the
 	// access log; nil: none.
 	TrustedProxies *accesslog.Proxies
+	// CORSOrigins are the origins whose browser pages may call the REST API and the SSE
+	// route (gateway.ParseCORSOrigins); empty: CORS off, same-origin only.
+	CORSOrigins []string
 }
 
 // Limits bound what the HTTP and gRPC transports give one client. A zero field takes the
@@ -435,6 +438,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		Log:                  log,
 		Metrics:              m,
 		TrustedProxies:       cfg.TrustedProxies,
+		CORSOrigins:          cfg.CORSOrigins,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,207 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/livegate/livegate/internal/server"
+	"github.com/livegate/livegate/internal/testenv"
+)
+
+// corsPage is the browser app of TestBrowserOnOtherOrigin, served from an origin other than
+// livegate's: it calls the REST API with fetch (an Authorization header makes the call
+// non-simple, so the browser sends a real preflight first) and follows the feed with
+// EventSource (which cannot set headers: the token goes in access_token). Each function
+// answers a JSON-able result, a CORS failure included (fetch rejects with a TypeError; an
+// EventSource refused by CORS fails and closes).
+const corsPage = `<!doctype html>
+<html><head><meta charset="utf-8"><title>livegate CORS test</title></head><body>
+<script>
+async function listLivestreams(base, path, token) {
+  try {
+    const r = await fetch(base + path, {headers: {"Authorization": "Bearer " + token}});
+    return {status: r.status, requestId: r.headers.get("X-Request-Id"), body: await r.text()};
+  } catch (e) {
+    return {error: String(e)};
+  }
+}
+
+let feed, events = [], waiters = [];
+function openFeed(url) {
+  return new Promise(resolve => {
+    feed = new EventSource(url);
+    feed.onopen = () => resolve({open: true});
+    feed.onerror = () => resolve({open: false, readyState: feed.readyState});
+    feed.addEventListener("peer.join.success", e => {
+      events.push({type: e.type, lastEventId: e.lastEventId, data: JSON.parse(e.data)});
+      waiters.splice(0).forEach(w => w());
+    });
+  });
+}
+function nextEvent() {
+  if (events.length > 0) return Promise.resolve(events.shift());
+  return new Promise(resolve => waiters.push(() => resolve(events.shift())));
+}
+</script></body></html>`
+
+// pageResult is what corsPage's functions answer.
+type pageResult struct {
+	Error      string `json:"error"`
+	Status     int    `json:"status"`
+	RequestID  string `json:"requestId"`
+	Body       string `json:"body"`
+	Open       bool   `json:"open"`
+	ReadyState int    `json:"readyState"`
+}
+
+// pageEvent is an event the page's EventSource received.
+type pageEvent struct {
+	Type        string `json:"type"`
+	LastEventID string `json:"lastEventId"`
+	Data        struct {
+		Sequence string `json:"sequence"`
+		Type     string `json:"type"`
+	} `json:"data"`
+}
+
+// TestBrowserOnOtherOrigin: a real browser (headless Chromium) on a page from an allowed
+// origin lists livestreams with fetch (through a preflight), reads the exposed X-Request-Id,
+// follows the feed with EventSource and sees an event posted meanwhile; on a page from an
+// origin not allowed, the browser refuses both.
+func TestBrowserOnOtherOrigin(t *testing.T) {
+	pageHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(corsPage))
+	})
+	allowed := httptest.NewServer(pageHandler)
+	t.Cleanup(allowed.Close)
+	denied := httptest.NewServer(pageHandler)
+	t.Cleanup(denied.Close)
+
+	s := startServer(t, t.TempDir(), func(c *server.Config) { c.CORSOrigins = []string{allowed.URL} })
+	const acc, app = "acc-cors", "app-cors"
+	creds := s.createApp(acc, app)
+	prefix := "/accounts/" + acc + "/realtime/kit/" + app
+	created := s.rest(http.MethodPost, prefix+"/livestreams", creds.APIToken, map[string]any{"name": "browser"})
+	if created.Status != http.StatusCreated {
+		t.Fatalf("create livestream: %d %s", created.Status, created.Raw)
+	}
+	id, _ := created.data(t)["id"].(string)
+
+	ctx := newBrowser(t)
+	call := func(expr string, args ...any) pageResult {
+		t.Helper()
+		enc := make([]string, len(args))
+		for i, a := range args {
+			b, _ := json.Marshal(a)
+			enc[i] = string(b)
+		}
+		js := fmt.Sprintf("%s(%s)", expr, strings.Join(enc, ","))
+		out, err := chromedp.Run(ctx, chromedp.Evaluate[pageResult](js, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("page: %s: %v", js, err)
+		}
+		return out
+	}
+
+	// Allowed origin: fetch through a preflight.
+	if err := chromedp.Do(ctx, chromedp.Navigate(allowed.URL)); err != nil {
+		t.Fatalf("load the page: %v", err)
+	}
+	got := call("listLivestreams", s.base, prefix+"/livestreams", creds.APIToken)
+	if got.Error != "" || got.Status != http.StatusOK || !strings.Contains(got.Body, id) {
+		t.Fatalf("page on %s listing livestreams: %+v, want 200 with livestream %s", allowed.URL, got, id)
+	}
+	if got.RequestID == "" {
+		t.Errorf("page cannot read X-Request-Id: not exposed")
+	}
+	preflights := func() int {
+		n := 0
+		for _, l := range s.logLines(t, "http request") {
+			if l["method"] == http.MethodOptions && l["route"] == "cors-preflight" && l["status"] == float64(http.StatusNoContent) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := preflights(); n != 1 {
+		t.Errorf("access log has %d preflights answered 204, want 1 (the browser's, before its fetch)", n)
+	}
+
+	// EventSource follows the feed and sees an event posted meanwhile.
+	sse := s.base + prefix + "/events/sse?only_new=true&access_token=" + creds.APIToken
+	if got := call("openFeed", sse); !got.Open {
+		t.Fatalf("page's EventSource did not open: %+v", got)
+	}
+	seq, _, err := testenv.PostHMS(http.DefaultClient, s.base, acc, app, creds.WebhookSecret, testenv.HMSDelivery("peer.join.success", "room-cors"))
+	if err != nil {
+		t.Fatalf("post a 100ms delivery: %v", err)
+	}
+	ev, err := chromedp.Run(ctx, chromedp.Evaluate[pageEvent]("nextEvent()", chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("page waiting for the event: %v", err)
+	}
+	if ev.Type != "peer.join.success" || ev.LastEventID != strconv.FormatUint(seq, 10) || ev.Data.Sequence != ev.LastEventID {
+		t.Errorf("page's EventSource got %+v, want peer.join.success with id %d", ev, seq)
+	}
+
+	// An origin not allowed: the browser refuses the fetch and the feed.
+	if err := chromedp.Do(ctx, chromedp.Navigate(denied.URL)); err != nil {
+		t.Fatalf("load the page: %v", err)
+	}
+	got = call("listLivestreams", s.base, prefix+"/livestreams", creds.APIToken)
+	if got.Error == "" || got.Status != 0 {
+		t.Errorf("page on %s (not allowed) listing livestreams: %+v, want fetch to fail (CORS)", denied.URL, got)
+	}
+	if got := call("openFeed", sse); got.Open || got.ReadyState != 2 {
+		t.Errorf("page on %s (not allowed) opening the feed: %+v, want it failed and closed (readyState 2)", denied.URL, got)
+	}
+}
+
+// newBrowser starts headless Chromium (Debian's chromium package; scripts/test.sh installs
+// it) with a profile of its own, and stops it when the test ends. No Chromium fails the
+// test: it is part of what CI checks.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium not found (install Debian's chromium package; scripts/test.sh does): %v", err)
+	}
+	profile := t.TempDir()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(profile),
+		chromedp.Headless,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-dev-shm-usage", true),
+	)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run as root with its sandbox
+	}
+	ctx, cancelTimeout := context.WithTimeout(context.Background(), 60*time.Second)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	// Registered after t.TempDir, so it runs first: the browser has exited when its
+	// profile is removed.
+	t.Cleanup(func() {
+		_ = chromedp.Cancel(bctx)
+		cancelBrowser()
+		cancelAlloc()
+		cancelTimeout()
+	})
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return bctx
+}
