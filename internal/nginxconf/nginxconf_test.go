@@ -175,61 +175,106 @@ func TestWrite(t *testing.T) {
 	c := goodConfig()
 	c.LivegateURL = "http://10.0.0.5:8080/"
 	c.HLSDir = "/srv/hls/"
+	conf := writeString(t, c)
+	t.Run("every directive", func(t *testing.T) {
+		directives := directiveLines(conf)
+		for _, want := range writeWantLines {
+			if !directives[want] {
+				t.Errorf("the config has no line %q:\n%s", want, conf)
+			}
+		}
+	})
+	t.Run("callbacks per application", func(t *testing.T) { checkAppCallbacks(t, conf) })
+	t.Run("no banned directive", func(t *testing.T) {
+		for line := range directiveLines(conf) {
+			for _, banned := range []string{"daemon", "master_process", "on_done", "on_connect", "on_disconnect", "user"} {
+				if strings.HasPrefix(line, banned+" ") {
+					t.Errorf("the config has the directive %q", line)
+				}
+			}
+		}
+	})
+	t.Run("comment header", func(t *testing.T) { checkConfigHeader(t, conf) })
+	t.Run("balanced braces", func(t *testing.T) {
+		if strings.Count(conf, "{") != strings.Count(conf, "}") {
+			t.Errorf("unbalanced braces:\n%s", conf)
+		}
+	})
+	t.Run("user and module", func(t *testing.T) {
+		c := c
+		c.User = "www-data"
+		c.Module = "/opt/ngx_rtmp_module.so"
+		conf := writeString(t, c)
+		directives := directiveLines(conf)
+		for _, want := range []string{"user www-data;", "load_module /opt/ngx_rtmp_module.so;"} {
+			if !directives[want] {
+				t.Errorf("the config has no line %q:\n%s", want, conf)
+			}
+		}
+	})
+}
+
+// writeString is Write's configuration for c.
+func writeString(t *testing.T, c Config) string {
+	t.Helper()
 	var b bytes.Buffer
 	if err := Write(&b, c); err != nil {
 		t.Fatal(err)
 	}
-	conf := b.String()
-	directives := directiveLines(conf)
-	for _, want := range []string{
-		"load_module " + DefaultModule + ";",
-		"worker_processes 1;",
-		"pid nginx.pid;",
-		"error_log stderr notice;",
-		"worker_connections 1024;",
-		"listen 127.0.0.1:1935;",
-		"chunk_size 4096;",
-		"application live {",
-		"deny play all;",
-		"push rtmp://127.0.0.1:1935/watch;",
-		"application watch {",
-		"allow publish 127.0.0.1;",
-		"deny publish all;",
-		"live on;",
-		"record off;",
-		"notify_method post;",
-		"on_publish http://10.0.0.5:8080/rtmp/" + testSecret + "/on_publish;",
-		"on_publish_done http://10.0.0.5:8080/rtmp/" + testSecret + "/on_publish_done;",
-		"on_play http://10.0.0.5:8080/rtmp/" + testSecret + "/on_play;",
-		"on_play_done http://10.0.0.5:8080/rtmp/" + testSecret + "/on_play_done;",
-		"on_update http://10.0.0.5:8080/rtmp/" + testSecret + "/on_update;",
-		"notify_update_timeout 30s;",
-		"drop_idle_publisher 10s;",
-		"hls on;",
-		"hls_path /srv/hls;",
-		"hls_nested on;",
-		"hls_fragment 2s;",
-		"hls_playlist_length 16s;",
-		"client_body_temp_path client_body_temp;",
-		"proxy_temp_path proxy_temp;",
-		"fastcgi_temp_path fastcgi_temp;",
-		"uwsgi_temp_path uwsgi_temp;",
-		"scgi_temp_path scgi_temp;",
-		"listen 127.0.0.1:8081;",
-		"location /hls/ {",
-		"alias /srv/hls/;",
-		"application/vnd.apple.mpegurl m3u8;",
-		"video/mp2t ts;",
-		"add_header Cache-Control no-cache;",
-		"add_header Access-Control-Allow-Origin *;",
-		"return 404;",
-	} {
-		if !directives[want] {
-			t.Errorf("the config has no line %q:\n%s", want, conf)
-		}
-	}
-	// The ingest application has only the publish callbacks (nginx-rtmp's callbacks for its
-	// own relay fail and drop it); the playback one only the play ones and on_update.
+	return b.String()
+}
+
+// writeWantLines are lines TestWrite's configuration must have (LivegateURL
+// http://10.0.0.5:8080/, HLSDir /srv/hls/, the rest goodConfig's).
+var writeWantLines = []string{
+	"load_module " + DefaultModule + ";",
+	"worker_processes 1;",
+	"pid nginx.pid;",
+	"error_log stderr notice;",
+	"worker_connections 1024;",
+	"listen 127.0.0.1:1935;",
+	"chunk_size 4096;",
+	"application live {",
+	"deny play all;",
+	"push rtmp://127.0.0.1:1935/watch;",
+	"application watch {",
+	"allow publish 127.0.0.1;",
+	"deny publish all;",
+	"live on;",
+	"record off;",
+	"notify_method post;",
+	"on_publish http://10.0.0.5:8080/rtmp/" + testSecret + "/on_publish;",
+	"on_publish_done http://10.0.0.5:8080/rtmp/" + testSecret + "/on_publish_done;",
+	"on_play http://10.0.0.5:8080/rtmp/" + testSecret + "/on_play;",
+	"on_play_done http://10.0.0.5:8080/rtmp/" + testSecret + "/on_play_done;",
+	"on_update http://10.0.0.5:8080/rtmp/" + testSecret + "/on_update;",
+	"notify_update_timeout 30s;",
+	"drop_idle_publisher 10s;",
+	"hls on;",
+	"hls_path /srv/hls;",
+	"hls_nested on;",
+	"hls_fragment 2s;",
+	"hls_playlist_length 16s;",
+	"client_body_temp_path client_body_temp;",
+	"proxy_temp_path proxy_temp;",
+	"fastcgi_temp_path fastcgi_temp;",
+	"uwsgi_temp_path uwsgi_temp;",
+	"scgi_temp_path scgi_temp;",
+	"listen 127.0.0.1:8081;",
+	"location /hls/ {",
+	"alias /srv/hls/;",
+	"application/vnd.apple.mpegurl m3u8;",
+	"video/mp2t ts;",
+	"add_header Cache-Control no-cache;",
+	"add_header Access-Control-Allow-Origin *;",
+	"return 404;",
+}
+
+// checkAppCallbacks: the ingest application has only the publish callbacks (nginx-rtmp's
+// callbacks for its own relay fail and drop it); the playback one only the play ones and
+// on_update.
+func checkAppCallbacks(t *testing.T, conf string) {
+	t.Helper()
 	live := conf[strings.Index(conf, "application live {"):strings.Index(conf, "application watch {")]
 	watch := conf[strings.Index(conf, "application watch {"):strings.Index(conf, "http {")]
 	for _, tc := range []struct {
@@ -250,13 +295,12 @@ func TestWrite(t *testing.T) {
 			}
 		}
 	}
-	for line := range directives {
-		for _, banned := range []string{"daemon", "master_process", "on_done", "on_connect", "on_disconnect", "user"} {
-			if strings.HasPrefix(line, banned+" ") {
-				t.Errorf("the config has the directive %q", line)
-			}
-		}
-	}
+}
+
+// checkConfigHeader: the config starts with a comment header that says how it was made
+// and how to run it.
+func checkConfigHeader(t *testing.T, conf string) {
+	t.Helper()
 	if !strings.HasPrefix(conf, "#") {
 		t.Errorf("the config does not start with its comment header:\n%s", conf)
 	}
@@ -269,22 +313,6 @@ func TestWrite(t *testing.T) {
 	} {
 		if !strings.Contains(header, want) {
 			t.Errorf("the header does not contain %q:\n%s", want, header)
-		}
-	}
-	if strings.Count(conf, "{") != strings.Count(conf, "}") {
-		t.Errorf("unbalanced braces:\n%s", conf)
-	}
-
-	c.User = "www-data"
-	c.Module = "/opt/ngx_rtmp_module.so"
-	b.Reset()
-	if err := Write(&b, c); err != nil {
-		t.Fatal(err)
-	}
-	directives = directiveLines(b.String())
-	for _, want := range []string{"user www-data;", "load_module /opt/ngx_rtmp_module.so;"} {
-		if !directives[want] {
-			t.Errorf("the config has no line %q:\n%s", want, b.String())
 		}
 	}
 }
