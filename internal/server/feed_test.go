@@ -527,151 +527,179 @@ func TestSubscribeAcrossRestart(t *testing.T) {
 // gets everything, in order, exactly once: it overflowed and caught up from the store.
 // Ingest rates and the fast subscriber's latency are logged, not asserted.
 func TestSubscribeSlowSubscriberCostsNothing(t *testing.T) {
+	f := newSlowFixture(t)
+	// Baseline: nobody stalled.
+	f.ingest("baseline", 25, 35, 10)
+	want := storedSeqs(t, f.s.conn, f.ft, nil, 0)
+	f.fast.waitCaughtUp(want)
+	f.latency("baseline", 0)
+	baseline := len(f.fast.received())
+
+	slowGot := f.openStalledSubscriber()
+	f.ingest("slow subscriber stalled", 25, 35, 10)
+	want = storedSeqs(t, f.s.conn, f.ft, nil, 0)
+	f.fast.waitCaughtUp(want)
+	f.latency("slow subscriber stalled", baseline)
+	f.fast.stop()
+	checkExactly(t, "fast", f.fast.received(), want)
+
+	f.slowReadsEverything(slowGot, want)
+}
+
+// slowFixture is TestSubscribeSlowSubscriberCostsNothing's server with a fast subscriber,
+// the slow one's connection, and when each event was acknowledged to its sender.
+type slowFixture struct {
+	t        *testing.T
+	s        *testServer
+	ft       feedTenant
+	slowConn *grpc.ClientConn
+	fast     *subscriber
+	slow     grpc.ServerStreamingClient[livegatev1.SubscribeResponse]
+
+	ackMu sync.Mutex
+	acked map[uint64]time.Time
+}
+
+func newSlowFixture(t *testing.T) *slowFixture {
 	const queue = 16
 	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Feed.Queue = queue
 		c.Feed.StallTimeout = 10 * time.Minute // the slow one stalls on purpose, for as long as ingest takes
 	})
-	ft := newFeedTenant(s, accA, appA)
+	f := &slowFixture{t: t, s: s, ft: newFeedTenant(s, accA, appA), acked: map[uint64]time.Time{}}
 	fastConn := dialFeed(t, s.srv.GRPCAddr())
 	// Fixed 64 KiB windows (no BDP-driven growth): the stall reaches the server soon.
-	slowConn := dialFeed(t, s.srv.GRPCAddr(), grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	f.slowConn = dialFeed(t, s.srv.GRPCAddr(), grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	f.fast = newSubscriber(t, "fast", f.ft, nil, nil)
+	f.fast.start(fastConn, 0, false)
+	return f
+}
 
-	fast := newSubscriber(t, "fast", ft, nil, nil)
-	fast.start(fastConn, 0, false)
-
-	// ingest runs webhook senders over HTTP and appenders through the store side by side (the
-	// appenders take the same commit path, hook and hub, minus HTTP and decoding: thousands of
-	// webhooks would take too long under -race on 2 cores); each event counts when its sender
-	// is answered (HTTP 200, or Update returned: committed).
-	var ackMu sync.Mutex
-	acked := map[uint64]time.Time{}
-	ingest := func(phase string, httpEach, updatesEach, perUpdate int) {
-		t.Helper()
-		const httpSenders, appenders = 4, 4
-		var httpN, directN atomic.Int64
-		var httpDur, directDur time.Duration
-		var durMu sync.Mutex
-		record := func(seqs ...uint64) {
-			now := time.Now()
-			ackMu.Lock()
-			for _, seq := range seqs {
-				acked[seq] = now
-			}
-			ackMu.Unlock()
-		}
-		var wg sync.WaitGroup
-		for g := range httpSenders {
-			wg.Go(func() {
-				start := time.Now()
-				for i := range httpEach {
-					seq, err := postHMS(s.base, ft, hmsBody("peer.join.success", "room-http", g*100000+i))
-					if err != nil {
-						t.Errorf("%s: sender %d: %v", phase, g, err)
-						return
-					}
-					record(seq)
-					httpN.Add(1)
-				}
-				durMu.Lock()
-				httpDur = max(httpDur, time.Since(start))
-				durMu.Unlock()
-			})
-		}
-		for g := range appenders {
-			wg.Go(func() {
-				start := time.Now()
-				for range updatesEach {
-					seqs, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-direct", perUpdate)
-					if err != nil {
-						t.Errorf("%s: appender %d: %v", phase, g, err)
-						return
-					}
-					record(seqs...)
-					directN.Add(int64(len(seqs)))
-				}
-				durMu.Lock()
-				directDur = max(directDur, time.Since(start))
-				durMu.Unlock()
-			})
-		}
-		// Ingest must finish although one subscriber reads nothing: a Publish that waited for
-		// it would never return.
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(subscribeDeadline):
-			t.Fatalf("%s: ingest stalled: %d of %d webhook deliveries and %d of %d appends acknowledged within %v",
-				phase, httpN.Load(), httpSenders*httpEach, directN.Load(), appenders*updatesEach*perUpdate, subscribeDeadline)
-		}
-		if t.Failed() {
-			t.FailNow()
-		}
-		t.Logf("%s: ingest %d webhook deliveries over HTTP at %.0f/s (%d senders) and %d events appended through the store, %d per Update, at %.0f/s (%d appenders), side by side",
-			phase, httpN.Load(), float64(httpN.Load())/httpDur.Seconds(), httpSenders, directN.Load(), perUpdate, float64(directN.Load())/directDur.Seconds(), appenders)
+func (f *slowFixture) record(seqs ...uint64) {
+	now := time.Now()
+	f.ackMu.Lock()
+	for _, seq := range seqs {
+		f.acked[seq] = now
 	}
-	latency := func(phase string, from int) {
-		fast.mu.Lock()
-		seqs, at := fast.seqs[from:], fast.at[from:]
-		ackMu.Lock()
-		var lat []time.Duration
-		for i, seq := range seqs {
-			if a, ok := acked[seq]; ok {
-				lat = append(lat, max(0, at[i].Sub(a))) // may arrive before its sender is answered
+	f.ackMu.Unlock()
+}
+
+// ingest runs webhook senders over HTTP and appenders through the store side by side (the
+// appenders take the same commit path, hook and hub, minus HTTP and decoding: thousands of
+// webhooks would take too long under -race on 2 cores); each event counts when its sender
+// is answered (HTTP 200, or Update returned: committed).
+func (f *slowFixture) ingest(phase string, httpEach, updatesEach, perUpdate int) {
+	t, s, ft := f.t, f.s, f.ft
+	t.Helper()
+	const httpSenders, appenders = 4, 4
+	var httpN, directN atomic.Int64
+	var httpDur, directDur time.Duration
+	var durMu sync.Mutex
+	var wg sync.WaitGroup
+	for g := range httpSenders {
+		wg.Go(func() {
+			start := time.Now()
+			for i := range httpEach {
+				seq, err := postHMS(s.base, ft, hmsBody("peer.join.success", "room-http", g*100000+i))
+				if err != nil {
+					t.Errorf("%s: sender %d: %v", phase, g, err)
+					return
+				}
+				f.record(seq)
+				httpN.Add(1)
 			}
-		}
-		ackMu.Unlock()
-		fast.mu.Unlock()
-		slices.Sort(lat)
-		if len(lat) > 0 {
-			t.Logf("%s: fast subscriber latency, acknowledged → received, over %d events: p50 %v, p99 %v, max %v",
-				phase, len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+			durMu.Lock()
+			httpDur = max(httpDur, time.Since(start))
+			durMu.Unlock()
+		})
+	}
+	for g := range appenders {
+		wg.Go(func() {
+			start := time.Now()
+			for range updatesEach {
+				seqs, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-direct", perUpdate)
+				if err != nil {
+					t.Errorf("%s: appender %d: %v", phase, g, err)
+					return
+				}
+				f.record(seqs...)
+				directN.Add(int64(len(seqs)))
+			}
+			durMu.Lock()
+			directDur = max(directDur, time.Since(start))
+			durMu.Unlock()
+		})
+	}
+	// Ingest must finish although one subscriber reads nothing: a Publish that waited for
+	// it would never return.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(subscribeDeadline):
+		t.Fatalf("%s: ingest stalled: %d of %d webhook deliveries and %d of %d appends acknowledged within %v",
+			phase, httpN.Load(), httpSenders*httpEach, directN.Load(), appenders*updatesEach*perUpdate, subscribeDeadline)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	t.Logf("%s: ingest %d webhook deliveries over HTTP at %.0f/s (%d senders) and %d events appended through the store, %d per Update, at %.0f/s (%d appenders), side by side",
+		phase, httpN.Load(), float64(httpN.Load())/httpDur.Seconds(), httpSenders, directN.Load(), perUpdate, float64(directN.Load())/directDur.Seconds(), appenders)
+}
+
+// latency logs the fast subscriber's latency, acknowledged → received, from its event from on.
+func (f *slowFixture) latency(phase string, from int) {
+	f.fast.mu.Lock()
+	seqs, at := f.fast.seqs[from:], f.fast.at[from:]
+	f.ackMu.Lock()
+	var lat []time.Duration
+	for i, seq := range seqs {
+		if a, ok := f.acked[seq]; ok {
+			lat = append(lat, max(0, at[i].Sub(a))) // may arrive before its sender is answered
 		}
 	}
+	f.ackMu.Unlock()
+	f.fast.mu.Unlock()
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		f.t.Logf("%s: fast subscriber latency, acknowledged → received, over %d events: p50 %v, p99 %v, max %v",
+			phase, len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+	}
+}
 
-	// Baseline: nobody stalled.
-	ingest("baseline", 25, 35, 10)
-	want := storedSeqs(t, s.conn, ft, nil, 0)
-	fast.waitCaughtUp(want)
-	latency("baseline", 0)
-	baseline := len(fast.received())
-
-	// The slow subscriber: its stream is open (it has its first event: the server is
-	// replaying to it, registered for live events) and it reads nothing more.
-	slowCtx, slowCancel := context.WithCancel(withToken(ft.token))
-	defer slowCancel()
-	slow, err := livegatev1.NewEventServiceClient(slowConn).Subscribe(slowCtx, &livegatev1.SubscribeRequest{AccountId: ft.acc, AppId: ft.app})
+// openStalledSubscriber opens the slow subscriber: its stream is open (it has its first
+// event: the server is replaying to it, registered for live events) and it reads nothing
+// more. It returns what it received.
+func (f *slowFixture) openStalledSubscriber() []uint64 {
+	slowCtx, slowCancel := context.WithCancel(withToken(f.ft.token))
+	f.t.Cleanup(slowCancel)
+	slow, err := livegatev1.NewEventServiceClient(f.slowConn).Subscribe(slowCtx, &livegatev1.SubscribeRequest{AccountId: f.ft.acc, AppId: f.ft.app})
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
 	first, err := slow.Recv()
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
-	slowGot := []uint64{first.GetEvent().GetSequence()}
+	f.slow = slow
+	return []uint64{first.GetEvent().GetSequence()}
+}
 
-	ingest("slow subscriber stalled", 25, 35, 10)
-	want = storedSeqs(t, s.conn, ft, nil, 0)
-	fast.waitCaughtUp(want)
-	latency("slow subscriber stalled", baseline)
-	fast.stop()
-	checkExactly(t, "fast", fast.received(), want)
-
-	// Now the slow one reads: everything, in order, once.
+// slowReadsEverything: now the slow one reads: everything, in order, once.
+func (f *slowFixture) slowReadsEverything(slowGot, want []uint64) {
 	var size int
 	for len(slowGot) < len(want) {
-		resp, err := slow.Recv()
+		resp, err := f.slow.Recv()
 		if err != nil {
-			t.Fatalf("slow: after %d events: %v", len(slowGot), err)
+			f.t.Fatalf("slow: after %d events: %v", len(slowGot), err)
 		}
 		if ev := resp.GetEvent(); ev != nil {
 			slowGot = append(slowGot, ev.GetSequence())
 			size += proto.Size(resp)
 		}
 	}
-	checkExactly(t, "slow", slowGot, want)
-	t.Logf("slow: %d events (%d KiB) read after the stall; at most 16 fit its live queue and ~128 KiB its flow-control window and the server's write quota, so it was replayed from the store",
+	checkExactly(f.t, "slow", slowGot, want)
+	f.t.Logf("slow: %d events (%d KiB) read after the stall; at most 16 fit its live queue and ~128 KiB its flow-control window and the server's write quota, so it was replayed from the store",
 		len(slowGot), size>>10)
 }
 
