@@ -175,61 +175,106 @@ func TestWrite(t *testing.T) {
 	c := goodConfig()
 	c.LivegateURL = "http://10.0.0.5:8080/"
 	c.HLSDir = "/srv/hls/"
+	conf := writeString(t, c)
+	t.Run("every directive", func(t *testing.T) {
+		directives := directiveLines(conf)
+		for _, want := range writeWantLines {
+			if !directives[want] {
+				t.Errorf("the config has no line %q:\n%s", want, conf)
+			}
+		}
+	})
+	t.Run("callbacks per application", func(t *testing.T) { checkAppCallbacks(t, conf) })
+	t.Run("no banned directive", func(t *testing.T) {
+		for line := range directiveLines(conf) {
+			for _, banned := range []string{"daemon", "master_process", "on_done", "on_connect", "on_disconnect", "user"} {
+				if strings.HasPrefix(line, banned+" ") {
+					t.Errorf("the config has the directive %q", line)
+				}
+			}
+		}
+	})
+	t.Run("comment header", func(t *testing.T) { checkConfigHeader(t, conf) })
+	t.Run("balanced braces", func(t *testing.T) {
+		if strings.Count(conf, "{") != strings.Count(conf, "}") {
+			t.Errorf("unbalanced braces:\n%s", conf)
+		}
+	})
+	t.Run("user and module", func(t *testing.T) {
+		c := c
+		c.User = "www-data"
+		c.Module = "/opt/ngx_rtmp_module.so"
+		conf := writeString(t, c)
+		directives := directiveLines(conf)
+		for _, want := range []string{"user www-data;", "load_module /opt/ngx_rtmp_module.so;"} {
+			if !directives[want] {
+				t.Errorf("the config has no line %q:\n%s", want, conf)
+			}
+		}
+	})
+}
+
+// writeString is Write's configuration for c.
+func writeString(t *testing.T, c Config) string {
+	t.Helper()
 	var b bytes.Buffer
 	if err := Write(&b, c); err != nil {
 		t.Fatal(err)
 	}
-	conf := b.String()
-	directives := directiveLines(conf)
-	for _, want := range []string{
-		"load_module " + DefaultModule + ";",
-		"worker_processes 1;",
-		"pid nginx.pid;",
-		"error_log stderr notice;",
-		"worker_connections 1024;",
-		"listen 127.0.0.1:1935;",
-		"chunk_size 4096;",
-		"application live {",
-		"deny play all;",
-		"push rtmp://127.0.0.1:1935/watch;",
-		"application watch {",
-		"allow publish 127.0.0.1;",
-		"deny publish all;",
-		"live on;",
-		"record off;",
-		"notify_method post;",
-		"on_publish http://10.0.0.5:8080/rtmp/" + testSecret + "/on_publish;",
-		"on_publish_done http://10.0.0.5:8080/rtmp/" + testSecret + "/on_publish_done;",
-		"on_play http://10.0.0.5:8080/rtmp/" + testSecret + "/on_play;",
-		"on_play_done http://10.0.0.5:8080/rtmp/" + testSecret + "/on_play_done;",
-		"on_update http://10.0.0.5:8080/rtmp/" + testSecret + "/on_update;",
-		"notify_update_timeout 30s;",
-		"drop_idle_publisher 10s;",
-		"hls on;",
-		"hls_path /srv/hls;",
-		"hls_nested on;",
-		"hls_fragment 2s;",
-		"hls_playlist_length 16s;",
-		"client_body_temp_path client_body_temp;",
-		"proxy_temp_path proxy_temp;",
-		"fastcgi_temp_path fastcgi_temp;",
-		"uwsgi_temp_path uwsgi_temp;",
-		"scgi_temp_path scgi_temp;",
-		"listen 127.0.0.1:8081;",
-		"location /hls/ {",
-		"alias /srv/hls/;",
-		"application/vnd.apple.mpegurl m3u8;",
-		"video/mp2t ts;",
-		"add_header Cache-Control no-cache;",
-		"add_header Access-Control-Allow-Origin *;",
-		"return 404;",
-	} {
-		if !directives[want] {
-			t.Errorf("the config has no line %q:\n%s", want, conf)
-		}
-	}
-	// The ingest application has only the publish callbacks (nginx-rtmp's callbacks for its
-	// own relay fail and drop it); the playback one only the play ones and on_update.
+	return b.String()
+}
+
+// writeWantLines are lines TestWrite's configuration must have (LivegateURL
+// http://10.0.0.5:8080/, HLSDir /srv/hls/, the rest goodConfig's).
+var writeWantLines = []string{
+	"load_module " + DefaultModule + ";",
+	"worker_processes 1;",
+	"pid nginx.pid;",
+	"error_log stderr notice;",
+	"worker_connections 1024;",
+	"listen 127.0.0.1:1935;",
+	"chunk_size 4096;",
+	"application live {",
+	"deny play all;",
+	"push rtmp://127.0.0.1:1935/watch;",
+	"application watch {",
+	"allow publish 127.0.0.1;",
+	"deny publish all;",
+	"live on;",
+	"record off;",
+	"notify_method post;",
+	"on_publish http://10.0.0.5:8080/rtmp/" + testSecret + "/on_publish;",
+	"on_publish_done http://10.0.0.5:8080/rtmp/" + testSecret + "/on_publish_done;",
+	"on_play http://10.0.0.5:8080/rtmp/" + testSecret + "/on_play;",
+	"on_play_done http://10.0.0.5:8080/rtmp/" + testSecret + "/on_play_done;",
+	"on_update http://10.0.0.5:8080/rtmp/" + testSecret + "/on_update;",
+	"notify_update_timeout 30s;",
+	"drop_idle_publisher 10s;",
+	"hls on;",
+	"hls_path /srv/hls;",
+	"hls_nested on;",
+	"hls_fragment 2s;",
+	"hls_playlist_length 16s;",
+	"client_body_temp_path client_body_temp;",
+	"proxy_temp_path proxy_temp;",
+	"fastcgi_temp_path fastcgi_temp;",
+	"uwsgi_temp_path uwsgi_temp;",
+	"scgi_temp_path scgi_temp;",
+	"listen 127.0.0.1:8081;",
+	"location /hls/ {",
+	"alias /srv/hls/;",
+	"application/vnd.apple.mpegurl m3u8;",
+	"video/mp2t ts;",
+	"add_header Cache-Control no-cache;",
+	"add_header Access-Control-Allow-Origin *;",
+	"return 404;",
+}
+
+// checkAppCallbacks: the ingest application has only the publish callbacks (nginx-rtmp's
+// callbacks for its own relay fail and drop it); the playback one only the play ones and
+// on_update.
+func checkAppCallbacks(t *testing.T, conf string) {
+	t.Helper()
 	live := conf[strings.Index(conf, "application live {"):strings.Index(conf, "application watch {")]
 	watch := conf[strings.Index(conf, "application watch {"):strings.Index(conf, "http {")]
 	for _, tc := range []struct {
@@ -250,13 +295,12 @@ func TestWrite(t *testing.T) {
 			}
 		}
 	}
-	for line := range directives {
-		for _, banned := range []string{"daemon", "master_process", "on_done", "on_connect", "on_disconnect", "user"} {
-			if strings.HasPrefix(line, banned+" ") {
-				t.Errorf("the config has the directive %q", line)
-			}
-		}
-	}
+}
+
+// checkConfigHeader: the config starts with a comment header that says how it was made
+// and how to run it.
+func checkConfigHeader(t *testing.T, conf string) {
+	t.Helper()
 	if !strings.HasPrefix(conf, "#") {
 		t.Errorf("the config does not start with its comment header:\n%s", conf)
 	}
@@ -269,22 +313,6 @@ func TestWrite(t *testing.T) {
 	} {
 		if !strings.Contains(header, want) {
 			t.Errorf("the header does not contain %q:\n%s", want, header)
-		}
-	}
-	if strings.Count(conf, "{") != strings.Count(conf, "}") {
-		t.Errorf("unbalanced braces:\n%s", conf)
-	}
-
-	c.User = "www-data"
-	c.Module = "/opt/ngx_rtmp_module.so"
-	b.Reset()
-	if err := Write(&b, c); err != nil {
-		t.Fatal(err)
-	}
-	directives = directiveLines(b.String())
-	for _, want := range []string{"user www-data;", "load_module /opt/ngx_rtmp_module.so;"} {
-		if !directives[want] {
-			t.Errorf("the config has no line %q:\n%s", want, b.String())
 		}
 	}
 }
@@ -474,12 +502,37 @@ func (rec *recorder) String() string {
 // with ffmpeg and checks the callbacks reach livegate, livegate's rename takes effect and
 // nginx serves the stream's HLS under its new name.
 func TestNginxServesStream(t *testing.T) {
+	s := startServingNginx(t)
+	s.pushWhilePlaylistServed()
+	s.checkCallbacks()
+	s.checkHLSFiles()
+	if t.Failed() {
+		t.Logf("ffmpeg's log:\n%s", s.pushLog.String())
+		t.Logf("callbacks:\n%s", s.rec)
+	}
+	if strings.Contains(s.ngx.Log(), "[emerg]") || strings.Contains(s.ngx.Log(), "[crit]") {
+		t.Errorf("nginx logged an error:\n%s", s.ngx.Log())
+	}
+	logLines(t, "nginx", s.ngx.Log())
+}
+
+// servingNginx is TestNginxServesStream's nginx, on the written configuration, with a
+// recorder in livegate's place that renames the stream; the methods are the steps.
+type servingNginx struct {
+	t                  *testing.T
+	ffmpeg             string
+	rec                *recorder
+	ngx                *testenv.Nginx
+	rtmpAddr, httpAddr string
+	hlsDir             string
+	pushLog            strings.Builder
+}
+
+func startServingNginx(t *testing.T) *servingNginx {
 	module := DefaultModule
 	nginx := testenv.NginxRTMP(t, module)
-	ffmpeg := testenv.LookPath(t, "ffmpeg")
-
-	rec := &recorder{renameTo: "renamed"}
-	livegate := httptest.NewServer(rec)
+	s := &servingNginx{t: t, ffmpeg: testenv.LookPath(t, "ffmpeg"), rec: &recorder{renameTo: "renamed"}}
+	livegate := httptest.NewServer(s.rec)
 	t.Cleanup(livegate.Close)
 
 	dir := t.TempDir()
@@ -487,15 +540,15 @@ func TestNginxServesStream(t *testing.T) {
 	if err := os.Mkdir(prefix, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	rtmpAddr := testenv.FreeAddr(t)
-	httpAddr := testenv.FreeAddr(t)
-	hlsDir := filepath.Join(dir, "hls")
+	s.rtmpAddr = testenv.FreeAddr(t)
+	s.httpAddr = testenv.FreeAddr(t)
+	s.hlsDir = filepath.Join(dir, "hls")
 	c := Config{
 		LivegateURL:    livegate.URL,
 		CallbackSecret: testSecret,
-		RTMPListen:     rtmpAddr,
-		HTTPListen:     httpAddr,
-		HLSDir:         hlsDir,
+		RTMPListen:     s.rtmpAddr,
+		HTTPListen:     s.httpAddr,
+		HLSDir:         s.hlsDir,
 		Module:         module,
 	}
 	if os.Geteuid() == 0 {
@@ -508,17 +561,22 @@ func TestNginxServesStream(t *testing.T) {
 		c.User = me.Username
 	}
 	conf := writeConfig(t, dir, c)
-	ngx := testenv.StartNginx(t, nginx, conf, prefix, rtmpAddr, httpAddr)
+	s.ngx = testenv.StartNginx(t, nginx, conf, prefix, s.rtmpAddr, s.httpAddr)
+	return s
+}
 
+// pushWhilePlaylistServed pushes a stream with ffmpeg; while it pushes, nginx serves the
+// renamed stream's playlist.
+func (s *servingNginx) pushWhilePlaylistServed() {
+	t := s.t
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Long enough for the relay to the playback application and the first 2 s fragment.
-	push := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+	push := exec.CommandContext(ctx, s.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
 		"-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=15", "-f", "lavfi", "-i", "sine",
 		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15",
-		"-c:a", "aac", "-t", "6", "-f", "flv", "rtmp://"+rtmpAddr+"/"+App+"/thekey")
-	var pushLog strings.Builder
-	push.Stdout, push.Stderr = &pushLog, &pushLog
+		"-c:a", "aac", "-t", "6", "-f", "flv", "rtmp://"+s.rtmpAddr+"/"+App+"/thekey")
+	push.Stdout, push.Stderr = &s.pushLog, &s.pushLog
 	start := time.Now()
 	if err := push.Start(); err != nil {
 		t.Fatal(err)
@@ -526,8 +584,7 @@ func TestNginxServesStream(t *testing.T) {
 	pushed := make(chan error, 1)
 	go func() { pushed <- push.Wait() }()
 
-	// While ffmpeg pushes, nginx serves the renamed stream's playlist.
-	playlist := "http://" + httpAddr + HLSPath + "/renamed/index.m3u8"
+	playlist := "http://" + s.httpAddr + HLSPath + "/renamed/index.m3u8"
 	var (
 		served   bool
 		pushErr  error
@@ -553,17 +610,7 @@ func TestNginxServesStream(t *testing.T) {
 		if pushDone {
 			t.Errorf("GET %s: 200 only after ffmpeg stopped pushing", playlist)
 		}
-		if ct := resp.Header.Get("Content-Type"); ct != "application/vnd.apple.mpegurl" {
-			t.Errorf("GET %s: Content-Type %q, want application/vnd.apple.mpegurl", playlist, ct)
-		}
-		if !bytes.HasPrefix(body, []byte("#EXTM3U")) || !bytes.Contains(body, []byte(".ts")) {
-			t.Errorf("GET %s: not a playlist with fragments:\n%s", playlist, body)
-		}
-		for header, want := range map[string]string{"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"} {
-			if got := resp.Header.Get(header); got != want {
-				t.Errorf("GET %s: %s %q, want %q", playlist, header, got, want)
-			}
-		}
+		checkPlaylistAnswer(t, playlist, resp, body)
 	}
 	if !served {
 		t.Errorf("GET %s never answered 200 while ffmpeg pushed", playlist)
@@ -572,10 +619,30 @@ func TestNginxServesStream(t *testing.T) {
 		pushErr = <-pushed
 	}
 	if pushErr != nil {
-		t.Fatalf("ffmpeg: %v\n%s", pushErr, pushLog.String())
+		t.Fatalf("ffmpeg: %v\n%s", pushErr, s.pushLog.String())
 	}
+}
 
-	// The stream's end reaches livegate.
+// checkPlaylistAnswer: a served playlist is an HLS playlist with fragments, not cached, and
+// open to every origin.
+func checkPlaylistAnswer(t *testing.T, playlist string, resp *http.Response, body []byte) {
+	t.Helper()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/vnd.apple.mpegurl" {
+		t.Errorf("GET %s: Content-Type %q, want application/vnd.apple.mpegurl", playlist, ct)
+	}
+	if !bytes.HasPrefix(body, []byte("#EXTM3U")) || !bytes.Contains(body, []byte(".ts")) {
+		t.Errorf("GET %s: not a playlist with fragments:\n%s", playlist, body)
+	}
+	for header, want := range map[string]string{"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"} {
+		if got := resp.Header.Get(header); got != want {
+			t.Errorf("GET %s: %s %q, want %q", playlist, header, got, want)
+		}
+	}
+}
+
+// checkCallbacks: the stream's start and end reach livegate, once each, and nothing else.
+func (s *servingNginx) checkCallbacks() {
+	t, rec := s.t, s.rec
 	secretPath := "/rtmp/" + testSecret + "/"
 	deadline := time.Now().Add(5 * time.Second)
 	for len(rec.find(secretPath+"on_publish_done")) == 0 && time.Now().Before(deadline) {
@@ -607,25 +674,19 @@ func TestNginxServesStream(t *testing.T) {
 			t.Errorf("unexpected %s callbacks; callbacks:\n%s", call, rec)
 		}
 	}
+}
 
-	// The HLS files are under the new name, and stay after the stream ends (hls_cleanup
-	// removes them a playlist length or two later).
+// checkHLSFiles: the HLS files are under the new name, and stay after the stream ends
+// (hls_cleanup removes them a playlist length or two later).
+func (s *servingNginx) checkHLSFiles() {
 	for _, p := range []string{"index.m3u8", "*.ts"} {
-		if m, _ := filepath.Glob(filepath.Join(hlsDir, "renamed", p)); len(m) == 0 {
-			t.Errorf("no %s in %s after the stream ended", p, filepath.Join(hlsDir, "renamed"))
+		if m, _ := filepath.Glob(filepath.Join(s.hlsDir, "renamed", p)); len(m) == 0 {
+			s.t.Errorf("no %s in %s after the stream ended", p, filepath.Join(s.hlsDir, "renamed"))
 		}
 	}
-	if _, err := os.Stat(filepath.Join(hlsDir, "thekey")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("HLS output under the stream key: %v", err)
+	if _, err := os.Stat(filepath.Join(s.hlsDir, "thekey")); !errors.Is(err, os.ErrNotExist) {
+		s.t.Errorf("HLS output under the stream key: %v", err)
 	}
-	if t.Failed() {
-		t.Logf("ffmpeg's log:\n%s", pushLog.String())
-		t.Logf("callbacks:\n%s", rec)
-	}
-	if strings.Contains(ngx.Log(), "[emerg]") || strings.Contains(ngx.Log(), "[crit]") {
-		t.Errorf("nginx logged an error:\n%s", ngx.Log())
-	}
-	logLines(t, "nginx", ngx.Log())
 }
 
 // logLines logs s line by line, in verbose runs, for whoever wants to see what nginx did.

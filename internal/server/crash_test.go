@@ -102,8 +102,46 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	if err := json.Unmarshal(out, &creds); err != nil || creds.APIToken == "" {
 		t.Fatalf("apps create printed %q: %v", out, err)
 	}
-	p := startProcess(t, bin, dataDir)
+	acked := sigkillWhileSending(t, startProcess(t, bin, dataDir), creds)
+	t.Logf("%d deliveries acknowledged before SIGKILL", len(acked))
 
+	// Restart on the same data and read everything back.
+	p2 := startProcess(t, bin, dataDir)
+	s := &testServer{t: t, base: "http://" + p2.http}
+	stored := storedByProviderID(s, creds.APIToken)
+	for id := range acked {
+		if stored[id] != 1 {
+			t.Errorf("acknowledged delivery %s stored %d times", id, stored[id])
+		}
+	}
+	for id, n := range stored {
+		if n != 1 {
+			t.Errorf("delivery %s stored %d times", id, n)
+		}
+	}
+	// A provider retry of an acknowledged delivery is a duplicate after the crash too.
+	for id := range acked {
+		body := withID(t, hmsDelivery("peer.join.success", time.Now(), `{"room_id":"room-crash","peer_id":"`+id+`"}`), id)
+		r := s.post(hmsPath(accA, appA), map[string]string{"X-Webhook-Secret": creds.WebhookSecret}, body)
+		if r.Status != 200 || r.Body["duplicate"] != true {
+			t.Errorf("redelivery of %s after restart: HTTP %d %s", id, r.Status, r.Raw)
+		}
+		break
+	}
+	_ = p2.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p2.done:
+		if p2.err != nil {
+			t.Errorf("graceful shutdown: %v", p2.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("no graceful shutdown within 30s")
+	}
+}
+
+// sigkillWhileSending has 8 senders post deliveries to p until it is gone, SIGKILLs it once
+// 300 are acknowledged, and returns the ids answered 200.
+func sigkillWhileSending(t *testing.T, p *process, creds auth.Credentials) map[string]bool {
 	var (
 		mu     sync.Mutex
 		acked  = map[string]bool{}
@@ -145,52 +183,25 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	}
 	<-p.done
 	wg.Wait()
-	t.Logf("%d deliveries acknowledged before SIGKILL", len(acked))
+	return acked
+}
 
-	// Restart on the same data and read everything back.
-	p2 := startProcess(t, bin, dataDir)
-	s := &testServer{t: t, base: "http://" + p2.http}
+// storedByProviderID lists every stored event over REST: how many times each provider
+// event id is stored.
+func storedByProviderID(s *testServer, token string) map[string]int {
 	stored := map[string]int{}
 	pageToken := ""
 	for {
-		r := s.rest("GET", fmt.Sprintf("/accounts/%s/realtime/kit/%s/events?page_size=1000&page_token=%s", accA, appA, pageToken), creds.APIToken, nil)
+		r := s.rest("GET", fmt.Sprintf("/accounts/%s/realtime/kit/%s/events?page_size=1000&page_token=%s", accA, appA, pageToken), token, nil)
 		if r.Status != 200 {
-			t.Fatalf("list events: HTTP %d %s", r.Status, r.Raw)
+			s.t.Fatalf("list events: HTTP %d %s", r.Status, r.Raw)
 		}
 		for _, ev := range r.Body["events"].([]any) {
 			stored[ev.(map[string]any)["provider_event_id"].(string)]++
 		}
 		pageToken, _ = r.Body["next_page_token"].(string)
 		if pageToken == "" {
-			break
+			return stored
 		}
-	}
-	for id := range acked {
-		if stored[id] != 1 {
-			t.Errorf("acknowledged delivery %s stored %d times", id, stored[id])
-		}
-	}
-	for id, n := range stored {
-		if n != 1 {
-			t.Errorf("delivery %s stored %d times", id, n)
-		}
-	}
-	// A provider retry of an acknowledged delivery is a duplicate after the crash too.
-	for id := range acked {
-		body := withID(t, hmsDelivery("peer.join.success", time.Now(), `{"room_id":"room-crash","peer_id":"`+id+`"}`), id)
-		r := s.post(hmsPath(accA, appA), map[string]string{"X-Webhook-Secret": creds.WebhookSecret}, body)
-		if r.Status != 200 || r.Body["duplicate"] != true {
-			t.Errorf("redelivery of %s after restart: HTTP %d %s", id, r.Status, r.Raw)
-		}
-		break
-	}
-	_ = p2.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p2.done:
-		if p2.err != nil {
-			t.Errorf("graceful shutdown: %v", p2.err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Error("no graceful shutdown within 30s")
 	}
 }

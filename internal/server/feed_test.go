@@ -323,123 +323,167 @@ func checkExactly(t testing.TB, name string, got, want []uint64) {
 // the last sequence it received. Each ends with exactly the stored events its filter
 // selects after its cursor, in order.
 func TestSubscribeConcurrentFiltersCursorsResume(t *testing.T) {
+	f := newConcurrentFeed(t)
+	f.startSenders()
+	f.joinMidway()
+	f.allDisconnectsAndResumes()
+	f.finishSending()
+	f.checkEverySubscriber()
+}
+
+// The deliveries of TestSubscribeConcurrentFiltersCursorsResume: senders pause at pauseAt
+// until the disconnect and resume are done.
+const cfSenders, cfPerSender, cfPauseAt = 4, 75, 50
+
+// concurrentFeed is TestSubscribeConcurrentFiltersCursorsResume's server, its five
+// subscribers and senders; the methods are the steps, called in order.
+type concurrentFeed struct {
+	t     *testing.T
+	s     *testServer
+	ft    feedTenant
+	conn  *grpc.ClientConn
+	rooms []string
+
+	all, hls, joins, own, room1 *subscriber
+
+	acked          atomic.Int64
+	release        chan struct{}
+	releaseSenders func()
+	wg             sync.WaitGroup
+
+	middle, headBeforeOnlyNew, resumeFrom uint64
+}
+
+func newConcurrentFeed(t *testing.T) *concurrentFeed {
 	// A small queue: fast readers still overflow now and then and fall back to the store.
 	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Feed.Queue = 8
 		c.Feed.ProgressEvery = 50 * time.Millisecond
 	})
 	ft := newFeedTenant(s, accA, appA)
-	conn := dialFeed(t, s.srv.GRPCAddr())
-	ctx := withToken(ft.token)
-	rooms := []string{"room-0", "room-1", "room-2", "room-3"}
+	f := &concurrentFeed{t: t, s: s, ft: ft, conn: dialFeed(t, s.srv.GRPCAddr()), rooms: []string{"room-0", "room-1", "room-2", "room-3"}}
 	// Meeting livestreams in two rooms: their hls events cause livegate status changes.
-	for _, room := range rooms[:2] {
-		if _, err := s.livestreams.StartMeetingLivestream(ctx, &livegatev1.StartMeetingLivestreamRequest{AccountId: ft.acc, AppId: ft.app, MeetingId: room}); err != nil {
+	for _, room := range f.rooms[:2] {
+		if _, err := s.livestreams.StartMeetingLivestream(withToken(ft.token), &livegatev1.StartMeetingLivestreamRequest{AccountId: ft.acc, AppId: ft.app, MeetingId: room}); err != nil {
 			t.Fatal(err)
 		}
 	}
-
-	all := newSubscriber(t, "all", ft, nil, nil)
-	hls := newSubscriber(t, "type hls.", ft, &livegatev1.SubscribeRequest{Type: []string{"hls."}},
+	f.all = newSubscriber(t, "all", ft, nil, nil)
+	f.hls = newSubscriber(t, "type hls.", ft, &livegatev1.SubscribeRequest{Type: []string{"hls."}},
 		func(ev *livegatev1.Event) bool { return strings.HasPrefix(ev.GetType(), "hls.") })
-	joins := newSubscriber(t, "type peer.join.success", ft, &livegatev1.SubscribeRequest{Type: []string{"peer.join.success"}},
+	f.joins = newSubscriber(t, "type peer.join.success", ft, &livegatev1.SubscribeRequest{Type: []string{"peer.join.success"}},
 		func(ev *livegatev1.Event) bool { return ev.GetType() == "peer.join.success" })
-	own := newSubscriber(t, "source livegate", ft, &livegatev1.SubscribeRequest{Source: []string{"livegate"}},
+	f.own = newSubscriber(t, "source livegate", ft, &livegatev1.SubscribeRequest{Source: []string{"livegate"}},
 		func(ev *livegatev1.Event) bool { return ev.GetSource() == "livegate" })
-	room1 := newSubscriber(t, "room room-1", ft, &livegatev1.SubscribeRequest{RoomId: "room-1"},
+	f.room1 = newSubscriber(t, "room room-1", ft, &livegatev1.SubscribeRequest{RoomId: "room-1"},
 		func(ev *livegatev1.Event) bool { return ev.GetRoomId() == "room-1" })
-	all.start(conn, 0, false)
-	hls.start(conn, 0, false)
-	own.start(conn, 0, false)
+	f.all.start(f.conn, 0, false)
+	f.hls.start(f.conn, 0, false)
+	f.own.start(f.conn, 0, false)
+	return f
+}
 
-	const senders, perSender, pauseAt = 4, 75, 50
+// startSenders starts the senders; each pauses before its last quarter until releaseSenders.
+func (f *concurrentFeed) startSenders() {
 	types := []string{"peer.join.success", "hls.started.success", "peer.leave.success", "hls.stopped.success", "session.open.success"}
-	var acked atomic.Int64
-	release := make(chan struct{})
+	f.release = make(chan struct{})
 	var releaseOnce sync.Once
-	releaseSenders := func() { releaseOnce.Do(func() { close(release) }) }
-	defer releaseSenders()
-	var wg sync.WaitGroup
-	for g := range senders {
-		wg.Go(func() {
-			for i := range perSender {
-				if i == pauseAt {
-					<-release // the disconnect and resume below happen before the last quarter
+	f.releaseSenders = func() { releaseOnce.Do(func() { close(f.release) }) }
+	f.t.Cleanup(f.releaseSenders)
+	for g := range cfSenders {
+		f.wg.Go(func() {
+			for i := range cfPerSender {
+				if i == cfPauseAt {
+					<-f.release // the disconnect and resume below happen before the last quarter
 				}
-				body := hmsBody(types[(g+i)%len(types)], rooms[(g*7+i)%len(rooms)], g*1000+i)
-				if _, err := postHMS(s.base, ft, body); err != nil {
-					t.Errorf("sender %d, delivery %d: %v", g, i, err)
+				body := hmsBody(types[(g+i)%len(types)], f.rooms[(g*7+i)%len(f.rooms)], g*1000+i)
+				if _, err := postHMS(f.s.base, f.ft, body); err != nil {
+					f.t.Errorf("sender %d, delivery %d: %v", g, i, err)
 					return
 				}
-				acked.Add(1)
+				f.acked.Add(1)
 			}
 		})
 	}
+}
 
-	// Mid-way: one subscriber from a sequence in the middle of what is stored, one from now on.
-	testenv.WaitFor(t, "60 deliveries acknowledged", func() bool { return acked.Load() >= 60 })
-	sofar := storedSeqs(t, s.conn, ft, nil, 0)
-	middle := sofar[len(sofar)/2]
-	joins.start(conn, middle, false)
-	headBeforeOnlyNew := sofar[len(sofar)-1]
-	room1.start(conn, 0, true)
+// joinMidway: one subscriber from a sequence in the middle of what is stored, one from now on.
+func (f *concurrentFeed) joinMidway() {
+	testenv.WaitFor(f.t, "60 deliveries acknowledged", func() bool { return f.acked.Load() >= 60 })
+	sofar := storedSeqs(f.t, f.s.conn, f.ft, nil, 0)
+	f.middle = sofar[len(sofar)/2]
+	f.joins.start(f.conn, f.middle, false)
+	f.headBeforeOnlyNew = sofar[len(sofar)-1]
+	f.room1.start(f.conn, 0, true)
+}
 
-	// Mid-way: "all" goes away and comes back from its last sequence while senders go on.
-	testenv.WaitFor(t, "all: 100 events received", func() bool { return len(all.received()) >= 100 })
-	all.stop()
-	if err := all.waitEnd(); status.Code(err) != codes.Canceled {
+// allDisconnectsAndResumes: "all" goes away and comes back from its last sequence while
+// senders go on.
+func (f *concurrentFeed) allDisconnectsAndResumes() {
+	t := f.t
+	testenv.WaitFor(t, "all: 100 events received", func() bool { return len(f.all.received()) >= 100 })
+	f.all.stop()
+	if err := f.all.waitEnd(); status.Code(err) != codes.Canceled {
 		t.Errorf("all: stream ended with %v, want Canceled", err)
 	}
-	resumeFrom := all.last()
-	disconnectedAt := acked.Load()
-	testenv.WaitFor(t, "20 more deliveries while disconnected", func() bool { return acked.Load() >= disconnectedAt+20 })
-	all.start(conn, resumeFrom, false)
-	releaseSenders()
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	if got := acked.Load(); got != senders*perSender {
-		t.Fatalf("%d deliveries acknowledged, want %d", got, senders*perSender)
-	}
+	f.resumeFrom = f.all.last()
+	disconnectedAt := f.acked.Load()
+	testenv.WaitFor(t, "20 more deliveries while disconnected", func() bool { return f.acked.Load() >= disconnectedAt+20 })
+	f.all.start(f.conn, f.resumeFrom, false)
+}
 
-	check := func(sub *subscriber, after uint64) []uint64 {
-		t.Helper()
-		want := storedSeqs(t, s.conn, ft, sub.req, after)
-		if len(want) == 0 {
-			t.Fatalf("%s: nothing stored matches: the test exercises nothing", sub.name)
-		}
-		sub.waitCaughtUp(want)
-		return want
+// finishSending releases the senders and waits until every delivery is acknowledged.
+func (f *concurrentFeed) finishSending() {
+	f.releaseSenders()
+	f.wg.Wait()
+	if f.t.Failed() {
+		f.t.FailNow()
 	}
-	wantAll := check(all, 0)
-	wantHLS := check(hls, 0)
-	wantJoins := check(joins, middle)
-	wantOwn := check(own, 0)
-	wantRoom := storedSeqs(t, s.conn, ft, room1.req, headBeforeOnlyNew)
-	room1.waitCaughtUp(wantRoom)
+	if got := f.acked.Load(); got != cfSenders*cfPerSender {
+		f.t.Fatalf("%d deliveries acknowledged, want %d", got, cfSenders*cfPerSender)
+	}
+}
+
+// checkEverySubscriber: each subscriber received exactly the stored events of its filter
+// after its cursor; the only_new one everything from its first event on.
+func (f *concurrentFeed) checkEverySubscriber() {
+	t := f.t
+	fromCursor := []struct {
+		sub   *subscriber
+		after uint64
+		want  []uint64
+	}{{sub: f.all}, {sub: f.hls}, {sub: f.joins, after: f.middle}, {sub: f.own}}
+	for i, c := range fromCursor {
+		want := storedSeqs(t, f.s.conn, f.ft, c.sub.req, c.after)
+		if len(want) == 0 {
+			t.Fatalf("%s: nothing stored matches: the test exercises nothing", c.sub.name)
+		}
+		c.sub.waitCaughtUp(want)
+		fromCursor[i].want = want
+	}
+	wantRoom := storedSeqs(t, f.s.conn, f.ft, f.room1.req, f.headBeforeOnlyNew)
+	f.room1.waitCaughtUp(wantRoom)
 	// Stop every stream before comparing: anything extra would have arrived by then.
-	for _, sub := range []*subscriber{all, hls, joins, own, room1} {
+	for _, sub := range []*subscriber{f.all, f.hls, f.joins, f.own, f.room1} {
 		sub.stop()
 	}
-	checkExactly(t, all.name, all.received(), wantAll)
-	checkExactly(t, hls.name, hls.received(), wantHLS)
-	checkExactly(t, joins.name, joins.received(), wantJoins)
-	checkExactly(t, own.name, own.received(), wantOwn)
+	for _, c := range fromCursor {
+		checkExactly(t, c.sub.name, c.sub.received(), c.want)
+	}
 
 	// only_new: the stream starts at the head when the server took the call, somewhere after
 	// headBeforeOnlyNew; from its first event on it has everything.
-	got := room1.received()
+	got := f.room1.received()
 	if len(got) == 0 {
-		t.Fatalf("%s: received nothing", room1.name)
+		t.Fatalf("%s: received nothing", f.room1.name)
 	}
 	i := slices.Index(wantRoom, got[0])
 	if i < 0 {
-		t.Fatalf("%s: first event %d is not a stored room-1 event after %d", room1.name, got[0], headBeforeOnlyNew)
+		t.Fatalf("%s: first event %d is not a stored room-1 event after %d", f.room1.name, got[0], f.headBeforeOnlyNew)
 	}
-	checkExactly(t, room1.name+" (from its first event)", got, wantRoom[i:])
+	checkExactly(t, f.room1.name+" (from its first event)", got, wantRoom[i:])
 	t.Logf("stored %d events (%d hls., %d peer.join after %d, %d livegate); room-1 only_new skipped %d of its events; all resumed after %d",
-		len(wantAll), len(wantHLS), len(wantJoins), middle, len(wantOwn), i, resumeFrom)
+		len(fromCursor[0].want), len(fromCursor[1].want), len(fromCursor[2].want), f.middle, len(fromCursor[3].want), i, f.resumeFrom)
 }
 
 // ---- 2. restart ----
@@ -527,151 +571,179 @@ func TestSubscribeAcrossRestart(t *testing.T) {
 // gets everything, in order, exactly once: it overflowed and caught up from the store.
 // Ingest rates and the fast subscriber's latency are logged, not asserted.
 func TestSubscribeSlowSubscriberCostsNothing(t *testing.T) {
+	f := newSlowFixture(t)
+	// Baseline: nobody stalled.
+	f.ingest("baseline", 25, 35, 10)
+	want := storedSeqs(t, f.s.conn, f.ft, nil, 0)
+	f.fast.waitCaughtUp(want)
+	f.latency("baseline", 0)
+	baseline := len(f.fast.received())
+
+	slowGot := f.openStalledSubscriber()
+	f.ingest("slow subscriber stalled", 25, 35, 10)
+	want = storedSeqs(t, f.s.conn, f.ft, nil, 0)
+	f.fast.waitCaughtUp(want)
+	f.latency("slow subscriber stalled", baseline)
+	f.fast.stop()
+	checkExactly(t, "fast", f.fast.received(), want)
+
+	f.slowReadsEverything(slowGot, want)
+}
+
+// slowFixture is TestSubscribeSlowSubscriberCostsNothing's server with a fast subscriber,
+// the slow one's connection, and when each event was acknowledged to its sender.
+type slowFixture struct {
+	t        *testing.T
+	s        *testServer
+	ft       feedTenant
+	slowConn *grpc.ClientConn
+	fast     *subscriber
+	slow     grpc.ServerStreamingClient[livegatev1.SubscribeResponse]
+
+	ackMu sync.Mutex
+	acked map[uint64]time.Time
+}
+
+func newSlowFixture(t *testing.T) *slowFixture {
 	const queue = 16
 	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Feed.Queue = queue
 		c.Feed.StallTimeout = 10 * time.Minute // the slow one stalls on purpose, for as long as ingest takes
 	})
-	ft := newFeedTenant(s, accA, appA)
+	f := &slowFixture{t: t, s: s, ft: newFeedTenant(s, accA, appA), acked: map[uint64]time.Time{}}
 	fastConn := dialFeed(t, s.srv.GRPCAddr())
 	// Fixed 64 KiB windows (no BDP-driven growth): the stall reaches the server soon.
-	slowConn := dialFeed(t, s.srv.GRPCAddr(), grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	f.slowConn = dialFeed(t, s.srv.GRPCAddr(), grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	f.fast = newSubscriber(t, "fast", f.ft, nil, nil)
+	f.fast.start(fastConn, 0, false)
+	return f
+}
 
-	fast := newSubscriber(t, "fast", ft, nil, nil)
-	fast.start(fastConn, 0, false)
-
-	// ingest runs webhook senders over HTTP and appenders through the store side by side (the
-	// appenders take the same commit path, hook and hub, minus HTTP and decoding: thousands of
-	// webhooks would take too long under -race on 2 cores); each event counts when its sender
-	// is answered (HTTP 200, or Update returned: committed).
-	var ackMu sync.Mutex
-	acked := map[uint64]time.Time{}
-	ingest := func(phase string, httpEach, updatesEach, perUpdate int) {
-		t.Helper()
-		const httpSenders, appenders = 4, 4
-		var httpN, directN atomic.Int64
-		var httpDur, directDur time.Duration
-		var durMu sync.Mutex
-		record := func(seqs ...uint64) {
-			now := time.Now()
-			ackMu.Lock()
-			for _, seq := range seqs {
-				acked[seq] = now
-			}
-			ackMu.Unlock()
-		}
-		var wg sync.WaitGroup
-		for g := range httpSenders {
-			wg.Go(func() {
-				start := time.Now()
-				for i := range httpEach {
-					seq, err := postHMS(s.base, ft, hmsBody("peer.join.success", "room-http", g*100000+i))
-					if err != nil {
-						t.Errorf("%s: sender %d: %v", phase, g, err)
-						return
-					}
-					record(seq)
-					httpN.Add(1)
-				}
-				durMu.Lock()
-				httpDur = max(httpDur, time.Since(start))
-				durMu.Unlock()
-			})
-		}
-		for g := range appenders {
-			wg.Go(func() {
-				start := time.Now()
-				for range updatesEach {
-					seqs, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-direct", perUpdate)
-					if err != nil {
-						t.Errorf("%s: appender %d: %v", phase, g, err)
-						return
-					}
-					record(seqs...)
-					directN.Add(int64(len(seqs)))
-				}
-				durMu.Lock()
-				directDur = max(directDur, time.Since(start))
-				durMu.Unlock()
-			})
-		}
-		// Ingest must finish although one subscriber reads nothing: a Publish that waited for
-		// it would never return.
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(subscribeDeadline):
-			t.Fatalf("%s: ingest stalled: %d of %d webhook deliveries and %d of %d appends acknowledged within %v",
-				phase, httpN.Load(), httpSenders*httpEach, directN.Load(), appenders*updatesEach*perUpdate, subscribeDeadline)
-		}
-		if t.Failed() {
-			t.FailNow()
-		}
-		t.Logf("%s: ingest %d webhook deliveries over HTTP at %.0f/s (%d senders) and %d events appended through the store, %d per Update, at %.0f/s (%d appenders), side by side",
-			phase, httpN.Load(), float64(httpN.Load())/httpDur.Seconds(), httpSenders, directN.Load(), perUpdate, float64(directN.Load())/directDur.Seconds(), appenders)
+func (f *slowFixture) record(seqs ...uint64) {
+	now := time.Now()
+	f.ackMu.Lock()
+	for _, seq := range seqs {
+		f.acked[seq] = now
 	}
-	latency := func(phase string, from int) {
-		fast.mu.Lock()
-		seqs, at := fast.seqs[from:], fast.at[from:]
-		ackMu.Lock()
-		var lat []time.Duration
-		for i, seq := range seqs {
-			if a, ok := acked[seq]; ok {
-				lat = append(lat, max(0, at[i].Sub(a))) // may arrive before its sender is answered
+	f.ackMu.Unlock()
+}
+
+// ingest runs webhook senders over HTTP and appenders through the store side by side (the
+// appenders take the same commit path, hook and hub, minus HTTP and decoding: thousands of
+// webhooks would take too long under -race on 2 cores); each event counts when its sender
+// is answered (HTTP 200, or Update returned: committed).
+func (f *slowFixture) ingest(phase string, httpEach, updatesEach, perUpdate int) {
+	t, s, ft := f.t, f.s, f.ft
+	t.Helper()
+	const httpSenders, appenders = 4, 4
+	var httpN, directN atomic.Int64
+	var httpDur, directDur time.Duration
+	var durMu sync.Mutex
+	var wg sync.WaitGroup
+	for g := range httpSenders {
+		wg.Go(func() {
+			start := time.Now()
+			for i := range httpEach {
+				seq, err := postHMS(s.base, ft, hmsBody("peer.join.success", "room-http", g*100000+i))
+				if err != nil {
+					t.Errorf("%s: sender %d: %v", phase, g, err)
+					return
+				}
+				f.record(seq)
+				httpN.Add(1)
 			}
-		}
-		ackMu.Unlock()
-		fast.mu.Unlock()
-		slices.Sort(lat)
-		if len(lat) > 0 {
-			t.Logf("%s: fast subscriber latency, acknowledged → received, over %d events: p50 %v, p99 %v, max %v",
-				phase, len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+			durMu.Lock()
+			httpDur = max(httpDur, time.Since(start))
+			durMu.Unlock()
+		})
+	}
+	for g := range appenders {
+		wg.Go(func() {
+			start := time.Now()
+			for range updatesEach {
+				seqs, err := appendPeerJoins(context.Background(), server.StoreOf(s.srv), ft, "room-direct", perUpdate)
+				if err != nil {
+					t.Errorf("%s: appender %d: %v", phase, g, err)
+					return
+				}
+				f.record(seqs...)
+				directN.Add(int64(len(seqs)))
+			}
+			durMu.Lock()
+			directDur = max(directDur, time.Since(start))
+			durMu.Unlock()
+		})
+	}
+	// Ingest must finish although one subscriber reads nothing: a Publish that waited for
+	// it would never return.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(subscribeDeadline):
+		t.Fatalf("%s: ingest stalled: %d of %d webhook deliveries and %d of %d appends acknowledged within %v",
+			phase, httpN.Load(), httpSenders*httpEach, directN.Load(), appenders*updatesEach*perUpdate, subscribeDeadline)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	t.Logf("%s: ingest %d webhook deliveries over HTTP at %.0f/s (%d senders) and %d events appended through the store, %d per Update, at %.0f/s (%d appenders), side by side",
+		phase, httpN.Load(), float64(httpN.Load())/httpDur.Seconds(), httpSenders, directN.Load(), perUpdate, float64(directN.Load())/directDur.Seconds(), appenders)
+}
+
+// latency logs the fast subscriber's latency, acknowledged → received, from its event from on.
+func (f *slowFixture) latency(phase string, from int) {
+	f.fast.mu.Lock()
+	seqs, at := f.fast.seqs[from:], f.fast.at[from:]
+	f.ackMu.Lock()
+	var lat []time.Duration
+	for i, seq := range seqs {
+		if a, ok := f.acked[seq]; ok {
+			lat = append(lat, max(0, at[i].Sub(a))) // may arrive before its sender is answered
 		}
 	}
+	f.ackMu.Unlock()
+	f.fast.mu.Unlock()
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		f.t.Logf("%s: fast subscriber latency, acknowledged → received, over %d events: p50 %v, p99 %v, max %v",
+			phase, len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+	}
+}
 
-	// Baseline: nobody stalled.
-	ingest("baseline", 25, 35, 10)
-	want := storedSeqs(t, s.conn, ft, nil, 0)
-	fast.waitCaughtUp(want)
-	latency("baseline", 0)
-	baseline := len(fast.received())
-
-	// The slow subscriber: its stream is open (it has its first event: the server is
-	// replaying to it, registered for live events) and it reads nothing more.
-	slowCtx, slowCancel := context.WithCancel(withToken(ft.token))
-	defer slowCancel()
-	slow, err := livegatev1.NewEventServiceClient(slowConn).Subscribe(slowCtx, &livegatev1.SubscribeRequest{AccountId: ft.acc, AppId: ft.app})
+// openStalledSubscriber opens the slow subscriber: its stream is open (it has its first
+// event: the server is replaying to it, registered for live events) and it reads nothing
+// more. It returns what it received.
+func (f *slowFixture) openStalledSubscriber() []uint64 {
+	slowCtx, slowCancel := context.WithCancel(withToken(f.ft.token))
+	f.t.Cleanup(slowCancel)
+	slow, err := livegatev1.NewEventServiceClient(f.slowConn).Subscribe(slowCtx, &livegatev1.SubscribeRequest{AccountId: f.ft.acc, AppId: f.ft.app})
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
 	first, err := slow.Recv()
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
-	slowGot := []uint64{first.GetEvent().GetSequence()}
+	f.slow = slow
+	return []uint64{first.GetEvent().GetSequence()}
+}
 
-	ingest("slow subscriber stalled", 25, 35, 10)
-	want = storedSeqs(t, s.conn, ft, nil, 0)
-	fast.waitCaughtUp(want)
-	latency("slow subscriber stalled", baseline)
-	fast.stop()
-	checkExactly(t, "fast", fast.received(), want)
-
-	// Now the slow one reads: everything, in order, once.
+// slowReadsEverything: now the slow one reads: everything, in order, once.
+func (f *slowFixture) slowReadsEverything(slowGot, want []uint64) {
 	var size int
 	for len(slowGot) < len(want) {
-		resp, err := slow.Recv()
+		resp, err := f.slow.Recv()
 		if err != nil {
-			t.Fatalf("slow: after %d events: %v", len(slowGot), err)
+			f.t.Fatalf("slow: after %d events: %v", len(slowGot), err)
 		}
 		if ev := resp.GetEvent(); ev != nil {
 			slowGot = append(slowGot, ev.GetSequence())
 			size += proto.Size(resp)
 		}
 	}
-	checkExactly(t, "slow", slowGot, want)
-	t.Logf("slow: %d events (%d KiB) read after the stall; at most 16 fit its live queue and ~128 KiB its flow-control window and the server's write quota, so it was replayed from the store",
+	checkExactly(f.t, "slow", slowGot, want)
+	f.t.Logf("slow: %d events (%d KiB) read after the stall; at most 16 fit its live queue and ~128 KiB its flow-control window and the server's write quota, so it was replayed from the store",
 		len(slowGot), size>>10)
 }
 

@@ -46,7 +46,19 @@ func TestHostileTenantCostsOthersNothing(t *testing.T) {
 	// the head is when the server takes the call, which may be after the first deliveries.
 	sub.start(dialFeed(t, s.srv.GRPCAddr()), 0, false)
 
-	const senders, perSender = 8, 10
+	acked := victimBesideHostile(t, s, victim, hostile)
+	checkVictimReceivedAll(t, s, victim, sub, acked)
+	checkHostileFeedReads(t, s, hostile)
+}
+
+// The victim's deliveries in TestHostileTenantCostsOthersNothing.
+const hostileVictimSenders, hostileVictimPerSender = 8, 10
+
+// victimBesideHostile posts the victim's deliveries while hostile senders post their bodies
+// for as long as the victim does, so that their deliveries share group-commit batches with
+// the victim's. Every hostile delivery must be refused with a 4xx (not 429) naming the
+// limit. It returns the sequences the victim was answered.
+func victimBesideHostile(t *testing.T, s *testServer, victim, hostile feedTenant) []uint64 {
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -54,12 +66,10 @@ func TestHostileTenantCostsOthersNothing(t *testing.T) {
 		done    atomic.Bool
 		refused = map[string]map[int]int{} // body kind → HTTP status → count
 	)
-	for i := range senders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range perSender {
-				seq, err := postHMS(s.base, victim, hmsBody("peer.join.success", "room-v", i*perSender+j))
+	for i := range hostileVictimSenders {
+		wg.Go(func() {
+			for j := range hostileVictimPerSender {
+				seq, err := postHMS(s.base, victim, hmsBody("peer.join.success", "room-v", i*hostileVictimPerSender+j))
 				if err != nil {
 					t.Errorf("victim delivery: %v", err)
 					continue
@@ -68,16 +78,12 @@ func TestHostileTenantCostsOthersNothing(t *testing.T) {
 				acked = append(acked, seq)
 				mu.Unlock()
 			}
-		}()
+		})
 	}
-	// Hostile senders post for as long as the victim does, so that their deliveries share
-	// group-commit batches with the victim's.
 	var hwg sync.WaitGroup
 	for kind, body := range hostileHMSBodies() {
 		for range 2 {
-			hwg.Add(1)
-			go func() {
-				defer hwg.Done()
+			hwg.Go(func() {
 				for !done.Load() {
 					code, msg, err := postRaw(s.base+hmsPath(hostile.acc, hostile.app), hostile.secret, body)
 					if err != nil {
@@ -96,21 +102,23 @@ func TestHostileTenantCostsOthersNothing(t *testing.T) {
 						t.Errorf("hostile %s delivery answered %d without naming the limit: %s", kind, code, msg)
 					}
 				}
-			}()
+			})
 		}
 	}
 	wg.Wait()
 	done.Store(true)
 	hwg.Wait()
 	t.Logf("hostile deliveries by answer: %v", refused)
+	return acked
+}
 
-	// Every acknowledged victim event reaches the live subscriber: the last one, and all
-	// before it (received is checked against what the store kept, in order, exactly once).
-	mu.Lock()
-	want := append([]uint64(nil), acked...)
-	mu.Unlock()
-	if len(want) != senders*perSender {
-		t.Fatalf("victim got %d acknowledgements, want %d", len(want), senders*perSender)
+// checkVictimReceivedAll: every acknowledged victim event reaches the live subscriber: the
+// last one, and all before it (received is checked against what the store kept, in order,
+// exactly once).
+func checkVictimReceivedAll(t *testing.T, s *testServer, victim feedTenant, sub *subscriber, acked []uint64) {
+	want := slices.Clone(acked)
+	if len(want) != hostileVictimSenders*hostileVictimPerSender {
+		t.Fatalf("victim got %d acknowledgements, want %d", len(want), hostileVictimSenders*hostileVictimPerSender)
 	}
 	var last uint64
 	for _, seq := range want {
@@ -123,8 +131,11 @@ func TestHostileTenantCostsOthersNothing(t *testing.T) {
 		t.Errorf("victim's live subscriber missed %d of %d acknowledged events: %s", len(r.Missing), len(want), r)
 	}
 	checkExactly(t, "victim live", got, storedSeqs(t, s.conn, victim, nil, 0))
+}
 
-	// The hostile tenant's own feed still reads: a list page and the NDJSON replay.
+// checkHostileFeedReads: the hostile tenant's own feed still reads: a list page and the
+// NDJSON replay.
+func checkHostileFeedReads(t *testing.T, s *testServer, hostile feedTenant) {
 	if r := s.rest(http.MethodGet, "/accounts/hostile/realtime/kit/app/events", hostile.token, nil); r.Status != http.StatusOK {
 		t.Errorf("hostile tenant's ListEvents: %d %s", r.Status, r.Raw)
 	}

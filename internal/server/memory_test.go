@@ -157,94 +157,148 @@ func memAnswer(conn net.Conn, wait time.Duration) (*http.Response, error) {
 //
 // Run: go test -race -count=1 -run TestMemoryAtLimits -v ./internal/server/
 func TestMemoryAtLimits(t *testing.T) {
+	m := newMemScenario(t)
+	m.openGRPCSubscriptions()
+	m.openRESTSubscriptions()
+	m.refuseGRPCPastLimit()
+	m.refuseRESTPastLimit()
+	m.stallUploads()
+	m.cutUploadsByReadTimeout()
+	m.checkUploadLimits()
+}
+
+// memTenant is one app of TestMemoryAtLimits.
+type memTenant struct {
+	acc, app string
+	creds    auth.Credentials
+}
+
+// memRow is one line of TestMemoryAtLimits' RSS table.
+type memRow struct {
+	phase    string
+	rss, hwm int64
+	subs     int
+	uploads  string
+}
+
+// memAnswerOf is what one stalled upload was answered.
+type memAnswerOf struct {
+	status     int
+	retryAfter string
+	err        error
+}
+
+// memScenario is TestMemoryAtLimits' one server process and what its steps measured; the
+// methods are the steps, called in order.
+type memScenario struct {
+	t    *testing.T
+	p    *process
+	pid  int
+	apps []memTenant
+	ctx  context.Context
+	rows []memRow
+	subs int
+
+	idle, afterGRPC, afterSSE, afterNDJSON, stalledRow, cutRow memRow
+
+	// The stalled uploads.
+	answers   chan memAnswerOf
+	readers   sync.WaitGroup
+	nAnswered atomic.Int64
+	uploadErr []error
+	byStatus  map[int]int
+	noRetry   int
+	peakRSS   atomic.Int64
+	sampling  chan struct{}
+	sampled   chan struct{}
+}
+
+// newMemScenario starts the binary at the test's limits with three apps and measures it idle;
+// the RSS table is logged when the test ends.
+func newMemScenario(t *testing.T) *memScenario {
 	// Both processes hold ~1,000 subscriptions and 200 uploads: ~1,300 sockets each.
 	ensureOpenFiles(t, 4096)
 	bin := buildLivegate(t)
 	dataDir := t.TempDir()
-	type tenant struct {
-		acc, app string
-		creds    auth.Credentials
+	m := &memScenario{t: t, apps: []memTenant{{acc: "acc-mem", app: "app-a"}, {acc: "acc-mem", app: "app-b"}, {acc: "acc-mem", app: "app-c"}}}
+	for i := range m.apps {
+		m.apps[i].creds = createAppCLI(t, bin, dataDir, m.apps[i].acc, m.apps[i].app)
 	}
-	apps := []tenant{{acc: "acc-mem", app: "app-a"}, {acc: "acc-mem", app: "app-b"}, {acc: "acc-mem", app: "app-c"}}
-	for i := range apps {
-		apps[i].creds = createAppCLI(t, bin, dataDir, apps[i].acc, apps[i].app)
-	}
-	p := startProcess(t, bin, dataDir,
+	m.p = startProcess(t, bin, dataDir,
 		"--max-subscriptions", strconv.Itoa(memMaxSubs),
 		"--max-subscriptions-per-app", strconv.Itoa(memMaxSubsPerApp),
 		"--http-max-body-bytes-in-flight", strconv.Itoa(memBodyBudget),
 		"--http-read-timeout", memReadTimeout.String(),
 	)
-	pid := p.cmd.Process.Pid
-
-	type row struct {
-		phase    string
-		rss, hwm int64
-		subs     int
-		uploads  string
-	}
-	var rows []row
-	subs := 0
-	measure := func(phase, uploads string) row {
-		rss, hwm := memStatus(t, pid)
-		r := row{phase, rss, hwm, subs, uploads}
-		rows = append(rows, r)
-		return r
-	}
-	defer func() {
-		var b strings.Builder
-		fmt.Fprintf(&b, "server RSS (livegate, pid %d; limits: %d subscriptions, %d per app, %d MiB bodies in flight, read timeout %v):\n",
-			pid, memMaxSubs, memMaxSubsPerApp, memBodyBudget>>20, memReadTimeout)
-		fmt.Fprintf(&b, "%-34s %10s %10s %6s  %s\n", "phase", "VmRSS MiB", "VmHWM MiB", "subs", "uploads by answer")
-		for _, r := range rows {
-			fmt.Fprintf(&b, "%-34s %10.1f %10.1f %6d  %s\n", r.phase, float64(r.rss)/(1<<20), float64(r.hwm)/(1<<20), r.subs, r.uploads)
-		}
-		t.Log(b.String())
-	}()
-	idle := measure("idle", "-")
-
-	// ---- N idle subscriptions, face by face ----
+	m.pid = m.p.cmd.Process.Pid
+	t.Cleanup(m.logTable)
+	m.idle = m.measure("idle", "-")
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	openParallel := func(face string, n int, open func(i int) error) {
-		t.Helper()
-		var (
-			wg   sync.WaitGroup
-			mu   sync.Mutex
-			errs []error
-		)
-		for i := range n {
-			wg.Go(func() {
-				if err := open(i); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		if len(errs) > 0 {
-			t.Fatalf("%s: %d of %d subscriptions not accepted; first: %v", face, len(errs), n, errs[0])
-		}
-		subs += n
-	}
+	m.ctx = ctx
+	return m
+}
 
-	// gRPC: memGRPCConns connections per app, 100 streams each.
+func (m *memScenario) measure(phase, uploads string) memRow {
+	rss, hwm := memStatus(m.t, m.pid)
+	r := memRow{phase, rss, hwm, m.subs, uploads}
+	m.rows = append(m.rows, r)
+	return r
+}
+
+func (m *memScenario) logTable() {
+	var b strings.Builder
+	fmt.Fprintf(&b, "server RSS (livegate, pid %d; limits: %d subscriptions, %d per app, %d MiB bodies in flight, read timeout %v):\n",
+		m.pid, memMaxSubs, memMaxSubsPerApp, memBodyBudget>>20, memReadTimeout)
+	fmt.Fprintf(&b, "%-34s %10s %10s %6s  %s\n", "phase", "VmRSS MiB", "VmHWM MiB", "subs", "uploads by answer")
+	for _, r := range m.rows {
+		fmt.Fprintf(&b, "%-34s %10.1f %10.1f %6d  %s\n", r.phase, float64(r.rss)/(1<<20), float64(r.hwm)/(1<<20), r.subs, r.uploads)
+	}
+	m.t.Log(b.String())
+}
+
+// openParallel opens n subscriptions at once; every one must be accepted.
+func (m *memScenario) openParallel(face string, n int, open func(i int) error) {
+	m.t.Helper()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for i := range n {
+		wg.Go(func() {
+			if err := open(i); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		m.t.Fatalf("%s: %d of %d subscriptions not accepted; first: %v", face, len(errs), n, errs[0])
+	}
+	m.subs += n
+}
+
+func memGRPCSubscribe(ctx context.Context, conn *grpc.ClientConn, a memTenant) (grpc.ServerStreamingClient[livegatev1.SubscribeResponse], error) {
+	return livegatev1.NewEventServiceClient(conn).Subscribe(ctx, &livegatev1.SubscribeRequest{AccountId: a.acc, AppId: a.app, OnlyNew: true})
+}
+
+// openGRPCSubscriptions: memGRPCConns connections per app, 100 streams each, all idle.
+func (m *memScenario) openGRPCSubscriptions() {
 	var conns []*grpc.ClientConn
 	for range 2 * memGRPCConns {
-		conns = append(conns, dialFeed(t, p.grpc))
+		conns = append(conns, dialFeed(m.t, m.p.grpc))
 	}
-	grpcSubscribe := func(ctx context.Context, conn *grpc.ClientConn, a tenant) (grpc.ServerStreamingClient[livegatev1.SubscribeResponse], error) {
-		return livegatev1.NewEventServiceClient(conn).Subscribe(ctx, &livegatev1.SubscribeRequest{AccountId: a.acc, AppId: a.app, OnlyNew: true})
-	}
-	openParallel("gRPC Subscribe", 2*memGRPCPerApp, func(i int) error {
+	m.openParallel("gRPC Subscribe", 2*memGRPCPerApp, func(i int) error {
 		app := i / memGRPCPerApp
 		conn := conns[app*memGRPCConns+i%memGRPCConns]
-		stream, err := grpcSubscribe(withTokenCtx(ctx, apps[app].creds.APIToken), conn, apps[app])
+		stream, err := memGRPCSubscribe(withTokenCtx(m.ctx, m.apps[app].creds.APIToken), conn, m.apps[app])
 		if err != nil {
 			return err
 		}
-		hctx, hcancel := context.WithTimeout(ctx, memWait)
+		hctx, hcancel := context.WithTimeout(m.ctx, memWait)
 		defer hcancel()
 		got := make(chan error, 1)
 		go func() {
@@ -262,14 +316,23 @@ func TestMemoryAtLimits(t *testing.T) {
 			return fmt.Errorf("no header within %v", memWait)
 		}
 	})
-	afterGRPC := measure(fmt.Sprintf("+%d gRPC streams", 2*memGRPCPerApp), "-")
+	m.afterGRPC = m.measure(fmt.Sprintf("+%d gRPC streams", 2*memGRPCPerApp), "-")
+}
 
-	// SSE and NDJSON: raw connections held open, not read past their headers (an idle
-	// subscription is sent a progress line or heartbeat every few seconds: socket buffers
-	// hold far more than the test's length).
-	restOpen := func(route string, a tenant, auth string) func(int) error {
+func memSSERoute(a memTenant) string {
+	return "/events/sse?only_new=true&access_token=" + a.creds.APIToken
+}
+
+const memNDJSONRoute = "/events:stream?only_new=true"
+
+// openRESTSubscriptions: SSE and NDJSON, raw connections held open, not read past their
+// headers (an idle subscription is sent a progress line or heartbeat every few seconds:
+// socket buffers hold far more than the test's length). With them the server holds its
+// whole limit.
+func (m *memScenario) openRESTSubscriptions() {
+	restOpen := func(route string, a memTenant, auth string) func(int) error {
 		return func(int) error {
-			conn, err := memConn(t, p.http,
+			conn, err := memConn(m.t, m.p.http,
 				"GET /accounts/"+a.acc+"/realtime/kit/"+a.app+route+" HTTP/1.1",
 				"Host: livegate.test", auth)
 			if err != nil {
@@ -286,105 +349,101 @@ func TestMemoryAtLimits(t *testing.T) {
 			return nil
 		}
 	}
-	sseRoute := func(a tenant) string { return "/events/sse?only_new=true&access_token=" + a.creds.APIToken }
-	ndjsonRoute := "/events:stream?only_new=true"
-	for _, a := range apps[:2] {
-		openParallel("SSE", memSSEPerApp, restOpen(sseRoute(a), a, "Accept: text/event-stream"))
+	for _, a := range m.apps[:2] {
+		m.openParallel("SSE", memSSEPerApp, restOpen(memSSERoute(a), a, "Accept: text/event-stream"))
 	}
-	afterSSE := measure(fmt.Sprintf("+%d SSE", 2*memSSEPerApp), "-")
-	for _, a := range apps[:2] {
-		openParallel("NDJSON", memNDJSONPerApp, restOpen(ndjsonRoute, a, "Authorization: Bearer "+a.creds.APIToken))
+	m.afterSSE = m.measure(fmt.Sprintf("+%d SSE", 2*memSSEPerApp), "-")
+	for _, a := range m.apps[:2] {
+		m.openParallel("NDJSON", memNDJSONPerApp, restOpen(memNDJSONRoute, a, "Authorization: Bearer "+a.creds.APIToken))
 	}
-	afterNDJSON := measure(fmt.Sprintf("+%d NDJSON (N=%d)", 2*memNDJSONPerApp, memMaxSubs), "-")
-	if subs != memMaxSubs {
-		t.Fatalf("test bug: %d subscriptions open, want %d", subs, memMaxSubs)
+	m.afterNDJSON = m.measure(fmt.Sprintf("+%d NDJSON (N=%d)", 2*memNDJSONPerApp, memMaxSubs), "-")
+	if m.subs != memMaxSubs {
+		m.t.Fatalf("test bug: %d subscriptions open, want %d", m.subs, memMaxSubs)
 	}
+}
 
-	// ---- the (N+1)th subscription is refused, on every face ----
-	{
-		// gRPC, on an app at its own limit too.
-		rctx, rcancel := context.WithTimeout(withTokenCtx(ctx, apps[0].creds.APIToken), memWait)
-		stream, err := grpcSubscribe(rctx, dialFeed(t, p.grpc), apps[0])
-		if err == nil {
-			var m *livegatev1.SubscribeResponse
-			if m, err = stream.Recv(); err == nil {
-				t.Fatalf("gRPC subscription %d accepted (got %v)", memMaxSubs+1, m)
-			}
-		}
-		rcancel()
-		md := wantStatus(t, "gRPC subscription past the limit", err, codes.ResourceExhausted, apierror.ReasonTooManyRequests)
-		if md[apierror.RetryAfterKey] == "" {
-			t.Errorf("gRPC subscription past the limit: no %s in %v", apierror.RetryAfterKey, md)
-		}
-		// REST: NDJSON on an app with no subscription of its own (the server's limit), SSE
-		// on an app at its limit.
-		for _, c := range []struct {
-			face, route, auth string
-			a                 tenant
-		}{
-			{"NDJSON", ndjsonRoute, "Authorization: Bearer " + apps[2].creds.APIToken, apps[2]},
-			{"SSE", sseRoute(apps[1]), "Accept: text/event-stream", apps[1]},
-		} {
-			conn, err := memConn(t, p.http, "GET /accounts/"+c.a.acc+"/realtime/kit/"+c.a.app+c.route+" HTTP/1.1", "Host: livegate.test", c.auth)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, err := memAnswer(conn, memWait)
-			if err != nil {
-				t.Fatalf("%s subscription past the limit: %v", c.face, err)
-			}
-			raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-			if resp.StatusCode != http.StatusTooManyRequests {
-				t.Fatalf("%s subscription past the limit: %s %s, want 429", c.face, resp.Status, raw)
-			}
-			retryAfter := resp.Header.Get("Retry-After")
-			if c.face == "SSE" {
-				if _, _, reason := envelope(t, raw); reason != string(apierror.ReasonTooManyRequests) || retryAfter == "" {
-					t.Errorf("SSE subscription past the limit: reason %s, Retry-After %q; want TOO_MANY_REQUESTS with Retry-After", reason, retryAfter)
-				}
-				continue
-			}
-			// NDJSON answers an error before the stream as one error line (grpc-gateway's
-			// stream error path), which carries the back-off as ErrorInfo metadata.
-			var l ndjsonLine
-			if err := json.Unmarshal(bytes.TrimSpace(raw), &l); err != nil || l.Error == nil || l.Error.Code != int(codes.ResourceExhausted) ||
-				len(l.Error.Details) != 1 || l.Error.Details[0].Reason != string(apierror.ReasonTooManyRequests) || l.Error.Details[0].Metadata[apierror.RetryAfterKey] == "" {
-				t.Errorf("NDJSON subscription past the limit: want one RESOURCE_EXHAUSTED TOO_MANY_REQUESTS error line with %s, got %s", apierror.RetryAfterKey, raw)
-			}
-			if resp.StatusCode != http.StatusTooManyRequests || retryAfter == "" {
-				t.Errorf("NDJSON subscription past the limit: %d, Retry-After %q; want 429 with Retry-After", resp.StatusCode, retryAfter)
-			}
-			_ = conn.Close()
+// refuseGRPCPastLimit: the (N+1)th subscription over gRPC, on an app at its own limit too,
+// is refused with a back-off signal.
+func (m *memScenario) refuseGRPCPastLimit() {
+	t := m.t
+	rctx, rcancel := context.WithTimeout(withTokenCtx(m.ctx, m.apps[0].creds.APIToken), memWait)
+	stream, err := memGRPCSubscribe(rctx, dialFeed(t, m.p.grpc), m.apps[0])
+	if err == nil {
+		var r *livegatev1.SubscribeResponse
+		if r, err = stream.Recv(); err == nil {
+			t.Fatalf("gRPC subscription %d accepted (got %v)", memMaxSubs+1, r)
 		}
 	}
+	rcancel()
+	md := wantStatus(t, "gRPC subscription past the limit", err, codes.ResourceExhausted, apierror.ReasonTooManyRequests)
+	if md[apierror.RetryAfterKey] == "" {
+		t.Errorf("gRPC subscription past the limit: no %s in %v", apierror.RetryAfterKey, md)
+	}
+}
 
-	// ---- M stalled uploads ----
-	// Half are authenticated 100ms deliveries, half Amity deliveries with a forged signature
-	// (which only the body could disprove). Each declares memDeclared bytes, sends memSent
-	// of a JSON body and stalls.
+// refuseRESTPastLimit: NDJSON on an app with no subscription of its own (the server's
+// limit), SSE on an app at its limit: both answered 429 with Retry-After.
+func (m *memScenario) refuseRESTPastLimit() {
+	t := m.t
+	for _, c := range []struct {
+		face, route, auth string
+		a                 memTenant
+	}{
+		{"NDJSON", memNDJSONRoute, "Authorization: Bearer " + m.apps[2].creds.APIToken, m.apps[2]},
+		{"SSE", memSSERoute(m.apps[1]), "Accept: text/event-stream", m.apps[1]},
+	} {
+		conn, err := memConn(t, m.p.http, "GET /accounts/"+c.a.acc+"/realtime/kit/"+c.a.app+c.route+" HTTP/1.1", "Host: livegate.test", c.auth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := memAnswer(conn, memWait)
+		if err != nil {
+			t.Fatalf("%s subscription past the limit: %v", c.face, err)
+		}
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("%s subscription past the limit: %s %s, want 429", c.face, resp.Status, raw)
+		}
+		retryAfter := resp.Header.Get("Retry-After")
+		if c.face == "SSE" {
+			if _, _, reason := envelope(t, raw); reason != string(apierror.ReasonTooManyRequests) || retryAfter == "" {
+				t.Errorf("SSE subscription past the limit: reason %s, Retry-After %q; want TOO_MANY_REQUESTS with Retry-After", reason, retryAfter)
+			}
+			continue
+		}
+		// NDJSON answers an error before the stream as one error line (grpc-gateway's
+		// stream error path), which carries the back-off as ErrorInfo metadata.
+		var l ndjsonLine
+		if err := json.Unmarshal(bytes.TrimSpace(raw), &l); err != nil || l.Error == nil || l.Error.Code != int(codes.ResourceExhausted) ||
+			len(l.Error.Details) != 1 || l.Error.Details[0].Reason != string(apierror.ReasonTooManyRequests) || l.Error.Details[0].Metadata[apierror.RetryAfterKey] == "" {
+			t.Errorf("NDJSON subscription past the limit: want one RESOURCE_EXHAUSTED TOO_MANY_REQUESTS error line with %s, got %s", apierror.RetryAfterKey, raw)
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || retryAfter == "" {
+			t.Errorf("NDJSON subscription past the limit: %d, Retry-After %q; want 429 with Retry-After", resp.StatusCode, retryAfter)
+		}
+		_ = conn.Close()
+	}
+}
+
+// stallUploads opens M stalled uploads: half are authenticated 100ms deliveries, half Amity
+// deliveries with a forged signature (which only the body could disprove). Each declares
+// memDeclared bytes, sends memSent of a JSON body and stalls. RSS is sampled while they
+// stall and measured shortly before the read timeout cuts them.
+func (m *memScenario) stallUploads() {
 	body := make([]byte, memSent)
 	prefix := `{"id":"mem-stall","type":"peer.join.success","data":{"room_id":"r","pad":"`
 	copy(body, prefix)
 	for i := len(prefix); i < len(body); i++ {
 		body[i] = 'x'
 	}
-	type answer struct {
-		status     int
-		retryAfter string
-		err        error
-	}
-	var (
-		answers   = make(chan answer, memUploads)
-		writesEnd sync.WaitGroup
-		readers   sync.WaitGroup
-		nAnswered atomic.Int64
-		uploadErr []error
-	)
+	m.answers = make(chan memAnswerOf, memUploads)
+	m.byStatus = map[int]int{}
+	var writesEnd sync.WaitGroup
 	stalled := make([]net.Conn, 0, memUploads)
 	// Every header block first, so that the server sees all M requests well within the read
 	// timeout: none of the budget is freed before the last one has asked for it.
 	for i := range memUploads {
-		a := apps[i%2]
+		a := m.apps[i%2]
 		head := []string{"", "Host: livegate.test", "Content-Type: application/json", fmt.Sprintf("Content-Length: %d", memDeclared)}
 		if i%2 == 0 {
 			head[0] = "POST " + hmsPath(a.acc, a.app) + " HTTP/1.1"
@@ -393,9 +452,9 @@ func TestMemoryAtLimits(t *testing.T) {
 			head[0] = "POST " + amityPath(a.acc, a.app) + " HTTP/1.1"
 			head = append(head, "x-amity-signature: Zm9yZ2Vk")
 		}
-		conn, err := memConn(t, p.http, head...)
+		conn, err := memConn(m.t, m.p.http, head...)
 		if err != nil {
-			t.Fatalf("upload %d: %v", i, err)
+			m.t.Fatalf("upload %d: %v", i, err)
 		}
 		stalled = append(stalled, conn)
 	}
@@ -406,100 +465,109 @@ func TestMemoryAtLimits(t *testing.T) {
 			_ = conn.SetWriteDeadline(time.Now().Add(memWait))
 			_, _ = conn.Write(body)
 		})
-		readers.Go(func() {
+		m.readers.Go(func() {
 			resp, err := memAnswer(conn, memWait+memReadTimeout)
-			a := answer{err: err}
+			a := memAnswerOf{err: err}
 			if err == nil {
 				a.status, a.retryAfter = resp.StatusCode, resp.Header.Get("Retry-After")
 			}
-			nAnswered.Add(1)
-			answers <- a
+			m.nAnswered.Add(1)
+			m.answers <- a
 			_ = conn.Close()
 		})
 	}
-	// Sample RSS while the uploads stall; VmHWM keeps the peak too.
-	var peakRSS atomic.Int64
-	sampling := make(chan struct{})
-	sampled := make(chan struct{})
+	m.sampleRSS()
+	writesEnd.Wait() // every body sent (or refused): the read ones are in the server
+	// Measure shortly before the read timeout cuts them, when the server has read what it
+	// reads (a measurement point, not an assertion).
+	time.Sleep(time.Until(headersSent.Add(memReadTimeout - time.Second)))
+	m.collect(m.nAnswered.Load())
+	m.stalledRow = m.measure(fmt.Sprintf("+%d stalled uploads", memUploads), statusCounts(m.byStatus, memUploads-sum(m.byStatus)-len(m.uploadErr)))
+}
+
+// sampleRSS samples RSS until m.sampling closes; VmHWM keeps the peak too.
+func (m *memScenario) sampleRSS() {
+	m.sampling, m.sampled = make(chan struct{}), make(chan struct{})
 	go func() {
-		defer close(sampled)
+		defer close(m.sampled)
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+			if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.pid)); err == nil {
 				for _, line := range strings.Split(string(raw), "\n") {
 					if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 						kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-						if kb<<10 > peakRSS.Load() {
-							peakRSS.Store(kb << 10)
+						if kb<<10 > m.peakRSS.Load() {
+							m.peakRSS.Store(kb << 10)
 						}
 					}
 				}
 			}
 			select {
-			case <-sampling:
+			case <-m.sampling:
 				return
 			case <-tick.C:
 			}
 		}
 	}()
-	writesEnd.Wait() // every body sent (or refused): the read ones are in the server
-	byStatus := map[int]int{}
-	var noRetryAfter int
-	collect := func(want int64) {
-		for len(uploadErr)+sum(byStatus) < int(want) {
-			a := <-answers
-			switch {
-			case a.err != nil:
-				uploadErr = append(uploadErr, a.err)
-			default:
-				byStatus[a.status]++
-				if a.status == http.StatusTooManyRequests && a.retryAfter == "" {
-					noRetryAfter++
-				}
+}
+
+// collect takes answers until want of them are counted.
+func (m *memScenario) collect(want int64) {
+	for len(m.uploadErr)+sum(m.byStatus) < int(want) {
+		a := <-m.answers
+		switch {
+		case a.err != nil:
+			m.uploadErr = append(m.uploadErr, a.err)
+		default:
+			m.byStatus[a.status]++
+			if a.status == http.StatusTooManyRequests && a.retryAfter == "" {
+				m.noRetry++
 			}
 		}
 	}
-	// Measure shortly before the read timeout cuts them, when the server has read what it
-	// reads (a measurement point, not an assertion).
-	time.Sleep(time.Until(headersSent.Add(memReadTimeout - time.Second)))
-	collect(nAnswered.Load())
-	stalledRow := measure(fmt.Sprintf("+%d stalled uploads", memUploads), statusCounts(byStatus, memUploads-sum(byStatus)-len(uploadErr)))
+}
 
-	// ---- the read timeout cuts the read ones ----
-	readers.Wait()
-	collect(memUploads)
-	close(sampling)
-	<-sampled
-	cutRow := measure("uploads cut by the read timeout", statusCounts(byStatus, 0))
-
-	// The body budget is free again: a delivery is taken.
-	if _, err := postHMS("http://"+p.http, feedTenant{acc: apps[0].acc, app: apps[0].app, secret: apps[0].creds.WebhookSecret}, hmsBody("peer.join.success", "r", 1)); err != nil {
-		t.Errorf("a delivery once the stalled uploads are cut: %v", err)
+// cutUploadsByReadTimeout: the read timeout cuts the read uploads; then the body budget is
+// free again and a delivery is taken.
+func (m *memScenario) cutUploadsByReadTimeout() {
+	m.readers.Wait()
+	m.collect(memUploads)
+	close(m.sampling)
+	<-m.sampled
+	m.cutRow = m.measure("uploads cut by the read timeout", statusCounts(m.byStatus, 0))
+	a := m.apps[0]
+	if _, err := postHMS("http://"+m.p.http, feedTenant{acc: a.acc, app: a.app, secret: a.creds.WebhookSecret}, hmsBody("peer.join.success", "r", 1)); err != nil {
+		m.t.Errorf("a delivery once the stalled uploads are cut: %v", err)
 	}
+}
 
-	// ---- what the limits promise ----
-	if len(uploadErr) > 0 {
-		t.Errorf("%d stalled uploads got no answer; first: %v", len(uploadErr), uploadErr[0])
+// checkUploadLimits: what the limits promise. Every upload is answered, at most the budget's
+// worth read (408 at the read timeout), the rest refused at once (429 with Retry-After), and
+// peak RSS stays under memRSSCeiling.
+func (m *memScenario) checkUploadLimits() {
+	t := m.t
+	if len(m.uploadErr) > 0 {
+		t.Errorf("%d stalled uploads got no answer; first: %v", len(m.uploadErr), m.uploadErr[0])
 	}
 	budgetHolds := memBodyBudget / memDeclared // 64: the uploads the server may read at once
-	read, refused := byStatus[http.StatusRequestTimeout], byStatus[http.StatusTooManyRequests]
+	read, refused := m.byStatus[http.StatusRequestTimeout], m.byStatus[http.StatusTooManyRequests]
 	if read+refused != memUploads || read == 0 || read > budgetHolds {
-		t.Errorf("stalled uploads answered %v: want 408 for at most %d (the %d MiB budget / %d bytes) and 429 for the rest", byStatus, budgetHolds, memBodyBudget>>20, memDeclared)
+		t.Errorf("stalled uploads answered %v: want 408 for at most %d (the %d MiB budget / %d bytes) and 429 for the rest", m.byStatus, budgetHolds, memBodyBudget>>20, memDeclared)
 	}
-	if noRetryAfter > 0 {
-		t.Errorf("%d uploads answered 429 without Retry-After", noRetryAfter)
+	if m.noRetry > 0 {
+		t.Errorf("%d uploads answered 429 without Retry-After", m.noRetry)
 	}
-	peak := max(peakRSS.Load(), cutRow.hwm)
+	peak := max(m.peakRSS.Load(), m.cutRow.hwm)
 	if peak > memRSSCeiling {
 		t.Errorf("peak RSS %d MiB, over the %d MiB the limits should guarantee", peak>>20, memRSSCeiling>>20)
 	}
 	t.Logf("per idle subscription: gRPC %.1f KiB, SSE %.1f KiB, NDJSON %.1f KiB (RSS deltas; GC-noisy); per read upload %.2f MiB; peak sampled RSS while stalled %.1f MiB",
-		float64(afterGRPC.rss-idle.rss)/1024/float64(2*memGRPCPerApp),
-		float64(afterSSE.rss-afterGRPC.rss)/1024/float64(2*memSSEPerApp),
-		float64(afterNDJSON.rss-afterSSE.rss)/1024/float64(2*memNDJSONPerApp),
-		float64(stalledRow.rss-afterNDJSON.rss)/(1<<20)/float64(max(read, 1)),
-		float64(peakRSS.Load())/(1<<20))
+		float64(m.afterGRPC.rss-m.idle.rss)/1024/float64(2*memGRPCPerApp),
+		float64(m.afterSSE.rss-m.afterGRPC.rss)/1024/float64(2*memSSEPerApp),
+		float64(m.afterNDJSON.rss-m.afterSSE.rss)/1024/float64(2*memNDJSONPerApp),
+		float64(m.stalledRow.rss-m.afterNDJSON.rss)/(1<<20)/float64(max(read, 1)),
+		float64(m.peakRSS.Load())/(1<<20))
 }
 
 // withTokenCtx is withToken on ctx.

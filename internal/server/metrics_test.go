@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/grpc"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/testenv"
 )
@@ -171,66 +173,112 @@ func mWaitLine(t *testing.T, r *bufio.Reader, want string) {
 // by exactly what was done; then `promtool check metrics` finds nothing wrong with the
 // scrape.
 func TestMetricsScrape(t *testing.T) {
+	m := newMetricsScenario(t)
+	m.subscribeOnEveryFace()
+	m.deliverEveryOutcome()
+	m.refuseRequests()
+	after := scrapeMetrics(t, m.admin)
+	m.checkMoved(after)
+	m.checkGauges(after)
+	m.endSubscriptions()
+	m.checkPromtool()
+}
+
+// metricsScenario is TestMetricsScrape's one server, its app and the scrape taken before
+// the traffic; the methods are the steps, called in order.
+type metricsScenario struct {
+	t        *testing.T
+	s        *testServer
+	admin    string
+	promtool string
+	creds    auth.Credentials
+	before   scrape
+	grpcSub  grpc.ServerStreamingClient[livegatev1.SubscribeResponse]
+	ndjson   *http.Response
+	sse      *http.Response
+	cancels  []context.CancelFunc
+	seq      string // the second accepted delivery's sequence
+	feedBase string
+}
+
+const mAcc, mApp = "acc-metrics", "app-metrics"
+
+func newMetricsScenario(t *testing.T) *metricsScenario {
 	promtool := testenv.LookPath(t, "promtool")
 	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.AdminAddr = "127.0.0.1:0"
 		// NDJSON answers its headers with the first message: let a progress message come soon.
 		c.Feed.ProgressEvery = 100 * time.Millisecond
 	})
-	admin := s.srv.AdminAddr()
-	if admin == "" {
+	m := &metricsScenario{t: t, s: s, admin: s.srv.AdminAddr(), promtool: promtool}
+	if m.admin == "" {
 		t.Fatal("no admin listener")
 	}
-	const acc, app = "acc-metrics", "app-metrics"
-	creds := s.createApp(acc, app)
-	if _, err := s.livestreams.CreateLivestream(withToken(creds.APIToken), &livegatev1.CreateLivestreamRequest{AccountId: acc, AppId: app, Name: "m"}); err != nil {
+	m.creds = s.createApp(mAcc, mApp)
+	if _, err := s.livestreams.CreateLivestream(withToken(m.creds.APIToken), &livegatev1.CreateLivestreamRequest{AccountId: mAcc, AppId: mApp, Name: "m"}); err != nil {
 		t.Fatal(err)
 	}
-	before := scrapeMetrics(t, admin)
-	delta := func(after scrape, name string, labels ...string) float64 {
-		return after.get(t, name, labels...) - before.get(t, name, labels...)
-	}
+	m.before = scrapeMetrics(t, m.admin)
+	return m
+}
 
-	// Subscriptions on the three faces, from now on.
-	events := livegatev1.NewEventServiceClient(s.conn)
-	gctx, gcancel := context.WithTimeout(withToken(creds.APIToken), 30*time.Second)
-	defer gcancel()
-	grpcSub, err := events.Subscribe(gctx, &livegatev1.SubscribeRequest{AccountId: acc, AppId: app, OnlyNew: true})
+func (m *metricsScenario) delta(after scrape, name string, labels ...string) float64 {
+	return after.get(m.t, name, labels...) - m.before.get(m.t, name, labels...)
+}
+
+// waitSubscriptions waits until every face's subscription gauge reads n.
+func (m *metricsScenario) waitSubscriptions(what string, n float64) {
+	testenv.WaitFor(m.t, what, func() bool {
+		sc := scrapeMetrics(m.t, m.admin)
+		return sc.get(m.t, "livegate_feed_subscriptions", "face=grpc") == n &&
+			sc.get(m.t, "livegate_feed_subscriptions", "face=ndjson") == n &&
+			sc.get(m.t, "livegate_feed_subscriptions", "face=sse") == n
+	})
+}
+
+// subscribeOnEveryFace opens subscriptions on the three faces, from now on.
+func (m *metricsScenario) subscribeOnEveryFace() {
+	t := m.t
+	events := livegatev1.NewEventServiceClient(m.s.conn)
+	gctx, gcancel := context.WithTimeout(withToken(m.creds.APIToken), 30*time.Second)
+	t.Cleanup(gcancel)
+	grpcSub, err := events.Subscribe(gctx, &livegatev1.SubscribeRequest{AccountId: mAcc, AppId: mApp, OnlyNew: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := grpcSub.Header(); err != nil {
 		t.Fatal(err)
 	}
-	feedBase := s.base + "/accounts/" + acc + "/realtime/kit/" + app
-	ndjson, ndjsonCancel := mOpen(t, feedBase+"/events:stream?only_new=true", creds.APIToken)
-	sse, sseCancel := mOpen(t, feedBase+"/events/sse?only_new=true", creds.APIToken)
-	testenv.WaitFor(t, "a subscription on every face", func() bool {
-		sc := scrapeMetrics(t, admin)
-		return sc.get(t, "livegate_feed_subscriptions", "face=grpc") == 1 &&
-			sc.get(t, "livegate_feed_subscriptions", "face=ndjson") == 1 &&
-			sc.get(t, "livegate_feed_subscriptions", "face=sse") == 1
-	})
+	m.grpcSub = grpcSub
+	m.feedBase = m.s.base + "/accounts/" + mAcc + "/realtime/kit/" + mApp
+	var ndjsonCancel, sseCancel context.CancelFunc
+	m.ndjson, ndjsonCancel = mOpen(t, m.feedBase+"/events:stream?only_new=true", m.creds.APIToken)
+	m.sse, sseCancel = mOpen(t, m.feedBase+"/events/sse?only_new=true", m.creds.APIToken)
+	m.cancels = []context.CancelFunc{gcancel, ndjsonCancel, sseCancel}
+	m.waitSubscriptions("a subscription on every face", 1)
+}
 
-	// Deliveries.
+// deliverEveryOutcome posts deliveries of every outcome; every subscriber receives both
+// accepted events (3 faces × 2 = 6 events sent).
+func (m *metricsScenario) deliverEveryOutcome() {
+	t, s, secret := m.t, m.s, m.creds.WebhookSecret
 	first := mHMSBody(uuid.NewString())
-	if code, body := mDeliver(t, s, acc, app, creds.WebhookSecret, first); code != 200 {
+	if code, body := mDeliver(t, s, mAcc, mApp, secret, first); code != 200 {
 		t.Fatalf("accepted: %d %s", code, body)
 	}
-	if code, body := mDeliver(t, s, acc, app, creds.WebhookSecret, first); code != 200 || !strings.Contains(body, `"duplicate":true`) {
+	if code, body := mDeliver(t, s, mAcc, mApp, secret, first); code != 200 || !strings.Contains(body, `"duplicate":true`) {
 		t.Fatalf("duplicate: %d %s", code, body)
 	}
-	if code, body := mDeliver(t, s, acc, app, "wrong-secret", mHMSBody(uuid.NewString())); code != 401 {
+	if code, body := mDeliver(t, s, mAcc, mApp, "wrong-secret", mHMSBody(uuid.NewString())); code != 401 {
 		t.Fatalf("unauthenticated: %d %s", code, body)
 	}
-	if code, body := mDeliver(t, s, acc, app, creds.WebhookSecret, []byte(`{"version":"2.0","id":"x","type":`)); code != 400 {
+	if code, body := mDeliver(t, s, mAcc, mApp, secret, []byte(`{"version":"2.0","id":"x","type":`)); code != 400 {
 		t.Fatalf("invalid: %d %s", code, body)
 	}
-	if code, body := mDeliver(t, s, acc, app, creds.WebhookSecret, bytes.Repeat([]byte(" "), 2<<20)); code != 413 {
+	if code, body := mDeliver(t, s, mAcc, mApp, secret, bytes.Repeat([]byte(" "), 2<<20)); code != 413 {
 		t.Fatalf("too large: %d %s", code, body)
 	}
-	second := mHMSBody(uuid.NewString())
-	code, body := mDeliver(t, s, acc, app, creds.WebhookSecret, second)
+	code, body := mDeliver(t, s, mAcc, mApp, secret, mHMSBody(uuid.NewString()))
 	if code != 200 {
 		t.Fatalf("accepted: %d %s", code, body)
 	}
@@ -238,66 +286,96 @@ func TestMetricsScrape(t *testing.T) {
 	if seq == nil {
 		t.Fatalf("no sequence in %s", body)
 	}
-	// Every subscriber receives both accepted events (3 faces × 2 = 6 events sent).
+	m.seq = seq[1]
 	for {
-		m, err := grpcSub.Recv()
+		msg, err := m.grpcSub.Recv()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.GetEvent().GetSequence() == mustUint(t, seq[1]) {
+		if msg.GetEvent().GetSequence() == mustUint(t, m.seq) {
 			break
 		}
 	}
-	mWaitLine(t, bufio.NewReader(ndjson.Body), `"sequence":"`+seq[1]+`"`)
-	mWaitLine(t, bufio.NewReader(sse.Body), "id: "+seq[1])
+	mWaitLine(t, bufio.NewReader(m.ndjson.Body), `"sequence":"`+m.seq+`"`)
+	mWaitLine(t, bufio.NewReader(m.sse.Body), "id: "+m.seq)
+}
 
-	// Refused requests: a route that does not exist, a call without a token.
-	if r := s.rest(http.MethodGet, "/no/such/route", "", nil); r.Status != 404 {
-		t.Fatalf("unknown route: %d", r.Status)
+// refuseRequests: a route that does not exist, a call without a token.
+func (m *metricsScenario) refuseRequests() {
+	if r := m.s.rest(http.MethodGet, "/no/such/route", "", nil); r.Status != 404 {
+		m.t.Fatalf("unknown route: %d", r.Status)
 	}
-	if r := s.rest(http.MethodGet, "/accounts/"+acc+"/realtime/kit/"+app+"/livestreams", "", nil); r.Status != 401 {
-		t.Fatalf("no token: %d", r.Status)
+	if r := m.s.rest(http.MethodGet, "/accounts/"+mAcc+"/realtime/kit/"+mApp+"/livestreams", "", nil); r.Status != 401 {
+		m.t.Fatalf("no token: %d", r.Status)
 	}
+}
 
-	after := scrapeMetrics(t, admin)
-	want := func(what string, got, want float64) {
-		t.Helper()
-		if got != want {
-			t.Errorf("%s: moved by %v, want %v", what, got, want)
+// checkMoved: every counter and histogram moved by what the traffic did, no more.
+func (m *metricsScenario) checkMoved(after scrape) {
+	t := m.t
+	const hmsRoute = "/accounts/{account_id}/realtime/kit/{app_id}/webhooks/100ms"
+	type moved struct {
+		what   string
+		name   string
+		labels []string
+		want   float64
+	}
+	var cases []moved
+	for outcome, n := range map[string]float64{"accepted": 2, "duplicate": 1, "unauthenticated": 1, "invalid": 1, "too_large": 1, "ignored": 0, "error": 0} {
+		cases = append(cases, moved{"deliveries " + outcome, "livegate_ingest_deliveries_total", []string{"source=hms", "outcome=" + outcome}, n})
+	}
+	cases = append(cases, []moved{
+		{"amity deliveries", "livegate_ingest_deliveries_total", []string{"source=amity", "outcome=accepted"}, 0},
+		{"request-to-commit observations", "livegate_ingest_request_to_commit_seconds_count", []string{"source=hms"}, 2},
+		{"events appended (hms)", "livegate_feed_events_appended_total", []string{"source=hms"}, 2},
+		{"events sent", "livegate_feed_events_sent_total", nil, 6},
+		{"lag observations", "livegate_feed_send_lag_events_count", nil, 6},
+		{"fallbacks", "livegate_feed_fallbacks_total", nil, 0},
+		{"HTTP 200 on the 100ms route", "livegate_http_requests_total", []string{"route=" + hmsRoute, "method=POST", "code=200"}, 3},
+		{"HTTP 401 on the 100ms route", "livegate_http_requests_total", []string{"route=" + hmsRoute, "method=POST", "code=401"}, 1},
+		{"HTTP 400 on the 100ms route", "livegate_http_requests_total", []string{"route=" + hmsRoute, "method=POST", "code=400"}, 1},
+		{"HTTP 413 before routing", "livegate_http_requests_total", []string{"route=unmatched", "method=POST", "code=413"}, 1},
+		{"HTTP 404 unmatched", "livegate_http_requests_total", []string{"route=unmatched", "method=GET", "code=404"}, 1},
+		{"HTTP 401 listing", "livegate_http_requests_total", []string{"route=/accounts/{account_id}/realtime/kit/{app_id}/livestreams", "method=GET", "code=401"}, 1},
+		{"HTTP duration observations (100ms route)", "livegate_http_request_duration_seconds_count", []string{"route=" + hmsRoute, "method=POST"}, 5},
+		{"gRPC DeliverHmsWebhook OK", "grpc_server_handled_total", []string{"grpc_service=livegate.v1.WebhookService", "grpc_method=DeliverHmsWebhook", "grpc_code=OK"}, 3},
+		{"gRPC DeliverHmsWebhook InvalidArgument", "grpc_server_handled_total", []string{"grpc_method=DeliverHmsWebhook", "grpc_code=InvalidArgument"}, 1},
+		{"gRPC ListLivestreams Unauthenticated", "grpc_server_handled_total", []string{"grpc_method=ListLivestreams", "grpc_code=Unauthenticated"}, 1},
+		{"gRPC handling-time observations (DeliverHmsWebhook)", "grpc_server_handling_seconds_count", []string{"grpc_method=DeliverHmsWebhook"}, 4},
+	}...)
+	for _, c := range cases {
+		if got := m.delta(after, c.name, c.labels...); got != c.want {
+			t.Errorf("%s: moved by %v, want %v", c.what, got, c.want)
 		}
 	}
-	const hmsRoute = "/accounts/{account_id}/realtime/kit/{app_id}/webhooks/100ms"
-	for outcome, n := range map[string]float64{"accepted": 2, "duplicate": 1, "unauthenticated": 1, "invalid": 1, "too_large": 1, "ignored": 0, "error": 0} {
-		want("deliveries "+outcome, delta(after, "livegate_ingest_deliveries_total", "source=hms", "outcome="+outcome), n)
-	}
-	want("amity deliveries", delta(after, "livegate_ingest_deliveries_total", "source=amity", "outcome=accepted"), 0)
-	want("request-to-commit observations", delta(after, "livegate_ingest_request_to_commit_seconds_count", "source=hms"), 2)
-	want("events appended (hms)", delta(after, "livegate_feed_events_appended_total", "source=hms"), 2)
-	want("events sent", delta(after, "livegate_feed_events_sent_total"), 6)
-	want("lag observations", delta(after, "livegate_feed_send_lag_events_count"), 6)
-	want("fallbacks", delta(after, "livegate_feed_fallbacks_total"), 0)
-	want("head", after.get(t, "livegate_feed_head_sequence"), float64(mustUint(t, seq[1])))
-	want("HTTP 200 on the 100ms route", delta(after, "livegate_http_requests_total", "route="+hmsRoute, "method=POST", "code=200"), 3)
-	want("HTTP 401 on the 100ms route", delta(after, "livegate_http_requests_total", "route="+hmsRoute, "method=POST", "code=401"), 1)
-	want("HTTP 400 on the 100ms route", delta(after, "livegate_http_requests_total", "route="+hmsRoute, "method=POST", "code=400"), 1)
-	want("HTTP 413 before routing", delta(after, "livegate_http_requests_total", "route=unmatched", "method=POST", "code=413"), 1)
-	want("HTTP 404 unmatched", delta(after, "livegate_http_requests_total", "route=unmatched", "method=GET", "code=404"), 1)
-	want("HTTP 401 listing", delta(after, "livegate_http_requests_total", "route=/accounts/{account_id}/realtime/kit/{app_id}/livestreams", "method=GET", "code=401"), 1)
-	want("HTTP duration observations (100ms route)", delta(after, "livegate_http_request_duration_seconds_count", "route="+hmsRoute, "method=POST"), 5)
-	want("gRPC DeliverHmsWebhook OK", delta(after, "grpc_server_handled_total", "grpc_service=livegate.v1.WebhookService", "grpc_method=DeliverHmsWebhook", "grpc_code=OK"), 3)
-	want("gRPC DeliverHmsWebhook InvalidArgument", delta(after, "grpc_server_handled_total", "grpc_method=DeliverHmsWebhook", "grpc_code=InvalidArgument"), 1)
-	want("gRPC ListLivestreams Unauthenticated", delta(after, "grpc_server_handled_total", "grpc_method=ListLivestreams", "grpc_code=Unauthenticated"), 1)
-	want("gRPC handling-time observations (DeliverHmsWebhook)", delta(after, "grpc_server_handling_seconds_count", "grpc_method=DeliverHmsWebhook"), 4)
-	if n := delta(after, "livegate_store_commit_batch_size_count"); n < 1 {
+	if n := m.delta(after, "livegate_store_commit_batch_size_count"); n < 1 {
 		t.Errorf("commit batches: moved by %v, want at least 1", n)
 	}
-	if n := delta(after, "livegate_store_commit_duration_seconds_count"); n < 1 {
+	if n := m.delta(after, "livegate_store_commit_duration_seconds_count"); n < 1 {
 		t.Errorf("commit durations: moved by %v, want at least 1", n)
 	}
-	want("ready", after.get(t, "livegate_ready"), 1)
-	want("IDLE livestreams", after.get(t, "livegate_livestreams", "status=IDLE"), 1)
-	want("LIVE livestreams", after.get(t, "livegate_livestreams", "status=LIVE"), 0)
-	want("RTMP publishers", after.get(t, "livegate_rtmp_clients", "role=publisher"), 0)
+}
+
+// checkGauges: the gauges read the server's state, the process metrics are there, and no
+// label names a tenant or a secret.
+func (m *metricsScenario) checkGauges(after scrape) {
+	t := m.t
+	for _, c := range []struct {
+		what   string
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"head", "livegate_feed_head_sequence", nil, float64(mustUint(t, m.seq))},
+		{"ready", "livegate_ready", nil, 1},
+		{"IDLE livestreams", "livegate_livestreams", []string{"status=IDLE"}, 1},
+		{"LIVE livestreams", "livegate_livestreams", []string{"status=LIVE"}, 0},
+		{"RTMP publishers", "livegate_rtmp_clients", []string{"role=publisher"}, 0},
+	} {
+		if got := after.get(t, c.name, c.labels...); got != c.want {
+			t.Errorf("%s: moved by %v, want %v", c.what, got, c.want)
+		}
+	}
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "livegate_build_info"} {
 		if !after.has(name) {
 			t.Errorf("no %s in the scrape", name)
@@ -305,27 +383,27 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	for _, s := range after.samples {
 		for k, v := range s.labels {
-			if strings.Contains(v, acc) || strings.Contains(v, app) || strings.Contains(v, creds.WebhookSecret) {
+			if strings.Contains(v, mAcc) || strings.Contains(v, mApp) || strings.Contains(v, m.creds.WebhookSecret) {
 				t.Errorf("%s: label %s=%q names a tenant or a secret", s.name, k, v)
 			}
 		}
 	}
+}
 
-	// The subscriptions end: the gauges go back to zero.
-	gcancel()
-	ndjsonCancel()
-	sseCancel()
-	testenv.WaitFor(t, "the subscriptions to end", func() bool {
-		sc := scrapeMetrics(t, admin)
-		return sc.get(t, "livegate_feed_subscriptions", "face=grpc") == 0 &&
-			sc.get(t, "livegate_feed_subscriptions", "face=ndjson") == 0 &&
-			sc.get(t, "livegate_feed_subscriptions", "face=sse") == 0
-	})
+// endSubscriptions: the subscriptions end, the gauges go back to zero.
+func (m *metricsScenario) endSubscriptions() {
+	for _, cancel := range m.cancels {
+		cancel()
+	}
+	m.waitSubscriptions("the subscriptions to end", 0)
+}
 
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = strings.NewReader(scrapeMetrics(t, admin).text)
+// checkPromtool: promtool finds nothing to say about the exposition.
+func (m *metricsScenario) checkPromtool() {
+	cmd := exec.Command(m.promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(scrapeMetrics(m.t, m.admin).text)
 	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
+		m.t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }
 

@@ -411,96 +411,172 @@ func listeners(ctx context.Context, dsn string, terminate bool) (int, error) {
 // its answered sequence, every subscriber received exactly the stored events matching its
 // filter after its first cursor, and the nodes list the same events and livestreams.
 func TestMultiNodeFaults(t *testing.T) {
-	bin := buildLivegate(t)
+	f := newMNFaults(t)
+	f.warmUp()
+	f.startSubscribers()
+	f.startTraffic()
+	// Each phase's fault happens while its deliveries are posted and retried.
+	f.phase(0, "every subscriber moves to another node mid-stream", f.moveSubscribers)
+	f.phase(1, "SIGKILL node 1 and start it again", f.killAndRestartNode1)
+	f.phase(2, "PostgreSQL terminates the nodes' LISTEN connections", f.terminateListeners)
+	f.phase(3, "stop PostgreSQL and start it again", f.restartPostgres)
+	f.phase(4, "the subscribers move once more", f.moveSubscribers)
+	f.checkAcknowledged()
+	f.checkStore()
+	f.checkSubscribers()
+	f.checkLivestreams()
+	f.logSummary()
+}
+
+// mnFaults is the scenario of TestMultiNodeFaults: its methods are the steps, called in
+// order, sharing one cluster, three nodes, the senders and the subscribers.
+type mnFaults struct {
+	t        *testing.T
+	bin, dsn string
+	cluster  *testenv.Cluster
+	ft       feedTenant
+	dataDirs []string
+	nodes    *mnNodes
+	// Every wait is bounded by ctx: a hang is a failure, not a stuck test.
+	ctx      context.Context
+	rooms    []string
+	senders  *mnSenders
+	warm     []uint64
+	subs     []*mnSub
+	stopSubs context.CancelFunc
+
+	// The traffic: phases of deliveries released at a steady pace to six senders; the next
+	// phase starts once the fault of this one is done.
+	released  []atomic.Int64
+	faultDone []chan struct{}
+	wg        sync.WaitGroup
+	total     atomic.Int64
+	phase503  []int64
+	mark      int64
+
+	terminated int
+	pgDown     time.Duration
+
+	// What the store kept, as every node lists it.
+	events           []mnStored
+	seqs             []uint64
+	byID             map[string][]uint64
+	livestreamEvents int
+}
+
+// mnStored is one stored event as ListEvents returns it.
+type mnStored struct {
+	seq        uint64
+	typ, room  string
+	providerID string
+	// livegate's status trail (livestream.status_changed): the livestream and its change.
+	livestream       string
+	oldSt, newStatus livegatev1.LivestreamStatus
+}
+
+const (
+	mnAcc, mnApp         = "acc-faults", "app-faults"
+	mnPhases, mnPerPhase = 5, 60
+)
+
+var mnTypes = []string{"peer.join.success", "hls.started.success", "peer.leave.success", "peer.join.success", "hls.stopped.success"}
+
+// newMNFaults starts the cluster, the three nodes, and the livestreams of the four rooms
+// (driven by hls.* deliveries among the traffic).
+func newMNFaults(t *testing.T) *mnFaults {
+	f := &mnFaults{t: t, bin: buildLivegate(t), rooms: []string{"room-0", "room-1", "room-2", "room-3"}}
 	cluster, err := testenv.NewCluster()
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.cluster = cluster
 	t.Cleanup(func() {
 		if err := cluster.Stop(); err != nil {
 			t.Errorf("stop PostgreSQL: %v", err)
 		}
 	})
-	dsn, err := cluster.CreateDatabase(t.Context())
-	if err != nil {
+	if f.dsn, err = cluster.CreateDatabase(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	const acc, app = "acc-faults", "app-faults"
-	ft := appsCreateOn(t, bin, dsn, acc, app)
-	dataDirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-	nodes := &mnNodes{}
+	f.ft = appsCreateOn(t, f.bin, f.dsn, mnAcc, mnApp)
+	f.dataDirs = []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	f.nodes = &mnNodes{}
 	for i := range 3 {
-		nodes.procs = append(nodes.procs, startProcess(t, bin, dataDirs[i], "--database-url", dsn))
+		f.nodes.procs = append(f.nodes.procs, startProcess(t, f.bin, f.dataDirs[i], "--database-url", f.dsn))
 	}
-	// Every wait below is bounded by this: a hang is a failure, not a stuck test.
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-
-	// Livestreams of the four rooms, driven by hls.* deliveries among the traffic.
-	lsClient := func(i int) livegatev1.LivestreamServiceClient {
-		return livegatev1.NewLivestreamServiceClient(dialFeed(t, nodes.get(i).grpc))
-	}
-	rooms := []string{"room-0", "room-1", "room-2", "room-3"}
-	for i, room := range rooms {
-		if _, err := lsClient(i).StartMeetingLivestream(withToken(ft.token),
-			&livegatev1.StartMeetingLivestreamRequest{AccountId: acc, AppId: app, MeetingId: room}); err != nil {
+	f.ctx = ctx
+	t.Cleanup(cancel)
+	for i, room := range f.rooms {
+		if _, err := f.lsClient(i).StartMeetingLivestream(withToken(f.ft.token),
+			&livegatev1.StartMeetingLivestreamRequest{AccountId: mnAcc, AppId: mnApp, MeetingId: room}); err != nil {
 			t.Fatalf("start the livestream of %s on node %d: %v", room, i%3, err)
 		}
 	}
-	types := []string{"peer.join.success", "hls.started.success", "peer.leave.success", "peer.join.success", "hls.stopped.success"}
-	newDelivery := func(n int, both bool) mnDelivery {
-		id := uuid.NewString()
-		return mnDelivery{id: id, n: n, both: both, body: withID(t, hmsBody(types[n%len(types)], rooms[n%len(rooms)], n), id)}
-	}
-
-	senders := &mnSenders{ft: ft, nodes: nodes, client: &http.Client{Timeout: 15 * time.Second,
+	f.senders = &mnSenders{ft: f.ft, nodes: f.nodes, client: &http.Client{Timeout: 15 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 16}}, acked: map[string][]uint64{}, status: map[int]int{}}
+	return f
+}
 
-	// A few deliveries before the subscribers start: their first cursors sit among them.
-	var warm []uint64
+func (f *mnFaults) lsClient(i int) livegatev1.LivestreamServiceClient {
+	return livegatev1.NewLivestreamServiceClient(dialFeed(f.t, f.nodes.get(i).grpc))
+}
+
+func (f *mnFaults) newDelivery(n int, both bool) mnDelivery {
+	id := uuid.NewString()
+	return mnDelivery{id: id, n: n, both: both, body: withID(f.t, hmsBody(mnTypes[n%len(mnTypes)], f.rooms[n%len(f.rooms)], n), id)}
+}
+
+// warmUp posts a few deliveries before the subscribers start: their first cursors sit among them.
+func (f *mnFaults) warmUp() {
 	for n := range 8 {
-		d := newDelivery(n, false)
-		senders.deliver(ctx, d, n)
-		if a := senders.acked[d.id]; len(a) == 1 {
-			warm = append(warm, a[0])
+		d := f.newDelivery(n, false)
+		f.senders.deliver(f.ctx, d, n)
+		if a := f.senders.acked[d.id]; len(a) == 1 {
+			f.warm = append(f.warm, a[0])
 		}
 	}
-	if len(warm) != 8 {
-		t.Fatalf("warm-up deliveries: %d of 8 answered 200: %v", len(warm), senders.odd)
+	if len(f.warm) != 8 {
+		f.t.Fatalf("warm-up deliveries: %d of 8 answered 200: %v", len(f.warm), f.senders.odd)
 	}
+}
 
-	subs := []*mnSub{
+func (f *mnFaults) startSubscribers() {
+	warm := f.warm
+	f.subs = []*mnSub{
 		{name: "gRPC unfiltered", kind: "grpc", filter: &livegatev1.SubscribeRequest{}, first: warm[1], node: 0},
 		{name: "gRPC type filter", kind: "grpc", filter: &livegatev1.SubscribeRequest{Type: []string{"peer.leave.success", "hls."}}, first: warm[3], node: 1},
 		{name: "NDJSON room filter", kind: "ndjson", filter: &livegatev1.SubscribeRequest{RoomId: "room-1"}, first: warm[2], node: 2},
 		{name: "SSE type prefix, Last-Event-ID", kind: "sse", filter: &livegatev1.SubscribeRequest{Type: []string{"peer."}}, first: warm[5], node: 0},
 	}
-	subCtx, stopSubs := context.WithCancel(ctx)
-	defer stopSubs()
-	for _, s := range subs {
-		s.ft, s.nodes, s.cursor, s.onNodes, s.done = ft, nodes, s.first, map[int]int{}, make(chan struct{})
+	subCtx, stopSubs := context.WithCancel(f.ctx)
+	f.stopSubs = stopSubs
+	for _, s := range f.subs {
+		s.ft, s.nodes, s.cursor, s.onNodes, s.done = f.ft, f.nodes, s.first, map[int]int{}, make(chan struct{})
 		go s.run(subCtx)
 	}
-	t.Cleanup(func() {
+	f.t.Cleanup(func() {
 		stopSubs()
-		for _, s := range subs {
+		for _, s := range f.subs {
 			<-s.done
 		}
 	})
+}
 
-	// The traffic: phases of deliveries released at a steady pace to six senders; the next
-	// phase starts once the fault of this one is done, so each fault happens while
-	// deliveries are posted and retried.
-	const phases, perPhase = 5, 60
-	released := make([]atomic.Int64, phases)
-	faultDone := make([]chan struct{}, phases)
-	for p := range faultDone {
-		faultDone[p] = make(chan struct{})
+// startTraffic releases mnPhases phases of mnPerPhase deliveries to six senders, a quarter
+// of them posted to two nodes at once; phase p+1 starts once phase p's fault is done.
+func (f *mnFaults) startTraffic() {
+	ctx, senders := f.ctx, f.senders
+	f.released = make([]atomic.Int64, mnPhases)
+	f.faultDone = make([]chan struct{}, mnPhases)
+	for p := range f.faultDone {
+		f.faultDone[p] = make(chan struct{})
 	}
+	f.phase503 = make([]int64, mnPhases)
+	f.mark = senders.n503.Load()
 	jobs := make(chan mnDelivery)
-	var wg sync.WaitGroup
 	for range 6 {
-		wg.Go(func() {
+		f.wg.Go(func() {
 			for d := range jobs {
 				if !d.both {
 					senders.deliver(ctx, d, d.n)
@@ -514,217 +590,211 @@ func TestMultiNodeFaults(t *testing.T) {
 			}
 		})
 	}
-	var total atomic.Int64
-	total.Store(int64(len(warm)))
+	f.total.Store(int64(len(f.warm)))
 	go func() {
 		defer close(jobs)
-		n := len(warm)
-		for p := range phases {
-			for i := range perPhase {
+		n := len(f.warm)
+		for p := range mnPhases {
+			for i := range mnPerPhase {
 				select {
-				case jobs <- newDelivery(n, i%4 == 1):
+				case jobs <- f.newDelivery(n, i%4 == 1):
 				case <-ctx.Done():
 					return
 				}
 				n++
-				total.Add(1)
-				released[p].Add(1)
+				f.total.Add(1)
+				f.released[p].Add(1)
 				time.Sleep(20 * time.Millisecond)
 			}
 			select {
-			case <-faultDone[p]:
+			case <-f.faultDone[p]:
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
-	waitReleased := func(p int, n int64) {
-		t.Helper()
-		for released[p].Load() < n {
-			if ctx.Err() != nil {
-				t.Fatalf("phase %d: %d deliveries released, not %d, before the deadline", p, released[p].Load(), n)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	// waitUntil polls cond, failing the test at the run's deadline.
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		for !cond() {
-			if ctx.Err() != nil {
-				t.Fatalf("%s: not before the deadline", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	countListeners := func() int {
-		n, err := listeners(ctx, cluster.DSN("postgres"), false)
-		if err != nil {
-			return -1
-		}
-		return n
-	}
-	phase503 := make([]int64, phases)
-	mark := senders.n503.Load()
-	endPhase := func(p int) {
-		phase503[p] = senders.n503.Load() - mark
-		mark = senders.n503.Load()
-		close(faultDone[p])
-	}
+}
 
-	// Phase 0: every subscriber moves to another node mid-stream, from its cursor.
-	waitReleased(0, 20)
-	for _, s := range subs {
+// phase waits until 20 deliveries of phase p are released, injects the fault, counts the
+// phase's 503s and lets the traffic go on to the next phase.
+func (f *mnFaults) phase(p int, what string, fault func()) {
+	f.t.Helper()
+	for f.released[p].Load() < 20 {
+		if f.ctx.Err() != nil {
+			f.t.Fatalf("phase %d (%s): %d deliveries released, not 20, before the deadline", p, what, f.released[p].Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	fault()
+	f.phase503[p] = f.senders.n503.Load() - f.mark
+	f.mark = f.senders.n503.Load()
+	close(f.faultDone[p])
+}
+
+// waitUntil polls cond, failing the test at the run's deadline.
+func (f *mnFaults) waitUntil(what string, cond func() bool) {
+	f.t.Helper()
+	for !cond() {
+		if f.ctx.Err() != nil {
+			f.t.Fatalf("%s: not before the deadline", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (f *mnFaults) countListeners() int {
+	n, err := listeners(f.ctx, f.cluster.DSN("postgres"), false)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// moveSubscribers has every subscriber leave its node mid-stream and resume, from its
+// cursor, on the next one.
+func (f *mnFaults) moveSubscribers() {
+	for _, s := range f.subs {
 		s.mu.Lock()
 		next := s.node + 1
 		s.mu.Unlock()
 		s.moveTo(next)
 	}
-	endPhase(0)
+}
 
-	// Phase 1: SIGKILL node 1 and start it again with the same flags (new ports).
-	waitReleased(1, 20)
-	killed := nodes.get(1)
+// killAndRestartNode1 SIGKILLs node 1 and starts it again with the same flags (new ports).
+func (f *mnFaults) killAndRestartNode1() {
+	killed := f.nodes.get(1)
 	if err := killed.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
 	select {
 	case <-killed.done:
-	case <-ctx.Done():
-		t.Fatal("node 1 did not die of SIGKILL before the deadline")
+	case <-f.ctx.Done():
+		f.t.Fatal("node 1 did not die of SIGKILL before the deadline")
 	}
-	nodes.set(1, startProcess(t, bin, dataDirs[1], "--database-url", dsn))
-	endPhase(1)
+	f.nodes.set(1, startProcess(f.t, f.bin, f.dataDirs[1], "--database-url", f.dsn))
+}
 
-	// Phase 2: PostgreSQL terminates the nodes' LISTEN connections; they come back.
-	waitReleased(2, 20)
-	waitUntil("three LISTEN connections before terminating them", func() bool { return countListeners() == 3 })
-	terminated, err := listeners(ctx, cluster.DSN("postgres"), true)
+// terminateListeners has PostgreSQL terminate the nodes' LISTEN connections; they come back.
+func (f *mnFaults) terminateListeners() {
+	f.waitUntil("three LISTEN connections before terminating them", func() bool { return f.countListeners() == 3 })
+	terminated, err := listeners(f.ctx, f.cluster.DSN("postgres"), true)
 	if err != nil {
-		t.Fatalf("terminate the LISTEN connections: %v", err)
+		f.t.Fatalf("terminate the LISTEN connections: %v", err)
 	}
+	f.terminated = terminated
 	if terminated != 3 {
-		t.Errorf("terminated %d LISTEN connections, want 3 (one per node)", terminated)
+		f.t.Errorf("terminated %d LISTEN connections, want 3 (one per node)", terminated)
 	}
-	waitUntil("the nodes LISTEN again after pg_terminate_backend", func() bool { return countListeners() == 3 })
-	endPhase(2)
+	f.waitUntil("the nodes LISTEN again after pg_terminate_backend", func() bool { return f.countListeners() == 3 })
+}
 
-	// Phase 3: stop PostgreSQL and start it again; the nodes recover without a restart.
-	waitReleased(3, 20)
+// restartPostgres stops PostgreSQL and starts it again; the nodes recover without a restart.
+func (f *mnFaults) restartPostgres() {
 	restartStart := time.Now()
-	if err := cluster.Restart(); err != nil {
-		t.Fatalf("restart PostgreSQL: %v", err)
+	if err := f.cluster.Restart(); err != nil {
+		f.t.Fatalf("restart PostgreSQL: %v", err)
 	}
-	pgDown := time.Since(restartStart)
-	waitUntil("the nodes LISTEN again after the PostgreSQL restart", func() bool { return countListeners() == 3 })
-	endPhase(3)
+	f.pgDown = time.Since(restartStart)
+	f.waitUntil("the nodes LISTEN again after the PostgreSQL restart", func() bool { return f.countListeners() == 3 })
+}
 
-	// Phase 4: the subscribers move once more.
-	waitReleased(4, 20)
-	for _, s := range subs {
-		s.mu.Lock()
-		next := s.node + 1
-		s.mu.Unlock()
-		s.moveTo(next)
-	}
-	endPhase(4)
-
+// checkAcknowledged waits for the senders: every delivery was answered 200 in the end, and
+// no answer was other than 200 or 503.
+func (f *mnFaults) checkAcknowledged() {
+	t := f.t
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { f.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-ctx.Done():
+	case <-f.ctx.Done():
 		t.Fatal("the senders did not finish before the deadline")
 	}
-
-	senders.mu.Lock()
-	acked, failed, odd := senders.acked, senders.failed, senders.odd
-	senders.mu.Unlock()
+	f.senders.mu.Lock()
+	acked, failed, odd := f.senders.acked, f.senders.failed, f.senders.odd
+	f.senders.mu.Unlock()
 	for _, e := range odd {
 		t.Errorf("an answer other than 200 or 503: %s", e)
 	}
 	if len(failed) > 0 {
 		t.Fatalf("%d deliveries never answered 200, first: %s", len(failed), failed[0])
 	}
-	want := int(total.Load())
-	if len(acked) != want {
+	if want := int(f.total.Load()); len(acked) != want {
 		t.Errorf("%d deliveries acknowledged, want %d", len(acked), want)
 	}
+}
 
-	// What the store kept, as every node lists it.
-	type stored struct {
-		seq        uint64
-		typ, room  string
-		providerID string
-		// livegate's status trail (livestream.status_changed): the livestream and its change.
-		livestream       string
-		oldSt, newStatus livegatev1.LivestreamStatus
-	}
-	list := func(i int) []stored {
-		client := livegatev1.NewEventServiceClient(dialFeed(t, nodes.get(i).grpc))
-		req := &livegatev1.ListEventsRequest{AccountId: acc, AppId: app, PageSize: 1000}
-		var out []stored
-		for {
-			resp, err := client.ListEvents(withToken(ft.token), req)
-			if err != nil {
-				t.Fatalf("ListEvents on node %d: %v", i, err)
-			}
-			for _, ev := range resp.GetEvents() {
-				c := ev.GetLivestreamStatusChanged()
-				out = append(out, stored{ev.GetSequence(), ev.GetType(), ev.GetRoomId(), ev.GetProviderEventId(),
-					c.GetLivestreamId(), c.GetOldStatus(), c.GetNewStatus()})
-			}
-			if resp.GetNextPageToken() == "" {
-				return out
-			}
-			req.PageToken = resp.GetNextPageToken()
+func (f *mnFaults) list(i int) []mnStored {
+	client := livegatev1.NewEventServiceClient(dialFeed(f.t, f.nodes.get(i).grpc))
+	req := &livegatev1.ListEventsRequest{AccountId: mnAcc, AppId: mnApp, PageSize: 1000}
+	var out []mnStored
+	for {
+		resp, err := client.ListEvents(withToken(f.ft.token), req)
+		if err != nil {
+			f.t.Fatalf("ListEvents on node %d: %v", i, err)
 		}
+		for _, ev := range resp.GetEvents() {
+			c := ev.GetLivestreamStatusChanged()
+			out = append(out, mnStored{ev.GetSequence(), ev.GetType(), ev.GetRoomId(), ev.GetProviderEventId(),
+				c.GetLivestreamId(), c.GetOldStatus(), c.GetNewStatus()})
+		}
+		if resp.GetNextPageToken() == "" {
+			return out
+		}
+		req.PageToken = resp.GetNextPageToken()
 	}
-	events := list(0)
+}
+
+// checkStore: the three nodes list the same events, and every acknowledged delivery is
+// stored once under its answered sequence.
+func (f *mnFaults) checkStore() {
+	t := f.t
+	f.events = f.list(0)
 	for i := 1; i < 3; i++ {
-		if other := list(i); fmt.Sprint(other) != fmt.Sprint(events) {
-			t.Errorf("node %d lists %d events, node 0 %d: they differ", i, len(other), len(events))
+		if other := f.list(i); fmt.Sprint(other) != fmt.Sprint(f.events) {
+			t.Errorf("node %d lists %d events, node 0 %d: they differ", i, len(other), len(f.events))
 		}
 	}
-	var seqs []uint64
-	byID := map[string][]uint64{}
-	livestreamEvents := 0
-	for _, ev := range events {
-		seqs = append(seqs, ev.seq)
+	f.byID = map[string][]uint64{}
+	for _, ev := range f.events {
+		f.seqs = append(f.seqs, ev.seq)
 		if ev.providerID != "" {
-			byID[ev.providerID] = append(byID[ev.providerID], ev.seq)
+			f.byID[ev.providerID] = append(f.byID[ev.providerID], ev.seq)
 		} else {
-			livestreamEvents++ // livegate's own events (livestream.status_changed, ...)
+			f.livestreamEvents++ // livegate's own events (livestream.status_changed, ...)
 		}
 	}
-	if len(byID) != want {
-		t.Errorf("%d deliveries stored, %d posted", len(byID), want)
+	if want := int(f.total.Load()); len(f.byID) != want {
+		t.Errorf("%d deliveries stored, %d posted", len(f.byID), want)
 	}
-	if r := feedcheck.Acknowledged(acked, byID); !r.OK() {
+	f.senders.mu.Lock()
+	acked := f.senders.acked
+	f.senders.mu.Unlock()
+	if r := feedcheck.Acknowledged(acked, f.byID); !r.OK() {
 		t.Errorf("acknowledged deliveries against the store: %s", r)
 	}
-	twice := 0
-	for _, a := range acked {
-		if len(a) == 2 {
-			twice++
-		}
-	}
+}
 
-	// Every subscriber received exactly the stored events of its filter after its first cursor.
-	for _, s := range subs {
-		expected := feedcheck.Expected(seqs, s.first, func(i int) bool { return s.match(events[i].typ, events[i].room) })
-		if len(expected) > 0 {
-			last := expected[len(expected)-1]
-			waitUntil(fmt.Sprintf("%s receives through %d", s.name, last), func() bool { return s.has(last) })
+// checkSubscribers: every subscriber received exactly the stored events of its filter
+// after its first cursor, and resumed on another node.
+func (f *mnFaults) checkSubscribers() {
+	t, events := f.t, f.events
+	expected := func(s *mnSub) []uint64 {
+		return feedcheck.Expected(f.seqs, s.first, func(i int) bool { return s.match(events[i].typ, events[i].room) })
+	}
+	for _, s := range f.subs {
+		if exp := expected(s); len(exp) > 0 {
+			last := exp[len(exp)-1]
+			f.waitUntil(fmt.Sprintf("%s receives through %d", s.name, last), func() bool { return s.has(last) })
 		}
 	}
-	stopSubs()
-	for _, s := range subs {
+	f.stopSubs()
+	for _, s := range f.subs {
 		<-s.done
-		expected := feedcheck.Expected(seqs, s.first, func(i int) bool { return s.match(events[i].typ, events[i].room) })
+		exp := expected(s)
 		s.mu.Lock()
-		if r := feedcheck.Received(s.seqs, expected); !r.OK() {
-			t.Errorf("%s: received %d events, expected %d: %s", s.name, len(s.seqs), len(expected), r)
+		if r := feedcheck.Received(s.seqs, exp); !r.OK() {
+			t.Errorf("%s: received %d events, expected %d: %s", s.name, len(s.seqs), len(exp), r)
 		}
 		if len(s.bad) > 0 {
 			t.Errorf("%s: events not matching its filter: %v", s.name, s.bad)
@@ -736,12 +806,15 @@ func TestMultiNodeFaults(t *testing.T) {
 			s.name, len(s.seqs), s.first, s.moves, s.failover, s.lastErr, s.onNodes)
 		s.mu.Unlock()
 	}
+}
 
-	// Replaying the stored status trail gives the livestreams' state: each change starts
-	// from the status the previous one ended in, and the last one is the status every node
-	// reports.
+// checkLivestreams: replaying the stored status trail gives the livestreams' state (each
+// change starts from the status the previous one ended in, and the last one is the status
+// every node reports), and the nodes agree on the livestreams.
+func (f *mnFaults) checkLivestreams() {
+	t := f.t
 	replayed := map[string]livegatev1.LivestreamStatus{}
-	for _, ev := range events {
+	for _, ev := range f.events {
 		if ev.livestream == "" {
 			continue
 		}
@@ -750,33 +823,41 @@ func TestMultiNodeFaults(t *testing.T) {
 		}
 		replayed[ev.livestream] = ev.newStatus
 	}
-
-	// The nodes agree on the livestreams, and with the replay.
 	var first *livegatev1.ListLivestreamsResponse
 	for i := range 3 {
-		resp, err := lsClient(i).ListLivestreams(withToken(ft.token), &livegatev1.ListLivestreamsRequest{AccountId: acc, AppId: app})
+		resp, err := f.lsClient(i).ListLivestreams(withToken(f.ft.token), &livegatev1.ListLivestreamsRequest{AccountId: mnAcc, AppId: mnApp})
 		if err != nil {
 			t.Fatalf("ListLivestreams on node %d: %v", i, err)
 		}
-		if i == 0 {
-			first = resp
-			if n := len(resp.GetData().GetLivestreams()); n != len(rooms) {
-				t.Errorf("node 0 lists %d livestreams, want %d", n, len(rooms))
+		if i != 0 {
+			if !proto.Equal(resp, first) {
+				t.Errorf("node %d lists livestreams\n%v\nnode 0\n%v", i, resp, first)
 			}
-			for _, l := range resp.GetData().GetLivestreams() {
-				if want, ok := replayed[l.GetId()]; !ok || l.GetStatus() != want {
-					t.Errorf("livestream %s is %v; the stored status trail replays to %v (present: %v)", l.GetId(), l.GetStatus(), want, ok)
-				}
+			continue
+		}
+		first = resp
+		if n := len(resp.GetData().GetLivestreams()); n != len(f.rooms) {
+			t.Errorf("node 0 lists %d livestreams, want %d", n, len(f.rooms))
+		}
+		for _, l := range resp.GetData().GetLivestreams() {
+			if want, ok := replayed[l.GetId()]; !ok || l.GetStatus() != want {
+				t.Errorf("livestream %s is %v; the stored status trail replays to %v (present: %v)", l.GetId(), l.GetStatus(), want, ok)
 			}
-		} else if !proto.Equal(resp, first) {
-			t.Errorf("node %d lists livestreams\n%v\nnode 0\n%v", i, resp, first)
 		}
 	}
+}
 
-	senders.mu.Lock()
-	t.Logf("%d deliveries (%d posted to two nodes at once, both answered alike) stored as %d events (+%d of livegate's own); answers by status %v; %d connection errors, %d retries on another node",
-		want, twice, len(byID), livestreamEvents, senders.status, senders.connErrs, senders.retries)
-	senders.mu.Unlock()
-	t.Logf("faults: node 1 SIGKILLed and restarted; %d LISTEN connections terminated and re-established; PostgreSQL stopped and started (%v); 503s per phase [move, kill, terminate, pg restart, move] %v",
-		terminated, pgDown.Round(time.Millisecond), phase503)
+func (f *mnFaults) logSummary() {
+	f.senders.mu.Lock()
+	twice := 0
+	for _, a := range f.senders.acked {
+		if len(a) == 2 {
+			twice++
+		}
+	}
+	f.t.Logf("%d deliveries (%d posted to two nodes at once, both answered alike) stored as %d events (+%d of livegate's own); answers by status %v; %d connection errors, %d retries on another node",
+		f.total.Load(), twice, len(f.byID), f.livestreamEvents, f.senders.status, f.senders.connErrs, f.senders.retries)
+	f.senders.mu.Unlock()
+	f.t.Logf("faults: node 1 SIGKILLed and restarted; %d LISTEN connections terminated and re-established; PostgreSQL stopped and started (%v); 503s per phase [move, kill, terminate, pg restart, move] %v",
+		f.terminated, f.pgDown.Round(time.Millisecond), f.phase503)
 }

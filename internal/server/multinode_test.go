@@ -112,154 +112,205 @@ func appsCreateOn(t *testing.T, bin, dsn, acc, app string) feedTenant {
 // answered with its sequence), and each subscriber received exactly the stored events, in
 // order.
 func TestMultiNodePostgres(t *testing.T) {
-	bin := buildLivegate(t)
-	dsn := testenv.PostgresDB(t)
-	const acc, app = "acc-multi", "app-multi"
-	ft := appsCreateOn(t, bin, dsn, acc, app)
-	nodes := []*process{
-		startProcess(t, bin, t.TempDir(), "--database-url", dsn),
+	m := newMultiNodePostgres(t)
+	m.nginxConfSharesSecret()
+	m.subscribe()
+	m.send(0)
+	m.moveGRPCSubscriber()
+	m.send(1)
+	if len(m.errs) > 0 {
+		t.Fatalf("%d deliveries not answered 200, first: %s", len(m.errs), m.errs[0])
+	}
+	m.checkStored()
+	m.checkSubscribers()
+	m.checkGracefulShutdown()
+}
+
+// The deliveries of TestMultiNodePostgres: senders × perSender to one node each, and
+// mpBoth posted to both nodes at once.
+const mpSenders, mpPerSender, mpBoth = 4, 30, 12
+
+// mpDelivery is a 100ms delivery of TestMultiNodePostgres.
+type mpDelivery struct {
+	id   string
+	body []byte
+}
+
+// multiNodePostgres is TestMultiNodePostgres' two nodes on one database and what the
+// senders were answered; the methods are the steps, called in order.
+type multiNodePostgres struct {
+	t      *testing.T
+	bin    string
+	dsn    string
+	ft     feedTenant
+	nodes  []*process
+	bodies [][]mpDelivery
+	twice  []mpDelivery
+
+	grpcSub *subscriber
+	ndjson  *ndjsonFollower
+	stored  []uint64
+
+	mu    sync.Mutex
+	acked map[string][]uint64
+	errs  []string
+}
+
+func newMultiNodePostgres(t *testing.T) *multiNodePostgres {
+	m := &multiNodePostgres{t: t, bin: buildLivegate(t), dsn: testenv.PostgresDB(t), acked: map[string][]uint64{}}
+	m.ft = appsCreateOn(t, m.bin, m.dsn, "acc-multi", "app-multi")
+	m.nodes = []*process{
+		startProcess(t, m.bin, t.TempDir(), "--database-url", m.dsn),
 		// Poll-only, as behind PgBouncer in transaction mode: it learns of node A's commits
 		// by polling the log every second.
-		startProcess(t, bin, t.TempDir(), "--database-url", dsn, "--database-listen=false"),
+		startProcess(t, m.bin, t.TempDir(), "--database-url", m.dsn, "--database-listen=false"),
 	}
-	// rtmp nginx-conf reads the callback secret the nodes share from the same database.
-	hlsDir := t.TempDir()
+	// The deliveries, built here (withID fails the test on a bad body).
+	m.bodies = make([][]mpDelivery, mpSenders)
+	for s := range m.bodies {
+		for i := range mpPerSender {
+			id := uuid.NewString()
+			m.bodies[s] = append(m.bodies[s], mpDelivery{id, withID(t, hmsBody("peer.join.success", fmt.Sprintf("room-%d", s), i), id)})
+		}
+	}
+	for i := range mpBoth {
+		id := uuid.NewString()
+		m.twice = append(m.twice, mpDelivery{id, withID(t, hmsBody("peer.leave.success", "room-both", i), id)})
+	}
+	return m
+}
+
+func (m *multiNodePostgres) base(i int) string { return "http://" + m.nodes[i%len(m.nodes)].http }
+
+// nginxConfSharesSecret: rtmp nginx-conf reads the callback secret the nodes share from the
+// same database.
+func (m *multiNodePostgres) nginxConfSharesSecret() {
+	hlsDir := m.t.TempDir()
 	var confs []string
 	for range 2 {
-		out, err := exec.Command(bin, "rtmp", "nginx-conf", "--database-url", dsn, "--hls-dir", hlsDir).Output()
+		out, err := exec.Command(m.bin, "rtmp", "nginx-conf", "--database-url", m.dsn, "--hls-dir", hlsDir).Output()
 		if err != nil {
-			t.Fatalf("rtmp nginx-conf --database-url: %v", err)
+			m.t.Fatalf("rtmp nginx-conf --database-url: %v", err)
 		}
 		confs = append(confs, string(out))
 	}
 	if !strings.Contains(confs[0], "on_publish") || confs[0] != confs[1] {
-		t.Errorf("rtmp nginx-conf --database-url twice: want the same configuration with callbacks (one secret); got\n%s\nand\n%s", confs[0], confs[1])
+		m.t.Errorf("rtmp nginx-conf --database-url twice: want the same configuration with callbacks (one secret); got\n%s\nand\n%s", confs[0], confs[1])
 	}
-	base := func(i int) string { return "http://" + nodes[i%len(nodes)].http }
+}
 
-	grpcSub := newSubscriber(t, "gRPC A then B", ft, nil, nil)
-	grpcSub.start(dialFeed(t, nodes[0].grpc), 0, false)
-	ndjson := followNDJSON(t, base(1), ft, 0)
+// subscribe starts a gRPC subscriber on node A and an NDJSON one on node B.
+func (m *multiNodePostgres) subscribe() {
+	m.grpcSub = newSubscriber(m.t, "gRPC A then B", m.ft, nil, nil)
+	m.grpcSub.start(dialFeed(m.t, m.nodes[0].grpc), 0, false)
+	m.ndjson = followNDJSON(m.t, m.base(1), m.ft, 0)
+}
 
-	// The deliveries, built here (withID fails the test on a bad body).
-	const senders, perSender, both = 4, 30, 12
-	type delivery struct {
-		id   string
-		body []byte
+func (m *multiNodePostgres) record(id string, seq uint64, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.errs = append(m.errs, fmt.Sprintf("delivery %s: %v", id, err))
+		return
 	}
-	bodies := make([][]delivery, senders)
-	for s := range bodies {
-		for i := range perSender {
-			id := uuid.NewString()
-			bodies[s] = append(bodies[s], delivery{id, withID(t, hmsBody("peer.join.success", fmt.Sprintf("room-%d", s), i), id)})
-		}
-	}
-	var twice []delivery
-	for i := range both {
-		id := uuid.NewString()
-		twice = append(twice, delivery{id, withID(t, hmsBody("peer.leave.success", "room-both", i), id)})
-	}
+	m.acked[id] = append(m.acked[id], seq)
+}
 
-	var (
-		mu    sync.Mutex
-		acked = map[string][]uint64{}
-		errs  []string
-		wg    sync.WaitGroup
-	)
-	record := func(id string, seq uint64, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("delivery %s: %v", id, err))
-			return
-		}
-		acked[id] = append(acked[id], seq)
+// send posts half of the deliveries (round 0 or 1), the senders at the same time across
+// both nodes, and returns when all are answered.
+func (m *multiNodePostgres) send(round int) {
+	var wg sync.WaitGroup
+	for s := range mpSenders {
+		wg.Go(func() {
+			half := mpPerSender / 2
+			for i := round * half; i < (round+1)*half; i++ {
+				d := m.bodies[s][i]
+				seq, err := postHMS(m.base(s+i), m.ft, d.body)
+				m.record(d.id, seq, err)
+			}
+		})
 	}
-	send := func(round int) {
-		for s := range senders {
+	// The same delivery to both nodes at once, as a provider retry racing the first try.
+	for _, d := range m.twice[round*mpBoth/2 : (round+1)*mpBoth/2] {
+		for n := range m.nodes {
 			wg.Go(func() {
-				half := perSender / 2
-				for i := round * half; i < (round+1)*half; i++ {
-					d := bodies[s][i]
-					seq, err := postHMS(base(s+i), ft, d.body)
-					record(d.id, seq, err)
-				}
+				seq, err := postHMS(m.base(n), m.ft, d.body)
+				m.record(d.id, seq, err)
 			})
 		}
-		// The same delivery to both nodes at once, as a provider retry racing the first try.
-		for _, d := range twice[round*both/2 : (round+1)*both/2] {
-			for n := range nodes {
-				wg.Go(func() {
-					seq, err := postHMS(base(n), ft, d.body)
-					record(d.id, seq, err)
-				})
-			}
-		}
-		wg.Wait()
 	}
+	wg.Wait()
+}
 
-	send(0)
-	// The gRPC subscriber moves to the other node, from its cursor.
-	grpcSub.stop()
-	grpcSub.mu.Lock()
-	cursor := grpcSub.cursor
-	grpcSub.mu.Unlock()
-	grpcSub.start(dialFeed(t, nodes[1].grpc), cursor, false)
-	send(1)
-	if len(errs) > 0 {
-		t.Fatalf("%d deliveries not answered 200, first: %s", len(errs), errs[0])
-	}
+// moveGRPCSubscriber: the gRPC subscriber moves to the other node, from its cursor.
+func (m *multiNodePostgres) moveGRPCSubscriber() {
+	m.grpcSub.stop()
+	m.grpcSub.mu.Lock()
+	cursor := m.grpcSub.cursor
+	m.grpcSub.mu.Unlock()
+	m.grpcSub.start(dialFeed(m.t, m.nodes[1].grpc), cursor, false)
+}
 
-	// Both nodes list the same events; each delivery is stored once, under its answer.
-	stored := storedSeqs(t, dialFeed(t, nodes[0].grpc), ft, nil, 0)
-	if other := storedSeqs(t, dialFeed(t, nodes[1].grpc), ft, nil, 0); feedcheck.Received(other, stored).String() != feedcheck.Received(stored, stored).String() {
-		t.Errorf("node B lists %v, node A %v", other, stored)
+// checkStored: both nodes list the same events; each delivery is stored once, under its
+// answer, and one posted to both nodes at once is answered alike by both.
+func (m *multiNodePostgres) checkStored() {
+	t := m.t
+	m.stored = storedSeqs(t, dialFeed(t, m.nodes[0].grpc), m.ft, nil, 0)
+	if other := storedSeqs(t, dialFeed(t, m.nodes[1].grpc), m.ft, nil, 0); feedcheck.Received(other, m.stored).String() != feedcheck.Received(m.stored, m.stored).String() {
+		t.Errorf("node B lists %v, node A %v", other, m.stored)
 	}
 	byID := map[string][]uint64{}
-	resp, err := livegatev1.NewEventServiceClient(dialFeed(t, nodes[1].grpc)).ListEvents(withToken(ft.token),
-		&livegatev1.ListEventsRequest{AccountId: acc, AppId: app, PageSize: 1000})
+	resp, err := livegatev1.NewEventServiceClient(dialFeed(t, m.nodes[1].grpc)).ListEvents(withToken(m.ft.token),
+		&livegatev1.ListEventsRequest{AccountId: m.ft.acc, AppId: m.ft.app, PageSize: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, ev := range resp.GetEvents() {
 		byID[ev.GetProviderEventId()] = append(byID[ev.GetProviderEventId()], ev.GetSequence())
 	}
-	if want := senders*perSender + both; len(stored) != want || len(acked) != want {
-		t.Errorf("%d events stored, %d deliveries acknowledged; want %d", len(stored), len(acked), want)
+	if want := mpSenders*mpPerSender + mpBoth; len(m.stored) != want || len(m.acked) != want {
+		t.Errorf("%d events stored, %d deliveries acknowledged; want %d", len(m.stored), len(m.acked), want)
 	}
-	if r := feedcheck.Acknowledged(acked, byID); !r.OK() {
+	if r := feedcheck.Acknowledged(m.acked, byID); !r.OK() {
 		t.Errorf("acknowledged deliveries against the store: %s", r)
 	}
-	for _, d := range twice {
-		if a := acked[d.id]; len(a) != 2 || a[0] != a[1] {
+	for _, d := range m.twice {
+		if a := m.acked[d.id]; len(a) != 2 || a[0] != a[1] {
 			t.Errorf("delivery %s posted to both nodes at once: answered with %v, want two equal sequences", d.id, a)
 		}
 	}
+}
 
-	grpcSub.waitCaughtUp(stored)
-	checkExactly(t, "gRPC subscriber (node A, then node B from its cursor)", grpcSub.received(), stored)
+// checkSubscribers: both subscribers received every stored event once, in order.
+func (m *multiNodePostgres) checkSubscribers() {
+	t, stored := m.t, m.stored
+	m.grpcSub.waitCaughtUp(stored)
+	checkExactly(t, "gRPC subscriber (node A, then node B from its cursor)", m.grpcSub.received(), stored)
 	testenv.WaitFor(t, "NDJSON subscriber on node B catches up", func() bool {
-		got, err := ndjson.received()
+		got, err := m.ndjson.received()
 		return err != nil || (len(got) > 0 && got[len(got)-1] >= stored[len(stored)-1])
 	})
-	got, err := ndjson.received()
+	got, err := m.ndjson.received()
 	if err != nil {
 		t.Fatalf("NDJSON subscriber: %v", err)
 	}
 	checkExactly(t, "NDJSON subscriber on node B", got, stored)
-	t.Logf("%d events stored from %d posts to 2 nodes; both subscribers received each once, in order", len(stored), senders*perSender+2*both)
+	t.Logf("%d events stored from %d posts to 2 nodes; both subscribers received each once, in order", len(stored), mpSenders*mpPerSender+2*mpBoth)
+}
 
-	for _, p := range nodes {
+// checkGracefulShutdown: both nodes stop gracefully on SIGTERM.
+func (m *multiNodePostgres) checkGracefulShutdown() {
+	for _, p := range m.nodes {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	}
-	for i, p := range nodes {
+	for i, p := range m.nodes {
 		select {
 		case <-p.done:
 			if p.err != nil {
-				t.Errorf("node %d: graceful shutdown: %v", i, p.err)
+				m.t.Errorf("node %d: graceful shutdown: %v", i, p.err)
 			}
 		case <-time.After(30 * time.Second):
-			t.Errorf("node %d: no graceful shutdown within 30s", i)
+			m.t.Errorf("node %d: no graceful shutdown within 30s", i)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/amity"
+	"github.com/livegate/livegate/internal/auth"
 )
 
 // hmsDelivery builds a 100ms delivery of a type at a time with data.
@@ -21,76 +23,119 @@ func hmsDelivery(typ string, at time.Time, data string) []byte {
 // repeated stop, a stale start and a failure; status, sessions, analytics and the
 // livestream.status_changed trail are checked.
 func TestHMSLivestreamStory(t *testing.T) {
-	s := startServer(t, t.TempDir())
-	creds := s.createApp(accA, appA)
-	ctx := withToken(creds.APIToken)
-	send := func(body []byte) uint64 {
-		t.Helper()
-		r := s.post(hmsPath(accA, appA), map[string]string{"X-Webhook-Secret": creds.WebhookSecret}, body)
-		if r.Status != 200 {
-			t.Fatalf("HTTP %d %s", r.Status, r.Raw)
-		}
-		var seq uint64
-		fmt.Sscan(r.Body["sequence"].(string), &seq)
-		return seq
-	}
-	get := func(id string) *livegatev1.GetLivestreamData {
-		t.Helper()
-		r, err := s.livestreams.GetLivestream(ctx, &livegatev1.GetLivestreamRequest{AccountId: accA, AppId: appA, LivestreamId: id})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r.GetData()
-	}
+	st := newHMSStory(t)
+	st.goLive()
+	st.stopIgnoringRepeatAndStaleStart()
+	st.closeSessionAndRecord()
+	st.secondRunFails()
+	st.checkAnalytics()
+	st.checkFeedTellsTheStory()
+}
 
-	started, err := s.livestreams.StartMeetingLivestream(ctx, &livegatev1.StartMeetingLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: "room-1"})
+// hmsStory is TestHMSLivestreamStory's server and the livestream of room-1; the methods
+// are the steps of its story, called in order.
+type hmsStory struct {
+	t                         *testing.T
+	s                         *testServer
+	creds                     auth.Credentials
+	ctx                       context.Context
+	id                        string
+	t0                        time.Time
+	liveSeq, idleSeq, failSeq uint64
+}
+
+// newHMSStory starts a meeting livestream in room-1.
+func newHMSStory(t *testing.T) *hmsStory {
+	s := startServer(t, t.TempDir())
+	st := &hmsStory{t: t, s: s, creds: s.createApp(accA, appA)}
+	st.ctx = withToken(st.creds.APIToken)
+	started, err := s.livestreams.StartMeetingLivestream(st.ctx, &livegatev1.StartMeetingLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: "room-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := started.GetData().GetId()
-	t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	st.id = started.GetData().GetId()
+	st.t0 = time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	return st
+}
 
-	send(hmsDelivery("session.open.success", t0, `{"room_id":"room-1","session_id":"sess-1","session_started_at":"`+t0.Format(time.RFC3339)+`"}`))
-	liveSeq := send(hmsDelivery("hls.started.success", t0.Add(5*time.Second),
-		`{"room_id":"room-1","session_id":"sess-1","beam_id":"beam-1","started_at":"`+t0.Add(5*time.Second).Format(time.RFC3339)+`"}`))
-	d := get(id)
-	if d.GetLivestream().GetStatus() != livegatev1.LivestreamStatus_LIVE || d.GetSession().GetStartedTime() == nil || d.GetSession().GetInvokedTime() == nil {
-		t.Fatalf("after hls.started: %v", d)
+func (st *hmsStory) send(body []byte) uint64 {
+	st.t.Helper()
+	r := st.s.post(hmsPath(accA, appA), map[string]string{"X-Webhook-Secret": st.creds.WebhookSecret}, body)
+	if r.Status != 200 {
+		st.t.Fatalf("HTTP %d %s", r.Status, r.Raw)
 	}
+	var seq uint64
+	fmt.Sscan(r.Body["sequence"].(string), &seq)
+	return seq
+}
+
+func (st *hmsStory) get() *livegatev1.GetLivestreamData {
+	st.t.Helper()
+	r, err := st.s.livestreams.GetLivestream(st.ctx, &livegatev1.GetLivestreamRequest{AccountId: accA, AppId: appA, LivestreamId: st.id})
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	return r.GetData()
+}
+
+// goLive: the session opens and HLS starts: the livestream is LIVE.
+func (st *hmsStory) goLive() {
+	t0 := st.t0
+	st.send(hmsDelivery("session.open.success", t0, `{"room_id":"room-1","session_id":"sess-1","session_started_at":"`+t0.Format(time.RFC3339)+`"}`))
+	st.liveSeq = st.send(hmsDelivery("hls.started.success", t0.Add(5*time.Second),
+		`{"room_id":"room-1","session_id":"sess-1","beam_id":"beam-1","started_at":"`+t0.Add(5*time.Second).Format(time.RFC3339)+`"}`))
+	if d := st.get(); d.GetLivestream().GetStatus() != livegatev1.LivestreamStatus_LIVE || d.GetSession().GetStartedTime() == nil || d.GetSession().GetInvokedTime() == nil {
+		st.t.Fatalf("after hls.started: %v", d)
+	}
+}
+
+// stopIgnoringRepeatAndStaleStart: HLS stops; the same stop again (a provider replay with a
+// new id) and a stale start change nothing.
+func (st *hmsStory) stopIgnoringRepeatAndStaleStart() {
+	t0 := st.t0
 	stopBody := `{"room_id":"room-1","session_id":"sess-1","beam_id":"beam-1","duration":120,"stopped_at":"` + t0.Add(125*time.Second).Format(time.RFC3339) + `"}`
-	idleSeq := send(hmsDelivery("hls.stopped.success", t0.Add(125*time.Second), stopBody))
-	// The same stop again (a provider replay with a new id) and a stale start change nothing.
-	send(hmsDelivery("hls.stopped.success", t0.Add(125*time.Second), stopBody))
-	send(hmsDelivery("hls.started.success", t0.Add(6*time.Second), `{"room_id":"room-1","beam_id":"beam-1"}`))
-	d = get(id)
+	st.idleSeq = st.send(hmsDelivery("hls.stopped.success", t0.Add(125*time.Second), stopBody))
+	st.send(hmsDelivery("hls.stopped.success", t0.Add(125*time.Second), stopBody))
+	st.send(hmsDelivery("hls.started.success", t0.Add(6*time.Second), `{"room_id":"room-1","beam_id":"beam-1"}`))
+	d := st.get()
 	if d.GetLivestream().GetStatus() != livegatev1.LivestreamStatus_IDLE || d.GetPaging().GetTotalCount() != 1 {
-		t.Fatalf("after stop, repeat and stale start: status %v, %d sessions", d.GetLivestream().GetStatus(), d.GetPaging().GetTotalCount())
+		st.t.Fatalf("after stop, repeat and stale start: status %v, %d sessions", d.GetLivestream().GetStatus(), d.GetPaging().GetTotalCount())
 	}
 	if got := d.GetSession().GetIngestSeconds(); got != 120 {
-		t.Errorf("ingest_seconds %v, want 120 (from the event's duration, counted once)", got)
+		st.t.Errorf("ingest_seconds %v, want 120 (from the event's duration, counted once)", got)
 	}
-	send(hmsDelivery("session.close.success", t0.Add(10*time.Minute), `{"room_id":"room-1","session_id":"sess-1","session_duration":600,"session_started_at":"`+t0.Format(time.RFC3339)+`"}`))
-	send(hmsDelivery("hls.recording.success", t0.Add(11*time.Minute), `{"room_id":"room-1","session_id":"sess-1","duration":90}`))
+}
 
-	// A second run fails.
-	if _, err := s.livestreams.StartMeetingLivestream(ctx, &livegatev1.StartMeetingLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: "room-1"}); err != nil {
-		t.Fatal(err)
-	}
-	failSeq := send(hmsDelivery("hls.failure", t0.Add(20*time.Minute), `{"room_id":"room-1","error_message":"encoder crashed","error_code":500}`))
-	d = get(id)
-	if d.GetLivestream().GetStatus() != livegatev1.LivestreamStatus_ERRORED || d.GetSession().GetErrMessage() != "encoder crashed" || d.GetSession().GetStoppedTime() == nil {
-		t.Fatalf("after hls.failure: %v", d)
-	}
+// closeSessionAndRecord: the meeting session closes and its recording is reported.
+func (st *hmsStory) closeSessionAndRecord() {
+	t0 := st.t0
+	st.send(hmsDelivery("session.close.success", t0.Add(10*time.Minute), `{"room_id":"room-1","session_id":"sess-1","session_duration":600,"session_started_at":"`+t0.Format(time.RFC3339)+`"}`))
+	st.send(hmsDelivery("hls.recording.success", t0.Add(11*time.Minute), `{"room_id":"room-1","session_id":"sess-1","duration":90}`))
+}
 
-	overall, err := s.analytics.GetLivestreamAnalytics(ctx, &livegatev1.GetLivestreamAnalyticsRequest{AccountId: accA, AppId: appA})
+// secondRunFails: a second run, then hls.failure: ERRORED with the provider's message.
+func (st *hmsStory) secondRunFails() {
+	if _, err := st.s.livestreams.StartMeetingLivestream(st.ctx, &livegatev1.StartMeetingLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: "room-1"}); err != nil {
+		st.t.Fatal(err)
+	}
+	st.failSeq = st.send(hmsDelivery("hls.failure", st.t0.Add(20*time.Minute), `{"room_id":"room-1","error_message":"encoder crashed","error_code":500}`))
+	if d := st.get(); d.GetLivestream().GetStatus() != livegatev1.LivestreamStatus_ERRORED || d.GetSession().GetErrMessage() != "encoder crashed" || d.GetSession().GetStoppedTime() == nil {
+		st.t.Fatalf("after hls.failure: %v", d)
+	}
+}
+
+// checkAnalytics: the overall and daywise analytics count the story.
+func (st *hmsStory) checkAnalytics() {
+	t, s := st.t, st.s
+	overall, err := s.analytics.GetLivestreamAnalytics(st.ctx, &livegatev1.GetLivestreamAnalyticsRequest{AccountId: accA, AppId: appA})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if overall.GetData().GetCount() != 1 || overall.GetData().GetTotalIngestSeconds() != 120 {
 		t.Errorf("overall analytics %v, want 1 livestream and 120 s", overall.GetData())
 	}
-	day := t0.Format(time.DateOnly)
-	daywise, err := s.analytics.GetDaywiseAnalytics(ctx, &livegatev1.GetDaywiseAnalyticsRequest{AccountId: accA, AppId: appA, StartDate: day, EndDate: time.Now().UTC().Format(time.DateOnly)})
+	day := st.t0.Format(time.DateOnly)
+	daywise, err := s.analytics.GetDaywiseAnalytics(st.ctx, &livegatev1.GetDaywiseAnalyticsRequest{AccountId: accA, AppId: appA, StartDate: day, EndDate: time.Now().UTC().Format(time.DateOnly)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,21 +146,25 @@ func TestHMSLivestreamStory(t *testing.T) {
 	if ss := daywise.GetData().GetSessionStats(); ss.GetSessionsCount() != 3 || ss.GetSessionsMinutesConsumed() != 12 {
 		t.Errorf("session stats %v, want 3 sessions of 12 minutes in all", ss)
 	}
+}
 
-	// The feed tells the story: one status change per transition, each naming its cause.
+// checkFeedTellsTheStory: the feed has one status change per transition, each naming its
+// cause, and every 100ms event of room-1 correlated to the livestream.
+func (st *hmsStory) checkFeedTellsTheStory() {
+	t, id := st.t, st.id
 	type step struct {
 		old, new livegatev1.LivestreamStatus
 		cause    uint64
 	}
 	want := []step{
 		{livegatev1.LivestreamStatus_LIVESTREAM_STATUS_UNSPECIFIED, livegatev1.LivestreamStatus_INVOKED, 0},
-		{livegatev1.LivestreamStatus_INVOKED, livegatev1.LivestreamStatus_LIVE, liveSeq},
-		{livegatev1.LivestreamStatus_LIVE, livegatev1.LivestreamStatus_IDLE, idleSeq},
+		{livegatev1.LivestreamStatus_INVOKED, livegatev1.LivestreamStatus_LIVE, st.liveSeq},
+		{livegatev1.LivestreamStatus_LIVE, livegatev1.LivestreamStatus_IDLE, st.idleSeq},
 		{livegatev1.LivestreamStatus_IDLE, livegatev1.LivestreamStatus_INVOKED, 0},
-		{livegatev1.LivestreamStatus_INVOKED, livegatev1.LivestreamStatus_ERRORED, failSeq},
+		{livegatev1.LivestreamStatus_INVOKED, livegatev1.LivestreamStatus_ERRORED, st.failSeq},
 	}
 	var got []step
-	for _, ev := range s.allEvents(creds.APIToken, accA, appA) {
+	for _, ev := range st.s.allEvents(st.creds.APIToken, accA, appA) {
 		if c := ev.GetLivestreamStatusChanged(); c != nil {
 			if ev.GetLivestreamId() != id || ev.GetSource() != "livegate" || ev.GetRoomId() != "room-1" {
 				t.Errorf("status change envelope %v", ev)

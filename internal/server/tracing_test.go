@@ -19,6 +19,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/store/groupcommit"
 	"github.com/livegate/livegate/internal/telemetry"
@@ -145,14 +146,31 @@ func TestTracingOneTraceFromRESTToCommit(t *testing.T) {
 	s := startServer(t, t.TempDir(), func(c *server.Config) { c.Tracing = tracing })
 	creds := s.createApp("acc-trace", "app-trace")
 
-	const traceID, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	tracedCreate(t, s, creds.APIToken)
+	checkStreamsThroughTracing(t, s, creds)
+
+	s.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tracing.Shutdown(ctx); err != nil {
+		t.Fatalf("shut tracing down (flush): %v", err)
+	}
+	checkTraceRESTToCommit(t, recv.trace(traceTraceID))
+	checkLogLinesCarryTrace(t, s)
+}
+
+// The caller's trace context in TestTracingOneTraceFromRESTToCommit.
+const traceTraceID, traceCallerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+
+// tracedCreate creates a livestream over REST in the caller's trace, with a request id.
+func tracedCreate(t *testing.T, s *testServer, token string) {
 	req, err := http.NewRequest(http.MethodPost, s.base+"/accounts/acc-trace/realtime/kit/app-trace/livestreams", strings.NewReader(`{"name":"traced"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+creds.APIToken)
-	req.Header.Set("traceparent", "00-"+traceID+"-"+callerSpan+"-01")
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("traceparent", "00-"+traceTraceID+"-"+traceCallerSpan+"-01")
 	req.Header.Set("X-Request-Id", "req-traced-1")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -163,9 +181,11 @@ func TestTracingOneTraceFromRESTToCommit(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create: HTTP %d, want 201", resp.StatusCode)
 	}
+}
 
-	// Streaming answers still stream through the tracing and access log wrappers (flushes
-	// and http.ResponseController reach the connection).
+// checkStreamsThroughTracing: streaming answers still stream through the tracing and
+// access log wrappers (flushes and http.ResponseController reach the connection).
+func checkStreamsThroughTracing(t *testing.T, s *testServer, creds auth.Credentials) {
 	seq, err := postHMS(s.base, feedTenant{acc: "acc-trace", app: "app-trace", token: creds.APIToken, secret: creds.WebhookSecret}, hmsBody("peer.join.success", "r1", 1))
 	if err != nil {
 		t.Fatal(err)
@@ -187,15 +207,11 @@ func TestTracingOneTraceFromRESTToCommit(t *testing.T) {
 	wantNDJSONEvent(t, ndjsonLines(t, nd.Body), seq, "peer.join.success")
 	sse := stream("/events/sse?after_sequence="+after+"&access_token="+creds.APIToken, http.Header{})
 	wantSSEEvent(t, sseOK(t, sse), seq, "peer.join.success")
+}
 
-	s.stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := tracing.Shutdown(ctx); err != nil {
-		t.Fatalf("shut tracing down (flush): %v", err)
-	}
-
-	spans := recv.trace(traceID)
+// checkTraceRESTToCommit: the caller's trace holds the HTTP server span, the gRPC client and
+// server spans and the commit span, each the child of the one before, from this service.
+func checkTraceRESTToCommit(t *testing.T, spans []receivedSpan) {
 	find := func(what string, kind tracepb.Span_SpanKind, name string, parent []byte) *tracepb.Span {
 		t.Helper()
 		for _, sp := range spans {
@@ -213,7 +229,7 @@ func TestTracingOneTraceFromRESTToCommit(t *testing.T) {
 		t.Fatalf("no %s span %s %q child of %x in the trace; got:\n%s", what, kind, name, parent, strings.Join(got, "\n"))
 		return nil
 	}
-	caller, _ := hex.DecodeString(callerSpan)
+	caller, _ := hex.DecodeString(traceCallerSpan)
 	httpSpan := find("HTTP", tracepb.Span_SPAN_KIND_SERVER, "POST /accounts/{account_id}/realtime/kit/{app_id}/livestreams", caller)
 	const method = "livegate.v1.LivestreamService/CreateLivestream"
 	client := find("gRPC client", tracepb.Span_SPAN_KIND_CLIENT, method, httpSpan.GetSpanId())
@@ -225,14 +241,18 @@ func TestTracingOneTraceFromRESTToCommit(t *testing.T) {
 	if route := attrString(httpSpan.GetAttributes(), "http.route"); route != "/accounts/{account_id}/realtime/kit/{app_id}/livestreams" {
 		t.Errorf("HTTP span http.route = %q", route)
 	}
+}
 
+// checkLogLinesCarryTrace: the access log and the gRPC log line of the traced request carry
+// its request id and the caller's trace id.
+func checkLogLinesCarryTrace(t *testing.T, s *testServer) {
 	for _, msg := range []string{"http request", "finished call"} {
 		var found bool
 		for _, l := range s.logLines(t, msg) {
 			if l["request_id"] == "req-traced-1" {
 				found = true
-				if l["trace_id"] != traceID {
-					t.Errorf("%q line: trace_id %v, want the caller's %s", msg, l["trace_id"], traceID)
+				if l["trace_id"] != traceTraceID {
+					t.Errorf("%q line: trace_id %v, want the caller's %s", msg, l["trace_id"], traceTraceID)
 				}
 			}
 		}

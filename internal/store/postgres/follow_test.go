@@ -111,6 +111,36 @@ func terminateListeners(t *testing.T, dsn string) int {
 // order, with no gap and no duplicate, and every append acknowledged is among them; it
 // needed no restart.
 func TestFollowLogThreeWriters(t *testing.T) {
+	w := newThreeWriters(t)
+	w.startWriters()
+	w.waitAcked(100)
+	w.terminateListener()
+	w.waitAcked(w.ackedCount() + 100)
+	// The whole cluster restarts under the writers and the follower.
+	if err := w.c.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	w.waitAcked(w.ackedCount() + 100)
+	w.stop.Store(true)
+	w.wg.Wait()
+	w.checkFollowedEverything()
+	w.checkListensAgain()
+}
+
+// threeWriters is TestFollowLogThreeWriters' cluster, three writer stores and two
+// followers (LISTEN and poll-only); the methods are the steps, called in order.
+type threeWriters struct {
+	t       *testing.T
+	c       *testenv.Cluster
+	dsn     string
+	writers []*Store
+	f, fp   *follower
+	stop    atomic.Bool
+	acked   sync.Map // seq -> key
+	wg      sync.WaitGroup
+}
+
+func newThreeWriters(t *testing.T) *threeWriters {
 	c, err := testenv.NewCluster()
 	if err != nil {
 		t.Fatal(err)
@@ -120,28 +150,28 @@ func TestFollowLogThreeWriters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writers := []*Store{openT(t, dsn), openT(t, dsn), openT(t, dsn)}
+	w := &threeWriters{t: t, c: c, dsn: dsn, writers: []*Store{openT(t, dsn), openT(t, dsn), openT(t, dsn)}}
 	reader := openT(t, dsn)
 	// Something before the follower starts: it must begin after it.
-	if err := appendOne(t.Context(), writers[0], event("before")); err != nil {
+	if err := appendOne(t.Context(), w.writers[0], event("before")); err != nil {
 		t.Fatal(err)
 	}
-	f := startFollowing(t, reader, 1)
+	w.f = startFollowing(t, reader, 1)
 	// The second one, to check that following with the listener works in both modes.
 	pollOnly := openT(t, dsn)
 	pollOnly.SetListen(false)
-	fp := startFollowing(t, pollOnly, 0)
+	w.fp = startFollowing(t, pollOnly, 0)
+	return w
+}
 
-	var (
-		stop  atomic.Bool
-		acked sync.Map // seq -> key
-		wg    sync.WaitGroup
-	)
-	for w, s := range writers {
+// startWriters starts three appenders per writer store, appending until w.stop; an append
+// that fails (the database is away) is retried as a new one.
+func (w *threeWriters) startWriters() {
+	for n, s := range w.writers {
 		for g := range 3 {
-			wg.Go(func() {
-				for i := 0; !stop.Load(); i++ {
-					e := event(fmt.Sprintf("w%d-g%d-%d", w, g, i))
+			w.wg.Go(func() {
+				for i := 0; !w.stop.Load(); i++ {
+					e := event(fmt.Sprintf("w%d-g%d-%d", n, g, i))
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 					err := appendOne(ctx, s, e)
 					cancel()
@@ -149,70 +179,74 @@ func TestFollowLogThreeWriters(t *testing.T) {
 						time.Sleep(20 * time.Millisecond) // the database is away; go on
 						continue
 					}
-					acked.Store(e.Sequence, e.DedupeKey)
+					w.acked.Store(e.Sequence, e.DedupeKey)
 				}
 			})
 		}
 	}
-	ackedCount := func() int {
-		n := 0
-		acked.Range(func(any, any) bool { n++; return true })
-		return n
-	}
-	waitAcked := func(n int) {
-		deadline := time.Now().Add(20 * time.Second)
-		for ackedCount() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d appends acknowledged, want %d", ackedCount(), n)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+}
 
-	waitAcked(100)
-	// The listener connection is killed: it reconnects, and nothing is lost.
-	deadline := time.Now().Add(10 * time.Second)
-	for terminateListeners(t, dsn) == 0 {
+func (w *threeWriters) ackedCount() int {
+	n := 0
+	w.acked.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
+func (w *threeWriters) waitAcked(n int) {
+	deadline := time.Now().Add(20 * time.Second)
+	for w.ackedCount() < n {
 		if time.Now().After(deadline) {
-			t.Fatal("no LISTEN connection to terminate")
+			w.t.Fatalf("only %d appends acknowledged, want %d", w.ackedCount(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// terminateListener kills the listener connection: it reconnects, and nothing is lost.
+func (w *threeWriters) terminateListener() {
+	deadline := time.Now().Add(10 * time.Second)
+	for terminateListeners(w.t, w.dsn) == 0 {
+		if time.Now().After(deadline) {
+			w.t.Fatal("no LISTEN connection to terminate")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	waitAcked(ackedCount() + 100)
-	// The whole cluster restarts under the writers and the follower.
-	if err := c.Restart(); err != nil {
-		t.Fatal(err)
-	}
-	waitAcked(ackedCount() + 100)
-	stop.Store(true)
-	wg.Wait()
+}
 
-	stored := storedSeqs(t, dsn)
+// checkFollowedEverything: both followers received every stored event after their cursor,
+// in order, and every acknowledged append is stored.
+func (w *threeWriters) checkFollowedEverything() {
+	t := w.t
+	stored := storedSeqs(t, w.dsn)
 	head := stored[len(stored)-1]
-	waitFollowed(t, f, head, 15*time.Second)
-	waitFollowed(t, fp, head, 15*time.Second)
-	if r := feedcheck.Received(f.got(), stored[1:]); !r.OK() {
+	waitFollowed(t, w.f, head, 15*time.Second)
+	waitFollowed(t, w.fp, head, 15*time.Second)
+	if r := feedcheck.Received(w.f.got(), stored[1:]); !r.OK() {
 		t.Errorf("the follower (LISTEN and poll) against the store: %v", r)
 	}
-	if r := feedcheck.Received(fp.got(), stored); !r.OK() {
+	if r := feedcheck.Received(w.fp.got(), stored); !r.OK() {
 		t.Errorf("the poll-only follower against the store: %v", r)
 	}
 	storedSet := map[uint64]bool{}
 	for _, s := range stored {
 		storedSet[s] = true
 	}
-	acked.Range(func(k, v any) bool {
+	w.acked.Range(func(k, v any) bool {
 		if !storedSet[k.(uint64)] {
 			t.Errorf("append %v was acknowledged with sequence %d, which is not stored", v, k)
 		}
 		return true
 	})
-	t.Logf("%d events stored, %d appends acknowledged, all followed in order", len(stored), ackedCount())
-	// The listener came back after the restart: a LISTEN connection is there again.
-	deadline = time.Now().Add(15 * time.Second)
-	for terminateListeners(t, dsn) == 0 {
+	t.Logf("%d events stored, %d appends acknowledged, all followed in order", len(stored), w.ackedCount())
+}
+
+// checkListensAgain: the listener came back after the restart: a LISTEN connection is
+// there again.
+func (w *threeWriters) checkListensAgain() {
+	deadline := time.Now().Add(15 * time.Second)
+	for terminateListeners(w.t, w.dsn) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("the follower did not LISTEN again after the restart")
+			w.t.Fatal("the follower did not LISTEN again after the restart")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
