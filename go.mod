@@ -28,6 +28,8 @@ require (
 	modernc.org/sqlite v1.61.1
 )
 
+require github.com/cloudflare/cloudflare-go/v7 v7.9.0 // indirect
+
 require (
 	cel.dev/cel-go v0.32.0 // indirect
 	cel.dev/expr v0.25.3 // indirect
