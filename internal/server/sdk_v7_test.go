@@ -232,4 +232,3 @@ func TestRealtimeKitSDKv7(t *testing.T) {
 		t.Errorf("stopped meeting: got %v, want the SDK's 404 error", err)
 	}
 }
-
