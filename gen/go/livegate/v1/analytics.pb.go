@@ -31,9 +31,11 @@ type GetLivestreamAnalyticsRequest struct {
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The app ID (path).
 	AppId string `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
-	// Count sessions that began at or after this time; unset: from the beginning.
+	// Count sessions that began at or after this time (REST query: RFC 3339 or Unix seconds);
+	// unset: from the beginning.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	// Count sessions that began before this time; unset: up to now.
+	// Count sessions that began before this time (REST query: RFC 3339 or Unix seconds);
+	// unset: up to now.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Filters on the sessions counted. livegate supports none: only an empty value is
 	// accepted; anything else is refused (INVALID_ARGUMENT, HTTP 400, naming filters).
@@ -233,10 +235,12 @@ type GetLivestreamDaywiseAnalyticsRequest struct {
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The app ID (path).
 	AppId string `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
-	// Count sessions that began at or after this time (RFC 3339, or Unix seconds on the REST
-	// face); unset: 30 days (the UTC day of end_time and the 29 before it) before end_time.
+	// Count sessions that began at or after this time (REST query: RFC 3339 or Unix seconds);
+	// unset: the start of the UTC day 29 days before end_time's (30 days in all). The range
+	// spans at most 366 UTC days.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	// Count sessions that began before this time; unset: now.
+	// Count sessions that began before this time (REST query: RFC 3339 or Unix seconds);
+	// unset: now.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Filters on the sessions counted. livegate supports none: only an empty value is
 	// accepted; anything else is refused (INVALID_ARGUMENT, HTTP 400, naming filters).
