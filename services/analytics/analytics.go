@@ -69,7 +69,8 @@ func (s *Server) GetLivestreamAnalytics(ctx context.Context, req *livegatev1.Get
 // GetLivestreamDaywiseAnalytics reports the tenant's livestream sessions that began in
 // [start_time, end_time) per UTC day: one entry per day from start_time's to end_time's
 // (zeros included), oldest first. end_time defaults to now, start_time to the start of the
-// UTC day DefaultDays-1 days before end_time's; the range spans at most MaxDays days.
+// UTC day DefaultDays-1 days before the range's last day (DefaultDays days in all); the range
+// spans at most MaxDays days.
 func (s *Server) GetLivestreamDaywiseAnalytics(ctx context.Context, req *livegatev1.GetLivestreamDaywiseAnalyticsRequest) (*livegatev1.GetLivestreamDaywiseAnalyticsResponse, error) {
 	if err := checkFilters(req.GetFilters()); err != nil {
 		return nil, err
@@ -78,14 +79,16 @@ func (s *Server) GetLivestreamDaywiseAnalytics(ctx context.Context, req *livegat
 	if req.EndTime != nil {
 		to = req.GetEndTime().AsTime()
 	}
-	from := to.Truncate(24*time.Hour).AddDate(0, 0, -(DefaultDays - 1))
+	// The last day is the one holding the range's last instant (end_time is exclusive).
+	lastDay := to.Add(-time.Nanosecond).Truncate(24 * time.Hour)
+	from := lastDay.AddDate(0, 0, -(DefaultDays - 1))
 	if req.StartTime != nil {
 		from = req.GetStartTime().AsTime()
 	}
 	if !to.After(from) {
 		return nil, apierror.InvalidArgument("end_time", "must be after start_time")
 	}
-	firstDay, lastDay := from.Truncate(24*time.Hour), to.Add(-time.Nanosecond).Truncate(24*time.Hour)
+	firstDay := from.Truncate(24 * time.Hour)
 	if lastDay.Sub(firstDay) >= MaxDays*24*time.Hour {
 		return nil, apierror.InvalidArgument("start_time", fmt.Sprintf("range must span at most %d days", MaxDays))
 	}

@@ -274,6 +274,16 @@ func TestLivestreamDaywise(t *testing.T) {
 	if days := resp.GetData(); len(days) != analytics.DefaultDays || days[len(days)-1].GetDate() != time.Now().UTC().Format(time.DateOnly) {
 		t.Errorf("default range: %d days, last %v", len(days), days[len(days)-1])
 	}
+	// Only end_time: the 30 days ending with the day of its last instant (midnight is the
+	// day before's end).
+	resp, err = f.client.GetLivestreamDaywiseAnalytics(ctxOf(t, f.tokenA), &livegatev1.GetLivestreamDaywiseAnalyticsRequest{
+		AccountId: "acc-a", AppId: "app-a", EndTime: timestamppb.New(day("2026-11-05 00:00:00"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if days := resp.GetData(); len(days) != analytics.DefaultDays || days[0].GetDate() != "2026-10-06" || days[29].GetDate() != "2026-11-04" || days[29].GetCount() != 2 {
+		t.Errorf("end_time only: %d days, %v .. %v", len(days), days[0], days[len(days)-1])
+	}
 	// Fractions of a second are rounded to whole seconds (the SDKs model integers).
 	err = f.st.Update(t.Context(), func(w store.Writer) error {
 		return w.CreateSession(t.Context(), store.Session{Tenant: tenantA, ID: "s-frac", LivestreamID: "ls-2",

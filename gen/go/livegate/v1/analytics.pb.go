@@ -236,8 +236,8 @@ type GetLivestreamDaywiseAnalyticsRequest struct {
 	// The app ID (path).
 	AppId string `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
 	// Count sessions that began at or after this time (REST query: RFC 3339 or Unix seconds);
-	// unset: the start of the UTC day 29 days before end_time's (30 days in all). The range
-	// spans at most 366 UTC days.
+	// unset: the start of the UTC day 29 days before the range's last day (30 days in all).
+	// The range spans at most 366 UTC days.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Count sessions that began before this time (REST query: RFC 3339 or Unix seconds);
 	// unset: now.
