@@ -91,6 +91,11 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 		runtime.WithStreamErrorHandler(streamErrorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 		runtime.WithForwardResponseOption(successStatus),
+		// gRPC metadata is not sent as Grpc-Metadata-*/Grpc-Trailer-* headers: what the
+		// server sends in it (content-type application/grpc, ...) means nothing to an HTTP
+		// caller. X-Request-Id is the access log's own header.
+		runtime.WithOutgoingHeaderMatcher(noHeaders),
+		runtime.WithOutgoingTrailerMatcher(noHeaders),
 		// Only matched routes pass through these (unknown routes answer 404/405 first).
 		runtime.WithMiddlewares(recordRoute, streaming(opts.StallTimeout), requireJSON),
 	)
@@ -181,6 +186,9 @@ func serveOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(livegate.OpenAPI)
 }
+
+// noHeaders forwards no gRPC metadata as HTTP headers.
+func noHeaders(string) (string, bool) { return "", false }
 
 // successStatus sets the HTTP status of successful responses that are not 200: creating an
 // independent livestream answers 201, as RealtimeKit does.

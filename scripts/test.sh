@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests run beside livegate if it is missing (nginx with
 # the RTMP module, ffmpeg, the PostgreSQL server, Prometheus's promtool, headless Chromium for
-# the browser CORS test; Debian packages, installed with apt-get when run as root), checks the
+# the browser CORS test, node and npm with the TypeScript SDK (npm ci); Debian packages,
+# installed with apt-get when run as root), checks the
 # Prometheus configuration and alerting rules in deploy/prometheus with promtool, then runs
 # every test with the race detector.
 # Arguments go to `go test` (default: ./...).
@@ -40,6 +41,24 @@ if missing; then
     exit 1
   fi
 fi
+
+# node and npm: Debian's, unless some node is already installed (a NodeSource nodejs ships
+# its own npm, and Debian's npm package would conflict with it).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing test prerequisites: nodejs npm"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  else
+    echo "The TypeScript SDK test needs node and npm; install them, e.g.: sudo apt-get install -y nodejs npm" >&2
+    exit 1
+  fi
+fi
+
+# The official TypeScript SDK (npm cloudflare, pinned by package-lock.json) that the SDK
+# conformance test runs with node against a real server.
+echo "== npm ci: internal/server/testdata/sdk-ts"
+(cd internal/server/testdata/sdk-ts && npm ci --no-audit --no-fund --loglevel=error)
 
 # The scrape configuration and alerting rules operators deploy (deploy/prometheus): valid,
 # and each alert fires (and only fires) on the series its unit tests give it.

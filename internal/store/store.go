@@ -251,6 +251,14 @@ type DayStat struct {
 	Minutes float64
 }
 
+// LivestreamDay is one UTC day's livestream sessions and their sums.
+type LivestreamDay struct {
+	Day           string // YYYY-MM-DD
+	Sessions      int
+	IngestSeconds float64
+	ViewerSeconds float64
+}
+
 // Reader reads inside a transaction.
 type Reader interface {
 	// AppByTokenID returns the app whose API token has this id.
@@ -287,6 +295,9 @@ type Reader interface {
 	// livestream sessions (by creation, minutes from ingest seconds) and meeting sessions (by
 	// start, minutes from their duration) together. Days without sessions are left out.
 	SessionDays(ctx context.Context, t Tenant, from, to time.Time) ([]DayStat, error)
+	// LivestreamDays counts the tenant's livestream sessions created per UTC day in
+	// [from, to), with their ingest and viewer seconds. Days without sessions are left out.
+	LivestreamDays(ctx context.Context, t Tenant, from, to time.Time) ([]LivestreamDay, error)
 	// RecordingDays counts the tenant's recordings per UTC day in [from, to), and their minutes.
 	RecordingDays(ctx context.Context, t Tenant, from, to time.Time) ([]DayStat, error)
 

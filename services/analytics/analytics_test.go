@@ -2,6 +2,7 @@ package analytics_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,6 +226,79 @@ func TestLivestreamAnalytics(t *testing.T) {
 	}
 }
 
+// TestLivestreamDaywise: livestream sessions per UTC day of [start_time, end_time), one
+// entry per day (zeros included), oldest first, seconds whole; meeting sessions and another
+// tenant's sessions never count.
+func TestLivestreamDaywise(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t)
+	type dayWant struct {
+		date            string
+		count           int32
+		ingest, viewers float64
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to string
+		want     []dayWant
+	}{
+		{"Nov 1 to Nov 5", "2026-11-01 00:00:00", "2026-11-05 00:00:00", []dayWant{
+			{"2026-11-01", 0, 0, 0}, {"2026-11-02", 1, 60, 600}, {"2026-11-03", 0, 0, 0}, {"2026-11-04", 2, 150, 30}}},
+		// The first day is start_time's even when a session of it falls before start_time;
+		// end_time is exclusive, and a range ending at midnight ends with the day before.
+		{"mid-day start, midnight end", "2026-11-02 10:00:01", "2026-11-04 00:00:00", []dayWant{
+			{"2026-11-02", 0, 0, 0}, {"2026-11-03", 0, 0, 0}}},
+		{"one second", "2026-11-04 23:59:59", "2026-11-05 00:00:00", []dayWant{{"2026-11-04", 1, 120, 0}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := f.client.GetLivestreamDaywiseAnalytics(ctxOf(t, f.tokenA), &livegatev1.GetLivestreamDaywiseAnalyticsRequest{
+				AccountId: "acc-a", AppId: "app-a", StartTime: timestamppb.New(day(tc.from)), EndTime: timestamppb.New(day(tc.to))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []dayWant
+			for _, d := range resp.GetData() {
+				got = append(got, dayWant{d.GetDate(), d.GetCount(), d.GetTotalIngestSeconds(), d.GetTotalViewerSeconds()})
+			}
+			if !resp.GetSuccess() || !slices.Equal(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+
+	// Without a range: the 30 days ending today (now), nothing seeded in them.
+	resp, err := f.client.GetLivestreamDaywiseAnalytics(ctxOf(t, f.tokenA), &livegatev1.GetLivestreamDaywiseAnalyticsRequest{AccountId: "acc-a", AppId: "app-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if days := resp.GetData(); len(days) != analytics.DefaultDays || days[len(days)-1].GetDate() != time.Now().UTC().Format(time.DateOnly) {
+		t.Errorf("default range: %d days, last %v", len(days), days[len(days)-1])
+	}
+	// Only end_time: the 30 days ending with the day of its last instant (midnight is the
+	// day before's end).
+	resp, err = f.client.GetLivestreamDaywiseAnalytics(ctxOf(t, f.tokenA), &livegatev1.GetLivestreamDaywiseAnalyticsRequest{
+		AccountId: "acc-a", AppId: "app-a", EndTime: timestamppb.New(day("2026-11-05 00:00:00"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if days := resp.GetData(); len(days) != analytics.DefaultDays || days[0].GetDate() != "2026-10-06" || days[29].GetDate() != "2026-11-04" || days[29].GetCount() != 2 {
+		t.Errorf("end_time only: %d days, %v .. %v", len(days), days[0], days[len(days)-1])
+	}
+	// Fractions of a second are rounded to whole seconds (the SDKs model integers).
+	err = f.st.Update(t.Context(), func(w store.Writer) error {
+		return w.CreateSession(t.Context(), store.Session{Tenant: tenantA, ID: "s-frac", LivestreamID: "ls-2",
+			CreatedAt: day("2026-11-06 01:00:00"), UpdatedAt: day("2026-11-06 01:00:00"), IngestSeconds: 10.4, ViewerSeconds: 10.6})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = f.client.GetLivestreamDaywiseAnalytics(ctxOf(t, f.tokenA), &livegatev1.GetLivestreamDaywiseAnalyticsRequest{
+		AccountId: "acc-a", AppId: "app-a", StartTime: timestamppb.New(day("2026-11-06 00:00:00")), EndTime: timestamppb.New(day("2026-11-07 00:00:00"))})
+	if err != nil || len(resp.GetData()) != 1 || resp.GetData()[0].GetTotalIngestSeconds() != 10 || resp.GetData()[0].GetTotalViewerSeconds() != 11 {
+		t.Errorf("fractional seconds: %v, %v", resp.GetData(), err)
+	}
+}
+
 // TestAnalyticsErrors: what a caller gets for each wrong request.
 func TestAnalyticsErrors(t *testing.T) {
 	f := newFixture(t)
@@ -250,6 +324,15 @@ func TestAnalyticsErrors(t *testing.T) {
 		{"start after end", f.tokenA, daywise("2026-03-02", "2026-03-01"), codes.InvalidArgument, apierror.ReasonInvalidArgument, "start_date", "after end_date"},
 		{"range too long", f.tokenA, daywise("2024-01-01", "2025-01-01"), codes.InvalidArgument, apierror.ReasonInvalidArgument, "start_date", "at most 366 days"},
 		{"date in another format", f.tokenA, daywise("01/02/2026", ""), codes.InvalidArgument, "", "", "start_date"},
+		{"livestream daywise: filters", f.tokenA, livestreamDaywise(f, "livestream_id:ls-1", "", ""), codes.InvalidArgument, apierror.ReasonInvalidArgument, "filters", "supports no analytics filters"},
+		{"overall: filters", f.tokenA, func(ctx context.Context) error {
+			_, err := f.client.GetLivestreamAnalytics(ctx, &livegatev1.GetLivestreamAnalyticsRequest{AccountId: "acc-a", AppId: "app-a", Filters: "status=LIVE"})
+			return err
+		}, codes.InvalidArgument, apierror.ReasonInvalidArgument, "filters", `"status=LIVE"`},
+		{"livestream daywise: range too long", f.tokenA, livestreamDaywise(f, "", "2024-01-01 00:00:00", "2025-01-01 00:00:01"), codes.InvalidArgument, apierror.ReasonInvalidArgument, "start_time", "at most 366 days"},
+		{"livestream daywise: end before start", f.tokenA, livestreamDaywise(f, "", "2026-11-02 00:00:00", "2026-11-02 00:00:00"), codes.InvalidArgument, "", "", "end_time must be after start_time"},
+		{"livestream daywise: start in the future", f.tokenA, livestreamDaywise(f, "", time.Now().UTC().Add(time.Hour).Format(time.DateTime), ""), codes.InvalidArgument, apierror.ReasonInvalidArgument, "end_time", "after start_time"},
+		{"livestream daywise: another tenant", f.tokenB, livestreamDaywise(f, "", "", ""), codes.PermissionDenied, apierror.ReasonPermissionDenied, "", `"acc-a"`},
 		{"end time before start time", f.tokenA, func(ctx context.Context) error {
 			_, err := f.client.GetLivestreamAnalytics(ctx, &livegatev1.GetLivestreamAnalyticsRequest{AccountId: "acc-a", AppId: "app-a",
 				StartTime: timestamppb.New(day("2026-11-02 00:00:00")), EndTime: timestamppb.New(day("2026-11-01 00:00:00"))})
@@ -270,10 +353,29 @@ func TestAnalyticsErrors(t *testing.T) {
 			}
 		})
 	}
-	// A range of exactly MaxDays days (both ends included) is accepted.
+	// A range of exactly MaxDays days is accepted, for both daywise analytics.
+	days, err := f.client.GetLivestreamDaywiseAnalytics(ctxOf(t, f.tokenA), &livegatev1.GetLivestreamDaywiseAnalyticsRequest{
+		AccountId: "acc-a", AppId: "app-a", StartTime: timestamppb.New(day("2024-01-01 12:00:00")), EndTime: timestamppb.New(day("2025-01-01 00:00:00"))})
+	if err != nil || len(days.GetData()) != analytics.MaxDays {
+		t.Fatalf("366 days of livestream analytics: %d days, %v", len(days.GetData()), err)
+	}
 	resp, err := f.client.GetDaywiseAnalytics(ctxOf(t, f.tokenA), &livegatev1.GetDaywiseAnalyticsRequest{
 		AccountId: "acc-a", AppId: "app-a", StartDate: "2024-01-01", EndDate: "2024-12-31"})
 	if err != nil || len(resp.GetData().GetSessionStats().GetDayStats()) != analytics.MaxDays {
 		t.Fatalf("366 days: %d days, %v", len(resp.GetData().GetSessionStats().GetDayStats()), err)
+	}
+}
+
+func livestreamDaywise(f *fixture, filters, start, end string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		req := &livegatev1.GetLivestreamDaywiseAnalyticsRequest{AccountId: "acc-a", AppId: "app-a", Filters: filters}
+		if start != "" {
+			req.StartTime = timestamppb.New(day(start))
+		}
+		if end != "" {
+			req.EndTime = timestamppb.New(day(end))
+		}
+		_, err := f.client.GetLivestreamDaywiseAnalytics(ctx, req)
+		return err
 	}
 }

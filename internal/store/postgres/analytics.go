@@ -42,6 +42,34 @@ func (x *txn) SessionDays(ctx context.Context, t store.Tenant, from, to time.Tim
 		int64(microsPerDay), t.AccountID, t.AppID, lo, hi)
 }
 
+func (x *txn) LivestreamDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.LivestreamDay, error) {
+	lo, hi := bounds(from, to)
+	rows, err := x.tx.Query(x.ctx(ctx),
+		`SELECT created_at / $1 AS day, COUNT(*), COALESCE(SUM(ingest_seconds), 0.0), COALESCE(SUM(viewer_seconds), 0.0)
+		FROM livestream_sessions
+		WHERE account_id = $2 AND app_id = $3 AND created_at >= $4 AND created_at < $5
+		GROUP BY created_at / $1 ORDER BY day`,
+		int64(microsPerDay), t.AccountID, t.AppID, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("livestream days: %w", err)
+	}
+	defer rows.Close()
+	var out []store.LivestreamDay
+	for rows.Next() {
+		var day int64
+		var d store.LivestreamDay
+		if err := rows.Scan(&day, &d.Sessions, &d.IngestSeconds, &d.ViewerSeconds); err != nil {
+			return nil, fmt.Errorf("livestream days: %w", err)
+		}
+		d.Day = time.UnixMicro(day * microsPerDay).UTC().Format(time.DateOnly)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("livestream days: %w", err)
+	}
+	return out, nil
+}
+
 func (x *txn) RecordingDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.DayStat, error) {
 	lo, hi := bounds(from, to)
 	return x.days(ctx, "recording days",

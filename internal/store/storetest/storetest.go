@@ -988,6 +988,22 @@ func testAnalytics(t *testing.T, s store.Store) {
 			t.Errorf("SessionDays of an empty range = %+v", days)
 		}
 
+		lsDays, err := r.LivestreamDays(ctx, tenantA, from, to)
+		mustNil(t, "LivestreamDays", err)
+		wantLsDays := []store.LivestreamDay{
+			{Day: "2025-03-09", Sessions: 1, IngestSeconds: 60, ViewerSeconds: 600},
+			{Day: "2025-03-10", Sessions: 2, IngestSeconds: 150, ViewerSeconds: 30},
+			{Day: "2025-03-12", Sessions: 1, IngestSeconds: 90, ViewerSeconds: 90},
+		}
+		if !slices.Equal(lsDays, wantLsDays) {
+			t.Errorf("LivestreamDays = %+v, want %+v", lsDays, wantLsDays)
+		}
+		lsDays, err = r.LivestreamDays(ctx, tenantA, day(20, 0, 0), day(21, 0, 0))
+		mustNil(t, "LivestreamDays empty", err)
+		if len(lsDays) != 0 {
+			t.Errorf("LivestreamDays of an empty range = %+v", lsDays)
+		}
+
 		days, err = r.RecordingDays(ctx, tenantA, from, to)
 		mustNil(t, "RecordingDays", err)
 		wantDays = []store.DayStat{

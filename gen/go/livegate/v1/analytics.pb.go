@@ -31,10 +31,15 @@ type GetLivestreamAnalyticsRequest struct {
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The app ID (path).
 	AppId string `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
-	// Count sessions that began at or after this time; unset: from the beginning.
+	// Count sessions that began at or after this time (REST query: RFC 3339 or Unix seconds);
+	// unset: from the beginning.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	// Count sessions that began before this time; unset: up to now.
-	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Count sessions that began before this time (REST query: RFC 3339 or Unix seconds);
+	// unset: up to now.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Filters on the sessions counted. livegate supports none: only an empty value is
+	// accepted; anything else is refused (INVALID_ARGUMENT, HTTP 400, naming filters).
+	Filters       string `protobuf:"bytes,5,opt,name=filters,proto3" json:"filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -95,6 +100,13 @@ func (x *GetLivestreamAnalyticsRequest) GetEndTime() *timestamppb.Timestamp {
 		return x.EndTime
 	}
 	return nil
+}
+
+func (x *GetLivestreamAnalyticsRequest) GetFilters() string {
+	if x != nil {
+		return x.Filters
+	}
+	return ""
 }
 
 // GetLivestreamAnalyticsResponse is RealtimeKit's LivestreamGetLivestreamAnalyticsCompleteResponse.
@@ -216,6 +228,221 @@ func (x *LivestreamAnalytics) GetTotalViewerSeconds() float64 {
 	return 0
 }
 
+// GetLivestreamDaywiseAnalyticsRequest selects the time range to report, day by day.
+type GetLivestreamDaywiseAnalyticsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account ID (path).
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The app ID (path).
+	AppId string `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	// Count sessions that began at or after this time (REST query: RFC 3339 or Unix seconds);
+	// unset: the start of the UTC day 29 days before the range's last day (30 days in all).
+	// The range spans at most 366 UTC days.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Count sessions that began before this time (REST query: RFC 3339 or Unix seconds);
+	// unset: now.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Filters on the sessions counted. livegate supports none: only an empty value is
+	// accepted; anything else is refused (INVALID_ARGUMENT, HTTP 400, naming filters).
+	Filters       string `protobuf:"bytes,5,opt,name=filters,proto3" json:"filters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLivestreamDaywiseAnalyticsRequest) Reset() {
+	*x = GetLivestreamDaywiseAnalyticsRequest{}
+	mi := &file_livegate_v1_analytics_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLivestreamDaywiseAnalyticsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLivestreamDaywiseAnalyticsRequest) ProtoMessage() {}
+
+func (x *GetLivestreamDaywiseAnalyticsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_livegate_v1_analytics_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLivestreamDaywiseAnalyticsRequest.ProtoReflect.Descriptor instead.
+func (*GetLivestreamDaywiseAnalyticsRequest) Descriptor() ([]byte, []int) {
+	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetLivestreamDaywiseAnalyticsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *GetLivestreamDaywiseAnalyticsRequest) GetAppId() string {
+	if x != nil {
+		return x.AppId
+	}
+	return ""
+}
+
+func (x *GetLivestreamDaywiseAnalyticsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetLivestreamDaywiseAnalyticsRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *GetLivestreamDaywiseAnalyticsRequest) GetFilters() string {
+	if x != nil {
+		return x.Filters
+	}
+	return ""
+}
+
+// GetLivestreamDaywiseAnalyticsResponse is RealtimeKit's
+// LivestreamGetLivestreamAnalyticsDaywiseResponse.
+type GetLivestreamDaywiseAnalyticsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the request succeeded.
+	Success bool `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
+	// One entry per UTC day of the range, oldest first.
+	Data          []*LivestreamDayAnalytics `protobuf:"bytes,2,rep,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLivestreamDaywiseAnalyticsResponse) Reset() {
+	*x = GetLivestreamDaywiseAnalyticsResponse{}
+	mi := &file_livegate_v1_analytics_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLivestreamDaywiseAnalyticsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLivestreamDaywiseAnalyticsResponse) ProtoMessage() {}
+
+func (x *GetLivestreamDaywiseAnalyticsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_livegate_v1_analytics_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLivestreamDaywiseAnalyticsResponse.ProtoReflect.Descriptor instead.
+func (*GetLivestreamDaywiseAnalyticsResponse) Descriptor() ([]byte, []int) {
+	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetLivestreamDaywiseAnalyticsResponse) GetSuccess() bool {
+	if x != nil {
+		return x.Success
+	}
+	return false
+}
+
+func (x *GetLivestreamDaywiseAnalyticsResponse) GetData() []*LivestreamDayAnalytics {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// LivestreamDayAnalytics are one UTC day's livestream totals.
+type LivestreamDayAnalytics struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The day, YYYY-MM-DD (UTC).
+	Date string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
+	// Count of livestream sessions that began on the day (within the range).
+	Count int32 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	// Total time in whole seconds for which input was given or meetings were streamed.
+	TotalIngestSeconds float64 `protobuf:"fixed64,3,opt,name=total_ingest_seconds,json=totalIngestSeconds,proto3" json:"total_ingest_seconds,omitempty"`
+	// Total view time in whole seconds for which viewers watched the streams.
+	TotalViewerSeconds float64 `protobuf:"fixed64,4,opt,name=total_viewer_seconds,json=totalViewerSeconds,proto3" json:"total_viewer_seconds,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *LivestreamDayAnalytics) Reset() {
+	*x = LivestreamDayAnalytics{}
+	mi := &file_livegate_v1_analytics_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LivestreamDayAnalytics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LivestreamDayAnalytics) ProtoMessage() {}
+
+func (x *LivestreamDayAnalytics) ProtoReflect() protoreflect.Message {
+	mi := &file_livegate_v1_analytics_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LivestreamDayAnalytics.ProtoReflect.Descriptor instead.
+func (*LivestreamDayAnalytics) Descriptor() ([]byte, []int) {
+	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LivestreamDayAnalytics) GetDate() string {
+	if x != nil {
+		return x.Date
+	}
+	return ""
+}
+
+func (x *LivestreamDayAnalytics) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *LivestreamDayAnalytics) GetTotalIngestSeconds() float64 {
+	if x != nil {
+		return x.TotalIngestSeconds
+	}
+	return 0
+}
+
+func (x *LivestreamDayAnalytics) GetTotalViewerSeconds() float64 {
+	if x != nil {
+		return x.TotalViewerSeconds
+	}
+	return 0
+}
+
 // GetDaywiseAnalyticsRequest selects the days to report, as calendar dates in UTC.
 type GetDaywiseAnalyticsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -233,7 +460,7 @@ type GetDaywiseAnalyticsRequest struct {
 
 func (x *GetDaywiseAnalyticsRequest) Reset() {
 	*x = GetDaywiseAnalyticsRequest{}
-	mi := &file_livegate_v1_analytics_proto_msgTypes[3]
+	mi := &file_livegate_v1_analytics_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -245,7 +472,7 @@ func (x *GetDaywiseAnalyticsRequest) String() string {
 func (*GetDaywiseAnalyticsRequest) ProtoMessage() {}
 
 func (x *GetDaywiseAnalyticsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livegate_v1_analytics_proto_msgTypes[3]
+	mi := &file_livegate_v1_analytics_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -258,7 +485,7 @@ func (x *GetDaywiseAnalyticsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDaywiseAnalyticsRequest.ProtoReflect.Descriptor instead.
 func (*GetDaywiseAnalyticsRequest) Descriptor() ([]byte, []int) {
-	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{3}
+	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetDaywiseAnalyticsRequest) GetAccountId() string {
@@ -302,7 +529,7 @@ type GetDaywiseAnalyticsResponse struct {
 
 func (x *GetDaywiseAnalyticsResponse) Reset() {
 	*x = GetDaywiseAnalyticsResponse{}
-	mi := &file_livegate_v1_analytics_proto_msgTypes[4]
+	mi := &file_livegate_v1_analytics_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -314,7 +541,7 @@ func (x *GetDaywiseAnalyticsResponse) String() string {
 func (*GetDaywiseAnalyticsResponse) ProtoMessage() {}
 
 func (x *GetDaywiseAnalyticsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livegate_v1_analytics_proto_msgTypes[4]
+	mi := &file_livegate_v1_analytics_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -327,7 +554,7 @@ func (x *GetDaywiseAnalyticsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDaywiseAnalyticsResponse.ProtoReflect.Descriptor instead.
 func (*GetDaywiseAnalyticsResponse) Descriptor() ([]byte, []int) {
-	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{4}
+	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetDaywiseAnalyticsResponse) GetSuccess() bool {
@@ -357,7 +584,7 @@ type DaywiseAnalytics struct {
 
 func (x *DaywiseAnalytics) Reset() {
 	*x = DaywiseAnalytics{}
-	mi := &file_livegate_v1_analytics_proto_msgTypes[5]
+	mi := &file_livegate_v1_analytics_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +596,7 @@ func (x *DaywiseAnalytics) String() string {
 func (*DaywiseAnalytics) ProtoMessage() {}
 
 func (x *DaywiseAnalytics) ProtoReflect() protoreflect.Message {
-	mi := &file_livegate_v1_analytics_proto_msgTypes[5]
+	mi := &file_livegate_v1_analytics_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +609,7 @@ func (x *DaywiseAnalytics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DaywiseAnalytics.ProtoReflect.Descriptor instead.
 func (*DaywiseAnalytics) Descriptor() ([]byte, []int) {
-	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{5}
+	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DaywiseAnalytics) GetRecordingStats() *RecordingStats {
@@ -414,7 +641,7 @@ type RecordingStats struct {
 
 func (x *RecordingStats) Reset() {
 	*x = RecordingStats{}
-	mi := &file_livegate_v1_analytics_proto_msgTypes[6]
+	mi := &file_livegate_v1_analytics_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -426,7 +653,7 @@ func (x *RecordingStats) String() string {
 func (*RecordingStats) ProtoMessage() {}
 
 func (x *RecordingStats) ProtoReflect() protoreflect.Message {
-	mi := &file_livegate_v1_analytics_proto_msgTypes[6]
+	mi := &file_livegate_v1_analytics_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -439,7 +666,7 @@ func (x *RecordingStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingStats.ProtoReflect.Descriptor instead.
 func (*RecordingStats) Descriptor() ([]byte, []int) {
-	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{6}
+	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RecordingStats) GetDayStats() []*RecordingDayStat {
@@ -478,7 +705,7 @@ type RecordingDayStat struct {
 
 func (x *RecordingDayStat) Reset() {
 	*x = RecordingDayStat{}
-	mi := &file_livegate_v1_analytics_proto_msgTypes[7]
+	mi := &file_livegate_v1_analytics_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +717,7 @@ func (x *RecordingDayStat) String() string {
 func (*RecordingDayStat) ProtoMessage() {}
 
 func (x *RecordingDayStat) ProtoReflect() protoreflect.Message {
-	mi := &file_livegate_v1_analytics_proto_msgTypes[7]
+	mi := &file_livegate_v1_analytics_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +730,7 @@ func (x *RecordingDayStat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingDayStat.ProtoReflect.Descriptor instead.
 func (*RecordingDayStat) Descriptor() ([]byte, []int) {
-	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{7}
+	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RecordingDayStat) GetDay() string {
@@ -542,7 +769,7 @@ type SessionStats struct {
 
 func (x *SessionStats) Reset() {
 	*x = SessionStats{}
-	mi := &file_livegate_v1_analytics_proto_msgTypes[8]
+	mi := &file_livegate_v1_analytics_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +781,7 @@ func (x *SessionStats) String() string {
 func (*SessionStats) ProtoMessage() {}
 
 func (x *SessionStats) ProtoReflect() protoreflect.Message {
-	mi := &file_livegate_v1_analytics_proto_msgTypes[8]
+	mi := &file_livegate_v1_analytics_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +794,7 @@ func (x *SessionStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionStats.ProtoReflect.Descriptor instead.
 func (*SessionStats) Descriptor() ([]byte, []int) {
-	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{8}
+	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SessionStats) GetDayStats() []*SessionDayStat {
@@ -606,7 +833,7 @@ type SessionDayStat struct {
 
 func (x *SessionDayStat) Reset() {
 	*x = SessionDayStat{}
-	mi := &file_livegate_v1_analytics_proto_msgTypes[9]
+	mi := &file_livegate_v1_analytics_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +845,7 @@ func (x *SessionDayStat) String() string {
 func (*SessionDayStat) ProtoMessage() {}
 
 func (x *SessionDayStat) ProtoReflect() protoreflect.Message {
-	mi := &file_livegate_v1_analytics_proto_msgTypes[9]
+	mi := &file_livegate_v1_analytics_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +858,7 @@ func (x *SessionDayStat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionDayStat.ProtoReflect.Descriptor instead.
 func (*SessionDayStat) Descriptor() ([]byte, []int) {
-	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{9}
+	return file_livegate_v1_analytics_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SessionDayStat) GetDay() string {
@@ -659,14 +886,15 @@ var File_livegate_v1_analytics_proto protoreflect.FileDescriptor
 
 const file_livegate_v1_analytics_proto_rawDesc = "" +
 	"\n" +
-	"\x1blivegate/v1/analytics.proto\x12\vlivegate.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x03\n" +
+	"\x1blivegate/v1/analytics.proto\x12\vlivegate.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x03\n" +
 	"\x1dGetLivestreamAnalyticsRequest\x12;\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\taccountId\x123\n" +
 	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x129\n" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime:\x96\x01\xbaH\x92\x01\x1a\x8f\x01\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x18\n" +
+	"\afilters\x18\x05 \x01(\tR\afilters:\x96\x01\xbaH\x92\x01\x1a\x8f\x01\n" +
 	"\x19end_time_after_start_time\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"p\n" +
 	"\x1eGetLivestreamAnalyticsResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x124\n" +
@@ -674,7 +902,24 @@ const file_livegate_v1_analytics_proto_rawDesc = "" +
 	"\x13LivestreamAnalytics\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x05R\x05count\x120\n" +
 	"\x14total_ingest_seconds\x18\x02 \x01(\x01R\x12totalIngestSeconds\x120\n" +
-	"\x14total_viewer_seconds\x18\x03 \x01(\x01R\x12totalViewerSeconds\"\x98\x02\n" +
+	"\x14total_viewer_seconds\x18\x03 \x01(\x01R\x12totalViewerSeconds\"\xbd\x03\n" +
+	"$GetLivestreamDaywiseAnalyticsRequest\x12;\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\taccountId\x123\n" +
+	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x129\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x18\n" +
+	"\afilters\x18\x05 \x01(\tR\afilters:\x96\x01\xbaH\x92\x01\x1a\x8f\x01\n" +
+	"\x19end_time_after_start_time\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"z\n" +
+	"%GetLivestreamDaywiseAnalyticsResponse\x12\x18\n" +
+	"\asuccess\x18\x01 \x01(\bR\asuccess\x127\n" +
+	"\x04data\x18\x02 \x03(\v2#.livegate.v1.LivestreamDayAnalyticsR\x04data\"\xa6\x01\n" +
+	"\x16LivestreamDayAnalytics\x12\x12\n" +
+	"\x04date\x18\x01 \x01(\tR\x04date\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\x120\n" +
+	"\x14total_ingest_seconds\x18\x03 \x01(\x01R\x12totalIngestSeconds\x120\n" +
+	"\x14total_viewer_seconds\x18\x04 \x01(\x01R\x12totalViewerSeconds\"\x98\x02\n" +
 	"\x1aGetDaywiseAnalyticsRequest\x12;\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\taccountId\x123\n" +
@@ -703,9 +948,10 @@ const file_livegate_v1_analytics_proto_rawDesc = "" +
 	"\x0eSessionDayStat\x12\x10\n" +
 	"\x03day\x18\x01 \x01(\tR\x03day\x122\n" +
 	"\x15total_session_minutes\x18\x02 \x01(\x01R\x13totalSessionMinutes\x12%\n" +
-	"\x0etotal_sessions\x18\x03 \x01(\x05R\rtotalSessions2\x8d\x03\n" +
+	"\x0etotal_sessions\x18\x03 \x01(\x05R\rtotalSessions2\xea\x04\n" +
 	"\x10AnalyticsService\x12\xc5\x01\n" +
-	"\x16GetLivestreamAnalytics\x12*.livegate.v1.GetLivestreamAnalyticsRequest\x1a+.livegate.v1.GetLivestreamAnalyticsResponse\"R\x82\xd3\xe4\x93\x02L\x12J/accounts/{account_id}/realtime/kit/{app_id}/analytics/livestreams/overall\x12\xb0\x01\n" +
+	"\x16GetLivestreamAnalytics\x12*.livegate.v1.GetLivestreamAnalyticsRequest\x1a+.livegate.v1.GetLivestreamAnalyticsResponse\"R\x82\xd3\xe4\x93\x02L\x12J/accounts/{account_id}/realtime/kit/{app_id}/analytics/livestreams/overall\x12\xda\x01\n" +
+	"\x1dGetLivestreamDaywiseAnalytics\x121.livegate.v1.GetLivestreamDaywiseAnalyticsRequest\x1a2.livegate.v1.GetLivestreamDaywiseAnalyticsResponse\"R\x82\xd3\xe4\x93\x02L\x12J/accounts/{account_id}/realtime/kit/{app_id}/analytics/livestreams/daywise\x12\xb0\x01\n" +
 	"\x13GetDaywiseAnalytics\x12'.livegate.v1.GetDaywiseAnalyticsRequest\x1a(.livegate.v1.GetDaywiseAnalyticsResponse\"F\x82\xd3\xe4\x93\x02@\x12>/accounts/{account_id}/realtime/kit/{app_id}/analytics/daywiseB\xaa\x01\n" +
 	"\x0fcom.livegate.v1B\x0eAnalyticsProtoP\x01Z:github.com/livegate/livegate/gen/go/livegate/v1;livegatev1\xa2\x02\x03LXX\xaa\x02\vLivegate.V1\xca\x02\vLivegate\\V1\xe2\x02\x17Livegate\\V1\\GPBMetadata\xea\x02\fLivegate::V1b\x06proto3"
 
@@ -721,38 +967,46 @@ func file_livegate_v1_analytics_proto_rawDescGZIP() []byte {
 	return file_livegate_v1_analytics_proto_rawDescData
 }
 
-var file_livegate_v1_analytics_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_livegate_v1_analytics_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_livegate_v1_analytics_proto_goTypes = []any{
-	(*GetLivestreamAnalyticsRequest)(nil),  // 0: livegate.v1.GetLivestreamAnalyticsRequest
-	(*GetLivestreamAnalyticsResponse)(nil), // 1: livegate.v1.GetLivestreamAnalyticsResponse
-	(*LivestreamAnalytics)(nil),            // 2: livegate.v1.LivestreamAnalytics
-	(*GetDaywiseAnalyticsRequest)(nil),     // 3: livegate.v1.GetDaywiseAnalyticsRequest
-	(*GetDaywiseAnalyticsResponse)(nil),    // 4: livegate.v1.GetDaywiseAnalyticsResponse
-	(*DaywiseAnalytics)(nil),               // 5: livegate.v1.DaywiseAnalytics
-	(*RecordingStats)(nil),                 // 6: livegate.v1.RecordingStats
-	(*RecordingDayStat)(nil),               // 7: livegate.v1.RecordingDayStat
-	(*SessionStats)(nil),                   // 8: livegate.v1.SessionStats
-	(*SessionDayStat)(nil),                 // 9: livegate.v1.SessionDayStat
-	(*timestamppb.Timestamp)(nil),          // 10: google.protobuf.Timestamp
+	(*GetLivestreamAnalyticsRequest)(nil),         // 0: livegate.v1.GetLivestreamAnalyticsRequest
+	(*GetLivestreamAnalyticsResponse)(nil),        // 1: livegate.v1.GetLivestreamAnalyticsResponse
+	(*LivestreamAnalytics)(nil),                   // 2: livegate.v1.LivestreamAnalytics
+	(*GetLivestreamDaywiseAnalyticsRequest)(nil),  // 3: livegate.v1.GetLivestreamDaywiseAnalyticsRequest
+	(*GetLivestreamDaywiseAnalyticsResponse)(nil), // 4: livegate.v1.GetLivestreamDaywiseAnalyticsResponse
+	(*LivestreamDayAnalytics)(nil),                // 5: livegate.v1.LivestreamDayAnalytics
+	(*GetDaywiseAnalyticsRequest)(nil),            // 6: livegate.v1.GetDaywiseAnalyticsRequest
+	(*GetDaywiseAnalyticsResponse)(nil),           // 7: livegate.v1.GetDaywiseAnalyticsResponse
+	(*DaywiseAnalytics)(nil),                      // 8: livegate.v1.DaywiseAnalytics
+	(*RecordingStats)(nil),                        // 9: livegate.v1.RecordingStats
+	(*RecordingDayStat)(nil),                      // 10: livegate.v1.RecordingDayStat
+	(*SessionStats)(nil),                          // 11: livegate.v1.SessionStats
+	(*SessionDayStat)(nil),                        // 12: livegate.v1.SessionDayStat
+	(*timestamppb.Timestamp)(nil),                 // 13: google.protobuf.Timestamp
 }
 var file_livegate_v1_analytics_proto_depIdxs = []int32{
-	10, // 0: livegate.v1.GetLivestreamAnalyticsRequest.start_time:type_name -> google.protobuf.Timestamp
-	10, // 1: livegate.v1.GetLivestreamAnalyticsRequest.end_time:type_name -> google.protobuf.Timestamp
+	13, // 0: livegate.v1.GetLivestreamAnalyticsRequest.start_time:type_name -> google.protobuf.Timestamp
+	13, // 1: livegate.v1.GetLivestreamAnalyticsRequest.end_time:type_name -> google.protobuf.Timestamp
 	2,  // 2: livegate.v1.GetLivestreamAnalyticsResponse.data:type_name -> livegate.v1.LivestreamAnalytics
-	5,  // 3: livegate.v1.GetDaywiseAnalyticsResponse.data:type_name -> livegate.v1.DaywiseAnalytics
-	6,  // 4: livegate.v1.DaywiseAnalytics.recording_stats:type_name -> livegate.v1.RecordingStats
-	8,  // 5: livegate.v1.DaywiseAnalytics.session_stats:type_name -> livegate.v1.SessionStats
-	7,  // 6: livegate.v1.RecordingStats.day_stats:type_name -> livegate.v1.RecordingDayStat
-	9,  // 7: livegate.v1.SessionStats.day_stats:type_name -> livegate.v1.SessionDayStat
-	0,  // 8: livegate.v1.AnalyticsService.GetLivestreamAnalytics:input_type -> livegate.v1.GetLivestreamAnalyticsRequest
-	3,  // 9: livegate.v1.AnalyticsService.GetDaywiseAnalytics:input_type -> livegate.v1.GetDaywiseAnalyticsRequest
-	1,  // 10: livegate.v1.AnalyticsService.GetLivestreamAnalytics:output_type -> livegate.v1.GetLivestreamAnalyticsResponse
-	4,  // 11: livegate.v1.AnalyticsService.GetDaywiseAnalytics:output_type -> livegate.v1.GetDaywiseAnalyticsResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	13, // 3: livegate.v1.GetLivestreamDaywiseAnalyticsRequest.start_time:type_name -> google.protobuf.Timestamp
+	13, // 4: livegate.v1.GetLivestreamDaywiseAnalyticsRequest.end_time:type_name -> google.protobuf.Timestamp
+	5,  // 5: livegate.v1.GetLivestreamDaywiseAnalyticsResponse.data:type_name -> livegate.v1.LivestreamDayAnalytics
+	8,  // 6: livegate.v1.GetDaywiseAnalyticsResponse.data:type_name -> livegate.v1.DaywiseAnalytics
+	9,  // 7: livegate.v1.DaywiseAnalytics.recording_stats:type_name -> livegate.v1.RecordingStats
+	11, // 8: livegate.v1.DaywiseAnalytics.session_stats:type_name -> livegate.v1.SessionStats
+	10, // 9: livegate.v1.RecordingStats.day_stats:type_name -> livegate.v1.RecordingDayStat
+	12, // 10: livegate.v1.SessionStats.day_stats:type_name -> livegate.v1.SessionDayStat
+	0,  // 11: livegate.v1.AnalyticsService.GetLivestreamAnalytics:input_type -> livegate.v1.GetLivestreamAnalyticsRequest
+	3,  // 12: livegate.v1.AnalyticsService.GetLivestreamDaywiseAnalytics:input_type -> livegate.v1.GetLivestreamDaywiseAnalyticsRequest
+	6,  // 13: livegate.v1.AnalyticsService.GetDaywiseAnalytics:input_type -> livegate.v1.GetDaywiseAnalyticsRequest
+	1,  // 14: livegate.v1.AnalyticsService.GetLivestreamAnalytics:output_type -> livegate.v1.GetLivestreamAnalyticsResponse
+	4,  // 15: livegate.v1.AnalyticsService.GetLivestreamDaywiseAnalytics:output_type -> livegate.v1.GetLivestreamDaywiseAnalyticsResponse
+	7,  // 16: livegate.v1.AnalyticsService.GetDaywiseAnalytics:output_type -> livegate.v1.GetDaywiseAnalyticsResponse
+	14, // [14:17] is the sub-list for method output_type
+	11, // [11:14] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_livegate_v1_analytics_proto_init() }
@@ -766,7 +1020,7 @@ func file_livegate_v1_analytics_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_livegate_v1_analytics_proto_rawDesc), len(file_livegate_v1_analytics_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

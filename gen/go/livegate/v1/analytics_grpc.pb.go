@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AnalyticsService_GetLivestreamAnalytics_FullMethodName = "/livegate.v1.AnalyticsService/GetLivestreamAnalytics"
-	AnalyticsService_GetDaywiseAnalytics_FullMethodName    = "/livegate.v1.AnalyticsService/GetDaywiseAnalytics"
+	AnalyticsService_GetLivestreamAnalytics_FullMethodName        = "/livegate.v1.AnalyticsService/GetLivestreamAnalytics"
+	AnalyticsService_GetLivestreamDaywiseAnalytics_FullMethodName = "/livegate.v1.AnalyticsService/GetLivestreamDaywiseAnalytics"
+	AnalyticsService_GetDaywiseAnalytics_FullMethodName           = "/livegate.v1.AnalyticsService/GetDaywiseAnalytics"
 )
 
 // AnalyticsServiceClient is the client API for AnalyticsService service.
@@ -33,6 +34,9 @@ type AnalyticsServiceClient interface {
 	// GetLivestreamAnalytics fetches complete analytics for the app's livestreams over a time
 	// range (sessions that started in it).
 	GetLivestreamAnalytics(ctx context.Context, in *GetLivestreamAnalyticsRequest, opts ...grpc.CallOption) (*GetLivestreamAnalyticsResponse, error)
+	// GetLivestreamDaywiseAnalytics fetches the app's livestream analytics per UTC day over a
+	// time range (sessions that started in it): one entry per day, zeros included, oldest first.
+	GetLivestreamDaywiseAnalytics(ctx context.Context, in *GetLivestreamDaywiseAnalyticsRequest, opts ...grpc.CallOption) (*GetLivestreamDaywiseAnalyticsResponse, error)
 	// GetDaywiseAnalytics fetches day-wise session and recording analytics for the app.
 	GetDaywiseAnalytics(ctx context.Context, in *GetDaywiseAnalyticsRequest, opts ...grpc.CallOption) (*GetDaywiseAnalyticsResponse, error)
 }
@@ -49,6 +53,16 @@ func (c *analyticsServiceClient) GetLivestreamAnalytics(ctx context.Context, in 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetLivestreamAnalyticsResponse)
 	err := c.cc.Invoke(ctx, AnalyticsService_GetLivestreamAnalytics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *analyticsServiceClient) GetLivestreamDaywiseAnalytics(ctx context.Context, in *GetLivestreamDaywiseAnalyticsRequest, opts ...grpc.CallOption) (*GetLivestreamDaywiseAnalyticsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLivestreamDaywiseAnalyticsResponse)
+	err := c.cc.Invoke(ctx, AnalyticsService_GetLivestreamDaywiseAnalytics_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -75,6 +89,9 @@ type AnalyticsServiceServer interface {
 	// GetLivestreamAnalytics fetches complete analytics for the app's livestreams over a time
 	// range (sessions that started in it).
 	GetLivestreamAnalytics(context.Context, *GetLivestreamAnalyticsRequest) (*GetLivestreamAnalyticsResponse, error)
+	// GetLivestreamDaywiseAnalytics fetches the app's livestream analytics per UTC day over a
+	// time range (sessions that started in it): one entry per day, zeros included, oldest first.
+	GetLivestreamDaywiseAnalytics(context.Context, *GetLivestreamDaywiseAnalyticsRequest) (*GetLivestreamDaywiseAnalyticsResponse, error)
 	// GetDaywiseAnalytics fetches day-wise session and recording analytics for the app.
 	GetDaywiseAnalytics(context.Context, *GetDaywiseAnalyticsRequest) (*GetDaywiseAnalyticsResponse, error)
 	mustEmbedUnimplementedAnalyticsServiceServer()
@@ -89,6 +106,9 @@ type UnimplementedAnalyticsServiceServer struct{}
 
 func (UnimplementedAnalyticsServiceServer) GetLivestreamAnalytics(context.Context, *GetLivestreamAnalyticsRequest) (*GetLivestreamAnalyticsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLivestreamAnalytics not implemented")
+}
+func (UnimplementedAnalyticsServiceServer) GetLivestreamDaywiseAnalytics(context.Context, *GetLivestreamDaywiseAnalyticsRequest) (*GetLivestreamDaywiseAnalyticsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLivestreamDaywiseAnalytics not implemented")
 }
 func (UnimplementedAnalyticsServiceServer) GetDaywiseAnalytics(context.Context, *GetDaywiseAnalyticsRequest) (*GetDaywiseAnalyticsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetDaywiseAnalytics not implemented")
@@ -132,6 +152,24 @@ func _AnalyticsService_GetLivestreamAnalytics_Handler(srv interface{}, ctx conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AnalyticsService_GetLivestreamDaywiseAnalytics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLivestreamDaywiseAnalyticsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AnalyticsServiceServer).GetLivestreamDaywiseAnalytics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AnalyticsService_GetLivestreamDaywiseAnalytics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AnalyticsServiceServer).GetLivestreamDaywiseAnalytics(ctx, req.(*GetLivestreamDaywiseAnalyticsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AnalyticsService_GetDaywiseAnalytics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetDaywiseAnalyticsRequest)
 	if err := dec(in); err != nil {
@@ -160,6 +198,10 @@ var AnalyticsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetLivestreamAnalytics",
 			Handler:    _AnalyticsService_GetLivestreamAnalytics_Handler,
+		},
+		{
+			MethodName: "GetLivestreamDaywiseAnalytics",
+			Handler:    _AnalyticsService_GetLivestreamDaywiseAnalytics_Handler,
 		},
 		{
 			MethodName: "GetDaywiseAnalytics",

@@ -678,9 +678,9 @@ type ListLivestreamsRequest struct {
 	PageNo int32 `protobuf:"varint,5,opt,name=page_no,json=pageNo,proto3" json:"page_no,omitempty"`
 	// Only livestreams in this status; unset means any.
 	Status LivestreamStatus `protobuf:"varint,6,opt,name=status,proto3,enum=livegate.v1.LivestreamStatus" json:"status,omitempty"`
-	// Only livestreams created at or after this time.
+	// Only livestreams created at or after this time (REST query: RFC 3339 or Unix seconds).
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	// Only livestreams created before this time.
+	// Only livestreams created before this time (REST query: RFC 3339 or Unix seconds).
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Order by creation time; unset means DSC (newest first).
 	SortOrder     SortOrder `protobuf:"varint,9,opt,name=sort_order,json=sortOrder,proto3,enum=livegate.v1.SortOrder" json:"sort_order,omitempty"`

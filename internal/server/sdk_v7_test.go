@@ -1,0 +1,234 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	cloudflare "github.com/cloudflare/cloudflare-go/v7"
+	"github.com/cloudflare/cloudflare-go/v7/option"
+	"github.com/cloudflare/cloudflare-go/v7/realtime_kit"
+)
+
+// TestRealtimeKitSDKv7 drives the newest official RealtimeKit Go SDK (cloudflare-go v7.9.0)
+// against a running livegate: all 11 livestream operations (v7 adds
+// GetLivestreamAnalyticsDaywise and sends the analytics range as Unix seconds) succeed, every
+// response decodes with no field marked invalid, and the values are the ones livegate stored.
+func TestRealtimeKitSDKv7(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	sdk := realtime_kit.NewLivestreamService(
+		option.WithBaseURL(s.base+"/"),
+		option.WithAPIToken(creds.APIToken),
+		option.WithMaxRetries(0),
+	)
+	ctx := context.Background()
+	acc := cloudflare.F(accA)
+
+	// 1. Create an independent livestream.
+	created, err := sdk.NewIndependentLivestream(ctx, appA, realtime_kit.LivestreamNewIndependentLivestreamParams{
+		AccountID: acc, Name: cloudflare.F("sdk-stream_1"),
+	})
+	if err != nil {
+		t.Fatalf("NewIndependentLivestream: %v", err)
+	}
+	assertDecoded(t, "NewIndependentLivestream", created)
+	d := created.Data
+	if d.ID == "" || d.Name != "sdk-stream_1" || d.Status != "IDLE" || d.Disabled || d.IngestServer != testIngestBase ||
+		len(d.StreamKey) < 26 || d.PlaybackURL != testPlaybackBase+"/"+d.ID+"/index.m3u8" || strings.Contains(d.PlaybackURL, d.StreamKey) {
+		t.Errorf("created livestream: %+v", d)
+	}
+	independentID := d.ID
+
+	// 2. Start livestreaming a meeting.
+	started, err := sdk.StartLivestreamingAMeeting(ctx, appA, "sdk-meeting", realtime_kit.LivestreamStartLivestreamingAMeetingParams{
+		AccountID:   acc,
+		Name:        cloudflare.F("meeting-stream"),
+		VideoConfig: cloudflare.F(realtime_kit.LivestreamStartLivestreamingAMeetingParamsVideoConfig{Height: cloudflare.F(int64(720)), Width: cloudflare.F(int64(1280))}),
+	})
+	if err != nil {
+		t.Fatalf("StartLivestreamingAMeeting: %v", err)
+	}
+	assertDecoded(t, "StartLivestreamingAMeeting", started)
+	meetingStreamID := started.Data.ID
+	if started.Data.Status != "INVOKED" || meetingStreamID == "" || started.Data.StreamKey == "" {
+		t.Errorf("started: %+v", started.Data)
+	}
+
+	// 3. Fetch all livestreams (the page is under data.livestreams, see ListLivestreamsResponse).
+	all, err := sdk.GetAllLivestreams(ctx, appA, realtime_kit.LivestreamGetAllLivestreamsParams{
+		AccountID: acc, PerPage: cloudflare.F(int64(10)), PageNo: cloudflare.F(int64(1)),
+		SortOrder: cloudflare.F(realtime_kit.LivestreamGetAllLivestreamsParamsSortOrderAsc),
+	})
+	if err != nil {
+		t.Fatalf("GetAllLivestreams: %v", err)
+	}
+	assertDecoded(t, "GetAllLivestreams", all)
+	if p := all.Data.Paging; p.TotalCount != 2 || p.StartOffset != 0 || p.EndOffset != 1 {
+		t.Errorf("paging %+v, want 2 livestreams on page 1", p)
+	}
+	if raw := all.Data.JSON.ExtraFields["livestreams"].Raw(); !strings.Contains(raw, independentID) || !strings.Contains(raw, meetingStreamID) {
+		t.Errorf("data.livestreams does not list both livestreams: %s", raw)
+	}
+	excluded, err := sdk.GetAllLivestreams(ctx, appA, realtime_kit.LivestreamGetAllLivestreamsParams{
+		AccountID: acc, ExcludeMeetings: cloudflare.F(true),
+		Status: cloudflare.F(realtime_kit.LivestreamGetAllLivestreamsParamsStatusIdle),
+	})
+	if err != nil {
+		t.Fatalf("GetAllLivestreams(exclude_meetings, IDLE): %v", err)
+	}
+	if excluded.Data.Paging.TotalCount != 1 {
+		t.Errorf("exclude_meetings+IDLE total %d, want 1", excluded.Data.Paging.TotalCount)
+	}
+
+	// The list's range is RFC 3339 in v7 (format date-time).
+	ranged, err := sdk.GetAllLivestreams(ctx, appA, realtime_kit.LivestreamGetAllLivestreamsParams{
+		AccountID: acc, StartTime: cloudflare.F(time.Now().Add(-time.Hour)), EndTime: cloudflare.F(time.Now().Add(time.Hour)),
+	})
+	if err != nil {
+		t.Fatalf("GetAllLivestreams(start_time, end_time): %v", err)
+	}
+	if ranged.Data.Paging.TotalCount != 2 {
+		t.Errorf("livestreams created in the last hour: %d, want 2", ranged.Data.Paging.TotalCount)
+	}
+
+	// 4. Fetch the meeting's active livestream.
+	active, err := sdk.GetMeetingActiveLivestreams(ctx, appA, "sdk-meeting", realtime_kit.LivestreamGetMeetingActiveLivestreamsParams{AccountID: acc})
+	if err != nil {
+		t.Fatalf("GetMeetingActiveLivestreams: %v", err)
+	}
+	assertDecoded(t, "GetMeetingActiveLivestreams", active)
+	if active.Data.ID != meetingStreamID || active.Data.MeetingID != "sdk-meeting" || active.Data.Disabled != "false" || active.Data.CreatedAt.IsZero() {
+		t.Errorf("active livestream: %+v", active.Data)
+	}
+
+	// 5. Fetch the livestream's active session.
+	activeSession, err := sdk.GetActiveLivestreamsForLivestreamID(ctx, appA, meetingStreamID, realtime_kit.LivestreamGetActiveLivestreamsForLivestreamIDParams{AccountID: acc})
+	if err != nil {
+		t.Fatalf("GetActiveLivestreamsForLivestreamID: %v", err)
+	}
+	assertDecoded(t, "GetActiveLivestreamsForLivestreamID", activeSession)
+	sessionID := activeSession.Data.Session.ID
+	if sessionID == "" || activeSession.Data.Livestream.ID != meetingStreamID || activeSession.Data.Session.InvokedTime.IsZero() {
+		t.Errorf("active session: %+v", activeSession.Data)
+	}
+
+	// 6. Fetch the session by id.
+	sess, err := sdk.GetLivestreamSessionDetailsForSessionID(ctx, appA, sessionID, realtime_kit.LivestreamGetLivestreamSessionDetailsForSessionIDParams{AccountID: acc})
+	if err != nil {
+		t.Fatalf("GetLivestreamSessionDetailsForSessionID: %v", err)
+	}
+	assertDecoded(t, "GetLivestreamSessionDetailsForSessionID", sess)
+	if sess.Data.ID != sessionID || sess.Data.LivestreamID != meetingStreamID {
+		t.Errorf("session: %+v", sess.Data)
+	}
+
+	// 7. Stop the meeting's livestream.
+	stopped, err := sdk.StopLivestreamingAMeeting(ctx, appA, "sdk-meeting", realtime_kit.LivestreamStopLivestreamingAMeetingParams{AccountID: acc})
+	if err != nil {
+		t.Fatalf("StopLivestreamingAMeeting: %v", err)
+	}
+	assertDecoded(t, "StopLivestreamingAMeeting", stopped)
+	if !strings.Contains(stopped.Data.Message, meetingStreamID) {
+		t.Errorf("stop message %q", stopped.Data.Message)
+	}
+
+	// 8. Fetch the livestream with its sessions.
+	withSessions, err := sdk.GetLivestreamSessionForLivestreamID(ctx, appA, meetingStreamID, realtime_kit.LivestreamGetLivestreamSessionForLivestreamIDParams{
+		AccountID: acc, PerPage: cloudflare.F(int64(5)), PageNo: cloudflare.F(int64(1)),
+	})
+	if err != nil {
+		t.Fatalf("GetLivestreamSessionForLivestreamID: %v", err)
+	}
+	assertDecoded(t, "GetLivestreamSessionForLivestreamID", withSessions)
+	if ws := withSessions.Data; ws.Livestream.ID != meetingStreamID || ws.Livestream.Status != "IDLE" || ws.Session.ID != sessionID ||
+		ws.Session.StoppedTime.IsZero() || ws.Paging.TotalCount != 1 {
+		t.Errorf("livestream with sessions: %+v", ws)
+	}
+
+	// 9. Overall analytics, over a range given in Unix seconds as v7 sends it: the meeting's
+	// livestream had one session.
+	now := time.Now()
+	overall, err := sdk.GetLivestreamAnalyticsComplete(ctx, appA, realtime_kit.LivestreamGetLivestreamAnalyticsCompleteParams{
+		AccountID: acc, StartTime: cloudflare.F(now.Add(-time.Hour).Unix()), EndTime: cloudflare.F(now.Add(time.Hour).Unix()),
+	})
+	if err != nil {
+		t.Fatalf("GetLivestreamAnalyticsComplete: %v", err)
+	}
+	assertDecoded(t, "GetLivestreamAnalyticsComplete", overall)
+	if overall.Data.Count != 1 {
+		t.Errorf("overall analytics count %d, want 1", overall.Data.Count)
+	}
+
+	// 10. Daywise analytics over the default 30 days: one session today.
+	daywise, err := sdk.GetOrgAnalytics(ctx, appA, realtime_kit.LivestreamGetOrgAnalyticsParams{AccountID: acc})
+	if err != nil {
+		t.Fatalf("GetOrgAnalytics: %v", err)
+	}
+	assertDecoded(t, "GetOrgAnalytics", daywise)
+	if ss := daywise.Data.SessionStats; ss.SessionsCount != 1 || len(ss.DayStats) != 30 || ss.DayStats[29].TotalSessions != 1 {
+		t.Errorf("daywise session stats: count %d, %d days", ss.SessionsCount, len(ss.DayStats))
+	}
+
+	// 11. Livestream analytics per day, the range in Unix seconds: three days, the session
+	// counted today, in whole seconds.
+	today := now.UTC().Truncate(24 * time.Hour)
+	perDay, err := sdk.GetLivestreamAnalyticsDaywise(ctx, appA, realtime_kit.LivestreamGetLivestreamAnalyticsDaywiseParams{
+		AccountID: acc, StartTime: cloudflare.F(today.AddDate(0, 0, -2).Unix()), EndTime: cloudflare.F(today.AddDate(0, 0, 1).Unix()),
+	})
+	if err != nil {
+		t.Fatalf("GetLivestreamAnalyticsDaywise: %v", err)
+	}
+	assertDecoded(t, "GetLivestreamAnalyticsDaywise", perDay)
+	if len(perDay.Data) != 3 || !perDay.Success {
+		t.Fatalf("daywise livestream analytics: %s, want 3 days", perDay.JSON.RawJSON())
+	}
+	for i, d := range perDay.Data {
+		wantDate, wantCount := today.AddDate(0, 0, i-2).Format(time.DateOnly), int64(0)
+		if i == 2 {
+			wantCount = 1
+		}
+		if d.Date != wantDate || d.Count != wantCount {
+			t.Errorf("day %d: %s, want date %s count %d", i, d.JSON.RawJSON(), wantDate, wantCount)
+		}
+		// The SDK models the seconds as integers: the JSON numbers are whole.
+		for _, f := range []string{d.JSON.TotalIngestSeconds.Raw(), d.JSON.TotalViewerSeconds.Raw()} {
+			if _, err := strconv.ParseInt(f, 10, 64); err != nil {
+				t.Errorf("day %d: seconds %s are not a whole JSON number", i, f)
+			}
+		}
+	}
+	// The default range is the last 30 days, today included.
+	defaultDays, err := sdk.GetLivestreamAnalyticsDaywise(ctx, appA, realtime_kit.LivestreamGetLivestreamAnalyticsDaywiseParams{AccountID: acc})
+	if err != nil {
+		t.Fatalf("GetLivestreamAnalyticsDaywise (default range): %v", err)
+	}
+	if n := len(defaultDays.Data); n != 30 || defaultDays.Data[29].Date != today.Format(time.DateOnly) || defaultDays.Data[29].Count != 1 {
+		t.Errorf("default daywise range: %d days, last %+v", n, defaultDays.Data[n-1])
+	}
+
+	// filters: livegate supports none; a value is refused with 400 naming it.
+	_, err = sdk.GetLivestreamAnalyticsDaywise(ctx, appA, realtime_kit.LivestreamGetLivestreamAnalyticsDaywiseParams{
+		AccountID: acc, Filters: cloudflare.F("livestream_id:" + meetingStreamID),
+	})
+	var filterErr *cloudflare.Error
+	if !errors.As(err, &filterErr) || filterErr.StatusCode != 400 || len(filterErr.Errors) != 1 || !strings.Contains(filterErr.Errors[0].Message, "filters") {
+		t.Errorf("daywise with filters: got %v, want 400 naming filters", err)
+	}
+	_, err = sdk.GetLivestreamAnalyticsComplete(ctx, appA, realtime_kit.LivestreamGetLivestreamAnalyticsCompleteParams{
+		AccountID: acc, Filters: cloudflare.F("status=LIVE"),
+	})
+	if !errors.As(err, &filterErr) || filterErr.StatusCode != 400 || !strings.Contains(filterErr.Errors[0].Message, "filters") {
+		t.Errorf("overall with filters: got %v, want 400 naming filters", err)
+	}
+
+	// Errors come back as the SDK's error type, with the envelope it parses.
+	_, err = sdk.GetMeetingActiveLivestreams(ctx, appA, "sdk-meeting", realtime_kit.LivestreamGetMeetingActiveLivestreamsParams{AccountID: acc})
+	var apiErr *cloudflare.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || len(apiErr.Errors) != 1 || apiErr.Errors[0].Code != 404 {
+		t.Errorf("stopped meeting: got %v, want the SDK's 404 error", err)
+	}
+}
