@@ -27,6 +27,7 @@ func appsCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	databaseURL := databaseFlag(fs)
 	account := fs.String("account", "", "account id (letters, digits, '-', '_'; at most 64)")
 	app := fs.String("app", "", "app id (letters, digits, '-', '_'; at most 64)")
+	create := fs.Bool("create", false, "create a new, empty SQLite database in --data-dir if there is none (the first app of an installation); without it, a --data-dir without a database is an error")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,7 +36,7 @@ func appsCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("%s %q: must be 1 to 64 letters, digits, '-' or '_'", flagName, v)
 		}
 	}
-	db, err := server.OpenStore(ctx, server.StoreConfig{DatabaseURL: *databaseURL, DataDir: *dataDir})
+	db, err := server.OpenStore(ctx, server.StoreConfig{DatabaseURL: *databaseURL, DataDir: *dataDir, MustExist: !*create})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,7 +15,7 @@ import (
 // TestAppsCreateTwice: creating an app that exists fails, on SQLite and on PostgreSQL, with
 // a message that says so and names the app, without the database's constraint text.
 func TestAppsCreateTwice(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) { appsCreateTwice(t, "--data-dir", t.TempDir()) })
+	t.Run("sqlite", func(t *testing.T) { appsCreateTwice(t, "--create", "--data-dir", t.TempDir()) })
 	t.Run("postgres", func(t *testing.T) { appsCreateTwice(t, "--database-url", testenv.StartPostgres(t)) })
 }
 
@@ -44,5 +46,35 @@ func appsCreateTwice(t *testing.T, storeFlags ...string) {
 	}
 	if out.Len() != 0 {
 		t.Errorf("second apps create printed %q, want nothing on stdout", out.String())
+	}
+}
+
+// TestAppsCreateRefusesAMissingDatabase: without --create, `apps create` on a data dir that
+// holds no database (a mistyped --data-dir) fails naming the path, and creates nothing; with
+// --create it makes the installation's first app, and later commands need no --create.
+func TestAppsCreateRefusesAMissingDatabase(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "dat") // a typo of "data"
+	var out, errOut bytes.Buffer
+	err := run(t.Context(), []string{"apps", "create", "--data-dir", dataDir, "--account", "acme", "--app", "web"}, &out, &errOut)
+	if err == nil {
+		t.Fatalf("apps create on a data dir without a database succeeded, printing %q", out.String())
+	}
+	for _, want := range []string{dataDir, "--create"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("apps create: %q, want it to name %q", err, want)
+		}
+	}
+	if out.Len() != 0 {
+		t.Errorf("apps create printed %q despite the error", out.String())
+	}
+	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+		t.Errorf("apps create without --create made %s: %v", dataDir, err)
+	}
+
+	if err := run(t.Context(), []string{"apps", "create", "--create", "--data-dir", dataDir, "--account", "acme", "--app", "web"}, &out, &errOut); err != nil {
+		t.Fatalf("apps create --create: %v", err)
+	}
+	if err := run(t.Context(), []string{"apps", "create", "--data-dir", dataDir, "--account", "acme", "--app", "mobile"}, &out, &errOut); err != nil {
+		t.Fatalf("apps create on the database --create made: %v", err)
 	}
 }

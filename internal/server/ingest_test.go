@@ -37,7 +37,7 @@ func TestRTMPIngestEndToEnd(t *testing.T) {
 
 	dataDir, prefix := t.TempDir(), t.TempDir()
 	rtmpAddr, hlsAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	out, err := exec.Command(bin, "apps", "create", "--data-dir", dataDir, "--account", "acme", "--app", "web").Output()
+	out, err := exec.Command(bin, "apps", "create", "--create", "--data-dir", dataDir, "--account", "acme", "--app", "web").Output()
 	if err != nil {
 		t.Fatalf("apps create: %v", err)
 	}
