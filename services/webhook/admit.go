@@ -20,7 +20,7 @@ func (s *Server) AdmitHMS(ctx context.Context, accountID, appID, secret string) 
 	if err != nil {
 		return err
 	}
-	if !hmsSecretOK(app, known, secret) {
+	if !hmsSecretOK(app, known, s.now(), secret) {
 		return errHMSSecret
 	}
 	return nil

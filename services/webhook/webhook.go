@@ -25,6 +25,7 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/amity"
 	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/decode"
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/hms"
@@ -69,17 +70,28 @@ func (s *Server) app(ctx context.Context, t store.Tenant) (app store.App, known 
 	return app, true, nil
 }
 
-// hmsSecretOK reports whether secret (a 100ms delivery's X-Webhook-Secret) is the app's
-// webhook secret; never for an unknown app.
-func hmsSecretOK(app store.App, known bool, secret string) bool {
-	ok := secret != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(app.WebhookSecret)) == 1
+// hmsSecretOK reports whether secret (a 100ms delivery's X-Webhook-Secret) is one of the
+// app's webhook secrets at now (its secret, or the one a rotation replaced, in its grace);
+// never for an unknown app.
+func hmsSecretOK(app store.App, known bool, now time.Time, secret string) bool {
+	ok := false
+	for _, want := range auth.WebhookSecrets(app, now) {
+		if secret != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(want)) == 1 {
+			ok = true
+		}
+	}
 	return ok && known
 }
 
-// amitySignatureOK reports whether signature is the HMAC of body with the app's webhook
-// secret; never for an unknown app.
-func amitySignatureOK(app store.App, known bool, body []byte, signature string) bool {
-	ok := amity.Verify([]byte(app.WebhookSecret), body, signature)
+// amitySignatureOK reports whether signature is the HMAC of body with one of the app's
+// webhook secrets at now; never for an unknown app.
+func amitySignatureOK(app store.App, known bool, now time.Time, body []byte, signature string) bool {
+	ok := false
+	for _, key := range auth.WebhookSecrets(app, now) {
+		if amity.Verify([]byte(key), body, signature) {
+			ok = true
+		}
+	}
 	return ok && known
 }
 
@@ -109,7 +121,7 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 	if err != nil {
 		return nil, err
 	}
-	if !hmsSecretOK(app, known, req.GetWebhookSecret()) {
+	if !hmsSecretOK(app, known, s.now(), req.GetWebhookSecret()) {
 		return nil, errHMSSecret
 	}
 	if err := checkBody(req, req.GetBody()); err != nil {
@@ -173,7 +185,7 @@ func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.Delive
 		// Acknowledged unverified, for a known and an unknown tenant alike.
 		return &livegatev1.DeliverAmityWebhookResponse{Ignored: true}, nil
 	}
-	if !amitySignatureOK(app, appKnown, req.GetBody(), req.GetSignature()) {
+	if !amitySignatureOK(app, appKnown, s.now(), req.GetBody(), req.GetSignature()) {
 		return nil, errAmitySig
 	}
 	if err := checkBody(req, req.GetBody()); err != nil {
