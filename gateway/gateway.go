@@ -77,6 +77,8 @@ type Options struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client in the access
 	// log. Nil: none; the client is the connection's peer.
 	TrustedProxies *accesslog.Proxies
+	// AdminAPI serves the admin API's routes (/admin/v1/...); false: they answer 404.
+	AdminAPI bool
 }
 
 // New returns the HTTP handler serving the REST face over conn, a client of livegate's gRPC
@@ -97,6 +99,11 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 		livegatev1gw.RegisterEventServiceHandler,
 	} {
 		if err := register(ctx, mux, conn); err != nil {
+			return nil, fmt.Errorf("register gateway handler: %w", err)
+		}
+	}
+	if opts.AdminAPI {
+		if err := livegatev1gw.RegisterAdminServiceHandler(ctx, mux, conn); err != nil {
 			return nil, fmt.Errorf("register gateway handler: %w", err)
 		}
 	}
@@ -176,7 +183,8 @@ func serveOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 // successStatus sets the HTTP status of successful responses that are not 200: creating an
 // independent livestream answers 201, as RealtimeKit does.
 func successStatus(_ context.Context, w http.ResponseWriter, m proto.Message) error {
-	if _, ok := m.(*livegatev1.CreateLivestreamResponse); ok {
+	switch m.(type) {
+	case *livegatev1.CreateLivestreamResponse, *livegatev1.CreateAppResponse:
 		w.WriteHeader(http.StatusCreated)
 	}
 	return nil
