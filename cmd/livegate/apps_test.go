@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/livegate/livegate/internal/auth"
+	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/testenv"
 )
 
@@ -76,5 +77,46 @@ func TestAppsCreateRefusesAMissingDatabase(t *testing.T) {
 	}
 	if err := run(t.Context(), []string{"apps", "create", "--data-dir", dataDir, "--account", "acme", "--app", "mobile"}, &out, &errOut); err != nil {
 		t.Fatalf("apps create on the database --create made: %v", err)
+	}
+}
+
+// TestAppsManagePostgres: list, rotate-token, rotate-webhook-secret and delete work on
+// PostgreSQL (--database-url) as on SQLite, and a rotated token is accepted in its grace.
+func TestAppsManagePostgres(t *testing.T) {
+	db := []string{"--database-url", testenv.StartPostgres(t)}
+	tenant := []string{"--account", "acme", "--app", "web"}
+	do := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if err := run(t.Context(), append(args, db...), &out, &errOut); err != nil {
+			t.Fatalf("livegate %s: %v (%s)", strings.Join(args, " "), err, errOut.String())
+		}
+		return out.String()
+	}
+	var creds auth.Credentials
+	if err := json.Unmarshal([]byte(do(append([]string{"apps", "create"}, tenant...)...)), &creds); err != nil {
+		t.Fatal(err)
+	}
+	var rot auth.Rotated
+	if err := json.Unmarshal([]byte(do(append([]string{"apps", "rotate-token", "--grace", "1h"}, tenant...)...)), &rot); err != nil || rot.PreviousValidUntil == nil {
+		t.Fatalf("rotate-token: %+v %v", rot, err)
+	}
+	if out := do("apps", "list"); !strings.Contains(out, `"account_id":"acme","app_id":"web"`) || !strings.Contains(out, "previous_token_valid_until") {
+		t.Errorf("apps list: %q", out)
+	}
+	st, err := server.OpenStore(t.Context(), server.StoreConfig{DatabaseURL: db[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, tok := range []string{creds.APIToken, rot.APIToken} {
+		if _, err := auth.NewAuthenticator(st).Authenticate(t.Context(), "Bearer "+tok); err != nil {
+			t.Errorf("a token in the grace on PostgreSQL: %v", err)
+		}
+	}
+	do(append([]string{"apps", "rotate-webhook-secret", "--grace", "0"}, tenant...)...)
+	do(append([]string{"apps", "delete", "--yes"}, tenant...)...)
+	if out := do("apps", "list"); out != "" {
+		t.Errorf("apps list after the delete: %q", out)
 	}
 }
