@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/amity"
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/server"
 )
@@ -128,6 +129,18 @@ func TestAdminAPI(t *testing.T) {
 		}
 	}
 
+	amityBody := readFixture(t, "../../testdata/amity/video-streaming.didStop.json")
+	if got := s.post(amityPath("acme", "web"), map[string]string{amity.SignatureHeader: amity.Sign([]byte(firstSecret), amityBody)}, amityBody); got.Status != 200 {
+		t.Errorf("Amity delivery signed with the previous secret in its grace: HTTP %d %s", got.Status, got.Raw)
+	}
+	// Without grace, the previous secret is refused at once.
+	if got := s.rest("POST", "/admin/v1/accounts/acme/apps/web/rotate-webhook-secret", operatorToken, map[string]any{"grace": "0s"}); got.Status != 200 || got.Body["previous_valid_until"] != nil {
+		t.Fatalf("rotate-webhook-secret grace 0s: HTTP %d %s", got.Status, got.Raw)
+	}
+	if got := s.post(hmsPath("acme", "web"), map[string]string{"X-Webhook-Secret": newSecret}, withID(t, readFixture(t, "../../testdata/hms/peer.join.success.json"), "delivery-z")); got.Status != 401 {
+		t.Errorf("100ms delivery with a secret rotated without grace: HTTP %d %s, want 401", got.Status, got.Raw)
+	}
+
 	// Delete: the token stops working; a second delete is 404.
 	if got := s.rest("DELETE", "/admin/v1/accounts/acme/apps/web", operatorToken, nil); got.Status != 200 {
 		t.Fatalf("DELETE: HTTP %d %s", got.Status, got.Raw)
@@ -153,7 +166,7 @@ func TestAdminAPI(t *testing.T) {
 			t.Errorf("audit entry %v: want actor %s, app acme/web, a time", e, actor)
 		}
 	}
-	want := []string{auth.ActionCreate, auth.ActionRotateToken, auth.ActionRotateToken, auth.ActionRotateWebhookSecret, auth.ActionDelete}
+	want := []string{auth.ActionCreate, auth.ActionRotateToken, auth.ActionRotateToken, auth.ActionRotateWebhookSecret, auth.ActionRotateWebhookSecret, auth.ActionDelete}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("audit log actions %v, want %v", got, want)
 	}
