@@ -123,7 +123,8 @@ func withCORS(next http.Handler, origins []string) (http.Handler, error) {
 	})
 	withCORS := c.Handler(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isProviderRoute(r.URL.Path) {
+		if isProviderRoute(r.URL.Path) || strings.HasPrefix(r.URL.Path, "/admin/") {
+			// For providers' servers and operators, not for pages.
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -155,6 +155,9 @@ func TestCORSOriginNotAllowed(t *testing.T) {
 	// Provider routes are for servers, not pages.
 	resp = corsDo(t, http.MethodPost, base+"/accounts/acc/realtime/kit/app/webhooks/100ms", map[string]string{"Origin": "https://app.example.com"}, []byte("{}"))
 	wantHeader(t, resp, "Access-Control-Allow-Origin", "")
+	// Nor is the operators' admin API for pages, whatever origins the app API allows.
+	resp = preflight(t, base, "/admin/v1/apps", "https://app.example.com", http.MethodGet, "authorization")
+	wantHeader(t, resp, "Access-Control-Allow-Origin", "")
 }
 
 func TestCORSWildcardNoCredentials(t *testing.T) {

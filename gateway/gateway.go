@@ -80,6 +80,8 @@ type Options struct {
 	// CORSOrigins are the origins whose browser pages may call the REST API and the SSE
 	// route (see ParseCORSOrigins and withCORS). Empty: CORS off, same-origin only.
 	CORSOrigins []string
+	// AdminAPI serves the admin API's routes (/admin/v1/...); false: they answer 404.
+	AdminAPI bool
 }
 
 // New returns the HTTP handler serving the REST face over conn, a client of livegate's gRPC
@@ -105,6 +107,11 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 		livegatev1gw.RegisterEventServiceHandler,
 	} {
 		if err := register(ctx, mux, conn); err != nil {
+			return nil, fmt.Errorf("register gateway handler: %w", err)
+		}
+	}
+	if opts.AdminAPI {
+		if err := livegatev1gw.RegisterAdminServiceHandler(ctx, mux, conn); err != nil {
 			return nil, fmt.Errorf("register gateway handler: %w", err)
 		}
 	}
@@ -193,7 +200,8 @@ func noHeaders(string) (string, bool) { return "", false }
 // successStatus sets the HTTP status of successful responses that are not 200: creating an
 // independent livestream answers 201, as RealtimeKit does.
 func successStatus(_ context.Context, w http.ResponseWriter, m proto.Message) error {
-	if _, ok := m.(*livegatev1.CreateLivestreamResponse); ok {
+	switch m.(type) {
+	case *livegatev1.CreateLivestreamResponse, *livegatev1.CreateAppResponse:
 		w.WriteHeader(http.StatusCreated)
 	}
 	return nil

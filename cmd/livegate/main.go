@@ -18,6 +18,14 @@ const usage = `livegate — a livestream control plane with a typed, durable eve
 Usage:
   livegate serve [flags]         serve gRPC and the RealtimeKit-compatible REST API
   livegate apps create [flags]   create an app (tenant) and print its API token and webhook secret
+                                 (--create: also the database, for an installation's first app)
+  livegate apps list [flags]     list the apps (no secrets)
+  livegate apps rotate-token [flags]
+                                 give an app a new API token; the old one stays valid for --grace
+  livegate apps rotate-webhook-secret [flags]
+                                 give an app a new webhook secret; the old one stays valid for --grace
+  livegate apps delete --yes [flags]
+                                 delete an app and all its data
   livegate events tail [flags]   follow an app's event feed over gRPC, resuming across restarts
   livegate rtmp nginx-conf [flags]
                                  print the nginx-rtmp configuration for livegate's RTMP ingest
@@ -57,11 +65,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
 	case "apps":
-		if len(args) < 2 || args[1] != "create" {
-			fmt.Fprint(stderr, usage)
-			return errors.New(`"apps" needs a subcommand: create`)
+		sub := ""
+		if len(args) >= 2 {
+			sub = args[1]
 		}
-		return appsCreate(ctx, args[2:], stdout, stderr)
+		switch sub {
+		case "create":
+			return appsCreate(ctx, args[2:], stdout, stderr)
+		case "list":
+			return appsList(ctx, args[2:], stdout, stderr)
+		case "rotate-token":
+			return appsRotate(ctx, sub, true, args[2:], stdout, stderr)
+		case "rotate-webhook-secret":
+			return appsRotate(ctx, sub, false, args[2:], stdout, stderr)
+		case "delete":
+			return appsDelete(ctx, args[2:], stdout, stderr)
+		}
+		fmt.Fprint(stderr, usage)
+		return errors.New(`"apps" needs a subcommand: create, list, rotate-token, rotate-webhook-secret, delete`)
 	case "events":
 		if len(args) < 2 || args[1] != "tail" {
 			fmt.Fprint(stderr, usage)

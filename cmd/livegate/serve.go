@@ -12,6 +12,7 @@ import (
 
 	"github.com/livegate/livegate/gateway"
 	"github.com/livegate/livegate/internal/accesslog"
+	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/telemetry"
@@ -39,6 +40,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	stall := envString(fs, "subscriber-stall-timeout", "LIVEGATE_SUBSCRIBER_STALL_TIMEOUT", feed.DefaultStallTimeout.String(), "end a subscription (gRPC, NDJSON, SSE) whose client has not read for this long (it resumes from its cursor)")
 	queueBytes := envString(fs, "subscriber-queue-bytes", "LIVEGATE_SUBSCRIBER_QUEUE_BYTES", strconv.Itoa(feed.DefaultQueueBytes), "bytes of live events queued per subscriber before it falls back to reading the store")
 	replayBytes := envString(fs, "subscriber-replay-bytes", "LIVEGATE_SUBSCRIBER_REPLAY_BYTES", strconv.Itoa(feed.DefaultReplayBytes), "bytes of stored events one replay read holds per subscriber (at least one event)")
+	adminTokenFile := envString(fs, "admin-token-file", "LIVEGATE_ADMIN_TOKEN_FILE", "", "file of operator tokens (one a line, at least 32 characters each) that authenticate the admin API (AdminService, REST /admin/v1/...); empty: the admin API is off")
 	trustedProxies := envString(fs, "trusted-proxies", "LIVEGATE_TRUSTED_PROXIES", "", "comma-separated IP addresses and CIDR prefixes of reverse proxies whose X-Forwarded-For names the client in the access log; empty: none")
 	corsOrigins := envString(fs, "cors-origins", "LIVEGATE_CORS_ORIGINS", "", "comma-separated origins (scheme://host[:port], *.host allowed, or *) whose browser pages may call the REST API and the SSE feed; empty: CORS off, same-origin only")
 	if err := fs.Parse(args); err != nil {
@@ -95,6 +97,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		*v.to = n
 	}
 
+	if *adminTokenFile != "" {
+		if cfg.AdminTokens, err = auth.ReadOperatorTokens(*adminTokenFile); err != nil {
+			return fmt.Errorf("--admin-token-file: %w", err)
+		}
+		if _, err := auth.NewOperators(cfg.AdminTokens); err != nil {
+			return fmt.Errorf("--admin-token-file %s: %w", *adminTokenFile, err)
+		}
+	}
 	if cfg.TrustedProxies, err = accesslog.ParseProxies(*trustedProxies); err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}

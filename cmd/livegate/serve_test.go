@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +82,36 @@ func TestCORSOriginsFlag(t *testing.T) {
 	err = run(t.Context(), []string{"serve", "--data-dir", t.TempDir()}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--cors-origins") {
 		t.Errorf("LIVEGATE_CORS_ORIGINS=app.example.com: %v, want an error naming --cors-origins", err)
+	}
+}
+
+// TestAdminTokenFileFlag: --admin-token-file (and LIVEGATE_ADMIN_TOKEN_FILE) refuses a
+// missing file, an empty one, a short token and one shaped like an app token, naming the
+// flag and never echoing the token, before anything is opened.
+func TestAdminTokenFileFlag(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct{ name, path, want string }{
+		{"missing", filepath.Join(dir, "nope"), "no such file"},
+		{"empty", write("empty", "# only a comment\n\n"), "holds no operator token"},
+		{"short", write("short", "tooshort-secret\n"), "at least 32"},
+		{"app token", write("app", "lgt_0123456789abcdef_ABCDEFGHIJKLMNOPQRSTUVWXYZ\n"), "as app API tokens do"},
+	} {
+		err := run(t.Context(), []string{"serve", "--data-dir", filepath.Join(dir, "data"), "--admin-token-file", tc.path}, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--admin-token-file") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error naming --admin-token-file and %q", tc.name, err, tc.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "tooshort-secret") || strings.Contains(err.Error(), "ABCDEFGHIJ")) {
+			t.Errorf("%s: the error %q shows the token", tc.name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Errorf("a bad --admin-token-file opened the store: %v", err)
 	}
 }

@@ -66,10 +66,13 @@ func ParseToken(token string) (id string, hash []byte, ok bool) {
 // Authenticator resolves bearer tokens to apps.
 type Authenticator struct {
 	store store.Store
+	now   func() time.Time
 }
 
 // NewAuthenticator returns an Authenticator reading apps from st.
-func NewAuthenticator(st store.Store) *Authenticator { return &Authenticator{store: st} }
+func NewAuthenticator(st store.Store) *Authenticator {
+	return &Authenticator{store: st, now: time.Now}
+}
 
 var errUnauthenticated = apierror.New(apierror.ReasonUnauthenticated, "missing or unknown API token: send Authorization: Bearer <token>")
 
@@ -96,10 +99,28 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 	if err != nil {
 		return store.Tenant{}, fmt.Errorf("look up token %s: %w", id, err)
 	}
-	if subtle.ConstantTimeCompare(app.TokenHash, hash) != 1 {
+	want := app.TokenHash
+	if id != app.TokenID {
+		// The token a rotation replaced: accepted until its expiry.
+		if id != app.PrevTokenID || !a.now().Before(app.PrevTokenExpiresAt) {
+			return store.Tenant{}, errUnauthenticated
+		}
+		want = app.PrevTokenHash
+	}
+	if subtle.ConstantTimeCompare(want, hash) != 1 {
 		return store.Tenant{}, errUnauthenticated
 	}
 	return app.Tenant, nil
+}
+
+// WebhookSecrets are the webhook secrets an app's deliveries may be signed with at now: its
+// secret, and the one a rotation replaced until that one expires.
+func WebhookSecrets(app store.App, now time.Time) []string {
+	secrets := []string{app.WebhookSecret}
+	if app.PrevWebhookSecret != "" && now.Before(app.PrevWebhookSecretExpiresAt) {
+		secrets = append(secrets, app.PrevWebhookSecret)
+	}
+	return secrets
 }
 
 // TenantScoped is a request addressed to one tenant: every livegate request message with

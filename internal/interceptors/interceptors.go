@@ -30,8 +30,9 @@ import (
 
 // Chain returns the server's chains, outermost first: panic recovery, logging, domain
 // error translation, authentication and authorization, validation (except of WebhookService
-// requests, which are validated after their secret is checked).
-func Chain(log *slog.Logger, authn *auth.Authenticator) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
+// requests, which are validated after their secret is checked). AdminService calls are
+// authenticated by operators' tokens instead (nil operators: the admin API is off).
+func Chain(log *slog.Logger, authn *auth.Authenticator, operators *auth.Operators) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, nil, err
@@ -45,7 +46,7 @@ func Chain(log *slog.Logger, authn *auth.Authenticator) ([]grpc.UnaryServerInter
 	})
 	// Calls finish as a log line each; payloads are never logged (they hold secrets).
 	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall), logging.WithFieldsFromContext(callFields)}
-	a := &authInterceptor{authn: authn}
+	a := &authInterceptor{authn: authn, operators: operators}
 	t := &errorTranslator{log: log, storage: newRateLimitedLog(storageLogEvery)}
 	// WebhookService validates its requests itself, after checking the provider's secret: a
 	// wrong secret is 401 whatever the request holds.
@@ -159,11 +160,37 @@ func (t *errorTranslator) stream(srv any, ss grpc.ServerStream, info *grpc.Strea
 
 // authInterceptor authenticates the bearer token of every livegate API call and checks that
 // the request addresses the token's tenant. Webhook deliveries authenticate with the
-// provider's own secret inside WebhookService; health and reflection are open.
-type authInterceptor struct{ authn *auth.Authenticator }
+// provider's own secret inside WebhookService; health and reflection are open. AdminService
+// calls authenticate with an operator token instead (never an app token); without operators,
+// the admin API is off.
+type authInterceptor struct {
+	authn     *auth.Authenticator
+	operators *auth.Operators // nil: the admin API is off
+}
+
+const adminPrefix = "/livegate.v1.AdminService/"
 
 func needsToken(fullMethod string) bool {
-	return strings.HasPrefix(fullMethod, "/livegate.v1.") && !strings.HasPrefix(fullMethod, "/livegate.v1.WebhookService/")
+	return strings.HasPrefix(fullMethod, "/livegate.v1.") && !strings.HasPrefix(fullMethod, "/livegate.v1.WebhookService/") &&
+		!strings.HasPrefix(fullMethod, adminPrefix)
+}
+
+// authenticateOperator authenticates an AdminService call by its operator token.
+func (a *authInterceptor) authenticateOperator(ctx context.Context, fullMethod string) (context.Context, error) {
+	if a.operators == nil {
+		return nil, status.Errorf(codes.Unimplemented, "unknown method %s: the admin API is off (start livegate with --admin-token-file)", fullMethod)
+	}
+	var header string
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get("authorization"); len(v) > 0 {
+			header = v[0]
+		}
+	}
+	actor, err := a.operators.Authenticate(header)
+	if err != nil {
+		return nil, apierror.ToStatus(err).Err()
+	}
+	return auth.WithActor(ctx, actor), nil
 }
 
 func (a *authInterceptor) authenticate(ctx context.Context) (context.Context, error) {
@@ -181,6 +208,13 @@ func (a *authInterceptor) authenticate(ctx context.Context) (context.Context, er
 }
 
 func (a *authInterceptor) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if strings.HasPrefix(info.FullMethod, adminPrefix) {
+		ctx, err := a.authenticateOperator(ctx, info.FullMethod)
+		if err != nil {
+			return nil, err
+		}
+		return handler(ctx, req)
+	}
 	if !needsToken(info.FullMethod) {
 		return handler(ctx, req)
 	}
@@ -195,6 +229,13 @@ func (a *authInterceptor) unary(ctx context.Context, req any, info *grpc.UnarySe
 }
 
 func (a *authInterceptor) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if strings.HasPrefix(info.FullMethod, adminPrefix) { // none yet; kept behind the operator token
+		ctx, err := a.authenticateOperator(ss.Context(), info.FullMethod)
+		if err != nil {
+			return err
+		}
+		return handler(srv, &operatorStream{ServerStream: ss, ctx: ctx})
+	}
 	if !needsToken(info.FullMethod) {
 		return handler(srv, ss)
 	}
@@ -231,3 +272,11 @@ func (s *authorizedStream) RecvMsg(m any) error {
 	}
 	return authorize(s.ctx, m)
 }
+
+// operatorStream carries the authenticated operator.
+type operatorStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *operatorStream) Context() context.Context { return s.ctx }

@@ -94,7 +94,7 @@ func startProcess(t *testing.T, bin, dataDir string, flags ...string) *process {
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	bin := buildLivegate(t)
 	dataDir := t.TempDir()
-	out, err := exec.Command(bin, "apps", "create", "--data-dir", dataDir, "--account", accA, "--app", appA).Output()
+	out, err := exec.Command(bin, "apps", "create", "--create", "--data-dir", dataDir, "--account", accA, "--app", appA).Output()
 	if err != nil {
 		t.Fatalf("apps create: %v", err)
 	}

@@ -2,8 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/postgres"
@@ -21,6 +25,10 @@ type StoreConfig struct {
 	// PollOnly has a PostgreSQL store's log follower poll instead of LISTEN (for a
 	// connection pooler in transaction mode, such as PgBouncer's, which cannot LISTEN).
 	PollOnly bool
+	// MustExist has OpenStore refuse to create a new, empty SQLite database: the CLI's
+	// commands that administer an existing installation set it (unless --create), so that
+	// a mistyped --data-dir is an error naming the path, not a fresh database.
+	MustExist bool
 }
 
 // Describe names the store for logs and messages: the data dir, or the database's
@@ -39,6 +47,12 @@ func (c StoreConfig) Describe() string {
 // the database host and the cause, never the URL's password.
 func OpenStore(ctx context.Context, c StoreConfig) (store.Store, error) {
 	if c.DatabaseURL == "" {
+		if c.MustExist {
+			path := filepath.Join(c.DataDir, sqlite.FileName)
+			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("no livegate database in --data-dir %s (%s does not exist): check --data-dir, or pass --create to create a new, empty one", c.DataDir, path)
+			}
+		}
 		db, err := sqlite.Open(ctx, c.DataDir)
 		if err != nil {
 			return nil, fmt.Errorf("open store in %s: %w", c.DataDir, err)

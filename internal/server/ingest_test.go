@@ -67,7 +67,7 @@ func newIngestScenario(t *testing.T) *ingestScenario {
 	dataDir := t.TempDir()
 	e.prefix = t.TempDir()
 	e.rtmpAddr, e.hlsAddr = testenv.FreeAddr(t), testenv.FreeAddr(t)
-	out, err := exec.Command(bin, "apps", "create", "--data-dir", dataDir, "--account", "acme", "--app", "web").Output()
+	out, err := exec.Command(bin, "apps", "create", "--create", "--data-dir", dataDir, "--account", "acme", "--app", "web").Output()
 	if err != nil {
 		t.Fatalf("apps create: %v", err)
 	}

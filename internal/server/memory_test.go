@@ -113,7 +113,7 @@ func ensureOpenFiles(t *testing.T, n uint64) {
 // createAppCLI creates an app with `livegate apps create`.
 func createAppCLI(t *testing.T, bin, dataDir, acc, app string) auth.Credentials {
 	t.Helper()
-	out, err := exec.Command(bin, "apps", "create", "--data-dir", dataDir, "--account", acc, "--app", app).Output()
+	out, err := exec.Command(bin, "apps", "create", "--create", "--data-dir", dataDir, "--account", acc, "--app", app).Output()
 	if err != nil {
 		t.Fatalf("apps create %s/%s: %v", acc, app, err)
 	}

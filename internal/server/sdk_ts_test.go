@@ -28,7 +28,7 @@ func TestRealtimeKitSDKTypeScript(t *testing.T) {
 	}
 	pkg, err := os.ReadFile(filepath.Join(sdkTSDir, "node_modules", "cloudflare", "package.json"))
 	if err != nil {
-		t.Fatalf("the TypeScript SDK is not installed: run `npm ci` in internal/server/%s (.ci/run does): %v", sdkTSDir, err)
+		t.Fatalf("the TypeScript SDK is not installed: run `npm ci` in internal/server/%s (scripts/test.sh does): %v", sdkTSDir, err)
 	}
 	var installed struct{ Version string }
 	if err := json.Unmarshal(pkg, &installed); err != nil || installed.Version != "7.3.0" {

@@ -34,6 +34,7 @@ import (
 	"github.com/livegate/livegate/internal/rtmp"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/telemetry"
+	"github.com/livegate/livegate/services/admin"
 	"github.com/livegate/livegate/services/analytics"
 	"github.com/livegate/livegate/services/event"
 	"github.com/livegate/livegate/services/livestream"
@@ -82,6 +83,9 @@ type Config struct {
 	// CORSOrigins are the origins whose browser pages may call the REST API and the SSE
 	// route (gateway.ParseCORSOrigins); empty: CORS off, same-origin only.
 	CORSOrigins []string
+	// AdminTokens are the operator tokens of the admin API (AdminService, REST /admin/v1/...;
+	// see auth.NewOperators); none: the admin API is off.
+	AdminTokens []string
 }
 
 // Limits bound what the HTTP and gRPC transports give one client. A zero field takes the
@@ -348,7 +352,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		})
 	}
 
-	unary, streams, err := interceptors.Chain(log, auth.NewAuthenticator(s.store))
+	var operators *auth.Operators
+	if len(cfg.AdminTokens) > 0 {
+		if operators, err = auth.NewOperators(cfg.AdminTokens); err != nil {
+			return nil, fmt.Errorf("admin API: %w", err)
+		}
+	}
+	unary, streams, err := interceptors.Chain(log, auth.NewAuthenticator(s.store), operators)
 	if err != nil {
 		return nil, fmt.Errorf("build interceptors: %w", err)
 	}
@@ -391,6 +401,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		livegatev1.RegisterAnalyticsServiceServer(g, analyticsSrv)
 		livegatev1.RegisterWebhookServiceServer(g, s.webhooks)
 		livegatev1.RegisterEventServiceServer(g, events)
+		if operators != nil {
+			livegatev1.RegisterAdminServiceServer(g, admin.NewServer(s.store))
+		}
 	}
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -439,6 +452,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		Metrics:              m,
 		TrustedProxies:       cfg.TrustedProxies,
 		CORSOrigins:          cfg.CORSOrigins,
+		AdminAPI:             operators != nil,
 	})
 	if err != nil {
 		return nil, err

@@ -81,9 +81,11 @@ func envelope(t testing.TB, raw []byte) (code int, message, reason string) {
 }
 
 // TestWebhookRefusedBeforeBody: a webhook or RTMP callback that can never be accepted
-// (unknown tenant, missing or wrong secret, no Amity signature) is answered from its headers
-// and path, at once, while its declared 1 MiB body has not arrived: the server neither
-// buffers nor waits for it. A wrong RTMP secret is 401 whatever the form.
+// (missing or wrong secret, no Amity signature) is answered from its headers and path, at
+// once, while its declared 1 MiB body has not arrived: the server neither buffers nor waits
+// for it. A wrong RTMP secret is 401 whatever the form. An unknown tenant is answered as a
+// wrong secret is (an Amity delivery to one with a signature, like a wrong signature, after
+// its body: TestWebhookUnknownTenantIsAWrongSecret), so as not to tell that it is unknown.
 func TestWebhookRefusedBeforeBody(t *testing.T) {
 	s := startServer(t, t.TempDir())
 	creds := s.createApp("acc-adm", "app-adm")
@@ -100,9 +102,9 @@ func TestWebhookRefusedBeforeBody(t *testing.T) {
 	}{
 		{"100ms wrong secret", hmsPath("acc-adm", "app-adm"), []string{"X-Webhook-Secret: wrong"}, 401, "SIGNATURE_MISMATCH", "X-Webhook-Secret"},
 		{"100ms no secret", hmsPath("acc-adm", "app-adm"), nil, 401, "SIGNATURE_MISMATCH", "X-Webhook-Secret"},
-		{"100ms unknown tenant", hmsPath("acc-adm", "nope"), []string{"X-Webhook-Secret: " + creds.WebhookSecret}, 404, "NOT_FOUND", "nope"},
+		{"100ms unknown tenant", hmsPath("acc-adm", "nope"), []string{"X-Webhook-Secret: " + creds.WebhookSecret}, 401, "SIGNATURE_MISMATCH", "X-Webhook-Secret"},
 		{"Amity no signature", amityPath("acc-adm", "app-adm"), nil, 401, "SIGNATURE_MISMATCH", "x-amity-signature"},
-		{"Amity unknown tenant", amityPath("nope", "app-adm"), []string{"x-amity-signature: c2ln"}, 404, "NOT_FOUND", "nope"},
+		{"Amity unknown tenant, no signature", amityPath("nope", "app-adm"), nil, 401, "SIGNATURE_MISMATCH", "x-amity-signature"},
 		{"RTMP wrong secret", "/rtmp/wrong/on_publish", nil, 401, "SIGNATURE_MISMATCH", "callback secret"},
 		{"RTMP wrong secret, unknown hook", "/rtmp/wrong/on_nothing", nil, 401, "SIGNATURE_MISMATCH", "callback secret"},
 	}

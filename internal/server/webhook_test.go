@@ -199,7 +199,7 @@ func TestWebhookDeliveryTable(t *testing.T) {
 		{name: "wrong secret", path: hmsPath(accA, appA), headers: map[string]string{"X-Webhook-Secret": "whsec_wrong"}, body: withID(t, sample, uuid.NewString()), wantHTTP: 401, wantMsg: "X-Webhook-Secret"},
 		{name: "amity wrong signature", path: amityPath(accA, appA), headers: map[string]string{amity.SignatureHeader: amity.Sign([]byte("other"), amityBody)}, body: amityBody, wantHTTP: 401, wantMsg: "x-amity-signature"},
 		{name: "amity unsigned", path: amityPath(accA, appA), body: amityBody, wantHTTP: 401, wantMsg: "x-amity-signature"},
-		{name: "unknown tenant", path: hmsPath(accA, "nope"), headers: secret, body: withID(t, sample, uuid.NewString()), wantHTTP: 404, wantMsg: "nope"},
+		{name: "unknown tenant", path: hmsPath(accA, "nope"), headers: secret, body: withID(t, sample, uuid.NewString()), wantHTTP: 401, wantMsg: "X-Webhook-Secret"},
 		{name: "not JSON", path: hmsPath(accA, appA), headers: secret, body: []byte("type=peer.join.success"), wantHTTP: 400, wantMsg: "JSON"},
 		{name: "JSON without type", path: hmsPath(accA, appA), headers: secret, body: []byte(`{"id":"x","data":{}}`), wantHTTP: 400, wantMsg: "type"},
 		{name: "known type, data of the wrong shape", path: hmsPath(accA, appA), headers: secret, body: []byte(`{"id":"y","type":"peer.leave.success","data":{"duration":"forty"}}`), wantHTTP: 400, wantMsg: "data.duration"},
@@ -283,5 +283,72 @@ func TestWebhookConcurrentDuplicates(t *testing.T) {
 	}
 	if n := len(s.allEvents(creds.APIToken, accA, appA)); n != 1 {
 		t.Errorf("stored %d events, want 1", n)
+	}
+}
+
+// TestWebhookUnknownTenantIsAWrongSecret: a delivery to an account or app that does not exist
+// is answered exactly like one with a wrong secret or signature (401, byte for byte the same
+// body and headers), so an unauthenticated caller cannot tell which accounts and apps exist.
+func TestWebhookUnknownTenantIsAWrongSecret(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	hmsBody := withID(t, readFixture(t, "../../testdata/hms/peer.join.success.json"), "fixed-id")
+	amityBody := readFixture(t, "../../testdata/amity/video-streaming.didStop.json")
+	wrongSig := amity.Sign([]byte("whsec_wrong"), amityBody)
+	answer := func(path string, headers map[string]string, body []byte) string {
+		t.Helper()
+		req, err := http.NewRequest("POST", s.base+path, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Header.Del("Date")
+		resp.Header.Del("X-Request-Id")
+		var hdr bytes.Buffer
+		_ = resp.Header.Write(&hdr)
+		return fmt.Sprintf("%d\n%s\n%s", resp.StatusCode, hdr.String(), raw)
+	}
+	for _, tc := range []struct {
+		name          string
+		known, others []string // paths: the known tenant's, and unknown ones
+		headers       map[string]string
+		body          []byte
+	}{
+		{"100ms wrong secret", []string{hmsPath(accA, appA)}, []string{hmsPath(accA, "nope"), hmsPath("nobody", appA), hmsPath("nobody", "nope")},
+			map[string]string{"X-Webhook-Secret": "whsec_wrong"}, hmsBody},
+		{"100ms no secret", []string{hmsPath(accA, appA)}, []string{hmsPath(accA, "nope")}, nil, hmsBody},
+		{"amity wrong signature", []string{amityPath(accA, appA)}, []string{amityPath(accA, "nope"), amityPath("nobody", "nope")},
+			map[string]string{amity.SignatureHeader: wrongSig}, amityBody},
+		{"amity unsigned", []string{amityPath(accA, appA)}, []string{amityPath(accA, "nope")}, nil, amityBody},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := answer(tc.known[0], tc.headers, tc.body)
+			if !strings.HasPrefix(want, "401\n") {
+				t.Fatalf("the known tenant's answer:\n%s\nwant 401", want)
+			}
+			for _, p := range tc.others {
+				if got := answer(p, tc.headers, tc.body); got != want {
+					t.Errorf("POST %s answered\n%s\nwant the wrong-secret answer\n%s", p, got, want)
+				}
+			}
+		})
+	}
+	// The unknown tenant's secret is not the empty one: a delivery signed with the empty key
+	// (what an unknown tenant's missing secret would be) is refused the same way.
+	empty := map[string]string{amity.SignatureHeader: amity.Sign(nil, amityBody)}
+	if got, want := answer(amityPath(accA, "nope"), empty, amityBody), answer(amityPath(accA, appA), map[string]string{amity.SignatureHeader: wrongSig}, amityBody); got != want {
+		t.Errorf("an unknown tenant's delivery signed with the empty key answered\n%s\nwant\n%s", got, want)
+	}
+	if n := len(s.allEvents(creds.APIToken, accA, appA)); n != 0 {
+		t.Errorf("refused deliveries stored %d events", n)
 	}
 }

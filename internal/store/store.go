@@ -102,6 +102,32 @@ type App struct {
 	// WebhookSecret authenticates provider deliveries (100ms header, Amity HMAC key).
 	WebhookSecret string
 	CreatedAt     time.Time
+
+	// The credentials a rotation replaced, still accepted until their expiry (zero: none).
+	// AppByTokenID finds the app by PrevTokenID too, whether or not it expired: the caller
+	// checks the expiry.
+	PrevTokenID                string
+	PrevTokenHash              []byte
+	PrevTokenExpiresAt         time.Time
+	PrevWebhookSecret          string
+	PrevWebhookSecretExpiresAt time.Time
+}
+
+// AuditEntry is one entry of the admin audit log: an operator's action on an app.
+type AuditEntry struct {
+	// Seq is assigned by AppendAuditEntry: increasing, never reused.
+	Seq uint64
+	At  time.Time
+	// Actor identifies who acted: the operator token's fingerprint, or "cli" (and the OS
+	// user) for the command line.
+	Actor string
+	// Action is what was done: "apps.create", "apps.rotate_token",
+	// "apps.rotate_webhook_secret", "apps.delete".
+	Action string
+	Tenant
+	// Detail is a short human-readable note (never a secret), such as when the previous
+	// credential expires.
+	Detail string
 }
 
 // Status of a livestream, stored as RealtimeKit spells it.
@@ -265,6 +291,11 @@ type Reader interface {
 	AppByTokenID(ctx context.Context, tokenID string) (App, error)
 	// App returns a tenant's app.
 	App(ctx context.Context, t Tenant) (App, error)
+	// ListApps returns every app, ordered by account id then app id.
+	ListApps(ctx context.Context) ([]App, error)
+	// AuditEntries returns up to limit admin audit entries with a sequence greater than
+	// after, in sequence order.
+	AuditEntries(ctx context.Context, after uint64, limit int) ([]AuditEntry, error)
 
 	// Livestream returns one of the tenant's livestreams.
 	Livestream(ctx context.Context, t Tenant, id string) (Livestream, error)
@@ -335,6 +366,15 @@ type Writer interface {
 	Reader
 	// CreateApp stores a new app; ErrAlreadyExists if the tenant exists.
 	CreateApp(ctx context.Context, a App) error
+	// UpdateAppCredentials overwrites an app's credentials (token id and hash, webhook
+	// secret, and the previous ones with their expiry); ErrNotFound if it does not exist,
+	// ErrAlreadyExists if its new token id is another app's.
+	UpdateAppCredentials(ctx context.Context, a App) error
+	// DeleteApp deletes an app and everything of its tenant: livestreams, their sessions and
+	// RTMP clients, recordings, meeting sessions, events. ErrNotFound if it does not exist.
+	DeleteApp(ctx context.Context, t Tenant) error
+	// AppendAuditEntry appends e to the admin audit log and sets e.Seq.
+	AppendAuditEntry(ctx context.Context, e *AuditEntry) error
 	// CreateLivestream stores a new livestream; ErrAlreadyExists on a duplicate id, stream
 	// key, or meeting.
 	CreateLivestream(ctx context.Context, l Livestream) error

@@ -12,26 +12,25 @@ import (
 // a caller that can never be accepted is refused from its path and headers alone. They are
 // an early refusal; the delivery RPCs still check everything, with the body.
 
-// AdmitHMS refuses a 100ms delivery for an unknown tenant (NOT_FOUND) or without the app's
-// webhook secret (SIGNATURE_MISMATCH).
+// AdmitHMS refuses a 100ms delivery without the app's webhook secret (SIGNATURE_MISMATCH);
+// one for an unknown tenant is refused the same way, so the answer does not tell whether the
+// tenant exists.
 func (s *Server) AdmitHMS(ctx context.Context, accountID, appID, secret string) error {
-	app, err := s.app(ctx, store.Tenant{AccountID: accountID, AppID: appID})
+	app, known, err := s.app(ctx, store.Tenant{AccountID: accountID, AppID: appID})
 	if err != nil {
 		return err
 	}
-	if secret == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(app.WebhookSecret)) != 1 {
-		return apierror.New(apierror.ReasonSignatureMismatch, "missing or wrong X-Webhook-Secret header")
+	if !hmsSecretOK(app, known, s.now(), secret) {
+		return errHMSSecret
 	}
 	return nil
 }
 
-// AdmitAmity refuses an Amity delivery for an unknown tenant (NOT_FOUND) or carrying neither
-// signature header (SIGNATURE_MISMATCH). The signature is an HMAC of the body, so whether it
-// is right is for DeliverAmityWebhook to say.
+// AdmitAmity refuses an Amity delivery carrying neither signature header
+// (SIGNATURE_MISMATCH). The signature is an HMAC of the body, so whether it is right (and,
+// so as not to tell whether it exists, whether the tenant is known) is for
+// DeliverAmityWebhook to say.
 func (s *Server) AdmitAmity(ctx context.Context, accountID, appID, signature, legacySignature string) error {
-	if _, err := s.app(ctx, store.Tenant{AccountID: accountID, AppID: appID}); err != nil {
-		return err
-	}
 	if signature == "" && legacySignature == "" {
 		return apierror.New(apierror.ReasonSignatureMismatch, "missing x-amity-signature: it must be base64(HMAC-SHA256(webhook secret, body))")
 	}

@@ -54,7 +54,15 @@ func TestServiceCodes(t *testing.T) {
 		{"100ms unknown app", func() error {
 			_, err := c.DeliverHmsWebhook(ctx, &livegatev1.DeliverHmsWebhookRequest{AccountId: "acc", AppId: "other", WebhookSecret: creds.WebhookSecret, Body: []byte(`{}`)})
 			return err
-		}(), codes.NotFound, apierror.ReasonNotFound, "", ""},
+		}(), codes.Unauthenticated, apierror.ReasonSignatureMismatch, "", "missing or wrong X-Webhook-Secret header"},
+		{"Amity unknown app, signed with another app's secret", func() error {
+			_, err := c.DeliverAmityWebhook(ctx, &livegatev1.DeliverAmityWebhookRequest{AccountId: "acc", AppId: "other", Signature: amity.Sign([]byte(creds.WebhookSecret), []byte(stream)), Body: []byte(stream)})
+			return err
+		}(), codes.Unauthenticated, apierror.ReasonSignatureMismatch, "", ""},
+		{"Amity unknown app, signed with the empty key", func() error {
+			_, err := c.DeliverAmityWebhook(ctx, &livegatev1.DeliverAmityWebhookRequest{AccountId: "acc", AppId: "other", Signature: amity.Sign(nil, []byte(stream)), Body: []byte(stream)})
+			return err
+		}(), codes.Unauthenticated, apierror.ReasonSignatureMismatch, "", ""},
 		{"100ms invalid value", hms(creds.WebhookSecret, `{"type":"peer.leave.success","data":{"duration":"forty"}}`), codes.InvalidArgument, apierror.ReasonInvalidArgument, "data.duration", `data.duration: invalid value: string "forty" is not a valid int64`},
 		{"100ms not JSON", hms(creds.WebhookSecret, `{"type":`), codes.InvalidArgument, apierror.ReasonInvalidArgument, "body", `body: not JSON: empty, or ends early`},
 		{"100ms missing data", hms(creds.WebhookSecret, `{"type":"peer.join.success"}`), codes.InvalidArgument, apierror.ReasonInvalidArgument, "data", `data: missing: absent or null`},

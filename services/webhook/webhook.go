@@ -25,6 +25,7 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/amity"
 	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/decode"
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/hms"
@@ -50,23 +51,54 @@ func NewServer(st store.Store, rtmp RTMP) *Server {
 
 var _ livegatev1.WebhookServiceServer = (*Server)(nil)
 
-// app returns the tenant's app: NOT_FOUND for an unknown tenant.
-func (s *Server) app(ctx context.Context, t store.Tenant) (store.App, error) {
-	var app store.App
-	err := s.store.View(ctx, func(r store.Reader) error {
+// app returns the tenant's app, and whether it exists. An unknown tenant is no error: its
+// deliveries are refused exactly like those with a wrong secret (the app returned has no
+// secret, and known is false), so that an unauthenticated caller cannot tell which accounts
+// and apps exist.
+func (s *Server) app(ctx context.Context, t store.Tenant) (app store.App, known bool, err error) {
+	err = s.store.View(ctx, func(r store.Reader) error {
 		var err error
 		app, err = r.App(ctx, t)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return store.App{}, apierror.New(apierror.ReasonNotFound, "no app %q in account %q", t.AppID, t.AccountID).
-			With("resource", "app").With("id", t.AccountID+"/"+t.AppID)
+		return store.App{Tenant: t}, false, nil
 	}
 	if err != nil {
-		return store.App{}, fmt.Errorf("look up app %s/%s: %w", t.AccountID, t.AppID, err)
+		return store.App{}, false, fmt.Errorf("look up app %s/%s: %w", t.AccountID, t.AppID, err)
 	}
-	return app, nil
+	return app, true, nil
 }
+
+// hmsSecretOK reports whether secret (a 100ms delivery's X-Webhook-Secret) is one of the
+// app's webhook secrets at now (its secret, or the one a rotation replaced, in its grace);
+// never for an unknown app.
+func hmsSecretOK(app store.App, known bool, now time.Time, secret string) bool {
+	ok := false
+	for _, want := range auth.WebhookSecrets(app, now) {
+		if secret != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(want)) == 1 {
+			ok = true
+		}
+	}
+	return ok && known
+}
+
+// amitySignatureOK reports whether signature is the HMAC of body with one of the app's
+// webhook secrets at now; never for an unknown app.
+func amitySignatureOK(app store.App, known bool, now time.Time, body []byte, signature string) bool {
+	ok := false
+	for _, key := range auth.WebhookSecrets(app, now) {
+		if amity.Verify([]byte(key), body, signature) {
+			ok = true
+		}
+	}
+	return ok && known
+}
+
+var (
+	errHMSSecret = apierror.New(apierror.ReasonSignatureMismatch, "missing or wrong X-Webhook-Secret header")
+	errAmitySig  = apierror.New(apierror.ReasonSignatureMismatch, "missing or wrong x-amity-signature: it must be base64(HMAC-SHA256(webhook secret, body))")
+)
 
 // delivery is one provider delivery, decoded: the events it becomes, in order, before they
 // are stored.
@@ -85,12 +117,12 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 	if err := validate(&livegatev1.DeliverHmsWebhookRequest{AccountId: req.GetAccountId(), AppId: req.GetAppId()}); err != nil {
 		return nil, err
 	}
-	app, err := s.app(ctx, t)
+	app, known, err := s.app(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	if req.GetWebhookSecret() == "" || subtle.ConstantTimeCompare([]byte(req.GetWebhookSecret()), []byte(app.WebhookSecret)) != 1 {
-		return nil, apierror.New(apierror.ReasonSignatureMismatch, "missing or wrong X-Webhook-Secret header")
+	if !hmsSecretOK(app, known, s.now(), req.GetWebhookSecret()) {
+		return nil, errHMSSecret
 	}
 	if err := checkBody(req, req.GetBody()); err != nil {
 		return nil, err
@@ -145,15 +177,16 @@ func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.Delive
 	if err := validate(&livegatev1.DeliverAmityWebhookRequest{AccountId: req.GetAccountId(), AppId: req.GetAppId()}); err != nil {
 		return nil, err
 	}
-	app, err := s.app(ctx, t)
+	app, appKnown, err := s.app(ctx, t)
 	if err != nil {
 		return nil, err
 	}
 	if amity.LegacyDuplicate(req.GetSignature(), req.GetLegacySignature()) {
+		// Acknowledged unverified, for a known and an unknown tenant alike.
 		return &livegatev1.DeliverAmityWebhookResponse{Ignored: true}, nil
 	}
-	if !amity.Verify([]byte(app.WebhookSecret), req.GetBody(), req.GetSignature()) {
-		return nil, apierror.New(apierror.ReasonSignatureMismatch, "missing or wrong x-amity-signature: it must be base64(HMAC-SHA256(webhook secret, body))")
+	if !amitySignatureOK(app, appKnown, s.now(), req.GetBody(), req.GetSignature()) {
+		return nil, errAmitySig
 	}
 	if err := checkBody(req, req.GetBody()); err != nil {
 		return nil, err
