@@ -29,6 +29,9 @@ Usage:
   livegate events tail [flags]   follow an app's event feed over gRPC, resuming across restarts
   livegate rtmp nginx-conf [flags]
                                  print the nginx-rtmp configuration for livegate's RTMP ingest
+  livegate bench ingest|feed|bare-server [flags]
+                                 measure a running livegate: webhook deliveries/s and latency,
+                                 feed deliveries/s to N subscribers, or serve the bare-decode ceiling
   livegate health [flags]        ask a running livegate's /readyz: exit 0 if ready, 1 if not
   livegate version               print the version, commit and Go version
   livegate help                  show this help
@@ -95,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New(`"rtmp" needs a subcommand: nginx-conf`)
 		}
 		return rtmpNginxConf(ctx, args[2:], stdout, stderr)
+	case "bench":
+		return bench(ctx, args[1:], stdout, stderr)
 	case "health":
 		return health(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":

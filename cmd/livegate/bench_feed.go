@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+)
+
+// feedResult is what `bench feed --json` prints.
+type feedResult struct {
+	Subscribers int     `json:"subscribers"`
+	Rate        float64 `json:"rate"`
+	Seconds     float64 `json:"seconds"`
+	// Posted counts the deliveries answered 2xx; PostFailed the others (Errors by cause).
+	Posted     int64            `json:"posted"`
+	PostFailed int64            `json:"post_failed"`
+	Errors     map[string]int64 `json:"errors,omitempty"`
+	// Delivered counts events received by all subscribers together; Missing is how many of
+	// Posted × Subscribers had not arrived when the run ended (after --drain).
+	Delivered int64 `json:"delivered"`
+	Missing   int64 `json:"missing"`
+	// PerSecond is Delivered over the time from the first post to the last receipt.
+	PerSecond float64 `json:"per_second"`
+	// LatencyMS is from sending a delivery's POST to a subscriber receiving its event.
+	LatencyMS latencySummary `json:"latency_ms"`
+}
+
+// benchFeed opens N subscriptions, posts deliveries at a rate, and reports what the
+// subscribers received and how long after the POST.
+func benchFeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("livegate bench feed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := envString(fs, "server", "LIVEGATE_SERVER", "localhost:9090", "livegate gRPC address HOST:PORT (plaintext: no TLS)")
+	token := envString(fs, "token", "LIVEGATE_TOKEN", "", "the app's API token (subscribes)")
+	base := envString(fs, "url", "LIVEGATE_URL", "http://localhost:8080", "livegate's REST base URL, where the deliveries are posted")
+	secret := envString(fs, "secret", "LIVEGATE_WEBHOOK_SECRET", "", "the app's webhook secret (posts)")
+	account := fs.String("account", "", "account id")
+	app := fs.String("app", "", "app id")
+	subscribers := fs.Int("subscribers", 100, "gRPC subscriptions (only new events, all matching)")
+	perConn := fs.Int("streams-per-conn", 100, "subscriptions per gRPC connection (livegate's default MAX_CONCURRENT_STREAMS is 100)")
+	rate := fs.Float64("rate", 100, "deliveries posted per second")
+	senders := fs.Int("senders", 32, "concurrent posters that keep up the rate")
+	duration := fs.Duration("duration", 10*time.Second, "how long to post")
+	drain := fs.Duration("drain", 5*time.Second, "after posting, wait at most this long for every subscriber to receive every event")
+	maxSamples := fs.Int("max-samples", defaultMaxSamples, "latency samples kept for the percentiles; beyond, a uniform random sample")
+	asJSON := fs.Bool("json", false, "print the result as one JSON object")
+	quiet := fs.Bool("quiet", false, "no progress line on stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("bench feed: unexpected argument %q", fs.Arg(0))
+	case *token == "" || *secret == "":
+		return errors.New("bench feed: --token and --secret are required")
+	case *account == "" || *app == "":
+		return errors.New("bench feed: --account and --app are required")
+	case *subscribers < 1 || *rate <= 0 || *senders < 1 || *duration <= 0 || *perConn < 1:
+		return errors.New("bench feed: --subscribers, --rate, --senders, --streams-per-conn and --duration must be positive")
+	}
+	target, err := webhookURL(*base, *account, *app)
+	if err != nil {
+		return fmt.Errorf("bench feed: %w", err)
+	}
+	p := newPoster(target, *secret, *senders, 10*time.Second)
+	run := runID()
+	room := "bench-room-" + run
+
+	// Subscribe, every subscription live (its header received) before the first post.
+	subCtx, stopSubs := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "authorization", bearerValue(*token)))
+	defer stopSubs()
+	var conns []*grpc.ClientConn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range (*subscribers + *perConn - 1) / *perConn {
+		c, err := grpc.NewClient(*server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return fmt.Errorf("bench feed: %w", err)
+		}
+		conns = append(conns, c)
+	}
+	type sub struct {
+		stream grpc.ServerStreamingClient[livegatev1.SubscribeResponse]
+		res    *reservoir
+		got    atomic.Int64
+		last   atomic.Int64 // unix nanos of the last receipt
+	}
+	subs := make([]*sub, *subscribers)
+	req := &livegatev1.SubscribeRequest{AccountId: *account, AppId: *app, OnlyNew: true, RoomId: room}
+	for i := range subs {
+		st, err := livegatev1.NewEventServiceClient(conns[i / *perConn]).Subscribe(subCtx, req)
+		if err == nil {
+			_, err = st.Header() // sent once the subscription is accepted
+		}
+		if err != nil {
+			return &exitError{code: 1, msg: fmt.Sprintf("bench feed: subscription %d of %d: %v", i+1, *subscribers, err)}
+		}
+		subs[i] = &sub{stream: st, res: newReservoir(*maxSamples / *subscribers)}
+	}
+	var subFails failures
+	var delivered atomic.Int64
+	var receivers sync.WaitGroup
+	for _, s := range subs {
+		receivers.Add(1)
+		go func() {
+			defer receivers.Done()
+			for {
+				m, err := s.stream.Recv()
+				if err != nil {
+					if subCtx.Err() == nil {
+						subFails.add("subscription ended", err.Error())
+					}
+					return
+				}
+				ev := m.GetEvent()
+				if ev == nil {
+					continue
+				}
+				now := time.Now()
+				if sent, ok := sentAt(ev.GetPeerId()); ok {
+					s.res.add(now.Sub(sent))
+				}
+				s.got.Add(1)
+				s.last.Store(now.UnixNano())
+				delivered.Add(1)
+			}
+		}()
+	}
+	// If the run ends early (an error, an interrupt), the receivers stop with it.
+	defer receivers.Wait()
+	defer stopSubs()
+
+	var posted atomic.Int64
+	var postFails failures
+	stopProgress := func() {}
+	if !*quiet {
+		stopProgress = progress(stderr, func(el time.Duration) string {
+			return fmt.Sprintf("bench feed: %3.0fs  %d posted  %d failed  %d delivered to %d subscribers (%.0f/s)",
+				el.Seconds(), posted.Load(), postFails.total.Load(), delivered.Load(), *subscribers, float64(delivered.Load())/el.Seconds())
+		})
+	}
+	// Post delivery k at start + k/rate, from --senders goroutines (late ones at once).
+	total := int64(math.Max(1, math.Round(*rate*duration.Seconds())))
+	interval := time.Duration(float64(time.Second) / *rate)
+	var next atomic.Int64
+	start := time.Now()
+	var posters sync.WaitGroup
+	for range *senders {
+		posters.Add(1)
+		go func() {
+			defer posters.Done()
+			for {
+				k := next.Add(1) - 1
+				if k >= total || ctx.Err() != nil {
+					return
+				}
+				if d := time.Until(start.Add(time.Duration(k) * interval)); d > 0 {
+					select {
+					case <-time.After(d):
+					case <-ctx.Done():
+						return
+					}
+				}
+				t0 := time.Now()
+				peer := "t" + strconv.FormatInt(t0.UnixNano(), 10) + "-" + run + "-" + strconv.FormatInt(k, 10)
+				ok, cause, detail := p.post(ctx, peerJoin(run+"-"+strconv.FormatInt(k, 10), room, peer, t0))
+				if ok {
+					posted.Add(1)
+				} else {
+					postFails.add(cause, detail)
+				}
+			}
+		}()
+	}
+	posters.Wait()
+
+	// Drain: wait until every subscriber has every accepted event, or --drain passes.
+	want := posted.Load()
+	deadline := time.Now().Add(*drain)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		all := true
+		for _, s := range subs {
+			if s.got.Load() < want {
+				all = false
+				break
+			}
+		}
+		if all {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopProgress()
+	stopSubs()
+	receivers.Wait()
+
+	var last int64
+	rs := make([]*reservoir, len(subs))
+	for i, s := range subs {
+		last = max(last, s.last.Load())
+		rs[i] = s.res
+	}
+	span := time.Since(start)
+	if last > 0 {
+		span = time.Unix(0, last).Sub(start)
+	}
+	got := delivered.Load()
+	res := feedResult{
+		Subscribers: *subscribers, Rate: *rate, Seconds: math.Round(span.Seconds()*1000) / 1000,
+		Posted: want, PostFailed: postFails.total.Load(), Errors: postFails.byCause(),
+		Delivered: got, Missing: max(0, want*int64(*subscribers)-got),
+		PerSecond: math.Round(float64(got)/span.Seconds()*10) / 10,
+		LatencyMS: summarize(rs),
+	}
+	if *asJSON {
+		if err := json.NewEncoder(stdout).Encode(res); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "bench feed: %s, %d subscribers, %g deliveries/s for %s\n", *server, res.Subscribers, res.Rate, *duration)
+		fmt.Fprintf(stdout, "  posted      %d (%d failed)\n", res.Posted, res.PostFailed)
+		fmt.Fprintf(stdout, "  delivered   %d to subscribers (%.1f/s), %d missing\n", res.Delivered, res.PerSecond, res.Missing)
+		fmt.Fprintf(stdout, "  latency     %s (POST → receipt, %d samples)\n", res.LatencyMS, res.LatencyMS.Samples)
+	}
+	var problems []string
+	if ctx.Err() != nil {
+		problems = append(problems, "interrupted")
+	}
+	if res.PostFailed > 0 {
+		problems = append(problems, fmt.Sprintf("%d of %d posts failed: %s", res.PostFailed, res.PostFailed+res.Posted, postFails.summary()))
+	}
+	if n := subFails.total.Load(); n > 0 {
+		problems = append(problems, fmt.Sprintf("%d subscriptions ended early: %s", n, subFails.summary()))
+	}
+	if res.Missing > 0 {
+		problems = append(problems, fmt.Sprintf("%d events not received within --drain %s", res.Missing, *drain))
+	}
+	if res.Posted == 0 {
+		problems = append(problems, "no delivery was accepted")
+	}
+	if len(problems) > 0 {
+		return &exitError{code: 1, msg: "bench feed: " + strings.Join(problems, "; ")}
+	}
+	return nil
+}
+
+// sentAt is the send time bench feed wrote into a delivery's peer id ("t<unix nanos>-...").
+func sentAt(peer string) (time.Time, bool) {
+	rest, ok := strings.CutPrefix(peer, "t")
+	if !ok {
+		return time.Time{}, false
+	}
+	nanos, _, _ := strings.Cut(rest, "-")
+	n, err := strconv.ParseInt(nanos, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, n), true
+}
