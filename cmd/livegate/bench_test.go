@@ -135,7 +135,9 @@ func TestBenchBareServer(t *testing.T) {
 	defer cancel()
 	stdout := &testenv.SyncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"bench", "bare-server", "--addr", "127.0.0.1:0"}, stdout, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"bench", "bare-server", "--addr", "127.0.0.1:0"}, stdout, io.Discard)
+	}()
 	var url string
 	for deadline := time.Now().Add(tailWait); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if line, ok := strings.CutSuffix(stdout.String(), "\n"); ok {
