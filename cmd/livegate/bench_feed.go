@@ -16,7 +16,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 )
@@ -98,7 +101,7 @@ func benchFeed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		conns = append(conns, c)
 	}
 	type sub struct {
-		stream grpc.ServerStreamingClient[livegatev1.SubscribeResponse]
+		stream grpc.ClientStream
 		res    *reservoir
 		got    atomic.Int64
 		last   atomic.Int64 // unix nanos of the last receipt
@@ -106,7 +109,14 @@ func benchFeed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	subs := make([]*sub, *subscribers)
 	req := &livegatev1.SubscribeRequest{AccountId: *account, AppId: *app, OnlyNew: true, RoomId: room}
 	for i := range subs {
-		st, err := livegatev1.NewEventServiceClient(conns[i / *perConn]).Subscribe(subCtx, req)
+		st, err := conns[i / *perConn].NewStream(subCtx, &grpc.StreamDesc{ServerStreams: true},
+			livegatev1.EventService_Subscribe_FullMethodName, grpc.ForceCodecV2(rawCodec{}))
+		if err == nil {
+			err = st.SendMsg(req)
+		}
+		if err == nil {
+			err = st.CloseSend()
+		}
 		if err == nil {
 			_, err = st.Header() // sent once the subscription is accepted
 		}
@@ -123,19 +133,19 @@ func benchFeed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		go func() {
 			defer receivers.Done()
 			for {
-				m, err := s.stream.Recv()
-				if err != nil {
+				var m rawMessage
+				if err := s.stream.RecvMsg(&m); err != nil {
 					if subCtx.Err() == nil {
 						subFails.add("subscription ended", err.Error())
 					}
 					return
 				}
-				ev := m.GetEvent()
-				if ev == nil {
+				peer, isEvent := eventPeer(m)
+				if !isEvent {
 					continue
 				}
 				now := time.Now()
-				if sent, ok := sentAt(ev.GetPeerId()); ok {
+				if sent, ok := sentAt(peer); ok {
 					s.res.add(now.Sub(sent))
 				}
 				s.got.Add(1)
@@ -274,4 +284,78 @@ func sentAt(peer string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(0, n), true
+}
+
+// rawCodec lets bench feed's subscribers skip decoding events: a received message stays
+// its wire bytes (*rawMessage), of which only the peer id is read, so the load generator's
+// cost per event is small next to the server's. Requests are marshaled as protobuf.
+type rawCodec struct{}
+
+// rawMessage is a received message's wire bytes.
+type rawMessage []byte
+
+func (rawCodec) Name() string { return "proto" }
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("rawCodec: cannot marshal %T", v)
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(*rawMessage)
+	if !ok {
+		return fmt.Errorf("rawCodec: cannot unmarshal into %T", v)
+	}
+	*m = data.Materialize()
+	return nil
+}
+
+// Field numbers read from the wire: SubscribeResponse.event, Event.peer_id.
+const (
+	subscribeResponseEvent = 1
+	eventPeerID            = 13
+)
+
+// eventPeer reads a SubscribeResponse's wire bytes: whether it carries an event, and the
+// event's peer id.
+func eventPeer(b []byte) (peer string, isEvent bool) {
+	ev, ok := wireField(b, subscribeResponseEvent)
+	if !ok {
+		return "", false
+	}
+	p, _ := wireField(ev, eventPeerID)
+	return string(p), true
+}
+
+// wireField returns the last occurrence of the length-delimited field num in b.
+func wireField(b []byte, num protowire.Number) (val []byte, found bool) {
+	for len(b) > 0 {
+		n, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return nil, false
+		}
+		b = b[l:]
+		if n == num && typ == protowire.BytesType {
+			v, l := protowire.ConsumeBytes(b)
+			if l < 0 {
+				return nil, false
+			}
+			val, found = v, true
+			b = b[l:]
+			continue
+		}
+		l = protowire.ConsumeFieldValue(n, typ, b)
+		if l < 0 {
+			return nil, false
+		}
+		b = b[l:]
+	}
+	return val, found
 }
