@@ -153,8 +153,8 @@ fi
   d="$(median ${rate[durable]})" b="$(median ${rate[bare]})"
   printf '%-34s %14s\n' "ratio durable/bare" "$(awk -v d="$d" -v b="$b" 'BEGIN {if (b > 0) printf "%.1f %%", 100*d/b; else print "-"}')"
   if [[ -n "$feed" ]]; then
-    printf '%-34s %14s %9s %9s %9s %9s\n' "feed: $feed_subs subs, $feed_rate posts/s" "$(field "$feed" per_second)" \
-      "$(field "$feed" p50)" "$(field "$feed" p90)" "$(field "$feed" p99)" "$(field "$feed" max)"
+    printf '%-34s %14s %9s %9s %9s %9s\n' "feed: $feed_subs subs, $feed_rate posts/s" "$(median "$(field "$feed" per_second)")" \
+      "$(median "$(field "$feed" p50)")" "$(median "$(field "$feed" p90)")" "$(median "$(field "$feed" p99)")" "$(median "$(field "$feed" max)")"
     echo "  (feed: deliveries/s received by all subscribers together; latency from POST to receipt; $(field "$feed" missing) missing)"
   fi
 }

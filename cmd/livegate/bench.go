@@ -352,8 +352,9 @@ func benchIngest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			for n := 0; runCtx.Err() == nil; n++ {
 				id := prefix + strconv.Itoa(n)
 				t0 := time.Now()
-				// The request outlives runCtx: one sent is answered, not cut off at the end.
-				ok, cause, detail := p.post(context.WithoutCancel(ctx), peerJoin(id, "bench-room-"+run, "peer-"+id, t0))
+				// The request outlives runCtx (one sent is answered, not cut off at the end),
+				// not an interrupt.
+				ok, cause, detail := p.post(ctx, peerJoin(id, "bench-room-"+run, "peer-"+id, t0))
 				if ok {
 					rs[i].add(time.Since(t0))
 					accepted.Add(1)
