@@ -53,6 +53,7 @@ feed_subs="${FEED_SUBSCRIBERS:-1000}"
 feed_rate="${FEED_RATE:-100}"
 feed_duration="${FEED_DURATION:-5s}"
 
+load="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")"
 tmp="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -142,7 +143,7 @@ fi
 # shellcheck disable=SC2086
 {
   echo
-  echo "livegate bench: $senders senders, $duration per run, $rounds rounds A B (median of each), $(nproc) CPUs, $(date -u +%FT%TZ)"
+  echo "livegate bench: $senders senders, $duration per run, $rounds rounds A B (median of each), $(nproc) CPUs, load $load at the start, $(date -u +%FT%TZ)"
   printf '%-34s %14s %9s %9s %9s %9s\n' "" "per second" "p50 ms" "p90 ms" "p99 ms" "max ms"
   for name in durable bare; do
     label="livegate ingest (durable)"
