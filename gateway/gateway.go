@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -189,9 +190,16 @@ func bodyBudget(n int64) *semaphore.Weighted {
 	return semaphore.NewWeighted(n)
 }
 
+// openAPIDocument is the served OpenAPI document: the generated one, versioned as the binary
+// is (`livegate version`).
+var openAPIDocument = sync.OnceValue(func() []byte {
+	v, _ := metrics.Build()
+	return livegate.OpenAPIDocument(v)
+})
+
 func serveOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(livegate.OpenAPI)
+	_, _ = w.Write(openAPIDocument())
 }
 
 // noHeaders forwards no gRPC metadata as HTTP headers.
