@@ -12,7 +12,9 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -132,7 +134,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 	if err := registerSSE(mux, conn); err != nil {
 		return nil, err
 	}
-	if err := mux.HandlePath(http.MethodGet, "/openapi.json", serveOpenAPI); err != nil {
+	if err := handlePath(mux, http.MethodGet, openAPIPath, serveOpenAPI); err != nil {
 		return nil, fmt.Errorf("register /openapi.json: %w", err)
 	}
 	// CORS inside the access log (preflights are logged) and before the body limit and the
@@ -189,9 +191,43 @@ func bodyBudget(n int64) *semaphore.Weighted {
 	return semaphore.NewWeighted(n)
 }
 
+// openAPIPath serves the OpenAPI document.
+const openAPIPath = "/openapi.json"
+
+// Route is a route of the REST face: an HTTP method and a path template.
+type Route struct{ Method, Path string }
+
+// HandRoutes are the routes the gateway registers by hand, not generated from the protos'
+// google.api.http annotations. The OpenAPI document describes each of them (they come from
+// scripts/openapi/supplement.json); handlePath registers nothing that is not listed here.
+func HandRoutes() []Route {
+	return []Route{
+		{http.MethodPost, hmsWebhookPath},
+		{http.MethodPost, amityWebhookPath},
+		{http.MethodPost, rtmpCallbackPath},
+		{http.MethodGet, ssePath},
+		{http.MethodGet, openAPIPath},
+	}
+}
+
+// handlePath registers a route that HandRoutes lists.
+func handlePath(mux *runtime.ServeMux, method, path string, h runtime.HandlerFunc) error {
+	if !slices.Contains(HandRoutes(), Route{method, path}) {
+		return fmt.Errorf("%s %s is not in HandRoutes (add it there and to scripts/openapi/supplement.json)", method, path)
+	}
+	return mux.HandlePath(method, path, h)
+}
+
+// openAPIDocument is the served OpenAPI document: the generated one, versioned as the binary
+// is (`livegate version`).
+var openAPIDocument = sync.OnceValue(func() []byte {
+	v, _ := metrics.Build()
+	return livegate.OpenAPIDocument(v)
+})
+
 func serveOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(livegate.OpenAPI)
+	_, _ = w.Write(openAPIDocument())
 }
 
 // noHeaders forwards no gRPC metadata as HTTP headers.

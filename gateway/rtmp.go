@@ -53,7 +53,7 @@ func registerRTMP(mux *runtime.ServeMux, conn *grpc.ClientConn, admit *admission
 			refusedBeforeCall(m, r, metrics.SourceRTMP)
 		}
 	}
-	if err := mux.HandlePath(http.MethodPost, rtmpCallbackPath, h); err != nil {
+	if err := handlePath(mux, http.MethodPost, rtmpCallbackPath, h); err != nil {
 		return fmt.Errorf("register %s: %w", rtmpCallbackPath, err)
 	}
 	return nil

@@ -52,7 +52,7 @@ func registerSSE(mux *runtime.ServeMux, conn *grpc.ClientConn) error {
 		heartbeat: SSEHeartbeat,
 		startWait: sseStartWait,
 	}
-	if err := mux.HandlePath(http.MethodGet, ssePath, h.serve); err != nil {
+	if err := handlePath(mux, http.MethodGet, ssePath, h.serve); err != nil {
 		return fmt.Errorf("register %s: %w", ssePath, err)
 	}
 	return nil

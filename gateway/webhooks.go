@@ -89,10 +89,10 @@ type webhooks struct {
 
 func registerWebhooks(mux *runtime.ServeMux, conn *grpc.ClientConn, admit *admission, m *metrics.Metrics) error {
 	h := &webhooks{client: livegatev1.NewWebhookServiceClient(conn), admit: admit, metrics: m}
-	if err := mux.HandlePath(http.MethodPost, hmsWebhookPath, h.hms); err != nil {
+	if err := handlePath(mux, http.MethodPost, hmsWebhookPath, h.hms); err != nil {
 		return fmt.Errorf("register %s: %w", hmsWebhookPath, err)
 	}
-	if err := mux.HandlePath(http.MethodPost, amityWebhookPath, h.amity); err != nil {
+	if err := handlePath(mux, http.MethodPost, amityWebhookPath, h.amity); err != nil {
 		return fmt.Errorf("register %s: %w", amityWebhookPath, err)
 	}
 	return nil

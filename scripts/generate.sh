@@ -29,3 +29,8 @@ chmod -R u+w .thirdparty
 buf() { go tool -modfile=tools/go.mod buf "$@"; }
 buf lint
 buf generate
+
+# protoc-gen-openapiv2 describes the RPCs only: complete the document with what the protos
+# cannot say (title, version placeholder, security, error envelope, 201 on create, the
+# gateway's hand-registered routes). See scripts/openapi/finish.go.
+go run ./scripts/openapi gen/openapi/livegate.swagger.json scripts/openapi/supplement.json

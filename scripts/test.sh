@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests run beside livegate if it is missing (nginx with
 # the RTMP module, ffmpeg, the PostgreSQL server, Prometheus's promtool, headless Chromium for
-# the browser CORS test, node and npm with the TypeScript SDK (npm ci); Debian packages,
-# installed with apt-get when run as root), checks the
-# Prometheus configuration and alerting rules in deploy/prometheus with promtool, then runs
-# every test with the race detector.
+# the browser CORS test, node and npm with the TypeScript SDK and Redocly CLI (npm ci);
+# Debian packages, installed with apt-get when run as root), lints the OpenAPI document with
+# Redocly CLI, checks the Prometheus configuration and alerting rules in deploy/prometheus
+# with promtool, then runs every test with the race detector.
 # Arguments go to `go test` (default: ./...).
 #
 #   bash scripts/test.sh
@@ -59,6 +59,21 @@ fi
 # conformance test runs with node against a real server.
 echo "== npm ci: internal/server/testdata/sdk-ts"
 (cd internal/server/testdata/sdk-ts && npm ci --no-audit --no-fund --loglevel=error)
+
+# The OpenAPI document (gen/openapi, as served: a version in place of the placeholder the
+# server replaces with its own), linted by Redocly CLI (npm @redocly/cli, pinned by
+# tools/openapi-lint/package-lock.json) with tools/openapi-lint/redocly.yaml: no error, no
+# warning but those accepted there. npm ci only when the lock file changed since the last.
+echo "== redocly lint: gen/openapi/livegate.swagger.json"
+(cd tools/openapi-lint &&
+  if ! cmp -s package-lock.json node_modules/.installed-package-lock.json; then
+    npm ci --no-audit --no-fund --loglevel=error &&
+      cp package-lock.json node_modules/.installed-package-lock.json
+  fi &&
+  doc=$(mktemp -d) && trap 'rm -rf "$doc"' EXIT &&
+  sed 's/"@LIVEGATE_VERSION@"/"0.0.0-lint"/' ../../gen/openapi/livegate.swagger.json >"$doc/livegate.swagger.json" &&
+  REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+    node_modules/.bin/redocly lint --config redocly.yaml "$doc/livegate.swagger.json")
 
 # The scrape configuration and alerting rules operators deploy (deploy/prometheus): valid,
 # and each alert fires (and only fires) on the series its unit tests give it.
