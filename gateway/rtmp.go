@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -65,7 +66,7 @@ func registerRTMP(mux *runtime.ServeMux, conn *grpc.ClientConn, admit *admission
 func rtmpCallback(client livegatev1.WebhookServiceClient, w http.ResponseWriter, r *http.Request, params map[string]string) (called bool) {
 	calls, ok := hooks[params["hook"]]
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no nginx-rtmp callback %q: livegate serves on_publish, on_publish_done, on_play, on_play_done, on_done, on_update", params["hook"]), "NOT_FOUND")
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no nginx-rtmp callback %q: livegate serves %s", params["hook"], strings.Join(slices.Sorted(maps.Keys(hooks)), ", ")), "NOT_FOUND")
 		return false
 	}
 	body, ok := readBody(w, r)

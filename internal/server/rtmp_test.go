@@ -163,6 +163,7 @@ func TestRTMPCallbackRefusals(t *testing.T) {
 		{"play by stream key", f.secret, "on_play", []string{"clientid=1", "call=play", "name=" + f.ls.GetStreamKey()}, 403, "PERMISSION_DENIED", "play a livestream by its id"},
 		{"play disabled", f.secret, "on_play", []string{"clientid=1", "call=play", "name=" + disabled.GetId()}, 403, "PERMISSION_DENIED", "disabled"},
 		{"unknown hook", f.secret, "on_whatever", []string{"clientid=1", "call=publish", "name=x"}, 404, "NOT_FOUND", "on_whatever"},
+		{"unknown hook lists every hook served", f.secret, "on_whatever", []string{"clientid=1", "call=publish", "name=x"}, 404, "NOT_FOUND", "on_connect, on_disconnect, on_done, on_play, on_play_done, on_publish, on_publish_done, on_record_done, on_update"},
 		{"call on the wrong hook", f.secret, "on_play", []string{"clientid=1", "call=publish", "name=" + f.ls.GetStreamKey()}, 400, "INVALID_ARGUMENT", "call"},
 		{"no name", f.secret, "on_publish", []string{"clientid=1", "call=publish"}, 400, "INVALID_ARGUMENT", "name"},
 		{"bad clientid", f.secret, "on_publish", []string{"clientid=x1", "call=publish", "name=" + f.ls.GetStreamKey()}, 400, "INVALID_ARGUMENT", "clientid"},
