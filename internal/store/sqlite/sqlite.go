@@ -130,7 +130,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	}
 	s := &Store{path: path}
 
-	s.w, err = sql.Open("sqlite", dsn(path, false))
+	s.w, err = openDB(dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -157,7 +157,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 
 	// The reader pool opens after the writer has created the file and switched it to WAL:
 	// a read-only connection can neither create the database nor change its journal mode.
-	s.r, err = sql.Open("sqlite", dsn(path, true))
+	s.r, err = openDB(dsn(path, true))
 	if err != nil {
 		s.w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -172,6 +172,16 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	}
 	s.commits = groupcommit.Start("sqlite", s.commitBatch)
 	return s, nil
+}
+
+// openDB is a pool of the driver's connections to dsn, each keeping its prepared statements
+// for its life (see cachingConn).
+func openDB(dsn string) (*sql.DB, error) {
+	c, err := newCachingConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
 }
 
 // restrictFiles creates the database file 0600 if it does not exist, so that SQLite (which
