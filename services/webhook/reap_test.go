@@ -2,7 +2,10 @@ package webhook
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,61 +17,95 @@ import (
 	"github.com/livegate/livegate/internal/store/sqlite"
 )
 
-// TestReapRtmpClients: a publisher whose publish_done never comes is accounted for once
-// nginx-rtmp has not reported it for the stale time, with a status change in the feed.
-func TestReapRtmpClients(t *testing.T) {
+// reapRig is a WebhookService on a real SQLite store whose livestream "ls" has a publisher
+// (client 7) that went live at t0 and that nginx-rtmp then stopped reporting; the service's
+// clock reads now.
+type reapRig struct {
+	ctx context.Context
+	st  store.Store
+	tn  store.Tenant
+	t0  time.Time
+	s   *Server
+	now atomic.Pointer[time.Time]
+}
+
+func newReapRig(t *testing.T) *reapRig {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	tn := store.Tenant{AccountID: "acc", AppID: "app"}
-	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	t.Cleanup(func() { st.Close() })
+	r := &reapRig{ctx: ctx, st: st, tn: store.Tenant{AccountID: "acc", AppID: "app"}, t0: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	err = st.Update(ctx, func(w store.Writer) error {
-		return w.CreateLivestream(ctx, store.Livestream{Tenant: tn, ID: "ls", Name: "n", StreamKey: "key", Status: store.StatusIdle, Provider: "rtmp", CreatedAt: t0, UpdatedAt: t0})
+		return w.CreateLivestream(ctx, store.Livestream{Tenant: r.tn, ID: "ls", Name: "n", StreamKey: "key", Status: store.StatusIdle, Provider: "rtmp", CreatedAt: r.t0, UpdatedAt: r.t0})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const secret = "0123456789abcdefghij"
-	s := NewServer(st, RTMP{Secret: secret, Ingest: projection.Ingest{StaleAfter: 90 * time.Second}})
-	now := t0
-	s.now = func() time.Time { return now }
-
-	pub, err := s.DeliverRtmpCallback(ctx, &livegatev1.DeliverRtmpCallbackRequest{CallbackSecret: secret,
+	r.s = NewServer(st, RTMP{Secret: secret, Ingest: projection.Ingest{StaleAfter: 90 * time.Second}})
+	r.setNow(r.t0)
+	r.s.now = func() time.Time { return *r.now.Load() }
+	pub, err := r.s.DeliverRtmpCallback(ctx, &livegatev1.DeliverRtmpCallbackRequest{CallbackSecret: secret,
 		Callback: &rtmpv1.Callback{Call: "publish", App: "live", Name: "key", Clientid: new(uint64(7))}})
 	if err != nil || pub.GetRenameTo() != "ls" {
 		t.Fatalf("publish: %v %v", pub, err)
 	}
-	now = t0.Add(89 * time.Second)
-	if n, err := s.ReapRtmpClients(ctx); n != 0 || err != nil {
+	return r
+}
+
+func (r *reapRig) setNow(at time.Time) { r.now.Store(&at) }
+
+// livestream is "ls" as stored.
+func (r *reapRig) livestream(t *testing.T) store.Livestream {
+	t.Helper()
+	var l store.Livestream
+	if err := r.st.View(r.ctx, func(rd store.Reader) error {
+		var err error
+		l, err = rd.Livestream(r.ctx, r.tn, "ls")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// feed is the tenant's stored events, decoded.
+func (r *reapRig) feed(t *testing.T) []*livegatev1.Event {
+	t.Helper()
+	var recs []store.Event
+	if err := r.st.View(r.ctx, func(rd store.Reader) error {
+		var err error
+		recs, err = rd.EventsAfter(r.ctx, r.tn, 0, store.EventFilter{}, 100)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := eventlog.DecodeAll(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+// TestReapRtmpClients: a publisher whose publish_done never comes is accounted for once
+// nginx-rtmp has not reported it for the stale time, with a status change in the feed.
+func TestReapRtmpClients(t *testing.T) {
+	r := newReapRig(t)
+	r.setNow(r.t0.Add(89 * time.Second))
+	if n, err := r.s.ReapRtmpClients(r.ctx); n != 0 || err != nil {
 		t.Fatalf("reaped %d (%v) within the stale time", n, err)
 	}
-	now = t0.Add(91 * time.Second)
-	if n, err := s.ReapRtmpClients(ctx); n != 1 || err != nil {
+	r.setNow(r.t0.Add(91 * time.Second))
+	if n, err := r.s.ReapRtmpClients(r.ctx); n != 1 || err != nil {
 		t.Fatalf("reaped %d (%v), want the publisher", n, err)
 	}
-
-	var evs []store.Event
-	var l store.Livestream
-	err = st.View(ctx, func(r store.Reader) error {
-		if l, err = r.Livestream(ctx, tn, "ls"); err != nil {
-			return err
-		}
-		evs, err = r.EventsAfter(ctx, tn, 0, store.EventFilter{}, 100)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l.Status != store.StatusIdle {
+	if l := r.livestream(t); l.Status != store.StatusIdle {
 		t.Errorf("livestream %s after the reap, want IDLE", l.Status)
 	}
-	decoded, err := eventlog.DecodeAll(evs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	decoded := r.feed(t)
 	var types []string
 	for _, e := range decoded {
 		types = append(types, e.GetType())
@@ -79,5 +116,36 @@ func TestReapRtmpClients(t *testing.T) {
 	sc := decoded[2].GetLivestreamStatusChanged()
 	if sc.GetNewStatus() != livegatev1.LivestreamStatus_IDLE || sc.GetCauseSequence() != 0 || !strings.Contains(sc.GetReason(), "not reported") {
 		t.Errorf("reap's status change %v, want → IDLE, no cause event, a reason", sc)
+	}
+}
+
+// TestReaperRun: the reaper worker, left running, accounts for a publisher nginx-rtmp
+// stopped reporting (its livestream goes IDLE with a status change in the feed), and
+// returns nil once its context ends.
+func TestReaperRun(t *testing.T) {
+	r := newReapRig(t)
+	r.setNow(r.t0.Add(91 * time.Second))
+	runCtx, cancel := context.WithCancel(r.ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- Reaper{Webhooks: r.s, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Interval: 20 * time.Millisecond}.Run(runCtx)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); r.livestream(t).Status != store.StatusIdle; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("the livestream is still %s: the reaper did not reap the stale publisher", r.livestream(t).Status)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run returned %v after its context ended, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	if evs := r.feed(t); len(evs) != 3 || evs[2].GetLivestreamStatusChanged().GetNewStatus() != livegatev1.LivestreamStatus_IDLE {
+		t.Errorf("feed %v, want the publish, its change to LIVE, and the reaper's change to IDLE", evs)
 	}
 }
