@@ -146,7 +146,8 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 	return accessLog(h, log, opts.TrustedProxies, opts.Metrics), nil
 }
 
-// providerSource is the delivery source of a webhook or RTMP callback path ("" for others).
+// providerSource is the delivery source of a webhook or RTMP callback path ("" for others):
+// the one place that tells provider routes from the rest (isProviderRoute).
 func providerSource(path string) string {
 	switch {
 	case strings.HasPrefix(path, "/rtmp/"):
@@ -445,7 +446,4 @@ func isJSON(contentType string) bool {
 }
 
 // isProviderRoute says whether path is a webhook or RTMP callback route.
-func isProviderRoute(path string) bool {
-	return strings.HasPrefix(path, "/rtmp/") ||
-		strings.HasSuffix(path, "/webhooks/100ms") || strings.HasSuffix(path, "/webhooks/amity")
-}
+func isProviderRoute(path string) bool { return providerSource(path) != "" }
