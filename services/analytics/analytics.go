@@ -60,8 +60,8 @@ func (s *Server) GetLivestreamAnalytics(ctx context.Context, req *livegatev1.Get
 		Success: true,
 		Data: &livegatev1.LivestreamAnalytics{
 			Count:              int32(totals.Livestreams),
-			TotalIngestSeconds: totals.IngestSeconds,
-			TotalViewerSeconds: totals.ViewerSeconds,
+			TotalIngestSeconds: math.Round(totals.IngestSeconds),
+			TotalViewerSeconds: math.Round(totals.ViewerSeconds),
 		},
 	}, nil
 }

@@ -2,6 +2,7 @@ package analytics_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -223,6 +224,39 @@ func TestLivestreamAnalytics(t *testing.T) {
 				t.Errorf("got %v, want count %d, ingest %v, viewers %v", d, tc.count, tc.ingest, tc.viewers)
 			}
 		})
+	}
+}
+
+// TestLivestreamAnalyticsWholeSeconds: the totals are whole seconds (the sum, rounded), as
+// RealtimeKit's SDKs model them (int64 in cloudflare-go: a fractional number there would
+// not decode).
+func TestLivestreamAnalyticsWholeSeconds(t *testing.T) {
+	f := newFixture(t)
+	err := f.st.Update(t.Context(), func(w store.Writer) error {
+		ctx := t.Context()
+		l := store.Livestream{Tenant: tenantA, ID: "ls-f", Name: "f", StreamKey: "kf", Status: store.StatusIdle, Provider: "rtmp",
+			CreatedAt: day("2026-11-01 00:00:00"), UpdatedAt: day("2026-11-01 00:00:00")}
+		if err := w.CreateLivestream(ctx, l); err != nil {
+			return err
+		}
+		for i, at := range []string{"2026-11-02 10:00:00", "2026-11-03 10:00:00"} {
+			s := store.Session{Tenant: tenantA, ID: fmt.Sprintf("s-f%d", i), LivestreamID: "ls-f", CreatedAt: day(at), UpdatedAt: day(at),
+				IngestSeconds: 10.4, ViewerSeconds: 0.2}
+			if err := w.CreateSession(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := f.client.GetLivestreamAnalytics(ctxOf(t, f.tokenA), &livegatev1.GetLivestreamAnalyticsRequest{AccountId: "acc-a", AppId: "app-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := resp.GetData(); d.GetTotalIngestSeconds() != 21 || d.GetTotalViewerSeconds() != 0 {
+		t.Errorf("totals %v, want ingest 21 (10.4 + 10.4, rounded) and viewers 0 (0.2 + 0.2, rounded)", d)
 	}
 }
 

@@ -169,9 +169,10 @@ type LivestreamAnalytics struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Count of livestreams that had a session in the range.
 	Count int32 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
-	// Total time in seconds for which input was given or meetings were streamed.
+	// Total time in whole seconds (the sum, rounded) for which input was given or meetings
+	// were streamed.
 	TotalIngestSeconds float64 `protobuf:"fixed64,2,opt,name=total_ingest_seconds,json=totalIngestSeconds,proto3" json:"total_ingest_seconds,omitempty"`
-	// Total view time in seconds for which viewers watched the streams.
+	// Total view time in whole seconds (the sum, rounded) for which viewers watched the streams.
 	TotalViewerSeconds float64 `protobuf:"fixed64,3,opt,name=total_viewer_seconds,json=totalViewerSeconds,proto3" json:"total_viewer_seconds,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
