@@ -14,7 +14,9 @@ import (
 )
 
 // webhooksPath is the outbound webhooks API of an app.
-func webhooksPath(acc, app string) string { return "/accounts/" + acc + "/realtime/kit/" + app + "/webhooks" }
+func webhooksPath(acc, app string) string {
+	return "/accounts/" + acc + "/realtime/kit/" + app + "/webhooks"
+}
 
 // publicHookURL is on a public address: registered without DNS and without the development
 // flags (nothing in these tests makes an event for it to be sent).
