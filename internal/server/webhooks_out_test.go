@@ -228,7 +228,8 @@ func TestWebhooksOutSSRF(t *testing.T) {
 
 // TestWebhooksOutLeaveInboundRoutes: the provider routes under webhooks/ (100ms, Amity)
 // still take deliveries beside the outbound webhooks API, and are not taken for a webhook
-// id: a 100ms or Amity delivery is stored, the API lists no webhook called 100ms.
+// id: a 100ms or Amity delivery is stored, other methods on them are 405 as before (not the
+// API's 400 for an id that is not a UUID), the API lists only the webhook created.
 func TestWebhooksOutLeaveInboundRoutes(t *testing.T) {
 	s := startServer(t, t.TempDir())
 	creds := s.createApp(accA, appA)
@@ -253,9 +254,13 @@ func TestWebhooksOutLeaveInboundRoutes(t *testing.T) {
 	if got := s.allEvents(creds.APIToken, accA, appA); len(got) < 2 {
 		t.Errorf("%d events stored, want the 100ms and the Amity deliveries'", len(got))
 	}
+	// Other methods on the provider routes are 405, as before the API's webhooks/{id}.
 	for _, p := range []string{"100ms", "amity"} {
-		if r := s.rest("GET", base+"/"+p, creds.APIToken, nil); r.Status == 200 {
-			t.Errorf("GET webhooks/%s: HTTP 200 %s", p, r.Raw)
+		for _, m := range []string{"GET", "PUT", "PATCH", "DELETE"} {
+			r := s.rest(m, base+"/"+p, creds.APIToken, nil)
+			if _, msg, reason := envelope(t, r.Raw); r.Status != 405 || reason != "METHOD_NOT_ALLOWED" || msg != m+" is not allowed on "+base+"/"+p {
+				t.Errorf("%s webhooks/%s: HTTP %d %s, want 405", m, p, r.Status, r.Raw)
+			}
 		}
 	}
 	if list := s.rest("GET", base, creds.APIToken, nil); fmt.Sprint(len(list.Body["data"].([]any))) != "1" {
