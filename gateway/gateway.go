@@ -107,6 +107,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 		livegatev1gw.RegisterLivestreamServiceHandler,
 		livegatev1gw.RegisterAnalyticsServiceHandler,
 		livegatev1gw.RegisterEventServiceHandler,
+		livegatev1gw.RegisterWebhookEndpointServiceHandler,
 	} {
 		if err := register(ctx, mux, conn); err != nil {
 			return nil, fmt.Errorf("register gateway handler: %w", err)
@@ -139,7 +140,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 	}
 	// CORS inside the access log (preflights are logged) and before the body limit and the
 	// 415 check (a preflight has no body to judge).
-	h, err := withCORS(limitBody(mux, bodyBudget(opts.MaxBodyBytesInFlight), opts.Metrics), opts.CORSOrigins)
+	h, err := withCORS(limitBody(postOnlyWebhooksIn(mux), bodyBudget(opts.MaxBodyBytesInFlight), opts.Metrics), opts.CORSOrigins)
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +159,22 @@ func providerSource(path string) string {
 		return metrics.SourceAmity
 	}
 	return ""
+}
+
+// postOnlyWebhooksIn answers 405 to any method but POST on the inbound webhook routes
+// (webhooks/100ms, webhooks/amity). The outbound webhooks API's webhooks/{webhook_id}
+// (GET, PUT, PATCH, DELETE) would otherwise take them for a webhook id and answer 400 (not
+// a UUID): they are provider routes, whatever the method.
+func postOnlyWebhooksIn(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			if src := providerSource(r.URL.Path); src == metrics.SourceHMS || src == metrics.SourceAmity {
+				routingErrorHandler(r.Context(), nil, nil, w, r, http.StatusMethodNotAllowed)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // refusedBeforeCall counts a delivery the gateway answered itself, before calling the gRPC
@@ -235,10 +252,10 @@ func serveOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 func noHeaders(string) (string, bool) { return "", false }
 
 // successStatus sets the HTTP status of successful responses that are not 200: creating an
-// independent livestream answers 201, as RealtimeKit does.
+// independent livestream or a webhook answers 201, as RealtimeKit does.
 func successStatus(_ context.Context, w http.ResponseWriter, m proto.Message) error {
 	switch m.(type) {
-	case *livegatev1.CreateLivestreamResponse, *livegatev1.CreateAppResponse:
+	case *livegatev1.CreateLivestreamResponse, *livegatev1.CreateAppResponse, *livegatev1.CreateWebhookResponse:
 		w.WriteHeader(http.StatusCreated)
 	}
 	return nil

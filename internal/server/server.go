@@ -29,6 +29,7 @@ import (
 	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/interceptors"
 	"github.com/livegate/livegate/internal/metrics"
+	"github.com/livegate/livegate/internal/netguard"
 	"github.com/livegate/livegate/internal/nginxconf"
 	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/rtmp"
@@ -39,6 +40,7 @@ import (
 	"github.com/livegate/livegate/services/event"
 	"github.com/livegate/livegate/services/livestream"
 	"github.com/livegate/livegate/services/webhook"
+	"github.com/livegate/livegate/services/webhookendpoint"
 )
 
 // Config is what `livegate serve` is told.
@@ -86,6 +88,25 @@ type Config struct {
 	// AdminTokens are the operator tokens of the admin API (AdminService, REST /admin/v1/...;
 	// see auth.NewOperators); none: the admin API is off.
 	AdminTokens []string
+	// WebhooksOut configures outbound webhooks.
+	WebhooksOut WebhooksOut
+}
+
+// WebhooksOut configures outbound webhooks: what an app may register.
+type WebhooksOut struct {
+	// AllowHTTP lets apps register http:// URLs (--webhooks-allow-http); else https only.
+	AllowHTTP bool
+	// AllowPrivate lets URLs reach non-public addresses: loopback, private, link-local...
+	// (--webhooks-allow-private); for development and tests.
+	AllowPrivate bool
+	// MaxPerApp bounds an app's endpoints (--webhooks-max-per-app); 0:
+	// webhookendpoint.DefaultMaxPerApp; negative: no bound.
+	MaxPerApp int
+}
+
+// Policy is the SSRF policy of registered URLs and of the deliveries' dials.
+func (w WebhooksOut) Policy() netguard.Policy {
+	return netguard.Policy{AllowHTTP: w.AllowHTTP, AllowPrivate: w.AllowPrivate}
 }
 
 // Limits bound what the HTTP and gRPC transports give one client. A zero field takes the
@@ -396,11 +417,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	feedOpts := cfg.Feed
 	feedOpts.Observer = m
 	events := event.NewServer(s.store, s.hub, feedOpts)
+	if cfg.WebhooksOut.AllowHTTP || cfg.WebhooksOut.AllowPrivate {
+		log.Warn("outbound webhooks: URLs are not held to https and public addresses: for development only",
+			"webhooks_allow_http", cfg.WebhooksOut.AllowHTTP, "webhooks_allow_private", cfg.WebhooksOut.AllowPrivate)
+	}
+	webhookEndpoints := webhookendpoint.NewServer(s.store, webhookendpoint.Options{
+		Policy:    cfg.WebhooksOut.Policy(),
+		MaxPerApp: cfg.WebhooksOut.MaxPerApp,
+		// Deliverer: the delivery engine (nil until it runs: TestWebhook answers UNAVAILABLE).
+	})
 	for _, g := range []*grpc.Server{s.grpc, s.internal} {
 		livegatev1.RegisterLivestreamServiceServer(g, livestreams)
 		livegatev1.RegisterAnalyticsServiceServer(g, analyticsSrv)
 		livegatev1.RegisterWebhookServiceServer(g, s.webhooks)
 		livegatev1.RegisterEventServiceServer(g, events)
+		livegatev1.RegisterWebhookEndpointServiceServer(g, webhookEndpoints)
 		if operators != nil {
 			livegatev1.RegisterAdminServiceServer(g, admin.NewServer(s.store))
 		}
