@@ -43,6 +43,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	adminTokenFile := envString(fs, "admin-token-file", "LIVEGATE_ADMIN_TOKEN_FILE", "", "file of operator tokens (one a line, at least 32 characters each) that authenticate the admin API (AdminService, REST /admin/v1/...); empty: the admin API is off")
 	trustedProxies := envString(fs, "trusted-proxies", "LIVEGATE_TRUSTED_PROXIES", "", "comma-separated IP addresses and CIDR prefixes of reverse proxies whose X-Forwarded-For names the client in the access log; empty: none")
 	corsOrigins := envString(fs, "cors-origins", "LIVEGATE_CORS_ORIGINS", "", "comma-separated origins (scheme://host[:port], *.host allowed, or *) whose browser pages may call the REST API and the SSE feed; empty: CORS off, same-origin only")
+	webhooksOut := webhooksOutFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,6 +75,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg.RTMPReconnectWindow = -1 // server.Config's "never"
 	}
 	if cfg.Limits, err = limits(); err != nil {
+		return err
+	}
+	if cfg.WebhooksOut, err = webhooksOut(); err != nil {
 		return err
 	}
 

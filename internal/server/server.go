@@ -30,6 +30,7 @@ import (
 	"github.com/livegate/livegate/internal/interceptors"
 	"github.com/livegate/livegate/internal/metrics"
 	"github.com/livegate/livegate/internal/nginxconf"
+	"github.com/livegate/livegate/internal/outbound"
 	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/rtmp"
 	"github.com/livegate/livegate/internal/store"
@@ -86,6 +87,8 @@ type Config struct {
 	// AdminTokens are the operator tokens of the admin API (AdminService, REST /admin/v1/...;
 	// see auth.NewOperators); none: the admin API is off.
 	AdminTokens []string
+	// WebhooksOut tunes the delivery of outbound webhooks (the serve flags --webhooks-*).
+	WebhooksOut outbound.Options
 }
 
 // Limits bound what the HTTP and gRPC transports give one client. A zero field takes the
@@ -256,6 +259,8 @@ type Server struct {
 	followFrom uint64
 	// webhooks also reaps RTMP clients nginx-rtmp stopped reporting.
 	webhooks *webhook.Server
+	// outbound delivers the apps' events to their webhook endpoints.
+	outbound *outbound.Engine
 	grpc     *grpc.Server
 	// internal serves the REST gateway's connection (in memory): the same services and
 	// interceptors as grpc, without the per-connection limits, because the gateway carries
@@ -342,6 +347,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	}
 	// Each event is decoded on its own: one that cannot be is counted, logged, and fails its
 	// tenant's subscriptions loudly (before it) instead of costing anyone the rest.
+	// Outbound webhooks wake on the same path as the hub.
+	if cfg.WebhooksOut.Policy.AllowPrivate {
+		log.Warn("webhooks out: --webhooks-allow-private is set: endpoints may be on loopback, private and link-local addresses (development only)")
+	}
+	wout := cfg.WebhooksOut
+	if wout.Version == "" {
+		wout.Version, _ = metrics.Build()
+	}
+	s.outbound = outbound.New(db, parseWebhookFilter, wout, log)
+	for _, c := range s.outbound.Collectors() {
+		m.Registry().MustRegister(c)
+	}
 	if f, ok := db.(store.LogFollower); ok {
 		s.follower, s.followFrom = f, head
 		db.OnCommit(countAppended)
@@ -349,6 +366,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		db.OnCommit(func(recs []store.Event) {
 			countAppended(recs)
 			s.hub.PublishCommitted(recs)
+			s.outbound.Notify(recs)
 		})
 	}
 
@@ -509,10 +527,14 @@ func (s *Server) workers() []worker {
 	ws := []worker{
 		event.Pruner{Retention: s.cfg.Retention, Store: s.store, Log: s.log, Pruned: s.metrics.Pruned},
 		webhook.Reaper{Webhooks: s.webhooks, Log: s.log},
+		s.outbound,
 	}
 	if s.follower != nil {
 		ws = append(ws, workerFunc(func(ctx context.Context) error {
-			_ = s.follower.FollowLog(ctx, s.followFrom, s.hub.PublishCommitted)
+			_ = s.follower.FollowLog(ctx, s.followFrom, func(recs []store.Event) {
+				s.hub.PublishCommitted(recs)
+				s.outbound.Notify(recs)
+			})
 			return nil
 		}))
 	}

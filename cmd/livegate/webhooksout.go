@@ -1,0 +1,52 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/livegate/livegate/internal/outbound"
+)
+
+// webhooksOutFlags declares the flags (and env vars) of outbound webhook delivery; the
+// returned function reads them once parsed.
+func webhooksOutFlags(fs *flag.FlagSet) func() (outbound.Options, error) {
+	allowHTTP := envString(fs, "webhooks-allow-http", "LIVEGATE_WEBHOOKS_ALLOW_HTTP", "false", "allow http:// webhook endpoints (only https otherwise); development and tests")
+	allowPrivate := envString(fs, "webhooks-allow-private", "LIVEGATE_WEBHOOKS_ALLOW_PRIVATE", "false", "allow webhook endpoints on loopback, private, link-local and other non-public addresses; development and tests only")
+	timeout := envString(fs, "webhooks-timeout", "LIVEGATE_WEBHOOKS_TIMEOUT", outbound.DefaultTimeout.String(), "bound on one outbound webhook request (connect, send, answer)")
+	maxConc := envString(fs, "webhooks-max-concurrent", "LIVEGATE_WEBHOOKS_MAX_CONCURRENT", strconv.Itoa(outbound.DefaultMaxConcurrent), "outbound webhook requests in flight at once, across all endpoints (each endpoint has at most one)")
+	steps := envString(fs, "webhooks-retry-schedule", "LIVEGATE_WEBHOOKS_RETRY_SCHEDULE", outbound.DefaultScheduleFlag, "waits between the attempts at a failed delivery (±10 % jitter), the last one repeating")
+	retryFor := envString(fs, "webhooks-retry-for", "LIVEGATE_WEBHOOKS_RETRY_FOR", outbound.DefaultSchedule().For.String(), "a failed delivery is retried until this long after its first attempt, then given up")
+	disable := envString(fs, "webhooks-disable-after", "LIVEGATE_WEBHOOKS_DISABLE_AFTER", outbound.DefaultDisableAfter.String(), "disable an endpoint whose attempts have all failed for this long (a webhook_endpoint.disabled event says so); 0: never")
+	return func() (outbound.Options, error) {
+		var o outbound.Options
+		var err error
+		if o.Policy.AllowHTTP, err = strconv.ParseBool(*allowHTTP); err != nil {
+			return o, fmt.Errorf("--webhooks-allow-http %q: must be true or false", *allowHTTP)
+		}
+		if o.Policy.AllowPrivate, err = strconv.ParseBool(*allowPrivate); err != nil {
+			return o, fmt.Errorf("--webhooks-allow-private %q: must be true or false", *allowPrivate)
+		}
+		if o.Timeout, err = time.ParseDuration(*timeout); err != nil || o.Timeout <= 0 {
+			return o, fmt.Errorf("--webhooks-timeout %q: must be a positive duration such as 10s", *timeout)
+		}
+		if o.MaxConcurrent, err = strconv.Atoi(*maxConc); err != nil || o.MaxConcurrent <= 0 {
+			return o, fmt.Errorf("--webhooks-max-concurrent %q: must be a positive whole number", *maxConc)
+		}
+		if o.Schedule.Steps, err = outbound.ParseSteps(*steps); err != nil {
+			return o, fmt.Errorf("--webhooks-retry-schedule: %w", err)
+		}
+		o.Schedule.Jitter = outbound.DefaultSchedule().Jitter
+		if o.Schedule.For, err = time.ParseDuration(*retryFor); err != nil || o.Schedule.For <= 0 {
+			return o, fmt.Errorf("--webhooks-retry-for %q: must be a positive duration such as 24h", *retryFor)
+		}
+		if o.DisableAfter, err = time.ParseDuration(*disable); err != nil || o.DisableAfter < 0 {
+			return o, fmt.Errorf("--webhooks-disable-after %q: must be a duration such as 120h, or 0", *disable)
+		}
+		if o.DisableAfter == 0 {
+			o.DisableAfter = -1 // outbound.Options' "never"
+		}
+		return o, nil
+	}
+}
