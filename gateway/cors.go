@@ -20,8 +20,8 @@ const PreflightRoute = "cors-preflight"
 
 // CORS headers of the REST API and the SSE route (see withCORS).
 var (
-	// corsMethods are the REST API's methods.
-	corsMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete}
+	// corsMethods are the REST API's methods (PATCH: editing a webhook).
+	corsMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 	// corsRequestHeaders are the request headers a page may send beyond the CORS-safelisted
 	// ones: the app token, a JSON body's type, an SSE resume (EventSource sends it itself
 	// when it reconnects; a page driving SSE with fetch sets it), the caller's request id.

@@ -82,6 +82,7 @@ func TestCORSPreflightAllowed(t *testing.T) {
 		{"/accounts/acc/realtime/kit/app/livestreams/ls/events/sse", http.MethodGet, "authorization,last-event-id"},
 		{"/accounts/acc/realtime/kit/app/livestreams/ls", http.MethodPut, "authorization,content-type"},
 		{"/accounts/acc/realtime/kit/app/livestreams/ls", http.MethodDelete, "authorization"},
+		{"/accounts/acc/realtime/kit/app/webhooks/wh", http.MethodPatch, "authorization,content-type"},
 	} {
 		resp := preflight(t, base, tc.path, origin, tc.method, tc.headers)
 		if resp.StatusCode != http.StatusNoContent {
@@ -108,8 +109,8 @@ func TestCORSPreflightAllowed(t *testing.T) {
 			preflights++
 		}
 	}
-	if preflights != 5 {
-		t.Errorf("access log has %d preflights, want 5:\n%s", preflights, log.String())
+	if preflights != 6 {
+		t.Errorf("access log has %d preflights, want 6:\n%s", preflights, log.String())
 	}
 }
 

@@ -107,6 +107,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 		livegatev1gw.RegisterLivestreamServiceHandler,
 		livegatev1gw.RegisterAnalyticsServiceHandler,
 		livegatev1gw.RegisterEventServiceHandler,
+		livegatev1gw.RegisterWebhookEndpointServiceHandler,
 	} {
 		if err := register(ctx, mux, conn); err != nil {
 			return nil, fmt.Errorf("register gateway handler: %w", err)
@@ -235,10 +236,10 @@ func serveOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 func noHeaders(string) (string, bool) { return "", false }
 
 // successStatus sets the HTTP status of successful responses that are not 200: creating an
-// independent livestream answers 201, as RealtimeKit does.
+// independent livestream or a webhook answers 201, as RealtimeKit does.
 func successStatus(_ context.Context, w http.ResponseWriter, m proto.Message) error {
 	switch m.(type) {
-	case *livegatev1.CreateLivestreamResponse, *livegatev1.CreateAppResponse:
+	case *livegatev1.CreateLivestreamResponse, *livegatev1.CreateAppResponse, *livegatev1.CreateWebhookResponse:
 		w.WriteHeader(http.StatusCreated)
 	}
 	return nil

@@ -44,6 +44,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	trustedProxies := envString(fs, "trusted-proxies", "LIVEGATE_TRUSTED_PROXIES", "", "comma-separated IP addresses and CIDR prefixes of reverse proxies whose X-Forwarded-For names the client in the access log; empty: none")
 	corsOrigins := envString(fs, "cors-origins", "LIVEGATE_CORS_ORIGINS", "", "comma-separated origins (scheme://host[:port], *.host allowed, or *) whose browser pages may call the REST API and the SSE feed; empty: CORS off, same-origin only")
 	webhooksOut := webhooksOutFlags(fs)
+	webhooksDelivery := webhooksDeliveryFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -78,6 +79,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if cfg.WebhooksOut, err = webhooksOut(); err != nil {
+		return err
+	}
+	if cfg.WebhooksOut.Delivery, err = webhooksDelivery(); err != nil {
 		return err
 	}
 

@@ -9,11 +9,10 @@ import (
 	"github.com/livegate/livegate/internal/outbound"
 )
 
-// webhooksOutFlags declares the flags (and env vars) of outbound webhook delivery; the
-// returned function reads them once parsed.
-func webhooksOutFlags(fs *flag.FlagSet) func() (outbound.Options, error) {
-	allowHTTP := envString(fs, "webhooks-allow-http", "LIVEGATE_WEBHOOKS_ALLOW_HTTP", "false", "allow http:// webhook endpoints (only https otherwise); development and tests")
-	allowPrivate := envString(fs, "webhooks-allow-private", "LIVEGATE_WEBHOOKS_ALLOW_PRIVATE", "false", "allow webhook endpoints on loopback, private, link-local and other non-public addresses; development and tests only")
+// webhooksDeliveryFlags declares the flags (and env vars) of outbound webhook delivery
+// (server.WebhooksOut.Delivery; the policy flags are webhooksOutFlags'); the returned
+// function reads them once parsed.
+func webhooksDeliveryFlags(fs *flag.FlagSet) func() (outbound.Options, error) {
 	timeout := envString(fs, "webhooks-timeout", "LIVEGATE_WEBHOOKS_TIMEOUT", outbound.DefaultTimeout.String(), "bound on one outbound webhook request (connect, send, answer)")
 	maxConc := envString(fs, "webhooks-max-concurrent", "LIVEGATE_WEBHOOKS_MAX_CONCURRENT", strconv.Itoa(outbound.DefaultMaxConcurrent), "outbound webhook requests in flight at once, across all endpoints (each endpoint has at most one)")
 	steps := envString(fs, "webhooks-retry-schedule", "LIVEGATE_WEBHOOKS_RETRY_SCHEDULE", outbound.DefaultScheduleFlag, "waits between the attempts at a failed delivery (±10 % jitter), the last one repeating")
@@ -22,12 +21,6 @@ func webhooksOutFlags(fs *flag.FlagSet) func() (outbound.Options, error) {
 	return func() (outbound.Options, error) {
 		var o outbound.Options
 		var err error
-		if o.Policy.AllowHTTP, err = strconv.ParseBool(*allowHTTP); err != nil {
-			return o, fmt.Errorf("--webhooks-allow-http %q: must be true or false", *allowHTTP)
-		}
-		if o.Policy.AllowPrivate, err = strconv.ParseBool(*allowPrivate); err != nil {
-			return o, fmt.Errorf("--webhooks-allow-private %q: must be true or false", *allowPrivate)
-		}
 		if o.Timeout, err = time.ParseDuration(*timeout); err != nil || o.Timeout <= 0 {
 			return o, fmt.Errorf("--webhooks-timeout %q: must be a positive duration such as 10s", *timeout)
 		}

@@ -2,6 +2,7 @@ package outbound
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/livegate/livegate/gateway"
@@ -36,10 +37,19 @@ type rtkParticipant struct {
 	PeerID string `json:"peerId,omitempty"`
 }
 
+type rtkRecording struct {
+	// Status is RECORDING (a recording started), UPLOADED (finished) or ERRORED.
+	Status string `json:"status"`
+	// Type is the livegate event that reported it (hls.recording.success, ...).
+	Type string `json:"livegateType"`
+}
+
 type rtkBody struct {
 	Event       string          `json:"event"`
 	Meeting     *rtkMeeting     `json:"meeting,omitempty"`
 	Participant *rtkParticipant `json:"participant,omitempty"`
+	// recording.statusUpdate
+	Recording *rtkRecording `json:"recording,omitempty"`
 	// livestreaming.statusUpdate
 	StreamID string `json:"streamId,omitempty"`
 	Status   string `json:"status,omitempty"`
@@ -69,6 +79,15 @@ func realtimeKitBody(ev *livegatev1.Event, name string) rtkBody {
 				b.Meeting.SessionID = c.GetSessionId()
 			}
 		}
+	case "recording.statusUpdate":
+		st := "UPLOADED"
+		switch typ := ev.GetType(); {
+		case strings.Contains(typ, "started"):
+			st = "RECORDING"
+		case strings.Contains(typ, "fail"):
+			st = "ERRORED"
+		}
+		b.Recording = &rtkRecording{Status: st, Type: ev.GetType()}
 	case "meeting.started":
 		if b.Meeting != nil {
 			b.Meeting.Status, b.Meeting.StartedAt = "LIVE", at

@@ -29,6 +29,7 @@ import (
 	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/interceptors"
 	"github.com/livegate/livegate/internal/metrics"
+	"github.com/livegate/livegate/internal/netguard"
 	"github.com/livegate/livegate/internal/nginxconf"
 	"github.com/livegate/livegate/internal/outbound"
 	"github.com/livegate/livegate/internal/projection"
@@ -40,6 +41,7 @@ import (
 	"github.com/livegate/livegate/services/event"
 	"github.com/livegate/livegate/services/livestream"
 	"github.com/livegate/livegate/services/webhook"
+	"github.com/livegate/livegate/services/webhookendpoint"
 )
 
 // Config is what `livegate serve` is told.
@@ -87,8 +89,29 @@ type Config struct {
 	// AdminTokens are the operator tokens of the admin API (AdminService, REST /admin/v1/...;
 	// see auth.NewOperators); none: the admin API is off.
 	AdminTokens []string
-	// WebhooksOut tunes the delivery of outbound webhooks (the serve flags --webhooks-*).
-	WebhooksOut outbound.Options
+	// WebhooksOut configures outbound webhooks.
+	WebhooksOut WebhooksOut
+}
+
+// WebhooksOut configures outbound webhooks: what an app may register.
+type WebhooksOut struct {
+	// AllowHTTP lets apps register http:// URLs (--webhooks-allow-http); else https only.
+	AllowHTTP bool
+	// AllowPrivate lets URLs reach non-public addresses: loopback, private, link-local...
+	// (--webhooks-allow-private); for development and tests.
+	AllowPrivate bool
+	// MaxPerApp bounds an app's endpoints (--webhooks-max-per-app); 0:
+	// webhookendpoint.DefaultMaxPerApp; negative: no bound.
+	MaxPerApp int
+	// Delivery tunes the delivery engine (--webhooks-timeout, --webhooks-max-concurrent,
+	// --webhooks-retry-schedule, --webhooks-retry-for, --webhooks-disable-after); its Policy
+	// is Policy().
+	Delivery outbound.Options
+}
+
+// Policy is the SSRF policy of registered URLs and of the deliveries' dials.
+func (w WebhooksOut) Policy() netguard.Policy {
+	return netguard.Policy{AllowHTTP: w.AllowHTTP, AllowPrivate: w.AllowPrivate}
 }
 
 // Limits bound what the HTTP and gRPC transports give one client. A zero field takes the
@@ -348,10 +371,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	// Each event is decoded on its own: one that cannot be is counted, logged, and fails its
 	// tenant's subscriptions loudly (before it) instead of costing anyone the rest.
 	// Outbound webhooks wake on the same path as the hub.
-	if cfg.WebhooksOut.Policy.AllowPrivate {
-		log.Warn("webhooks out: --webhooks-allow-private is set: endpoints may be on loopback, private and link-local addresses (development only)")
-	}
-	wout := cfg.WebhooksOut
+	wout := cfg.WebhooksOut.Delivery
+	wout.Policy = cfg.WebhooksOut.Policy()
 	if wout.Version == "" {
 		wout.Version, _ = metrics.Build()
 	}
@@ -414,11 +435,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	feedOpts := cfg.Feed
 	feedOpts.Observer = m
 	events := event.NewServer(s.store, s.hub, feedOpts)
+	if cfg.WebhooksOut.AllowHTTP || cfg.WebhooksOut.AllowPrivate {
+		log.Warn("outbound webhooks: URLs are not held to https and public addresses: for development only",
+			"webhooks_allow_http", cfg.WebhooksOut.AllowHTTP, "webhooks_allow_private", cfg.WebhooksOut.AllowPrivate)
+	}
+	webhookEndpoints := webhookendpoint.NewServer(s.store, webhookendpoint.Options{
+		Policy:    cfg.WebhooksOut.Policy(),
+		MaxPerApp: cfg.WebhooksOut.MaxPerApp,
+		Deliverer: s.outbound,
+	})
 	for _, g := range []*grpc.Server{s.grpc, s.internal} {
 		livegatev1.RegisterLivestreamServiceServer(g, livestreams)
 		livegatev1.RegisterAnalyticsServiceServer(g, analyticsSrv)
 		livegatev1.RegisterWebhookServiceServer(g, s.webhooks)
 		livegatev1.RegisterEventServiceServer(g, events)
+		livegatev1.RegisterWebhookEndpointServiceServer(g, webhookEndpoints)
 		if operators != nil {
 			livegatev1.RegisterAdminServiceServer(g, admin.NewServer(s.store))
 		}

@@ -359,6 +359,8 @@ type Reader interface {
 	// FeedBounds returns the greatest sequence ever assigned (0: none) and the greatest
 	// sequence pruned by retention (0: none): events after it are all still kept.
 	FeedBounds(ctx context.Context) (head, prunedThrough uint64, err error)
+
+	WebhookReader
 }
 
 // Writer reads and writes inside a transaction.
@@ -371,7 +373,8 @@ type Writer interface {
 	// ErrAlreadyExists if its new token id is another app's.
 	UpdateAppCredentials(ctx context.Context, a App) error
 	// DeleteApp deletes an app and everything of its tenant: livestreams, their sessions and
-	// RTMP clients, recordings, meeting sessions, events. ErrNotFound if it does not exist.
+	// RTMP clients, recordings, meeting sessions, events, webhook endpoints and their
+	// delivery logs. ErrNotFound if it does not exist.
 	DeleteApp(ctx context.Context, t Tenant) error
 	// AppendAuditEntry appends e to the admin audit log and sets e.Seq.
 	AppendAuditEntry(ctx context.Context, e *AuditEntry) error
@@ -405,6 +408,8 @@ type Writer interface {
 	// PruneEvents deletes the events received before `before` (zero: no age limit) and all
 	// but the newest keepLast (0: no count limit), and returns how many it deleted.
 	PruneEvents(ctx context.Context, before time.Time, keepLast uint64) (int, error)
+
+	WebhookWriter
 }
 
 // Store is a transactional store. Implementations are safe for concurrent use.

@@ -109,7 +109,10 @@ type WebhookWriter interface {
 	// DeleteWebhookEndpoint deletes an endpoint and its delivery log; ErrNotFound if it does
 	// not exist.
 	DeleteWebhookEndpoint(ctx context.Context, t Tenant, id string) error
-	// AppendWebhookAttempt appends a to its endpoint's delivery log and sets a.ID.
+	// AppendWebhookAttempt appends a to its endpoint's delivery log and sets a.ID. It stores
+	// a.Error and a.ResponseBody as WebhookText makes them (ResponseBody cut to
+	// MaxWebhookResponseBody) and sets them so. ErrNotFound if the endpoint does not exist
+	// (deleted meanwhile): the log of a deleted endpoint stays empty.
 	AppendWebhookAttempt(ctx context.Context, a *WebhookAttempt) error
 	// PruneWebhookAttempts deletes the attempts made before `before`, of every endpoint, and
 	// returns how many it deleted.

@@ -18,8 +18,9 @@ import (
 
 // created are the operations answered 201 (the gateway's successStatus).
 var created = map[string]bool{
-	"LivestreamService_CreateLivestream": true,
-	"AdminService_CreateApp":             true,
+	"LivestreamService_CreateLivestream":   true,
+	"AdminService_CreateApp":               true,
+	"WebhookEndpointService_CreateWebhook": true,
 }
 
 // errorResponses every operation declares (refs to the supplement's responses).

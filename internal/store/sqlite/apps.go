@@ -103,8 +103,13 @@ func (x *txn) UpdateAppCredentials(ctx context.Context, a store.App) error {
 
 func (x *txn) DeleteApp(ctx context.Context, t store.Tenant) error {
 	what := fmt.Sprintf("delete app %s/%s", t.AccountID, t.AppID)
+	// Webhook delivery logs go by their endpoints (by the endpoints' index, not a scan).
+	if _, err := x.tx.ExecContext(x.ctx(ctx), `DELETE FROM webhook_attempts WHERE endpoint_id IN
+		(SELECT id FROM webhook_endpoints WHERE account_id = $1 AND app_id = $2)`, t.AccountID, t.AppID); err != nil {
+		return writeErr(what+": webhook_attempts", err)
+	}
 	// Sessions and RTMP clients go with their livestreams: ON DELETE CASCADE.
-	for _, table := range []string{"livestreams", "recordings", "meeting_sessions", "events"} {
+	for _, table := range []string{"livestreams", "recordings", "meeting_sessions", "events", "webhook_endpoints"} {
 		if _, err := x.tx.ExecContext(x.ctx(ctx), `DELETE FROM `+table+` WHERE account_id = $1 AND app_id = $2`, t.AccountID, t.AppID); err != nil {
 			return writeErr(what+": "+table, err)
 		}

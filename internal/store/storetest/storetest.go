@@ -80,6 +80,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RtmpRollback", testRtmpRollback},
 		{"LivestreamByID", testLivestreamByID},
 		{"Settings", testSettings},
+
+		// Outbound webhook endpoints and their delivery logs.
+		{"WebhookEndpoints", testWebhookEndpoints},
+		{"WebhookEndpointUpdate", testWebhookEndpointUpdate},
+		{"WebhookCursor", testWebhookCursor},
+		{"WebhookAttempts", testWebhookAttempts},
+		{"WebhookEndpointDelete", testWebhookEndpointDelete},
+		{"PruneWebhookAttempts", testPruneWebhookAttempts},
+		{"WebhookDeleteApp", testWebhookDeleteApp},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
