@@ -18,6 +18,7 @@ func webhooksDeliveryFlags(fs *flag.FlagSet) func() (outbound.Options, error) {
 	steps := envString(fs, "webhooks-retry-schedule", "LIVEGATE_WEBHOOKS_RETRY_SCHEDULE", outbound.DefaultScheduleFlag, "waits between the attempts at a failed delivery (±10 % jitter), the last one repeating")
 	retryFor := envString(fs, "webhooks-retry-for", "LIVEGATE_WEBHOOKS_RETRY_FOR", outbound.DefaultSchedule().For.String(), "a failed delivery is retried until this long after its first attempt, then given up")
 	disable := envString(fs, "webhooks-disable-after", "LIVEGATE_WEBHOOKS_DISABLE_AFTER", outbound.DefaultDisableAfter.String(), "disable an endpoint whose attempts have all failed for this long (a webhook_endpoint.disabled event says so); 0: never")
+	leaseRetry := envString(fs, "webhooks-lease-retry", "LIVEGATE_WEBHOOKS_LEASE_RETRY", outbound.DefaultLeaseRetry.String(), "with --database-url: how often a node tries to take the delivery slots other nodes do not hold (a dead node's endpoints are taken over within about this long)")
 	return func() (outbound.Options, error) {
 		var o outbound.Options
 		var err error
@@ -36,6 +37,9 @@ func webhooksDeliveryFlags(fs *flag.FlagSet) func() (outbound.Options, error) {
 		}
 		if o.DisableAfter, err = time.ParseDuration(*disable); err != nil || o.DisableAfter < 0 {
 			return o, fmt.Errorf("--webhooks-disable-after %q: must be a duration such as 120h, or 0", *disable)
+		}
+		if o.LeaseRetry, err = time.ParseDuration(*leaseRetry); err != nil || o.LeaseRetry <= 0 {
+			return o, fmt.Errorf("--webhooks-lease-retry %q: must be a positive duration such as 10s", *leaseRetry)
 		}
 		if o.DisableAfter == 0 {
 			o.DisableAfter = -1 // outbound.Options' "never"
