@@ -264,7 +264,8 @@ func postDeliveries(t *testing.T, base, acc, app, secret string, senders, n int)
 // In the end it has accepted every matching event exactly once, in sequence order, each
 // verified with the Standard Webhooks library, and the delivery log shows the retries.
 func TestWebhooksOutOrderedNoLoss(t *testing.T) {
-	s := startServer(t, t.TempDir(), webhooksOut(200*time.Millisecond, 10*time.Millisecond, 30*time.Millisecond))
+	s := startServer(t, t.TempDir(), webhooksOut(200*time.Millisecond, 10*time.Millisecond, 30*time.Millisecond),
+		func(c *server.Config) { c.AdminAddr = "127.0.0.1:0" })
 	creds := s.createApp(accA, appA)
 	var rmu sync.Mutex
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -312,6 +313,20 @@ func TestWebhooksOutOrderedNoLoss(t *testing.T) {
 		t.Errorf("delivery log outcomes %v over %d events, want %d succeeded and some retrying", outcomes, len(want), len(want))
 	}
 	t.Logf("%d events delivered in order; %d attempts: %v (%d timeouts)", len(want), len(as), outcomes, timeouts)
+
+	// The metrics count the same attempts; no endpoint lags once all is delivered.
+	sc := scrapeMetrics(t, s.srv.AdminAddr())
+	for _, o := range []store.WebhookOutcome{store.WebhookSucceeded, store.WebhookRetrying, store.WebhookFailed} {
+		if got := sc.get(t, "livegate_webhooks_out_attempts_total", "outcome="+string(o)); got != float64(outcomes[o]) {
+			t.Errorf("livegate_webhooks_out_attempts_total{outcome=%q} = %v, the log has %d", o, got, outcomes[o])
+		}
+	}
+	if got := sc.get(t, "livegate_webhooks_out_latency_seconds_count"); got != float64(len(as)) {
+		t.Errorf("livegate_webhooks_out_latency_seconds_count = %v, want %d", got, len(as))
+	}
+	waitWithin(t, 10*time.Second, "no endpoint lagging", func() bool {
+		return scrapeMetrics(t, s.srv.AdminAddr()).get(t, "livegate_webhooks_out_endpoints_lagging") == 0
+	})
 
 	// The log is served over REST too.
 	r := s.rest("GET", fmt.Sprintf("/accounts/%s/realtime/kit/%s/webhooks/%s/deliveries", accA, appA, id), creds.APIToken, nil)
