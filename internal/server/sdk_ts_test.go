@@ -17,9 +17,9 @@ import (
 const sdkTSDir = "testdata/sdk-ts"
 
 // TestRealtimeKitSDKTypeScript runs the official RealtimeKit TypeScript SDK (npm cloudflare
-// 7.3.0, with Debian's node) against a running livegate: every realtimeKit.livestreams
-// method succeeds with the values livegate stored, and its failures are the SDK's typed
-// errors (NotFoundError, AuthenticationError, PermissionDeniedError, ConflictError). node and
+// 7.3.0, with Debian's node) against a running livegate: every realtimeKit.livestreams and
+// realtimeKit.webhooks method succeeds with the values livegate stored, and its failures are
+// the SDK's typed errors (NotFoundError, AuthenticationError, PermissionDeniedError, ConflictError). node and
 // the installed SDK are prerequisites: without them the test fails, naming what to install.
 func TestRealtimeKitSDKTypeScript(t *testing.T) {
 	node, err := exec.LookPath("node")
@@ -235,6 +235,56 @@ func TestRealtimeKitSDKTypeScript(t *testing.T) {
 	}
 	if e := threw("filtersRefused"); !strings.Contains(e.Errors[0].Message, "filters") {
 		t.Errorf("filters refused with %q, want a message naming filters", e.Errors[0].Message)
+	}
+
+	// realtimeKit.webhooks.
+	type webhook struct {
+		ID        string   `json:"id"`
+		Name      string   `json:"name"`
+		URL       string   `json:"url"`
+		Events    []string `json:"events"`
+		Enabled   bool     `json:"enabled"`
+		CreatedAt string   `json:"created_at"`
+		UpdatedAt string   `json:"updated_at"`
+		Secret    *string  `json:"secret"`
+	}
+	var createdHook struct {
+		Success bool
+		Data    webhook
+	}
+	result("createWebhook", &createdHook)
+	c := createdHook.Data
+	if !createdHook.Success || c.ID == "" || c.Name != "ts-hook" || c.URL != "https://93.184.215.14/hooks/ts" || !c.Enabled ||
+		strings.Join(c.Events, ",") != "livestreaming.statusUpdate,meeting.started" || c.CreatedAt == "" || c.Secret == nil || !strings.HasPrefix(*c.Secret, "whsec_") {
+		t.Errorf("createWebhook: %s", report.Results["createWebhook"])
+	}
+	var hooks struct{ Data []webhook }
+	result("getWebhooks", &hooks)
+	if len(hooks.Data) != 1 || hooks.Data[0].ID != c.ID || hooks.Data[0].Secret != nil {
+		t.Errorf("getWebhooks: %s", report.Results["getWebhooks"])
+	}
+	var one struct{ Data webhook }
+	result("getWebhookByID", &one)
+	if one.Data.ID != c.ID || one.Data.CreatedAt != c.CreatedAt || one.Data.Secret != nil {
+		t.Errorf("getWebhookByID: %s", report.Results["getWebhookByID"])
+	}
+	result("editWebhook", &one)
+	if d := one.Data; d.Name != "ts-renamed" || d.Enabled || d.URL != c.URL || len(d.Events) != 2 {
+		t.Errorf("editWebhook: %s", report.Results["editWebhook"])
+	}
+	result("replaceWebhook", &one)
+	if d := one.Data; d.Name != "ts-replaced" || !d.Enabled || d.URL != c.URL+"/v2" || strings.Join(d.Events, ",") != "meeting.ended" || d.CreatedAt != c.CreatedAt {
+		t.Errorf("replaceWebhook: %s", report.Results["replaceWebhook"])
+	}
+	result("deleteWebhook", &one)
+	if one.Data.ID != c.ID || one.Data.Name != "ts-replaced" {
+		t.Errorf("deleteWebhook: %s", report.Results["deleteWebhook"])
+	}
+	if e := threw("webhookGone"); e.Class != "NotFoundError" || e.Status != 404 {
+		t.Errorf("getWebhookByID after deleteWebhook: threw %+v, want NotFoundError", e)
+	}
+	if e := threw("webhookRefused"); e.Class != "BadRequestError" || e.Status != 400 || len(e.Errors) != 1 || !strings.Contains(e.Errors[0].Message, "meeting.transcript") {
+		t.Errorf("createWebhook with meeting.transcript: threw %+v, want BadRequestError naming it", e)
 	}
 }
 

@@ -232,3 +232,112 @@ func TestRealtimeKitSDKv7(t *testing.T) {
 		t.Errorf("stopped meeting: got %v, want the SDK's 404 error", err)
 	}
 }
+
+// TestRealtimeKitSDKv7Webhooks drives the official Go SDK's webhooks API (cloudflare-go
+// v7.9.0, realtime_kit.WebhookService) against a running livegate: NewWebhook, GetWebhooks,
+// GetWebhookByID, EditWebhook, ReplaceWebhook and DeleteWebhook succeed, every response
+// decodes with no field marked invalid, the values are the ones livegate stored, and a
+// refused create is the SDK's 400 error naming what livegate cannot send.
+func TestRealtimeKitSDKv7Webhooks(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	sdk := realtime_kit.NewWebhookService(
+		option.WithBaseURL(s.base+"/"),
+		option.WithAPIToken(creds.APIToken),
+		option.WithMaxRetries(0),
+	)
+	ctx := context.Background()
+	acc := cloudflare.F(accA)
+	const hookURL = "https://93.184.215.14/hooks/sdk" // public: no development flag needed
+
+	created, err := sdk.NewWebhook(ctx, appA, realtime_kit.WebhookNewWebhookParams{
+		AccountID: acc,
+		Name:      cloudflare.F("sdk-hook"),
+		URL:       cloudflare.F(hookURL),
+		Events: cloudflare.F([]realtime_kit.WebhookNewWebhookParamsEvent{
+			realtime_kit.WebhookNewWebhookParamsEventLivestreamingStatusUpdate,
+			realtime_kit.WebhookNewWebhookParamsEventMeetingParticipantJoined,
+		}),
+	})
+	if err != nil {
+		t.Fatalf("NewWebhook: %v", err)
+	}
+	assertDecoded(t, "NewWebhook", created)
+	c := created.Data
+	if !created.Success || c.ID == "" || c.Name != "sdk-hook" || c.URL != hookURL || !c.Enabled || c.CreatedAt.IsZero() || !c.UpdatedAt.Equal(c.CreatedAt) ||
+		len(c.Events) != 2 || c.Events[0] != "livestreaming.statusUpdate" || c.Events[1] != "meeting.participantJoined" {
+		t.Errorf("NewWebhook: %s", created.JSON.RawJSON())
+	}
+	if secret := c.JSON.ExtraFields["secret"].Raw(); !strings.HasPrefix(secret, `"whsec_`) {
+		t.Errorf("NewWebhook: secret %s, want a whsec_ one among the extra fields", secret)
+	}
+	id := c.ID
+
+	all, err := sdk.GetWebhooks(ctx, appA, realtime_kit.WebhookGetWebhooksParams{AccountID: acc})
+	if err != nil {
+		t.Fatalf("GetWebhooks: %v", err)
+	}
+	assertDecoded(t, "GetWebhooks", all)
+	if len(all.Data) != 1 || all.Data[0].ID != id || all.Data[0].Name != "sdk-hook" {
+		t.Errorf("GetWebhooks: %s", all.JSON.RawJSON())
+	}
+
+	one, err := sdk.GetWebhookByID(ctx, appA, id, realtime_kit.WebhookGetWebhookByIDParams{AccountID: acc})
+	if err != nil {
+		t.Fatalf("GetWebhookByID: %v", err)
+	}
+	assertDecoded(t, "GetWebhookByID", one)
+	if one.Data.ID != id || one.Data.URL != hookURL || !one.Data.CreatedAt.Equal(c.CreatedAt) {
+		t.Errorf("GetWebhookByID: %s", one.JSON.RawJSON())
+	}
+	if _, ok := one.Data.JSON.ExtraFields["secret"]; ok {
+		t.Errorf("GetWebhookByID shows the secret: %s", one.JSON.RawJSON())
+	}
+
+	edited, err := sdk.EditWebhook(ctx, appA, id, realtime_kit.WebhookEditWebhookParams{AccountID: acc, Enabled: cloudflare.F(false)})
+	if err != nil {
+		t.Fatalf("EditWebhook: %v", err)
+	}
+	assertDecoded(t, "EditWebhook", edited)
+	if e := edited.Data; e.Enabled || e.Name != "sdk-hook" || e.URL != hookURL || len(e.Events) != 2 {
+		t.Errorf("EditWebhook enabled=false: %s", edited.JSON.RawJSON())
+	}
+
+	replaced, err := sdk.ReplaceWebhook(ctx, appA, id, realtime_kit.WebhookReplaceWebhookParams{
+		AccountID: acc,
+		Name:      cloudflare.F("sdk-replaced"),
+		URL:       cloudflare.F(hookURL + "/v2"),
+		Events:    cloudflare.F([]realtime_kit.WebhookReplaceWebhookParamsEvent{realtime_kit.WebhookReplaceWebhookParamsEventMeetingEnded}),
+		Enabled:   cloudflare.F(true),
+	})
+	if err != nil {
+		t.Fatalf("ReplaceWebhook: %v", err)
+	}
+	assertDecoded(t, "ReplaceWebhook", replaced)
+	if r := replaced.Data; r.ID != id || r.Name != "sdk-replaced" || r.URL != hookURL+"/v2" || !r.Enabled || len(r.Events) != 1 || r.Events[0] != "meeting.ended" ||
+		!r.CreatedAt.Equal(c.CreatedAt) || r.UpdatedAt.Before(c.UpdatedAt) {
+		t.Errorf("ReplaceWebhook: %s", replaced.JSON.RawJSON())
+	}
+
+	deleted, err := sdk.DeleteWebhook(ctx, appA, id, realtime_kit.WebhookDeleteWebhookParams{AccountID: acc})
+	if err != nil {
+		t.Fatalf("DeleteWebhook: %v", err)
+	}
+	assertDecoded(t, "DeleteWebhook", deleted)
+	if deleted.Data.ID != id || deleted.Data.Name != "sdk-replaced" {
+		t.Errorf("DeleteWebhook: %s", deleted.JSON.RawJSON())
+	}
+	_, err = sdk.GetWebhookByID(ctx, appA, id, realtime_kit.WebhookGetWebhookByIDParams{AccountID: acc})
+	var apiErr *cloudflare.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 {
+		t.Errorf("GetWebhookByID after DeleteWebhook: %v, want the SDK's 404 error", err)
+	}
+
+	_, err = sdk.NewWebhook(ctx, appA, realtime_kit.WebhookNewWebhookParams{
+		AccountID: acc, Name: cloudflare.F("chat"), URL: cloudflare.F(hookURL),
+		Events: cloudflare.F([]realtime_kit.WebhookNewWebhookParamsEvent{realtime_kit.WebhookNewWebhookParamsEventMeetingChatSynced}),
+	})
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || len(apiErr.Errors) != 1 || !strings.Contains(apiErr.Errors[0].Message, "meeting.chatSynced") {
+		t.Errorf("NewWebhook with meeting.chatSynced: %v, want the SDK's 400 error naming it", err)
+	}
+}

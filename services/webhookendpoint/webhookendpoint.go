@@ -97,7 +97,9 @@ func NewSecret() string {
 	return "whsec_" + base64.StdEncoding.EncodeToString(b)
 }
 
-func (s *Server) now() time.Time { return s.opts.Now().UTC() }
+// now is the clock as the stores keep times: UTC, to the microsecond (so an answer shows
+// the times a later read shows).
+func (s *Server) now() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }
 
 func (s *Server) wake(t store.Tenant, id string) {
 	if s.opts.Deliverer != nil {

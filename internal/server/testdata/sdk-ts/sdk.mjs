@@ -1,6 +1,6 @@
 // Drives the official RealtimeKit TypeScript SDK (npm cloudflare, pinned in package.json)
-// against a running livegate: every realtimeKit.livestreams method, and the SDK's typed
-// errors. Run by TestRealtimeKitSDKTypeScript (internal/server/sdk_ts_test.go), which starts
+// against a running livegate: every realtimeKit.livestreams and realtimeKit.webhooks method,
+// and the SDK's typed errors. Run by TestRealtimeKitSDKTypeScript (internal/server/sdk_ts_test.go), which starts
 // the server, creates the apps and passes:
 //   LIVEGATE_BASE_URL      the server's REST base URL (the SDK appends /accounts/...)
 //   LIVEGATE_ACCOUNT, LIVEGATE_APP, LIVEGATE_TOKEN        an app and its API token
@@ -96,5 +96,21 @@ await step('permissionDenied', () =>
   client(env('LIVEGATE_OTHER_TOKEN')).realtimeKit.livestreams.getAllLivestreams(app_id, { account_id }));
 await step('filtersRefused', () =>
   ls.getLivestreamAnalyticsDaywise(app_id, { account_id, filters: 'livestream_id:' + livestreamID }));
+
+// Outbound webhooks (realtimeKit.webhooks), on a public address (no development flag).
+const wh = cf.realtimeKit.webhooks;
+const hookURL = 'https://93.184.215.14/hooks/ts';
+await step('createWebhook', () =>
+  wh.createWebhook(app_id, { account_id, name: 'ts-hook', url: hookURL, events: ['livestreaming.statusUpdate', 'meeting.started'] }));
+const webhookID = results.createWebhook?.data?.id ?? 'missing';
+await step('getWebhooks', () => wh.getWebhooks(app_id, { account_id }));
+await step('getWebhookByID', () => wh.getWebhookByID(webhookID, { account_id, app_id }));
+await step('editWebhook', () => wh.editWebhook(webhookID, { account_id, app_id, name: 'ts-renamed', enabled: false }));
+await step('replaceWebhook', () =>
+  wh.replaceWebhook(webhookID, { account_id, app_id, name: 'ts-replaced', url: hookURL + '/v2', events: ['meeting.ended'] }));
+await step('deleteWebhook', () => wh.deleteWebhook(webhookID, { account_id, app_id }));
+await step('webhookGone', () => wh.getWebhookByID(webhookID, { account_id, app_id }));
+await step('webhookRefused', () =>
+  wh.createWebhook(app_id, { account_id, name: 'ts-transcripts', url: hookURL, events: ['meeting.transcript'] }));
 
 process.stdout.write(JSON.stringify({ sdk_version: VERSION, meeting_livestream_id: meetingStreamID, results }) + '\n');
