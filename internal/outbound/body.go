@@ -34,7 +34,11 @@ type rtkMeeting struct {
 }
 
 type rtkParticipant struct {
-	PeerID string `json:"peerId,omitempty"`
+	PeerID              string `json:"peerId,omitempty"`
+	UserDisplayName     string `json:"userDisplayName,omitempty"`
+	CustomParticipantID string `json:"customParticipantId,omitempty"`
+	JoinedAt            string `json:"joinedAt,omitempty"`
+	LeftAt              string `json:"leftAt,omitempty"`
 }
 
 type rtkRecording struct {
@@ -99,6 +103,12 @@ func realtimeKitBody(ev *livegatev1.Event, name string) rtkBody {
 	}
 	if ev.GetPeerId() != "" {
 		b.Participant = &rtkParticipant{PeerID: ev.GetPeerId()}
+		if j := ev.GetHmsPeerJoinSuccess(); j != nil {
+			b.Participant.UserDisplayName, b.Participant.CustomParticipantID, b.Participant.JoinedAt = j.GetUserName(), j.GetUserId(), at
+		}
+		if l := ev.GetHmsPeerLeaveSuccess(); l != nil {
+			b.Participant.UserDisplayName, b.Participant.CustomParticipantID, b.Participant.LeftAt = l.GetUserName(), l.GetUserId(), at
+		}
 	}
 	return b
 }
