@@ -20,7 +20,7 @@ func TestBodies(t *testing.T) {
 	at := time.Date(2026, 11, 29, 5, 30, 0, 0, time.UTC)
 	join := &livegatev1.Event{Id: "e1", Sequence: 7, Type: "peer.join.success", Source: "hms", RoomId: "room-1", SessionId: "s1", PeerId: "p1",
 		OccurredAt: timestamppb.New(at),
-		Payload: &livegatev1.Event_HmsPeerJoinSuccess{HmsPeerJoinSuccess: &hmsv1.PeerJoinSuccess{UserName: ptr("Ana"), UserId: ptr("u-9")}}}
+		Payload:    &livegatev1.Event_HmsPeerJoinSuccess{HmsPeerJoinSuccess: &hmsv1.PeerJoinSuccess{UserName: ptr("Ana"), UserId: ptr("u-9")}}}
 	status := &livegatev1.Event{Id: "e2", Type: "livestream.status_changed", Source: "livegate", RoomId: "room-1",
 		Payload: &livegatev1.Event_LivestreamStatusChanged{LivestreamStatusChanged: &livegatev1.LivestreamStatusChanged{
 			LivestreamId: "ls-1", NewStatus: livegatev1.LivestreamStatus_ERRORED, SessionId: "sess-1", Reason: "ingest lost"}}}
