@@ -19,6 +19,7 @@ func webhooksDeliveryFlags(fs *flag.FlagSet) func() (outbound.Options, error) {
 	retryFor := envString(fs, "webhooks-retry-for", "LIVEGATE_WEBHOOKS_RETRY_FOR", outbound.DefaultSchedule().For.String(), "a failed delivery is retried until this long after its first attempt, then given up")
 	disable := envString(fs, "webhooks-disable-after", "LIVEGATE_WEBHOOKS_DISABLE_AFTER", outbound.DefaultDisableAfter.String(), "disable an endpoint whose attempts have all failed for this long (a webhook_endpoint.disabled event says so); 0: never")
 	leaseRetry := envString(fs, "webhooks-lease-retry", "LIVEGATE_WEBHOOKS_LEASE_RETRY", outbound.DefaultLeaseRetry.String(), "with --database-url: how often a node tries to take the delivery slots other nodes do not hold (a dead node's endpoints are taken over within about this long)")
+	logRetention := envString(fs, "webhooks-log-retention", "LIVEGATE_WEBHOOKS_LOG_RETENTION", outbound.DefaultLogRetention.String(), "delete outbound webhook delivery log entries (GET webhooks/{id}/deliveries) older than this; 0 keeps them")
 	return func() (outbound.Options, error) {
 		var o outbound.Options
 		var err error
@@ -40,6 +41,12 @@ func webhooksDeliveryFlags(fs *flag.FlagSet) func() (outbound.Options, error) {
 		}
 		if o.LeaseRetry, err = time.ParseDuration(*leaseRetry); err != nil || o.LeaseRetry <= 0 {
 			return o, fmt.Errorf("--webhooks-lease-retry %q: must be a positive duration such as 10s", *leaseRetry)
+		}
+		if o.LogRetention, err = time.ParseDuration(*logRetention); err != nil || o.LogRetention < 0 {
+			return o, fmt.Errorf("--webhooks-log-retention %q: must be a duration such as 168h, or 0", *logRetention)
+		}
+		if o.LogRetention == 0 {
+			o.LogRetention = -1 // outbound.Options' "forever"
 		}
 		if o.DisableAfter == 0 {
 			o.DisableAfter = -1 // outbound.Options' "never"

@@ -30,11 +30,11 @@ func TestWebhooksDeliveryFlags(t *testing.T) {
 	}
 	d := outbound.DefaultSchedule()
 	if o.Timeout != 10*time.Second || o.MaxConcurrent != 64 || !slices.Equal(o.Schedule.Steps, d.Steps) || o.Schedule.For != 24*time.Hour ||
-		o.DisableAfter != 120*time.Hour || o.LeaseRetry != 10*time.Second || o.Schedule.Jitter != d.Jitter {
+		o.DisableAfter != 120*time.Hour || o.LeaseRetry != 10*time.Second || o.Schedule.Jitter != d.Jitter || o.LogRetention != 7*24*time.Hour {
 		t.Errorf("defaults: %+v", o)
 	}
 	for _, bad := range []string{"--webhooks-timeout=0", "--webhooks-max-concurrent=0", "--webhooks-retry-schedule=5s,,1h",
-		"--webhooks-retry-for=-1h", "--webhooks-disable-after=soon", "--webhooks-lease-retry=0"} {
+		"--webhooks-retry-for=-1h", "--webhooks-disable-after=soon", "--webhooks-lease-retry=0", "--webhooks-log-retention=-1h"} {
 		name := strings.TrimPrefix(strings.Split(bad, "=")[0], "--")
 		if _, err := parse(bad); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: %v, want an error naming --%s", bad, err, name)

@@ -53,6 +53,7 @@ const (
 	DefaultDisableAfter  = 5 * 24 * time.Hour
 	DefaultPoll          = 30 * time.Second
 	DefaultLeaseRetry    = 10 * time.Second
+	DefaultLogRetention  = 7 * 24 * time.Hour
 )
 
 // batch is how many stored events an endpoint reads at a time.
@@ -89,6 +90,10 @@ type Options struct {
 	LeaseRetry time.Duration
 	// Version is livegate's, for the User-Agent "livegate-webhooks/<version>".
 	Version string
+	// LogRetention: delivery log entries older than this are deleted (negative: kept forever).
+	LogRetention time.Duration
+	// PruneEvery is how often the delivery log is pruned (by the node holding slot 0).
+	PruneEvery time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -116,6 +121,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Version == "" {
 		o.Version = "dev"
+	}
+	if o.LogRetention == 0 {
+		o.LogRetention = DefaultLogRetention
+	}
+	if o.PruneEvery <= 0 {
+		o.PruneEvery = time.Hour
 	}
 	return o
 }
@@ -212,6 +223,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		e.mu.Unlock()
 	}
+	if e.opt.LogRetention > 0 {
+		wg.Go(func() { e.pruneLog(ctx) })
+	}
 	t := time.NewTicker(e.opt.Poll)
 	defer t.Stop()
 	for {
@@ -231,6 +245,38 @@ func (e *Engine) Run(ctx context.Context) error {
 			wg.Wait()
 			return nil
 		case <-e.refresh:
+		case <-t.C:
+		}
+	}
+}
+
+// pruneLog deletes the delivery log entries older than Options.LogRetention, at once and
+// every Options.PruneEvery, on the node that holds slot 0 (every node's endpoints' logs: one
+// node prunes them all).
+func (e *Engine) pruneLog(ctx context.Context) {
+	t := time.NewTicker(e.opt.PruneEvery)
+	defer t.Stop()
+	for {
+		e.mu.Lock()
+		held := e.held[0]
+		e.mu.Unlock()
+		if held != nil && held.Err() == nil {
+			var n int
+			err := e.st.Update(held, func(w store.Writer) error {
+				var err error
+				n, err = w.PruneWebhookAttempts(held, e.now().Add(-e.opt.LogRetention))
+				return err
+			})
+			switch {
+			case err != nil && held.Err() == nil:
+				e.log.Warn("webhooks out: prune the delivery log", "error", err)
+			case n > 0:
+				e.log.Info("webhooks out: pruned the delivery log", "attempts", n, "older_than", e.opt.LogRetention.String())
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
 		case <-t.C:
 		}
 	}

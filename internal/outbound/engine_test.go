@@ -322,3 +322,19 @@ func TestRetryResumesFromTheLog(t *testing.T) {
 		t.Errorf("after the restart the attempt is numbered %d (%s), the last logged before was %d", as[0].Attempt, as[0].Outcome, before[0].Attempt)
 	}
 }
+
+// The delivery log keeps Options.LogRetention: older entries are pruned.
+func TestDeliveryLogIsPruned(t *testing.T) {
+	f := newFixture(t, outbound.Options{LogRetention: 300 * time.Millisecond, PruneEvery: 50 * time.Millisecond})
+	var secret string
+	srv, _ := receiver(t, func() string { return secret }, func(int) int { return 200 })
+	e := f.endpoint(srv.URL, "hls.")
+	secret = e.Secret
+	if _, err := f.eng.Ping(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.attempts(e.ID)); n != 1 {
+		t.Fatalf("%d attempts logged, want 1", n)
+	}
+	testenv.WaitFor(t, "the old attempt pruned", func() bool { return len(f.attempts(e.ID)) == 0 })
+}
