@@ -54,6 +54,7 @@ const (
 	DefaultPoll          = 30 * time.Second
 	DefaultLeaseRetry    = 10 * time.Second
 	DefaultLogRetention  = 7 * 24 * time.Hour
+	DefaultRescan        = 2 * time.Second
 )
 
 // batch is how many stored events an endpoint reads at a time.
@@ -88,6 +89,10 @@ type Options struct {
 	Poll time.Duration
 	// LeaseRetry is how often a node tries to take the slots it does not hold.
 	LeaseRetry time.Duration
+	// Rescan is how often a node shared with others (PostgreSQL) lists the enabled endpoints
+	// to learn of changes made through another node (created, edited, replayed, deleted),
+	// which Wake tells only the node that served the call. Without other nodes, Poll.
+	Rescan time.Duration
 	// Version is livegate's, for the User-Agent "livegate-webhooks/<version>".
 	Version string
 	// LogRetention: delivery log entries older than this are deleted (negative: kept forever).
@@ -118,6 +123,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.LeaseRetry <= 0 {
 		o.LeaseRetry = DefaultLeaseRetry
+	}
+	if o.Rescan <= 0 {
+		o.Rescan = DefaultRescan
 	}
 	if o.Version == "" {
 		o.Version = "dev"
@@ -212,7 +220,9 @@ func (e *Engine) Wake(t store.Tenant, endpointID string) {
 func (e *Engine) Run(ctx context.Context) error {
 	defer e.client.close()
 	var wg sync.WaitGroup
+	every := e.opt.Poll
 	if l, ok := e.st.(store.Leaser); ok {
+		every = min(every, e.opt.Rescan)
 		for i := range Slots {
 			wg.Go(func() { e.holdSlot(ctx, l, i) })
 		}
@@ -226,7 +236,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if e.opt.LogRetention > 0 {
 		wg.Go(func() { e.pruneLog(ctx) })
 	}
-	t := time.NewTicker(e.opt.Poll)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		e.reconcile(ctx)
@@ -353,6 +363,10 @@ func (e *Engine) reconcile(ctx context.Context) {
 		}
 		want[k] = true
 		if w := e.workers[k]; w != nil && !w.finished() {
+			// Changed through another node (or under this one's feet): have it reload.
+			if ep.Cursor != w.seenCursor.Load() || ep.UpdatedAt.UnixNano() != w.seenUpdated.Load() {
+				w.poke()
+			}
 			continue
 		} else if w != nil {
 			e.forget(w)
@@ -405,6 +419,14 @@ type worker struct {
 	done   chan struct{}
 
 	lagging atomic.Bool
+	// The endpoint's cursor and UpdatedAt as the worker last knew them.
+	seenCursor  atomic.Uint64
+	seenUpdated atomic.Int64
+}
+
+func (w *worker) saw(ep store.WebhookEndpoint) {
+	w.seenCursor.Store(ep.Cursor)
+	w.seenUpdated.Store(ep.UpdatedAt.UnixNano())
 }
 
 func (w *worker) poke() {
@@ -556,6 +578,9 @@ func (w *worker) load(ctx context.Context) (store.WebhookEndpoint, error) {
 		ep, err = r.WebhookEndpoint(ctx, w.key.Tenant, w.key.id)
 		return err
 	})
+	if err == nil {
+		w.saw(ep)
+	}
 	return ep, err
 }
 
@@ -747,6 +772,7 @@ func (w *worker) record(ctx context.Context, ep *store.WebhookEndpoint, a *store
 		return errStop
 	}
 	ep.Cursor, ep.FailingSince = to, failingSince
+	w.saw(*ep)
 	return nil
 }
 
