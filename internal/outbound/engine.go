@@ -470,6 +470,7 @@ func (w *worker) run(ctx context.Context) {
 	var (
 		filter Filter
 		events []string
+		bad    []string // an events list that did not parse
 		resume *retryState
 		failed int // consecutive store errors
 	)
@@ -502,7 +503,10 @@ func (w *worker) run(ctx context.Context) {
 		if filter == nil || !slices.Equal(events, ep.Events) {
 			f, err := e.parse(ep.Events)
 			if err != nil {
-				e.log.Error("webhooks out: the endpoint's events do not parse; not delivering", "endpoint", ep.ID, "events", ep.Events, "error", err)
+				if !slices.Equal(bad, ep.Events) { // told once per list
+					e.log.Error("webhooks out: the endpoint's events do not parse; not delivering", "endpoint", ep.ID, "events", ep.Events, "error", err)
+					bad = slices.Clone(ep.Events)
+				}
 				w.lagging.Store(false)
 				w.sleep(ctx, e.opt.Poll, true)
 				continue
