@@ -262,3 +262,66 @@ func TestWebhooksOutLeaveInboundRoutes(t *testing.T) {
 		t.Errorf("list: %s", list.Raw)
 	}
 }
+
+// TestWebhooksOutTwoNodes: two nodes on one PostgreSQL database serve one app's webhooks:
+// what one creates the other lists, gets and deletes; the per-app cap counts both nodes'
+// creates, also when they race (it is counted inside the write transaction); a new webhook's
+// cursor is the shared feed's head.
+func TestWebhooksOutTwoNodes(t *testing.T) {
+	dsn := testenv.PostgresDB(t)
+	var nodes []*testServer
+	for range 2 {
+		nodes = append(nodes, startServer(t, t.TempDir(), func(c *server.Config) {
+			c.DatabaseURL = dsn
+			c.WebhooksOut.MaxPerApp = 3
+		}))
+	}
+	a, b := nodes[0], nodes[1]
+	creds := a.createApp(accA, appA)
+	base := webhooksPath(accA, appA)
+	if _, _, err := testenv.PostHMS(http.DefaultClient, b.base, accA, appA, creds.WebhookSecret, testenv.HMSDelivery("peer.join.success", "room-1")); err != nil {
+		t.Fatal(err)
+	}
+	created := a.rest("POST", base, creds.APIToken, map[string]any{"name": "a", "url": publicHookURL, "events": []string{"hls."}})
+	if created.Status != 201 || created.data(t)["cursor"] != "1" {
+		t.Fatalf("create on node A: HTTP %d %s", created.Status, created.Raw)
+	}
+	id, _ := created.data(t)["id"].(string)
+	if r := b.rest("GET", base+"/"+id, creds.APIToken, nil); r.Status != 200 || r.data(t)["name"] != "a" {
+		t.Errorf("get on node B: HTTP %d %s", r.Status, r.Raw)
+	}
+
+	// Four creates at once, two on each node: two fit under the cap of 3.
+	statuses := make(chan int, 4)
+	for i := range 4 {
+		n := nodes[i%2]
+		go func() {
+			req, _ := http.NewRequest("POST", n.base+base, strings.NewReader(`{"name":"race","url":"`+publicHookURL+`","events":["hls."]}`))
+			req.Header.Set("Authorization", "Bearer "+creds.APIToken)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	count := map[int]int{}
+	for range 4 {
+		count[<-statuses]++
+	}
+	if count[201] != 2 || count[429] != 2 {
+		t.Errorf("four racing creates under a cap of 3 with 1 made: %v, want two 201 and two 429", count)
+	}
+	if items := b.rest("GET", base, creds.APIToken, nil).Body["data"].([]any); len(items) != 3 {
+		t.Errorf("node B lists %d webhooks, want 3", len(items))
+	}
+	if r := b.rest("DELETE", base+"/"+id, creds.APIToken, nil); r.Status != 200 {
+		t.Errorf("delete on node B: HTTP %d %s", r.Status, r.Raw)
+	}
+	if r := a.rest("GET", base+"/"+id, creds.APIToken, nil); r.Status != 404 {
+		t.Errorf("get on node A after the delete: HTTP %d %s", r.Status, r.Raw)
+	}
+}

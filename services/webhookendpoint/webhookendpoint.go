@@ -223,8 +223,9 @@ func (s *Server) GetWebhook(ctx context.Context, req *livegatev1.GetWebhookReque
 	return &livegatev1.GetWebhookResponse{Success: true, Data: s.toProto(e, false)}, nil
 }
 
-// change applies fn to an endpoint in a write transaction and stores it with updated_at now.
-func (s *Server) change(ctx context.Context, t store.Tenant, id string, fn func(e *store.WebhookEndpoint)) (store.WebhookEndpoint, error) {
+// change applies fn to an endpoint in a write transaction and stores it with updated_at
+// now (the time fn is given).
+func (s *Server) change(ctx context.Context, t store.Tenant, id string, fn func(e *store.WebhookEndpoint, now time.Time)) (store.WebhookEndpoint, error) {
 	var e store.WebhookEndpoint
 	err := s.store.Update(ctx, func(w store.Writer) error {
 		var err error
@@ -232,8 +233,9 @@ func (s *Server) change(ctx context.Context, t store.Tenant, id string, fn func(
 			return err
 		}
 		wasEnabled := e.Enabled
-		fn(&e)
-		e.UpdatedAt = s.now()
+		now := s.now()
+		fn(&e, now)
+		e.UpdatedAt = now
 		if err := w.UpdateWebhookEndpoint(ctx, e); err != nil {
 			return err
 		}
@@ -275,7 +277,7 @@ func (s *Server) EditWebhook(ctx context.Context, req *livegatev1.EditWebhookReq
 			return nil, err
 		}
 	}
-	e, err := s.change(ctx, store.TenantOf(req), req.GetWebhookId(), func(e *store.WebhookEndpoint) {
+	e, err := s.change(ctx, store.TenantOf(req), req.GetWebhookId(), func(e *store.WebhookEndpoint, _ time.Time) {
 		if req.Name != nil {
 			e.Name = req.GetName()
 		}
@@ -303,7 +305,7 @@ func (s *Server) ReplaceWebhook(ctx context.Context, req *livegatev1.ReplaceWebh
 	if err := s.checkURL(ctx, req.GetUrl()); err != nil {
 		return nil, err
 	}
-	e, err := s.change(ctx, store.TenantOf(req), req.GetWebhookId(), func(e *store.WebhookEndpoint) {
+	e, err := s.change(ctx, store.TenantOf(req), req.GetWebhookId(), func(e *store.WebhookEndpoint, _ time.Time) {
 		e.Name, e.URL, e.Events = req.GetName(), req.GetUrl(), req.GetEvents()
 		setEnabled(e, req.Enabled == nil || req.GetEnabled())
 	})
@@ -341,10 +343,10 @@ func (s *Server) RotateWebhookSecret(ctx context.Context, req *livegatev1.Rotate
 		return nil, apierror.InvalidArgument("grace", fmt.Sprintf("must be between 0s and %s", MaxGrace))
 	}
 	secret := NewSecret()
-	e, err := s.change(ctx, store.TenantOf(req), req.GetWebhookId(), func(e *store.WebhookEndpoint) {
+	e, err := s.change(ctx, store.TenantOf(req), req.GetWebhookId(), func(e *store.WebhookEndpoint, now time.Time) {
 		e.PrevSecret, e.PrevSecretExpiresAt = "", time.Time{}
 		if grace > 0 {
-			e.PrevSecret, e.PrevSecretExpiresAt = e.Secret, s.now().Add(grace)
+			e.PrevSecret, e.PrevSecretExpiresAt = e.Secret, now.Add(grace)
 		}
 		e.Secret = secret
 	})

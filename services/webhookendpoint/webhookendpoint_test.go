@@ -74,7 +74,10 @@ type rig struct {
 	d           *deliverer
 	client      livegatev1.WebhookEndpointServiceClient
 	otherClient livegatev1.WebhookEndpointServiceClient
-	now         time.Time
+	// now is the clock; each reading advances it by tick (0: it stands still).
+	mu   sync.Mutex
+	now  time.Time
+	tick time.Duration
 }
 
 func newRig(t *testing.T, opts webhookendpoint.Options, noDeliverer ...bool) *rig {
@@ -96,7 +99,13 @@ func newRig(t *testing.T, opts webhookendpoint.Options, noDeliverer ...bool) *ri
 	if len(noDeliverer) == 0 {
 		opts.Deliverer = r.d
 	}
-	opts.Now = func() time.Time { return r.now }
+	opts.Now = func() time.Time {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		now := r.now
+		r.now = r.now.Add(r.tick)
+		return now
+	}
 	srv := webhookendpoint.NewServer(st, opts)
 	conn := testenv.ServeGRPC(t, st, func(s *grpc.Server) { livegatev1.RegisterWebhookEndpointServiceServer(s, srv) })
 	c := livegatev1.NewWebhookEndpointServiceClient(conn)
@@ -600,7 +609,8 @@ func TestRotateSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := resp.GetData()
-	if !strings.HasPrefix(d.GetSecret(), "whsec_") || d.GetSecret() == e.GetSecret() || !d.GetPreviousSecretExpiresAt().AsTime().Equal(t0.Add(24*time.Hour)) {
+	if !strings.HasPrefix(d.GetSecret(), "whsec_") || d.GetSecret() == e.GetSecret() || !d.GetPreviousSecretExpiresAt().AsTime().Equal(d.GetUpdatedAt().AsTime().Add(24*time.Hour)) ||
+		!d.GetUpdatedAt().AsTime().Equal(t0) {
 		t.Errorf("rotated: secret %q (was %q), previous until %v", d.GetSecret(), e.GetSecret(), d.GetPreviousSecretExpiresAt())
 	}
 	s := r.stored(t, tenant, id)
@@ -771,4 +781,33 @@ func TestPing(t *testing.T) {
 	e = r.create(t, "ping", "hls.")
 	_, err = r.client.TestWebhook(t.Context(), &livegatev1.TestWebhookRequest{AccountId: acc, AppId: app, WebhookId: e.GetId()})
 	wantError(t, "a ping with no deliverer", err, codes.Unavailable, apierror.ReasonUnavailable, nil, "delivery is not running")
+}
+
+// TestOneTimePerAnswer: the times of one change agree with each other (created_at and
+// updated_at of a create; a rotation's previous secret expiry is its updated_at plus the
+// grace), also when the clock moves between readings, and they are what a later read shows
+// (stores keep microseconds).
+func TestOneTimePerAnswer(t *testing.T) {
+	r := newRig(t, webhookendpoint.Options{})
+	r.now, r.tick = t0.Add(123456789*time.Nanosecond), time.Microsecond
+	e := r.create(t, "clock", "hls.")
+	if !e.GetCreatedAt().AsTime().Equal(e.GetUpdatedAt().AsTime()) || e.GetCreatedAt().AsTime().Nanosecond()%1000 != 0 {
+		t.Errorf("create: created_at %v, updated_at %v", e.GetCreatedAt().AsTime(), e.GetUpdatedAt().AsTime())
+	}
+	resp, err := r.client.RotateWebhookSecret(t.Context(), &livegatev1.RotateWebhookSecretRequest{AccountId: acc, AppId: app, WebhookId: e.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := resp.GetData()
+	if !d.GetPreviousSecretExpiresAt().AsTime().Equal(d.GetUpdatedAt().AsTime().Add(webhookendpoint.DefaultGrace)) {
+		t.Errorf("rotation: updated_at %v, previous secret until %v: want 24h apart", d.GetUpdatedAt().AsTime(), d.GetPreviousSecretExpiresAt().AsTime())
+	}
+	g, err := r.client.GetWebhook(t.Context(), &livegatev1.GetWebhookRequest{AccountId: acc, AppId: app, WebhookId: e.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(g.GetData().GetUpdatedAt(), d.GetUpdatedAt()) || !proto.Equal(g.GetData().GetCreatedAt(), e.GetCreatedAt()) ||
+		!proto.Equal(g.GetData().GetPreviousSecretExpiresAt(), d.GetPreviousSecretExpiresAt()) {
+		t.Errorf("a read shows other times than the answers: %v; create %v, rotate %v", g.GetData(), e, d)
+	}
 }
