@@ -4,6 +4,7 @@
 #   bash scripts/bench.sh                  # the end-to-end table (about a minute)
 #   bash scripts/bench.sh go [PATTERN]     # livegate's Go benchmarks (go test -bench PATTERN)
 #   bash scripts/bench.sh Webhook          # the same: any other argument is a go test -bench regexp
+#   bash scripts/bench.sh WebhooksOut      # outbound webhook deliveries/s, 1 and 100 endpoints
 #
 # The end-to-end table: it builds livegate (into a temporary directory), creates an app on a temporary data dir,
 # starts `livegate serve` on free loopback ports and `livegate bench bare-server` (a bare Go

@@ -42,8 +42,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	replayBytes := envString(fs, "subscriber-replay-bytes", "LIVEGATE_SUBSCRIBER_REPLAY_BYTES", strconv.Itoa(feed.DefaultReplayBytes), "bytes of stored events one replay read holds per subscriber (at least one event)")
 	adminTokenFile := envString(fs, "admin-token-file", "LIVEGATE_ADMIN_TOKEN_FILE", "", "file of operator tokens (one a line, at least 32 characters each) that authenticate the admin API (AdminService, REST /admin/v1/...); empty: the admin API is off")
 	trustedProxies := envString(fs, "trusted-proxies", "LIVEGATE_TRUSTED_PROXIES", "", "comma-separated IP addresses and CIDR prefixes of reverse proxies whose X-Forwarded-For names the client in the access log; empty: none")
-	webhooksOut := webhooksOutFlags(fs)
 	corsOrigins := envString(fs, "cors-origins", "LIVEGATE_CORS_ORIGINS", "", "comma-separated origins (scheme://host[:port], *.host allowed, or *) whose browser pages may call the REST API and the SSE feed; empty: CORS off, same-origin only")
+	webhooksOut := webhooksOutFlags(fs)
+	webhooksDelivery := webhooksDeliveryFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -78,6 +79,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if cfg.WebhooksOut, err = webhooksOut(); err != nil {
+		return err
+	}
+	if cfg.WebhooksOut.Delivery, err = webhooksDelivery(); err != nil {
 		return err
 	}
 

@@ -26,6 +26,10 @@ const (
 // TypeStatusChanged is livegate's own event: a livestream changed status.
 const TypeStatusChanged = "livestream.status_changed"
 
+// TypeWebhookEndpointDisabled is livegate's own event: livegate disabled an outbound webhook
+// endpoint whose deliveries all failed for too long.
+const TypeWebhookEndpointDisabled = "webhook_endpoint.disabled"
+
 var oneof = (&livegatev1.Event{}).ProtoReflect().Descriptor().Oneofs().ByName("payload")
 
 // FieldName is the Event.payload case for an event of a source and type.

@@ -39,6 +39,7 @@ func TestOneofCoversEveryType(t *testing.T) {
 		want[protoreflect.Name(payload.FieldName(payload.SourceRTMP, call))] = (&rtmpv1.Callback{}).ProtoReflect().Descriptor().FullName()
 	}
 	want[protoreflect.Name(payload.FieldName(payload.SourceLivegate, payload.TypeStatusChanged))] = (&livegatev1.LivestreamStatusChanged{}).ProtoReflect().Descriptor().FullName()
+	want[protoreflect.Name(payload.FieldName(payload.SourceLivegate, payload.TypeWebhookEndpointDisabled))] = (&livegatev1.WebhookEndpointDisabled{}).ProtoReflect().Descriptor().FullName()
 	want["unknown"] = (&livegatev1.UnknownPayload{}).ProtoReflect().Descriptor().FullName()
 
 	fields := (&livegatev1.Event{}).ProtoReflect().Descriptor().Oneofs().ByName("payload").Fields()

@@ -7,12 +7,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/livegate/livegate/internal/outbound"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/testenv"
 )
 
-// TestJobsRunOnOneNode: two nodes on one PostgreSQL database: retention and the RTMP
-// reaper are each run under a lease that exactly one of them holds.
+// TestJobsRunOnOneNode: two nodes on one PostgreSQL database: retention, the RTMP reaper
+// and each slot of outbound webhook endpoints are each run under a lease that exactly one
+// of them holds.
 func TestJobsRunOnOneNode(t *testing.T) {
 	dsn := testenv.PostgresDB(t)
 	for range 2 {
@@ -46,6 +48,9 @@ func TestJobsRunOnOneNode(t *testing.T) {
 		return m
 	}
 	want := map[string]int{"livegate lease " + server.LeaseRetention: 1, "livegate lease " + server.LeaseRtmpReaper: 1}
+	for i := range outbound.Slots { // outbound webhooks: each slot's endpoints are delivered by one node
+		want["livegate lease "+outbound.SlotLease(i)] = 1
+	}
 	same := func(m map[string]int) bool {
 		if len(m) != len(want) {
 			return false

@@ -31,6 +31,7 @@ import (
 	"github.com/livegate/livegate/internal/metrics"
 	"github.com/livegate/livegate/internal/netguard"
 	"github.com/livegate/livegate/internal/nginxconf"
+	"github.com/livegate/livegate/internal/outbound"
 	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/rtmp"
 	"github.com/livegate/livegate/internal/store"
@@ -102,6 +103,10 @@ type WebhooksOut struct {
 	// MaxPerApp bounds an app's endpoints (--webhooks-max-per-app); 0:
 	// webhookendpoint.DefaultMaxPerApp; negative: no bound.
 	MaxPerApp int
+	// Delivery tunes the delivery engine (--webhooks-timeout, --webhooks-max-concurrent,
+	// --webhooks-retry-schedule, --webhooks-retry-for, --webhooks-disable-after); its Policy
+	// is Policy().
+	Delivery outbound.Options
 }
 
 // Policy is the SSRF policy of registered URLs and of the deliveries' dials.
@@ -277,6 +282,8 @@ type Server struct {
 	followFrom uint64
 	// webhooks also reaps RTMP clients nginx-rtmp stopped reporting.
 	webhooks *webhook.Server
+	// outbound delivers the apps' events to their webhook endpoints.
+	outbound *outbound.Engine
 	grpc     *grpc.Server
 	// internal serves the REST gateway's connection (in memory): the same services and
 	// interceptors as grpc, without the per-connection limits, because the gateway carries
@@ -363,6 +370,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	}
 	// Each event is decoded on its own: one that cannot be is counted, logged, and fails its
 	// tenant's subscriptions loudly (before it) instead of costing anyone the rest.
+	// Outbound webhooks wake on the same path as the hub.
+	wout := cfg.WebhooksOut.Delivery
+	wout.Policy = cfg.WebhooksOut.Policy()
+	if wout.Version == "" {
+		wout.Version, _ = metrics.Build()
+	}
+	s.outbound = outbound.New(db, parseWebhookFilter, wout, log)
+	for _, c := range s.outbound.Collectors() {
+		m.Registry().MustRegister(c)
+	}
 	if f, ok := db.(store.LogFollower); ok {
 		s.follower, s.followFrom = f, head
 		db.OnCommit(countAppended)
@@ -370,6 +387,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		db.OnCommit(func(recs []store.Event) {
 			countAppended(recs)
 			s.hub.PublishCommitted(recs)
+			s.outbound.Notify(recs)
 		})
 	}
 
@@ -424,7 +442,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	webhookEndpoints := webhookendpoint.NewServer(s.store, webhookendpoint.Options{
 		Policy:    cfg.WebhooksOut.Policy(),
 		MaxPerApp: cfg.WebhooksOut.MaxPerApp,
-		// Deliverer: the delivery engine (nil until it runs: TestWebhook answers UNAVAILABLE).
+		Deliverer: s.outbound,
 	})
 	for _, g := range []*grpc.Server{s.grpc, s.internal} {
 		livegatev1.RegisterLivestreamServiceServer(g, livestreams)
@@ -540,10 +558,14 @@ func (s *Server) workers() []worker {
 	ws := []worker{
 		event.Pruner{Retention: s.cfg.Retention, Store: s.store, Log: s.log, Pruned: s.metrics.Pruned},
 		webhook.Reaper{Webhooks: s.webhooks, Log: s.log},
+		s.outbound,
 	}
 	if s.follower != nil {
 		ws = append(ws, workerFunc(func(ctx context.Context) error {
-			_ = s.follower.FollowLog(ctx, s.followFrom, s.hub.PublishCommitted)
+			_ = s.follower.FollowLog(ctx, s.followFrom, func(recs []store.Event) {
+				s.hub.PublishCommitted(recs)
+				s.outbound.Notify(recs)
+			})
 			return nil
 		}))
 	}

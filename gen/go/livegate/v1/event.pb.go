@@ -123,6 +123,7 @@ type Event struct {
 	//	*Event_RtmpDone
 	//	*Event_RtmpRecordDone
 	//	*Event_LivestreamStatusChanged
+	//	*Event_WebhookEndpointDisabled
 	//	*Event_Unknown
 	Payload       isEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
@@ -681,6 +682,15 @@ func (x *Event) GetLivestreamStatusChanged() *LivestreamStatusChanged {
 	return nil
 }
 
+func (x *Event) GetWebhookEndpointDisabled() *WebhookEndpointDisabled {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_WebhookEndpointDisabled); ok {
+			return x.WebhookEndpointDisabled
+		}
+	}
+	return nil
+}
+
 func (x *Event) GetUnknown() *UnknownPayload {
 	if x != nil {
 		if x, ok := x.Payload.(*Event_Unknown); ok {
@@ -914,6 +924,11 @@ type Event_LivestreamStatusChanged struct {
 	LivestreamStatusChanged *LivestreamStatusChanged `protobuf:"bytes,160,opt,name=livestream_status_changed,json=livestreamStatusChanged,proto3,oneof"`
 }
 
+type Event_WebhookEndpointDisabled struct {
+	// livegate `webhook_endpoint.disabled`.
+	WebhookEndpointDisabled *WebhookEndpointDisabled `protobuf:"bytes,161,opt,name=webhook_endpoint_disabled,json=webhookEndpointDisabled,proto3,oneof"`
+}
+
 type Event_Unknown struct {
 	// A well-formed delivery of a type livegate does not know: kept as it arrived.
 	Unknown *UnknownPayload `protobuf:"bytes,199,opt,name=unknown,proto3,oneof"`
@@ -1006,6 +1021,8 @@ func (*Event_RtmpDone) isEvent_Payload() {}
 func (*Event_RtmpRecordDone) isEvent_Payload() {}
 
 func (*Event_LivestreamStatusChanged) isEvent_Payload() {}
+
+func (*Event_WebhookEndpointDisabled) isEvent_Payload() {}
 
 func (*Event_Unknown) isEvent_Payload() {}
 
@@ -1110,6 +1127,100 @@ func (x *LivestreamStatusChanged) GetReason() string {
 	return ""
 }
 
+// WebhookEndpointDisabled is livegate's own event: livegate disabled one of the app's outbound
+// webhook endpoints because every attempt to deliver to it failed for too long
+// (`livegate serve --webhooks-disable-after`). The app enables it again through the webhooks
+// API; it then resumes from its cursor.
+type WebhookEndpointDisabled struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The endpoint's id.
+	EndpointId string `protobuf:"bytes,1,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
+	// The endpoint's name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The endpoint's URL.
+	Url string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	// Why livegate disabled it (the endpoint's disabled reason).
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When the run of failed attempts began.
+	FailingSince *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=failing_since,json=failingSince,proto3" json:"failing_since,omitempty"`
+	// The endpoint's cursor: the sequence of the last event it is done with.
+	Cursor        uint64 `protobuf:"varint,6,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookEndpointDisabled) Reset() {
+	*x = WebhookEndpointDisabled{}
+	mi := &file_livegate_v1_event_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookEndpointDisabled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookEndpointDisabled) ProtoMessage() {}
+
+func (x *WebhookEndpointDisabled) ProtoReflect() protoreflect.Message {
+	mi := &file_livegate_v1_event_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookEndpointDisabled.ProtoReflect.Descriptor instead.
+func (*WebhookEndpointDisabled) Descriptor() ([]byte, []int) {
+	return file_livegate_v1_event_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *WebhookEndpointDisabled) GetEndpointId() string {
+	if x != nil {
+		return x.EndpointId
+	}
+	return ""
+}
+
+func (x *WebhookEndpointDisabled) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WebhookEndpointDisabled) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *WebhookEndpointDisabled) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *WebhookEndpointDisabled) GetFailingSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FailingSince
+	}
+	return nil
+}
+
+func (x *WebhookEndpointDisabled) GetCursor() uint64 {
+	if x != nil {
+		return x.Cursor
+	}
+	return 0
+}
+
 // UnknownPayload keeps a delivery livegate could not type.
 type UnknownPayload struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1121,7 +1232,7 @@ type UnknownPayload struct {
 
 func (x *UnknownPayload) Reset() {
 	*x = UnknownPayload{}
-	mi := &file_livegate_v1_event_proto_msgTypes[2]
+	mi := &file_livegate_v1_event_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1244,7 @@ func (x *UnknownPayload) String() string {
 func (*UnknownPayload) ProtoMessage() {}
 
 func (x *UnknownPayload) ProtoReflect() protoreflect.Message {
-	mi := &file_livegate_v1_event_proto_msgTypes[2]
+	mi := &file_livegate_v1_event_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1257,7 @@ func (x *UnknownPayload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnknownPayload.ProtoReflect.Descriptor instead.
 func (*UnknownPayload) Descriptor() ([]byte, []int) {
-	return file_livegate_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_livegate_v1_event_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *UnknownPayload) GetRaw() *structpb.Struct {
@@ -1185,7 +1296,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_livegate_v1_event_proto_msgTypes[3]
+	mi := &file_livegate_v1_event_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1308,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livegate_v1_event_proto_msgTypes[3]
+	mi := &file_livegate_v1_event_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1321,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_livegate_v1_event_proto_rawDescGZIP(), []int{3}
+	return file_livegate_v1_event_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SubscribeRequest) GetAccountId() string {
@@ -1285,7 +1396,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_livegate_v1_event_proto_msgTypes[4]
+	mi := &file_livegate_v1_event_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1408,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livegate_v1_event_proto_msgTypes[4]
+	mi := &file_livegate_v1_event_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1421,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_livegate_v1_event_proto_rawDescGZIP(), []int{4}
+	return file_livegate_v1_event_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SubscribeResponse) GetKind() isSubscribeResponse_Kind {
@@ -1368,7 +1479,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_livegate_v1_event_proto_msgTypes[5]
+	mi := &file_livegate_v1_event_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1380,7 +1491,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_livegate_v1_event_proto_msgTypes[5]
+	mi := &file_livegate_v1_event_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1393,7 +1504,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_livegate_v1_event_proto_rawDescGZIP(), []int{5}
+	return file_livegate_v1_event_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Progress) GetHeadSequence() uint64 {
@@ -1431,7 +1542,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_livegate_v1_event_proto_msgTypes[6]
+	mi := &file_livegate_v1_event_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1554,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livegate_v1_event_proto_msgTypes[6]
+	mi := &file_livegate_v1_event_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +1567,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_livegate_v1_event_proto_rawDescGZIP(), []int{6}
+	return file_livegate_v1_event_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListEventsRequest) GetAccountId() string {
@@ -1528,7 +1639,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_livegate_v1_event_proto_msgTypes[7]
+	mi := &file_livegate_v1_event_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1651,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livegate_v1_event_proto_msgTypes[7]
+	mi := &file_livegate_v1_event_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1664,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_livegate_v1_event_proto_rawDescGZIP(), []int{7}
+	return file_livegate_v1_event_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -1585,7 +1696,7 @@ type GetEventRequest struct {
 
 func (x *GetEventRequest) Reset() {
 	*x = GetEventRequest{}
-	mi := &file_livegate_v1_event_proto_msgTypes[8]
+	mi := &file_livegate_v1_event_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1597,7 +1708,7 @@ func (x *GetEventRequest) String() string {
 func (*GetEventRequest) ProtoMessage() {}
 
 func (x *GetEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_livegate_v1_event_proto_msgTypes[8]
+	mi := &file_livegate_v1_event_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1610,7 +1721,7 @@ func (x *GetEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEventRequest.ProtoReflect.Descriptor instead.
 func (*GetEventRequest) Descriptor() ([]byte, []int) {
-	return file_livegate_v1_event_proto_rawDescGZIP(), []int{8}
+	return file_livegate_v1_event_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetEventRequest) GetAccountId() string {
@@ -1645,7 +1756,7 @@ type GetEventResponse struct {
 
 func (x *GetEventResponse) Reset() {
 	*x = GetEventResponse{}
-	mi := &file_livegate_v1_event_proto_msgTypes[9]
+	mi := &file_livegate_v1_event_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1768,7 @@ func (x *GetEventResponse) String() string {
 func (*GetEventResponse) ProtoMessage() {}
 
 func (x *GetEventResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_livegate_v1_event_proto_msgTypes[9]
+	mi := &file_livegate_v1_event_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1781,7 @@ func (x *GetEventResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEventResponse.ProtoReflect.Descriptor instead.
 func (*GetEventResponse) Descriptor() ([]byte, []int) {
-	return file_livegate_v1_event_proto_rawDescGZIP(), []int{9}
+	return file_livegate_v1_event_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetEventResponse) GetEvent() *Event {
@@ -1684,7 +1795,7 @@ var File_livegate_v1_event_proto protoreflect.FileDescriptor
 
 const file_livegate_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x17livegate/v1/event.proto\x12\vlivegate.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlivegate/amity/v1/amity.proto\x1a\x19livegate/hms/v1/hms.proto\x1a\x1blivegate/rtmp/v1/rtmp.proto\x1a\x1clivegate/v1/livestream.proto\"\xff$\n" +
+	"\x17livegate/v1/event.proto\x12\vlivegate.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dlivegate/amity/v1/amity.proto\x1a\x19livegate/hms/v1/hms.proto\x1a\x1blivegate/rtmp/v1/rtmp.proto\x1a\x1clivegate/v1/livestream.proto\"\xe4%\n" +
 	"\x05Event\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
@@ -1751,7 +1862,8 @@ const file_livegate_v1_event_proto_rawDesc = "" +
 	"\x0ertmp_play_done\x18\x99\x01 \x01(\v2\x1a.livegate.rtmp.v1.CallbackH\x00R\frtmpPlayDone\x12:\n" +
 	"\trtmp_done\x18\x9a\x01 \x01(\v2\x1a.livegate.rtmp.v1.CallbackH\x00R\brtmpDone\x12G\n" +
 	"\x10rtmp_record_done\x18\x9b\x01 \x01(\v2\x1a.livegate.rtmp.v1.CallbackH\x00R\x0ertmpRecordDone\x12c\n" +
-	"\x19livestream_status_changed\x18\xa0\x01 \x01(\v2$.livegate.v1.LivestreamStatusChangedH\x00R\x17livestreamStatusChanged\x128\n" +
+	"\x19livestream_status_changed\x18\xa0\x01 \x01(\v2$.livegate.v1.LivestreamStatusChangedH\x00R\x17livestreamStatusChanged\x12c\n" +
+	"\x19webhook_endpoint_disabled\x18\xa1\x01 \x01(\v2$.livegate.v1.WebhookEndpointDisabledH\x00R\x17webhookEndpointDisabled\x128\n" +
 	"\aunknown\x18\xc7\x01 \x01(\v2\x1b.livegate.v1.UnknownPayloadH\x00R\aunknownB\t\n" +
 	"\apayload\"\xae\x02\n" +
 	"\x17LivestreamStatusChanged\x12#\n" +
@@ -1764,7 +1876,15 @@ const file_livegate_v1_event_proto_rawDesc = "" +
 	"\x05cause\x18\x05 \x01(\tR\x05cause\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x06 \x01(\tR\tsessionId\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason\";\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"\xd1\x01\n" +
+	"\x17WebhookEndpointDisabled\x12\x1f\n" +
+	"\vendpoint_id\x18\x01 \x01(\tR\n" +
+	"endpointId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12?\n" +
+	"\rfailing_since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\ffailingSince\x12\x16\n" +
+	"\x06cursor\x18\x06 \x01(\x04R\x06cursor\";\n" +
 	"\x0eUnknownPayload\x12)\n" +
 	"\x03raw\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x03raw\"\xff\x02\n" +
 	"\x10SubscribeRequest\x12;\n" +
@@ -1825,122 +1945,125 @@ func file_livegate_v1_event_proto_rawDescGZIP() []byte {
 	return file_livegate_v1_event_proto_rawDescData
 }
 
-var file_livegate_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_livegate_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_livegate_v1_event_proto_goTypes = []any{
 	(*Event)(nil),                           // 0: livegate.v1.Event
 	(*LivestreamStatusChanged)(nil),         // 1: livegate.v1.LivestreamStatusChanged
-	(*UnknownPayload)(nil),                  // 2: livegate.v1.UnknownPayload
-	(*SubscribeRequest)(nil),                // 3: livegate.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),               // 4: livegate.v1.SubscribeResponse
-	(*Progress)(nil),                        // 5: livegate.v1.Progress
-	(*ListEventsRequest)(nil),               // 6: livegate.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),              // 7: livegate.v1.ListEventsResponse
-	(*GetEventRequest)(nil),                 // 8: livegate.v1.GetEventRequest
-	(*GetEventResponse)(nil),                // 9: livegate.v1.GetEventResponse
-	(*timestamppb.Timestamp)(nil),           // 10: google.protobuf.Timestamp
-	(*v1.SessionOpenSuccess)(nil),           // 11: livegate.hms.v1.SessionOpenSuccess
-	(*v1.SessionCloseSuccess)(nil),          // 12: livegate.hms.v1.SessionCloseSuccess
-	(*v1.PeerJoinSuccess)(nil),              // 13: livegate.hms.v1.PeerJoinSuccess
-	(*v1.PeerLeaveSuccess)(nil),             // 14: livegate.hms.v1.PeerLeaveSuccess
-	(*v1.PeerJoinFailure)(nil),              // 15: livegate.hms.v1.PeerJoinFailure
-	(*v1.PeerLeaveFailure)(nil),             // 16: livegate.hms.v1.PeerLeaveFailure
-	(*v1.RoomEndSuccess)(nil),               // 17: livegate.hms.v1.RoomEndSuccess
-	(*v1.RoomEndFailure)(nil),               // 18: livegate.hms.v1.RoomEndFailure
-	(*v1.TrackRecordingStartedSuccess)(nil), // 19: livegate.hms.v1.TrackRecordingStartedSuccess
-	(*v1.TrackRecordingSuccess)(nil),        // 20: livegate.hms.v1.TrackRecordingSuccess
-	(*v1.TrackRecordingFailure)(nil),        // 21: livegate.hms.v1.TrackRecordingFailure
-	(*v1.StreamRecordingSuccess)(nil),       // 22: livegate.hms.v1.StreamRecordingSuccess
-	(*v1.StreamRecordingFailure)(nil),       // 23: livegate.hms.v1.StreamRecordingFailure
-	(*v1.RecordingSuccess)(nil),             // 24: livegate.hms.v1.RecordingSuccess
-	(*v1.RecordingFailed)(nil),              // 25: livegate.hms.v1.RecordingFailed
-	(*v1.BeamStartedSuccess)(nil),           // 26: livegate.hms.v1.BeamStartedSuccess
-	(*v1.BeamStoppedSuccess)(nil),           // 27: livegate.hms.v1.BeamStoppedSuccess
-	(*v1.BeamRecordingSuccess)(nil),         // 28: livegate.hms.v1.BeamRecordingSuccess
-	(*v1.BeamFailure)(nil),                  // 29: livegate.hms.v1.BeamFailure
-	(*v1.HlsStartedSuccess)(nil),            // 30: livegate.hms.v1.HlsStartedSuccess
-	(*v1.HlsStoppedSuccess)(nil),            // 31: livegate.hms.v1.HlsStoppedSuccess
-	(*v1.HlsRecordingSuccess)(nil),          // 32: livegate.hms.v1.HlsRecordingSuccess
-	(*v1.HlsFailure)(nil),                   // 33: livegate.hms.v1.HlsFailure
-	(*v1.RoleChangeSuccess)(nil),            // 34: livegate.hms.v1.RoleChangeSuccess
-	(*v1.RoleChangeFailure)(nil),            // 35: livegate.hms.v1.RoleChangeFailure
-	(*v1.TranscriptionStartedSuccess)(nil),  // 36: livegate.hms.v1.TranscriptionStartedSuccess
-	(*v1.TranscriptionSuccess)(nil),         // 37: livegate.hms.v1.TranscriptionSuccess
-	(*v1.TranscriptionFailure)(nil),         // 38: livegate.hms.v1.TranscriptionFailure
-	(*v1.IngestStartSuccess)(nil),           // 39: livegate.hms.v1.IngestStartSuccess
-	(*v1.IngestEndSuccess)(nil),             // 40: livegate.hms.v1.IngestEndSuccess
-	(*v1.IngestStartFailure)(nil),           // 41: livegate.hms.v1.IngestStartFailure
-	(*v1.IngestFailure)(nil),                // 42: livegate.hms.v1.IngestFailure
-	(*v11.VideoStreamingEvent)(nil),         // 43: livegate.amity.v1.VideoStreamingEvent
-	(*v12.Callback)(nil),                    // 44: livegate.rtmp.v1.Callback
-	(LivestreamStatus)(0),                   // 45: livegate.v1.LivestreamStatus
-	(*structpb.Struct)(nil),                 // 46: google.protobuf.Struct
+	(*WebhookEndpointDisabled)(nil),         // 2: livegate.v1.WebhookEndpointDisabled
+	(*UnknownPayload)(nil),                  // 3: livegate.v1.UnknownPayload
+	(*SubscribeRequest)(nil),                // 4: livegate.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),               // 5: livegate.v1.SubscribeResponse
+	(*Progress)(nil),                        // 6: livegate.v1.Progress
+	(*ListEventsRequest)(nil),               // 7: livegate.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),              // 8: livegate.v1.ListEventsResponse
+	(*GetEventRequest)(nil),                 // 9: livegate.v1.GetEventRequest
+	(*GetEventResponse)(nil),                // 10: livegate.v1.GetEventResponse
+	(*timestamppb.Timestamp)(nil),           // 11: google.protobuf.Timestamp
+	(*v1.SessionOpenSuccess)(nil),           // 12: livegate.hms.v1.SessionOpenSuccess
+	(*v1.SessionCloseSuccess)(nil),          // 13: livegate.hms.v1.SessionCloseSuccess
+	(*v1.PeerJoinSuccess)(nil),              // 14: livegate.hms.v1.PeerJoinSuccess
+	(*v1.PeerLeaveSuccess)(nil),             // 15: livegate.hms.v1.PeerLeaveSuccess
+	(*v1.PeerJoinFailure)(nil),              // 16: livegate.hms.v1.PeerJoinFailure
+	(*v1.PeerLeaveFailure)(nil),             // 17: livegate.hms.v1.PeerLeaveFailure
+	(*v1.RoomEndSuccess)(nil),               // 18: livegate.hms.v1.RoomEndSuccess
+	(*v1.RoomEndFailure)(nil),               // 19: livegate.hms.v1.RoomEndFailure
+	(*v1.TrackRecordingStartedSuccess)(nil), // 20: livegate.hms.v1.TrackRecordingStartedSuccess
+	(*v1.TrackRecordingSuccess)(nil),        // 21: livegate.hms.v1.TrackRecordingSuccess
+	(*v1.TrackRecordingFailure)(nil),        // 22: livegate.hms.v1.TrackRecordingFailure
+	(*v1.StreamRecordingSuccess)(nil),       // 23: livegate.hms.v1.StreamRecordingSuccess
+	(*v1.StreamRecordingFailure)(nil),       // 24: livegate.hms.v1.StreamRecordingFailure
+	(*v1.RecordingSuccess)(nil),             // 25: livegate.hms.v1.RecordingSuccess
+	(*v1.RecordingFailed)(nil),              // 26: livegate.hms.v1.RecordingFailed
+	(*v1.BeamStartedSuccess)(nil),           // 27: livegate.hms.v1.BeamStartedSuccess
+	(*v1.BeamStoppedSuccess)(nil),           // 28: livegate.hms.v1.BeamStoppedSuccess
+	(*v1.BeamRecordingSuccess)(nil),         // 29: livegate.hms.v1.BeamRecordingSuccess
+	(*v1.BeamFailure)(nil),                  // 30: livegate.hms.v1.BeamFailure
+	(*v1.HlsStartedSuccess)(nil),            // 31: livegate.hms.v1.HlsStartedSuccess
+	(*v1.HlsStoppedSuccess)(nil),            // 32: livegate.hms.v1.HlsStoppedSuccess
+	(*v1.HlsRecordingSuccess)(nil),          // 33: livegate.hms.v1.HlsRecordingSuccess
+	(*v1.HlsFailure)(nil),                   // 34: livegate.hms.v1.HlsFailure
+	(*v1.RoleChangeSuccess)(nil),            // 35: livegate.hms.v1.RoleChangeSuccess
+	(*v1.RoleChangeFailure)(nil),            // 36: livegate.hms.v1.RoleChangeFailure
+	(*v1.TranscriptionStartedSuccess)(nil),  // 37: livegate.hms.v1.TranscriptionStartedSuccess
+	(*v1.TranscriptionSuccess)(nil),         // 38: livegate.hms.v1.TranscriptionSuccess
+	(*v1.TranscriptionFailure)(nil),         // 39: livegate.hms.v1.TranscriptionFailure
+	(*v1.IngestStartSuccess)(nil),           // 40: livegate.hms.v1.IngestStartSuccess
+	(*v1.IngestEndSuccess)(nil),             // 41: livegate.hms.v1.IngestEndSuccess
+	(*v1.IngestStartFailure)(nil),           // 42: livegate.hms.v1.IngestStartFailure
+	(*v1.IngestFailure)(nil),                // 43: livegate.hms.v1.IngestFailure
+	(*v11.VideoStreamingEvent)(nil),         // 44: livegate.amity.v1.VideoStreamingEvent
+	(*v12.Callback)(nil),                    // 45: livegate.rtmp.v1.Callback
+	(LivestreamStatus)(0),                   // 46: livegate.v1.LivestreamStatus
+	(*structpb.Struct)(nil),                 // 47: google.protobuf.Struct
 }
 var file_livegate_v1_event_proto_depIdxs = []int32{
-	10, // 0: livegate.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	10, // 1: livegate.v1.Event.received_at:type_name -> google.protobuf.Timestamp
-	11, // 2: livegate.v1.Event.hms_session_open_success:type_name -> livegate.hms.v1.SessionOpenSuccess
-	12, // 3: livegate.v1.Event.hms_session_close_success:type_name -> livegate.hms.v1.SessionCloseSuccess
-	13, // 4: livegate.v1.Event.hms_peer_join_success:type_name -> livegate.hms.v1.PeerJoinSuccess
-	14, // 5: livegate.v1.Event.hms_peer_leave_success:type_name -> livegate.hms.v1.PeerLeaveSuccess
-	15, // 6: livegate.v1.Event.hms_peer_join_failure:type_name -> livegate.hms.v1.PeerJoinFailure
-	16, // 7: livegate.v1.Event.hms_peer_leave_failure:type_name -> livegate.hms.v1.PeerLeaveFailure
-	17, // 8: livegate.v1.Event.hms_room_end_success:type_name -> livegate.hms.v1.RoomEndSuccess
-	18, // 9: livegate.v1.Event.hms_room_end_failure:type_name -> livegate.hms.v1.RoomEndFailure
-	19, // 10: livegate.v1.Event.hms_track_recording_started_success:type_name -> livegate.hms.v1.TrackRecordingStartedSuccess
-	20, // 11: livegate.v1.Event.hms_track_recording_success:type_name -> livegate.hms.v1.TrackRecordingSuccess
-	21, // 12: livegate.v1.Event.hms_track_recording_failure:type_name -> livegate.hms.v1.TrackRecordingFailure
-	22, // 13: livegate.v1.Event.hms_stream_recording_success:type_name -> livegate.hms.v1.StreamRecordingSuccess
-	23, // 14: livegate.v1.Event.hms_stream_recording_failure:type_name -> livegate.hms.v1.StreamRecordingFailure
-	24, // 15: livegate.v1.Event.hms_recording_success:type_name -> livegate.hms.v1.RecordingSuccess
-	25, // 16: livegate.v1.Event.hms_recording_failed:type_name -> livegate.hms.v1.RecordingFailed
-	26, // 17: livegate.v1.Event.hms_beam_started_success:type_name -> livegate.hms.v1.BeamStartedSuccess
-	27, // 18: livegate.v1.Event.hms_beam_stopped_success:type_name -> livegate.hms.v1.BeamStoppedSuccess
-	28, // 19: livegate.v1.Event.hms_beam_recording_success:type_name -> livegate.hms.v1.BeamRecordingSuccess
-	29, // 20: livegate.v1.Event.hms_beam_failure:type_name -> livegate.hms.v1.BeamFailure
-	30, // 21: livegate.v1.Event.hms_hls_started_success:type_name -> livegate.hms.v1.HlsStartedSuccess
-	31, // 22: livegate.v1.Event.hms_hls_stopped_success:type_name -> livegate.hms.v1.HlsStoppedSuccess
-	32, // 23: livegate.v1.Event.hms_hls_recording_success:type_name -> livegate.hms.v1.HlsRecordingSuccess
-	33, // 24: livegate.v1.Event.hms_hls_failure:type_name -> livegate.hms.v1.HlsFailure
-	34, // 25: livegate.v1.Event.hms_role_change_success:type_name -> livegate.hms.v1.RoleChangeSuccess
-	35, // 26: livegate.v1.Event.hms_role_change_failure:type_name -> livegate.hms.v1.RoleChangeFailure
-	36, // 27: livegate.v1.Event.hms_transcription_started_success:type_name -> livegate.hms.v1.TranscriptionStartedSuccess
-	37, // 28: livegate.v1.Event.hms_transcription_success:type_name -> livegate.hms.v1.TranscriptionSuccess
-	38, // 29: livegate.v1.Event.hms_transcription_failure:type_name -> livegate.hms.v1.TranscriptionFailure
-	39, // 30: livegate.v1.Event.hms_ingest_start_success:type_name -> livegate.hms.v1.IngestStartSuccess
-	40, // 31: livegate.v1.Event.hms_ingest_end_success:type_name -> livegate.hms.v1.IngestEndSuccess
-	41, // 32: livegate.v1.Event.hms_ingest_start_failure:type_name -> livegate.hms.v1.IngestStartFailure
-	42, // 33: livegate.v1.Event.hms_ingest_failure:type_name -> livegate.hms.v1.IngestFailure
-	43, // 34: livegate.v1.Event.amity_video_streaming_did_start:type_name -> livegate.amity.v1.VideoStreamingEvent
-	43, // 35: livegate.v1.Event.amity_video_streaming_did_stop:type_name -> livegate.amity.v1.VideoStreamingEvent
-	43, // 36: livegate.v1.Event.amity_video_streaming_did_record:type_name -> livegate.amity.v1.VideoStreamingEvent
-	43, // 37: livegate.v1.Event.amity_video_streaming_did_flag:type_name -> livegate.amity.v1.VideoStreamingEvent
-	43, // 38: livegate.v1.Event.amity_video_streaming_did_terminate:type_name -> livegate.amity.v1.VideoStreamingEvent
-	44, // 39: livegate.v1.Event.rtmp_publish:type_name -> livegate.rtmp.v1.Callback
-	44, // 40: livegate.v1.Event.rtmp_publish_done:type_name -> livegate.rtmp.v1.Callback
-	44, // 41: livegate.v1.Event.rtmp_play:type_name -> livegate.rtmp.v1.Callback
-	44, // 42: livegate.v1.Event.rtmp_play_done:type_name -> livegate.rtmp.v1.Callback
-	44, // 43: livegate.v1.Event.rtmp_done:type_name -> livegate.rtmp.v1.Callback
-	44, // 44: livegate.v1.Event.rtmp_record_done:type_name -> livegate.rtmp.v1.Callback
+	11, // 0: livegate.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	11, // 1: livegate.v1.Event.received_at:type_name -> google.protobuf.Timestamp
+	12, // 2: livegate.v1.Event.hms_session_open_success:type_name -> livegate.hms.v1.SessionOpenSuccess
+	13, // 3: livegate.v1.Event.hms_session_close_success:type_name -> livegate.hms.v1.SessionCloseSuccess
+	14, // 4: livegate.v1.Event.hms_peer_join_success:type_name -> livegate.hms.v1.PeerJoinSuccess
+	15, // 5: livegate.v1.Event.hms_peer_leave_success:type_name -> livegate.hms.v1.PeerLeaveSuccess
+	16, // 6: livegate.v1.Event.hms_peer_join_failure:type_name -> livegate.hms.v1.PeerJoinFailure
+	17, // 7: livegate.v1.Event.hms_peer_leave_failure:type_name -> livegate.hms.v1.PeerLeaveFailure
+	18, // 8: livegate.v1.Event.hms_room_end_success:type_name -> livegate.hms.v1.RoomEndSuccess
+	19, // 9: livegate.v1.Event.hms_room_end_failure:type_name -> livegate.hms.v1.RoomEndFailure
+	20, // 10: livegate.v1.Event.hms_track_recording_started_success:type_name -> livegate.hms.v1.TrackRecordingStartedSuccess
+	21, // 11: livegate.v1.Event.hms_track_recording_success:type_name -> livegate.hms.v1.TrackRecordingSuccess
+	22, // 12: livegate.v1.Event.hms_track_recording_failure:type_name -> livegate.hms.v1.TrackRecordingFailure
+	23, // 13: livegate.v1.Event.hms_stream_recording_success:type_name -> livegate.hms.v1.StreamRecordingSuccess
+	24, // 14: livegate.v1.Event.hms_stream_recording_failure:type_name -> livegate.hms.v1.StreamRecordingFailure
+	25, // 15: livegate.v1.Event.hms_recording_success:type_name -> livegate.hms.v1.RecordingSuccess
+	26, // 16: livegate.v1.Event.hms_recording_failed:type_name -> livegate.hms.v1.RecordingFailed
+	27, // 17: livegate.v1.Event.hms_beam_started_success:type_name -> livegate.hms.v1.BeamStartedSuccess
+	28, // 18: livegate.v1.Event.hms_beam_stopped_success:type_name -> livegate.hms.v1.BeamStoppedSuccess
+	29, // 19: livegate.v1.Event.hms_beam_recording_success:type_name -> livegate.hms.v1.BeamRecordingSuccess
+	30, // 20: livegate.v1.Event.hms_beam_failure:type_name -> livegate.hms.v1.BeamFailure
+	31, // 21: livegate.v1.Event.hms_hls_started_success:type_name -> livegate.hms.v1.HlsStartedSuccess
+	32, // 22: livegate.v1.Event.hms_hls_stopped_success:type_name -> livegate.hms.v1.HlsStoppedSuccess
+	33, // 23: livegate.v1.Event.hms_hls_recording_success:type_name -> livegate.hms.v1.HlsRecordingSuccess
+	34, // 24: livegate.v1.Event.hms_hls_failure:type_name -> livegate.hms.v1.HlsFailure
+	35, // 25: livegate.v1.Event.hms_role_change_success:type_name -> livegate.hms.v1.RoleChangeSuccess
+	36, // 26: livegate.v1.Event.hms_role_change_failure:type_name -> livegate.hms.v1.RoleChangeFailure
+	37, // 27: livegate.v1.Event.hms_transcription_started_success:type_name -> livegate.hms.v1.TranscriptionStartedSuccess
+	38, // 28: livegate.v1.Event.hms_transcription_success:type_name -> livegate.hms.v1.TranscriptionSuccess
+	39, // 29: livegate.v1.Event.hms_transcription_failure:type_name -> livegate.hms.v1.TranscriptionFailure
+	40, // 30: livegate.v1.Event.hms_ingest_start_success:type_name -> livegate.hms.v1.IngestStartSuccess
+	41, // 31: livegate.v1.Event.hms_ingest_end_success:type_name -> livegate.hms.v1.IngestEndSuccess
+	42, // 32: livegate.v1.Event.hms_ingest_start_failure:type_name -> livegate.hms.v1.IngestStartFailure
+	43, // 33: livegate.v1.Event.hms_ingest_failure:type_name -> livegate.hms.v1.IngestFailure
+	44, // 34: livegate.v1.Event.amity_video_streaming_did_start:type_name -> livegate.amity.v1.VideoStreamingEvent
+	44, // 35: livegate.v1.Event.amity_video_streaming_did_stop:type_name -> livegate.amity.v1.VideoStreamingEvent
+	44, // 36: livegate.v1.Event.amity_video_streaming_did_record:type_name -> livegate.amity.v1.VideoStreamingEvent
+	44, // 37: livegate.v1.Event.amity_video_streaming_did_flag:type_name -> livegate.amity.v1.VideoStreamingEvent
+	44, // 38: livegate.v1.Event.amity_video_streaming_did_terminate:type_name -> livegate.amity.v1.VideoStreamingEvent
+	45, // 39: livegate.v1.Event.rtmp_publish:type_name -> livegate.rtmp.v1.Callback
+	45, // 40: livegate.v1.Event.rtmp_publish_done:type_name -> livegate.rtmp.v1.Callback
+	45, // 41: livegate.v1.Event.rtmp_play:type_name -> livegate.rtmp.v1.Callback
+	45, // 42: livegate.v1.Event.rtmp_play_done:type_name -> livegate.rtmp.v1.Callback
+	45, // 43: livegate.v1.Event.rtmp_done:type_name -> livegate.rtmp.v1.Callback
+	45, // 44: livegate.v1.Event.rtmp_record_done:type_name -> livegate.rtmp.v1.Callback
 	1,  // 45: livegate.v1.Event.livestream_status_changed:type_name -> livegate.v1.LivestreamStatusChanged
-	2,  // 46: livegate.v1.Event.unknown:type_name -> livegate.v1.UnknownPayload
-	45, // 47: livegate.v1.LivestreamStatusChanged.old_status:type_name -> livegate.v1.LivestreamStatus
-	45, // 48: livegate.v1.LivestreamStatusChanged.new_status:type_name -> livegate.v1.LivestreamStatus
-	46, // 49: livegate.v1.UnknownPayload.raw:type_name -> google.protobuf.Struct
-	0,  // 50: livegate.v1.SubscribeResponse.event:type_name -> livegate.v1.Event
-	5,  // 51: livegate.v1.SubscribeResponse.progress:type_name -> livegate.v1.Progress
-	0,  // 52: livegate.v1.ListEventsResponse.events:type_name -> livegate.v1.Event
-	0,  // 53: livegate.v1.GetEventResponse.event:type_name -> livegate.v1.Event
-	3,  // 54: livegate.v1.EventService.Subscribe:input_type -> livegate.v1.SubscribeRequest
-	6,  // 55: livegate.v1.EventService.ListEvents:input_type -> livegate.v1.ListEventsRequest
-	8,  // 56: livegate.v1.EventService.GetEvent:input_type -> livegate.v1.GetEventRequest
-	4,  // 57: livegate.v1.EventService.Subscribe:output_type -> livegate.v1.SubscribeResponse
-	7,  // 58: livegate.v1.EventService.ListEvents:output_type -> livegate.v1.ListEventsResponse
-	9,  // 59: livegate.v1.EventService.GetEvent:output_type -> livegate.v1.GetEventResponse
-	57, // [57:60] is the sub-list for method output_type
-	54, // [54:57] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	2,  // 46: livegate.v1.Event.webhook_endpoint_disabled:type_name -> livegate.v1.WebhookEndpointDisabled
+	3,  // 47: livegate.v1.Event.unknown:type_name -> livegate.v1.UnknownPayload
+	46, // 48: livegate.v1.LivestreamStatusChanged.old_status:type_name -> livegate.v1.LivestreamStatus
+	46, // 49: livegate.v1.LivestreamStatusChanged.new_status:type_name -> livegate.v1.LivestreamStatus
+	11, // 50: livegate.v1.WebhookEndpointDisabled.failing_since:type_name -> google.protobuf.Timestamp
+	47, // 51: livegate.v1.UnknownPayload.raw:type_name -> google.protobuf.Struct
+	0,  // 52: livegate.v1.SubscribeResponse.event:type_name -> livegate.v1.Event
+	6,  // 53: livegate.v1.SubscribeResponse.progress:type_name -> livegate.v1.Progress
+	0,  // 54: livegate.v1.ListEventsResponse.events:type_name -> livegate.v1.Event
+	0,  // 55: livegate.v1.GetEventResponse.event:type_name -> livegate.v1.Event
+	4,  // 56: livegate.v1.EventService.Subscribe:input_type -> livegate.v1.SubscribeRequest
+	7,  // 57: livegate.v1.EventService.ListEvents:input_type -> livegate.v1.ListEventsRequest
+	9,  // 58: livegate.v1.EventService.GetEvent:input_type -> livegate.v1.GetEventRequest
+	5,  // 59: livegate.v1.EventService.Subscribe:output_type -> livegate.v1.SubscribeResponse
+	8,  // 60: livegate.v1.EventService.ListEvents:output_type -> livegate.v1.ListEventsResponse
+	10, // 61: livegate.v1.EventService.GetEvent:output_type -> livegate.v1.GetEventResponse
+	59, // [59:62] is the sub-list for method output_type
+	56, // [56:59] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_livegate_v1_event_proto_init() }
@@ -1994,9 +2117,10 @@ func file_livegate_v1_event_proto_init() {
 		(*Event_RtmpDone)(nil),
 		(*Event_RtmpRecordDone)(nil),
 		(*Event_LivestreamStatusChanged)(nil),
+		(*Event_WebhookEndpointDisabled)(nil),
 		(*Event_Unknown)(nil),
 	}
-	file_livegate_v1_event_proto_msgTypes[4].OneofWrappers = []any{
+	file_livegate_v1_event_proto_msgTypes[5].OneofWrappers = []any{
 		(*SubscribeResponse_Event)(nil),
 		(*SubscribeResponse_Progress)(nil),
 	}
@@ -2006,7 +2130,7 @@ func file_livegate_v1_event_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_livegate_v1_event_proto_rawDesc), len(file_livegate_v1_event_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,176 @@
+package outbound
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/livegate/livegate/internal/netguard"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// drainBytes is how much of an answer past what the log keeps is read (and dropped) so the
+// connection can be reused; a longer answer closes it instead.
+const drainBytes = 64 << 10
+
+// client posts deliveries: through a dialer that refuses non-public addresses (netguard),
+// following no redirect, each request bounded by a timeout, and at most a bounded number in
+// flight across all endpoints.
+type client struct {
+	http    *http.Client
+	timeout time.Duration
+	slots   chan struct{}
+	agent   string
+}
+
+func newClient(policy netguard.Policy, timeout time.Duration, maxConcurrent int, agent string) *client {
+	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: policy.Control}
+	tr := &http.Transport{
+		// No proxy: a proxy would dial for us, around the address check.
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          max(maxConcurrent, 16),
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   timeout,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &client{
+		http: &http.Client{
+			Transport: tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse // a 3xx is the answer, and a failure
+			},
+		},
+		timeout: timeout,
+		slots:   make(chan struct{}, maxConcurrent),
+		agent:   agent,
+	}
+}
+
+func (c *client) close() { c.http.CloseIdleConnections() }
+
+// result is what came of one request.
+type result struct {
+	status     int
+	latency    time.Duration
+	err        string // empty on a 2xx
+	body       string // the start of the answer, at most store.MaxWebhookResponseBody bytes
+	retry      bool   // worth trying again
+	retryAfter time.Duration
+}
+
+func (r result) ok() bool { return r.err == "" }
+
+// post sends body to rawURL, signed with the given headers. It waits for a free slot first
+// (ctx bounds that wait; its error is returned and nothing was sent).
+func (c *client) post(ctx context.Context, rawURL string, headers http.Header, body []byte, now func() time.Time) (result, error) {
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return result{}, ctx.Err()
+	}
+	defer func() { <-c.slots }()
+
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, rawURL, bytes.NewReader(body))
+	if err != nil {
+		return result{err: "invalid URL: " + err.Error()}, nil
+	}
+	req.Header = headers
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", c.agent)
+	start := now()
+	resp, err := c.http.Do(req)
+	r := result{}
+	if err != nil {
+		r.latency = now().Sub(start)
+		if ctx.Err() != nil {
+			return r, ctx.Err() // shutting down: not the endpoint's failure
+		}
+		r.err, r.retry = describe(err, c.timeout), true
+		return r, nil
+	}
+	head := make([]byte, store.MaxWebhookResponseBody)
+	n, rerr := io.ReadFull(resp.Body, head)
+	if rerr == nil {
+		_, _ = io.CopyN(io.Discard, resp.Body, drainBytes)
+	}
+	_ = resp.Body.Close()
+	r.latency = now().Sub(start)
+	r.status = resp.StatusCode
+	r.body = strings.ToValidUTF8(string(head[:n]), "\uFFFD")
+	classify(&r, resp.Header.Get("Retry-After"), now())
+	return r, nil
+}
+
+// classify says whether an answer succeeded, and if not, whether to retry it: timeouts,
+// connection errors (post), 408, 429 and 5xx are retried; other 4xx and 3xx are not.
+func classify(r *result, retryAfter string, now time.Time) {
+	s := r.status
+	switch {
+	case s >= 200 && s < 300:
+		r.err = ""
+		return
+	case s >= 300 && s < 400:
+		r.err = fmt.Sprintf("HTTP %d: redirects are not followed", s)
+	case s == http.StatusRequestTimeout, s == http.StatusTooManyRequests, s >= 500:
+		r.err = fmt.Sprintf("HTTP %d", s)
+		r.retry = true
+		if s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable {
+			r.retryAfter = parseRetryAfter(retryAfter, now)
+		}
+	default:
+		r.err = fmt.Sprintf("HTTP %d: not retried (only 408, 429 and 5xx are)", s)
+	}
+}
+
+// parseRetryAfter reads a Retry-After header: seconds, or an HTTP date (zero: none, or
+// unreadable, or past).
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		return time.Duration(min(n, int64(365*24*3600))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// describe turns a transport error into words for the delivery log.
+func describe(err error, timeout time.Duration) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+		return fmt.Sprintf("timed out after %s", timeout)
+	}
+	if errors.Is(err, netguard.ErrNotPublic) {
+		return "refused: " + err.Error()
+	}
+	return "connection failed: " + err.Error()
+}
+
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}

@@ -1,0 +1,881 @@
+// Package outbound delivers an app's events to the HTTP endpoints it registered (webhooks
+// out). Every enabled endpoint is an independent durable subscriber of its app's feed: its
+// cursor (store.WebhookEndpoint.Cursor) is the last event it is done with, and the engine
+// sends it the next matching event after that, in sequence order, the next one only after
+// the previous one was answered 2xx or given up, and only then moves the cursor (a
+// compare-and-set, so a replay or another node's delivery is never overwritten).
+//
+// Each endpoint with work has a goroutine of its own, with at most one request in flight;
+// the requests in flight across all endpoints are bounded (Options.MaxConcurrent), each by
+// a timeout (Options.Timeout). A slow or dead endpoint thus holds at most one slot and
+// delays no other endpoint, and ingest never waits for a delivery: the commit path only
+// wakes the endpoints of the tenants it wrote to (Notify).
+//
+// With several nodes on one PostgreSQL database, the endpoints are shared out by a fixed
+// number of leases (Slots, "webhooks-out/0".."webhooks-out/15"): an endpoint belongs to the
+// slot its id hashes to, and a node delivers the endpoints of the slots it holds. A node
+// tries the free slots every Options.LeaseRetry, so a dead node's slots are taken over.
+package outbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/eventlog"
+	"github.com/livegate/livegate/internal/netguard"
+	"github.com/livegate/livegate/internal/payload"
+	"github.com/livegate/livegate/internal/store"
+)
+
+// Slots is how many leases share the endpoints out between nodes.
+const Slots = 16
+
+// SlotLease is the name of slot i's lease.
+func SlotLease(i int) string { return "webhooks-out/" + strconv.Itoa(i) }
+
+// Defaults of Options.
+const (
+	DefaultTimeout       = 10 * time.Second
+	DefaultMaxConcurrent = 64
+	DefaultDisableAfter  = 5 * 24 * time.Hour
+	DefaultPoll          = 30 * time.Second
+	DefaultLeaseRetry    = 10 * time.Second
+	DefaultLogRetention  = 7 * 24 * time.Hour
+	DefaultRescan        = 2 * time.Second
+)
+
+// batch is how many stored events an endpoint reads at a time.
+const batch = 64
+
+// Filter is an endpoint's event filter (webhookevents.Filter).
+type Filter interface {
+	// Match reports whether an event of this source and type is sent, and, when the
+	// endpoint asked for it by a RealtimeKit event name, that name.
+	Match(source, eventType string) (realtimeKitName string, ok bool)
+	// StoreFilter is the part of the filter the store applies (a superset of Match).
+	StoreFilter() store.EventFilter
+}
+
+// ParseFilter reads an endpoint's Events.
+type ParseFilter func(events []string) (Filter, error)
+
+// Options tune the engine. Zero fields take the defaults.
+type Options struct {
+	// Policy is where requests may go (netguard: public addresses only, https).
+	Policy netguard.Policy
+	// Timeout bounds one request: connecting, sending, and the answer's headers and body.
+	Timeout time.Duration
+	// MaxConcurrent bounds the requests in flight across all endpoints.
+	MaxConcurrent int
+	// Schedule is when failed deliveries are retried, and for how long.
+	Schedule Schedule
+	// DisableAfter: an endpoint whose attempts have all failed for this long is disabled
+	// (and a webhook_endpoint.disabled event is appended to its app's feed). Negative: never.
+	DisableAfter time.Duration
+	// Poll is how often an idle endpoint looks at the store without being woken (a safety net).
+	Poll time.Duration
+	// LeaseRetry is how often a node tries to take the slots it does not hold.
+	LeaseRetry time.Duration
+	// Rescan is how often a node shared with others (PostgreSQL) lists the enabled endpoints
+	// to learn of changes made through another node (created, edited, replayed, deleted),
+	// which Wake tells only the node that served the call. Without other nodes, Poll.
+	Rescan time.Duration
+	// Version is livegate's, for the User-Agent "livegate-webhooks/<version>".
+	Version string
+	// LogRetention: delivery log entries older than this are deleted (negative: kept forever).
+	LogRetention time.Duration
+	// PruneEvery is how often the delivery log is pruned (by the node holding slot 0).
+	PruneEvery time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if len(o.Schedule.Steps) == 0 {
+		d := DefaultSchedule()
+		o.Schedule.Steps, o.Schedule.Jitter = d.Steps, d.Jitter
+	}
+	if o.Schedule.For <= 0 {
+		o.Schedule.For = DefaultSchedule().For
+	}
+	if o.DisableAfter == 0 {
+		o.DisableAfter = DefaultDisableAfter
+	}
+	if o.Poll <= 0 {
+		o.Poll = DefaultPoll
+	}
+	if o.LeaseRetry <= 0 {
+		o.LeaseRetry = DefaultLeaseRetry
+	}
+	if o.Rescan <= 0 {
+		o.Rescan = DefaultRescan
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	if o.LogRetention == 0 {
+		o.LogRetention = DefaultLogRetention
+	}
+	if o.PruneEvery <= 0 {
+		o.PruneEvery = time.Hour
+	}
+	return o
+}
+
+type endpointKey struct {
+	store.Tenant
+	id string
+}
+
+// Engine delivers every enabled endpoint's events. Run it; tell it of commits (Notify) and
+// of endpoint changes (Wake).
+type Engine struct {
+	st     store.Store
+	parse  ParseFilter
+	opt    Options
+	log    *slog.Logger
+	client *client
+	now    func() time.Time
+	m      *engineMetrics
+
+	refresh chan struct{}
+
+	mu       sync.Mutex
+	workers  map[endpointKey]*worker
+	byTenant map[store.Tenant]map[*worker]struct{}
+	held     [Slots]context.Context // nil: this node does not hold the slot
+}
+
+// New returns an engine delivering st's endpoints. Register its metrics with Collectors.
+func New(st store.Store, parse ParseFilter, opt Options, log *slog.Logger) *Engine {
+	opt = opt.withDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &Engine{
+		st: st, parse: parse, opt: opt, log: log,
+		client:   newClient(opt.Policy, opt.Timeout, opt.MaxConcurrent, "livegate-webhooks/"+opt.Version),
+		now:      time.Now,
+		refresh:  make(chan struct{}, 1),
+		workers:  map[endpointKey]*worker{},
+		byTenant: map[store.Tenant]map[*worker]struct{}{},
+	}
+	e.m = newEngineMetrics(e)
+	return e
+}
+
+// SetClock replaces time.Now (tests of the disable rule).
+func (e *Engine) SetClock(now func() time.Time) { e.now = now }
+
+// Notify is told of committed events (from the store's commit hook or the log follower): it
+// wakes the endpoints of their tenants. It never blocks.
+func (e *Engine) Notify(recs []store.Event) {
+	var last store.Tenant
+	for i := range recs {
+		t := recs[i].Tenant
+		if i > 0 && t == last {
+			continue
+		}
+		last = t
+		e.mu.Lock()
+		for w := range e.byTenant[t] {
+			w.pokeFeed()
+		}
+		e.mu.Unlock()
+	}
+}
+
+// Wake is told that an endpoint was created, changed, replayed or deleted: the engine
+// starts, reloads or stops its delivery.
+func (e *Engine) Wake(t store.Tenant, endpointID string) {
+	e.mu.Lock()
+	if w := e.workers[endpointKey{t, endpointID}]; w != nil {
+		w.poke()
+	}
+	e.mu.Unlock()
+	select {
+	case e.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends, then waits for the deliveries in flight to stop.
+func (e *Engine) Run(ctx context.Context) error {
+	defer e.client.close()
+	var wg sync.WaitGroup
+	every := e.opt.Poll
+	if l, ok := e.st.(store.Leaser); ok {
+		every = min(every, e.opt.Rescan)
+		for i := range Slots {
+			wg.Go(func() { e.holdSlot(ctx, l, i) })
+		}
+	} else {
+		e.mu.Lock()
+		for i := range e.held {
+			e.held[i] = ctx
+		}
+		e.mu.Unlock()
+	}
+	if e.opt.LogRetention > 0 {
+		wg.Go(func() { e.pruneLog(ctx) })
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		e.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			e.mu.Lock()
+			ws := make([]*worker, 0, len(e.workers))
+			for _, w := range e.workers {
+				w.cancel()
+				ws = append(ws, w)
+			}
+			e.mu.Unlock()
+			for _, w := range ws {
+				<-w.done
+			}
+			wg.Wait()
+			return nil
+		case <-e.refresh:
+		case <-t.C:
+		}
+	}
+}
+
+// pruneLog deletes the delivery log entries older than Options.LogRetention, at once and
+// every Options.PruneEvery, on the node that holds slot 0 (every node's endpoints' logs: one
+// node prunes them all).
+func (e *Engine) pruneLog(ctx context.Context) {
+	t := time.NewTicker(e.opt.PruneEvery)
+	defer t.Stop()
+	for {
+		e.mu.Lock()
+		held := e.held[0]
+		e.mu.Unlock()
+		if held != nil && held.Err() == nil {
+			var n int
+			err := e.st.Update(held, func(w store.Writer) error {
+				var err error
+				n, err = w.PruneWebhookAttempts(held, e.now().Add(-e.opt.LogRetention))
+				return err
+			})
+			switch {
+			case err != nil && held.Err() == nil:
+				e.log.Warn("webhooks out: prune the delivery log", "error", err)
+			case n > 0:
+				e.log.Info("webhooks out: pruned the delivery log", "attempts", n, "older_than", e.opt.LogRetention.String())
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// holdSlot takes slot i's lease whenever it is free, and holds it until it is lost.
+func (e *Engine) holdSlot(ctx context.Context, l store.Leaser, i int) {
+	failing := false
+	for {
+		held, release, err := l.Lease(ctx, SlotLease(i))
+		switch {
+		case err == nil:
+			failing = false
+			e.setHeld(i, held)
+			<-held.Done()
+			e.setHeld(i, nil)
+			release()
+		case errors.Is(err, store.ErrLeaseHeld):
+			failing = false
+		case ctx.Err() == nil && !failing:
+			e.log.Warn("webhooks out: take a delivery lease", "lease", SlotLease(i), "error", err)
+			failing = true
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(e.opt.LeaseRetry):
+		}
+	}
+}
+
+func (e *Engine) setHeld(i int, ctx context.Context) {
+	e.mu.Lock()
+	e.held[i] = ctx
+	e.mu.Unlock()
+	select {
+	case e.refresh <- struct{}{}:
+	default:
+	}
+}
+
+func slotOf(id string) int {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int(h.Sum32() % Slots)
+}
+
+// reconcile starts a worker for each enabled endpoint of a held slot that has none, and
+// stops those of endpoints no longer enabled or of slots no longer held.
+func (e *Engine) reconcile(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	var eps []store.WebhookEndpoint
+	err := e.st.View(ctx, func(r store.Reader) error {
+		var err error
+		eps, err = r.EnabledWebhookEndpoints(ctx)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("webhooks out: list the enabled endpoints", "error", err)
+		}
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	want := make(map[endpointKey]bool, len(eps))
+	for _, ep := range eps {
+		k := endpointKey{ep.Tenant, ep.ID}
+		slot := e.held[slotOf(ep.ID)]
+		if slot == nil || slot.Err() != nil {
+			continue
+		}
+		want[k] = true
+		if w := e.workers[k]; w != nil && !w.finished() {
+			// Changed through another node (or under this one's feet): have it reload.
+			if ep.Cursor != w.seenCursor.Load() || ep.UpdatedAt.UnixNano() != w.seenUpdated.Load() {
+				w.poke()
+			}
+			continue
+		} else if w != nil {
+			e.forget(w)
+		}
+		wctx, cancel := context.WithCancel(slot)
+		w := &worker{e: e, key: k, wake: make(chan struct{}, 1), feed: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+		e.workers[k] = w
+		if e.byTenant[k.Tenant] == nil {
+			e.byTenant[k.Tenant] = map[*worker]struct{}{}
+		}
+		e.byTenant[k.Tenant][w] = struct{}{}
+		go func() {
+			defer close(w.done)
+			defer cancel()
+			w.run(wctx)
+		}()
+	}
+	for k, w := range e.workers {
+		if !want[k] {
+			w.cancel()
+			if w.finished() {
+				e.forget(w)
+			}
+		}
+	}
+}
+
+// forget removes a worker from the maps; e.mu is held.
+func (e *Engine) forget(w *worker) {
+	if e.workers[w.key] == w {
+		delete(e.workers, w.key)
+	}
+	if m := e.byTenant[w.key.Tenant]; m != nil {
+		delete(m, w)
+		if len(m) == 0 {
+			delete(e.byTenant, w.key.Tenant)
+		}
+	}
+}
+
+// worker delivers one endpoint's events.
+type worker struct {
+	e   *Engine
+	key endpointKey
+	// wake: the endpoint changed (Wake); feed: its tenant's feed grew (Notify). A retry's
+	// wait listens to wake only.
+	wake   chan struct{}
+	feed   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	lagging atomic.Bool
+	// The endpoint's cursor and UpdatedAt as the worker last knew them.
+	seenCursor  atomic.Uint64
+	seenUpdated atomic.Int64
+}
+
+func (w *worker) saw(ep store.WebhookEndpoint) {
+	w.seenCursor.Store(ep.Cursor)
+	w.seenUpdated.Store(ep.UpdatedAt.UnixNano())
+}
+
+func (w *worker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) pokeFeed() {
+	select {
+	case w.feed <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) finished() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// retryState is an event's delivery in progress.
+type retryState struct {
+	seq     uint64
+	attempt int       // attempts made
+	first   time.Time // of the first attempt
+	next    time.Time // when to try again
+}
+
+// errStop: the endpoint was deleted, disabled, or its cursor moved under us (a replay,
+// another node): reload.
+var errStop = errors.New("reload the endpoint")
+
+func (w *worker) run(ctx context.Context) {
+	e := w.e
+	defer w.lagging.Store(false)
+	var (
+		filter Filter
+		events []string
+		bad    []string // an events list that did not parse
+		resume *retryState
+		failed int // consecutive store errors
+	)
+	resume, err := w.resumeFromLog(ctx)
+	if err != nil && ctx.Err() == nil {
+		e.log.Warn("webhooks out: read the delivery log", "endpoint", w.key.id, "error", err)
+	}
+	storeTrouble := func(what string, err error) {
+		if ctx.Err() != nil {
+			return
+		}
+		failed++
+		if failed == 1 || failed%60 == 0 {
+			e.log.Warn("webhooks out: "+what, "endpoint", w.key.id, "error", err)
+		}
+		w.sleep(ctx, min(time.Duration(failed)*time.Second, 30*time.Second), false)
+	}
+	for ctx.Err() == nil {
+		ep, err := w.load(ctx)
+		if errors.Is(err, store.ErrNotFound) {
+			return
+		}
+		if err != nil {
+			storeTrouble("read the endpoint", err)
+			continue
+		}
+		if !ep.Enabled {
+			return
+		}
+		if filter == nil || !slices.Equal(events, ep.Events) {
+			f, err := e.parse(ep.Events)
+			if err != nil {
+				if !slices.Equal(bad, ep.Events) { // told once per list
+					e.log.Error("webhooks out: the endpoint's events do not parse; not delivering", "endpoint", ep.ID, "events", ep.Events, "error", err)
+					bad = slices.Clone(ep.Events)
+				}
+				w.lagging.Store(false)
+				w.sleep(ctx, e.opt.Poll, true)
+				continue
+			}
+			filter, events = f, slices.Clone(ep.Events)
+		}
+		var recs []store.Event
+		err = e.st.View(ctx, func(r store.Reader) error {
+			var err error
+			recs, err = r.EventsAfter(ctx, ep.Tenant, ep.Cursor, filter.StoreFilter(), batch)
+			return err
+		})
+		if err != nil {
+			storeTrouble("read the feed", err)
+			continue
+		}
+		failed = 0
+		if len(recs) == 0 {
+			w.lagging.Store(false)
+			w.sleep(ctx, e.opt.Poll, true)
+			continue
+		}
+		w.lagging.Store(true)
+		matched := false
+		for _, rec := range recs {
+			rtk, ok := filter.Match(rec.Source, rec.Type)
+			if !ok {
+				continue
+			}
+			matched = true
+			var rs *retryState
+			if resume != nil && resume.seq == rec.Sequence {
+				rs = resume
+			}
+			resume = nil
+			if err := w.deliver(ctx, &ep, rec, rtk, rs); err != nil {
+				if !errors.Is(err, errStop) && ctx.Err() == nil {
+					storeTrouble("record a delivery", err)
+				}
+				break
+			}
+		}
+		if !matched {
+			// Nothing in the batch is the endpoint's: step over it.
+			last := recs[len(recs)-1].Sequence
+			if _, err := w.moveCursor(ctx, ep, last, ep.FailingSince); err != nil {
+				storeTrouble("move the cursor", err)
+			}
+		}
+	}
+}
+
+// sleep waits d, or until woken (if wakeable) or ctx ends.
+func (w *worker) sleep(ctx context.Context, d time.Duration, wakeable bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	var wake, feed <-chan struct{}
+	if wakeable {
+		wake, feed = w.wake, w.feed
+	}
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-wake:
+	case <-feed:
+	}
+}
+
+func (w *worker) load(ctx context.Context) (store.WebhookEndpoint, error) {
+	var ep store.WebhookEndpoint
+	err := w.e.st.View(ctx, func(r store.Reader) error {
+		var err error
+		ep, err = r.WebhookEndpoint(ctx, w.key.Tenant, w.key.id)
+		return err
+	})
+	if err == nil {
+		w.saw(ep)
+	}
+	return ep, err
+}
+
+// resumeFromLog finds a retry in progress in the endpoint's delivery log (after a restart
+// or a takeover): its last attempt was "retrying". The retry goes on from there: the next
+// attempt is numbered after it, waits the schedule's step from it, and the budget counts
+// from the event's first attempt (as far back as the log's last 64 entries tell).
+func (w *worker) resumeFromLog(ctx context.Context) (*retryState, error) {
+	var as []store.WebhookAttempt
+	err := w.e.st.View(ctx, func(r store.Reader) error {
+		var err error
+		as, err = r.WebhookAttempts(ctx, w.key.Tenant, w.key.id, 0, 64)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var last *store.WebhookAttempt
+	for i := range as {
+		if as[i].Sequence != 0 { // pings are outside the order
+			last = &as[i]
+			break
+		}
+	}
+	if last == nil || last.Outcome != store.WebhookRetrying {
+		return nil, nil
+	}
+	rs := &retryState{seq: last.Sequence, attempt: last.Attempt, first: last.At}
+	for _, a := range as {
+		if a.Sequence == last.Sequence && a.At.Before(rs.first) {
+			rs.first = a.At
+		}
+	}
+	if next, ok := w.e.opt.Schedule.Next(rs.first, last.At, last.Attempt, 0); ok {
+		rs.next = next
+	}
+	return rs, nil
+}
+
+// deliver sends rec to the endpoint until it is answered 2xx or given up, then moves the
+// cursor past it. It returns errStop when the endpoint must be reloaded (its cursor moved
+// under us, it was disabled or deleted), and a store error as is. ep is updated.
+func (w *worker) deliver(ctx context.Context, ep *store.WebhookEndpoint, rec store.Event, rtk string, rs *retryState) error {
+	e := w.e
+	ev, err := eventlog.Decode(rec)
+	if err != nil {
+		// An event that cannot be read cannot be sent: give it up, loudly.
+		e.log.Error("webhooks out: an event cannot be decoded; skipping it", "endpoint", ep.ID, "sequence", rec.Sequence, "error", err)
+		a := &store.WebhookAttempt{Tenant: ep.Tenant, EndpointID: ep.ID, At: e.now(), Sequence: rec.Sequence, EventType: rec.Type, Attempt: 1,
+			Error: "the event cannot be decoded: " + err.Error(), Outcome: store.WebhookFailed}
+		return w.record(ctx, ep, a, true)
+	}
+	b, err := body(ev, rtk)
+	if err != nil {
+		return fmt.Errorf("encode event %d: %w", rec.Sequence, err)
+	}
+	if rs == nil {
+		rs = &retryState{seq: rec.Sequence}
+	}
+	for {
+		if !rs.next.IsZero() {
+			if err := w.waitUntil(ctx, ep, rs.next); err != nil {
+				return err
+			}
+		}
+		now := e.now()
+		if rs.first.IsZero() {
+			rs.first = now
+		}
+		rs.attempt++
+		ts := now.Unix()
+		sig, err := Sign(*ep, ev.GetId(), ts, b, now)
+		if err != nil {
+			return fmt.Errorf("sign for endpoint %s: %w", ep.ID, err)
+		}
+		h := http.Header{}
+		h.Set(HeaderID, ev.GetId())
+		h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+		h.Set(HeaderSignature, sig)
+		res, err := e.client.post(ctx, ep.URL, h, b, e.now)
+		if err != nil {
+			return err // ctx ended
+		}
+		a := &store.WebhookAttempt{
+			Tenant: ep.Tenant, EndpointID: ep.ID, At: now, Sequence: rec.Sequence, EventID: ev.GetId(), EventType: ev.GetType(),
+			Attempt: rs.attempt, StatusCode: res.status, Latency: res.latency, Error: res.err, ResponseBody: res.body,
+		}
+		done := true
+		switch {
+		case res.ok():
+			a.Outcome = store.WebhookSucceeded
+		case res.retry:
+			if next, ok := e.opt.Schedule.Next(rs.first, e.now(), rs.attempt, res.retryAfter); ok {
+				a.Outcome, rs.next, done = store.WebhookRetrying, next, false
+			} else {
+				a.Outcome = store.WebhookFailed
+				a.Error += fmt.Sprintf("; given up after %d attempts", rs.attempt)
+			}
+		default:
+			a.Outcome = store.WebhookFailed
+		}
+		if err := w.record(ctx, ep, a, done); err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// waitUntil waits until t. Woken meanwhile (the endpoint changed), it reloads the endpoint:
+// errStop if it was deleted, disabled or its cursor moved (a replay); at once if its URL
+// changed; otherwise it goes on waiting.
+func (w *worker) waitUntil(ctx context.Context, ep *store.WebhookEndpoint, t time.Time) error {
+	for {
+		d := t.Sub(w.e.now())
+		if d <= 0 {
+			return nil
+		}
+		timer := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+			return nil
+		case <-w.wake:
+			timer.Stop()
+			cur, err := w.load(ctx)
+			if errors.Is(err, store.ErrNotFound) {
+				return errStop
+			}
+			if err != nil {
+				continue
+			}
+			if !cur.Enabled || cur.Cursor != ep.Cursor {
+				return errStop
+			}
+			changed := cur.URL != ep.URL
+			*ep = cur
+			if changed {
+				return nil
+			}
+		}
+	}
+}
+
+// record logs attempt a and, when the event is done with (done: delivered or given up),
+// moves the cursor past it; after a failure it starts the endpoint's failing period, and
+// disables the endpoint when that has lasted Options.DisableAfter. All in one transaction.
+func (w *worker) record(ctx context.Context, ep *store.WebhookEndpoint, a *store.WebhookAttempt, done bool) error {
+	e := w.e
+	failingSince := time.Time{}
+	if a.Outcome != store.WebhookSucceeded {
+		failingSince = ep.FailingSince
+		if failingSince.IsZero() {
+			failingSince = a.At
+		}
+	}
+	to := ep.Cursor
+	if done {
+		to = a.Sequence
+	}
+	disable := a.Outcome != store.WebhookSucceeded && e.opt.DisableAfter > 0 && e.now().Sub(failingSince) >= e.opt.DisableAfter
+	moved := false
+	err := e.st.Update(ctx, func(wr store.Writer) error {
+		moved = false
+		if err := wr.AppendWebhookAttempt(ctx, a); err != nil {
+			return err
+		}
+		ok, err := wr.MoveWebhookCursor(ctx, ep.Tenant, ep.ID, ep.Cursor, to, failingSince)
+		if err != nil || !ok {
+			return err
+		}
+		moved = true
+		if disable {
+			return w.disable(ctx, wr, *ep, to, failingSince)
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return errStop
+	}
+	if err != nil {
+		return err
+	}
+	e.m.attempt(a.Outcome, a.Latency)
+	if !moved || disable {
+		return errStop
+	}
+	ep.Cursor, ep.FailingSince = to, failingSince
+	w.saw(*ep)
+	return nil
+}
+
+// disable disables ep (livegate's reason) and appends webhook_endpoint.disabled to its app's
+// feed, in the caller's transaction.
+func (w *worker) disable(ctx context.Context, wr store.Writer, ep store.WebhookEndpoint, cursor uint64, failingSince time.Time) error {
+	now := w.e.now()
+	cur, err := wr.WebhookEndpoint(ctx, ep.Tenant, ep.ID)
+	if err != nil {
+		return err
+	}
+	if !cur.Enabled {
+		return nil
+	}
+	cur.Enabled = false
+	cur.DisabledReason = fmt.Sprintf("every delivery attempt failed for %s (since %s); enable the endpoint to resume from its cursor",
+		now.Sub(failingSince).Round(time.Second), failingSince.UTC().Format(time.RFC3339))
+	cur.UpdatedAt = now
+	if err := wr.UpdateWebhookEndpoint(ctx, cur); err != nil {
+		return err
+	}
+	id := uuid.NewString()
+	ev := &livegatev1.Event{
+		Id:         id,
+		Type:       payload.TypeWebhookEndpointDisabled,
+		Source:     payload.SourceLivegate,
+		AccountId:  ep.AccountID,
+		AppId:      ep.AppID,
+		OccurredAt: timestamppb.New(now),
+		ReceivedAt: timestamppb.New(now),
+		Payload: &livegatev1.Event_WebhookEndpointDisabled{WebhookEndpointDisabled: &livegatev1.WebhookEndpointDisabled{
+			EndpointId:   ep.ID,
+			Name:         cur.Name,
+			Url:          cur.URL,
+			Reason:       cur.DisabledReason,
+			FailingSince: timestamppb.New(failingSince),
+			Cursor:       cursor,
+		}},
+	}
+	if err := eventlog.Append(ctx, wr, ev, id, id); err != nil {
+		return fmt.Errorf("append webhook_endpoint.disabled of %s: %w", ep.ID, err)
+	}
+	w.e.log.Warn("webhooks out: endpoint disabled", "account_id", ep.AccountID, "app_id", ep.AppID, "endpoint", ep.ID, "reason", cur.DisabledReason)
+	return nil
+}
+
+// moveCursor moves the cursor to `to` (compare-and-set); errStop if it had moved.
+func (w *worker) moveCursor(ctx context.Context, ep store.WebhookEndpoint, to uint64, failingSince time.Time) (bool, error) {
+	moved := false
+	err := w.e.st.Update(ctx, func(wr store.Writer) error {
+		var err error
+		moved, err = wr.MoveWebhookCursor(ctx, ep.Tenant, ep.ID, ep.Cursor, to, failingSince)
+		return err
+	})
+	return moved, err
+}
+
+// Ping sends endpoint ep a test event (type webhook.test, sequence 0) now, outside its
+// order and its retries, logs the attempt and returns it. The error is the store's (or
+// ctx's); an endpoint's failure is the attempt's outcome.
+func (e *Engine) Ping(ctx context.Context, ep store.WebhookEndpoint) (store.WebhookAttempt, error) {
+	now := e.now()
+	id := uuid.NewString()
+	ev := &livegatev1.Event{
+		Id:         id,
+		Type:       TypeTest,
+		Source:     payload.SourceLivegate,
+		AccountId:  ep.AccountID,
+		AppId:      ep.AppID,
+		OccurredAt: timestamppb.New(now),
+		ReceivedAt: timestamppb.New(now),
+	}
+	b, err := body(ev, "")
+	if err != nil {
+		return store.WebhookAttempt{}, err
+	}
+	ts := now.Unix()
+	sig, err := Sign(ep, id, ts, b, now)
+	if err != nil {
+		return store.WebhookAttempt{}, err
+	}
+	h := http.Header{}
+	h.Set(HeaderID, id)
+	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+	h.Set(HeaderSignature, sig)
+	res, err := e.client.post(ctx, ep.URL, h, b, e.now)
+	if err != nil {
+		return store.WebhookAttempt{}, err
+	}
+	a := store.WebhookAttempt{
+		Tenant: ep.Tenant, EndpointID: ep.ID, At: now, EventID: id, EventType: TypeTest, Attempt: 1,
+		StatusCode: res.status, Latency: res.latency, Error: res.err, ResponseBody: res.body, Outcome: store.WebhookSucceeded,
+	}
+	if !res.ok() {
+		a.Outcome = store.WebhookFailed
+	}
+	if err := e.st.Update(ctx, func(w store.Writer) error { return w.AppendWebhookAttempt(ctx, &a) }); err != nil {
+		return store.WebhookAttempt{}, err
+	}
+	e.m.attempt(a.Outcome, a.Latency)
+	return a, nil
+}

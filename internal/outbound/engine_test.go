@@ -1,0 +1,340 @@
+package outbound_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/eventlog"
+	"github.com/livegate/livegate/internal/netguard"
+	"github.com/livegate/livegate/internal/outbound"
+	"github.com/livegate/livegate/internal/payload"
+	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/sqlite"
+	"github.com/livegate/livegate/internal/testenv"
+	"github.com/livegate/livegate/internal/webhookevents"
+)
+
+var tenant = store.Tenant{AccountID: "acc-out", AppID: "app-out"}
+
+func parse(events []string) (outbound.Filter, error) { return webhookevents.Parse(events) }
+
+// fixture is a SQLite store, an app, and an engine running on it.
+type fixture struct {
+	t   *testing.T
+	st  store.Store
+	eng *outbound.Engine
+}
+
+func newFixture(t *testing.T, opt outbound.Options) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.Update(ctx, func(w store.Writer) error {
+		return w.CreateApp(ctx, store.App{Tenant: tenant, TokenID: uuid.NewString(), TokenHash: []byte("x"), WebhookSecret: "s", CreatedAt: time.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	opt.Policy = netguard.Policy{AllowHTTP: true, AllowPrivate: true}
+	f := &fixture{t: t, st: st}
+	f.eng = outbound.New(st, parse, opt, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st.OnCommit(f.eng.Notify)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = f.eng.Run(runCtx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return f
+}
+
+func (f *fixture) endpoint(url string, events ...string) store.WebhookEndpoint {
+	f.t.Helper()
+	now := time.Now()
+	e := store.WebhookEndpoint{Tenant: tenant, ID: uuid.NewString(), Name: "test", URL: url, Events: events, Enabled: true,
+		Secret: newSecret(f.t), CreatedAt: now, UpdatedAt: now}
+	ctx := context.Background()
+	if err := f.st.Update(ctx, func(w store.Writer) error { return w.CreateWebhookEndpoint(ctx, e) }); err != nil {
+		f.t.Fatal(err)
+	}
+	f.eng.Wake(tenant, e.ID)
+	return e
+}
+
+// appendStatus appends a livestream.status_changed event and returns its sequence.
+func (f *fixture) appendStatus(livestream string) uint64 {
+	f.t.Helper()
+	ctx := context.Background()
+	id := uuid.NewString()
+	ev := &livegatev1.Event{Id: id, Type: payload.TypeStatusChanged, Source: payload.SourceLivegate, AccountId: tenant.AccountID, AppId: tenant.AppID,
+		ReceivedAt: timestamppb.Now(), LivestreamId: livestream,
+		Payload: &livegatev1.Event_LivestreamStatusChanged{LivestreamStatusChanged: &livegatev1.LivestreamStatusChanged{
+			LivestreamId: livestream, OldStatus: livegatev1.LivestreamStatus_IDLE, NewStatus: livegatev1.LivestreamStatus_LIVE}}}
+	if err := f.st.Update(ctx, func(w store.Writer) error { return eventlog.Append(ctx, w, ev, id, id) }); err != nil {
+		f.t.Fatal(err)
+	}
+	return ev.GetSequence()
+}
+
+func (f *fixture) load(id string) store.WebhookEndpoint {
+	f.t.Helper()
+	var e store.WebhookEndpoint
+	ctx := context.Background()
+	if err := f.st.View(ctx, func(r store.Reader) error {
+		var err error
+		e, err = r.WebhookEndpoint(ctx, tenant, id)
+		return err
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return e
+}
+
+func (f *fixture) attempts(id string) []store.WebhookAttempt {
+	f.t.Helper()
+	var as []store.WebhookAttempt
+	ctx := context.Background()
+	if err := f.st.View(ctx, func(r store.Reader) error {
+		var err error
+		as, err = r.WebhookAttempts(ctx, tenant, id, 0, 1000)
+		return err
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return as
+}
+
+// delivery is a request a receiver got.
+type delivery struct {
+	header http.Header
+	body   []byte
+}
+
+// receiver answers with answer(n) (n counts requests from 0) after verifying the request
+// with the Standard Webhooks library; verifying failures fail the test.
+func receiver(t *testing.T, secret func() string, answer func(n int) int) (*httptest.Server, func() []delivery) {
+	var mu sync.Mutex
+	var got []delivery
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		wh, err := standardwebhooks.NewWebhook(secret())
+		if err != nil {
+			t.Error(err)
+		} else if err := wh.Verify(body, r.Header); err != nil {
+			t.Errorf("delivery does not verify with the Standard Webhooks library: %v", err)
+		}
+		mu.Lock()
+		n := len(got)
+		got = append(got, delivery{r.Header.Clone(), body})
+		mu.Unlock()
+		w.WriteHeader(answer(n))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []delivery {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]delivery(nil), got...)
+	}
+}
+
+func TestPingSendsASignedTestEvent(t *testing.T) {
+	f := newFixture(t, outbound.Options{})
+	var secret string
+	srv, got := receiver(t, func() string { return secret }, func(int) int { return 202 })
+	e := f.endpoint(srv.URL+"/hook", "hls.")
+	secret = e.Secret
+	a, err := f.eng.Ping(context.Background(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Outcome != store.WebhookSucceeded || a.StatusCode != 202 || a.EventType != outbound.TypeTest || a.Sequence != 0 || a.ID == 0 {
+		t.Errorf("ping attempt = %+v", a)
+	}
+	ds := got()
+	if len(ds) != 1 {
+		t.Fatalf("receiver got %d requests, want 1", len(ds))
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(ds[0].body, &ev); err != nil || ev["type"] != outbound.TypeTest || ev["app_id"] != tenant.AppID {
+		t.Errorf("ping body %s", ds[0].body)
+	}
+	if ds[0].header.Get("webhook-id") != a.EventID || ds[0].header.Get("User-Agent") == "" {
+		t.Errorf("headers %v, attempt event id %s", ds[0].header, a.EventID)
+	}
+	if as := f.attempts(e.ID); len(as) != 1 || as[0].ID != a.ID {
+		t.Errorf("delivery log %+v, want the ping", as)
+	}
+}
+
+// A 410 is not retried: the event is given up at once, and the endpoint moves on to the next.
+func TestGoneIsGivenUpAndTheEndpointMovesOn(t *testing.T) {
+	f := newFixture(t, outbound.Options{Schedule: outbound.Schedule{Steps: []time.Duration{10 * time.Millisecond}, For: time.Hour}})
+	var secret string
+	srv, got := receiver(t, func() string { return secret }, func(n int) int {
+		if n == 0 {
+			return http.StatusGone
+		}
+		return 200
+	})
+	e := f.endpoint(srv.URL, "livestreaming.statusUpdate")
+	secret = e.Secret
+	s1, s2 := f.appendStatus("ls-1"), f.appendStatus("ls-2")
+	testenv.WaitFor(t, "both events tried", func() bool { return f.load(e.ID).Cursor == s2 })
+	ds := got()
+	if len(ds) != 2 {
+		t.Fatalf("receiver got %d requests, want 2 (the 410 not retried)", len(ds))
+	}
+	var b struct {
+		Event    string `json:"event"`
+		StreamID string `json:"streamId"`
+		Status   string `json:"status"`
+	}
+	if err := json.Unmarshal(ds[1].body, &b); err != nil || b.Event != "livestreaming.statusUpdate" || b.StreamID != "ls-2" || b.Status != "LIVE" {
+		t.Errorf("RealtimeKit body %s", ds[1].body)
+	}
+	as := f.attempts(e.ID)
+	if len(as) != 2 || as[1].Sequence != s1 || as[1].Outcome != store.WebhookFailed || as[1].StatusCode != 410 ||
+		as[0].Sequence != s2 || as[0].Outcome != store.WebhookSucceeded {
+		t.Errorf("delivery log (newest first) %+v", as)
+	}
+	if !f.load(e.ID).FailingSince.IsZero() {
+		t.Error("FailingSince is set after a success")
+	}
+}
+
+// An endpoint whose attempts all failed for --webhooks-disable-after is disabled, and that
+// is an event in its app's feed, written with it.
+func TestDisableAfterAppendsTheFeedEvent(t *testing.T) {
+	f := newFixture(t, outbound.Options{
+		Schedule:     outbound.Schedule{Steps: []time.Duration{20 * time.Millisecond}, For: time.Hour},
+		DisableAfter: 300 * time.Millisecond,
+	})
+	var secret string
+	srv, got := receiver(t, func() string { return secret }, func(int) int { return 503 })
+	e := f.endpoint(srv.URL, "livestream.status_changed")
+	secret = e.Secret
+	seq := f.appendStatus("ls-1")
+	testenv.WaitFor(t, "the endpoint disabled", func() bool { return !f.load(e.ID).Enabled })
+	cur := f.load(e.ID)
+	if cur.DisabledReason == "" || cur.FailingSince.IsZero() {
+		t.Errorf("disabled endpoint: reason %q, failing since %v", cur.DisabledReason, cur.FailingSince)
+	}
+	as := f.attempts(e.ID)
+	if len(as) < 2 || as[0].Outcome != store.WebhookRetrying || as[0].Sequence != seq {
+		t.Errorf("delivery log (newest first) %+v", as)
+	}
+	n := len(got())
+	ctx := context.Background()
+	var recs []store.Event
+	if err := f.st.View(ctx, func(r store.Reader) error {
+		var err error
+		recs, err = r.EventsAfter(ctx, tenant, seq, store.EventFilter{Types: []string{payload.TypeWebhookEndpointDisabled}}, 10)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 {
+		t.Fatalf("%d webhook_endpoint.disabled events in the feed, want 1", len(recs))
+	}
+	ev, err := eventlog.Decode(recs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ev.GetWebhookEndpointDisabled()
+	if ev.GetSource() != "livegate" || d.GetEndpointId() != e.ID || d.GetReason() != cur.DisabledReason || d.GetUrl() != e.URL || d.GetCursor() != cur.Cursor {
+		t.Errorf("webhook_endpoint.disabled = %v", ev)
+	}
+	// Disabled, it is sent nothing more.
+	time.Sleep(200 * time.Millisecond)
+	if m := len(got()); m != n {
+		t.Errorf("a disabled endpoint got %d more requests", m-n)
+	}
+}
+
+// A retry in progress is resumed from the delivery log after a restart: the attempts go on
+// numbered after the last one logged.
+func TestRetryResumesFromTheLog(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Update(ctx, func(w store.Writer) error {
+		return w.CreateApp(ctx, store.App{Tenant: tenant, TokenID: "tok", TokenHash: []byte("x"), WebhookSecret: "s", CreatedAt: time.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fail := true
+	var mu sync.Mutex
+	var secret string
+	srv, _ := receiver(t, func() string { return secret }, func(int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			return 500
+		}
+		return 200
+	})
+	f := &fixture{t: t, st: st}
+	now := time.Now()
+	e := store.WebhookEndpoint{Tenant: tenant, ID: uuid.NewString(), Name: "n", URL: srv.URL, Events: []string{"livestream."}, Enabled: true,
+		Secret: newSecret(t), CreatedAt: now, UpdatedAt: now}
+	secret = e.Secret
+	if err := st.Update(ctx, func(w store.Writer) error { return w.CreateWebhookEndpoint(ctx, e) }); err != nil {
+		t.Fatal(err)
+	}
+	seq := f.appendStatus("ls-1")
+	run := func() (stop func()) {
+		eng := outbound.New(st, parse, outbound.Options{Policy: netguard.Policy{AllowHTTP: true, AllowPrivate: true},
+			Schedule: outbound.Schedule{Steps: []time.Duration{50 * time.Millisecond}, For: time.Hour}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		c, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { _ = eng.Run(c); close(done) }()
+		return func() { cancel(); <-done }
+	}
+	stop := run()
+	testenv.WaitFor(t, "3 attempts", func() bool { return len(f.attempts(e.ID)) >= 3 })
+	stop()
+	before := f.attempts(e.ID)
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	stop = run()
+	defer stop()
+	testenv.WaitFor(t, "delivered after the restart", func() bool { return f.load(e.ID).Cursor == seq })
+	as := f.attempts(e.ID)
+	if as[0].Outcome != store.WebhookSucceeded || as[0].Attempt != before[0].Attempt+1 {
+		t.Errorf("after the restart the attempt is numbered %d (%s), the last logged before was %d", as[0].Attempt, as[0].Outcome, before[0].Attempt)
+	}
+}
+
+// The delivery log keeps Options.LogRetention: older entries are pruned.
+func TestDeliveryLogIsPruned(t *testing.T) {
+	f := newFixture(t, outbound.Options{LogRetention: 300 * time.Millisecond, PruneEvery: 50 * time.Millisecond})
+	var secret string
+	srv, _ := receiver(t, func() string { return secret }, func(int) int { return 200 })
+	e := f.endpoint(srv.URL, "hls.")
+	secret = e.Secret
+	if _, err := f.eng.Ping(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.attempts(e.ID)); n != 1 {
+		t.Fatalf("%d attempts logged, want 1", n)
+	}
+	testenv.WaitFor(t, "the old attempt pruned", func() bool { return len(f.attempts(e.ID)) == 0 })
+}
