@@ -31,6 +31,7 @@ import (
 	"github.com/livegate/livegate/internal/metrics"
 	"github.com/livegate/livegate/internal/nginxconf"
 	"github.com/livegate/livegate/internal/projection"
+	"github.com/livegate/livegate/internal/rawcodec"
 	"github.com/livegate/livegate/internal/rtmp"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/telemetry"
@@ -374,9 +375,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 			grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{st}, streams...)...),
 		}, cfg.Tracing.ServerOptions()...)
 	}
-	s.grpc = grpc.NewServer(append(chain(false), append(lim.grpcServerOptions(),
+	// Both servers send an event encoded once (rawcodec) as it is: see events.SendEncoded.
+	s.grpc = grpc.NewServer(append(chain(false), append(lim.grpcServerOptions(), rawcodec.ServerOption(),
 		grpc.ChainStreamInterceptor(m.Subscriptions(metrics.FaceGRPC)))...)...)
-	s.internal = grpc.NewServer(append(chain(true), grpc.MaxRecvMsgSize(max(lim.GRPCMaxRecvBytes, gateway.MaxBodyBytes+64<<10)),
+	s.internal = grpc.NewServer(append(chain(true), grpc.MaxRecvMsgSize(max(lim.GRPCMaxRecvBytes, gateway.MaxBodyBytes+64<<10)), rawcodec.ServerOption(),
 		grpc.ChainStreamInterceptor(m.Subscriptions("")))...) // NDJSON or SSE, as the gateway says
 	urls := livestream.URLs{IngestBase: cfg.IngestBase, PlaybackBase: cfg.PlaybackBase}
 	livestreams := livestream.NewServer(s.store, urls)
@@ -396,6 +398,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	feedOpts := cfg.Feed
 	feedOpts.Observer = m
 	events := event.NewServer(s.store, s.hub, feedOpts)
+	events.SendEncoded()
 	for _, g := range []*grpc.Server{s.grpc, s.internal} {
 		livegatev1.RegisterLivestreamServiceServer(g, livestreams)
 		livegatev1.RegisterAnalyticsServiceServer(g, analyticsSrv)
