@@ -191,6 +191,9 @@ func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send Sender, lastSent *time.Time, every time.Duration, o Observer) (uint64, error) {
 	ticker := time.NewTicker(jitter(every))
 	defer ticker.Stop()
+	// Taken once: ctx.Done() walks the context's chain of values (every interceptor adds
+	// one) each time it is called.
+	ctxDone, hubDone := ctx.Done(), hub.Done()
 	for {
 		// Drain what is queued.
 		for {
@@ -213,9 +216,9 @@ func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send 
 			*lastSent = time.Now()
 		}
 		select {
-		case <-ctx.Done():
+		case <-ctxDone:
 			return cursor, ctx.Err()
-		case <-hub.Done():
+		case <-hubDone:
 			return cursor, ErrShutdown
 		case <-sub.wake:
 		case <-ticker.C:

@@ -33,10 +33,13 @@ type sender struct {
 	stall  time.Duration
 	timer  *time.Timer // made at the first hand-off that has to wait
 
+	done   <-chan struct{} // ctx.Done(), taken once (it walks the context's chain)
+
 	mu       sync.Mutex
 	inflight bool  // a send goroutine is running
 	pending  []out // messages waiting for it, in order
 	bytes    int   // their size
+	spare    []out // the buffer the last send goroutine gave back, for the next
 
 	taken  chan struct{} // signalled when pending is taken or the goroutine returns
 	failed chan struct{} // closed when a Send failed; err says why
@@ -55,14 +58,13 @@ type out struct {
 }
 
 func newSender(ctx context.Context, stream grpc.ServerStreamingServer[livegatev1.SubscribeResponse], after uint64, stall time.Duration) *sender {
-	s := &sender{ctx: ctx, stream: stream, stall: stall, taken: make(chan struct{}, 1), failed: make(chan struct{})}
+	s := &sender{ctx: ctx, done: ctx.Done(), stream: stream, stall: stall, taken: make(chan struct{}, 1), failed: make(chan struct{})}
 	s.sent.Store(after)
 	return s
 }
 
-// run sends msg and then whatever is waiting, until nothing is.
-func (s *sender) run(msg out) {
-	batch := []out{msg}
+// run sends batch and then whatever is waiting, until nothing is.
+func (s *sender) run(batch []out) {
 	for {
 		for _, m := range batch {
 			if err := s.stream.SendMsg(m.msg); err != nil {
@@ -88,6 +90,7 @@ func (s *sender) run(msg out) {
 		batch, s.pending, s.bytes = s.pending, batch[:0], 0
 		if len(batch) == 0 {
 			s.inflight = false
+			s.spare = batch // empty: the next goroutine's batch
 		}
 		s.mu.Unlock()
 		s.signal()
@@ -117,7 +120,7 @@ func (s *sender) wait() error {
 		return nil
 	case <-s.failed:
 		return s.err
-	case <-s.ctx.Done():
+	case <-s.done:
 		return s.ctx.Err()
 	case <-s.timer.C:
 		after := strconv.FormatUint(s.sent.Load(), 10)
@@ -140,8 +143,10 @@ func (s *sender) hand(msg out) error {
 		s.mu.Lock()
 		if !s.inflight {
 			s.inflight = true
+			batch := append(s.spare, msg)
+			s.spare = nil
 			s.mu.Unlock()
-			go s.run(msg)
+			go s.run(batch)
 			return nil
 		}
 		if size < 0 {
