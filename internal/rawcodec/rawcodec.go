@@ -14,10 +14,17 @@ import (
 // Message is a message already encoded: its bytes are what a stream sends for it. They must
 // be a valid encoding of the message type the stream sends, and are never changed once made
 // (many streams may be sending them at once).
-type Message struct{ b []byte }
+type Message struct {
+	b    []byte
+	data mem.BufferSlice // b, as the codec returns it: made once, for every send
+}
 
 // NewMessage wraps an encoded message; b must not be changed afterwards.
-func NewMessage(b []byte) *Message { return &Message{b: b} }
+func NewMessage(b []byte) *Message {
+	// A SliceBuffer is not pooled: freeing it after a write leaves the bytes alone; and the
+	// transport reads the slice without changing it.
+	return &Message{b: b, data: mem.BufferSlice{mem.SliceBuffer(b)}}
+}
 
 // Bytes is the encoding.
 func (m *Message) Bytes() []byte { return m.b }
@@ -29,8 +36,7 @@ type codec struct{ proto encoding.CodecV2 }
 
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	if m, ok := v.(*Message); ok {
-		// A SliceBuffer is not pooled: freeing it after the write leaves the bytes alone.
-		return mem.BufferSlice{mem.SliceBuffer(m.b)}, nil
+		return m.data, nil
 	}
 	return c.proto.Marshal(v)
 }
