@@ -165,14 +165,37 @@ func readAfter(ctx context.Context, r Replayer, send Sender, t store.Tenant, f F
 	return items, more, err
 }
 
+// page is what one store read returned.
+type page struct {
+	items []Item
+	more  bool
+	err   error
+}
+
+// replay delivers the stored events after cursor. While one page is delivered, the next is
+// read (on a goroutine of its own): the store read and the sends overlap.
 func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter, cursor uint64, batch, maxBytes int, send Sender, lastSent *time.Time, o Observer) (uint64, error) {
+	read := func(after uint64) page {
+		items, more, err := readAfter(ctx, r, send, t, f, after, batch, maxBytes)
+		return page{items, more, err}
+	}
+	next := read(cursor)
 	for {
-		items, more, rerr := readAfter(ctx, r, send, t, f, cursor, batch, maxBytes)
+		items, more, rerr := next.items, next.more, next.err
+		var ahead chan page
+		if rerr == nil && (len(items) >= batch || more) && len(items) > 0 {
+			ahead = make(chan page, 1)
+			after := items[len(items)-1].Sequence
+			go func() { ahead <- read(after) }()
+		}
 		// What was read before a failure is delivered first: the stream ends right before
 		// the event it could not read.
 		for i := range items {
 			it := &items[i]
 			if err := deliver(send, it); err != nil {
+				if ahead != nil {
+					<-ahead // no read outlives the replay
+				}
 				return cursor, err
 			}
 			sent(o, hub, it.Sequence)
@@ -182,9 +205,10 @@ func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 		if rerr != nil {
 			return cursor, fmt.Errorf("replay events after %d: %w", cursor, rerr)
 		}
-		if len(items) < batch && !more {
+		if ahead == nil {
 			return cursor, nil
 		}
+		next = <-ahead
 	}
 }
 
