@@ -33,7 +33,7 @@ type sender struct {
 	stall  time.Duration
 	timer  *time.Timer // made at the first hand-off that has to wait
 
-	done   <-chan struct{} // ctx.Done(), taken once (it walks the context's chain)
+	done <-chan struct{} // ctx.Done(), taken once (it walks the context's chain)
 
 	mu       sync.Mutex
 	inflight bool  // a send goroutine is running
