@@ -49,10 +49,29 @@ var Marshaler = &runtime.JSONPb{
 const NDJSONContentType = "application/x-ndjson"
 
 // streamLabeled is Marshaler with streamed answers labelled NDJSONContentType; single answers
-// (and an error answered before the first line) stay application/json.
-type streamLabeled struct{ *runtime.JSONPb }
+// (and an error answered before the first line) stay application/json. A streamed event
+// (Subscribe's `events:stream`) is rendered once for all subscribers (events).
+type streamLabeled struct {
+	*runtime.JSONPb
+	events *eventJSON
+}
 
 func (streamLabeled) StreamContentType(any) string { return NDJSONContentType }
+
+// Marshal is JSONPb's, except for a streamed event message ({"result": SubscribeResponse
+// carrying an event}: the same line, with the event's JSON from the shared cache.
+func (m streamLabeled) Marshal(v any) ([]byte, error) {
+	if r, ok := v.(map[string]any); ok && len(r) == 1 {
+		if resp, ok := r["result"].(*livegatev1.SubscribeResponse); ok && resp.GetEvent() != nil {
+			e, err := m.events.get(resp.GetEvent())
+			if err != nil {
+				return nil, err
+			}
+			return e.line, nil
+		}
+	}
+	return m.JSONPb.Marshal(v)
+}
 
 // Options tunes the gateway.
 type Options struct {
@@ -89,8 +108,9 @@ type Options struct {
 // New returns the HTTP handler serving the REST face over conn, a client of livegate's gRPC
 // server.
 func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler, error) {
+	events := newEventJSON(eventJSONEntries, eventJSONBytes) // shared by NDJSON and SSE
 	mux := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, streamLabeled{Marshaler}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, streamLabeled{JSONPb: Marshaler, events: events}),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithStreamErrorHandler(streamErrorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
@@ -132,7 +152,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 	if err := registerRTMP(mux, conn, admit, opts.Metrics); err != nil {
 		return nil, err
 	}
-	if err := registerSSE(mux, conn); err != nil {
+	if err := registerSSE(mux, conn, events); err != nil {
 		return nil, err
 	}
 	if err := handlePath(mux, http.MethodGet, openAPIPath, serveOpenAPI); err != nil {

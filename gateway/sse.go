@@ -43,12 +43,14 @@ type sseHandler struct {
 	client    livegatev1.EventServiceClient
 	heartbeat time.Duration
 	startWait time.Duration
+	events    *eventJSON // events rendered once for every subscriber (nil: each renders)
 }
 
-func registerSSE(mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+func registerSSE(mux *runtime.ServeMux, conn *grpc.ClientConn, events *eventJSON) error {
 	h := &sseHandler{
 		mux:       mux,
 		client:    livegatev1.NewEventServiceClient(conn),
+		events:    events,
 		heartbeat: SSEHeartbeat,
 		startWait: sseStartWait,
 	}
@@ -213,7 +215,7 @@ func (h *sseHandler) serve(w http.ResponseWriter, r *http.Request, params map[st
 				_ = rc.Flush()
 				return
 			}
-			if frame, err = appendSSEMessage(frame, res.msg); err != nil {
+			if frame, err = appendSSEMessage(frame, res.msg, h.events); err != nil {
 				frame = appendSSEError(frame[:0], status.Convert(err))
 				_, _ = w.Write(frame)
 				_ = rc.Flush()
@@ -233,7 +235,7 @@ func (h *sseHandler) serve(w http.ResponseWriter, r *http.Request, params map[st
 	}
 }
 
-// appendSSEMessage appends one Subscribe message as SSE:
+// appendSSEMessage appends one Subscribe message as SSE, the event's JSON from events:
 //
 //	id: <sequence>
 //	event: <type>
@@ -242,14 +244,15 @@ func (h *sseHandler) serve(w http.ResponseWriter, r *http.Request, params map[st
 // A progress message is a comment naming the head, with an `id:` line and no data: the
 // browser dispatches nothing but moves its Last-Event-ID, so a filtered subscriber resumes
 // from the head rather than from its last matching event.
-func appendSSEMessage(b []byte, m *livegatev1.SubscribeResponse) ([]byte, error) {
+func appendSSEMessage(b []byte, m *livegatev1.SubscribeResponse, events *eventJSON) ([]byte, error) {
 	switch k := m.GetKind().(type) {
 	case *livegatev1.SubscribeResponse_Event:
 		ev := k.Event
-		data, err := Marshaler.Marshal(ev)
+		e, err := events.get(ev)
 		if err != nil {
-			return b, fmt.Errorf("encode event %d: %w", ev.GetSequence(), err)
+			return b, err
 		}
+		data := e.json
 		b = fmt.Appendf(b, "id: %d\n", ev.GetSequence())
 		if t := sseField(ev.GetType()); t != "" {
 			b = fmt.Appendf(b, "event: %s\n", t)

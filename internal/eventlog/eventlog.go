@@ -5,8 +5,11 @@ package eventlog
 import (
 	"context"
 	"fmt"
+	"unicode/utf8"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/limits"
@@ -66,4 +69,111 @@ func DecodeAll(recs []store.Event) ([]*livegatev1.Event, error) {
 		out = append(out, ev)
 	}
 	return out, nil
+}
+
+// Response encodes livegate.v1.SubscribeResponse{event: the stored event, with its sequence}
+// from the stored body, without decoding it: the body is an Event encoded without its
+// sequence (Append clears it), and sequence is field 1, so the sequence's field followed by
+// the body is the Event's encoding (the same bytes proto.Marshal gives), and the response is
+// that, as field 1 (event), length-prefixed. The body is not checked: decode it (Decode) or
+// check it (Check) first. A body that does carry a sequence (not one Append wrote) has it
+// replaced.
+func Response(rec store.Event) []byte {
+	body := rec.Body
+	if num, typ, n := protowire.ConsumeTag(body); n > 0 && num == 1 && typ == protowire.VarintType {
+		if m := protowire.ConsumeFieldValue(num, typ, body[n:]); m >= 0 {
+			body = body[n+m:]
+		}
+	}
+	eventLen := protowire.SizeTag(1) + protowire.SizeVarint(rec.Sequence) + len(body)
+	b := make([]byte, 0, protowire.SizeTag(1)+protowire.SizeBytes(eventLen))
+	b = protowire.AppendTag(b, 1, protowire.BytesType) // SubscribeResponse.event
+	b = protowire.AppendVarint(b, uint64(eventLen))
+	b = protowire.AppendTag(b, 1, protowire.VarintType) // Event.sequence
+	b = protowire.AppendVarint(b, rec.Sequence)
+	return append(b, body...)
+}
+
+// Check reports whether a stored body decodes as an Event, as Decode would, without
+// decoding it (nothing is allocated): every field well formed, every string field valid
+// UTF-8, every known message field (to any depth) likewise. A field of a known number with
+// another wire type is an unknown field to a decoder, as here.
+func Check(rec store.Event) error {
+	if !validMessage(rec.Body, eventDescriptor, 0) {
+		return fmt.Errorf("decode event %d: not a valid %s encoding", rec.Sequence, eventDescriptor.FullName())
+	}
+	return nil
+}
+
+var eventDescriptor = (&livegatev1.Event{}).ProtoReflect().Descriptor()
+
+// maxDepth is how deep messages may nest: protobuf-go's default recursion limit.
+const maxDepth = 10000
+
+func validMessage(b []byte, md protoreflect.MessageDescriptor, depth int) bool {
+	if depth > maxDepth {
+		return false
+	}
+	fields := md.Fields()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num > protowire.MaxValidNumber {
+			return false
+		}
+		b = b[n:]
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return false
+		}
+		v := b[:m]
+		b = b[m:]
+		if fd := fields.ByNumber(num); fd != nil && !validField(v, typ, fd, depth) {
+			return false
+		}
+	}
+	return true
+}
+
+// validField checks a known field's value v (as ConsumeFieldValue delimits it), of wire type
+// typ.
+func validField(v []byte, typ protowire.Type, fd protoreflect.FieldDescriptor, depth int) bool {
+	kind := fd.Kind()
+	if typ == protowire.BytesType {
+		payload, _ := protowire.ConsumeBytes(v)
+		switch kind {
+		case protoreflect.StringKind:
+			return fd.ParentFile().Syntax() != protoreflect.Proto3 || utf8.Valid(payload)
+		case protoreflect.BytesKind:
+			return true
+		case protoreflect.MessageKind:
+			return validMessage(payload, fd.Message(), depth+1)
+		}
+		if !fd.IsList() {
+			return true // a scalar sent length-delimited: an unknown field
+		}
+		// A packed repeated scalar: every element must be whole.
+		for len(payload) > 0 {
+			var k int
+			switch kind {
+			case protoreflect.Fixed32Kind, protoreflect.Sfixed32Kind, protoreflect.FloatKind:
+				_, k = protowire.ConsumeFixed32(payload)
+			case protoreflect.Fixed64Kind, protoreflect.Sfixed64Kind, protoreflect.DoubleKind:
+				_, k = protowire.ConsumeFixed64(payload)
+			case protoreflect.GroupKind:
+				return true // groups are never packed: an unknown field
+			default:
+				_, k = protowire.ConsumeVarint(payload)
+			}
+			if k < 0 {
+				return false
+			}
+			payload = payload[k:]
+		}
+		return true
+	}
+	if kind == protoreflect.GroupKind && typ == protowire.StartGroupType {
+		payload, _ := protowire.ConsumeGroup(fd.Number(), v)
+		return validMessage(payload, fd.Message(), depth+1)
+	}
+	return true // a scalar (ConsumeFieldValue checked it), or another wire type: unknown
 }

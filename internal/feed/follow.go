@@ -32,6 +32,22 @@ type Sender interface {
 	Progress(head uint64) error
 }
 
+// ItemSender is a Sender that takes events as Items, with their encoding when the hub or
+// the replayer has it (sent as it is, not encoded again): Follow calls Item, not Event.
+type ItemSender interface {
+	Sender
+	// Item delivers the next matching event.
+	Item(*Item) error
+}
+
+// ItemReplayer is a Replayer that can also read stored events encoded, and checked, but not
+// decoded (Items with Encoded set and Event nil). Follow reads through ItemsAfter when its
+// Sender is an ItemSender. Its contract is EventsAfter's.
+type ItemReplayer interface {
+	Replayer
+	ItemsAfter(ctx context.Context, t store.Tenant, after uint64, f Filter, limit, maxBytes int) (items []Item, more bool, err error)
+}
+
 // Default bounds of a subscription (see Options).
 const (
 	DefaultReplayBatch      = 500
@@ -76,13 +92,13 @@ type Observer interface {
 	FellBack()
 }
 
-// sent tells o (if any) that ev was sent.
-func sent(o Observer, hub *Hub, ev *livegatev1.Event) {
+// sent tells o (if any) that the event seq was sent.
+func sent(o Observer, hub *Hub, seq uint64) {
 	if o == nil {
 		return
 	}
 	var lag uint64
-	if head, seq := hub.Head(), ev.GetSequence(); head > seq {
+	if head := hub.Head(); head > seq {
 		lag = head - seq
 	}
 	o.Sent(lag)
@@ -125,56 +141,108 @@ func Follow(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 
 var errOverflow = errors.New("feed: live queue overflowed")
 
+// deliver hands an event to send: as an Item to an ItemSender, else decoded.
+func deliver(send Sender, it *Item) error {
+	if is, ok := send.(ItemSender); ok {
+		return is.Item(it)
+	}
+	return send.Event(it.Event)
+}
+
+// readAfter reads a page of stored events after cursor: encoded and not decoded when both
+// the replayer and the sender can (ItemReplayer, ItemSender), else decoded.
+func readAfter(ctx context.Context, r Replayer, send Sender, t store.Tenant, f Filter, cursor uint64, batch, maxBytes int) ([]Item, bool, error) {
+	if ir, ok := r.(ItemReplayer); ok {
+		if _, ok := send.(ItemSender); ok {
+			return ir.ItemsAfter(ctx, t, cursor, f, batch, maxBytes)
+		}
+	}
+	events, more, err := r.EventsAfter(ctx, t, cursor, f, batch, maxBytes)
+	items := make([]Item, len(events))
+	for i, ev := range events {
+		items[i] = Item{Sequence: ev.GetSequence(), Event: ev}
+	}
+	return items, more, err
+}
+
+// page is what one store read returned.
+type page struct {
+	items []Item
+	more  bool
+	err   error
+}
+
+// replay delivers the stored events after cursor. While one page is delivered, the next is
+// read (on a goroutine of its own): the store read and the sends overlap.
 func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter, cursor uint64, batch, maxBytes int, send Sender, lastSent *time.Time, o Observer) (uint64, error) {
+	read := func(after uint64) page {
+		items, more, err := readAfter(ctx, r, send, t, f, after, batch, maxBytes)
+		return page{items, more, err}
+	}
+	next := read(cursor)
 	for {
-		events, more, rerr := r.EventsAfter(ctx, t, cursor, f, batch, maxBytes)
+		items, more, rerr := next.items, next.more, next.err
+		var ahead chan page
+		if rerr == nil && (len(items) >= batch || more) && len(items) > 0 {
+			ahead = make(chan page, 1)
+			after := items[len(items)-1].Sequence
+			go func() { ahead <- read(after) }()
+		}
 		// What was read before a failure is delivered first: the stream ends right before
 		// the event it could not read.
-		for _, ev := range events {
-			if err := send.Event(ev); err != nil {
+		for i := range items {
+			it := &items[i]
+			if err := deliver(send, it); err != nil {
+				if ahead != nil {
+					<-ahead // no read outlives the replay
+				}
 				return cursor, err
 			}
-			sent(o, hub, ev)
-			cursor = ev.GetSequence()
+			sent(o, hub, it.Sequence)
+			cursor = it.Sequence
 			*lastSent = time.Now()
 		}
 		if rerr != nil {
 			return cursor, fmt.Errorf("replay events after %d: %w", cursor, rerr)
 		}
-		if len(events) < batch && !more {
+		if ahead == nil {
 			return cursor, nil
 		}
+		next = <-ahead
 	}
 }
 
 func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send Sender, lastSent *time.Time, every time.Duration, o Observer) (uint64, error) {
 	ticker := time.NewTicker(jitter(every))
 	defer ticker.Stop()
+	// Taken once: ctx.Done() walks the context's chain of values (every interceptor adds
+	// one) each time it is called.
+	ctxDone, hubDone := ctx.Done(), hub.Done()
 	for {
 		// Drain what is queued.
 		for {
-			ev, overflowed := sub.pop()
+			it, overflowed := sub.pop()
 			if overflowed {
 				// Dropped events are all after cursor (the last sent): the store has them.
 				return cursor, errOverflow
 			}
-			if ev == nil {
+			if it == nil {
 				break
 			}
-			if ev.GetSequence() <= cursor {
+			if it.Sequence <= cursor {
 				continue // already delivered by the replay
 			}
-			if err := send.Event(ev); err != nil {
+			if err := deliver(send, it); err != nil {
 				return cursor, err
 			}
-			sent(o, hub, ev)
-			cursor = ev.GetSequence()
+			sent(o, hub, it.Sequence)
+			cursor = it.Sequence
 			*lastSent = time.Now()
 		}
 		select {
-		case <-ctx.Done():
+		case <-ctxDone:
 			return cursor, ctx.Err()
-		case <-hub.Done():
+		case <-hubDone:
 			return cursor, ErrShutdown
 		case <-sub.wake:
 		case <-ticker.C:

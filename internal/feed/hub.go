@@ -23,6 +23,7 @@ import (
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/eventlog"
+	"github.com/livegate/livegate/internal/rawcodec"
 	"github.com/livegate/livegate/internal/store"
 )
 
@@ -74,8 +75,34 @@ func (h *Hub) Done() <-chan struct{} { return h.closed }
 // Shutdown ends every subscription (Follow returns ErrShutdown).
 func (h *Hub) Shutdown() { h.shutOnce.Do(func() { close(h.closed) }) }
 
+// Item is an event as Follow hands it on: its sequence, the message (nil when only the
+// encoding is known: a replayed event), and its encoding as a SubscribeResponse when known
+// (eventlog.Response; nil otherwise). A published Item is shared by every subscriber: it is
+// never changed.
+type Item struct {
+	Sequence uint64
+	Event    *livegatev1.Event
+	Encoded  *rawcodec.Message
+}
+
+// GetSequence is the event's sequence (0 for a nil Item).
+func (it *Item) GetSequence() uint64 {
+	if it == nil {
+		return 0
+	}
+	return it.Sequence
+}
+
+// size is what the item counts against a queue's byte bound.
+func (it *Item) size() int {
+	if it.Encoded != nil {
+		return it.Encoded.Len()
+	}
+	return proto.Size(it.Event)
+}
+
 // Subscription is one subscriber's registration: a queue of matching live events, bounded
-// by count and by bytes (proto.Size of the events).
+// by count and by bytes (the size of the events).
 type Subscription struct {
 	hub      *Hub
 	tenant   store.Tenant
@@ -86,7 +113,7 @@ type Subscription struct {
 	mu       sync.Mutex
 	q        []queued // q[next:] is pending
 	next     int
-	bytes    int // proto.Size of the pending events
+	bytes    int // size of the pending events
 	overflow bool
 	// wake has a value when the subscriber should look at its queue or overflow flag.
 	wake chan struct{}
@@ -143,13 +170,13 @@ func (s *Subscription) QueuedBytes() int {
 
 // queued is an event in a live queue, with its size.
 type queued struct {
-	ev   *livegatev1.Event
+	it   *Item
 	size int
 }
 
-// push queues ev (of size n) unless that passes a bound: then the queue is dropped and the
+// push queues it (of size n) unless that passes a bound: then the queue is dropped and the
 // subscription overflows. It reports whether the subscriber should be woken.
-func (s *Subscription) push(ev *livegatev1.Event, n int) bool {
+func (s *Subscription) push(it *Item, n int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.overflow {
@@ -159,7 +186,7 @@ func (s *Subscription) push(ev *livegatev1.Event, n int) bool {
 		s.overflowLocked()
 		return true
 	}
-	s.q = append(s.q, queued{ev, n})
+	s.q = append(s.q, queued{it, n})
 	s.bytes += n
 	return true
 }
@@ -186,7 +213,7 @@ func (s *Subscription) notify() {
 }
 
 // pop takes the next queued event (nil: none), and reports whether the queue overflowed.
-func (s *Subscription) pop() (*livegatev1.Event, bool) {
+func (s *Subscription) pop() (*Item, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.overflow {
@@ -205,7 +232,7 @@ func (s *Subscription) pop() (*livegatev1.Event, bool) {
 	s.q[s.next] = queued{}
 	s.next++
 	s.bytes -= e.size
-	return e.ev, false
+	return e.it, false
 }
 
 // idle reports whether nothing is queued and the queue has not overflowed.
@@ -224,13 +251,14 @@ func (h *Hub) Publish(events []*livegatev1.Event) {
 	}
 	h.mu.RLock()
 	for _, ev := range events {
-		h.publishLocked(ev)
+		h.publishLocked(&Item{Sequence: ev.GetSequence(), Event: ev})
 	}
 	h.mu.RUnlock()
 	h.advance(events[len(events)-1].GetSequence())
 }
 
-func (h *Hub) publishLocked(ev *livegatev1.Event) {
+func (h *Hub) publishLocked(it *Item) {
+	ev := it.Event
 	t := store.Tenant{AccountID: ev.GetAccountId(), AppID: ev.GetAppId()}
 	size := -1 // computed once, for the first subscriber that takes it
 	for s := range h.subs[t] {
@@ -238,9 +266,9 @@ func (h *Hub) publishLocked(ev *livegatev1.Event) {
 			continue
 		}
 		if size < 0 {
-			size = proto.Size(ev)
+			size = it.size()
 		}
-		if s.push(ev, size) {
+		if s.push(it, size) {
 			s.notify()
 		}
 	}
@@ -275,8 +303,9 @@ func (h *Hub) PublishCommitted(recs []store.Event) {
 	if len(recs) == 0 {
 		return
 	}
-	// Decode outside the lock; publish in order under it.
-	events := make([]*livegatev1.Event, len(recs))
+	// Decode and encode (once for every subscriber) outside the lock; publish in order
+	// under it.
+	items := make([]Item, len(recs))
 	var errs []error // errs[i] != nil: recs[i] cannot be decoded
 	for i := range recs {
 		ev, err := eventlog.Decode(recs[i])
@@ -287,12 +316,12 @@ func (h *Hub) PublishCommitted(recs []store.Event) {
 			errs[i] = err
 			continue
 		}
-		events[i] = ev
+		items[i] = Item{Sequence: ev.GetSequence(), Event: ev, Encoded: rawcodec.NewMessage(eventlog.Response(recs[i]))}
 	}
 	h.mu.RLock()
-	for i, ev := range events {
-		if ev != nil {
-			h.publishLocked(ev)
+	for i := range items {
+		if items[i].Event != nil {
+			h.publishLocked(&items[i])
 			continue
 		}
 		// Its tenant's subscriptions all overflow: each reads on from the store from the

@@ -33,6 +33,7 @@ import (
 	"github.com/livegate/livegate/internal/nginxconf"
 	"github.com/livegate/livegate/internal/outbound"
 	"github.com/livegate/livegate/internal/projection"
+	"github.com/livegate/livegate/internal/rawcodec"
 	"github.com/livegate/livegate/internal/rtmp"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/telemetry"
@@ -413,9 +414,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 			grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{st}, streams...)...),
 		}, cfg.Tracing.ServerOptions()...)
 	}
-	s.grpc = grpc.NewServer(append(chain(false), append(lim.grpcServerOptions(),
+	// Both servers send an event encoded once (rawcodec) as it is: see events.SendEncoded.
+	s.grpc = grpc.NewServer(append(chain(false), append(lim.grpcServerOptions(), rawcodec.ServerOption(),
 		grpc.ChainStreamInterceptor(m.Subscriptions(metrics.FaceGRPC)))...)...)
-	s.internal = grpc.NewServer(append(chain(true), grpc.MaxRecvMsgSize(max(lim.GRPCMaxRecvBytes, gateway.MaxBodyBytes+64<<10)),
+	s.internal = grpc.NewServer(append(chain(true), grpc.MaxRecvMsgSize(max(lim.GRPCMaxRecvBytes, gateway.MaxBodyBytes+64<<10)), rawcodec.ServerOption(),
 		grpc.ChainStreamInterceptor(m.Subscriptions("")))...) // NDJSON or SSE, as the gateway says
 	urls := livestream.URLs{IngestBase: cfg.IngestBase, PlaybackBase: cfg.PlaybackBase}
 	livestreams := livestream.NewServer(s.store, urls)
@@ -444,6 +446,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		MaxPerApp: cfg.WebhooksOut.MaxPerApp,
 		Deliverer: s.outbound,
 	})
+	events.SendEncoded()
 	for _, g := range []*grpc.Server{s.grpc, s.internal} {
 		livegatev1.RegisterLivestreamServiceServer(g, livestreams)
 		livegatev1.RegisterAnalyticsServiceServer(g, analyticsSrv)

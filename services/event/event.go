@@ -14,6 +14,7 @@ import (
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/feed"
+	"github.com/livegate/livegate/internal/rawcodec"
 	"github.com/livegate/livegate/internal/store"
 )
 
@@ -34,6 +35,8 @@ type Server struct {
 	hub   *feed.Hub
 	opts  feed.Options
 	subs  *limiter
+	// encoded: the servers it is registered on send a *rawcodec.Message as it is.
+	encoded bool
 }
 
 // NewServer returns an EventService over st, following live events through hub.
@@ -51,6 +54,12 @@ func NewServer(st store.Store, hub *feed.Hub, opts feed.Options) *Server {
 }
 
 var _ livegatev1.EventServiceServer = (*Server)(nil)
+
+// SendEncoded says that every gRPC server the service is registered on uses rawcodec
+// (rawcodec.ServerOption): Subscribe then sends each event as encoded once, by the hub for
+// all its subscribers or from the stored body on replay, not decoded and encoded again for
+// each stream. Call it before serving.
+func (s *Server) SendEncoded() { s.encoded = true }
 
 type filterRequest interface {
 	GetAccountId() string
@@ -208,7 +217,11 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 		return err
 	}
 	snd := newSender(ctx, stream, after, s.opts.StallTimeout)
-	err = feed.Follow(ctx, s.hub, replayer{s.store}, t, f, after, snd, s.opts)
+	var send feed.Sender = snd
+	if s.encoded {
+		send = encodedSender{snd}
+	}
+	err = feed.Follow(ctx, s.hub, replayer{s.store}, t, f, after, send, s.opts)
 	var stalled *apierror.Error
 	if ctx.Err() == nil && !(errors.As(err, &stalled) && stalled.Reason == apierror.ReasonSubscriberStalled) {
 		// What Follow delivered before it ended goes out before the status.
@@ -235,6 +248,39 @@ func cursorCompacted(after, pruned uint64) error {
 type replayer struct{ store store.Store }
 
 func (r replayer) EventsAfter(ctx context.Context, t store.Tenant, after uint64, f feed.Filter, limit, maxBytes int) ([]*livegatev1.Event, bool, error) {
+	recs, more, err := r.read(ctx, t, after, f, limit, maxBytes)
+	if err != nil {
+		return nil, false, err
+	}
+	events := make([]*livegatev1.Event, 0, len(recs))
+	for _, rec := range recs {
+		ev, err := eventlog.Decode(rec)
+		if err != nil {
+			return events, false, unreadable(rec, err)
+		}
+		events = append(events, ev)
+	}
+	return events, more, nil
+}
+
+// ItemsAfter is EventsAfter with the events checked and encoded as the stream sends them,
+// not decoded (and encoded again for the stream).
+func (r replayer) ItemsAfter(ctx context.Context, t store.Tenant, after uint64, f feed.Filter, limit, maxBytes int) ([]feed.Item, bool, error) {
+	recs, more, err := r.read(ctx, t, after, f, limit, maxBytes)
+	if err != nil {
+		return nil, false, err
+	}
+	items := make([]feed.Item, 0, len(recs))
+	for _, rec := range recs {
+		if err := eventlog.Check(rec); err != nil {
+			return items, false, unreadable(rec, err)
+		}
+		items = append(items, feed.Item{Sequence: rec.Sequence, Encoded: rawcodec.NewMessage(eventlog.Response(rec))})
+	}
+	return items, more, nil
+}
+
+func (r replayer) read(ctx context.Context, t store.Tenant, after uint64, f feed.Filter, limit, maxBytes int) ([]store.Event, bool, error) {
 	var (
 		recs []store.Event
 		more bool
@@ -256,16 +302,5 @@ func (r replayer) EventsAfter(ctx context.Context, t store.Tenant, after uint64,
 		recs, more, err = rd.EventsAfterBytes(ctx, t, after, f, limit, maxBytes)
 		return err
 	})
-	if err != nil {
-		return nil, false, err
-	}
-	events := make([]*livegatev1.Event, 0, len(recs))
-	for _, rec := range recs {
-		ev, err := eventlog.Decode(rec)
-		if err != nil {
-			return events, false, unreadable(rec, err)
-		}
-		events = append(events, ev)
-	}
-	return events, more, nil
+	return recs, more, err
 }

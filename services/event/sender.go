@@ -13,6 +13,8 @@ import (
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/feed"
+	"github.com/livegate/livegate/internal/rawcodec"
 )
 
 // sender writes feed.Follow's output to the stream from a goroutine other than the
@@ -31,10 +33,13 @@ type sender struct {
 	stall  time.Duration
 	timer  *time.Timer // made at the first hand-off that has to wait
 
+	done <-chan struct{} // ctx.Done(), taken once (it walks the context's chain)
+
 	mu       sync.Mutex
-	inflight bool                            // a send goroutine is running
-	pending  []*livegatev1.SubscribeResponse // messages waiting for it, in order
-	bytes    int                             // their size
+	inflight bool  // a send goroutine is running
+	pending  []out // messages waiting for it, in order
+	bytes    int   // their size
+	spare    []out // the buffer the last send goroutine gave back, for the next
 
 	taken  chan struct{} // signalled when pending is taken or the goroutine returns
 	failed chan struct{} // closed when a Send failed; err says why
@@ -44,26 +49,33 @@ type sender struct {
 	sent atomic.Uint64
 }
 
+// out is a message to send: a *livegatev1.SubscribeResponse, or one already encoded (a
+// *rawcodec.Message, which the server's codec sends as it is); and the cursor it moves to.
+type out struct {
+	msg      any
+	seq      uint64 // the event's sequence, or the progress head
+	progress bool
+}
+
 func newSender(ctx context.Context, stream grpc.ServerStreamingServer[livegatev1.SubscribeResponse], after uint64, stall time.Duration) *sender {
-	s := &sender{ctx: ctx, stream: stream, stall: stall, taken: make(chan struct{}, 1), failed: make(chan struct{})}
+	s := &sender{ctx: ctx, done: ctx.Done(), stream: stream, stall: stall, taken: make(chan struct{}, 1), failed: make(chan struct{})}
 	s.sent.Store(after)
 	return s
 }
 
-// run sends msg and then whatever is waiting, until nothing is.
-func (s *sender) run(msg *livegatev1.SubscribeResponse) {
-	batch := []*livegatev1.SubscribeResponse{msg}
+// run sends batch and then whatever is waiting, until nothing is.
+func (s *sender) run(batch []out) {
 	for {
 		for _, m := range batch {
-			if err := s.stream.Send(m); err != nil {
+			if err := s.stream.SendMsg(m.msg); err != nil {
 				s.err = err
 				close(s.failed)
 				return
 			}
-			if ev := m.GetEvent(); ev != nil {
-				s.sent.Store(ev.GetSequence())
+			if !m.progress {
+				s.sent.Store(m.seq)
 			} else {
-				s.sent.Store(max(s.sent.Load(), m.GetProgress().GetHeadSequence()))
+				s.sent.Store(max(s.sent.Load(), m.seq))
 			}
 		}
 		clear(batch)
@@ -78,6 +90,7 @@ func (s *sender) run(msg *livegatev1.SubscribeResponse) {
 		batch, s.pending, s.bytes = s.pending, batch[:0], 0
 		if len(batch) == 0 {
 			s.inflight = false
+			s.spare = batch // empty: the next goroutine's batch
 		}
 		s.mu.Unlock()
 		s.signal()
@@ -107,7 +120,7 @@ func (s *sender) wait() error {
 		return nil
 	case <-s.failed:
 		return s.err
-	case <-s.ctx.Done():
+	case <-s.done:
 		return s.ctx.Err()
 	case <-s.timer.C:
 		after := strconv.FormatUint(s.sent.Load(), 10)
@@ -124,18 +137,24 @@ const (
 	aheadBytes    = 256 << 10
 )
 
-func (s *sender) hand(msg *livegatev1.SubscribeResponse) error {
+func (s *sender) hand(msg out) error {
 	size := -1
 	for {
 		s.mu.Lock()
 		if !s.inflight {
 			s.inflight = true
+			batch := append(s.spare, msg)
+			s.spare = nil
 			s.mu.Unlock()
-			go s.run(msg)
+			go s.run(batch)
 			return nil
 		}
 		if size < 0 {
-			size = proto.Size(msg)
+			if m, ok := msg.msg.(*rawcodec.Message); ok {
+				size = m.Len()
+			} else {
+				size = proto.Size(msg.msg.(proto.Message))
+			}
 		}
 		if len(s.pending) == 0 || len(s.pending) < aheadMessages && s.bytes+size <= aheadBytes {
 			s.pending = append(s.pending, msg)
@@ -169,9 +188,22 @@ func (s *sender) flush() {
 }
 
 func (s *sender) Event(ev *livegatev1.Event) error {
-	return s.hand(&livegatev1.SubscribeResponse{Kind: &livegatev1.SubscribeResponse_Event{Event: ev}})
+	return s.hand(out{msg: &livegatev1.SubscribeResponse{Kind: &livegatev1.SubscribeResponse_Event{Event: ev}}, seq: ev.GetSequence()})
+}
+
+// encodedSender is a sender on a server whose codec sends a *rawcodec.Message as it is: it
+// sends an event's encoding, made once for every subscriber, when it has one.
+type encodedSender struct{ *sender }
+
+var _ feed.ItemSender = encodedSender{}
+
+func (s encodedSender) Item(it *feed.Item) error {
+	if it.Encoded == nil {
+		return s.Event(it.Event)
+	}
+	return s.hand(out{msg: it.Encoded, seq: it.Sequence})
 }
 
 func (s *sender) Progress(head uint64) error {
-	return s.hand(&livegatev1.SubscribeResponse{Kind: &livegatev1.SubscribeResponse_Progress{Progress: &livegatev1.Progress{HeadSequence: head}}})
+	return s.hand(out{msg: &livegatev1.SubscribeResponse{Kind: &livegatev1.SubscribeResponse_Progress{Progress: &livegatev1.Progress{HeadSequence: head}}}, seq: head, progress: true})
 }
