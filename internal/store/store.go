@@ -291,6 +291,11 @@ type Reader interface {
 	AppByTokenID(ctx context.Context, tokenID string) (App, error)
 	// App returns a tenant's app.
 	App(ctx context.Context, t Tenant) (App, error)
+	// AppsVersion returns a number that every committed change to apps (created, credentials
+	// updated, deleted: by any process) makes different. A reader that cached apps under a
+	// version knows them unchanged while it is the same. Read it before the apps it covers
+	// (on a store without one snapshot per transaction, it may then only be older than they).
+	AppsVersion(ctx context.Context) (uint64, error)
 	// ListApps returns every app, ordered by account id then app id.
 	ListApps(ctx context.Context) ([]App, error)
 	// AuditEntries returns up to limit admin audit entries with a sequence greater than

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AppCredentials", testAppCredentials},
 		{"ListAndDeleteApps", testListAndDeleteApps},
 		{"AuditEntries", testAuditEntries},
+		{"AppsVersion", testAppsVersion},
 		{"LivestreamRoundTrip", testLivestreamRoundTrip},
 		{"LivestreamDuplicate", testLivestreamDuplicate},
 		{"LivestreamDuplicateProvider", testLivestreamDuplicateProvider},
