@@ -340,6 +340,9 @@ type Reader interface {
 	// DeliveryEvents returns the events stored from one provider delivery, in sequence order
 	// (none: the delivery is new).
 	DeliveryEvents(ctx context.Context, t Tenant, source, deliveryID string) ([]Event, error)
+	// DeliverySequences is the sequences of DeliveryEvents alone, in order (none: the
+	// delivery is new): the dedupe check, answered from the index without the events' bodies.
+	DeliverySequences(ctx context.Context, t Tenant, source, deliveryID string) ([]uint64, error)
 	// EventsAfter returns up to limit of the tenant's events with a sequence greater than
 	// after that match f, in sequence order.
 	EventsAfter(ctx context.Context, t Tenant, after uint64, f EventFilter, limit int) ([]Event, error)

@@ -302,15 +302,12 @@ func (s *Server) commit(ctx context.Context, d delivery, now time.Time) (seqs []
 		if fresh, err = stillAccepted(ctx, w, d); err != nil {
 			return err
 		}
-		prior, err := w.DeliveryEvents(ctx, d.tenant, d.source, d.deliveryID)
+		prior, err := w.DeliverySequences(ctx, d.tenant, d.source, d.deliveryID)
 		if err != nil {
 			return err
 		}
 		if len(prior) > 0 {
-			duplicate = true
-			for _, e := range prior {
-				seqs = append(seqs, e.Sequence)
-			}
+			seqs, duplicate = prior, true
 			return nil
 		}
 		for i, ev := range d.events {
