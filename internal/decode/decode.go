@@ -261,6 +261,49 @@ func syntaxError(err error) *FieldError {
 	return &FieldError{Kind: ErrNotJSON, Reason: err.Error(), Err: err}
 }
 
+// NumbersFitFloat64 reports whether every number in raw, a JSON value Object has checked,
+// is within float64's range: whether a google.protobuf.Value (protojson) takes its numbers.
+func NumbersFitFloat64(raw []byte) bool {
+	r := readers.Get().(*objectReader)
+	defer readers.Put(r)
+	r.src.Reset(raw)
+	r.dec.Reset(&r.src)
+	for {
+		tok, err := r.dec.ReadToken()
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		if tok.Kind() == '0' {
+			if _, err := strconv.ParseFloat(tok.String(), 64); err != nil {
+				return false
+			}
+		}
+	}
+}
+
+// Without is the JSON object of top's members except the one named key.
+func Without(top map[string]json.RawMessage, key string) ([]byte, error) {
+	out := make([]byte, 0, 256)
+	out = append(out, '{')
+	for k, v := range top {
+		if k == key {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		name, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(append(out, name...), ':'), v...)
+	}
+	return append(out, '}'), nil
+}
+
 // String returns the member key of top, which must be a non-empty string.
 func String(top map[string]json.RawMessage, key string) (string, error) {
 	raw, ok := top[key]

@@ -170,7 +170,7 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 	if err := checkBody(req, req.GetBody()); err != nil {
 		return nil, err
 	}
-	decoded, err := hms.Decode(req.GetBody())
+	decoded, err := hms.DecodeLean(req.GetBody()) // the envelope's Data is not used
 	if err != nil {
 		return nil, decodeError(err)
 	}
