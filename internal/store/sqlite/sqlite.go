@@ -103,12 +103,6 @@ type Store struct {
 	// transaction, each under its own savepoint, and commits them with one fsync.
 	commits  *groupcommit.Queue
 	onCommit func([]store.Event)
-
-	// Checkpoints (see checkpointLoop): their own connection, woken after commits.
-	ckpt     *sql.DB
-	ckptWake chan struct{}
-	ckptStop chan struct{}
-	ckptDone chan struct{}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -176,53 +170,8 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		s.w.Close()
 		return nil, fmt.Errorf("sqlite: open %s read-only: %w", path, err)
 	}
-	s.ckpt, err = openDB(dsn(path, false))
-	if err != nil {
-		s.r.Close()
-		s.w.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	s.ckpt.SetMaxOpenConns(1)
-	s.ckptWake, s.ckptStop, s.ckptDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
-	go s.checkpointLoop()
 	s.commits = groupcommit.Start("sqlite", s.commitBatch)
 	return s, nil
-}
-
-// checkpointEvery is how long the checkpointer lets commits gather after one wakes it: a
-// checkpoint copies each page once, however often it was written since the last.
-const checkpointEvery = 200 * time.Millisecond
-
-// checkpointLoop copies what commits wrote to the WAL into the database file (a PASSIVE
-// checkpoint: it waits for no reader or writer), on a connection of its own, at most every
-// checkpointEvery while commits happen.
-//
-// SQLite would otherwise checkpoint inside a commit (every 1,000 WAL pages), on the writer
-// connection: the group committer, which every delivery waits for, would then also write the
-// database file and fsync it. The writer's automatic checkpoints are off (dsn). Durability
-// does not depend on checkpoints: a commit is durable once its WAL frames are fsynced; a
-// checkpoint only moves committed pages into the database file, and the WAL is reused from its
-// start once they all are.
-func (s *Store) checkpointLoop() {
-	defer close(s.ckptDone)
-	ctx := context.Background()
-	for {
-		select {
-		case <-s.ckptStop:
-			return
-		case <-s.ckptWake:
-		}
-		t := time.NewTimer(checkpointEvery)
-		select {
-		case <-s.ckptStop:
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		// An error (the disk, say) leaves the pages in the WAL, which stays valid: the next
-		// commit wakes the next try, and the final one runs when the store closes.
-		_, _ = s.ckpt.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
-	}
 }
 
 // openDB is a pool of the driver's connections to dsn, each keeping its prepared statements
@@ -383,9 +332,7 @@ func dsn(path string, readOnly bool) string {
 		q = append(q, "mode=ro")
 	} else {
 		// journal_mode is stored in the file; setting it needs a writable connection.
-		// wal_autocheckpoint(0): the store checkpoints on a connection of its own
-		// (checkpointLoop), never inside a commit.
-		q = append(q, "_pragma="+url.QueryEscape("journal_mode(WAL)"), "_pragma="+url.QueryEscape("wal_autocheckpoint(0)"), "_txlock=immediate")
+		q = append(q, "_pragma="+url.QueryEscape("journal_mode(WAL)"), "_txlock=immediate")
 	}
 	// EscapedPath escapes '?', '#', '%' and spaces, which would otherwise end or garble the
 	// path part of the URI.
@@ -505,12 +452,6 @@ func (s *Store) commitBatch(batch []*groupcommit.Update) {
 		}
 		appended = nil
 	}
-	if ok > 0 {
-		select {
-		case s.ckptWake <- struct{}{}:
-		default:
-		}
-	}
 	if len(appended) > 0 && s.onCommit != nil {
 		s.onCommit(appended)
 	}
@@ -526,11 +467,6 @@ func (s *Store) Close() error {
 		s.commits.Close()
 	}
 	var errs []error
-	if s.ckpt != nil {
-		close(s.ckptStop)
-		<-s.ckptDone
-		errs = append(errs, s.ckpt.Close())
-	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}

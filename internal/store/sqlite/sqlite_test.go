@@ -401,43 +401,6 @@ func BenchmarkView(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "views/s")
 }
 
-// TestCheckpointsWhileOpen: what commits write reaches the database file soon after, while
-// the store stays open (the store checkpoints on its own connection, not inside commits):
-// the WAL does not keep every write until Close.
-func TestCheckpointsWhileOpen(t *testing.T) {
-	ctx := t.Context()
-	dir := t.TempDir()
-	s := openT(t, dir)
-	dbFile := filepath.Join(dir, FileName)
-	before, err := os.Stat(dbFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := make([]byte, 16<<10)
-	for i := range 64 {
-		err := s.Update(ctx, func(w store.Writer) error {
-			return w.AppendEvent(ctx, &store.Event{Tenant: tenant, Source: "hms", Type: "t", DeliveryID: fmt.Sprint(i),
-				DedupeKey: fmt.Sprint(i), ReceivedAt: time.Now(), Body: body})
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	const grown = 32 * 16 << 10 // half of what was written
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		fi, err := os.Stat(dbFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Size()-before.Size() >= grown {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("database file %d bytes 10 s after 1 MiB of commits (%d before): not checkpointed", fi.Size(), before.Size())
-		}
-	}
-}
-
 // TestAppsVersionReadWriteRead: a group commit's transaction reads AppsVersion once for all
 // its Updates, and a write to apps in it forgets what was read: read, rotate, read again
 // gives another version.
