@@ -156,8 +156,13 @@ type delivery struct {
 // DeliverHmsWebhook takes one 100ms delivery.
 func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverHmsWebhookRequest) (*livegatev1.DeliverHmsWebhookResponse, error) {
 	t := store.TenantOf(req)
-	if err := validate(&livegatev1.DeliverHmsWebhookRequest{AccountId: req.GetAccountId(), AppId: req.GetAppId()}); err != nil {
-		return nil, err
+	// A request that passes every rule needs neither check below; one that does not is
+	// checked step by step, in the validation order (see validate).
+	valid := validate(req) == nil
+	if !valid {
+		if err := validate(&livegatev1.DeliverHmsWebhookRequest{AccountId: req.GetAccountId(), AppId: req.GetAppId()}); err != nil {
+			return nil, err
+		}
 	}
 	accepts := func(a store.App) bool { return hmsSecretOK(a, true, s.now(), req.GetWebhookSecret()) }
 	app, known, err := s.app(ctx, t, accepts)
@@ -167,7 +172,7 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 	if !hmsSecretOK(app.app, known, s.now(), req.GetWebhookSecret()) {
 		return nil, errHMSSecret
 	}
-	if err := checkBody(req, req.GetBody()); err != nil {
+	if err := checkBody(req, req.GetBody(), valid); err != nil {
 		return nil, err
 	}
 	decoded, err := hms.DecodeLean(req.GetBody()) // the envelope's Data is not used
@@ -218,8 +223,13 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 // DeliverAmityWebhook takes one Amity delivery: one event per video stream.
 func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.DeliverAmityWebhookRequest) (*livegatev1.DeliverAmityWebhookResponse, error) {
 	t := store.TenantOf(req)
-	if err := validate(&livegatev1.DeliverAmityWebhookRequest{AccountId: req.GetAccountId(), AppId: req.GetAppId()}); err != nil {
-		return nil, err
+	// A request that passes every rule needs neither check below; one that does not is
+	// checked step by step, in the validation order (see validate).
+	valid := validate(req) == nil
+	if !valid {
+		if err := validate(&livegatev1.DeliverAmityWebhookRequest{AccountId: req.GetAccountId(), AppId: req.GetAppId()}); err != nil {
+			return nil, err
+		}
 	}
 	accepts := func(a store.App) bool { return amitySignatureOK(a, true, s.now(), req.GetBody(), req.GetSignature()) }
 	app, appKnown, err := s.app(ctx, t, accepts)
@@ -233,7 +243,7 @@ func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.Delive
 	if !amitySignatureOK(app.app, appKnown, s.now(), req.GetBody(), req.GetSignature()) {
 		return nil, errAmitySig
 	}
-	if err := checkBody(req, req.GetBody()); err != nil {
+	if err := checkBody(req, req.GetBody(), valid); err != nil {
 		return nil, err
 	}
 	w, err := amity.Decode(req.GetBody())
@@ -380,11 +390,15 @@ func validate(req proto.Message) error {
 	return st.Err()
 }
 
-// checkBody checks an authenticated delivery: its size (413), its request's rules, and the
-// JSON bounds that keep what is stored decodable (limits.CheckJSON).
-func checkBody(req proto.Message, body []byte) error {
+// checkBody checks an authenticated delivery: its size (413), its request's rules (unless
+// valid: checked already), and the JSON bounds that keep what is stored decodable
+// (limits.CheckJSON).
+func checkBody(req proto.Message, body []byte, valid bool) error {
 	if len(body) > limits.MaxBodyBytes {
 		return limits.BodyTooLarge(len(body))
+	}
+	if valid {
+		return limits.CheckJSON(body)
 	}
 	if err := validate(req); err != nil {
 		return err
