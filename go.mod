@@ -32,10 +32,9 @@ require (
 	modernc.org/sqlite v1.61.1
 )
 
-require (
-	github.com/chromedp/cdproto v0.159.0 // indirect
-	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
-)
+require github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875
+
+require github.com/chromedp/cdproto v0.159.0 // indirect
 
 require (
 	cel.dev/cel-go v0.32.0 // indirect

@@ -18,7 +18,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -102,7 +105,82 @@ func (e *FieldError) APIError() *apierror.Error {
 
 // Object checks that body is one JSON object, valid UTF-8, with no key twice in any object
 // and nested at most limits.MaxJSONDepth levels, and returns its top-level members.
+//
+// A body is read once, by a streaming tokenizer (jsontext, the one encoding/json/v2 is built
+// on), which refuses invalid UTF-8 and a key twice in one object by itself (RFC 7493). Every
+// body it accepts, the checks below accept too; it is stricter in places (a "\ud800" escape,
+// which encoding/json takes as U+FFFD). So a body it refuses, and only such a body, is read
+// again by the checks below (encoding/json's tokens), which decide and name the fault: what
+// is refused, and how, is theirs alone.
 func Object(body []byte) (map[string]json.RawMessage, error) {
+	if top, ok := fastObject(body); ok {
+		return top, nil
+	}
+	return slowObject(body)
+}
+
+// fastObject is Object for a body jsontext accepts; ok is false for any other.
+func fastObject(body []byte) (_ map[string]json.RawMessage, ok bool) {
+	r := readers.Get().(*objectReader)
+	defer readers.Put(r)
+	r.src.Reset(body)
+	r.dec.Reset(&r.src)
+	dec := &r.dec
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return nil, false
+	}
+	top := make(map[string]json.RawMessage, 8)
+	for dec.PeekKind() == '"' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return nil, false
+		}
+		key := name.String() // before the next read voids the token
+		start := dec.InputOffset()
+		if !skipValue(dec) {
+			return nil, false
+		}
+		// The value, without the separator and whitespace before it.
+		top[key] = bytes.TrimLeft(body[start:dec.InputOffset()], " \t\r\n:")
+	}
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '}' {
+		return nil, false
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return nil, false
+	}
+	return top, true
+}
+
+// skipValue reads one value; false if it is not valid or is nested deeper than
+// limits.MaxJSONDepth (counting the containers it is in).
+func skipValue(dec *jsontext.Decoder) bool {
+	depth := dec.StackDepth()
+	for {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return false
+		}
+		if k := tok.Kind(); (k == '{' || k == '[') && dec.StackDepth() > limits.MaxJSONDepth {
+			return false
+		}
+		if dec.StackDepth() == depth {
+			return true
+		}
+	}
+}
+
+// objectReader is fastObject's tokenizer and its input, reused.
+type objectReader struct {
+	src bytes.Reader
+	dec jsontext.Decoder
+}
+
+var readers = sync.Pool{New: func() any { return new(objectReader) }}
+
+// slowObject is Object with encoding/json: it reads body token by token, then decodes its
+// members, and names the fault of a body it refuses.
+func slowObject(body []byte) (map[string]json.RawMessage, error) {
 	if !utf8.Valid(body) {
 		return nil, &FieldError{Kind: ErrNotJSON, Reason: "not valid UTF-8"}
 	}
@@ -181,6 +259,49 @@ func syntaxError(err error) *FieldError {
 		return &FieldError{Kind: ErrNotJSON, Reason: "empty, or ends early", Err: io.ErrUnexpectedEOF}
 	}
 	return &FieldError{Kind: ErrNotJSON, Reason: err.Error(), Err: err}
+}
+
+// NumbersFitFloat64 reports whether every number in raw, a JSON value Object has checked,
+// is within float64's range: whether a google.protobuf.Value (protojson) takes its numbers.
+func NumbersFitFloat64(raw []byte) bool {
+	r := readers.Get().(*objectReader)
+	defer readers.Put(r)
+	r.src.Reset(raw)
+	r.dec.Reset(&r.src)
+	for {
+		tok, err := r.dec.ReadToken()
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		if tok.Kind() == '0' {
+			if _, err := strconv.ParseFloat(tok.String(), 64); err != nil {
+				return false
+			}
+		}
+	}
+}
+
+// Without is the JSON object of top's members except the one named key.
+func Without(top map[string]json.RawMessage, key string) ([]byte, error) {
+	out := make([]byte, 0, 256)
+	out = append(out, '{')
+	for k, v := range top {
+		if k == key {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		name, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(append(out, name...), ':'), v...)
+	}
+	return append(out, '}'), nil
 }
 
 // String returns the member key of top, which must be a non-empty string.

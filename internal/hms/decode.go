@@ -3,6 +3,8 @@
 package hms
 
 import (
+	"encoding/json"
+
 	"google.golang.org/protobuf/proto"
 
 	hmsv1 "github.com/livegate/livegate/gen/go/livegate/hms/v1"
@@ -31,6 +33,60 @@ type Decoded struct {
 // float64's range anywhere in it, even under an unknown key, is an invalid value of "data".
 func Decode(body []byte) (*Decoded, error) {
 	return decodeBody(body, false)
+}
+
+// DecodeLean is Decode, except that the Delivery it returns has no Data (the envelope's
+// `data` as a google.protobuf.Struct, which livegate's ingest does not use and which cost
+// about a third of a delivery's decode): it refuses exactly the bodies Decode refuses, with
+// the same error, and returns the same Payload and the same Delivery otherwise. A delivery of
+// a type without a payload message is decoded as Decode does (with Data).
+func DecodeLean(body []byte) (*Decoded, error) {
+	top, err := decode.Object(body)
+	if err != nil {
+		return nil, err
+	}
+	d, ok, err := decodeTop(top, false)
+	if err != nil || d.Payload == nil {
+		return decodeBody(body, false)
+	}
+	// What Decode would add: data as a Struct, which takes any JSON object whose numbers
+	// are float64s (protojson has read all of data's text for the payload already). The
+	// envelope without data must decode, too. If either does not hold, Decode decides,
+	// and names the fault.
+	if !ok || !decode.NumbersFitFloat64(top["data"]) {
+		return decodeBody(body, false)
+	}
+	env, err := decode.Without(top, "data")
+	if err != nil {
+		return decodeBody(body, false)
+	}
+	if err := decode.Proto(env, "", d.Delivery, false); err != nil {
+		return decodeBody(body, false)
+	}
+	return d, nil
+}
+
+// decodeTop decodes the payload of the delivery whose members are top, as decodeBody does;
+// ok is false if top has no type or data fit for it (decodeBody names what is wrong).
+func decodeTop(top map[string]json.RawMessage, strict bool) (_ *Decoded, ok bool, _ error) {
+	eventType, err := decode.String(top, "type")
+	if err != nil {
+		return nil, false, err
+	}
+	data, err := decode.RequiredObject(top, "data")
+	if err != nil {
+		return nil, false, err
+	}
+	payload, known := NewPayload(eventType)
+	if known {
+		if err := decode.Proto(data, "data", payload, strict); err != nil {
+			return nil, false, err
+		}
+	}
+	if !known {
+		payload = nil
+	}
+	return &Decoded{Delivery: &hmsv1.Delivery{}, Payload: payload}, true, nil
 }
 
 // DecodeStrict is Decode, except that a key the schema does not know, in the envelope or in the

@@ -81,3 +81,41 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeLean: DecodeLean refuses exactly what Decode refuses, with the same error, and
+// otherwise returns what Decode returns but the envelope's Data (for a type with a payload).
+func FuzzDecodeLean(f *testing.F) {
+	for _, fx := range readFixtures(f) {
+		f.Add(fx.body)
+	}
+	for _, seed := range []string{
+		``, `null`, `{}`, `{"type":"","data":{}}`, `{"type":"peer.join.success","data":[]}`,
+		`{"type":"peer.leave.success","data":{"duration":"40","surprise":[1,{"a":null}]}}`,
+		`{"type":"peer.leave.success","data":{"room_id":"r","x":1e400}}`,
+		`{"type":"peer.leave.success","data":{"room_id":"r","x":[-1e309]}}`,
+		`{"type":"peer.leave.success","data":{"room_id":"r"},"timestamp":"nope","id":3}`,
+		`{"type":"peer.leave.success","data":{"room_id":"r"},"is_replay":true,"isReplay":false}`,
+		`{"type":"peer.leave.success","data":{"room_id":"r"},"x\u0022y":1,"\u00e9":"\ud800"}`,
+		`{"type":"whiteboard.opened","timestamp":"2021-11-30T12:58:49.1+05:30","data":{"x":1e400}}`,
+		`{"type":"recording.success","is_replay":true,"data":{"URL":"u","url":"v"}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		lean, leanErr := DecodeLean(body)
+		full, fullErr := Decode(body)
+		if (leanErr == nil) != (fullErr == nil) || leanErr != nil && leanErr.Error() != fullErr.Error() {
+			t.Fatalf("%q: DecodeLean: %v; Decode: %v", body, leanErr, fullErr)
+		}
+		if fullErr != nil {
+			return
+		}
+		envelope := proto.CloneOf(full.Delivery)
+		if lean.Payload != nil {
+			envelope.Data = nil
+		}
+		if !proto.Equal(lean.Payload, full.Payload) || !proto.Equal(lean.Delivery, envelope) {
+			t.Fatalf("%q: DecodeLean %v %v; Decode %v %v", body, lean.Delivery, lean.Payload, full.Delivery, full.Payload)
+		}
+	})
+}

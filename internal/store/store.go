@@ -291,6 +291,11 @@ type Reader interface {
 	AppByTokenID(ctx context.Context, tokenID string) (App, error)
 	// App returns a tenant's app.
 	App(ctx context.Context, t Tenant) (App, error)
+	// AppsVersion returns a number that every committed change to apps (created, credentials
+	// updated, deleted: by any process) makes different. A reader that cached apps under a
+	// version knows them unchanged while it is the same. Read it before the apps it covers
+	// (on a store without one snapshot per transaction, it may then only be older than they).
+	AppsVersion(ctx context.Context) (uint64, error)
 	// ListApps returns every app, ordered by account id then app id.
 	ListApps(ctx context.Context) ([]App, error)
 	// AuditEntries returns up to limit admin audit entries with a sequence greater than
@@ -335,6 +340,9 @@ type Reader interface {
 	// DeliveryEvents returns the events stored from one provider delivery, in sequence order
 	// (none: the delivery is new).
 	DeliveryEvents(ctx context.Context, t Tenant, source, deliveryID string) ([]Event, error)
+	// DeliverySequences is the sequences of DeliveryEvents alone, in order (none: the
+	// delivery is new): the dedupe check, answered from the index without the events' bodies.
+	DeliverySequences(ctx context.Context, t Tenant, source, deliveryID string) ([]uint64, error)
 	// EventsAfter returns up to limit of the tenant's events with a sequence greater than
 	// after that match f, in sequence order.
 	EventsAfter(ctx context.Context, t Tenant, after uint64, f EventFilter, limit int) ([]Event, error)

@@ -2,6 +2,8 @@ package webhook_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -127,6 +129,68 @@ func TestServiceDuplicates(t *testing.T) {
 	legacy, err := c.DeliverAmityWebhook(ctx, &livegatev1.DeliverAmityWebhookRequest{AccountId: "acc", AppId: "app", LegacySignature: "anything", Body: []byte(`not even JSON`)})
 	if err != nil || !legacy.GetIgnored() || len(legacy.GetSequences()) != 0 {
 		t.Fatalf("legacy copy: %v %v, want ignored", legacy, err)
+	}
+	delivered := 0
+	for _, ev := range storedEvents(t, st) {
+		if ev.GetSource() == payload.SourceHMS || ev.GetSource() == payload.SourceAmity {
+			delivered++
+		}
+	}
+	if delivered != 3 {
+		t.Fatalf("stored %d provider events, want 3 (one 100ms, two Amity streams)", delivered)
+	}
+}
+
+// TestServiceConcurrentDuplicates: the same delivery sent many times at once (most of them
+// committed in one group with the first) is stored once; every copy is acknowledged with
+// its sequences, all but one as a duplicate.
+func TestServiceConcurrentDuplicates(t *testing.T) {
+	srv, st, creds := openService(t)
+	c := dial(t, st, srv)
+	ctx := context.Background()
+	const copies = 16
+	hmsReq := &livegatev1.DeliverHmsWebhookRequest{AccountId: "acc", AppId: "app", WebhookSecret: creds.WebhookSecret,
+		Body: []byte(`{"id":"d-same","type":"peer.join.success","data":{"room_id":"r1","peer_id":"p1"}}`)}
+	body := []byte(`{"event":"video-streaming.didStart","data":{"videoStreamings":[{"streamId":"s1"},{"streamId":"s2"}]}}`)
+	amityReq := &livegatev1.DeliverAmityWebhookRequest{AccountId: "acc", AppId: "app", Signature: amity.Sign([]byte(creds.WebhookSecret), body), Body: body}
+
+	type answer struct {
+		seqs []uint64
+		dup  bool
+		err  error
+	}
+	answers := make(chan answer, 2*copies)
+	var wg sync.WaitGroup
+	for range copies {
+		wg.Go(func() {
+			r, err := c.DeliverHmsWebhook(ctx, hmsReq)
+			answers <- answer{[]uint64{r.GetSequence()}, r.GetDuplicate(), err}
+		})
+		wg.Go(func() {
+			r, err := c.DeliverAmityWebhook(ctx, amityReq)
+			answers <- answer{r.GetSequences(), r.GetDuplicate(), err}
+		})
+	}
+	wg.Wait()
+	close(answers)
+	firsts := map[int]int{}
+	seqs := map[int]string{}
+	for a := range answers {
+		if a.err != nil {
+			t.Fatalf("a copy: %v", a.err)
+		}
+		kind := len(a.seqs) // 1: the 100ms delivery, 2: the Amity one
+		if got := fmt.Sprint(a.seqs); seqs[kind] == "" {
+			seqs[kind] = got
+		} else if got != seqs[kind] {
+			t.Errorf("copies answered with sequences %s and %s", seqs[kind], got)
+		}
+		if !a.dup {
+			firsts[kind]++
+		}
+	}
+	if firsts[1] != 1 || firsts[2] != 1 {
+		t.Errorf("copies not answered as duplicates: %d of the 100ms delivery, %d of the Amity one; want 1 each", firsts[1], firsts[2])
 	}
 	delivered := 0
 	for _, ev := range storedEvents(t, st) {

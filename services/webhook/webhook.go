@@ -42,32 +42,68 @@ type Server struct {
 	store store.Store
 	rtmp  RTMP
 	now   func() time.Time
+	apps  *appCache
 }
 
 // NewServer returns a WebhookService over st; rtmp configures the nginx-rtmp callbacks.
 func NewServer(st store.Store, rtmp RTMP) *Server {
-	return &Server{store: st, rtmp: rtmp, now: time.Now}
+	return &Server{store: st, rtmp: rtmp, now: time.Now, apps: newAppCache()}
 }
 
 var _ livegatev1.WebhookServiceServer = (*Server)(nil)
 
-// app returns the tenant's app, and whether it exists. An unknown tenant is no error: its
-// deliveries are refused exactly like those with a wrong secret (the app returned has no
-// secret, and known is false), so that an unauthenticated caller cannot tell which accounts
-// and apps exist.
-func (s *Server) app(ctx context.Context, t store.Tenant) (app store.App, known bool, err error) {
+// app returns the tenant's app for a delivery that accepts(app) checks, and whether it
+// exists: the cached app if it accepts the delivery, otherwise the app read anew (and
+// cached). The commit checks that a cached app is still current (see appCache). An unknown
+// tenant is no error: its deliveries are refused exactly like those with a wrong secret (the
+// app returned has no secret, and known is false), so that an unauthenticated caller cannot
+// tell which accounts and apps exist.
+func (s *Server) app(ctx context.Context, t store.Tenant, accepts func(store.App) bool) (app cachedApp, known bool, err error) {
+	if e, ok := s.apps.get(t); ok && accepts(e.app) {
+		return e, true, nil
+	}
 	err = s.store.View(ctx, func(r store.Reader) error {
 		var err error
-		app, err = r.App(ctx, t)
+		if app.version, err = r.AppsVersion(ctx); err != nil {
+			return err
+		}
+		app.app, err = r.App(ctx, t)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return store.App{Tenant: t}, false, nil
+		s.apps.drop(t)
+		return cachedApp{app: store.App{Tenant: t}}, false, nil
 	}
 	if err != nil {
-		return store.App{}, false, fmt.Errorf("look up app %s/%s: %w", t.AccountID, t.AppID, err)
+		return cachedApp{}, false, fmt.Errorf("look up app %s/%s: %w", t.AccountID, t.AppID, err)
 	}
+	s.apps.put(t, app)
 	return app, true, nil
+}
+
+// stillAccepted checks, inside the transaction that commits a delivery, that the app it was
+// accepted with is current; if apps changed since (AppsVersion), it reads the app in the
+// transaction and checks the delivery against it (accepts): refused is the delivery's 401,
+// and fresh is the app read, to cache once the transaction commits.
+func stillAccepted(ctx context.Context, w store.Writer, d delivery) (fresh *cachedApp, err error) {
+	v, err := w.AppsVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if v == d.appVersion {
+		return nil, nil
+	}
+	app, err := w.App(ctx, d.tenant)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, d.refused
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !d.accepts(app) {
+		return nil, d.refused
+	}
+	return &cachedApp{app: app, version: v}, nil
 }
 
 // hmsSecretOK reports whether secret (a 100ms delivery's X-Webhook-Secret) is one of the
@@ -109,25 +145,37 @@ type delivery struct {
 	events     []*livegatev1.Event
 	payloads   []proto.Message
 	dedupeKeys []string
+
+	// appVersion is the AppsVersion of the app the delivery was accepted with; accepts
+	// checks the delivery against an app read anew, refused is its error when that refuses.
+	appVersion uint64
+	accepts    func(store.App) bool
+	refused    error
 }
 
 // DeliverHmsWebhook takes one 100ms delivery.
 func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverHmsWebhookRequest) (*livegatev1.DeliverHmsWebhookResponse, error) {
 	t := store.TenantOf(req)
-	if err := validate(&livegatev1.DeliverHmsWebhookRequest{AccountId: req.GetAccountId(), AppId: req.GetAppId()}); err != nil {
-		return nil, err
+	// A request that passes every rule needs neither check below; one that does not is
+	// checked step by step, in the validation order (see validate).
+	valid := validate(req) == nil
+	if !valid {
+		if err := validate(&livegatev1.DeliverHmsWebhookRequest{AccountId: req.GetAccountId(), AppId: req.GetAppId()}); err != nil {
+			return nil, err
+		}
 	}
-	app, known, err := s.app(ctx, t)
+	accepts := func(a store.App) bool { return hmsSecretOK(a, true, s.now(), req.GetWebhookSecret()) }
+	app, known, err := s.app(ctx, t, accepts)
 	if err != nil {
 		return nil, err
 	}
-	if !hmsSecretOK(app, known, s.now(), req.GetWebhookSecret()) {
+	if !hmsSecretOK(app.app, known, s.now(), req.GetWebhookSecret()) {
 		return nil, errHMSSecret
 	}
-	if err := checkBody(req, req.GetBody()); err != nil {
+	if err := checkBody(req, req.GetBody(), valid); err != nil {
 		return nil, err
 	}
-	decoded, err := hms.Decode(req.GetBody())
+	decoded, err := hms.DecodeLean(req.GetBody()) // the envelope's Data is not used
 	if err != nil {
 		return nil, decodeError(err)
 	}
@@ -163,7 +211,8 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 	}
 	projection.Correlate(ev, p)
 	d := delivery{tenant: t, source: payload.SourceHMS, deliveryID: deliveryID,
-		events: []*livegatev1.Event{ev}, payloads: []proto.Message{p}, dedupeKeys: []string{deliveryID}}
+		events: []*livegatev1.Event{ev}, payloads: []proto.Message{p}, dedupeKeys: []string{deliveryID},
+		appVersion: app.version, accepts: accepts, refused: errHMSSecret}
 	seqs, dup, err := s.commit(ctx, d, now)
 	if err != nil {
 		return nil, err
@@ -174,10 +223,16 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 // DeliverAmityWebhook takes one Amity delivery: one event per video stream.
 func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.DeliverAmityWebhookRequest) (*livegatev1.DeliverAmityWebhookResponse, error) {
 	t := store.TenantOf(req)
-	if err := validate(&livegatev1.DeliverAmityWebhookRequest{AccountId: req.GetAccountId(), AppId: req.GetAppId()}); err != nil {
-		return nil, err
+	// A request that passes every rule needs neither check below; one that does not is
+	// checked step by step, in the validation order (see validate).
+	valid := validate(req) == nil
+	if !valid {
+		if err := validate(&livegatev1.DeliverAmityWebhookRequest{AccountId: req.GetAccountId(), AppId: req.GetAppId()}); err != nil {
+			return nil, err
+		}
 	}
-	app, appKnown, err := s.app(ctx, t)
+	accepts := func(a store.App) bool { return amitySignatureOK(a, true, s.now(), req.GetBody(), req.GetSignature()) }
+	app, appKnown, err := s.app(ctx, t, accepts)
 	if err != nil {
 		return nil, err
 	}
@@ -185,10 +240,10 @@ func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.Delive
 		// Acknowledged unverified, for a known and an unknown tenant alike.
 		return &livegatev1.DeliverAmityWebhookResponse{Ignored: true}, nil
 	}
-	if !amitySignatureOK(app, appKnown, s.now(), req.GetBody(), req.GetSignature()) {
+	if !amitySignatureOK(app.app, appKnown, s.now(), req.GetBody(), req.GetSignature()) {
 		return nil, errAmitySig
 	}
-	if err := checkBody(req, req.GetBody()); err != nil {
+	if err := checkBody(req, req.GetBody(), valid); err != nil {
 		return nil, err
 	}
 	w, err := amity.Decode(req.GetBody())
@@ -198,7 +253,8 @@ func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.Delive
 	now := s.now().UTC()
 	// Amity sends no event id: the delivery is known by a digest of its body.
 	deliveryID := digest(req.GetBody())
-	d := delivery{tenant: t, source: payload.SourceAmity, deliveryID: deliveryID}
+	d := delivery{tenant: t, source: payload.SourceAmity, deliveryID: deliveryID,
+		appVersion: app.version, accepts: accepts, refused: errAmitySig}
 	known := amity.Known(w.GetEvent())
 	for i, one := range amity.Split(w) {
 		ev := &livegatev1.Event{
@@ -249,17 +305,19 @@ func (s *Server) commit(ctx context.Context, d delivery, now time.Time) (seqs []
 	if total > limits.MaxDeliveryEventBytes {
 		return nil, false, limits.DeliveryTooLarge(len(d.events), total)
 	}
+	var fresh *cachedApp
 	err = s.store.Update(ctx, func(w store.Writer) error {
 		seqs, duplicate = nil, false
-		prior, err := w.DeliveryEvents(ctx, d.tenant, d.source, d.deliveryID)
+		var err error
+		if fresh, err = stillAccepted(ctx, w, d); err != nil {
+			return err
+		}
+		prior, err := w.DeliverySequences(ctx, d.tenant, d.source, d.deliveryID)
 		if err != nil {
 			return err
 		}
 		if len(prior) > 0 {
-			duplicate = true
-			for _, e := range prior {
-				seqs = append(seqs, e.Sequence)
-			}
+			seqs, duplicate = prior, true
 			return nil
 		}
 		for i, ev := range d.events {
@@ -271,8 +329,15 @@ func (s *Server) commit(ctx context.Context, d delivery, now time.Time) (seqs []
 		}
 		return nil
 	})
+	if d.refused != nil && errors.Is(err, d.refused) {
+		s.apps.drop(d.tenant)
+		return nil, false, d.refused
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("store %s delivery %s: %w", d.source, d.deliveryID, err)
+	}
+	if fresh != nil {
+		s.apps.put(d.tenant, *fresh)
 	}
 	return seqs, duplicate, nil
 }
@@ -325,11 +390,15 @@ func validate(req proto.Message) error {
 	return st.Err()
 }
 
-// checkBody checks an authenticated delivery: its size (413), its request's rules, and the
-// JSON bounds that keep what is stored decodable (limits.CheckJSON).
-func checkBody(req proto.Message, body []byte) error {
+// checkBody checks an authenticated delivery: its size (413), its request's rules (unless
+// valid: checked already), and the JSON bounds that keep what is stored decodable
+// (limits.CheckJSON).
+func checkBody(req proto.Message, body []byte, valid bool) error {
 	if len(body) > limits.MaxBodyBytes {
 		return limits.BodyTooLarge(len(body))
+	}
+	if valid {
+		return limits.CheckJSON(body)
 	}
 	if err := validate(req); err != nil {
 		return err

@@ -156,3 +156,11 @@ func (x *txn) AppendAuditEntry(ctx context.Context, e *store.AuditEntry) error {
 	e.Seq = uint64(seq)
 	return nil
 }
+
+func (x *txn) AppsVersion(ctx context.Context) (uint64, error) {
+	var n int64
+	if err := x.tx.QueryRow(x.ctx(ctx), `SELECT n FROM apps_version WHERE id = 1`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read the apps version: %w", err)
+	}
+	return uint64(n), nil
+}

@@ -72,6 +72,7 @@ func (x *txn) ListApps(ctx context.Context) ([]store.App, error) {
 }
 
 func (x *txn) CreateApp(ctx context.Context, a store.App) error {
+	x.appsChanged()
 	hash := a.TokenHash
 	if hash == nil {
 		hash = []byte{} // NOT NULL; a nil slice would bind as NULL
@@ -87,6 +88,7 @@ func (x *txn) CreateApp(ctx context.Context, a store.App) error {
 }
 
 func (x *txn) UpdateAppCredentials(ctx context.Context, a store.App) error {
+	x.appsChanged()
 	hash := a.TokenHash
 	if hash == nil {
 		hash = []byte{}
@@ -102,6 +104,7 @@ func (x *txn) UpdateAppCredentials(ctx context.Context, a store.App) error {
 }
 
 func (x *txn) DeleteApp(ctx context.Context, t store.Tenant) error {
+	x.appsChanged()
 	what := fmt.Sprintf("delete app %s/%s", t.AccountID, t.AppID)
 	// Webhook delivery logs go by their endpoints (by the endpoints' index, not a scan).
 	if _, err := x.tx.ExecContext(x.ctx(ctx), `DELETE FROM webhook_attempts WHERE endpoint_id IN
@@ -153,4 +156,26 @@ func (x *txn) AppendAuditEntry(ctx context.Context, e *store.AuditEntry) error {
 	}
 	e.Seq = uint64(seq)
 	return nil
+}
+
+func (x *txn) AppsVersion(ctx context.Context) (uint64, error) {
+	if x.batch != nil && x.batch.appsVersionKnown {
+		return x.batch.appsVersion, nil
+	}
+	var n int64
+	if err := x.tx.QueryRowContext(x.ctx(ctx), `SELECT n FROM apps_version WHERE id = 1`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read the apps version: %w", err)
+	}
+	if x.batch != nil {
+		x.batch.appsVersion, x.batch.appsVersionKnown = uint64(n), true
+	}
+	return uint64(n), nil
+}
+
+// appsChanged forgets the group's AppsVersion: apps are being written (their triggers move
+// it), and a write rolled back to its savepoint moves it back.
+func (x *txn) appsChanged() {
+	if x.batch != nil {
+		x.batch.appsVersionKnown = false
+	}
 }

@@ -81,6 +81,30 @@ func (x *txn) DeliveryEvents(ctx context.Context, t store.Tenant, source, delive
 	return scanEvents(rows, "events of delivery "+deliveryID)
 }
 
+func (x *txn) DeliverySequences(ctx context.Context, t store.Tenant, source, deliveryID string) ([]uint64, error) {
+	// events_by_delivery holds seq (the rowid) in its entries, in seq order for one delivery:
+	// the query reads the index alone.
+	rows, err := x.tx.QueryContext(x.ctx(ctx),
+		`SELECT seq FROM events WHERE account_id = $1 AND app_id = $2 AND source = $3 AND delivery_id = $4 ORDER BY seq`,
+		t.AccountID, t.AppID, source, deliveryID)
+	if err != nil {
+		return nil, fmt.Errorf("sequences of delivery %s: %w", deliveryID, err)
+	}
+	defer rows.Close()
+	var out []uint64
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return nil, fmt.Errorf("sequences of delivery %s: %w", deliveryID, err)
+		}
+		out = append(out, uint64(seq))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sequences of delivery %s: %w", deliveryID, err)
+	}
+	return out, nil
+}
+
 func (x *txn) EventsAfter(ctx context.Context, t store.Tenant, after uint64, f store.EventFilter, limit int) ([]store.Event, error) {
 	events, _, err := x.EventsAfterBytes(ctx, t, after, f, limit, 0)
 	return events, err

@@ -405,6 +405,7 @@ func (s *Store) commitBatch(batch []*groupcommit.Update) {
 	}
 	var appended []store.Event
 	ok := 0
+	shared := &batchState{}
 	for i, u := range batch {
 		if err := u.Ctx.Err(); err != nil {
 			errs[i] = err
@@ -414,9 +415,10 @@ func (s *Store) commitBatch(batch []*groupcommit.Update) {
 			errs[i] = fmt.Errorf("sqlite: savepoint: %w", err)
 			continue
 		}
-		t := &txn{tx: tx, grouped: true}
+		t := &txn{tx: tx, grouped: true, batch: shared}
 		errs[i] = u.Run(t)
 		if errs[i] != nil || u.Panicked() {
+			shared.appsVersionKnown = false // what u read of apps may be undone with it
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO u"); err != nil {
 				// The transaction is in an unknown state: give up on the whole group.
 				_ = tx.Rollback()

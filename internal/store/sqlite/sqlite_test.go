@@ -400,3 +400,36 @@ func BenchmarkView(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "views/s")
 }
+
+// TestAppsVersionReadWriteRead: a group commit's transaction reads AppsVersion once for all
+// its Updates, and a write to apps in it forgets what was read: read, rotate, read again
+// gives another version.
+func TestAppsVersionReadWriteRead(t *testing.T) {
+	ctx := t.Context()
+	s := openT(t, t.TempDir())
+	app := store.App{Tenant: tenant, TokenID: "tok", TokenHash: []byte{1}, WebhookSecret: "whsec-1", CreatedAt: time.Now()}
+	if err := s.Update(ctx, func(w store.Writer) error { return w.CreateApp(ctx, app) }); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Update(ctx, func(w store.Writer) error {
+		before, err := w.AppsVersion(ctx)
+		if err != nil {
+			return err
+		}
+		app.WebhookSecret = "whsec-2"
+		if err := w.UpdateAppCredentials(ctx, app); err != nil {
+			return err
+		}
+		after, err := w.AppsVersion(ctx)
+		if err != nil {
+			return err
+		}
+		if after == before {
+			t.Errorf("AppsVersion %d before and after a rotation in one transaction", before)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

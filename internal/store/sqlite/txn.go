@@ -28,6 +28,17 @@ type txn struct {
 	grouped bool
 	// appended are the events AppendEvent wrote, for the commit hook.
 	appended []store.Event
+	// batch is what the Updates of one group commit share; nil outside group commits.
+	batch *batchState
+}
+
+// batchState is shared by the Updates of one group commit's transaction.
+type batchState struct {
+	// appsVersion is AppsVersion as read in this transaction, until a write to apps in it
+	// (which moves it) forgets it: nobody else writes while the transaction holds the
+	// database's write lock (BEGIN IMMEDIATE), so one read serves the whole group.
+	appsVersion      uint64
+	appsVersionKnown bool
 }
 
 var _ store.Writer = (*txn)(nil)

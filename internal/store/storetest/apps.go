@@ -216,3 +216,64 @@ func testAuditEntries(t *testing.T, s store.Store) {
 		return nil
 	})
 }
+
+// appsVersion reads s's AppsVersion in a View.
+func appsVersion(t *testing.T, s store.Store) uint64 {
+	t.Helper()
+	var v uint64
+	view(t, s, func(r store.Reader) error {
+		var err error
+		v, err = r.AppsVersion(ctxT(t))
+		return err
+	})
+	return v
+}
+
+// testAppsVersion: every committed change to apps (create, credentials, delete) changes
+// AppsVersion, seen in the writing transaction and after it; a change rolled back does not,
+// and neither does a write to anything else.
+func testAppsVersion(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	a := store.App{Tenant: tenantA, TokenID: "tok-1", TokenHash: []byte{1}, WebhookSecret: "whsec-1", CreatedAt: t0}
+	seen := map[uint64]string{}
+	changed := func(what string, fn func(w store.Writer) error) {
+		t.Helper()
+		before := appsVersion(t, s)
+		seen[before] = "before " + what
+		var inside uint64
+		update(t, s, func(w store.Writer) error {
+			if err := fn(w); err != nil {
+				return err
+			}
+			var err error
+			inside, err = w.AppsVersion(ctx)
+			return err
+		})
+		after := appsVersion(t, s)
+		if after != inside {
+			t.Errorf("%s: AppsVersion %d inside the transaction, %d after its commit", what, inside, after)
+		}
+		if prev, ok := seen[after]; ok {
+			t.Errorf("%s: AppsVersion %d after it, as %s", what, after, prev)
+		}
+		seen[after] = "after " + what
+	}
+	changed("CreateApp", func(w store.Writer) error { return w.CreateApp(ctx, a) })
+	rotated := a
+	rotated.WebhookSecret, rotated.PrevWebhookSecret, rotated.PrevWebhookSecretExpiresAt = "whsec-2", a.WebhookSecret, t0.Add(time.Hour)
+	changed("UpdateAppCredentials", func(w store.Writer) error { return w.UpdateAppCredentials(ctx, rotated) })
+
+	v := appsVersion(t, s)
+	errRollback := fmt.Errorf("roll back")
+	if err := s.Update(ctx, func(w store.Writer) error {
+		mustNil(t, "UpdateAppCredentials", w.UpdateAppCredentials(ctx, a))
+		return errRollback
+	}); err != errRollback {
+		t.Fatalf("Update: %v, want %v", err, errRollback)
+	}
+	update(t, s, func(w store.Writer) error { return w.CreateSetting(ctx, "apps-version-test", "x") })
+	if got := appsVersion(t, s); got != v {
+		t.Errorf("AppsVersion %d after a rolled-back change of apps and a setting, want %d as before", got, v)
+	}
+	changed("DeleteApp", func(w store.Writer) error { return w.DeleteApp(ctx, tenantA) })
+}

@@ -30,6 +30,7 @@ func RunShared(t *testing.T, open func(t *testing.T, n int) []store.Store) {
 		{"RaceFirstAmityEvent", testRaceFirstAmityEvent},
 		{"RacePublishers", testRacePublishers},
 		{"RaceMeetingStart", testRaceMeetingStart},
+		{"AppsVersionShared", testAppsVersionShared},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -284,5 +285,23 @@ func testRaceMeetingStart(t *testing.T, a, b store.Store) {
 			}
 			return nil
 		})
+	}
+}
+
+// testAppsVersionShared: a change to apps committed by one process changes AppsVersion for
+// the other, at once.
+func testAppsVersionShared(t *testing.T, a, b store.Store) {
+	ctx := ctxT(t)
+	app := store.App{Tenant: tenantA, TokenID: "tok-1", TokenHash: []byte{1}, WebhookSecret: "whsec-1", CreatedAt: t0}
+	v0 := appsVersion(t, b)
+	update(t, a, func(w store.Writer) error { return w.CreateApp(ctx, app) })
+	v1 := appsVersion(t, b)
+	if v1 == v0 {
+		t.Errorf("AppsVersion %d on b before and after a created an app", v0)
+	}
+	app.WebhookSecret = "whsec-2"
+	update(t, a, func(w store.Writer) error { return w.UpdateAppCredentials(ctx, app) })
+	if v2 := appsVersion(t, b); v2 == v1 || v2 == v0 {
+		t.Errorf("AppsVersion on b: %d, %d, then %d after a rotated the app's secret", v0, v1, v2)
 	}
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AppCredentials", testAppCredentials},
 		{"ListAndDeleteApps", testListAndDeleteApps},
 		{"AuditEntries", testAuditEntries},
+		{"AppsVersion", testAppsVersion},
 		{"LivestreamRoundTrip", testLivestreamRoundTrip},
 		{"LivestreamDuplicate", testLivestreamDuplicate},
 		{"LivestreamDuplicateProvider", testLivestreamDuplicateProvider},
@@ -1869,6 +1870,18 @@ func testDeliveryEvents(t *testing.T, s store.Store) {
 				continue
 			}
 			checkEvents(t, "DeliveryEvents "+tc.name, got, tc.want)
+			seqs, err := r.DeliverySequences(ctx, tc.tn, tc.source, tc.delivery)
+			if err != nil {
+				t.Errorf("%s: DeliverySequences: %v", tc.name, err)
+				continue
+			}
+			var want []uint64
+			for _, e := range tc.want {
+				want = append(want, e.Sequence)
+			}
+			if !slices.Equal(seqs, want) {
+				t.Errorf("DeliverySequences %s: %v, want %v", tc.name, seqs, want)
+			}
 		}
 		return nil
 	})
