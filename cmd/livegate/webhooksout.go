@@ -15,6 +15,7 @@ import (
 func webhooksDeliveryFlags(fs *flag.FlagSet) func() (outbound.Options, error) {
 	timeout := envString(fs, "webhooks-timeout", "LIVEGATE_WEBHOOKS_TIMEOUT", outbound.DefaultTimeout.String(), "bound on one outbound webhook request (connect, send, answer)")
 	maxConc := envString(fs, "webhooks-max-concurrent", "LIVEGATE_WEBHOOKS_MAX_CONCURRENT", strconv.Itoa(outbound.DefaultMaxConcurrent), "outbound webhook requests in flight at once, across all endpoints (each endpoint has at most one)")
+	maxConcApp := envString(fs, "webhooks-max-concurrent-per-app", "LIVEGATE_WEBHOOKS_MAX_CONCURRENT_PER_APP", strconv.Itoa(outbound.DefaultMaxConcurrentPerApp), "of those, requests in flight to one app's endpoints (an app whose receivers hang holds no more); -1: no bound of its own")
 	steps := envString(fs, "webhooks-retry-schedule", "LIVEGATE_WEBHOOKS_RETRY_SCHEDULE", outbound.DefaultScheduleFlag, "waits between the attempts at a failed delivery (±10 % jitter), the last one repeating")
 	retryFor := envString(fs, "webhooks-retry-for", "LIVEGATE_WEBHOOKS_RETRY_FOR", outbound.DefaultSchedule().For.String(), "a failed delivery is retried until this long after its first attempt, then given up")
 	disable := envString(fs, "webhooks-disable-after", "LIVEGATE_WEBHOOKS_DISABLE_AFTER", outbound.DefaultDisableAfter.String(), "disable an endpoint whose attempts have all failed for this long (a webhook_endpoint.disabled event says so); 0: never")
@@ -28,6 +29,9 @@ func webhooksDeliveryFlags(fs *flag.FlagSet) func() (outbound.Options, error) {
 		}
 		if o.MaxConcurrent, err = strconv.Atoi(*maxConc); err != nil || o.MaxConcurrent <= 0 {
 			return o, fmt.Errorf("--webhooks-max-concurrent %q: must be a positive whole number", *maxConc)
+		}
+		if o.MaxConcurrentPerApp, err = strconv.Atoi(*maxConcApp); err != nil || o.MaxConcurrentPerApp == 0 || o.MaxConcurrentPerApp < -1 {
+			return o, fmt.Errorf("--webhooks-max-concurrent-per-app %q: must be a positive whole number, or -1 for no bound of its own", *maxConcApp)
 		}
 		if o.Schedule.Steps, err = outbound.ParseSteps(*steps); err != nil {
 			return o, fmt.Errorf("--webhooks-retry-schedule: %w", err)

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/livegate/livegate/internal/netguard"
@@ -23,15 +24,62 @@ const drainBytes = 64 << 10
 
 // client posts deliveries: through a dialer that refuses non-public addresses (netguard),
 // following no redirect, each request bounded by a timeout, and at most a bounded number in
-// flight across all endpoints.
+// flight across all endpoints, and of those at most perApp for one app (so that an app whose
+// receivers hang holds a share of the slots, never all of them).
 type client struct {
 	http    *http.Client
 	timeout time.Duration
 	slots   chan struct{}
 	agent   string
+
+	perApp int // <= 0: no bound of its own (the global one applies)
+	mu     sync.Mutex
+	apps   map[store.Tenant]*appSlots // the apps with a request in flight or waiting
+}
+
+// appSlots are one app's slots; users counts the requests holding or waiting for one, so
+// the entry goes when the last leaves.
+type appSlots struct {
+	ch    chan struct{}
+	users int
+}
+
+// acquireApp waits for one of t's slots (ctx bounds the wait) and returns its release.
+func (c *client) acquireApp(ctx context.Context, t store.Tenant) (func(), error) {
+	if c.perApp <= 0 {
+		return func() {}, nil
+	}
+	c.mu.Lock()
+	a := c.apps[t]
+	if a == nil {
+		a = &appSlots{ch: make(chan struct{}, c.perApp)}
+		c.apps[t] = a
+	}
+	a.users++
+	c.mu.Unlock()
+	leave := func() {
+		c.mu.Lock()
+		if a.users--; a.users == 0 {
+			delete(c.apps, t)
+		}
+		c.mu.Unlock()
+	}
+	select {
+	case a.ch <- struct{}{}:
+		return func() { <-a.ch; leave() }, nil
+	case <-ctx.Done():
+		leave()
+		return nil, ctx.Err()
+	}
 }
 
 func newClient(policy netguard.Policy, timeout time.Duration, maxConcurrent int, agent string) *client {
+	return newClientPerApp(policy, timeout, maxConcurrent, 0, agent)
+}
+
+// newClientPerApp is newClient with at most perApp requests of one app in flight (<= 0: no
+// bound of its own).
+func newClientPerApp(policy netguard.Policy, timeout time.Duration, maxConcurrent, perApp int, agent string) *client {
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: policy.Control}
 	tr := &http.Transport{
 		// No proxy: a proxy would dial for us, around the address check.
@@ -55,6 +103,8 @@ func newClient(policy netguard.Policy, timeout time.Duration, maxConcurrent int,
 		timeout: timeout,
 		slots:   make(chan struct{}, maxConcurrent),
 		agent:   agent,
+		perApp:  perApp,
+		apps:    map[store.Tenant]*appSlots{},
 	}
 }
 
@@ -72,9 +122,15 @@ type result struct {
 
 func (r result) ok() bool { return r.err == "" }
 
-// post sends body to rawURL, signed with the given headers. It waits for a free slot first
-// (ctx bounds that wait; its error is returned and nothing was sent).
-func (c *client) post(ctx context.Context, rawURL string, headers http.Header, body []byte, now func() time.Time) (result, error) {
+// post sends body to rawURL for app t, signed with the given headers. It waits for a free
+// slot of t's, then for a free slot (ctx bounds the waits; its error is returned and nothing
+// was sent). An app waiting for its own slots holds none of the shared ones.
+func (c *client) post(ctx context.Context, t store.Tenant, rawURL string, headers http.Header, body []byte, now func() time.Time) (result, error) {
+	releaseApp, err := c.acquireApp(ctx, t)
+	if err != nil {
+		return result{}, err
+	}
+	defer releaseApp()
 	select {
 	case c.slots <- struct{}{}:
 	case <-ctx.Done():

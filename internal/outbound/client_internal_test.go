@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/livegate/livegate/internal/netguard"
+	"github.com/livegate/livegate/internal/store"
 )
 
 var allowLocal = netguard.Policy{AllowHTTP: true, AllowPrivate: true}
 
 func postTo(t *testing.T, c *client, url string) result {
 	t.Helper()
-	res, err := c.post(context.Background(), url, http.Header{}, []byte(`{}`), time.Now)
+	res, err := c.post(context.Background(), store.Tenant{AccountID: "acc", AppID: "app"}, url, http.Header{}, []byte(`{}`), time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +154,52 @@ func TestConcurrencyBound(t *testing.T) {
 	}
 	if p := peak.Load(); p != 3 {
 		t.Errorf("%d requests were in flight at once, want the bound, 3", p)
+	}
+}
+
+// TestConcurrencyBoundPerApp: one app's endpoints hold at most the per-app bound of the
+// slots, so an app whose receivers hang cannot take the slots other apps' deliveries need.
+func TestConcurrencyBoundPerApp(t *testing.T) {
+	slow, other := store.Tenant{AccountID: "acc", AppID: "slow"}, store.Tenant{AccountID: "acc", AppID: "other"}
+	var slowInFlight, slowPeak atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/slow" {
+			return // the other app's receiver answers at once
+		}
+		n := slowInFlight.Add(1)
+		for {
+			p := slowPeak.Load()
+			if n <= p || slowPeak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		<-release
+		slowInFlight.Add(-1)
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := newClient(allowLocal, 10*time.Second, 4, "x")
+	c.perApp = 2
+	for range 6 {
+		go func() {
+			_, _ = c.post(context.Background(), slow, srv.URL+"/slow", http.Header{}, []byte(`{}`), time.Now)
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for slowInFlight.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // room for a third to start, if the bound let it
+	// The other app gets a slot although the slow one has 6 deliveries waiting.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := c.post(ctx, other, srv.URL+"/other", http.Header{}, []byte(`{}`), time.Now)
+	if err != nil || !res.ok() {
+		t.Fatalf("the other app's delivery: %+v, %v (waited for a slot the slow app holds)", res, err)
+	}
+	if p := slowPeak.Load(); p != 2 {
+		t.Errorf("the slow app had %d requests in flight at once, want its bound, 2", p)
 	}
 }
 

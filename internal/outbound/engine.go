@@ -50,11 +50,15 @@ func SlotLease(i int) string { return "webhooks-out/" + strconv.Itoa(i) }
 const (
 	DefaultTimeout       = 10 * time.Second
 	DefaultMaxConcurrent = 64
-	DefaultDisableAfter  = 5 * 24 * time.Hour
-	DefaultPoll          = 30 * time.Second
-	DefaultLeaseRetry    = 10 * time.Second
-	DefaultLogRetention  = 7 * 24 * time.Hour
-	DefaultRescan        = 2 * time.Second
+	// DefaultMaxConcurrentPerApp: an app whose receivers all hang holds at most 8 of the 64
+	// slots (each for at most Timeout, then its endpoints back off); it takes 8 such apps at
+	// once to hold them all.
+	DefaultMaxConcurrentPerApp = 8
+	DefaultDisableAfter        = 5 * 24 * time.Hour
+	DefaultPoll                = 30 * time.Second
+	DefaultLeaseRetry          = 10 * time.Second
+	DefaultLogRetention        = 7 * 24 * time.Hour
+	DefaultRescan              = 2 * time.Second
 )
 
 // batch is how many stored events an endpoint reads at a time.
@@ -80,6 +84,9 @@ type Options struct {
 	Timeout time.Duration
 	// MaxConcurrent bounds the requests in flight across all endpoints.
 	MaxConcurrent int
+	// MaxConcurrentPerApp bounds the requests in flight to one app's endpoints, so that one
+	// app's hanging receivers cannot hold every slot. Negative: no bound of its own.
+	MaxConcurrentPerApp int
 	// Schedule is when failed deliveries are retried, and for how long.
 	Schedule Schedule
 	// DisableAfter: an endpoint whose attempts have all failed for this long is disabled
@@ -107,6 +114,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxConcurrent <= 0 {
 		o.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if o.MaxConcurrentPerApp == 0 {
+		o.MaxConcurrentPerApp = DefaultMaxConcurrentPerApp
 	}
 	if len(o.Schedule.Steps) == 0 {
 		d := DefaultSchedule()
@@ -171,7 +181,7 @@ func New(st store.Store, parse ParseFilter, opt Options, log *slog.Logger) *Engi
 	}
 	e := &Engine{
 		st: st, parse: parse, opt: opt, log: log,
-		client:   newClient(opt.Policy, opt.Timeout, opt.MaxConcurrent, "livegate-webhooks/"+opt.Version),
+		client:   newClientPerApp(opt.Policy, opt.Timeout, opt.MaxConcurrent, opt.MaxConcurrentPerApp, "livegate-webhooks/"+opt.Version),
 		now:      time.Now,
 		refresh:  make(chan struct{}, 1),
 		workers:  map[endpointKey]*worker{},
@@ -664,7 +674,7 @@ func (w *worker) deliver(ctx context.Context, ep *store.WebhookEndpoint, rec sto
 		h.Set(HeaderID, ev.GetId())
 		h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 		h.Set(HeaderSignature, sig)
-		res, err := e.client.post(ctx, ep.URL, h, b, e.now)
+		res, err := e.client.post(ctx, ep.Tenant, ep.URL, h, b, e.now)
 		if err != nil {
 			return err // ctx ended
 		}
@@ -862,7 +872,7 @@ func (e *Engine) Ping(ctx context.Context, ep store.WebhookEndpoint) (store.Webh
 	h.Set(HeaderID, id)
 	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	h.Set(HeaderSignature, sig)
-	res, err := e.client.post(ctx, ep.URL, h, b, e.now)
+	res, err := e.client.post(ctx, ep.Tenant, ep.URL, h, b, e.now)
 	if err != nil {
 		return store.WebhookAttempt{}, err
 	}
