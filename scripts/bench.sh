@@ -23,6 +23,9 @@
 #   FEED_RATE [100]          deliveries/s bench feed posts
 #   FEED_DURATION [5s]       how long bench feed posts
 #   SERVE_FLAGS []           extra flags for livegate serve
+#   SERVE_BIN []             a livegate binary to serve (and create the app) with instead of
+#                            the one built from this tree: compare two builds, each measured by
+#                            this tree's load generator (run both alternately; the ratio is the figure)
 #   LOG_LEVEL [warn]         livegate serve's --log-level (info logs every call: slower)
 #   BENCHTIME [3s]           (go benchmarks) -benchtime of the throughput benchmarks
 set -euo pipefail
@@ -43,7 +46,7 @@ go_benchmarks() {
 case "${1:-}" in
   go) go_benchmarks "${2:-.}"; exit ;;
   "" | e2e) ;;
-  -h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit ;;
+  -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit ;;
   *) go_benchmarks "$1"; exit ;;
 esac
 
@@ -85,7 +88,8 @@ free_port() {
 
 # The app, then livegate (at --log-level ${LOG_LEVEL:-warn}: info logs every call) and the
 # bare handler, each on free ports.
-creds="$("$lg" apps create --create --data-dir "$tmp/data" --account bench --app bench)"
+srv="${SERVE_BIN:-$lg}"
+creds="$("$srv" apps create --create --data-dir "$tmp/data" --account bench --app bench)"
 secret="$(field "$creds" webhook_secret)"
 token="$(field "$creds" api_token)"
 subs_limit=$(( feed_subs > 500 ? feed_subs : 500 ))
@@ -95,7 +99,7 @@ http="" grpc="" bare="" up=""
 for _ in 1 2 3; do
   http="127.0.0.1:$(free_port)" grpc="127.0.0.1:$(free_port)"
   # shellcheck disable=SC2086
-  "$lg" serve --data-dir "$tmp/data" --http-addr "$http" --grpc-addr "$grpc" --admin-addr "" \
+  "$srv" serve --data-dir "$tmp/data" --http-addr "$http" --grpc-addr "$grpc" --admin-addr "" \
     --log-level "${LOG_LEVEL:-warn}" --max-subscriptions-per-app "$subs_limit" --max-subscriptions "$(( subs_limit * 2 ))" \
     ${SERVE_FLAGS:-} 2>>"$tmp/serve.log" &
   serve_pid=$!
