@@ -42,6 +42,20 @@ type process struct {
 	err   error         // its exit status, once done
 }
 
+// createAppCLI creates an app with `livegate apps create`.
+func createAppCLI(t *testing.T, bin, dataDir, acc, app string) auth.Credentials {
+	t.Helper()
+	out, err := exec.Command(bin, "apps", "create", "--create", "--data-dir", dataDir, "--account", acc, "--app", app).Output()
+	if err != nil {
+		t.Fatalf("apps create %s/%s: %v", acc, app, err)
+	}
+	var creds auth.Credentials
+	if err := json.Unmarshal(out, &creds); err != nil || creds.APIToken == "" || creds.WebhookSecret == "" {
+		t.Fatalf("apps create printed %q: %v", out, err)
+	}
+	return creds
+}
+
 // startProcess runs `livegate serve` on free loopback ports, with more flags if given, and
 // waits until it serves.
 func startProcess(t *testing.T, bin, dataDir string, flags ...string) *process {
@@ -94,14 +108,7 @@ func startProcess(t *testing.T, bin, dataDir string, flags ...string) *process {
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	bin := buildLivegate(t)
 	dataDir := t.TempDir()
-	out, err := exec.Command(bin, "apps", "create", "--create", "--data-dir", dataDir, "--account", accA, "--app", appA).Output()
-	if err != nil {
-		t.Fatalf("apps create: %v", err)
-	}
-	var creds auth.Credentials
-	if err := json.Unmarshal(out, &creds); err != nil || creds.APIToken == "" {
-		t.Fatalf("apps create printed %q: %v", out, err)
-	}
+	creds := createAppCLI(t, bin, dataDir, accA, appA)
 	acked := sigkillWhileSending(t, startProcess(t, bin, dataDir), creds)
 	t.Logf("%d deliveries acknowledged before SIGKILL", len(acked))
 

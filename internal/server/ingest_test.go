@@ -67,13 +67,7 @@ func newIngestScenario(t *testing.T) *ingestScenario {
 	dataDir := t.TempDir()
 	e.prefix = t.TempDir()
 	e.rtmpAddr, e.hlsAddr = testenv.FreeAddr(t), testenv.FreeAddr(t)
-	out, err := exec.Command(bin, "apps", "create", "--create", "--data-dir", dataDir, "--account", "acme", "--app", "web").Output()
-	if err != nil {
-		t.Fatalf("apps create: %v", err)
-	}
-	if err := json.Unmarshal(out, &e.creds); err != nil {
-		t.Fatal(err)
-	}
+	e.creds = createAppCLI(t, bin, dataDir, "acme", "web")
 	e.lg = startProcess(t, bin, dataDir,
 		"--ingest-base", "rtmp://"+e.rtmpAddr+"/live",
 		"--playback-base", "http://"+e.hlsAddr+"/hls")

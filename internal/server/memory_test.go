@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,20 +107,6 @@ func ensureOpenFiles(t *testing.T, n uint64) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatalf("the memory test needs %d open files; raising the soft limit failed: %v", n, err)
 	}
-}
-
-// createAppCLI creates an app with `livegate apps create`.
-func createAppCLI(t *testing.T, bin, dataDir, acc, app string) auth.Credentials {
-	t.Helper()
-	out, err := exec.Command(bin, "apps", "create", "--create", "--data-dir", dataDir, "--account", acc, "--app", app).Output()
-	if err != nil {
-		t.Fatalf("apps create %s/%s: %v", acc, app, err)
-	}
-	var creds auth.Credentials
-	if err := json.Unmarshal(out, &creds); err != nil || creds.APIToken == "" || creds.WebhookSecret == "" {
-		t.Fatalf("apps create printed %q: %v", out, err)
-	}
-	return creds
 }
 
 // memConn opens a TCP connection to addr, closed when the test ends, and writes head

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"slices"
 	"sort"
 	"strconv"
@@ -21,7 +20,6 @@ import (
 	"github.com/google/uuid"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/outbound"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/store"
@@ -465,14 +463,7 @@ func checkOnceInOrder(t *testing.T, got []received, want []uint64) int {
 func TestWebhooksOutCrashRedeliversOnlyTheOneInFlight(t *testing.T) {
 	bin := buildLivegate(t)
 	dataDir := t.TempDir()
-	out, err := exec.Command(bin, "apps", "create", "--create", "--data-dir", dataDir, "--account", accA, "--app", appA).Output()
-	if err != nil {
-		t.Fatalf("apps create: %v", err)
-	}
-	var creds auth.Credentials
-	if err := json.Unmarshal(out, &creds); err != nil || creds.APIToken == "" {
-		t.Fatalf("apps create printed %q: %v", out, err)
-	}
+	creds := createAppCLI(t, bin, dataDir, accA, appA)
 	flags := webhooksOutFlags(2*time.Second, "20ms")
 	p1 := startProcess(t, bin, dataDir, flags...)
 	h := newHookReceiver(t, func() int { return 200 })
