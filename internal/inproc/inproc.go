@@ -139,7 +139,7 @@ func (c *Conn) call(ctx context.Context, m method, fullMethod string, args, repl
 			err = status.Errorf(codes.Internal, "inproc: reply %T is not a proto message", reply)
 		}
 	}
-	header, trailer := st.answer()
+	header, trailer := st.answer(err)
 	for _, o := range opts {
 		switch o := o.(type) {
 		case grpc.HeaderCallOption:
@@ -184,7 +184,7 @@ func (c *Conn) serve(ctx context.Context, m method, fullMethod string, args any,
 			err = s.Err()
 		}
 		end := time.Now()
-		_, trailer := st.answer()
+		_, trailer := st.answer(err)
 		for _, h := range c.opts.ServerStats {
 			h.HandleRPC(ctx, &stats.End{BeginTime: begin, EndTime: end, Trailer: trailer, Error: err})
 		}
@@ -281,10 +281,26 @@ func (s *transportStream) SetTrailer(md metadata.MD) error {
 	return nil
 }
 
-// answer is the header and trailer as the caller receives them (copies; never nil).
-func (s *transportStream) answer() (header, trailer metadata.MD) {
+// answer is the header and trailer metadata as a grpc-go client receives them from a
+// server's transport when the call ends with err (copies): the transport's content-type in
+// the header when one was sent (SendHeader, header metadata set, or a reply), otherwise in
+// the trailer (a trailers-only answer); and an error's details as grpc-status-details-bin.
+func (s *transportStream) answer(err error) (header, trailer metadata.MD) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sent = true
-	return s.header.Copy(), s.trail.Copy()
+	headerSent := s.sent || len(s.header) > 0 || err == nil
+	trailer = s.trail.Copy()
+	if headerSent {
+		header = s.header.Copy()
+		header.Set("content-type", "application/grpc")
+	} else {
+		header = metadata.MD{}
+		trailer.Set("content-type", "application/grpc")
+	}
+	if st, ok := status.FromError(err); ok && len(st.Proto().GetDetails()) > 0 {
+		if b, err := proto.Marshal(st.Proto()); err == nil {
+			trailer.Set("grpc-status-details-bin", string(b))
+		}
+	}
+	return header, trailer
 }
