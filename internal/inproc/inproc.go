@@ -51,8 +51,9 @@ type Options struct {
 	// grpc.WithChainUnaryInterceptor takes them). Their *grpc.ClientConn argument is nil.
 	ClientUnary []grpc.UnaryClientInterceptor
 	// ClientStats and ServerStats are the stats handlers of the client connection and of the
-	// server (tracing), told of each call as the transport would: TagRPC, Begin, the server's
-	// InHeader, End.
+	// server (tracing), told of each call as the transport would: TagRPC, Begin,
+	// OutHeader (client) or InHeader (server), End. Payload events are not sent: no message is
+	// encoded.
 	ClientStats, ServerStats []stats.Handler
 	// Fallback serves streams and methods not registered on the Conn (nil: they fail with
 	// Unimplemented, as a server without them answers).
@@ -126,6 +127,7 @@ func (c *Conn) call(ctx context.Context, m method, fullMethod string, args, repl
 	begin := time.Now()
 	for _, h := range c.opts.ClientStats {
 		h.HandleRPC(ctx, &stats.Begin{Client: true, BeginTime: begin, FailFast: true})
+		h.HandleRPC(ctx, &stats.OutHeader{Client: true, FullMethod: fullMethod, RemoteAddr: Addr, LocalAddr: Addr})
 	}
 	st := &transportStream{method: fullMethod}
 	resp, err := c.serve(ctx, m, fullMethod, args, st)

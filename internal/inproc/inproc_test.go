@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
@@ -317,4 +318,61 @@ func BenchmarkDeliver(b *testing.B) {
 			_ = proto.Clone(r)
 		}
 	})
+}
+
+// recorder is a stats.Handler noting the events of each call.
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) note(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, s)
+}
+
+func (r *recorder) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
+	r.note("tag " + info.FullMethodName)
+	return ctx
+}
+
+func (r *recorder) HandleRPC(_ context.Context, s stats.RPCStats) {
+	switch s := s.(type) {
+	case *stats.Begin:
+		r.note("begin")
+	case *stats.InHeader:
+		r.note("in-header " + strings.Join(s.Header.Get("x-test"), ","))
+	case *stats.OutHeader:
+		r.note("out-header")
+	case *stats.End:
+		r.note("end " + status.Code(s.Error).String())
+	}
+}
+
+func (*recorder) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (*recorder) HandleConn(context.Context, stats.ConnStats)                       {}
+
+// TestStatsHandlers: the client's and the server's stats handlers (tracing) hear of each call.
+func TestStatsHandlers(t *testing.T) {
+	client, server := &recorder{}, &recorder{}
+	in := inproc.New(inproc.Options{ClientStats: []stats.Handler{client}, ServerStats: []stats.Handler{server}})
+	livegatev1.RegisterWebhookServiceServer(in, service{})
+	ctx := accesslog.WithInfo(metadata.AppendToOutgoingContext(context.Background(), "x-test", "v"), &accesslog.Info{RequestID: "r"})
+	_, err := livegatev1.NewWebhookServiceClient(in).DeliverHmsWebhook(ctx, &livegatev1.DeliverHmsWebhookRequest{WebhookSecret: "status"})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("got %v", err)
+	}
+	m := livegatev1.WebhookService_DeliverHmsWebhook_FullMethodName
+	for _, c := range []struct {
+		r    *recorder
+		want string
+	}{
+		{client, "tag " + m + "|begin|out-header|end FailedPrecondition"},
+		{server, "tag " + m + "|begin|in-header v|end FailedPrecondition"},
+	} {
+		if got := strings.Join(c.r.events, "|"); got != c.want {
+			t.Errorf("events %q, want %q", got, c.want)
+		}
+	}
 }
