@@ -103,6 +103,9 @@ type Options struct {
 	CORSOrigins []string
 	// AdminAPI serves the admin API's routes (/admin/v1/...); false: they answer 404.
 	AdminAPI bool
+	// Webhooks is the connection the webhook and RTMP callback routes call WebhookService's
+	// unary methods on (livegate's server: an in-process one, see internal/inproc). Nil: conn.
+	Webhooks grpc.ClientConnInterface
 }
 
 // New returns the HTTP handler serving the REST face over conn, a client of livegate's gRPC
@@ -146,10 +149,14 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 	if opts.Admitter != nil {
 		admit = &admission{admitter: opts.Admitter, log: log, metrics: opts.Metrics}
 	}
-	if err := registerWebhooks(mux, conn, admit, opts.Metrics); err != nil {
+	webhooks := opts.Webhooks
+	if webhooks == nil {
+		webhooks = conn
+	}
+	if err := registerWebhooks(mux, webhooks, admit, opts.Metrics); err != nil {
 		return nil, err
 	}
-	if err := registerRTMP(mux, conn, admit, opts.Metrics); err != nil {
+	if err := registerRTMP(mux, webhooks, admit, opts.Metrics); err != nil {
 		return nil, err
 	}
 	if err := registerSSE(mux, conn, events); err != nil {

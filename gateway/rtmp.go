@@ -39,7 +39,7 @@ var hooks = map[string][]string{
 	"on_record_done":  {rtmp.CallRecordDone},
 }
 
-func registerRTMP(mux *runtime.ServeMux, conn *grpc.ClientConn, admit *admission, m *metrics.Metrics) error {
+func registerRTMP(mux *runtime.ServeMux, conn grpc.ClientConnInterface, admit *admission, m *metrics.Metrics) error {
 	client := livegatev1.NewWebhookServiceClient(conn)
 	h := func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		// The secret first: a caller without it learns nothing of the hooks or the form, and

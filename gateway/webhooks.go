@@ -87,7 +87,7 @@ type webhooks struct {
 	metrics *metrics.Metrics
 }
 
-func registerWebhooks(mux *runtime.ServeMux, conn *grpc.ClientConn, admit *admission, m *metrics.Metrics) error {
+func registerWebhooks(mux *runtime.ServeMux, conn grpc.ClientConnInterface, admit *admission, m *metrics.Metrics) error {
 	h := &webhooks{client: livegatev1.NewWebhookServiceClient(conn), admit: admit, metrics: m}
 	if err := handlePath(mux, http.MethodPost, hmsWebhookPath, h.hms); err != nil {
 		return fmt.Errorf("register %s: %w", hmsWebhookPath, err)

@@ -27,6 +27,7 @@ import (
 	"github.com/livegate/livegate/internal/accesslog"
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/feed"
+	"github.com/livegate/livegate/internal/inproc"
 	"github.com/livegate/livegate/internal/interceptors"
 	"github.com/livegate/livegate/internal/metrics"
 	"github.com/livegate/livegate/internal/netguard"
@@ -407,10 +408,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	// answered, whatever the rest of the chain does to it.
 	unary = append([]grpc.UnaryServerInterceptor{m.GRPC().UnaryServerInterceptor(), m.Deliveries}, unary...)
 	streams = append([]grpc.StreamServerInterceptor{m.GRPC().StreamServerInterceptor()}, streams...)
+	gatewayUnary := func(fromGateway bool) []grpc.UnaryServerInterceptor {
+		u, _ := accesslog.ServerInterceptors(fromGateway)
+		return append([]grpc.UnaryServerInterceptor{u}, unary...)
+	}
 	chain := func(fromGateway bool) []grpc.ServerOption {
-		u, st := accesslog.ServerInterceptors(fromGateway)
+		_, st := accesslog.ServerInterceptors(fromGateway)
 		return append([]grpc.ServerOption{
-			grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{u}, unary...)...),
+			grpc.ChainUnaryInterceptor(gatewayUnary(fromGateway)...),
 			grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{st}, streams...)...),
 		}, cfg.Tracing.ServerOptions()...)
 	}
@@ -490,6 +495,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if err != nil {
 		return nil, fmt.Errorf("dial own gRPC server: %w", err)
 	}
+	// The webhook routes' unary calls run in process, through the same chain and stats
+	// handlers as s.internal's, without the loopback HTTP/2 hop (see internal/inproc).
+	clientStats, serverStats := cfg.Tracing.StatsHandlers()
+	webhooksConn := inproc.New(inproc.Options{
+		Unary:       gatewayUnary(true),
+		ClientUnary: []grpc.UnaryClientInterceptor{carryUnary},
+		ClientStats: clientStats,
+		ServerStats: serverStats,
+		Fallback:    s.conn,
+	})
+	livegatev1.RegisterWebhookServiceServer(webhooksConn, s.webhooks)
 	// One stall timeout for every face: the gateway cuts an SSE/NDJSON client that stops
 	// reading after as long as Subscribe waits for a gRPC client.
 	stall := cfg.Feed.StallTimeout
@@ -505,6 +521,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		TrustedProxies:       cfg.TrustedProxies,
 		CORSOrigins:          cfg.CORSOrigins,
 		AdminAPI:             operators != nil,
+		Webhooks:             webhooksConn,
 	})
 	if err != nil {
 		return nil, err

@@ -36,6 +36,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/stats"
 )
 
 // ServiceName is the service.name of livegate's spans unless OTEL_SERVICE_NAME says
@@ -180,6 +181,16 @@ func (t *Tracing) DialOptions() []grpc.DialOption {
 		return nil
 	}
 	return []grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler(t.grpcOptions()...))}
+}
+
+// StatsHandlers are the stats handlers of ServerOptions and DialOptions, for a connection
+// that runs calls in process (internal/inproc) and tells them of each call itself. Off:
+// none.
+func (t *Tracing) StatsHandlers() (client, server []stats.Handler) {
+	if t == nil {
+		return nil, nil
+	}
+	return []stats.Handler{otelgrpc.NewClientHandler(t.grpcOptions()...)}, []stats.Handler{otelgrpc.NewServerHandler(t.grpcOptions()...)}
 }
 
 func (t *Tracing) grpcOptions() []otelgrpc.Option {
