@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/livegate/livegate/internal/store"
 )
@@ -127,8 +128,54 @@ func (x *txn) EventsAfterBytes(ctx context.Context, t store.Tenant, after uint64
 		// Beyond any sequence (int64(after) would wrap to a negative one and match them all).
 		return nil, false, nil
 	}
+	q, args := eventsAfterQuery(eventColumns, t, after, f, limit)
+	rows, err := x.tx.Query(x.ctx(ctx), q, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("events after %d: %w", after, err)
+	}
+	return scanEventsBudget(rows, fmt.Sprintf("events after %d", after), maxBytes)
+}
+
+// EachEventAfter reads two columns, not eleven, and hands the body on as the connection's
+// buffer holds it: a replay sends the body with its sequence.
+func (x *txn) EachEventAfter(ctx context.Context, t store.Tenant, after uint64, f store.EventFilter, limit, maxBytes int, fn func(seq uint64, body []byte) error) (bool, error) {
+	if after > math.MaxInt64 {
+		return false, nil
+	}
+	q, args := eventsAfterQuery(`seq, body`, t, after, f, limit)
+	rows, err := x.tx.Query(x.ctx(ctx), q, args...)
+	if err != nil {
+		return false, fmt.Errorf("events after %d: %w", after, err)
+	}
+	defer rows.Close()
+	var (
+		seq      int64
+		body     pgtype.DriverBytes // the connection's buffer, until the next row: no copy
+		n, total int
+	)
+	for rows.Next() {
+		if err := rows.Scan(&seq, &body); err != nil {
+			return false, fmt.Errorf("events after %d: %w", after, err)
+		}
+		if maxBytes > 0 && n > 0 && total+len(body) > maxBytes {
+			return true, nil
+		}
+		n++
+		total += len(body)
+		if err := fn(uint64(seq), body); err != nil {
+			return false, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("events after %d: %w", after, err)
+	}
+	return false, nil
+}
+
+// eventsAfterQuery is the query of EventsAfterBytes, selecting columns.
+func eventsAfterQuery(columns string, t store.Tenant, after uint64, f store.EventFilter, limit int) (string, []any) {
 	q := strings.Builder{}
-	q.WriteString(`SELECT ` + eventColumns + ` FROM events WHERE account_id = $1 AND app_id = $2 AND seq > $3`)
+	q.WriteString(`SELECT ` + columns + ` FROM events WHERE account_id = $1 AND app_id = $2 AND seq > $3`)
 	args := []any{t.AccountID, t.AppID, int64(after)}
 	arg := func(v any) string {
 		args = append(args, v)
@@ -161,11 +208,7 @@ func (x *txn) EventsAfterBytes(ctx context.Context, t store.Tenant, after uint64
 		q.WriteString(" AND (" + strings.Join(conds, " OR ") + ")")
 	}
 	q.WriteString(" ORDER BY seq LIMIT " + arg(limitArg(limit)))
-	rows, err := x.tx.Query(x.ctx(ctx), q.String(), args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("events after %d: %w", after, err)
-	}
-	return scanEventsBudget(rows, fmt.Sprintf("events after %d", after), maxBytes)
+	return q.String(), args
 }
 
 func (x *txn) Event(ctx context.Context, t store.Tenant, sequence uint64) (store.Event, error) {
