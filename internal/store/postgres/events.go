@@ -85,10 +85,24 @@ func scanEventsBudget(rows pgx.Rows, what string, maxBytes int) (_ []store.Event
 	return out, false, nil
 }
 
+// deliveryQuery selects columns of the events of delivery $4 of source $3, in seq order,
+// through two indexes: events_by_delivery holds only events whose delivery id is not their
+// dedupe key (migration 0008 on SQLite, 0005 on PostgreSQL); those whose delivery id is their
+// dedupe key (every 100ms event) are found in the unique dedupe index. The two branches are
+// disjoint, and each matches only events whose delivery_id is $4. (As one WHERE with an OR,
+// SQLite walks the tenant's events in seq order, events_by_tenant, instead.)
+func deliveryQuery(columns string) string {
+	return `SELECT ` + columns + ` FROM events
+		WHERE account_id = $1 AND app_id = $2 AND source = $3 AND dedupe_key = $4 AND delivery_id = $4
+		UNION ALL
+		SELECT ` + columns + ` FROM events
+		WHERE account_id = $1 AND app_id = $2 AND source = $3 AND delivery_id = $4 AND delivery_id <> dedupe_key
+		ORDER BY seq`
+}
+
 func (x *txn) DeliveryEvents(ctx context.Context, t store.Tenant, source, deliveryID string) ([]store.Event, error) {
 	rows, err := x.tx.Query(x.ctx(ctx),
-		`SELECT `+eventColumns+` FROM events
-		WHERE account_id = $1 AND app_id = $2 AND source = $3 AND delivery_id = $4 ORDER BY seq`,
+		deliveryQuery(eventColumns),
 		t.AccountID, t.AppID, source, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("events of delivery %s: %w", deliveryID, err)
@@ -98,7 +112,7 @@ func (x *txn) DeliveryEvents(ctx context.Context, t store.Tenant, source, delive
 
 func (x *txn) DeliverySequences(ctx context.Context, t store.Tenant, source, deliveryID string) ([]uint64, error) {
 	rows, err := x.tx.Query(x.ctx(ctx),
-		`SELECT seq FROM events WHERE account_id = $1 AND app_id = $2 AND source = $3 AND delivery_id = $4 ORDER BY seq`,
+		deliveryQuery(`seq`),
 		t.AccountID, t.AppID, source, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("sequences of delivery %s: %w", deliveryID, err)
