@@ -351,6 +351,11 @@ type Reader interface {
 	// at least one event. more reports that it stopped for the budget: another matching
 	// event follows the last one returned. (Stopping at limit says nothing about more.)
 	EventsAfterBytes(ctx context.Context, t Tenant, after uint64, f EventFilter, limit, maxBytes int) (events []Event, more bool, err error)
+	// EachEventAfter reads what EventsAfterBytes would return, with the same limit, budget
+	// and more, but only what a replay sends: it calls fn with each event's sequence and
+	// body, in sequence order. body is valid only during the call (the read reuses it): copy
+	// what is kept. An error from fn ends the read and is returned.
+	EachEventAfter(ctx context.Context, t Tenant, after uint64, f EventFilter, limit, maxBytes int, fn func(seq uint64, body []byte) error) (more bool, err error)
 	// Event returns one of the tenant's events.
 	Event(ctx context.Context, t Tenant, sequence uint64) (Event, error)
 	// RtmpClient returns the nginx-rtmp client with this clientid.

@@ -264,20 +264,71 @@ func (r replayer) EventsAfter(ctx context.Context, t store.Tenant, after uint64,
 }
 
 // ItemsAfter is EventsAfter with the events checked and encoded as the stream sends them,
-// not decoded (and encoded again for the stream).
+// not decoded (and encoded again for the stream). It reads only the sequence and body of
+// each event (store.Reader.EachEventAfter), and builds each response straight from the
+// stored body.
 func (r replayer) ItemsAfter(ctx context.Context, t store.Tenant, after uint64, f feed.Filter, limit, maxBytes int) ([]feed.Item, bool, error) {
-	recs, more, err := r.read(ctx, t, after, f, limit, maxBytes)
+	var (
+		items []feed.Item
+		more  bool
+		bad   *store.Event // the first event whose body does not decode: the page ends before it
+	)
+	err := r.store.View(ctx, func(rd store.Reader) error {
+		items, bad = items[:0], nil // a fresh start, should the read run again
+		if err := checkPruned(ctx, rd, after); err != nil {
+			return err
+		}
+		var err error
+		more, err = rd.EachEventAfter(ctx, t, after, f, limit, maxBytes, func(seq uint64, body []byte) error {
+			rec := store.Event{Sequence: seq, Body: body}
+			if eventlog.Check(rec) != nil {
+				bad = &rec
+				return errStopRead
+			}
+			if items == nil {
+				items = make([]feed.Item, 0, min(limit, 512))
+			}
+			items = append(items, feed.Item{Sequence: seq, Encoded: rawcodec.NewMessage(eventlog.Response(rec))})
+			return nil
+		})
+		if bad != nil {
+			// Its type, for the error: read in the same snapshot.
+			rec, err := rd.Event(ctx, t, bad.Sequence)
+			if err != nil {
+				return err
+			}
+			bad = &rec
+			return nil
+		}
+		return err
+	})
 	if err != nil {
 		return nil, false, err
 	}
-	items := make([]feed.Item, 0, len(recs))
-	for _, rec := range recs {
-		if err := eventlog.Check(rec); err != nil {
-			return items, false, unreadable(rec, err)
-		}
-		items = append(items, feed.Item{Sequence: rec.Sequence, Encoded: rawcodec.NewMessage(eventlog.Response(rec))})
+	if bad != nil {
+		return items, false, unreadable(*bad, nil)
 	}
 	return items, more, nil
+}
+
+// errStopRead ends an EachEventAfter read at an event that cannot be read back.
+var errStopRead = errors.New("event: stop reading")
+
+// checkPruned fails when retention has pruned past the cursor since the subscription began
+// (a long replay, a catch-up after an overflow): it says so, in the snapshot of the read,
+// rather than go on after the gap. Cursor 0 means "from the oldest kept".
+func checkPruned(ctx context.Context, rd store.Reader, after uint64) error {
+	if after == 0 {
+		return nil
+	}
+	_, pruned, err := rd.FeedBounds(ctx)
+	if err != nil {
+		return err
+	}
+	if after < pruned {
+		return cursorCompacted(after, pruned)
+	}
+	return nil
 }
 
 func (r replayer) read(ctx context.Context, t store.Tenant, after uint64, f feed.Filter, limit, maxBytes int) ([]store.Event, bool, error) {
@@ -286,17 +337,8 @@ func (r replayer) read(ctx context.Context, t store.Tenant, after uint64, f feed
 		more bool
 	)
 	err := r.store.View(ctx, func(rd store.Reader) error {
-		// Retention may have pruned past the cursor since the subscription began (a long
-		// replay, a catch-up after an overflow): say so, in the snapshot of the read, rather
-		// than go on after the gap. Cursor 0 means "from the oldest kept".
-		if after > 0 {
-			_, pruned, err := rd.FeedBounds(ctx)
-			if err != nil {
-				return err
-			}
-			if after < pruned {
-				return cursorCompacted(after, pruned)
-			}
+		if err := checkPruned(ctx, rd, after); err != nil {
+			return err
 		}
 		var err error
 		recs, more, err = rd.EventsAfterBytes(ctx, t, after, f, limit, maxBytes)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -70,10 +71,24 @@ func scanEventsBudget(rows *sql.Rows, what string, maxBytes int) (_ []store.Even
 	return out, false, nil
 }
 
+// deliveryQuery selects columns of the events of delivery $4 of source $3, in seq order,
+// through two indexes: events_by_delivery holds only events whose delivery id is not their
+// dedupe key (migration 0008 on SQLite, 0005 on PostgreSQL); those whose delivery id is their
+// dedupe key (every 100ms event) are found in the unique dedupe index. The two branches are
+// disjoint, and each matches only events whose delivery_id is $4. (As one WHERE with an OR,
+// SQLite walks the tenant's events in seq order, events_by_tenant, instead.)
+func deliveryQuery(columns string) string {
+	return `SELECT ` + columns + ` FROM events
+		WHERE account_id = $1 AND app_id = $2 AND source = $3 AND dedupe_key = $4 AND delivery_id = $4
+		UNION ALL
+		SELECT ` + columns + ` FROM events
+		WHERE account_id = $1 AND app_id = $2 AND source = $3 AND delivery_id = $4 AND delivery_id <> dedupe_key
+		ORDER BY seq`
+}
+
 func (x *txn) DeliveryEvents(ctx context.Context, t store.Tenant, source, deliveryID string) ([]store.Event, error) {
 	rows, err := x.tx.QueryContext(x.ctx(ctx),
-		`SELECT `+eventColumns+` FROM events
-		WHERE account_id = $1 AND app_id = $2 AND source = $3 AND delivery_id = $4 ORDER BY seq`,
+		deliveryQuery(eventColumns),
 		t.AccountID, t.AppID, source, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("events of delivery %s: %w", deliveryID, err)
@@ -82,10 +97,10 @@ func (x *txn) DeliveryEvents(ctx context.Context, t store.Tenant, source, delive
 }
 
 func (x *txn) DeliverySequences(ctx context.Context, t store.Tenant, source, deliveryID string) ([]uint64, error) {
-	// events_by_delivery holds seq (the rowid) in its entries, in seq order for one delivery:
-	// the query reads the index alone.
+	// Both indexes hold seq (the rowid) in their entries: a new delivery (the usual case)
+	// is answered from the indexes alone.
 	rows, err := x.tx.QueryContext(x.ctx(ctx),
-		`SELECT seq FROM events WHERE account_id = $1 AND app_id = $2 AND source = $3 AND delivery_id = $4 ORDER BY seq`,
+		deliveryQuery(`seq`),
 		t.AccountID, t.AppID, source, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("sequences of delivery %s: %w", deliveryID, err)
@@ -115,12 +130,58 @@ func (x *txn) EventsAfterBytes(ctx context.Context, t store.Tenant, after uint64
 		// Beyond any sequence (int64(after) would wrap to a negative one and match them all).
 		return nil, false, nil
 	}
+	q, args := eventsAfterQuery(eventColumns, t, after, f, limit)
+	rows, err := x.tx.QueryContext(x.ctx(ctx), q, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("events after %d: %w", after, err)
+	}
+	return scanEventsBudget(rows, fmt.Sprintf("events after %d", after), maxBytes)
+}
+
+// EachEventAfter reads two columns, not eleven, into a reused buffer (sql.RawBytes): a
+// replay sends the body with its sequence.
+func (x *txn) EachEventAfter(ctx context.Context, t store.Tenant, after uint64, f store.EventFilter, limit, maxBytes int, fn func(seq uint64, body []byte) error) (bool, error) {
+	if after > math.MaxInt64 {
+		return false, nil
+	}
+	q, args := eventsAfterQuery(`seq, body`, t, after, f, limit)
+	rows, err := x.tx.QueryContext(x.ctx(ctx), q, args...)
+	if err != nil {
+		return false, fmt.Errorf("events after %d: %w", after, err)
+	}
+	defer rows.Close()
+	var (
+		seq      int64
+		body     sql.RawBytes
+		n, total int
+	)
+	for rows.Next() {
+		if err := rows.Scan(&seq, &body); err != nil {
+			return false, fmt.Errorf("events after %d: %w", after, err)
+		}
+		if maxBytes > 0 && n > 0 && total+len(body) > maxBytes {
+			return true, nil
+		}
+		n++
+		total += len(body)
+		if err := fn(uint64(seq), body); err != nil {
+			return false, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("events after %d: %w", after, err)
+	}
+	return false, nil
+}
+
+// eventsAfterQuery is the query of EventsAfterBytes, selecting columns.
+func eventsAfterQuery(columns string, t store.Tenant, after uint64, f store.EventFilter, limit int) (string, []any) {
 	q := strings.Builder{}
-	q.WriteString(`SELECT ` + eventColumns + ` FROM events WHERE account_id = $1 AND app_id = $2 AND seq > $3`)
+	q.WriteString(`SELECT ` + columns + ` FROM events WHERE account_id = $1 AND app_id = $2 AND seq > $3`)
 	args := []any{t.AccountID, t.AppID, int64(after)}
 	arg := func(v any) string {
 		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
+		return "$" + strconv.Itoa(len(args))
 	}
 	if f.LivestreamID != "" {
 		q.WriteString(" AND livestream_id = " + arg(f.LivestreamID))
@@ -149,11 +210,7 @@ func (x *txn) EventsAfterBytes(ctx context.Context, t store.Tenant, after uint64
 		q.WriteString(" AND (" + strings.Join(conds, " OR ") + ")")
 	}
 	q.WriteString(" ORDER BY seq LIMIT " + arg(limit))
-	rows, err := x.tx.QueryContext(x.ctx(ctx), q.String(), args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("events after %d: %w", after, err)
-	}
-	return scanEventsBudget(rows, fmt.Sprintf("events after %d", after), maxBytes)
+	return q.String(), args
 }
 
 func (x *txn) Event(ctx context.Context, t store.Tenant, sequence uint64) (store.Event, error) {

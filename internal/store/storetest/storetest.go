@@ -1810,6 +1810,7 @@ func testEventsAfterFilters(t *testing.T, s store.Store) {
 				want[i] = byKey[k]
 			}
 			checkEvents(t, tc.name, got, want)
+			checkEachEventAfter(t, r, tc.name, tenantA, tc.after, tc.f, tc.limit, 0, want, false)
 		}
 		// Paging with a filter: each page continues after the last sequence of the one before.
 		f := store.EventFilter{Types: []string{"hls.", "a"}, Sources: []string{"hms", "amity"}}
@@ -2449,6 +2450,48 @@ func testUpdateCanceledContext(t *testing.T, s store.Store) {
 	}
 }
 
+// checkEachEventAfter checks that EachEventAfter hands fn exactly want's sequences and bodies,
+// in order, and says more as wanted; and that an error from fn ends the read and comes back.
+func checkEachEventAfter(t *testing.T, r store.Reader, name string, tn store.Tenant, after uint64, f store.EventFilter, limit, maxBytes int, want []*store.Event, wantMore bool) {
+	t.Helper()
+	ctx := ctxT(t)
+	var seqs []uint64
+	var bodies [][]byte
+	more, err := r.EachEventAfter(ctx, tn, after, f, limit, maxBytes, func(seq uint64, body []byte) error {
+		seqs = append(seqs, seq)
+		bodies = append(bodies, bytes.Clone(body))
+		return nil
+	})
+	if err != nil {
+		t.Errorf("%s: EachEventAfter: %v", name, err)
+		return
+	}
+	if more != wantMore {
+		t.Errorf("%s: EachEventAfter more = %v, want %v", name, more, wantMore)
+	}
+	if len(seqs) != len(want) {
+		t.Errorf("%s: EachEventAfter read %d events (%v), want %d", name, len(seqs), seqs, len(want))
+		return
+	}
+	for i, e := range want {
+		if seqs[i] != e.Sequence || !bytes.Equal(bodies[i], e.Body) {
+			t.Errorf("%s: EachEventAfter event %d = sequence %d, %d-byte body; want sequence %d, %d-byte body %q",
+				name, i, seqs[i], len(bodies[i]), e.Sequence, len(e.Body), e.Body)
+		}
+	}
+	if len(want) > 0 {
+		stop := errors.New("stop")
+		calls := 0
+		_, err := r.EachEventAfter(ctx, tn, after, f, limit, maxBytes, func(uint64, []byte) error {
+			calls++
+			return stop
+		})
+		if !errors.Is(err, stop) || calls != 1 {
+			t.Errorf("%s: EachEventAfter with fn failing: %d calls, error %v; want 1 call, fn's error", name, calls, err)
+		}
+	}
+}
+
 // testEventsAfterBytes: a byte budget cuts a read before the event whose body would pass it,
 // never below one event, and says more follow; paging by it loses and repeats nothing.
 func testEventsAfterBytes(t *testing.T, s store.Store) {
@@ -2498,6 +2541,8 @@ func testEventsAfterBytes(t *testing.T, s store.Store) {
 			if more != tc.more {
 				t.Errorf("%s: more = %v, want %v", tc.name, more, tc.more)
 			}
+			// EachEventAfter reads the same events (their sequences and bodies) and more.
+			checkEachEventAfter(t, r, tc.name, tenantA, tc.after, store.EventFilter{}, tc.limit, tc.maxBytes, want, tc.more)
 		}
 		// Paging by bytes: every event once, in order, each page within the budget unless it
 		// holds one event.
