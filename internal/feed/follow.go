@@ -209,6 +209,11 @@ func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 			return cursor, nil
 		}
 		next = <-ahead
+		// A subscriber gone while the page was read gets nothing more (the page may have
+		// been read before it went).
+		if err := ctx.Err(); err != nil {
+			return cursor, err
+		}
 	}
 }
 
