@@ -2,6 +2,7 @@ package outbound
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -22,6 +23,14 @@ const (
 
 // secretPrefix starts every endpoint secret: the rest is the base64 of the HMAC key.
 const secretPrefix = "whsec_"
+
+// NewSecret returns an endpoint's signing secret as the Standard Webhooks specification
+// writes one: "whsec_" and the base64 of 24 random bytes (signingKey reads it back).
+func NewSecret() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return secretPrefix + base64.StdEncoding.EncodeToString(b)
+}
 
 // signingKey is the HMAC key of a "whsec_<base64>" secret.
 func signingKey(secret string) ([]byte, error) {

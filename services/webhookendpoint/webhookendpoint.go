@@ -6,8 +6,6 @@ package webhookendpoint
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +18,7 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/netguard"
+	"github.com/livegate/livegate/internal/outbound"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/webhookevents"
 )
@@ -89,14 +88,6 @@ func NewServer(st store.Store, opts Options) *Server {
 	return &Server{store: st, opts: opts}
 }
 
-// NewSecret returns a signing secret as the Standard Webhooks specification writes one:
-// "whsec_" and the base64 of 24 random bytes.
-func NewSecret() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b) // never fails (crypto/rand)
-	return "whsec_" + base64.StdEncoding.EncodeToString(b)
-}
-
 // now is the clock as the stores keep times: UTC, to the microsecond (so an answer shows
 // the times a later read shows).
 func (s *Server) now() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }
@@ -153,7 +144,7 @@ func (s *Server) CreateWebhook(ctx context.Context, req *livegatev1.CreateWebhoo
 		URL:       req.GetUrl(),
 		Events:    req.GetEvents(),
 		Enabled:   req.Enabled == nil || req.GetEnabled(),
-		Secret:    NewSecret(),
+		Secret:    outbound.NewSecret(),
 		CreatedAt: now,
 		UpdatedAt: now,
 	}
@@ -342,7 +333,7 @@ func (s *Server) RotateWebhookSecret(ctx context.Context, req *livegatev1.Rotate
 	if grace < 0 || grace > MaxGrace { // the proto's rule too; kept here for callers that skip validation
 		return nil, apierror.InvalidArgument("grace", fmt.Sprintf("must be between 0s and %s", MaxGrace))
 	}
-	secret := NewSecret()
+	secret := outbound.NewSecret()
 	e, err := s.change(ctx, store.TenantOf(req), req.GetWebhookId(), func(e *store.WebhookEndpoint, now time.Time) {
 		e.PrevSecret, e.PrevSecretExpiresAt = "", time.Time{}
 		if grace > 0 {
