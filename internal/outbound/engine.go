@@ -499,38 +499,46 @@ func (w *worker) run(ctx context.Context) {
 		w.sleep(ctx, min(time.Duration(failed)*time.Second, 30*time.Second), false)
 	}
 	for ctx.Err() == nil {
-		ep, err := w.load(ctx)
+		// The endpoint and the events after its cursor, in one read transaction.
+		var (
+			ep       store.WebhookEndpoint
+			recs     []store.Event
+			parseErr error
+		)
+		err := e.st.View(ctx, func(r store.Reader) error {
+			var err error
+			if ep, err = r.WebhookEndpoint(ctx, w.key.Tenant, w.key.id); err != nil || !ep.Enabled {
+				return err
+			}
+			if filter == nil || !slices.Equal(events, ep.Events) {
+				f, err := e.parse(ep.Events)
+				if err != nil {
+					parseErr = err
+					return nil
+				}
+				filter, events = f, slices.Clone(ep.Events)
+			}
+			recs, err = r.EventsAfter(ctx, ep.Tenant, ep.Cursor, filter.StoreFilter(), batch)
+			return err
+		})
 		if errors.Is(err, store.ErrNotFound) {
 			return
 		}
 		if err != nil {
-			storeTrouble("read the endpoint", err)
+			storeTrouble("read the endpoint and the feed", err)
 			continue
 		}
+		w.saw(ep)
 		if !ep.Enabled {
 			return
 		}
-		if filter == nil || !slices.Equal(events, ep.Events) {
-			f, err := e.parse(ep.Events)
-			if err != nil {
-				if !slices.Equal(bad, ep.Events) { // told once per list
-					e.log.Error("webhooks out: the endpoint's events do not parse; not delivering", "endpoint", ep.ID, "events", ep.Events, "error", err)
-					bad = slices.Clone(ep.Events)
-				}
-				w.lagging.Store(false)
-				w.sleep(ctx, e.opt.Poll, true)
-				continue
+		if parseErr != nil {
+			if !slices.Equal(bad, ep.Events) { // told once per list
+				e.log.Error("webhooks out: the endpoint's events do not parse; not delivering", "endpoint", ep.ID, "events", ep.Events, "error", parseErr)
+				bad = slices.Clone(ep.Events)
 			}
-			filter, events = f, slices.Clone(ep.Events)
-		}
-		var recs []store.Event
-		err = e.st.View(ctx, func(r store.Reader) error {
-			var err error
-			recs, err = r.EventsAfter(ctx, ep.Tenant, ep.Cursor, filter.StoreFilter(), batch)
-			return err
-		})
-		if err != nil {
-			storeTrouble("read the feed", err)
+			w.lagging.Store(false)
+			w.sleep(ctx, e.opt.Poll, true)
 			continue
 		}
 		failed = 0
