@@ -83,8 +83,9 @@ var Unsupported = map[string]string{
 type Filter struct {
 	// types are the livegate types and prefixes, in the list's order.
 	types []string
-	// names are the RealtimeKit names, in the list's order.
-	names []string
+	// storeTypes are types plus the types the RealtimeKit names stand for: what StoreFilter
+	// reads the feed with.
+	storeTypes []string
 	// byEvent maps a (source, type) to the RealtimeKit name that selects it.
 	byEvent map[Source]string
 }
@@ -100,7 +101,7 @@ func Parse(events []string) (Filter, error) {
 	}
 	f := Filter{byEvent: map[Source]string{}}
 	seen := make(map[string]int, len(events))
-	var unsupported []string
+	var unsupported, names []string
 	for i, e := range events {
 		field := fmt.Sprintf("%s[%d]", Field, i)
 		switch {
@@ -122,7 +123,7 @@ func Parse(events []string) (Filter, error) {
 			f.types = append(f.types, e)
 			continue
 		}
-		f.names = append(f.names, e)
+		names = append(names, e)
 		for _, s := range srcs {
 			f.byEvent[s] = e
 		}
@@ -135,6 +136,14 @@ func Parse(events []string) (Filter, error) {
 		return Filter{}, apierror.InvalidArgument(Field, "RealtimeKit events livegate cannot send: "+strings.Join(why, ", ")+
 			"; livegate sends "+strings.Join(SupportedNames(), ", ")+" and its own event types").
 			With("unsupported", strings.Join(unsupported, ","))
+	}
+	f.storeTypes = slices.Clone(f.types)
+	for _, n := range names {
+		for _, s := range Names[n] {
+			if !slices.Contains(f.storeTypes, s.Type) {
+				f.storeTypes = append(f.storeTypes, s.Type)
+			}
+		}
 	}
 	return f, nil
 }
@@ -167,15 +176,8 @@ func (f Filter) Match(source, eventType string) (realtimeKitName string, ok bool
 
 // StoreFilter is the filter to read the feed with (store.EventFilter: types and prefixes):
 // it selects every event Match selects, and perhaps more (a RealtimeKit name's type from
-// another source), so the deliverer still calls Match on what it reads.
+// another source), so the deliverer still calls Match on what it reads. Worked out once, by
+// Parse; callers must not change it.
 func (f Filter) StoreFilter() store.EventFilter {
-	types := slices.Clone(f.types)
-	for _, n := range f.names {
-		for _, s := range Names[n] {
-			if !slices.Contains(types, s.Type) {
-				types = append(types, s.Type)
-			}
-		}
-	}
-	return store.EventFilter{Types: types}
+	return store.EventFilter{Types: f.storeTypes}
 }
