@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"slices"
 	"strings"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
@@ -20,7 +21,7 @@ func Match(f Filter, ev *livegatev1.Event) bool {
 	if f.RoomID != "" && ev.GetRoomId() != f.RoomID {
 		return false
 	}
-	if len(f.Sources) > 0 && !contains(f.Sources, ev.GetSource()) {
+	if len(f.Sources) > 0 && !slices.Contains(f.Sources, ev.GetSource()) {
 		return false
 	}
 	if len(f.Types) == 0 {
@@ -41,13 +42,4 @@ func TypeMatches(filter, eventType string) bool {
 		return strings.HasPrefix(eventType, filter)
 	}
 	return filter == eventType
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
