@@ -16,12 +16,12 @@ import (
 // one for an unknown tenant is refused the same way, so the answer does not tell whether the
 // tenant exists.
 func (s *Server) AdmitHMS(ctx context.Context, accountID, appID, secret string) error {
-	app, known, err := s.app(ctx, store.Tenant{AccountID: accountID, AppID: appID},
-		func(a store.App) bool { return hmsSecretOK(a, true, s.now(), secret) })
+	_, accepted, err := s.app(ctx, store.Tenant{AccountID: accountID, AppID: appID},
+		func(a store.App) bool { return hmsSecretOK(a, s.now(), secret) })
 	if err != nil {
 		return err
 	}
-	if !hmsSecretOK(app.app, known, s.now(), secret) {
+	if !accepted {
 		return errHMSSecret
 	}
 	return nil

@@ -53,12 +53,12 @@ func NewServer(st store.Store, rtmp RTMP) *Server {
 var _ livegatev1.WebhookServiceServer = (*Server)(nil)
 
 // app returns the tenant's app for a delivery that accepts(app) checks, and whether it
-// exists: the cached app if it accepts the delivery, otherwise the app read anew (and
-// cached). The commit checks that a cached app is still current (see appCache). An unknown
-// tenant is no error: its deliveries are refused exactly like those with a wrong secret (the
-// app returned has no secret, and known is false), so that an unauthenticated caller cannot
-// tell which accounts and apps exist.
-func (s *Server) app(ctx context.Context, t store.Tenant, accepts func(store.App) bool) (app cachedApp, known bool, err error) {
+// accepts the delivery (accepts runs once): the cached app if it accepts the delivery,
+// otherwise the app read anew (and cached). The commit checks that a cached app is still
+// current (see appCache). An unknown tenant is no error: its deliveries are refused exactly
+// like those with a wrong secret (accepted is false), so that an unauthenticated caller
+// cannot tell which accounts and apps exist.
+func (s *Server) app(ctx context.Context, t store.Tenant, accepts func(store.App) bool) (app cachedApp, accepted bool, err error) {
 	if e, ok := s.apps.get(t); ok && accepts(e.app) {
 		return e, true, nil
 	}
@@ -78,7 +78,7 @@ func (s *Server) app(ctx context.Context, t store.Tenant, accepts func(store.App
 		return cachedApp{}, false, fmt.Errorf("look up app %s/%s: %w", t.AccountID, t.AppID, err)
 	}
 	s.apps.put(t, app)
-	return app, true, nil
+	return app, accepts(app.app), nil
 }
 
 // stillAccepted checks, inside the transaction that commits a delivery, that the app it was
@@ -107,28 +107,28 @@ func stillAccepted(ctx context.Context, w store.Writer, d delivery) (fresh *cach
 }
 
 // hmsSecretOK reports whether secret (a 100ms delivery's X-Webhook-Secret) is one of the
-// app's webhook secrets at now (its secret, or the one a rotation replaced, in its grace);
-// never for an unknown app.
-func hmsSecretOK(app store.App, known bool, now time.Time, secret string) bool {
+// app's webhook secrets at now (its secret, or the one a rotation replaced, in its grace).
+// An unknown tenant has no app to ask: app and stillAccepted refuse it first.
+func hmsSecretOK(app store.App, now time.Time, secret string) bool {
 	ok := false
 	for _, want := range auth.WebhookSecrets(app, now) {
 		if secret != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(want)) == 1 {
 			ok = true
 		}
 	}
-	return ok && known
+	return ok
 }
 
 // amitySignatureOK reports whether signature is the HMAC of body with one of the app's
-// webhook secrets at now; never for an unknown app.
-func amitySignatureOK(app store.App, known bool, now time.Time, body []byte, signature string) bool {
+// webhook secrets at now (an unknown tenant is refused before: see hmsSecretOK).
+func amitySignatureOK(app store.App, now time.Time, body []byte, signature string) bool {
 	ok := false
 	for _, key := range auth.WebhookSecrets(app, now) {
 		if amity.Verify([]byte(key), body, signature) {
 			ok = true
 		}
 	}
-	return ok && known
+	return ok
 }
 
 var (
@@ -164,12 +164,12 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 			return nil, err
 		}
 	}
-	accepts := func(a store.App) bool { return hmsSecretOK(a, true, s.now(), req.GetWebhookSecret()) }
-	app, known, err := s.app(ctx, t, accepts)
+	accepts := func(a store.App) bool { return hmsSecretOK(a, s.now(), req.GetWebhookSecret()) }
+	app, accepted, err := s.app(ctx, t, accepts)
 	if err != nil {
 		return nil, err
 	}
-	if !hmsSecretOK(app.app, known, s.now(), req.GetWebhookSecret()) {
+	if !accepted {
 		return nil, errHMSSecret
 	}
 	if err := checkBody(req, req.GetBody(), valid); err != nil {
@@ -231,8 +231,8 @@ func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.Delive
 			return nil, err
 		}
 	}
-	accepts := func(a store.App) bool { return amitySignatureOK(a, true, s.now(), req.GetBody(), req.GetSignature()) }
-	app, appKnown, err := s.app(ctx, t, accepts)
+	accepts := func(a store.App) bool { return amitySignatureOK(a, s.now(), req.GetBody(), req.GetSignature()) }
+	app, accepted, err := s.app(ctx, t, accepts)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +240,7 @@ func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.Delive
 		// Acknowledged unverified, for a known and an unknown tenant alike.
 		return &livegatev1.DeliverAmityWebhookResponse{Ignored: true}, nil
 	}
-	if !amitySignatureOK(app.app, appKnown, s.now(), req.GetBody(), req.GetSignature()) {
+	if !accepted {
 		return nil, errAmitySig
 	}
 	if err := checkBody(req, req.GetBody(), valid); err != nil {
