@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -113,6 +114,24 @@ func NotFound(kind, id string) *Error {
 // InvalidArgument says a field is wrong and why.
 func InvalidArgument(field, why string) *Error {
 	return New(ReasonInvalidArgument, "%s: %s", field, why).With("field", field)
+}
+
+// CursorAhead says a feed cursor (field) is beyond the newest event, head; use says what the
+// client does with a sequence it received instead ("use", "replay from").
+func CursorAhead(field string, after, head uint64, use string) *Error {
+	h := strconv.FormatUint(head, 10)
+	return New(ReasonCursorAhead,
+		"%s %d is beyond the newest event (sequence %s): %s a sequence received from this server, at most %s",
+		field, after, h, use, h).With("head_sequence", h)
+}
+
+// CursorCompacted says a feed cursor (after_sequence) is older than the events retention
+// keeps (all up to pruned are gone); resume says how the client goes on ("resume", "replay").
+func CursorCompacted(after, pruned uint64, resume string) *Error {
+	oldest := strconv.FormatUint(pruned+1, 10)
+	return New(ReasonCursorCompacted,
+		"after_sequence %d is older than the events kept: the oldest still available is %s; %s from after_sequence=%d or 0",
+		after, oldest, resume, pruned).With("oldest_sequence", oldest)
 }
 
 // ToStatus translates any error into a gRPC status. *Error values (also wrapped) keep their

@@ -111,7 +111,7 @@ func (s *Server) ListEvents(ctx context.Context, req *livegatev1.ListEventsReque
 				return err
 			}
 			if head = max(head, s.hub.Head()); after > head {
-				return cursorAhead("page_token", after, head)
+				return apierror.CursorAhead("page_token", after, head, "use")
 			}
 		}
 		// One more than the page tells whether a next page exists.
@@ -173,14 +173,6 @@ func unreadable(rec store.Event, _ error) error {
 		seq, rec.Type, seq).With("sequence", seq)
 }
 
-// cursorAhead is the error for a cursor beyond the greatest committed sequence.
-func cursorAhead(field string, after, head uint64) error {
-	h := strconv.FormatUint(head, 10)
-	return apierror.New(apierror.ReasonCursorAhead,
-		"%s %d is beyond the newest event (sequence %s): use a sequence received from this server, at most %s",
-		field, after, h, h).With("head_sequence", h)
-}
-
 // Subscribe replays stored events after the cursor and follows live ones.
 func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerStreamingServer[livegatev1.SubscribeResponse]) error {
 	ctx := stream.Context()
@@ -207,9 +199,9 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 	case req.GetOnlyNew():
 		after = head
 	case after > head:
-		return cursorAhead("after_sequence", after, head)
+		return apierror.CursorAhead("after_sequence", after, head, "use")
 	case after > 0 && after < pruned:
-		return cursorCompacted(after, pruned)
+		return apierror.CursorCompacted(after, pruned, "resume")
 	}
 	// The subscription is accepted: send the header now, so HTTP faces answer 200 at once
 	// instead of waiting for the first event or progress message.
@@ -234,14 +226,6 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 		return nil // the client went away
 	}
 	return err
-}
-
-// cursorCompacted is the error for a cursor older than the events retention keeps.
-func cursorCompacted(after, pruned uint64) error {
-	oldest := strconv.FormatUint(pruned+1, 10)
-	return apierror.New(apierror.ReasonCursorCompacted,
-		"after_sequence %d is older than the events kept: the oldest still available is %s; resume from after_sequence=%d or 0",
-		after, oldest, pruned).With("oldest_sequence", oldest)
 }
 
 // replayer reads stored events for feed.Follow.
@@ -326,7 +310,7 @@ func checkPruned(ctx context.Context, rd store.Reader, after uint64) error {
 		return err
 	}
 	if after < pruned {
-		return cursorCompacted(after, pruned)
+		return apierror.CursorCompacted(after, pruned, "resume")
 	}
 	return nil
 }

@@ -403,11 +403,11 @@ func (s *Server) ReplayWebhook(ctx context.Context, req *livegatev1.ReplayWebhoo
 		to := after
 		switch {
 		case after > head:
-			return cursorAhead(after, head)
+			return apierror.CursorAhead("after_sequence", after, head, "replay from")
 		case after == 0:
 			to = pruned // from the oldest event kept
 		case after < pruned:
-			return cursorCompacted(after, pruned)
+			return apierror.CursorCompacted(after, pruned, "replay")
 		}
 		// The transaction holds the write lock: the cursor read is the cursor, so the
 		// compare-and-set moves it (a deliverer that read the old one fails its own).
@@ -426,22 +426,6 @@ func (s *Server) ReplayWebhook(ctx context.Context, req *livegatev1.ReplayWebhoo
 	}
 	s.wake(t, id)
 	return &livegatev1.ReplayWebhookResponse{Success: true, Data: s.toProto(e, false)}, nil
-}
-
-// cursorAhead and cursorCompacted say why a replay's sequence is refused, in the words (and
-// reasons, metadata) the event feed uses for a cursor out of range.
-func cursorAhead(after, head uint64) error {
-	h := strconv.FormatUint(head, 10)
-	return apierror.New(apierror.ReasonCursorAhead,
-		"after_sequence %d is beyond the newest event (sequence %s): replay from a sequence received from this server, at most %s",
-		after, h, h).With("head_sequence", h)
-}
-
-func cursorCompacted(after, pruned uint64) error {
-	oldest := strconv.FormatUint(pruned+1, 10)
-	return apierror.New(apierror.ReasonCursorCompacted,
-		"after_sequence %d is older than the events kept: the oldest still available is %s; replay from after_sequence=%d or 0",
-		after, oldest, pruned).With("oldest_sequence", oldest)
 }
 
 // TestWebhook pings an endpoint through the deliverer.
