@@ -24,6 +24,10 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 )
 
+// minWindow is the smallest HTTP/2 receive window gRPC takes from a client: its default,
+// HTTP/2's initial 65,535 bytes (a smaller one is ignored).
+const minWindow = 65535
+
 // feedResult is what `bench feed --json` prints.
 type feedResult struct {
 	Subscribers int     `json:"subscribers"`
@@ -56,6 +60,8 @@ func benchFeed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	app := fs.String("app", "", "app id")
 	subscribers := fs.Int("subscribers", 100, "gRPC subscriptions (only new events, all matching)")
 	perConn := fs.Int("streams-per-conn", 100, "subscriptions per gRPC connection (livegate's default MAX_CONCURRENT_STREAMS is 100)")
+	connWindow := fs.Int("conn-window", 16<<20, "the client's HTTP/2 receive window of each connection, in bytes, shared by its streams (0: gRPC's default, 64 KiB grown by its bandwidth estimate)")
+	streamWindow := fs.Int("stream-window", 1<<20, "the client's HTTP/2 receive window of each stream, in bytes (0: gRPC's default)")
 	rate := fs.Float64("rate", 100, "deliveries posted per second")
 	senders := fs.Int("senders", 32, "concurrent posters that keep up the rate")
 	duration := fs.Duration("duration", 10*time.Second, "how long to post")
@@ -75,6 +81,9 @@ func benchFeed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errors.New("bench feed: --account and --app are required")
 	case *subscribers < 1 || *rate <= 0 || *senders < 1 || *duration <= 0 || *perConn < 1:
 		return errors.New("bench feed: --subscribers, --rate, --senders, --streams-per-conn and --duration must be positive")
+	case *connWindow != 0 && (*connWindow < minWindow || *connWindow > math.MaxInt32),
+		*streamWindow != 0 && (*streamWindow < minWindow || *streamWindow > math.MaxInt32):
+		return fmt.Errorf("bench feed: --conn-window and --stream-window must be 0 or from %d to %d bytes", minWindow, math.MaxInt32)
 	}
 	target, err := webhookURL(*base, *account, *app)
 	if err != nil {
@@ -93,8 +102,15 @@ func benchFeed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			c.Close()
 		}
 	}()
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if *connWindow != 0 {
+		dial = append(dial, grpc.WithInitialConnWindowSize(int32(*connWindow)))
+	}
+	if *streamWindow != 0 {
+		dial = append(dial, grpc.WithInitialWindowSize(int32(*streamWindow)))
+	}
 	for range (*subscribers + *perConn - 1) / *perConn {
-		c, err := grpc.NewClient(*server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		c, err := grpc.NewClient(*server, dial...)
 		if err != nil {
 			return fmt.Errorf("bench feed: %w", err)
 		}

@@ -126,6 +126,15 @@ func TestBenchFeed(t *testing.T) {
 	if n := storedEvents(t, s); n != 40 {
 		t.Errorf("the store holds %d events, want the 40 posted", n)
 	}
+
+	// A receive window gRPC would ignore is refused, naming the bounds.
+	errOut.Reset()
+	err = run(bounded(t), []string{"bench", "feed", "--url", "http://" + s.srv.HTTPAddr(), "--server", s.srv.GRPCAddr(),
+		"--token", creds.APIToken, "--secret", creds.WebhookSecret, "--account", "acme", "--app", "web",
+		"--conn-window", "1000"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "--conn-window and --stream-window must be 0 or from 65535") {
+		t.Errorf("bench feed --conn-window 1000: %v, want the bounds named", err)
+	}
 }
 
 // TestBenchBareServer: `bench bare-server` prints its URL, `bench ingest` against it
