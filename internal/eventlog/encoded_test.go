@@ -16,7 +16,7 @@ import (
 )
 
 // richEvent has strings, timestamps and a typed payload.
-func richEvent(t *testing.T) *livegatev1.Event {
+func richEvent(t testing.TB) *livegatev1.Event {
 	t.Helper()
 	ev := event("e-rich")
 	ev.IsReplay = true
@@ -126,5 +126,22 @@ func TestCheckAgreesWithDecode(t *testing.T) {
 	}
 	if bad < 100 {
 		t.Fatalf("only %d of %d damaged bodies fail to decode: the test is not testing", bad, len(bodies))
+	}
+}
+
+// BenchmarkCheck: checking a stored event's encoding, as a replay does for every event it
+// reads (richEvent: a peer.join.success with its nested payload, as the ingest benchmarks post).
+func BenchmarkCheck(b *testing.B) {
+	body, err := proto.Marshal(richEvent(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := store.Event{Sequence: 1, Body: body}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := eventlog.Check(rec); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ package eventlog
 import (
 	"context"
 	"fmt"
+	"sync"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -99,7 +100,7 @@ func Response(rec store.Event) []byte {
 // UTF-8, every known message field (to any depth) likewise. A field of a known number with
 // another wire type is an unknown field to a decoder, as here.
 func Check(rec store.Event) error {
-	if !validMessage(rec.Body, eventDescriptor, 0) {
+	if !eventChecker().valid(rec.Body, 0) {
 		return fmt.Errorf("decode event %d: not a valid %s encoding", rec.Sequence, eventDescriptor.FullName())
 	}
 	return nil
@@ -110,11 +111,77 @@ var eventDescriptor = (&livegatev1.Event{}).ProtoReflect().Descriptor()
 // maxDepth is how deep messages may nest: protobuf-go's default recursion limit.
 const maxDepth = 10000
 
-func validMessage(b []byte, md protoreflect.MessageDescriptor, depth int) bool {
+// eventChecker is Event's checker, made once. A replay checks every event it reads: looking
+// each field up by number in its descriptor (a map) cost about half of Check.
+var eventChecker = sync.OnceValue(func() *checker { return newChecker(eventDescriptor, map[protoreflect.FullName]*checker{}) })
+
+// checker checks the encoding of one message type: its known fields by number.
+type checker struct {
+	fields []checkField                     // by field number, up to maxDense; kind 0: not a known field
+	sparse map[protowire.Number]*checkField // numbers above maxDense
+}
+
+// maxDense is the greatest field number a checker finds by index rather than in a map.
+const maxDense = 4096
+
+func (c *checker) field(num protowire.Number) *checkField {
+	if int(num) < len(c.fields) {
+		if f := &c.fields[num]; f.kind != 0 {
+			return f
+		}
+		return nil
+	}
+	return c.sparse[num]
+}
+
+// checkField is what checking a known field needs of its descriptor.
+type checkField struct {
+	kind     protoreflect.Kind
+	list     bool
+	utf8     bool     // a string whose value must be valid UTF-8 (proto3)
+	msg      *checker // a message or group field's type
+	groupNum protowire.Number
+}
+
+// newChecker makes md's checker; made holds those made already, so that a recursive type
+// (google.protobuf.Struct) points back at its own.
+func newChecker(md protoreflect.MessageDescriptor, made map[protoreflect.FullName]*checker) *checker {
+	if c := made[md.FullName()]; c != nil {
+		return c
+	}
+	c := &checker{}
+	made[md.FullName()] = c
+	fds := md.Fields()
+	maxNum := protowire.Number(0)
+	for i := range fds.Len() {
+		if n := fds.Get(i).Number(); n <= maxDense {
+			maxNum = max(maxNum, n)
+		}
+	}
+	c.fields = make([]checkField, maxNum+1)
+	for i := range fds.Len() {
+		fd := fds.Get(i)
+		f := checkField{kind: fd.Kind(), list: fd.IsList(), groupNum: fd.Number()}
+		f.utf8 = f.kind == protoreflect.StringKind && fd.ParentFile().Syntax() == protoreflect.Proto3
+		if f.kind == protoreflect.MessageKind || f.kind == protoreflect.GroupKind {
+			f.msg = newChecker(fd.Message(), made)
+		}
+		if fd.Number() <= maxDense {
+			c.fields[fd.Number()] = f
+		} else {
+			if c.sparse == nil {
+				c.sparse = map[protowire.Number]*checkField{}
+			}
+			c.sparse[fd.Number()] = &f
+		}
+	}
+	return c
+}
+
+func (c *checker) valid(b []byte, depth int) bool {
 	if depth > maxDepth {
 		return false
 	}
-	fields := md.Fields()
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 || num > protowire.MaxValidNumber {
@@ -127,34 +194,32 @@ func validMessage(b []byte, md protoreflect.MessageDescriptor, depth int) bool {
 		}
 		v := b[:m]
 		b = b[m:]
-		if fd := fields.ByNumber(num); fd != nil && !validField(v, typ, fd, depth) {
+		if f := c.field(num); f != nil && !f.valid(v, typ, depth) {
 			return false
 		}
 	}
 	return true
 }
 
-// validField checks a known field's value v (as ConsumeFieldValue delimits it), of wire type
-// typ.
-func validField(v []byte, typ protowire.Type, fd protoreflect.FieldDescriptor, depth int) bool {
-	kind := fd.Kind()
+// valid checks a known field's value v (as ConsumeFieldValue delimits it), of wire type typ.
+func (f *checkField) valid(v []byte, typ protowire.Type, depth int) bool {
 	if typ == protowire.BytesType {
 		payload, _ := protowire.ConsumeBytes(v)
-		switch kind {
+		switch f.kind {
 		case protoreflect.StringKind:
-			return fd.ParentFile().Syntax() != protoreflect.Proto3 || utf8.Valid(payload)
+			return !f.utf8 || utf8.Valid(payload)
 		case protoreflect.BytesKind:
 			return true
 		case protoreflect.MessageKind:
-			return validMessage(payload, fd.Message(), depth+1)
+			return f.msg.valid(payload, depth+1)
 		}
-		if !fd.IsList() {
+		if !f.list {
 			return true // a scalar sent length-delimited: an unknown field
 		}
 		// A packed repeated scalar: every element must be whole.
 		for len(payload) > 0 {
 			var k int
-			switch kind {
+			switch f.kind {
 			case protoreflect.Fixed32Kind, protoreflect.Sfixed32Kind, protoreflect.FloatKind:
 				_, k = protowire.ConsumeFixed32(payload)
 			case protoreflect.Fixed64Kind, protoreflect.Sfixed64Kind, protoreflect.DoubleKind:
@@ -171,9 +236,9 @@ func validField(v []byte, typ protowire.Type, fd protoreflect.FieldDescriptor, d
 		}
 		return true
 	}
-	if kind == protoreflect.GroupKind && typ == protowire.StartGroupType {
-		payload, _ := protowire.ConsumeGroup(fd.Number(), v)
-		return validMessage(payload, fd.Message(), depth+1)
+	if f.kind == protoreflect.GroupKind && typ == protowire.StartGroupType {
+		payload, _ := protowire.ConsumeGroup(f.groupNum, v)
+		return f.msg.valid(payload, depth+1)
 	}
 	return true // a scalar (ConsumeFieldValue checked it), or another wire type: unknown
 }
