@@ -5,6 +5,7 @@ package eventlog
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"unicode/utf8"
 
@@ -80,19 +81,27 @@ func DecodeAll(recs []store.Event) ([]*livegatev1.Event, error) {
 // check it (Check) first. A body that does carry a sequence (not one Append wrote) has it
 // replaced.
 func Response(rec store.Event) []byte {
-	body := rec.Body
+	return AppendResponse(make([]byte, 0, MaxResponseLen(rec.Body)), rec.Sequence, rec.Body)
+}
+
+// MaxResponseLen is the most AppendResponse appends for a stored body.
+func MaxResponseLen(body []byte) int {
+	return 2*protowire.SizeTag(1) + 2*protowire.SizeVarint(math.MaxUint64) + len(body)
+}
+
+// AppendResponse appends Response's encoding of the stored event seq with its body to dst.
+func AppendResponse(dst []byte, seq uint64, body []byte) []byte {
 	if num, typ, n := protowire.ConsumeTag(body); n > 0 && num == 1 && typ == protowire.VarintType {
 		if m := protowire.ConsumeFieldValue(num, typ, body[n:]); m >= 0 {
 			body = body[n+m:]
 		}
 	}
-	eventLen := protowire.SizeTag(1) + protowire.SizeVarint(rec.Sequence) + len(body)
-	b := make([]byte, 0, protowire.SizeTag(1)+protowire.SizeBytes(eventLen))
-	b = protowire.AppendTag(b, 1, protowire.BytesType) // SubscribeResponse.event
-	b = protowire.AppendVarint(b, uint64(eventLen))
-	b = protowire.AppendTag(b, 1, protowire.VarintType) // Event.sequence
-	b = protowire.AppendVarint(b, rec.Sequence)
-	return append(b, body...)
+	eventLen := protowire.SizeTag(1) + protowire.SizeVarint(seq) + len(body)
+	dst = protowire.AppendTag(dst, 1, protowire.BytesType) // SubscribeResponse.event
+	dst = protowire.AppendVarint(dst, uint64(eventLen))
+	dst = protowire.AppendTag(dst, 1, protowire.VarintType) // Event.sequence
+	dst = protowire.AppendVarint(dst, seq)
+	return append(dst, body...)
 }
 
 // Check reports whether a stored body decodes as an Event, as Decode would, without

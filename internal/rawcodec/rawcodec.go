@@ -17,13 +17,17 @@ import (
 type Message struct {
 	b    []byte
 	data mem.BufferSlice // b, as the codec returns it: made once, for every send
+	buf  [1]mem.Buffer   // data's backing array, in the same allocation
 }
 
 // NewMessage wraps an encoded message; b must not be changed afterwards.
 func NewMessage(b []byte) *Message {
 	// A SliceBuffer is not pooled: freeing it after a write leaves the bytes alone; and the
 	// transport reads the slice without changing it.
-	return &Message{b: b, data: mem.BufferSlice{mem.SliceBuffer(b)}}
+	m := &Message{b: b}
+	m.buf[0] = mem.SliceBuffer(b)
+	m.data = m.buf[:]
+	return m
 }
 
 // Bytes is the encoding.

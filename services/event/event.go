@@ -263,16 +263,23 @@ func (r replayer) ItemsAfter(ctx context.Context, t store.Tenant, after uint64, 
 			return err
 		}
 		var err error
+		var arena []byte // the page's responses, back to back
 		more, err = rd.EachEventAfter(ctx, t, after, f, limit, maxBytes, func(seq uint64, body []byte) error {
-			rec := store.Event{Sequence: seq, Body: body}
-			if eventlog.Check(rec) != nil {
-				bad = &rec
+			if eventlog.Check(store.Event{Sequence: seq, Body: body}) != nil {
+				bad = &store.Event{Sequence: seq}
 				return errStopRead
 			}
 			if items == nil {
 				items = make([]feed.Item, 0, min(limit, 512))
 			}
-			items = append(items, feed.Item{Sequence: seq, Encoded: rawcodec.NewMessage(eventlog.Response(rec))})
+			// The responses are encoded into shared chunks: one allocation per chunk, not
+			// one per event (body is the driver's, valid only during this call).
+			if need := eventlog.MaxResponseLen(body); cap(arena)-len(arena) < need {
+				arena = make([]byte, 0, max(arenaChunk, need))
+			}
+			start := len(arena)
+			arena = eventlog.AppendResponse(arena, seq, body)
+			items = append(items, feed.Item{Sequence: seq, Encoded: rawcodec.NewMessage(arena[start:len(arena):len(arena)])})
 			return nil
 		})
 		if bad != nil {
@@ -294,6 +301,9 @@ func (r replayer) ItemsAfter(ctx context.Context, t store.Tenant, after uint64, 
 	}
 	return items, more, nil
 }
+
+// arenaChunk is the size of the chunks a replayed page's responses are encoded into.
+const arenaChunk = 64 << 10
 
 // errStopRead ends an EachEventAfter read at an event that cannot be read back.
 var errStopRead = errors.New("event: stop reading")
