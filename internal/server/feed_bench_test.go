@@ -228,7 +228,7 @@ func benchFeedReplay(b *testing.B, events int) {
 			b.Fatal(err)
 		}
 	}
-	client := livegatev1.NewEventServiceClient(dialFeed(b, s.srv.GRPCAddr()))
+	client := livegatev1.NewEventServiceClient(benchFeedConns(b, s.srv.GRPCAddr(), 1)[0])
 	for b.Loop() {
 		ctx, cancel := context.WithCancel(withToken(ft.token))
 		stream, err := client.Subscribe(ctx, &livegatev1.SubscribeRequest{AccountId: ft.acc, AppId: ft.app}, seqOnly)
