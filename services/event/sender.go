@@ -2,7 +2,6 @@ package event
 
 import (
 	"context"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -80,13 +79,6 @@ func (s *sender) run(batch []out) {
 		}
 		clear(batch)
 		s.mu.Lock()
-		if len(s.pending) == 0 {
-			// Nothing waits: give the handler a moment to hand over more (a replay produces
-			// messages back to back) before this goroutine returns.
-			s.mu.Unlock()
-			runtime.Gosched()
-			s.mu.Lock()
-		}
 		batch, s.pending, s.bytes = s.pending, batch[:0], 0
 		if len(batch) == 0 {
 			s.inflight = false
