@@ -153,6 +153,40 @@ func TenantFrom(ctx context.Context) (store.Tenant, bool) {
 	return t, ok
 }
 
+type recheckKey struct{}
+
+// Recheck authenticates a long-lived call's credentials again: nil while they still
+// authenticate its tenant; an UNAUTHENTICATED error once they do not (the app was deleted,
+// or the token was rotated and its grace is over); another error when it cannot tell (the
+// store failed).
+type Recheck func(ctx context.Context) error
+
+// WithRecheck returns a context carrying how to recheck its call's credentials.
+func WithRecheck(ctx context.Context, r Recheck) context.Context {
+	return context.WithValue(ctx, recheckKey{}, r)
+}
+
+// RecheckFrom returns how to recheck a call's credentials (false: the call carries none).
+func RecheckFrom(ctx context.Context) (Recheck, bool) {
+	r, ok := ctx.Value(recheckKey{}).(Recheck)
+	return r, ok
+}
+
+// Recheck returns a Recheck of the authorization header a call for tenant t was
+// authenticated with.
+func (a *Authenticator) Recheck(authorization string, t store.Tenant) Recheck {
+	return func(ctx context.Context) error {
+		got, err := a.Authenticate(ctx, authorization)
+		if err != nil {
+			return err
+		}
+		if got != t {
+			return errUnauthenticated
+		}
+		return nil
+	}
+}
+
 // Credentials are what creating an app hands out, once: livegate keeps only the token's hash.
 type Credentials struct {
 	AccountID     string `json:"account_id"`

@@ -81,6 +81,10 @@ type Options struct {
 	// Observer is told of every event sent and every fall back to the store (metrics);
 	// nil: nobody.
 	Observer Observer
+	// Recheck, when set, is called about every ProgressEvery while the subscription follows
+	// live events, busy or idle: an error ends the subscription with that error (the
+	// subscriber's credentials no longer hold).
+	Recheck func() error
 }
 
 // Observer is told what subscriptions do. Its methods are called on the send path: they
@@ -126,7 +130,7 @@ func Follow(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 		var err error
 		cursor, err = replay(ctx, hub, r, t, f, cursor, opt.ReplayBatch, opt.ReplayBytes, send, &lastSent, opt.Observer)
 		if err == nil {
-			cursor, err = live(ctx, hub, sub, cursor, send, &lastSent, opt.ProgressEvery, opt.Observer)
+			cursor, err = live(ctx, hub, sub, cursor, send, &lastSent, opt.ProgressEvery, opt.Observer, opt.Recheck)
 		}
 		sub.Unsubscribe()
 		if !errors.Is(err, errOverflow) {
@@ -217,7 +221,7 @@ func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 	}
 }
 
-func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send Sender, lastSent *time.Time, every time.Duration, o Observer) (uint64, error) {
+func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send Sender, lastSent *time.Time, every time.Duration, o Observer, recheck func() error) (uint64, error) {
 	ticker := time.NewTicker(jitter(every))
 	defer ticker.Stop()
 	// Taken once: ctx.Done() walks the context's chain of values (every interceptor adds
@@ -251,6 +255,11 @@ func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send 
 			return cursor, ErrShutdown
 		case <-sub.wake:
 		case <-ticker.C:
+			if recheck != nil {
+				if err := recheck(); err != nil {
+					return cursor, err
+				}
+			}
 			if time.Since(*lastSent) < every {
 				continue
 			}

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
 // Follow against a fake replayer (an in-memory log whose appends are published to the hub,
@@ -536,6 +538,63 @@ func TestFollowEnds(t *testing.T) {
 			}
 			if ev, _ := s.got(); !slices.Equal(ev, tc.want) {
 				t.Errorf("sent %v, want %v", ev, tc.want)
+			}
+		})
+	}
+}
+
+// TestFollowRecheck: Recheck is called while the subscription follows live events, whether
+// events keep it busy or it idles, and its error ends the Follow with that error after
+// what was sent.
+func TestFollowRecheck(t *testing.T) {
+	revoked := errors.New("credentials revoked")
+	for _, busy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("busy=%v", busy), func(t *testing.T) {
+			l := newMemLog()
+			l.commitN(tenantA, 2)
+			s := newFakeSender()
+			var calls atomic.Int32
+			var fail atomic.Bool
+			done := startFollow(t, t.Context(), l, feed.Filter{}, 0, s, feed.Options{
+				ProgressEvery: 10 * time.Millisecond,
+				Recheck: func() error {
+					calls.Add(1)
+					if fail.Load() {
+						return revoked
+					}
+					return nil
+				},
+			})
+			s.waitEvents(t, seqRange(1, 2))
+			stop := make(chan struct{})
+			defer close(stop)
+			if busy {
+				// An event every millisecond: the stream is never idle for a progress tick.
+				go func() {
+					for {
+						select {
+						case <-stop:
+							return
+						case <-time.After(time.Millisecond):
+							l.commit(tenantA, "peer.join.success")
+						}
+					}
+				}()
+			}
+			testenv.WaitFor(t, "rechecks while live", func() bool { return calls.Load() >= 3 })
+			select {
+			case err := <-done:
+				t.Fatalf("Follow ended while its credentials held: %v", err)
+			default:
+			}
+			fail.Store(true)
+			select {
+			case err := <-done:
+				if !errors.Is(err, revoked) {
+					t.Fatalf("Follow ended with %v, want the recheck's error", err)
+				}
+			case <-time.After(wait):
+				t.Fatal("Follow went on after its recheck failed")
 			}
 		})
 	}

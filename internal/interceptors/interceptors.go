@@ -25,6 +25,7 @@ import (
 	"github.com/livegate/livegate/internal/accesslog"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/auth"
+	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/telemetry"
 )
 
@@ -194,6 +195,12 @@ func (a *authInterceptor) authenticateOperator(ctx context.Context, fullMethod s
 }
 
 func (a *authInterceptor) authenticate(ctx context.Context) (context.Context, error) {
+	ctx, _, _, err := a.authenticateHeader(ctx)
+	return ctx, err
+}
+
+// authenticateHeader is authenticate, also returning the header and its tenant.
+func (a *authInterceptor) authenticateHeader(ctx context.Context) (context.Context, string, store.Tenant, error) {
 	var header string
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if v := md.Get("authorization"); len(v) > 0 {
@@ -202,9 +209,9 @@ func (a *authInterceptor) authenticate(ctx context.Context) (context.Context, er
 	}
 	tenant, err := a.authn.Authenticate(ctx, header)
 	if err != nil {
-		return nil, apierror.ToStatus(err).Err()
+		return nil, "", store.Tenant{}, apierror.ToStatus(err).Err()
 	}
-	return auth.WithTenant(ctx, tenant), nil
+	return auth.WithTenant(ctx, tenant), header, tenant, nil
 }
 
 func (a *authInterceptor) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -239,10 +246,13 @@ func (a *authInterceptor) stream(srv any, ss grpc.ServerStream, info *grpc.Strea
 	if !needsToken(info.FullMethod) {
 		return handler(srv, ss)
 	}
-	ctx, err := a.authenticate(ss.Context())
+	ctx, header, tenant, err := a.authenticateHeader(ss.Context())
 	if err != nil {
 		return err
 	}
+	// A stream may outlive its credentials: the handler can check them again (Subscribe
+	// does, while it follows the feed).
+	ctx = auth.WithRecheck(ctx, a.authn.Recheck(header, tenant))
 	return handler(srv, &authorizedStream{ServerStream: ss, ctx: ctx})
 }
 

@@ -12,6 +12,7 @@ import (
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/rawcodec"
@@ -213,7 +214,11 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 	if s.encoded {
 		send = encodedSender{snd}
 	}
-	err = feed.Follow(ctx, s.hub, replayer{s.store}, t, f, after, send, s.opts)
+	opts := s.opts
+	if recheck, ok := auth.RecheckFrom(ctx); ok {
+		opts.Recheck = func() error { return stillAuthenticated(ctx, recheck) }
+	}
+	err = feed.Follow(ctx, s.hub, replayer{s.store}, t, f, after, send, opts)
 	var stalled *apierror.Error
 	if ctx.Err() == nil && !(errors.As(err, &stalled) && stalled.Reason == apierror.ReasonSubscriberStalled) {
 		// What Follow delivered before it ended goes out before the status.
@@ -226,6 +231,20 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 		return nil // the client went away
 	}
 	return err
+}
+
+// stillAuthenticated checks a subscription's credentials again: an error when they no longer
+// authenticate (UNAUTHENTICATED, which ends the stream), nil when they do or when the check
+// itself failed (a store error: the next check tries again; a flaky store does not cut
+// every stream).
+func stillAuthenticated(ctx context.Context, recheck auth.Recheck) error {
+	err := recheck(ctx)
+	var ae *apierror.Error
+	if errors.As(err, &ae) && ae.Reason == apierror.ReasonUnauthenticated {
+		return apierror.New(apierror.ReasonUnauthenticated,
+			"the API token this subscription was opened with no longer authenticates (its app was deleted, or the token was rotated and its grace period is over): resume with a valid token from the last sequence received")
+	}
+	return nil
 }
 
 // replayer reads stored events for feed.Follow.
