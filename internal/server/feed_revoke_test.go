@@ -16,9 +16,8 @@ import (
 // TestSubscriptionEndsWhenTokenRevoked: a subscription checks its token again while it
 // follows the feed. A rotation whose grace period still covers the token leaves it open; a
 // rotation that ends the token's validity, or deleting the app, ends it with
-// UNAUTHENTICATED (gRPC), a code 16 error line (NDJSON) and a 401 error event (SSE) within a
-// few progress intervals,
-// busy or idle, instead of streaming on a revoked credential.
+// UNAUTHENTICATED (gRPC), a code 16 error line (NDJSON) and a 401 error event (SSE) within
+// a few progress intervals, instead of streaming on a revoked credential.
 func TestSubscriptionEndsWhenTokenRevoked(t *testing.T) {
 	s := startServer(t, t.TempDir(), withAdminAPI, func(c *server.Config) { c.Feed.ProgressEvery = 50 * time.Millisecond })
 	r := s.rest("POST", "/admin/v1/apps", operatorToken, map[string]any{"account_id": "acme", "app_id": "web"})
