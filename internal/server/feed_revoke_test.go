@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/server"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
 // TestSubscriptionEndsWhenTokenRevoked: a subscription checks its token again while it
@@ -137,4 +139,50 @@ func TestSubscriptionEndsWhenTokenRevoked(t *testing.T) {
 	}
 	wantUnauthenticated("after deleting the app (second token)", grpcSecond)
 	wantUnauthenticated("after deleting the app (third token)", grpcThird)
+}
+
+// TestSubscriptionEndsWhenAppDeletedOnPostgres: two `livegate serve` processes on one
+// PostgreSQL, a subscriber on each; `livegate apps delete --database-url` (a third process)
+// ends both subscriptions with UNAUTHENTICATED, each node reading the app from the shared
+// store (at the default progress interval: within about 5 s).
+func TestSubscriptionEndsWhenAppDeletedOnPostgres(t *testing.T) {
+	bin, dsn := buildLivegate(t), testenv.PostgresDB(t)
+	ft := appsCreateOn(t, bin, dsn, "acc-revoke", "app-revoke")
+	var streams []livegatev1.EventService_SubscribeClient
+	for range 2 {
+		node := startProcess(t, bin, t.TempDir(), "--database-url", dsn)
+		st, err := livegatev1.NewEventServiceClient(dialFeed(t, node.grpc)).Subscribe(withToken(ft.token),
+			&livegatev1.SubscribeRequest{AccountId: ft.acc, AppId: ft.app, OnlyNew: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Header(); err != nil {
+			t.Fatalf("subscribe: %v", err)
+		}
+		streams = append(streams, st)
+	}
+	if out, err := exec.Command(bin, "apps", "delete", "--yes", "--database-url", dsn, "--account", ft.acc, "--app", ft.app).CombinedOutput(); err != nil {
+		t.Fatalf("apps delete --database-url: %v\n%s", err, out)
+	}
+	deleted := time.Now()
+	for i, st := range streams {
+		done := make(chan error, 1)
+		go func() {
+			for {
+				if _, err := st.Recv(); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		select {
+		case err := <-done:
+			if status.Code(err) != codes.Unauthenticated {
+				t.Errorf("node %d: the stream ended with %v, want UNAUTHENTICATED", i, err)
+			}
+			t.Logf("node %d: the stream ended %v after the delete", i, time.Since(deleted).Round(time.Millisecond))
+		case <-time.After(20 * time.Second):
+			t.Errorf("node %d: the stream is still open 20s after the app was deleted", i)
+		}
+	}
 }
