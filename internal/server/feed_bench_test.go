@@ -355,43 +355,37 @@ func (seqCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
 	*m = seqMessage{}
-	b := buf.ReadOnlyData()
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
-		if num == wireResponseEvent && typ == protowire.BytesType {
-			ev, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return protowire.ParseError(n)
-			}
-			m.event = true
-			for len(ev) > 0 {
-				num, typ, n := protowire.ConsumeTag(ev)
-				if n < 0 {
-					return protowire.ParseError(n)
-				}
-				ev = ev[n:]
-				if num == wireEventSequence && typ == protowire.VarintType {
-					seq, n := protowire.ConsumeVarint(ev)
-					if n < 0 {
-						return protowire.ParseError(n)
-					}
-					m.seq = seq
-					break
-				}
-				if n = protowire.ConsumeFieldValue(num, typ, ev); n < 0 {
-					return protowire.ParseError(n)
-				}
-				ev = ev[n:]
-			}
-		}
-		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
+	ev, found, err := wireFirst(buf.ReadOnlyData(), wireResponseEvent, protowire.BytesType)
+	if err != nil || !found {
+		return err
 	}
+	m.event = true
+	ev, _ = protowire.ConsumeBytes(ev)
+	seq, found, err := wireFirst(ev, wireEventSequence, protowire.VarintType)
+	if err != nil || !found {
+		return err
+	}
+	m.seq, _ = protowire.ConsumeVarint(seq)
 	return nil
+}
+
+// wireFirst returns the first field num of wire type typ in the encoded message b: its value
+// as protowire.ConsumeFieldValue delimits it.
+func wireFirst(b []byte, num protowire.Number, typ protowire.Type) ([]byte, bool, error) {
+	for len(b) > 0 {
+		n, t, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return nil, false, protowire.ParseError(l)
+		}
+		b = b[l:]
+		l = protowire.ConsumeFieldValue(n, t, b)
+		if l < 0 {
+			return nil, false, protowire.ParseError(l)
+		}
+		if n == num && t == typ {
+			return b[:l], true, nil
+		}
+		b = b[l:]
+	}
+	return nil, false, nil
 }
