@@ -53,6 +53,13 @@ var _ store.Leaser = (*Store)(nil)
 
 // Lease implements store.Leaser (see "Leases" above).
 func (s *Store) Lease(ctx context.Context, name string) (context.Context, func(), error) {
+	// A lease another session holds is refused through the pool first, with no session of
+	// its own: a node retrying leases it does not hold (the 16 webhook delivery slots every
+	// 10 s) would otherwise connect, and make PostgreSQL start a backend, for each try.
+	// Only a lease seen free is tried on a connection of its own; the lock decides.
+	if held, err := s.leaseHeld(ctx, name); err == nil && held {
+		return nil, nil, fmt.Errorf("postgres: lease %q: %w", name, store.ErrLeaseHeld)
+	}
 	cfg := s.connCfg.Copy()
 	cfg.RuntimeParams["application_name"] = "livegate lease " + name
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -95,6 +102,15 @@ func (s *Store) Lease(ctx context.Context, name string) (context.Context, func()
 			close(l.done)
 		}()
 		defer closeConn() // ends the session: PostgreSQL frees the lock
+		defer func() {
+			// Unlock first, on a session still alive: the lock is then free when release
+			// returns, not some time after, when PostgreSQL has ended the closed session.
+			if !conn.IsClosed() {
+				uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_, _ = conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, leaseKey(name))
+				cancel()
+			}
+		}()
 		defer lose()
 		s.holdLease(held, conn, l, name)
 	}()
@@ -105,6 +121,18 @@ func (s *Store) Lease(ctx context.Context, name string) (context.Context, func()
 		<-l.done
 	}
 	return held, release, nil
+}
+
+// leaseHeld reports whether some session holds the lease called name's advisory lock.
+// pg_locks shows a one-key advisory lock with the key's high 32 bits as classid, its low 32
+// bits as objid, and objsubid 1.
+func (s *Store) leaseHeld(ctx context.Context, name string) (bool, error) {
+	key := uint64(leaseKey(name))
+	var held bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND classid = $1::bigint::oid AND objid = $2::bigint::oid)`,
+		int64(key>>32), int64(uint32(key))).Scan(&held)
+	return held, err
 }
 
 // holdLease waits on the lease's connection until the session ends (the lease is lost) or

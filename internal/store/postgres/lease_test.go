@@ -165,3 +165,49 @@ func TestLeaseHeldAndFreed(t *testing.T) {
 	}
 	rel()
 }
+
+// TestLeaseHeldElsewhereOpensNoSession: trying a lease another node holds is answered
+// ErrLeaseHeld through the pool, without opening (and making PostgreSQL start) a session of
+// its own: a node holding none of the webhook slots retries 16 of them every 10 s. A free
+// lease is still taken on a session of its own.
+func TestLeaseHeldElsewhereOpensNoSession(t *testing.T) {
+	dsn := testenv.PostgresDB(t)
+	a, b := openT(t, dsn), openT(t, dsn)
+	ctx := context.Background()
+	_, release, err := a.Lease(ctx, "slot")
+	if err != nil {
+		t.Fatalf("Lease: %v", err)
+	}
+	defer release()
+	// sessions counts every session ever established to the database (PostgreSQL 14+).
+	sessions := func() int64 {
+		t.Helper()
+		if _, err := b.Pool().Exec(ctx, `SELECT pg_stat_clear_snapshot()`); err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		if err := b.Pool().QueryRow(ctx, `SELECT sessions FROM pg_stat_database WHERE datname = current_database()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := sessions()
+	for range 20 {
+		if _, _, err := b.Lease(ctx, "slot"); !errors.Is(err, store.ErrLeaseHeld) {
+			t.Fatalf("Lease of a held name: %v, want ErrLeaseHeld", err)
+		}
+	}
+	// The statistics reach pg_stat_database when a session reports them: wait for a free
+	// lease's session to show, so that sessions the held tries opened would show too.
+	_, rel, err := b.Lease(ctx, "free")
+	if err != nil {
+		t.Fatalf("Lease of a free name: %v", err)
+	}
+	rel()
+	var opened int64
+	testenv.WaitFor(t, "the free lease's session counted", func() bool { opened = sessions() - before; return opened >= 1 })
+	time.Sleep(200 * time.Millisecond)
+	if opened = sessions() - before; opened > 1 {
+		t.Fatalf("20 tries of a held lease and one of a free one opened %d sessions, want 1 (the free one's)", opened)
+	}
+}
