@@ -27,6 +27,15 @@ type Leaser interface {
 	Lease(ctx context.Context, name string) (held context.Context, release func(), err error)
 }
 
+// LeaseCounter is a Leaser that can count the leases held, by every process on the
+// database, whose names start with prefix. Processes that each hold a lease of their own
+// under one prefix so learn how many of them there are (outbound webhook slots are shared
+// out that way).
+type LeaseCounter interface {
+	Leaser
+	CountLeases(ctx context.Context, prefix string) (int, error)
+}
+
 // RunExclusive runs fn at once and then every interval, until ctx ends, in this process
 // only while it holds the lease called name (if st is a Leaser). Without the lease it tries
 // again every interval; so when the holder ends, another process takes over within about

@@ -61,7 +61,7 @@ func (s *Store) Lease(ctx context.Context, name string) (context.Context, func()
 		return nil, nil, fmt.Errorf("postgres: lease %q: %w", name, store.ErrLeaseHeld)
 	}
 	cfg := s.connCfg.Copy()
-	cfg.RuntimeParams["application_name"] = "livegate lease " + name
+	cfg.RuntimeParams["application_name"] = leaseAppName + name
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, nil, describe(fmt.Errorf("postgres: lease %q: connect to %s: %w", name, s.host, err))
@@ -121,6 +121,26 @@ func (s *Store) Lease(ctx context.Context, name string) (context.Context, func()
 		<-l.done
 	}
 	return held, release, nil
+}
+
+// leaseAppName starts the application_name of a lease's session; the lease's name follows
+// (PostgreSQL keeps the first 63 bytes).
+const leaseAppName = "livegate lease "
+
+var _ store.LeaseCounter = (*Store)(nil)
+
+// CountLeases implements store.LeaseCounter: the sessions holding an advisory lock whose
+// application_name is a lease's with a name starting with prefix (prefix must be short
+// enough to survive the 63-byte cut).
+func (s *Store) CountLeases(ctx context.Context, prefix string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(DISTINCT a.pid) FROM pg_stat_activity a
+		JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory' AND l.granted
+		WHERE a.datname = current_database() AND starts_with(a.application_name, $1)`, leaseAppName+prefix).Scan(&n)
+	if err != nil {
+		return 0, describe(fmt.Errorf("postgres: count leases %q: %w", prefix, err))
+	}
+	return n, nil
 }
 
 // leaseHeld reports whether some session holds the lease called name's advisory lock.

@@ -211,3 +211,39 @@ func TestLeaseHeldElsewhereOpensNoSession(t *testing.T) {
 		t.Fatalf("20 tries of a held lease and one of a free one opened %d sessions, want 1 (the free one's)", opened)
 	}
 }
+
+// TestCountLeases: CountLeases counts the leases held under a prefix, by every store on the
+// database, and no more once one is released.
+func TestCountLeases(t *testing.T) {
+	dsn := testenv.PostgresDB(t)
+	a, b := openT(t, dsn), openT(t, dsn)
+	ctx := context.Background()
+	var releases []func()
+	for _, lease := range []struct {
+		s    *Store
+		name string
+	}{{a, "nodes/a"}, {b, "nodes/b"}, {a, "jobs/c"}} {
+		_, rel, err := lease.s.Lease(ctx, lease.name)
+		if err != nil {
+			t.Fatalf("Lease %s: %v", lease.name, err)
+		}
+		releases = append(releases, rel)
+	}
+	count := func(prefix string) int {
+		t.Helper()
+		n, err := b.CountLeases(ctx, prefix)
+		if err != nil {
+			t.Fatalf("CountLeases: %v", err)
+		}
+		return n
+	}
+	if n, m := count("nodes/"), count("jobs/"); n != 2 || m != 1 {
+		t.Fatalf("CountLeases: nodes/ %d, jobs/ %d; want 2 and 1", n, m)
+	}
+	releases[0]()
+	if n := count("nodes/"); n != 1 {
+		t.Fatalf("after a release, CountLeases(nodes/) = %d, want 1", n)
+	}
+	releases[1]()
+	releases[2]()
+}
