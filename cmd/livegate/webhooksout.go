@@ -19,7 +19,7 @@ func webhooksDeliveryFlags(fs *flag.FlagSet) func() (outbound.Options, error) {
 	steps := envString(fs, "webhooks-retry-schedule", "LIVEGATE_WEBHOOKS_RETRY_SCHEDULE", outbound.DefaultScheduleFlag, "waits between the attempts at a failed delivery (±10 % jitter), the last one repeating")
 	retryFor := envString(fs, "webhooks-retry-for", "LIVEGATE_WEBHOOKS_RETRY_FOR", outbound.DefaultSchedule().For.String(), "a failed delivery is retried until this long after its first attempt, then given up")
 	disable := envString(fs, "webhooks-disable-after", "LIVEGATE_WEBHOOKS_DISABLE_AFTER", outbound.DefaultDisableAfter.String(), "disable an endpoint whose attempts have all failed for this long (a webhook_endpoint.disabled event says so); 0: never")
-	leaseRetry := envString(fs, "webhooks-lease-retry", "LIVEGATE_WEBHOOKS_LEASE_RETRY", outbound.DefaultLeaseRetry.String(), "with --database-url: how often a node tries to take the delivery slots other nodes do not hold (a dead node's endpoints are taken over within about this long)")
+	leaseRetry := envString(fs, "webhooks-lease-retry", "LIVEGATE_WEBHOOKS_LEASE_RETRY", outbound.DefaultLeaseRetry.String(), "with --database-url: how often a node counts the nodes, tries to take free delivery slots (up to its share) and hands over those beyond its share (a dead node's endpoints are taken over within about this long)")
 	logRetention := envString(fs, "webhooks-log-retention", "LIVEGATE_WEBHOOKS_LOG_RETENTION", outbound.DefaultLogRetention.String(), "delete outbound webhook delivery log entries (GET webhooks/{id}/deliveries) older than this; 0 keeps them")
 	return func() (outbound.Options, error) {
 		var o outbound.Options

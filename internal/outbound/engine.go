@@ -13,8 +13,15 @@
 //
 // With several nodes on one PostgreSQL database, the endpoints are shared out by a fixed
 // number of leases (Slots, "webhooks-out/0".."webhooks-out/15"): an endpoint belongs to the
-// slot its id hashes to, and a node delivers the endpoints of the slots it holds. A node
-// tries the free slots every Options.LeaseRetry, so a dead node's slots are taken over.
+// slot its id hashes to, and a node delivers the endpoints of the slots it holds. Each node
+// also holds a lease of its own under "webhooks-out/node/", so the nodes count themselves
+// (store.LeaseCounter), and a node holds at most its share of the slots: Slots divided by
+// the nodes, rounded up. Every Options.LeaseRetry a node tries the free slots while it holds
+// less than its share, so a dead node's slots are taken over; and it hands over the slots
+// it holds beyond its share (the highest-numbered), so a node that joins gets its share.
+// A slot handed over is drained first: its workers finish the attempt in flight and record
+// it, then the lease is released, and the node that takes the slot starts after the cursor
+// they left.
 package outbound
 
 import (
@@ -23,6 +30,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strconv"
@@ -45,6 +53,30 @@ const Slots = 16
 
 // SlotLease is the name of slot i's lease.
 func SlotLease(i int) string { return "webhooks-out/" + strconv.Itoa(i) }
+
+// nodeLeases prefixes each node's own lease, which the nodes count to share the slots out.
+const nodeLeases = "webhooks-out/node/"
+
+// slot is a delivery slot this node holds: ctx ends when its lease is lost (or the engine
+// stops); drain is closed when the node hands the slot over (nil: never).
+type slot struct {
+	ctx   context.Context
+	drain chan struct{}
+}
+
+// draining reports whether the slot is being handed over: its workers finish the attempt
+// in flight and stop, and none starts.
+func (s *slot) draining() bool {
+	select {
+	case <-s.drain:
+		return true
+	default:
+		return false
+	}
+}
+
+// live reports whether s is held and may take work.
+func (s *slot) live() bool { return s != nil && s.ctx.Err() == nil && !s.draining() }
 
 // Defaults of Options.
 const (
@@ -170,7 +202,9 @@ type Engine struct {
 	mu       sync.Mutex
 	workers  map[endpointKey]*worker
 	byTenant map[store.Tenant]map[*worker]struct{}
-	held     [Slots]context.Context // nil: this node does not hold the slot
+	held     [Slots]*slot // nil: this node does not hold the slot
+
+	nodes atomic.Int32 // the nodes sharing the slots, as last counted (at least 1)
 }
 
 // New returns an engine delivering st's endpoints. Register its metrics with Collectors.
@@ -187,6 +221,7 @@ func New(st store.Store, parse ParseFilter, opt Options, log *slog.Logger) *Engi
 		workers:  map[endpointKey]*worker{},
 		byTenant: map[store.Tenant]map[*worker]struct{}{},
 	}
+	e.nodes.Store(1)
 	e.m = newEngineMetrics(e)
 	return e
 }
@@ -233,13 +268,16 @@ func (e *Engine) Run(ctx context.Context) error {
 	every := e.opt.Poll
 	if l, ok := e.st.(store.Leaser); ok {
 		every = min(every, e.opt.Rescan)
+		if c, ok := l.(store.LeaseCounter); ok {
+			wg.Go(func() { e.countNodes(ctx, c) })
+		}
 		for i := range Slots {
 			wg.Go(func() { e.holdSlot(ctx, l, i) })
 		}
 	} else {
 		e.mu.Lock()
 		for i := range e.held {
-			e.held[i] = ctx
+			e.held[i] = &slot{ctx: ctx}
 		}
 		e.mu.Unlock()
 	}
@@ -278,9 +316,12 @@ func (e *Engine) pruneLog(ctx context.Context) {
 	defer t.Stop()
 	for {
 		e.mu.Lock()
-		held := e.held[0]
+		var held context.Context
+		if s := e.held[0]; s.live() {
+			held = s.ctx
+		}
 		e.mu.Unlock()
-		if held != nil && held.Err() == nil {
+		if held != nil {
 			var n int
 			err := e.st.Update(held, func(w store.Writer) error {
 				var err error
@@ -302,22 +343,32 @@ func (e *Engine) pruneLog(ctx context.Context) {
 	}
 }
 
-// holdSlot takes slot i's lease whenever it is free, and holds it until it is lost.
-func (e *Engine) holdSlot(ctx context.Context, l store.Leaser, i int) {
+// countNodes holds this node's own lease under nodeLeases, and counts the nodes holding
+// one, at once and every Options.LeaseRetry. A node that cannot count goes on with the last
+// count (1 at first: it then takes every free slot, as a single node does).
+func (e *Engine) countNodes(ctx context.Context, c store.LeaseCounter) {
+	name := nodeLeases + strconv.FormatUint(rand.Uint64(), 16)
+	var present context.Context
+	release := func() {}
+	defer func() { release() }()
 	failing := false
 	for {
-		held, release, err := l.Lease(ctx, SlotLease(i))
+		if present == nil || present.Err() != nil {
+			release()
+			held, rel, err := c.Lease(ctx, name)
+			if err == nil {
+				present, release = held, rel
+			} else {
+				present, release = nil, func() {}
+			}
+		}
+		n, err := c.CountLeases(ctx, nodeLeases)
 		switch {
 		case err == nil:
 			failing = false
-			e.setHeld(i, held)
-			<-held.Done()
-			e.setHeld(i, nil)
-			release()
-		case errors.Is(err, store.ErrLeaseHeld):
-			failing = false
+			e.nodes.Store(int32(max(1, min(n, Slots))))
 		case ctx.Err() == nil && !failing:
-			e.log.Warn("webhooks out: take a delivery lease", "lease", SlotLease(i), "error", err)
+			e.log.Warn("webhooks out: count the nodes sharing the delivery slots", "error", err)
 			failing = true
 		}
 		select {
@@ -328,9 +379,116 @@ func (e *Engine) holdSlot(ctx context.Context, l store.Leaser, i int) {
 	}
 }
 
-func (e *Engine) setHeld(i int, ctx context.Context) {
+// share is how many slots this node holds at most.
+func (e *Engine) share() int {
+	n := int(e.nodes.Load())
+	return (Slots + n - 1) / n
+}
+
+// holding is how many slots this node holds and is not handing over; e.mu is held.
+func (e *Engine) holding() int {
+	n := 0
+	for _, s := range e.held {
+		if s.live() {
+			n++
+		}
+	}
+	return n
+}
+
+// holdSlot takes slot i's lease when it is free and this node holds less than its share,
+// and serves the slot until it loses the lease or hands the slot over.
+func (e *Engine) holdSlot(ctx context.Context, l store.Leaser, i int) {
+	failing := false
+	for {
+		e.mu.Lock()
+		want := e.holding() < e.share()
+		e.mu.Unlock()
+		if want {
+			held, release, err := l.Lease(ctx, SlotLease(i))
+			switch {
+			case err == nil:
+				failing = false
+				e.serveSlot(i, held)
+				release()
+			case errors.Is(err, store.ErrLeaseHeld):
+				failing = false
+			case ctx.Err() == nil && !failing:
+				e.log.Warn("webhooks out: take a delivery lease", "lease", SlotLease(i), "error", err)
+				failing = true
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(e.opt.LeaseRetry):
+		}
+	}
+}
+
+// serveSlot delivers slot i's endpoints while its lease is held, until the lease is lost
+// (held ends: the workers' contexts end with it) or the node holds more than its share and
+// i is among the highest-numbered slots it holds: then the slot is drained (its workers
+// finish the attempt in flight, recorded) before serveSlot returns and the lease goes.
+func (e *Engine) serveSlot(i int, held context.Context) {
+	s := &slot{ctx: held, drain: make(chan struct{})}
+	e.setHeld(i, s)
+	defer e.setHeld(i, nil)
+	t := time.NewTicker(e.opt.LeaseRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-held.Done():
+			return
+		case <-t.C:
+		}
+		e.mu.Lock()
+		over := e.holding() - e.share()
+		for j := Slots - 1; j > i && over > 0; j-- {
+			if e.held[j].live() {
+				over-- // a higher-numbered slot goes first
+			}
+		}
+		if over > 0 {
+			close(s.drain)
+		}
+		e.mu.Unlock()
+		if over > 0 {
+			e.drainSlot(i)
+			e.log.Info("webhooks out: handed a delivery slot over to another node", "lease", SlotLease(i), "nodes", e.nodes.Load())
+			return
+		}
+	}
+}
+
+// drainSlot waits for the workers of slot i (draining) to stop: each finishes and records
+// the attempt in flight. One still running after a request's timeout and more is stopped.
+func (e *Engine) drainSlot(i int) {
 	e.mu.Lock()
-	e.held[i] = ctx
+	var ws []*worker
+	for _, w := range e.workers {
+		if SlotOf(w.key.id) == i {
+			ws = append(ws, w)
+		}
+	}
+	e.mu.Unlock()
+	deadline := time.NewTimer(e.opt.Timeout + 10*time.Second)
+	defer deadline.Stop()
+	for _, w := range ws {
+		select {
+		case <-w.done:
+		case <-deadline.C:
+			for _, w := range ws {
+				w.cancel()
+			}
+			<-w.done
+		}
+	}
+}
+
+func (e *Engine) setHeld(i int, s *slot) {
+	e.mu.Lock()
+	e.held[i] = s
 	e.mu.Unlock()
 	select {
 	case e.refresh <- struct{}{}:
@@ -338,7 +496,8 @@ func (e *Engine) setHeld(i int, ctx context.Context) {
 	}
 }
 
-func slotOf(id string) int {
+// SlotOf is the slot of the endpoint with this id.
+func SlotOf(id string) int {
 	h := fnv.New32a()
 	h.Write([]byte(id))
 	return int(h.Sum32() % Slots)
@@ -367,8 +526,13 @@ func (e *Engine) reconcile(ctx context.Context) {
 	want := make(map[endpointKey]bool, len(eps))
 	for _, ep := range eps {
 		k := endpointKey{ep.Tenant, ep.ID}
-		slot := e.held[slotOf(ep.ID)]
-		if slot == nil || slot.Err() != nil {
+		slot := e.held[SlotOf(ep.ID)]
+		if slot == nil || slot.ctx.Err() != nil {
+			continue
+		}
+		if slot.draining() {
+			// Being handed over: its workers finish what they are doing; none starts.
+			want[k] = e.workers[k] != nil
 			continue
 		}
 		want[k] = true
@@ -381,8 +545,8 @@ func (e *Engine) reconcile(ctx context.Context) {
 		} else if w != nil {
 			e.forget(w)
 		}
-		wctx, cancel := context.WithCancel(slot)
-		w := &worker{e: e, key: k, wake: make(chan struct{}, 1), feed: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+		wctx, cancel := context.WithCancel(slot.ctx)
+		w := &worker{e: e, key: k, wake: make(chan struct{}, 1), feed: make(chan struct{}, 1), drain: slot.drain, cancel: cancel, done: make(chan struct{})}
 		e.workers[k] = w
 		if e.byTenant[k.Tenant] == nil {
 			e.byTenant[k.Tenant] = map[*worker]struct{}{}
@@ -425,6 +589,7 @@ type worker struct {
 	// wait listens to wake only.
 	wake   chan struct{}
 	feed   chan struct{}
+	drain  <-chan struct{} // closed when the slot is handed over: stop after the attempt in flight
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -474,6 +639,9 @@ type retryState struct {
 // another node): reload.
 var errStop = errors.New("reload the endpoint")
 
+// errDrain: the worker's slot is being handed over; it stops between attempts.
+var errDrain = errors.New("the delivery slot is being handed over")
+
 func (w *worker) run(ctx context.Context) {
 	e := w.e
 	defer w.lagging.Store(false)
@@ -498,7 +666,7 @@ func (w *worker) run(ctx context.Context) {
 		}
 		w.sleep(ctx, min(time.Duration(failed)*time.Second, 30*time.Second), false)
 	}
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !w.draining() {
 		// The endpoint and the events after its cursor, in one read transaction.
 		var (
 			ep       store.WebhookEndpoint
@@ -550,6 +718,9 @@ func (w *worker) run(ctx context.Context) {
 		w.lagging.Store(true)
 		matched := false
 		for _, rec := range recs {
+			if w.draining() {
+				return
+			}
 			rtk, ok := filter.Match(rec.Source, rec.Type)
 			if !ok {
 				continue
@@ -561,7 +732,7 @@ func (w *worker) run(ctx context.Context) {
 			}
 			resume = nil
 			if err := w.deliver(ctx, &ep, rec, rtk, rs); err != nil {
-				if !errors.Is(err, errStop) && ctx.Err() == nil {
+				if !errors.Is(err, errStop) && !errors.Is(err, errDrain) && ctx.Err() == nil {
 					storeTrouble("record a delivery", err)
 				}
 				break
@@ -587,9 +758,20 @@ func (w *worker) sleep(ctx context.Context, d time.Duration, wakeable bool) {
 	}
 	select {
 	case <-ctx.Done():
+	case <-w.drain:
 	case <-t.C:
 	case <-wake:
 	case <-feed:
+	}
+}
+
+// draining reports whether the worker's slot is being handed over.
+func (w *worker) draining() bool {
+	select {
+	case <-w.drain:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -727,6 +909,9 @@ func (w *worker) waitUntil(ctx context.Context, ep *store.WebhookEndpoint, t tim
 		case <-ctx.Done():
 			timer.Stop()
 			return ctx.Err()
+		case <-w.drain:
+			timer.Stop()
+			return errDrain // the retry goes on on the node taking the slot (from the log)
 		case <-timer.C:
 			return nil
 		case <-w.wake:

@@ -12,6 +12,8 @@ type engineMetrics struct {
 	attempts *prometheus.CounterVec
 	latency  prometheus.Histogram
 	lagging  prometheus.GaugeFunc
+	slots    prometheus.GaugeFunc
+	nodes    prometheus.GaugeFunc
 }
 
 func newEngineMetrics(e *Engine) *engineMetrics {
@@ -43,6 +45,18 @@ func newEngineMetrics(e *Engine) *engineMetrics {
 		}
 		return float64(n)
 	})
+	m.slots = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "livegate_webhooks_out_slots_held",
+		Help: "Delivery slots (of 16) whose endpoints this node delivers; on PostgreSQL the nodes share them out.",
+	}, func() float64 {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return float64(e.holding())
+	})
+	m.nodes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "livegate_webhooks_out_nodes",
+		Help: "Nodes sharing the delivery slots, as this node last counted them (1 on SQLite).",
+	}, func() float64 { return float64(e.nodes.Load()) })
 	return m
 }
 
@@ -53,5 +67,5 @@ func (m *engineMetrics) attempt(o store.WebhookOutcome, d time.Duration) {
 
 // Collectors are the engine's metrics, to register.
 func (e *Engine) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{e.m.attempts, e.m.latency, e.m.lagging}
+	return []prometheus.Collector{e.m.attempts, e.m.latency, e.m.lagging, e.m.slots, e.m.nodes}
 }

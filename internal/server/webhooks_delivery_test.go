@@ -530,3 +530,75 @@ func TestWebhooksOutTakeoverOnPostgres(t *testing.T) {
 	defer st.Close()
 	checkOnceInOrder(t, h.received(), matchingSequences(t, st, store.Tenant{AccountID: acc, AppID: app}, "peer.join.success"))
 }
+
+// TestWebhooksOutSharedAcrossNodes: on one PostgreSQL, a node that joins gets its share of
+// the delivery slots (8 of 16 each) from the node holding them all, which drains each slot
+// before letting it go: while deliveries go on, every endpoint's receiver ends with every
+// matching event, in order, and none twice; both nodes deliver. When one node is SIGKILLed,
+// the other takes every slot back and delivers the rest (at most the one in flight twice).
+func TestWebhooksOutSharedAcrossNodes(t *testing.T) {
+	bin := buildLivegate(t)
+	dsn := testenv.PostgresDB(t)
+	const acc, app = "acc-share", "app-share"
+	tn := store.Tenant{AccountID: acc, AppID: app}
+	ft := appsCreateOn(t, bin, dsn, acc, app)
+	flags := append([]string{"--database-url", dsn, "--webhooks-lease-retry", "300ms"}, webhooksOutFlags(2*time.Second, "20ms")...)
+	a := startProcess(t, bin, t.TempDir(), flags...)
+	slots := func(p *process) float64 { return scrapeMetrics(t, p.admin).get(t, "livegate_webhooks_out_slots_held") }
+	succeeded := func(p *process) float64 {
+		return scrapeMetrics(t, p.admin).get(t, "livegate_webhooks_out_attempts_total", "outcome=succeeded")
+	}
+	waitWithin(t, 10*time.Second, "node A holds every slot", func() bool { return slots(a) == outbound.Slots })
+
+	// Endpoints until both halves of the slots have two: node A keeps the low half.
+	var hs []*hookReceiver
+	for low, high := 0, 0; low < 2 || high < 2; {
+		h := newHookReceiver(t, func() int { return 200 })
+		id, secret := createHook(t, "http://"+a.http, ft.token, acc, app, h.srv.URL, "peer.join.success")
+		h.setSecret(secret)
+		hs = append(hs, h)
+		if outbound.SlotOf(id) < outbound.Slots/2 {
+			low++
+		} else {
+			high++
+		}
+	}
+	n := len(postDeliveries(t, "http://"+a.http, acc, app, ft.secret, 4, 30))
+
+	b := startProcess(t, bin, t.TempDir(), flags...)
+	n += len(postDeliveries(t, "http://"+b.http, acc, app, ft.secret, 4, 30)) // while the slots move
+	waitWithin(t, 30*time.Second, "the nodes hold 8 slots each", func() bool { return slots(a) == 8 && slots(b) == 8 })
+	bBefore := succeeded(b)
+	n += len(postDeliveries(t, "http://"+a.http, acc, app, ft.secret, 4, 30))
+	for i, h := range hs {
+		waitWithin(t, 30*time.Second, fmt.Sprintf("receiver %d has every event", i), func() bool { return h.distinct() >= n })
+	}
+	st, err := server.OpenStore(context.Background(), server.StoreConfig{DatabaseURL: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	want := matchingSequences(t, st, tn, "peer.join.success")
+	for i, h := range hs {
+		if dups := checkOnceInOrder(t, h.received(), want); dups != 0 {
+			t.Errorf("receiver %d got %d deliveries twice: a slot handed over must not repeat one", i, dups)
+		}
+	}
+	if a, b := succeeded(a), succeeded(b); a == 0 || b == bBefore {
+		t.Errorf("deliveries succeeded: node A %v, node B %v (%v before the last posts): want both delivering", a, b, bBefore)
+	}
+
+	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-b.done
+	waitWithin(t, 20*time.Second, "node A takes every slot back", func() bool { return slots(a) == outbound.Slots })
+	n += len(postDeliveries(t, "http://"+a.http, acc, app, ft.secret, 4, 20))
+	for i, h := range hs {
+		waitWithin(t, 30*time.Second, fmt.Sprintf("receiver %d has every event after node B died", i), func() bool { return h.distinct() >= n })
+	}
+	want = matchingSequences(t, st, tn, "peer.join.success")
+	for _, h := range hs {
+		checkOnceInOrder(t, h.received(), want)
+	}
+}
