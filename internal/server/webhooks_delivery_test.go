@@ -488,10 +488,10 @@ func TestWebhooksOutCrashRedeliversOnlyTheOneInFlight(t *testing.T) {
 }
 
 // TestWebhooksOutTakeoverOnPostgres: two nodes on one PostgreSQL; an endpoint created
-// through the node that holds no slot is delivered by the one that does; the node
-// delivering (holding the slots' leases) is SIGKILLed, and the other takes the endpoints
-// over: the receiver ends with every matching event, in order, at most the one in flight
-// twice.
+// through the second node is delivered whichever node holds its slot (the nodes share the
+// slots out, and a node learns of another's endpoints by rescanning them); the first node
+// is SIGKILLed, and the other takes its endpoints over: the receiver ends with every
+// matching event, in order, at most the one in flight twice.
 func TestWebhooksOutTakeoverOnPostgres(t *testing.T) {
 	bin := buildLivegate(t)
 	dsn := testenv.PostgresDB(t)
@@ -506,13 +506,13 @@ func TestWebhooksOutTakeoverOnPostgres(t *testing.T) {
 	waitWithin(t, 20*time.Second, "node A delivers the first events", func() bool { return h.distinct() >= len(first) })
 
 	b := startProcess(t, bin, t.TempDir(), flags...) // starts with every slot held by A
-	// An endpoint created through node B is delivered by node A, which holds its slot and
-	// learns of it by rescanning the endpoints (B's Wake reaches B only).
+	// An endpoint created through node B: if node A holds its slot, A learns of it by
+	// rescanning the endpoints (B's Wake reaches B only).
 	h2 := newHookReceiver(t, func() int { return 200 })
 	_, secret2 := createHook(t, "http://"+b.http, ft.token, acc, app, h2.srv.URL, "peer.join.success")
 	h2.setSecret(secret2)
 	more := postDeliveries(t, "http://"+b.http, acc, app, ft.secret, 4, 10)
-	waitWithin(t, 10*time.Second, "node A delivers the endpoint created through node B", func() bool { return h2.distinct() >= len(more) })
+	waitWithin(t, 10*time.Second, "the endpoint created through node B is delivered", func() bool { return h2.distinct() >= len(more) })
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
