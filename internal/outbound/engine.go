@@ -66,9 +66,12 @@ type slot struct {
 
 // draining reports whether the slot is being handed over: its workers finish the attempt
 // in flight and stop, and none starts.
-func (s *slot) draining() bool {
+func (s *slot) draining() bool { return closed(s.drain) }
+
+// closed reports whether ch is closed (a nil ch never is).
+func closed(ch <-chan struct{}) bool {
 	select {
-	case <-s.drain:
+	case <-ch:
 		return true
 	default:
 		return false
@@ -766,14 +769,7 @@ func (w *worker) sleep(ctx context.Context, d time.Duration, wakeable bool) {
 }
 
 // draining reports whether the worker's slot is being handed over.
-func (w *worker) draining() bool {
-	select {
-	case <-w.drain:
-		return true
-	default:
-		return false
-	}
-}
+func (w *worker) draining() bool { return closed(w.drain) }
 
 func (w *worker) load(ctx context.Context) (store.WebhookEndpoint, error) {
 	var ep store.WebhookEndpoint
