@@ -54,8 +54,9 @@ const Slots = 16
 // SlotLease is the name of slot i's lease.
 func SlotLease(i int) string { return "webhooks-out/" + strconv.Itoa(i) }
 
-// nodeLeases prefixes each node's own lease, which the nodes count to share the slots out.
-const nodeLeases = "webhooks-out/node/"
+// NodeLeases prefixes each node's own lease (a random name after it), which the nodes
+// count to share the slots out.
+const NodeLeases = "webhooks-out/node/"
 
 // slot is a delivery slot this node holds: ctx ends when its lease is lost (or the engine
 // stops); drain is closed when the node hands the slot over (nil: never).
@@ -346,11 +347,11 @@ func (e *Engine) pruneLog(ctx context.Context) {
 	}
 }
 
-// countNodes holds this node's own lease under nodeLeases, and counts the nodes holding
+// countNodes holds this node's own lease under NodeLeases, and counts the nodes holding
 // one, at once and every Options.LeaseRetry. A node that cannot count goes on with the last
 // count (1 at first: it then takes every free slot, as a single node does).
 func (e *Engine) countNodes(ctx context.Context, c store.LeaseCounter) {
-	name := nodeLeases + strconv.FormatUint(rand.Uint64(), 16)
+	name := NodeLeases + strconv.FormatUint(rand.Uint64(), 16)
 	var present context.Context
 	release := func() {}
 	defer func() { release() }()
@@ -365,7 +366,7 @@ func (e *Engine) countNodes(ctx context.Context, c store.LeaseCounter) {
 				present, release = nil, func() {}
 			}
 		}
-		n, err := c.CountLeases(ctx, nodeLeases)
+		n, err := c.CountLeases(ctx, NodeLeases)
 		switch {
 		case err == nil:
 			failing = false

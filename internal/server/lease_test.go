@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 
 // TestJobsRunOnOneNode: two nodes on one PostgreSQL database: retention, the RTMP reaper
 // and each slot of outbound webhook endpoints are each run under a lease that exactly one
-// of them holds.
+// of them holds; and each node holds its own lease under outbound.NodeLeases (the nodes
+// count those to share the slots out).
 func TestJobsRunOnOneNode(t *testing.T) {
 	dsn := testenv.PostgresDB(t)
 	for range 2 {
@@ -29,6 +31,7 @@ func TestJobsRunOnOneNode(t *testing.T) {
 		t.Fatalf("connect: %v", err)
 	}
 	defer conn.Close(ctx)
+	nodeLeases := "livegate lease " + outbound.NodeLeases
 	holders := func() map[string]int {
 		rows, err := conn.Query(ctx, `SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
 			WHERE l.locktype = 'advisory' AND l.granted
@@ -43,11 +46,14 @@ func TestJobsRunOnOneNode(t *testing.T) {
 		}
 		m := map[string]int{}
 		for _, n := range names {
+			if strings.HasPrefix(n, nodeLeases) {
+				n = nodeLeases + "*" // one per node, each its own name
+			}
 			m[n]++
 		}
 		return m
 	}
-	want := map[string]int{"livegate lease " + server.LeaseRetention: 1, "livegate lease " + server.LeaseRtmpReaper: 1}
+	want := map[string]int{"livegate lease " + server.LeaseRetention: 1, "livegate lease " + server.LeaseRtmpReaper: 1, nodeLeases + "*": 2}
 	for i := range outbound.Slots { // outbound webhooks: each slot's endpoints are delivered by one node
 		want["livegate lease "+outbound.SlotLease(i)] = 1
 	}
