@@ -550,10 +550,11 @@ func TestWebhooksOutSharedAcrossNodes(t *testing.T) {
 	}
 	waitWithin(t, 10*time.Second, "node A holds every slot", func() bool { return slots(a) == outbound.Slots })
 
-	// Endpoints until both halves of the slots have two: node A keeps the low half.
+	// Endpoints until both halves of the slots have two: node A keeps the low half. Each
+	// receiver takes 30 ms to answer, so that slots are handed over with requests in flight.
 	var hs []*hookReceiver
 	for low, high := 0, 0; low < 2 || high < 2; {
-		h := newHookReceiver(t, func() int { return 200 })
+		h := newHookReceiver(t, func() int { time.Sleep(30 * time.Millisecond); return 200 })
 		id, secret := createHook(t, "http://"+a.http, ft.token, acc, app, h.srv.URL, "peer.join.success")
 		h.setSecret(secret)
 		hs = append(hs, h)
