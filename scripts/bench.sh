@@ -37,7 +37,7 @@ go_benchmarks() {
   # deliveries to N subscribers, a 20,000-event replay, 1,000 idle subscriptions), run once.
   local pattern="${1:-.}" benchtime="${BENCHTIME:-3s}"
   go test -run '^$' -bench "$pattern" -skip 'BenchmarkFeed' -benchtime "$benchtime" -benchmem \
-    ./internal/server/ ./internal/store/sqlite/ ./internal/inproc/
+    ./internal/server/ ./internal/store/sqlite/ ./internal/inproc/ ./internal/eventlog/
   if [[ "BenchmarkFeed" =~ $pattern ]] || [[ "$pattern" == "." ]]; then
     go test -run '^$' -bench 'BenchmarkFeed' -benchtime 1x ./internal/server/
   fi
