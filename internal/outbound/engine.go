@@ -38,7 +38,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
@@ -998,25 +997,16 @@ func (w *worker) disable(ctx context.Context, wr store.Writer, ep store.WebhookE
 	if err := wr.UpdateWebhookEndpoint(ctx, cur); err != nil {
 		return err
 	}
-	id := uuid.NewString()
-	ev := &livegatev1.Event{
-		Id:         id,
-		Type:       payload.TypeWebhookEndpointDisabled,
-		Source:     payload.SourceLivegate,
-		AccountId:  ep.AccountID,
-		AppId:      ep.AppID,
-		OccurredAt: timestamppb.New(now),
-		ReceivedAt: timestamppb.New(now),
-		Payload: &livegatev1.Event_WebhookEndpointDisabled{WebhookEndpointDisabled: &livegatev1.WebhookEndpointDisabled{
-			EndpointId:   ep.ID,
-			Name:         cur.Name,
-			Url:          cur.URL,
-			Reason:       cur.DisabledReason,
-			FailingSince: timestamppb.New(failingSince),
-			Cursor:       cursor,
-		}},
-	}
-	if err := eventlog.Append(ctx, wr, ev, id, id); err != nil {
+	ev := payload.Own(payload.TypeWebhookEndpointDisabled, ep.AccountID, ep.AppID, now)
+	ev.Payload = &livegatev1.Event_WebhookEndpointDisabled{WebhookEndpointDisabled: &livegatev1.WebhookEndpointDisabled{
+		EndpointId:   ep.ID,
+		Name:         cur.Name,
+		Url:          cur.URL,
+		Reason:       cur.DisabledReason,
+		FailingSince: timestamppb.New(failingSince),
+		Cursor:       cursor,
+	}}
+	if err := eventlog.Append(ctx, wr, ev, ev.GetId(), ev.GetId()); err != nil {
 		return fmt.Errorf("append webhook_endpoint.disabled of %s: %w", ep.ID, err)
 	}
 	w.e.log.Warn("webhooks out: endpoint disabled", "account_id", ep.AccountID, "app_id", ep.AppID, "endpoint", ep.ID, "reason", cur.DisabledReason)
@@ -1039,16 +1029,8 @@ func (w *worker) moveCursor(ctx context.Context, ep store.WebhookEndpoint, to ui
 // ctx's); an endpoint's failure is the attempt's outcome.
 func (e *Engine) Ping(ctx context.Context, ep store.WebhookEndpoint) (store.WebhookAttempt, error) {
 	now := e.now()
-	id := uuid.NewString()
-	ev := &livegatev1.Event{
-		Id:         id,
-		Type:       TypeTest,
-		Source:     payload.SourceLivegate,
-		AccountId:  ep.AccountID,
-		AppId:      ep.AppID,
-		OccurredAt: timestamppb.New(now),
-		ReceivedAt: timestamppb.New(now),
-	}
+	ev := payload.Own(TypeTest, ep.AccountID, ep.AppID, now)
+	id := ev.GetId()
 	b, err := body(ev, "")
 	if err != nil {
 		return store.WebhookAttempt{}, err

@@ -7,10 +7,13 @@ package payload
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 
+	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 )
@@ -29,6 +32,21 @@ const TypeStatusChanged = "livestream.status_changed"
 // TypeWebhookEndpointDisabled is livegate's own event: livegate disabled an outbound webhook
 // endpoint whose deliveries all failed for too long.
 const TypeWebhookEndpointDisabled = "webhook_endpoint.disabled"
+
+// Own is the envelope of an event livegate itself emits (source livegate): a new id, the
+// tenant, and now as both when it happened and when it was received. The caller sets its
+// payload and anything else it knows; stored, its id is its delivery id and dedupe key.
+func Own(eventType, accountID, appID string, now time.Time) *livegatev1.Event {
+	return &livegatev1.Event{
+		Id:         uuid.NewString(),
+		Type:       eventType,
+		Source:     SourceLivegate,
+		AccountId:  accountID,
+		AppId:      appID,
+		OccurredAt: timestamppb.New(now),
+		ReceivedAt: timestamppb.New(now),
+	}
+}
 
 var oneof = (&livegatev1.Event{}).ProtoReflect().Descriptor().Oneofs().ByName("payload")
 

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/payload"
@@ -58,31 +55,21 @@ func transition(ctx context.Context, w store.Writer, l *store.Livestream, to sto
 // livestream l: the feed's promise that every status change is in it, with its cause. It is
 // the only place that appends one.
 func record(ctx context.Context, w store.Writer, l store.Livestream, c Change, cause Cause, now time.Time) error {
-	id := uuid.NewString()
-	ev := &livegatev1.Event{
-		Id:           id,
-		Type:         payload.TypeStatusChanged,
-		Source:       payload.SourceLivegate,
-		AccountId:    l.AccountID,
-		AppId:        l.AppID,
-		OccurredAt:   timestamppb.New(now),
-		ReceivedAt:   timestamppb.New(now),
-		LivestreamId: l.ID,
-		RoomId:       l.MeetingID,
-		Payload: &livegatev1.Event_LivestreamStatusChanged{LivestreamStatusChanged: &livegatev1.LivestreamStatusChanged{
-			LivestreamId:  c.LivestreamID,
-			OldStatus:     StatusToProto(c.Old),
-			NewStatus:     StatusToProto(c.New),
-			CauseSequence: cause.Sequence,
-			Cause:         cause.Type,
-			SessionId:     c.SessionID,
-			Reason:        c.Reason,
-		}},
-	}
+	ev := payload.Own(payload.TypeStatusChanged, l.AccountID, l.AppID, now)
+	ev.LivestreamId, ev.RoomId = l.ID, l.MeetingID
+	ev.Payload = &livegatev1.Event_LivestreamStatusChanged{LivestreamStatusChanged: &livegatev1.LivestreamStatusChanged{
+		LivestreamId:  c.LivestreamID,
+		OldStatus:     StatusToProto(c.Old),
+		NewStatus:     StatusToProto(c.New),
+		CauseSequence: cause.Sequence,
+		Cause:         cause.Type,
+		SessionId:     c.SessionID,
+		Reason:        c.Reason,
+	}}
 	if l.Provider == payload.SourceAmity {
 		ev.StreamId = l.ProviderID
 	}
-	if err := eventlog.Append(ctx, w, ev, id, id); err != nil {
+	if err := eventlog.Append(ctx, w, ev, ev.GetId(), ev.GetId()); err != nil {
 		return fmt.Errorf("append status change of livestream %s: %w", l.ID, err)
 	}
 	return nil
