@@ -1,6 +1,8 @@
 package store
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -20,4 +22,23 @@ func WebhookText(s string, limit int) string {
 		cut--
 	}
 	return s[:cut]
+}
+
+// WebhookEventsColumn is an endpoint's filter (WebhookEndpoint.Events) as both stores'
+// events column holds it: a JSON array, never null.
+func WebhookEventsColumn(events []string) (string, error) {
+	if events == nil {
+		events = []string{}
+	}
+	b, err := json.Marshal(events)
+	return string(b), err
+}
+
+// ParseWebhookEventsColumn reads back what WebhookEventsColumn made for endpoint id.
+func ParseWebhookEventsColumn(id, col string) ([]string, error) {
+	var events []string
+	if err := json.Unmarshal([]byte(col), &events); err != nil {
+		return nil, fmt.Errorf("the events of webhook endpoint %s: %w", id, err)
+	}
+	return events, nil
 }

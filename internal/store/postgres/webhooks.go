@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"time"
@@ -25,8 +24,9 @@ func scanWebhookEndpoint(row scanner) (store.WebhookEndpoint, error) {
 		&prevExp, &cursor, &failing, &e.DisabledReason, &created, &update); err != nil {
 		return store.WebhookEndpoint{}, err
 	}
-	if err := json.Unmarshal([]byte(events), &e.Events); err != nil {
-		return store.WebhookEndpoint{}, fmt.Errorf("the events of webhook endpoint %s: %w", e.ID, err)
+	var err error
+	if e.Events, err = store.ParseWebhookEventsColumn(e.ID, events); err != nil {
+		return store.WebhookEndpoint{}, err
 	}
 	e.PrevSecret = deref(prevSecret)
 	e.PrevSecretExpiresAt = fromMicros(prevExp)
@@ -35,16 +35,6 @@ func scanWebhookEndpoint(row scanner) (store.WebhookEndpoint, error) {
 	e.CreatedAt = time.UnixMicro(created).UTC()
 	e.UpdatedAt = time.UnixMicro(update).UTC()
 	return e, nil
-}
-
-// webhookEvents is an endpoint's filter as the events column holds it (a JSON array; never
-// null).
-func webhookEvents(events []string) (string, error) {
-	if events == nil {
-		events = []string{}
-	}
-	b, err := json.Marshal(events)
-	return string(b), err
 }
 
 func (x *txn) WebhookEndpoint(ctx context.Context, t store.Tenant, id string) (store.WebhookEndpoint, error) {
@@ -90,7 +80,7 @@ func (x *txn) webhookEndpoints(ctx context.Context, what, q string, args ...any)
 
 func (x *txn) CreateWebhookEndpoint(ctx context.Context, e store.WebhookEndpoint) error {
 	what := "create webhook endpoint " + e.ID
-	events, err := webhookEvents(e.Events)
+	events, err := store.WebhookEventsColumn(e.Events)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -107,7 +97,7 @@ func (x *txn) CreateWebhookEndpoint(ctx context.Context, e store.WebhookEndpoint
 
 func (x *txn) UpdateWebhookEndpoint(ctx context.Context, e store.WebhookEndpoint) error {
 	what := "update webhook endpoint " + e.ID
-	events, err := webhookEvents(e.Events)
+	events, err := store.WebhookEventsColumn(e.Events)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"math"
 	"time"
@@ -27,8 +26,9 @@ func scanWebhookEndpoint(row scanner) (store.WebhookEndpoint, error) {
 		&prevExp, &cursor, &failing, &e.DisabledReason, &created, &update); err != nil {
 		return store.WebhookEndpoint{}, err
 	}
-	if err := json.Unmarshal([]byte(events), &e.Events); err != nil {
-		return store.WebhookEndpoint{}, fmt.Errorf("the events of webhook endpoint %s: %w", e.ID, err)
+	var err error
+	if e.Events, err = store.ParseWebhookEventsColumn(e.ID, events); err != nil {
+		return store.WebhookEndpoint{}, err
 	}
 	e.Enabled = enabled != 0
 	e.PrevSecret = prevSecret.String
@@ -38,16 +38,6 @@ func scanWebhookEndpoint(row scanner) (store.WebhookEndpoint, error) {
 	e.CreatedAt = time.UnixMicro(created).UTC()
 	e.UpdatedAt = time.UnixMicro(update).UTC()
 	return e, nil
-}
-
-// webhookEvents is an endpoint's filter as the events column holds it (a JSON array; never
-// null).
-func webhookEvents(events []string) (string, error) {
-	if events == nil {
-		events = []string{}
-	}
-	b, err := json.Marshal(events)
-	return string(b), err
 }
 
 func (x *txn) WebhookEndpoint(ctx context.Context, t store.Tenant, id string) (store.WebhookEndpoint, error) {
@@ -93,7 +83,7 @@ func (x *txn) webhookEndpoints(ctx context.Context, what, q string, args ...any)
 
 func (x *txn) CreateWebhookEndpoint(ctx context.Context, e store.WebhookEndpoint) error {
 	what := "create webhook endpoint " + e.ID
-	events, err := webhookEvents(e.Events)
+	events, err := store.WebhookEventsColumn(e.Events)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -110,7 +100,7 @@ func (x *txn) CreateWebhookEndpoint(ctx context.Context, e store.WebhookEndpoint
 
 func (x *txn) UpdateWebhookEndpoint(ctx context.Context, e store.WebhookEndpoint) error {
 	what := "update webhook endpoint " + e.ID
-	events, err := webhookEvents(e.Events)
+	events, err := store.WebhookEventsColumn(e.Events)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
