@@ -1,6 +1,7 @@
 package hms
 
 import (
+	"maps"
 	"slices"
 
 	"google.golang.org/protobuf/proto"
@@ -60,10 +61,5 @@ func NewPayload(eventType string) (proto.Message, bool) {
 
 // Types returns the event types NewPayload knows, sorted.
 func Types() []string {
-	types := make([]string, 0, len(payloadTypes))
-	for t := range payloadTypes {
-		types = append(types, t)
-	}
-	slices.Sort(types)
-	return types
+	return slices.Sorted(maps.Keys(payloadTypes))
 }

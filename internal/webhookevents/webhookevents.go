@@ -16,6 +16,7 @@ package webhookevents
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -150,12 +151,7 @@ func Parse(events []string) (Filter, error) {
 
 // SupportedNames are the RealtimeKit event names livegate sends, sorted.
 func SupportedNames() []string {
-	names := make([]string, 0, len(Names))
-	for n := range Names {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(Names))
 }
 
 // Match reports whether the filter selects an event of this source and type, and, when a
