@@ -26,18 +26,6 @@ import (
 	"github.com/livegate/livegate/internal/testenv"
 )
 
-// waitWithin polls cond until it holds, failing the test if it does not within d.
-func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // webhooksOut lets the server deliver to 127.0.0.1 over http, with a short per-request
 // timeout and a short retry schedule that never gives up within a test.
 func webhooksOut(timeout time.Duration, steps ...time.Duration) func(*server.Config) {
@@ -284,7 +272,7 @@ func TestWebhooksOutOrderedNoLoss(t *testing.T) {
 
 	const n = 125 // 100 peer.join.success
 	acked := postDeliveries(t, s.base, accA, appA, creds.WebhookSecret, 6, n)
-	waitWithin(t, 60*time.Second, "the receiver accepts every matching event", func() bool { return h.distinct() >= len(acked) })
+	testenv.WaitWithin(t, 60*time.Second, "the receiver accepts every matching event", func() bool { return h.distinct() >= len(acked) })
 
 	tn := store.Tenant{AccountID: accA, AppID: appA}
 	want := matchingSequences(t, s.db(), tn, "peer.join.success")
@@ -307,7 +295,7 @@ func TestWebhooksOutOrderedNoLoss(t *testing.T) {
 		t.Fatalf("the receiver accepted sequences\n%v\nwant every matching stored event once, in order:\n%v", got, want)
 	}
 	// The last success is logged (with the cursor) just after the receiver answered it.
-	waitWithin(t, 10*time.Second, "the cursor at the last event", func() bool {
+	testenv.WaitWithin(t, 10*time.Second, "the cursor at the last event", func() bool {
 		var e store.WebhookEndpoint
 		ctx := context.Background()
 		_ = s.db().View(ctx, func(r store.Reader) error {
@@ -339,7 +327,7 @@ func TestWebhooksOutOrderedNoLoss(t *testing.T) {
 	t.Logf("%d events delivered in order; %d attempts: %v (%d timeouts, %d answered too late and redelivered)", len(want), len(as), outcomes, timeouts, len(redelivered))
 
 	// The metrics count the same attempts; no endpoint lags once all is delivered.
-	waitWithin(t, 10*time.Second, "the metrics count the logged attempts", func() bool {
+	testenv.WaitWithin(t, 10*time.Second, "the metrics count the logged attempts", func() bool {
 		sc := scrapeMetrics(t, s.srv.AdminAddr())
 		for _, o := range []store.WebhookOutcome{store.WebhookSucceeded, store.WebhookRetrying, store.WebhookFailed} {
 			if sc.get(t, "livegate_webhooks_out_attempts_total", "outcome="+string(o)) != float64(outcomes[o]) {
@@ -348,7 +336,7 @@ func TestWebhooksOutOrderedNoLoss(t *testing.T) {
 		}
 		return sc.get(t, "livegate_webhooks_out_latency_seconds_count") == float64(len(as))
 	})
-	waitWithin(t, 10*time.Second, "no endpoint lagging", func() bool {
+	testenv.WaitWithin(t, 10*time.Second, "no endpoint lagging", func() bool {
 		return scrapeMetrics(t, s.srv.AdminAddr()).get(t, "livegate_webhooks_out_endpoints_lagging") == 0
 	})
 
@@ -401,7 +389,7 @@ func TestWebhooksOutDeadEndpointDelaysNoOther(t *testing.T) {
 	live.setSecret(secret)
 
 	acked := postDeliveries(t, s.base, accA, appA, creds.WebhookSecret, 4, 60)
-	waitWithin(t, 20*time.Second, "the live endpoint receives everything", func() bool { return live.distinct() >= len(acked) })
+	testenv.WaitWithin(t, 20*time.Second, "the live endpoint receives everything", func() bool { return live.distinct() >= len(acked) })
 	var lat []time.Duration
 	var seqs []uint64
 	for _, r := range live.received() {
@@ -479,7 +467,7 @@ func TestWebhooksOutCrashRedeliversOnlyTheOneInFlight(t *testing.T) {
 	if len(want) < len(acked) {
 		t.Fatalf("%d events stored, %d deliveries acknowledged", len(want), len(acked))
 	}
-	waitWithin(t, 30*time.Second, "the receiver has every stored event", func() bool { return h.distinct() >= len(want) })
+	testenv.WaitWithin(t, 30*time.Second, "the receiver has every stored event", func() bool { return h.distinct() >= len(want) })
 	dups := checkOnceInOrder(t, h.received(), want)
 	t.Logf("%d deliveries acknowledged by livegate before SIGKILL, %d events received before it; after the restart %d in all, %d redelivered",
 		len(acked), before, len(want), dups)
@@ -503,7 +491,7 @@ func TestWebhooksOutTakeoverOnPostgres(t *testing.T) {
 	_, secret := createHook(t, "http://"+a.http, ft.token, acc, app, h.srv.URL, "peer.join.success")
 	h.setSecret(secret)
 	first := postDeliveries(t, "http://"+a.http, acc, app, ft.secret, 4, 40)
-	waitWithin(t, 20*time.Second, "node A delivers the first events", func() bool { return h.distinct() >= len(first) })
+	testenv.WaitWithin(t, 20*time.Second, "node A delivers the first events", func() bool { return h.distinct() >= len(first) })
 
 	b := startProcess(t, bin, t.TempDir(), flags...) // starts with every slot held by A
 	// An endpoint created through node B: if node A holds its slot, A learns of it by
@@ -512,7 +500,7 @@ func TestWebhooksOutTakeoverOnPostgres(t *testing.T) {
 	_, secret2 := createHook(t, "http://"+b.http, ft.token, acc, app, h2.srv.URL, "peer.join.success")
 	h2.setSecret(secret2)
 	more := postDeliveries(t, "http://"+b.http, acc, app, ft.secret, 4, 10)
-	waitWithin(t, 10*time.Second, "the endpoint created through node B is delivered", func() bool { return h2.distinct() >= len(more) })
+	testenv.WaitWithin(t, 10*time.Second, "the endpoint created through node B is delivered", func() bool { return h2.distinct() >= len(more) })
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -520,7 +508,7 @@ func TestWebhooksOutTakeoverOnPostgres(t *testing.T) {
 	killed := time.Now()
 	rest := postDeliveries(t, "http://"+b.http, acc, app, ft.secret, 4, 40)
 	total := len(first) + len(more) + len(rest)
-	waitWithin(t, 40*time.Second, "node B takes the endpoint over and delivers the rest", func() bool { return h.distinct() >= total })
+	testenv.WaitWithin(t, 40*time.Second, "node B takes the endpoint over and delivers the rest", func() bool { return h.distinct() >= total })
 	t.Logf("node B delivered the rest %s after node A was killed", time.Since(killed).Round(time.Millisecond))
 
 	st, err := server.OpenStore(context.Background(), server.StoreConfig{DatabaseURL: dsn})
@@ -548,7 +536,7 @@ func TestWebhooksOutSharedAcrossNodes(t *testing.T) {
 	succeeded := func(p *process) float64 {
 		return scrapeMetrics(t, p.admin).get(t, "livegate_webhooks_out_attempts_total", "outcome=succeeded")
 	}
-	waitWithin(t, 10*time.Second, "node A holds every slot", func() bool { return slots(a) == outbound.Slots })
+	testenv.WaitWithin(t, 10*time.Second, "node A holds every slot", func() bool { return slots(a) == outbound.Slots })
 
 	// Endpoints until both halves of the slots have two: node A keeps the low half. Each
 	// receiver takes 30 ms to answer, so that slots are handed over with requests in flight.
@@ -568,11 +556,11 @@ func TestWebhooksOutSharedAcrossNodes(t *testing.T) {
 
 	b := startProcess(t, bin, t.TempDir(), flags...)
 	n += len(postDeliveries(t, "http://"+b.http, acc, app, ft.secret, 4, 30)) // while the slots move
-	waitWithin(t, 30*time.Second, "the nodes hold 8 slots each", func() bool { return slots(a) == 8 && slots(b) == 8 })
+	testenv.WaitWithin(t, 30*time.Second, "the nodes hold 8 slots each", func() bool { return slots(a) == 8 && slots(b) == 8 })
 	bBefore := succeeded(b)
 	n += len(postDeliveries(t, "http://"+a.http, acc, app, ft.secret, 4, 30))
 	for i, h := range hs {
-		waitWithin(t, 30*time.Second, fmt.Sprintf("receiver %d has every event", i), func() bool { return h.distinct() >= n })
+		testenv.WaitWithin(t, 30*time.Second, fmt.Sprintf("receiver %d has every event", i), func() bool { return h.distinct() >= n })
 	}
 	st, err := server.OpenStore(context.Background(), server.StoreConfig{DatabaseURL: dsn})
 	if err != nil {
@@ -593,10 +581,10 @@ func TestWebhooksOutSharedAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-b.done
-	waitWithin(t, 20*time.Second, "node A takes every slot back", func() bool { return slots(a) == outbound.Slots })
+	testenv.WaitWithin(t, 20*time.Second, "node A takes every slot back", func() bool { return slots(a) == outbound.Slots })
 	n += len(postDeliveries(t, "http://"+a.http, acc, app, ft.secret, 4, 20))
 	for i, h := range hs {
-		waitWithin(t, 30*time.Second, fmt.Sprintf("receiver %d has every event after node B died", i), func() bool { return h.distinct() >= n })
+		testenv.WaitWithin(t, 30*time.Second, fmt.Sprintf("receiver %d has every event after node B died", i), func() bool { return h.distinct() >= n })
 	}
 	want = matchingSequences(t, st, tn, "peer.join.success")
 	for _, h := range hs {

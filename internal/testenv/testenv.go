@@ -45,10 +45,16 @@ const Deadline = 30 * time.Second
 // WaitFor polls cond until it holds, failing the test if it does not within Deadline.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(Deadline)
+	WaitWithin(t, Deadline, what, cond)
+}
+
+// WaitWithin polls cond until it holds, failing the test if it does not within d.
+func WaitWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, Deadline)
+			t.Fatalf("%s: not within %v", what, d)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
