@@ -3,8 +3,13 @@ package metrics
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -85,11 +90,14 @@ func OutcomeOf(err error) string {
 	return OutcomeError
 }
 
-// Subscriptions returns a stream interceptor that counts the live subscriptions
-// (livegate_feed_subscriptions) of one server: each EventService/Subscribe call counts from
-// the moment it is accepted (its header is sent) until it ends. face is the face of every
-// call (FaceGRPC); empty: the call's FaceMetadataKey (FaceSSE), else FaceNDJSON, for the
-// server the gateway dials.
+// Subscriptions returns a stream interceptor for EventService/Subscribe calls. It counts the
+// live subscriptions (livegate_feed_subscriptions) of one server: each call counts from the
+// moment it is accepted (its header is sent) until it ends. face is the face of every call
+// (FaceGRPC); empty: the call's FaceMetadataKey (FaceSSE), else FaceNDJSON, for the server
+// the gateway dials.
+//
+// It also gives the handler the transport's own stream to send on (SubscribeSender), so put
+// it first in the chain: what it gets is the stream no other interceptor has wrapped.
 func (m *Metrics) Subscriptions(face string) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if m == nil || info.FullMethod != livegatev1.EventService_Subscribe_FullMethodName {
@@ -105,15 +113,18 @@ func (m *Metrics) Subscriptions(face string) grpc.StreamServerInterceptor {
 			}
 		}
 		cs := &countedStream{ServerStream: ss, gauge: m.face(f)}
+		cs.ctx = context.WithValue(ss.Context(), senderKey{}, &subscribeSender{cs: cs, sent: &m.subscribeSent})
 		defer cs.end()
 		return handler(srv, cs)
 	}
 }
 
 // countedStream adds one to its gauge when the call is accepted (header or first message
-// sent) and takes it away when the call ends.
+// sent) and takes it away when the call ends. Its context carries the call's
+// subscribeSender.
 type countedStream struct {
 	grpc.ServerStream
+	ctx   context.Context
 	gauge interface {
 		Inc()
 		Dec()
@@ -121,6 +132,8 @@ type countedStream struct {
 	// state: 0 not counted yet, 1 counted, 2 ended (sends may come from another goroutine).
 	state atomic.Int32
 }
+
+func (s *countedStream) Context() context.Context { return s.ctx }
 
 func (s *countedStream) count() {
 	if s.state.CompareAndSwap(0, 1) {
@@ -145,4 +158,93 @@ func (s *countedStream) SendHeader(md metadata.MD) error {
 func (s *countedStream) SendMsg(m any) error {
 	s.count()
 	return s.ServerStream.SendMsg(m)
+}
+
+// MsgSender sends a stream's messages.
+type MsgSender interface {
+	SendMsg(m any) error
+}
+
+type senderKey struct{}
+
+// SubscribeSender returns where a Subscribe handler whose stream's context is ctx sends its
+// messages: the transport's stream itself, past the wrappers of the interceptors between
+// (Subscriptions'), or nil when the call did not pass Subscriptions. A message sent through
+// the interceptors' wrappers costs two clock reads and a labelled counter's lookup per
+// wrapper: in BenchmarkFeed's fan-out to 1,000 subscribers that was almost half of the send
+// path's CPU. The messages sent through it are counted in grpc_server_msg_sent_total, as
+// they would have been.
+func SubscribeSender(ctx context.Context) MsgSender {
+	s, _ := ctx.Value(senderKey{}).(*subscribeSender)
+	if s == nil {
+		return nil
+	}
+	return s
+}
+
+type subscribeSender struct {
+	cs   *countedStream
+	sent *atomic.Uint64
+}
+
+func (s *subscribeSender) SendMsg(m any) error {
+	s.cs.count()
+	if err := s.cs.ServerStream.SendMsg(m); err != nil {
+		return err
+	}
+	s.sent.Add(1)
+	return nil
+}
+
+// grpcCollector is the gRPC server's metrics (grpc_server_*), with the Subscribe messages
+// sent through a SubscribeSender added to the Subscribe series of grpc_server_msg_sent_total.
+// That series exists from the start: the server calls InitializeMetrics.
+type grpcCollector struct {
+	prometheus.Collector
+	subscribeSent *atomic.Uint64
+}
+
+func (c grpcCollector) Collect(ch chan<- prometheus.Metric) {
+	inner := make(chan prometheus.Metric)
+	go func() {
+		defer close(inner)
+		c.Collector.Collect(inner)
+	}()
+	for m := range inner {
+		if isSubscribeSent(m) {
+			m = plusCounter{Metric: m, add: float64(c.subscribeSent.Load())}
+		}
+		ch <- m
+	}
+}
+
+// isSubscribeSent reports whether m is grpc_server_msg_sent_total's series of
+// EventService/Subscribe.
+func isSubscribeSent(m prometheus.Metric) bool {
+	if !strings.Contains(m.Desc().String(), `"grpc_server_msg_sent_total"`) {
+		return false
+	}
+	var d dto.Metric
+	if m.Write(&d) != nil {
+		return false
+	}
+	labels := map[string]string{}
+	for _, l := range d.GetLabel() {
+		labels[l.GetName()] = l.GetValue()
+	}
+	return labels["grpc_service"]+"/"+labels["grpc_method"] == strings.TrimPrefix(livegatev1.EventService_Subscribe_FullMethodName, "/")
+}
+
+// plusCounter is a counter's sample with add added.
+type plusCounter struct {
+	prometheus.Metric
+	add float64
+}
+
+func (p plusCounter) Write(out *dto.Metric) error {
+	if err := p.Metric.Write(out); err != nil {
+		return err
+	}
+	out.Counter.Value = proto.Float64(out.GetCounter().GetValue() + p.add)
+	return nil
 }

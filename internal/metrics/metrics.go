@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
@@ -57,6 +58,9 @@ var appendSources = []string{"hms", "amity", "rtmp", "livegate"}
 type Metrics struct {
 	reg  *prometheus.Registry
 	grpc *grpcprom.ServerMetrics
+	// subscribeSent counts the Subscribe messages sent past the interceptors (see
+	// SubscribeSender); they are added to grpc_server_msg_sent_total (grpcCollector).
+	subscribeSent atomic.Uint64
 
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
@@ -155,7 +159,7 @@ func New() *Metrics {
 			Help:        "Always 1; the labels say which livegate this is.",
 			ConstLabels: prometheus.Labels{"version": version, "commit": commit, "goversion": runtime.Version()},
 		}, func() float64 { return 1 }),
-		m.grpc, m.httpRequests, m.httpDuration,
+		grpcCollector{m.grpc, &m.subscribeSent}, m.httpRequests, m.httpDuration,
 		m.deliveries, m.requestToCommit, m.commitBatch, m.commitDuration, appended,
 		m.subscriptions, m.sent, m.fallbacks, m.lag, m.pruned,
 	)

@@ -348,6 +348,12 @@ func (m *metricsScenario) checkMoved(after scrape) {
 			t.Errorf("%s: moved by %v, want %v", c.what, got, c.want)
 		}
 	}
+	// Subscribe sends on the transport's stream, past the interceptors (metrics.SubscribeSender):
+	// its messages are still counted, on the gRPC face and on the gateway's: the 6 events and
+	// the progress messages.
+	if n := m.delta(after, "grpc_server_msg_sent_total", "grpc_service=livegate.v1.EventService", "grpc_method=Subscribe"); n < 6 {
+		t.Errorf("gRPC Subscribe messages sent: moved by %v, want at least the 6 events", n)
+	}
 	if n := m.delta(after, "livegate_store_commit_batch_size_count"); n < 1 {
 		t.Errorf("commit batches: moved by %v, want at least 1", n)
 	}

@@ -412,18 +412,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		u, _ := accesslog.ServerInterceptors(fromGateway)
 		return append([]grpc.UnaryServerInterceptor{u}, unary...)
 	}
-	chain := func(fromGateway bool) []grpc.ServerOption {
+	// The subscriptions' interceptor comes before all: it hands Subscribe the transport's own
+	// stream to send on (metrics.SubscribeSender). face: the gRPC face, or (the server the
+	// gateway dials) NDJSON or SSE, as the gateway says.
+	chain := func(fromGateway bool, face string) []grpc.ServerOption {
 		_, st := accesslog.ServerInterceptors(fromGateway)
 		return append([]grpc.ServerOption{
 			grpc.ChainUnaryInterceptor(gatewayUnary(fromGateway)...),
-			grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{st}, streams...)...),
+			grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{m.Subscriptions(face), st}, streams...)...),
 		}, cfg.Tracing.ServerOptions()...)
 	}
 	// Both servers send an event encoded once (rawcodec) as it is: see events.SendEncoded.
-	s.grpc = grpc.NewServer(append(chain(false), append(lim.grpcServerOptions(), rawcodec.ServerOption(),
-		grpc.ChainStreamInterceptor(m.Subscriptions(metrics.FaceGRPC)))...)...)
-	s.internal = grpc.NewServer(append(chain(true), grpc.MaxRecvMsgSize(max(lim.GRPCMaxRecvBytes, gateway.MaxBodyBytes+64<<10)), rawcodec.ServerOption(),
-		grpc.ChainStreamInterceptor(m.Subscriptions("")))...) // NDJSON or SSE, as the gateway says
+	s.grpc = grpc.NewServer(append(chain(false, metrics.FaceGRPC), append(lim.grpcServerOptions(), rawcodec.ServerOption())...)...)
+	s.internal = grpc.NewServer(append(chain(true, ""), grpc.MaxRecvMsgSize(max(lim.GRPCMaxRecvBytes, gateway.MaxBodyBytes+64<<10)), rawcodec.ServerOption())...)
 	urls := livestream.URLs{IngestBase: cfg.IngestBase, PlaybackBase: cfg.PlaybackBase}
 	livestreams := livestream.NewServer(s.store, urls)
 	analyticsSrv := analytics.NewServer(s.store)

@@ -13,6 +13,7 @@ import (
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/feed"
+	"github.com/livegate/livegate/internal/metrics"
 	"github.com/livegate/livegate/internal/rawcodec"
 )
 
@@ -27,8 +28,10 @@ import (
 // The send goroutine runs only while there is something to send: it starts with a message
 // and returns when none is waiting, so an idle subscription costs no goroutine of its own.
 type sender struct {
-	ctx    context.Context
-	stream grpc.ServerStreamingServer[livegatev1.SubscribeResponse]
+	ctx context.Context
+	// stream is where messages go: the call's stream, or the transport's own stream under
+	// it when the server has metrics.Subscriptions first in its chain (SubscribeSender).
+	stream metrics.MsgSender
 	stall  time.Duration
 	timer  *time.Timer // made at the first hand-off that has to wait
 
@@ -57,8 +60,11 @@ type out struct {
 }
 
 func newSender(ctx context.Context, stream grpc.ServerStreamingServer[livegatev1.SubscribeResponse], after uint64, stall time.Duration) *sender {
-	s := &sender{ctx: ctx, done: ctx.Done(), stream: stream, stall: stall, taken: make(chan struct{}, 1), failed: make(chan struct{})}
+	s := &sender{ctx: ctx, done: ctx.Done(), stream: metrics.SubscribeSender(stream.Context()), stall: stall, taken: make(chan struct{}, 1), failed: make(chan struct{})}
 	s.sent.Store(after)
+	if s.stream == nil {
+		s.stream = stream
+	}
 	return s
 }
 
