@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
@@ -221,12 +222,22 @@ func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 	}
 }
 
+// live delivers what the hub queues for sub after cursor, and a progress message when
+// nothing was sent for every, until ctx ends, the hub shuts down, or a send or recheck fails.
+//
+// It waits on sub.wake alone: a publish, the progress timer, ctx's end and the hub's shutdown
+// all signal it, and the loop then looks at each. (Waiting in a select on four channels, one
+// of them a ticker's, cost per event and subscriber four channel locks and a timer's block
+// and unblock: a tenth of BenchmarkFeed's CPU at 1,000 subscribers.)
 func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send Sender, lastSent *time.Time, every time.Duration, o Observer, recheck func() error) (uint64, error) {
-	ticker := time.NewTicker(jitter(every))
-	defer ticker.Stop()
-	// Taken once: ctx.Done() walks the context's chain of values (every interceptor adds
-	// one) each time it is called.
-	ctxDone, hubDone := ctx.Done(), hub.Done()
+	var tick atomic.Bool
+	timer := time.AfterFunc(jitter(every), func() {
+		tick.Store(true)
+		sub.notify()
+	})
+	defer timer.Stop()
+	defer context.AfterFunc(ctx, sub.notify)()
+	hubDone := hub.Done() // Shutdown notifies every subscription after closing it
 	for {
 		// Drain what is queued.
 		for {
@@ -248,37 +259,44 @@ func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send 
 			cursor = it.Sequence
 			*lastSent = time.Now()
 		}
+		if err := ctx.Err(); err != nil {
+			return cursor, err
+		}
 		select {
-		case <-ctxDone:
-			return cursor, ctx.Err()
 		case <-hubDone:
 			return cursor, ErrShutdown
-		case <-sub.wake:
-		case <-ticker.C:
+		default:
+		}
+		if tick.Swap(false) {
+			timer.Reset(jitter(every))
 			if recheck != nil {
 				if err := recheck(); err != nil {
 					return cursor, err
 				}
 			}
-			if time.Since(*lastSent) < every {
-				continue
+			if time.Since(*lastSent) >= every && progress(hub, sub, &cursor) {
+				if err := send.Progress(cursor); err != nil {
+					return cursor, err
+				}
+				*lastSent = time.Now()
 			}
-			// Read the head, then check the queue is still empty: then every matching event up
-			// to head has been delivered (Publish queues, or overflows the queue, before it
-			// moves the head).
-			head := hub.Head()
-			if !sub.idle() {
-				continue
-			}
-			if head > cursor {
-				cursor = head
-			}
-			if err := send.Progress(cursor); err != nil {
-				return cursor, err
-			}
-			*lastSent = time.Now()
+			continue
 		}
+		<-sub.wake
 	}
+}
+
+// progress reports whether a progress message is due now that nothing is queued: it reads
+// the head, then checks the queue is still empty, and then every matching event up to head
+// has been delivered (Publish queues, or overflows the queue, before it moves the head);
+// cursor moves to the head.
+func progress(hub *Hub, sub *Subscription, cursor *uint64) bool {
+	head := hub.Head()
+	if !sub.idle() {
+		return false
+	}
+	*cursor = max(*cursor, head)
+	return true
 }
 
 func jitter(d time.Duration) time.Duration {

@@ -543,6 +543,42 @@ func TestFollowEnds(t *testing.T) {
 	}
 }
 
+// TestFollowEndsWhileIdle: a subscription waiting for live events, with nothing queued and
+// no progress message due for an hour, ends as soon as its context ends or the hub shuts
+// down.
+func TestFollowEndsWhileIdle(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		end     func(*memLog, context.CancelFunc)
+		wantErr error
+	}{
+		{"context cancelled", func(_ *memLog, cancel context.CancelFunc) { cancel() }, context.Canceled},
+		{"hub shut down", func(l *memLog, _ context.CancelFunc) { l.hub.Shutdown() }, feed.ErrShutdown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newMemLog()
+			l.commitN(tenantA, 1)
+			s := newFakeSender()
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			done := startFollow(t, ctx, l, feed.Filter{}, 0, s, feed.Options{ProgressEvery: time.Hour})
+			s.waitEvents(t, seqRange(1, 1))
+			time.Sleep(100 * time.Millisecond) // it waits for the next event
+			start := time.Now()
+			tc.end(l, cancel)
+			select {
+			case err := <-done:
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("Follow returned %v, want %v", err, tc.wantErr)
+				}
+			case <-time.After(wait):
+				t.Fatalf("Follow did not end %v after it should have", wait)
+			}
+			t.Logf("ended %v after", time.Since(start))
+		})
+	}
+}
+
 // TestFollowRecheck: Recheck is called while the subscription follows live events, whether
 // events keep it busy or it idles, and its error ends the Follow with that error after
 // what was sent.

@@ -73,7 +73,19 @@ func (h *Hub) Unreadable() uint64 { return h.unreadable.Load() }
 func (h *Hub) Done() <-chan struct{} { return h.closed }
 
 // Shutdown ends every subscription (Follow returns ErrShutdown).
-func (h *Hub) Shutdown() { h.shutOnce.Do(func() { close(h.closed) }) }
+func (h *Hub) Shutdown() {
+	h.shutOnce.Do(func() {
+		close(h.closed)
+		// Follow waits on its subscription's wake alone: it looks at closed when woken.
+		h.mu.RLock()
+		defer h.mu.RUnlock()
+		for _, subs := range h.subs {
+			for s := range subs {
+				s.notify()
+			}
+		}
+	})
+}
 
 // Item is an event as Follow hands it on: its sequence, the message (nil when only the
 // encoding is known: a replayed event), and its encoding as a SubscribeResponse when known
