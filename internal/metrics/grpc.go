@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -202,28 +203,43 @@ func (s *subscribeSender) SendMsg(m any) error {
 type grpcCollector struct {
 	prometheus.Collector
 	subscribeSent *atomic.Uint64
+	sentDesc      func() *prometheus.Desc // grpc_server_msg_sent_total's, found once
+}
+
+func newGRPCCollector(c prometheus.Collector, subscribeSent *atomic.Uint64) grpcCollector {
+	return grpcCollector{Collector: c, subscribeSent: subscribeSent, sentDesc: sync.OnceValue(func() *prometheus.Desc {
+		descs := make(chan *prometheus.Desc)
+		go func() {
+			defer close(descs)
+			c.Describe(descs)
+		}()
+		var sent *prometheus.Desc
+		for d := range descs {
+			if strings.Contains(d.String(), `"grpc_server_msg_sent_total"`) {
+				sent = d
+			}
+		}
+		return sent
+	})}
 }
 
 func (c grpcCollector) Collect(ch chan<- prometheus.Metric) {
+	sent := c.sentDesc()
 	inner := make(chan prometheus.Metric)
 	go func() {
 		defer close(inner)
 		c.Collector.Collect(inner)
 	}()
 	for m := range inner {
-		if isSubscribeSent(m) {
+		if m.Desc() == sent && isSubscribe(m) {
 			m = plusCounter{Metric: m, add: float64(c.subscribeSent.Load())}
 		}
 		ch <- m
 	}
 }
 
-// isSubscribeSent reports whether m is grpc_server_msg_sent_total's series of
-// EventService/Subscribe.
-func isSubscribeSent(m prometheus.Metric) bool {
-	if !strings.Contains(m.Desc().String(), `"grpc_server_msg_sent_total"`) {
-		return false
-	}
+// isSubscribe reports whether m is a series of EventService/Subscribe.
+func isSubscribe(m prometheus.Metric) bool {
 	var d dto.Metric
 	if m.Write(&d) != nil {
 		return false

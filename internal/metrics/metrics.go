@@ -159,7 +159,7 @@ func New() *Metrics {
 			Help:        "Always 1; the labels say which livegate this is.",
 			ConstLabels: prometheus.Labels{"version": version, "commit": commit, "goversion": runtime.Version()},
 		}, func() float64 { return 1 }),
-		grpcCollector{m.grpc, &m.subscribeSent}, m.httpRequests, m.httpDuration,
+		newGRPCCollector(m.grpc, &m.subscribeSent), m.httpRequests, m.httpDuration,
 		m.deliveries, m.requestToCommit, m.commitBatch, m.commitDuration, appended,
 		m.subscriptions, m.sent, m.fallbacks, m.lag, m.pruned,
 	)
