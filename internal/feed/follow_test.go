@@ -528,14 +528,7 @@ func TestFollowEnds(t *testing.T) {
 				s.waitEvents(t, tc.want)
 				tc.end(l, cancel)
 			}
-			select {
-			case err := <-done:
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("Follow returned %v, want %v", err, tc.wantErr)
-				}
-			case <-time.After(wait):
-				t.Fatal("Follow did not end")
-			}
+			waitFollowEnd(t, done, tc.wantErr)
 			if ev, _ := s.got(); !slices.Equal(ev, tc.want) {
 				t.Errorf("sent %v, want %v", ev, tc.want)
 			}
@@ -566,16 +559,22 @@ func TestFollowEndsWhileIdle(t *testing.T) {
 			time.Sleep(100 * time.Millisecond) // it waits for the next event
 			start := time.Now()
 			tc.end(l, cancel)
-			select {
-			case err := <-done:
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("Follow returned %v, want %v", err, tc.wantErr)
-				}
-			case <-time.After(wait):
-				t.Fatalf("Follow did not end %v after it should have", wait)
-			}
+			waitFollowEnd(t, done, tc.wantErr)
 			t.Logf("ended %v after", time.Since(start))
 		})
+	}
+}
+
+// waitFollowEnd waits for the Follow whose outcome done gives to end with wantErr.
+func waitFollowEnd(t *testing.T, done <-chan error, wantErr error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if !errors.Is(err, wantErr) {
+			t.Fatalf("Follow returned %v, want %v", err, wantErr)
+		}
+	case <-time.After(wait):
+		t.Fatalf("Follow did not end within %v", wait)
 	}
 }
 
