@@ -27,6 +27,7 @@ import (
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/inproc"
 	"github.com/livegate/livegate/internal/interceptors"
+	"github.com/livegate/livegate/internal/testenv"
 )
 
 // service answers DeliverHmsWebhook as its WebhookSecret says, to probe what a handler sees
@@ -78,24 +79,10 @@ func boolString(b bool) string {
 	return "no"
 }
 
-// lines is a JSON slog handler's output, safe for concurrent writes.
-type lines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// take returns the lines written since the last take, as maps.
-func (l *lines) take(t *testing.T) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// takeLogs returns the JSON slog lines written to logs since the last take, as maps.
+func takeLogs(t *testing.T, logs *testenv.SyncBuffer) []map[string]any {
 	var out []map[string]any
-	for _, s := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
+	for _, s := range strings.Split(strings.TrimSpace(logs.Take()), "\n") {
 		if s == "" {
 			continue
 		}
@@ -105,15 +92,14 @@ func (l *lines) take(t *testing.T) []map[string]any {
 		}
 		out = append(out, m)
 	}
-	l.buf.Reset()
 	return out
 }
 
 // conns returns the same service behind livegate's interceptor chain twice: served by a
 // grpc.Server over bufconn (as the gateway's connection was) and in process.
-func conns(t testing.TB) (bufConn, inConn grpc.ClientConnInterface, logs *lines) {
+func conns(t testing.TB) (bufConn, inConn grpc.ClientConnInterface, logs *testenv.SyncBuffer) {
 	t.Helper()
-	logs = &lines{}
+	logs = &testenv.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	unary, _, err := interceptors.Chain(log, auth.NewAuthenticator(nil), nil)
 	if err != nil {
@@ -149,7 +135,7 @@ type answer struct {
 	log             map[string]any // the call's "finished call" line, without its time fields
 }
 
-func call(t *testing.T, conn grpc.ClientConnInterface, logs *lines, secret string) answer {
+func call(t *testing.T, conn grpc.ClientConnInterface, logs *testenv.SyncBuffer, secret string) answer {
 	t.Helper()
 	ctx := accesslog.WithInfo(context.Background(), &accesslog.Info{RequestID: "req-" + secret, Client: "203.0.113.9"})
 	ctx = metadata.AppendToOutgoingContext(ctx, "x-test", "a", "x-test", "b")
@@ -160,7 +146,7 @@ func call(t *testing.T, conn grpc.ClientConnInterface, logs *lines, secret strin
 	if _, ok := status.FromError(err); !ok {
 		t.Errorf("%s: error %v (%T) is not a status", secret, err, err)
 	}
-	for _, l := range logs.take(t) {
+	for _, l := range takeLogs(t, logs) {
 		if l["msg"] == "finished call" {
 			delete(l, "time")
 			delete(l, "grpc.start_time")

@@ -163,6 +163,16 @@ func (s *SyncBuffer) String() string {
 	return s.b.String()
 }
 
+// Take returns what was written since the last Take (or since the start) and empties the
+// buffer, in one step: nothing written meanwhile is lost.
+func (s *SyncBuffer) Take() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	text := s.b.String()
+	s.b.Reset()
+	return text
+}
+
 // Lines returns the lines written so far that contain match ("": every line), without the
 // newline that ends the last one.
 func (s *SyncBuffer) Lines(match string) []string {
