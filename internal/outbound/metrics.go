@@ -31,28 +31,28 @@ func newEngineMetrics(e *Engine) *engineMetrics {
 	for _, o := range []store.WebhookOutcome{store.WebhookSucceeded, store.WebhookRetrying, store.WebhookFailed} {
 		m.attempts.WithLabelValues(string(o))
 	}
-	m.lagging = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "livegate_webhooks_out_endpoints_lagging",
-		Help: "Endpoints this node delivers that have a matching event not yet delivered or given up (their cursor is behind the feed's head).",
-	}, func() float64 {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		n := 0
-		for _, w := range e.workers {
-			if w.lagging.Load() {
-				n++
+	// A gauge read from the engine's state, under its lock.
+	locked := func(name, help string, read func() int) prometheus.GaugeFunc {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			return float64(read())
+		})
+	}
+	m.lagging = locked("livegate_webhooks_out_endpoints_lagging",
+		"Endpoints this node delivers that have a matching event not yet delivered or given up (their cursor is behind the feed's head).",
+		func() int {
+			n := 0
+			for _, w := range e.workers {
+				if w.lagging.Load() {
+					n++
+				}
 			}
-		}
-		return float64(n)
-	})
-	m.slots = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "livegate_webhooks_out_slots_held",
-		Help: "Delivery slots (of 16) whose endpoints this node delivers; on PostgreSQL the nodes share them out.",
-	}, func() float64 {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		return float64(e.holding())
-	})
+			return n
+		})
+	m.slots = locked("livegate_webhooks_out_slots_held",
+		"Delivery slots (of 16) whose endpoints this node delivers; on PostgreSQL the nodes share them out.",
+		e.holding)
 	m.nodes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "livegate_webhooks_out_nodes",
 		Help: "Nodes sharing the delivery slots, as this node last counted them (1 on SQLite).",
