@@ -123,19 +123,22 @@ func TestDialRefusesPrivateAddresses(t *testing.T) {
 	}
 }
 
+// inFlightPeak counts the requests a test receiver is answering, and the most at once.
+type inFlightPeak struct{ now, peak atomic.Int32 }
+
+func (c *inFlightPeak) enter() {
+	n := c.now.Add(1)
+	for p := c.peak.Load(); n > p && !c.peak.CompareAndSwap(p, n); p = c.peak.Load() {
+	}
+}
+
 func TestConcurrencyBound(t *testing.T) {
-	var inFlight, peak atomic.Int32
+	var inFlight inFlightPeak
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := inFlight.Add(1)
-		for {
-			p := peak.Load()
-			if n <= p || peak.CompareAndSwap(p, n) {
-				break
-			}
-		}
+		inFlight.enter()
 		<-release
-		inFlight.Add(-1)
+		inFlight.now.Add(-1)
 	}))
 	defer srv.Close()
 	c := newClient(allowLocal, 10*time.Second, 3, "x")
@@ -144,7 +147,7 @@ func TestConcurrencyBound(t *testing.T) {
 		go func() { postTo(t, c, srv.URL); done <- struct{}{} }()
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for inFlight.Load() < 3 && time.Now().Before(deadline) {
+	for inFlight.now.Load() < 3 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -152,7 +155,7 @@ func TestConcurrencyBound(t *testing.T) {
 	for range 10 {
 		<-done
 	}
-	if p := peak.Load(); p != 3 {
+	if p := inFlight.peak.Load(); p != 3 {
 		t.Errorf("%d requests were in flight at once, want the bound, 3", p)
 	}
 }
@@ -161,21 +164,15 @@ func TestConcurrencyBound(t *testing.T) {
 // slots, so an app whose receivers hang cannot take the slots other apps' deliveries need.
 func TestConcurrencyBoundPerApp(t *testing.T) {
 	slow, other := store.Tenant{AccountID: "acc", AppID: "slow"}, store.Tenant{AccountID: "acc", AppID: "other"}
-	var slowInFlight, slowPeak atomic.Int32
+	var slowInFlight inFlightPeak
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/slow" {
 			return // the other app's receiver answers at once
 		}
-		n := slowInFlight.Add(1)
-		for {
-			p := slowPeak.Load()
-			if n <= p || slowPeak.CompareAndSwap(p, n) {
-				break
-			}
-		}
+		slowInFlight.enter()
 		<-release
-		slowInFlight.Add(-1)
+		slowInFlight.now.Add(-1)
 	}))
 	defer srv.Close()
 	defer close(release)
@@ -187,7 +184,7 @@ func TestConcurrencyBoundPerApp(t *testing.T) {
 		}()
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for slowInFlight.Load() < 2 && time.Now().Before(deadline) {
+	for slowInFlight.now.Load() < 2 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(100 * time.Millisecond) // room for a third to start, if the bound let it
@@ -198,7 +195,7 @@ func TestConcurrencyBoundPerApp(t *testing.T) {
 	if err != nil || !res.ok() {
 		t.Fatalf("the other app's delivery: %+v, %v (waited for a slot the slow app holds)", res, err)
 	}
-	if p := slowPeak.Load(); p != 2 {
+	if p := slowInFlight.peak.Load(); p != 2 {
 		t.Errorf("the slow app had %d requests in flight at once, want its bound, 2", p)
 	}
 }
