@@ -237,7 +237,9 @@ func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send 
 	})
 	defer timer.Stop()
 	defer context.AfterFunc(ctx, sub.notify)()
-	hubDone := hub.Done() // Shutdown notifies every subscription after closing it
+	// Taken once: ctx.Done() (and ctx.Err()) walk the context's chain of values, one per
+	// interceptor, on every call. Shutdown notifies every subscription after closing the hub.
+	ctxDone, hubDone := ctx.Done(), hub.Done()
 	for {
 		// Drain what is queued.
 		for {
@@ -259,8 +261,11 @@ func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send 
 			cursor = it.Sequence
 			*lastSent = time.Now()
 		}
-		if err := ctx.Err(); err != nil {
-			return cursor, err
+		// One channel per select: a select of one case and a default takes no lock.
+		select {
+		case <-ctxDone:
+			return cursor, ctx.Err()
+		default:
 		}
 		select {
 		case <-hubDone:

@@ -60,7 +60,7 @@ type out struct {
 }
 
 func newSender(ctx context.Context, stream grpc.ServerStreamingServer[livegatev1.SubscribeResponse], after uint64, stall time.Duration) *sender {
-	s := &sender{ctx: ctx, done: ctx.Done(), stream: metrics.SubscribeSender(stream.Context()), stall: stall, taken: make(chan struct{}, 1), failed: make(chan struct{})}
+	s := &sender{ctx: ctx, done: ctx.Done(), stream: metrics.SubscribeSender(ctx), stall: stall, taken: make(chan struct{}, 1), failed: make(chan struct{})}
 	s.sent.Store(after)
 	if s.stream == nil {
 		s.stream = stream
