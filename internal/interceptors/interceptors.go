@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"buf.build/go/protovalidate"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	grpcprotovalidate "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
@@ -27,6 +26,7 @@ import (
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/telemetry"
+	"github.com/livegate/livegate/internal/validation"
 )
 
 // Chain returns the server's chains, outermost first: panic recovery, logging, domain
@@ -34,7 +34,7 @@ import (
 // requests, which are validated after their secret is checked). AdminService calls are
 // authenticated by operators' tokens instead (nil operators: the admin API is off).
 func Chain(log *slog.Logger, authn *auth.Authenticator, operators *auth.Operators) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
-	validator, err := protovalidate.New()
+	validator, err := validation.Validator()
 	if err != nil {
 		return nil, nil, err
 	}

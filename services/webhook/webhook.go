@@ -33,6 +33,7 @@ import (
 	"github.com/livegate/livegate/internal/payload"
 	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/validation"
 )
 
 // Server implements WebhookService.
@@ -375,7 +376,11 @@ func (s *Server) appendAndProject(ctx context.Context, w store.Writer, d deliver
 // validate checks req against its proto's rules, as the server's validation interceptor
 // does for the other services: INVALID_ARGUMENT with the violations.
 func validate(req proto.Message) error {
-	err := protovalidate.Validate(req)
+	v, err := validation.Validator()
+	if err != nil {
+		return err
+	}
+	err = v.Validate(req)
 	if err == nil {
 		return nil
 	}
