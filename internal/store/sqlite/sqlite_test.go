@@ -246,7 +246,9 @@ func TestConnectionSettings(t *testing.T) {
 		{false, "synchronous", "2"},
 		{false, "foreign_keys", "1"},
 		{false, "busy_timeout", fmt.Sprint(busyTimeout.Milliseconds())},
+		{false, "mmap_size", "0"},
 		{true, "journal_mode", "wal"},
+		{true, "mmap_size", fmt.Sprint(readerMmapSize)},
 		{true, "foreign_keys", "1"},
 		{true, "busy_timeout", fmt.Sprint(busyTimeout.Milliseconds())},
 	} {
