@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -434,4 +435,92 @@ func TestAppsVersionReadWriteRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestViewLeavesCallersStack: goroutines that read the store and then wait, a few frames
+// down (as a Subscribe handler under its interceptors does for the life of its stream), wait
+// on 8 KB stacks: SQLite's deep calls grew another goroutine's. Read on the caller's own
+// stack, each kept 16 KB.
+func TestViewLeavesCallersStack(t *testing.T) {
+	ctx := t.Context()
+	s := openT(t, t.TempDir())
+	const n = 500
+	// AppByTokenID is the read every authenticated call makes (its token's app).
+	read := func() error {
+		return s.View(ctx, func(r store.Reader) error {
+			_, err := r.AppByTokenID(ctx, "no-such-token")
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		})
+	}
+	if err := read(); err != nil { // the pool's connections and statements, made once
+		t.Fatal(err)
+	}
+	stackInuse := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.StackInuse
+	}
+	before := stackInuse()
+	release := make(chan struct{})
+	var ready, done sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			_ = underFrames(3<<10, func() error {
+				errs <- read()
+				ready.Done()
+				<-release
+				return nil
+			})
+		}()
+	}
+	ready.Wait()
+	per := (float64(stackInuse()) - float64(before)) / n
+	close(release)
+	done.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 8 KB stacks measure 9.5 KB a goroutine here (11.6 KB with -race), 16 KB ones 17-18 KB.
+	if per > 14<<10 {
+		t.Errorf("a goroutine waiting after a read holds %.0f bytes of stack, want under 14 KB (8 KB stacks, not 16 KB)", per)
+	}
+}
+
+// TestViewPanics: a panic in View's fn goes on in View's caller, with the same value.
+func TestViewPanics(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer func() {
+		if p := recover(); p != "boom" {
+			t.Errorf("recovered %v, want the panic of fn (boom)", p)
+		}
+	}()
+	_ = s.View(t.Context(), func(store.Reader) error { panic("boom") })
+	t.Error("View returned after fn panicked")
+}
+
+// underFrames calls fn under about depth bytes of stack frames.
+//
+//go:noinline
+func underFrames(depth int, fn func() error) error {
+	var pad [512]byte
+	pad[depth%len(pad)] = 1
+	if depth <= len(pad) {
+		return fn()
+	}
+	err := underFrames(depth-len(pad), fn)
+	if pad[depth%len(pad)] != 1 { // keeps pad, and its frame, on the stack
+		panic("underFrames")
+	}
+	return err
 }
