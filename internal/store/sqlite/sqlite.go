@@ -385,7 +385,7 @@ func (s *Store) Path() string { return s.path }
 // View runs fn in a read-only transaction on a snapshot of the database.
 //
 // fn runs on a goroutine of its own, which View waits for; if fn panics, View panics with
-// the same value. SQLite's code (translated from C) runs deep: one read takes the stack of
+// the same value (and if fn calls runtime.Goexit, View does). SQLite's code (translated from C) runs deep: one read takes the stack of
 // the goroutine that makes it to 16 KB, and a goroutine keeps its stack at its largest until
 // the garbage collector finds it using under a quarter of it, which one parked a few frames
 // down never is. A Subscribe handler reads the store before it waits on the feed (its token,
@@ -394,6 +394,7 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) View(ctx context.Context, fn func(store.Reader) error) error {
 	var (
 		err      error
+		returned bool
 		panicked any
 		done     = make(chan struct{})
 	)
@@ -401,10 +402,14 @@ func (s *Store) View(ctx context.Context, fn func(store.Reader) error) error {
 		defer close(done)
 		defer func() { panicked = recover() }()
 		err = s.view(ctx, fn)
+		returned = true
 	}()
 	<-done
-	if panicked != nil {
+	switch {
+	case panicked != nil:
 		panic(panicked)
+	case !returned: // fn called runtime.Goexit (a test's t.FailNow): so does the caller
+		runtime.Goexit()
 	}
 	return err
 }

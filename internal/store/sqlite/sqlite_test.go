@@ -524,3 +524,18 @@ func underFrames(depth int, fn func() error) error {
 	}
 	return err
 }
+
+// TestViewGoexit: fn calling runtime.Goexit (t.FailNow) ends View's caller too, not only the
+// goroutine fn ran on.
+func TestViewGoexit(t *testing.T) {
+	s := openT(t, t.TempDir())
+	after := make(chan bool, 1)
+	go func() {
+		defer close(after)
+		_ = s.View(t.Context(), func(store.Reader) error { runtime.Goexit(); return nil })
+		after <- true
+	}()
+	if <-after {
+		t.Error("View returned after fn called runtime.Goexit")
+	}
+}
