@@ -385,12 +385,12 @@ func (s *Store) Path() string { return s.path }
 // View runs fn in a read-only transaction on a snapshot of the database.
 //
 // fn runs on a goroutine of its own, which View waits for; if fn panics, View panics with
-// the same value (and if fn calls runtime.Goexit, View does). SQLite's code (translated from C) runs deep: one read takes the stack of
-// the goroutine that makes it to 16 KB, and a goroutine keeps its stack at its largest until
-// the garbage collector finds it using under a quarter of it, which one parked a few frames
-// down never is. A Subscribe handler reads the store before it waits on the feed (its token,
-// the feed's bounds, the first page of its replay) and then waited, for the life of its
-// stream, on 16 KB where 8 KB holds it.
+// the same value (and if fn calls runtime.Goexit, View does). SQLite's code (translated from
+// C) runs deep: one read takes the stack of the goroutine that makes it to 16 KB, and a
+// goroutine keeps its stack at its largest until the garbage collector finds it using under
+// a quarter of it, which one parked a few frames down never is. A Subscribe handler reads the
+// store before it waits on the feed (its token, the feed's bounds, the first page of its
+// replay) and then waited, for the life of its stream, on 16 KB where 8 KB holds it.
 func (s *Store) View(ctx context.Context, fn func(store.Reader) error) error {
 	var (
 		err      error
