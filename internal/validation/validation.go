@@ -23,7 +23,9 @@ const Package = "livegate.v1"
 // after a start waited for them (CEL programs), 5 ms for ListEvents and 12 ms for Subscribe
 // on the development machine, and so did the first delivery of each webhook. Messages of
 // other packages (gRPC health, reflection) are still compiled when first seen.
-var Validator = sync.OnceValues(func() (protovalidate.Validator, error) {
+func Validator() (protovalidate.Validator, error) { return validator() }
+
+var validator = sync.OnceValues(func() (protovalidate.Validator, error) {
 	v, err := protovalidate.New(protovalidate.WithMessageDescriptors(Requests()...))
 	if err != nil {
 		return nil, fmt.Errorf("validation: %w", err)
