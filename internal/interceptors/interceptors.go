@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	grpcprotovalidate "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
@@ -21,11 +21,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
-	"github.com/livegate/livegate/internal/accesslog"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/store"
-	"github.com/livegate/livegate/internal/telemetry"
 	"github.com/livegate/livegate/internal/validation"
 )
 
@@ -42,11 +40,8 @@ func Chain(log *slog.Logger, authn *auth.Authenticator, operators *auth.Operator
 		log.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
 	})
-	logger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		log.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
 	// Calls finish as a log line each; payloads are never logged (they hold secrets).
-	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall), logging.WithFieldsFromContext(callFields)}
+	calls := callLog{log: log}
 	a := &authInterceptor{authn: authn, operators: operators}
 	t := &errorTranslator{log: log, storage: newRateLimitedLog(storageLogEvery)}
 	// WebhookService validates its requests itself, after checking the provider's secret: a
@@ -58,38 +53,17 @@ func Chain(log *slog.Logger, authn *auth.Authenticator, operators *auth.Operator
 	)
 	return []grpc.UnaryServerInterceptor{
 			recovery.UnaryServerInterceptor(recoverOpt),
-			logging.UnaryServerInterceptor(logger, logOpts...),
+			middleware.UnaryServerInterceptor(calls),
 			t.unary,
 			a.unary,
 			grpcprotovalidate.UnaryServerInterceptor(validator, skipWebhooks),
 		}, []grpc.StreamServerInterceptor{
 			recovery.StreamServerInterceptor(recoverOpt),
-			logging.StreamServerInterceptor(logger, logOpts...),
+			middleware.StreamServerInterceptor(calls),
 			t.stream,
 			a.stream,
 			grpcprotovalidate.StreamServerInterceptor(validator, skipWebhooks),
 		}, nil
-}
-
-// callFields are a call's access log fields besides the library's: the client's address as
-// peer.address (for a REST call, the HTTP client's, not the gateway's in-memory connection),
-// the request id and trace id it shares with the HTTP request behind it, and the tenant it
-// addresses (once its request is received).
-func callFields(ctx context.Context) logging.Fields {
-	info := accesslog.InfoFrom(ctx)
-	if info == nil {
-		return nil
-	}
-	f := logging.Fields{
-		"peer.address", info.Client,
-		"account_id", accesslog.Tenant{Info: info},
-		"app_id", accesslog.Tenant{Info: info, App: true},
-		"request_id", info.RequestID,
-	}
-	if id := telemetry.TraceID(ctx); id != "" {
-		f = append(f, "trace_id", id)
-	}
-	return f
 }
 
 // errorTranslator turns domain errors into gRPC statuses (apierror.ToStatus), logging the
