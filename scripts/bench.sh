@@ -10,7 +10,8 @@
 # starts `livegate serve` on free loopback ports and `livegate bench bare-server` (a bare Go
 # HTTP handler that only decodes the JSON: the ceiling of HTTP and JSON on this machine),
 # then runs `livegate bench ingest` against livegate and the bare handler alternately
-# (A B A B ...; the median of each), and `livegate bench feed`. Both servers stop on exit.
+# (A B A B ...; the median of each), and `livegate bench feed` (with --admin: the server's
+# heap and goroutine stacks per subscription, idle after the run). Both servers stop on exit.
 # The load generator is a separate process on the same machine: it takes CPU from the
 # server; the ratio durable/bare, measured alternately in one run, is the figure to compare
 # across machines and runs, not the absolute rates (on a shared machine, noise is large).
@@ -95,16 +96,17 @@ token="$(field "$creds" api_token)"
 subs_limit=$(( feed_subs > 500 ? feed_subs : 500 ))
 "$lg" bench bare-server --addr 127.0.0.1:0 >"$tmp/bare.out" &
 pids+=($!)
-http="" grpc="" bare="" up=""
+http="" grpc="" admin="" bare="" up=""
 for _ in 1 2 3; do
-  http="127.0.0.1:$(free_port)" grpc="127.0.0.1:$(free_port)"
+  http="127.0.0.1:$(free_port)" grpc="127.0.0.1:$(free_port)" admin="127.0.0.1:$(free_port)"
   # shellcheck disable=SC2086
-  "$srv" serve --data-dir "$tmp/data" --http-addr "$http" --grpc-addr "$grpc" --admin-addr "" \
+  "$srv" serve --data-dir "$tmp/data" --http-addr "$http" --grpc-addr "$grpc" --admin-addr "$admin" \
     --log-level "${LOG_LEVEL:-warn}" --max-subscriptions-per-app "$subs_limit" --max-subscriptions "$(( subs_limit * 2 ))" \
     ${SERVE_FLAGS:-} 2>>"$tmp/serve.log" &
   serve_pid=$!
   for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/${http/://}") 2>/dev/null && (exec 3<>"/dev/tcp/${grpc/://}") 2>/dev/null; then up=1; break; fi
+    if (exec 3<>"/dev/tcp/${http/://}") 2>/dev/null && (exec 3<>"/dev/tcp/${grpc/://}") 2>/dev/null &&
+      (exec 3<>"/dev/tcp/${admin/://}") 2>/dev/null; then up=1; break; fi
     kill -0 "$serve_pid" 2>/dev/null || break
     sleep 0.1
   done
@@ -140,7 +142,8 @@ feed=""
 if (( feed_subs > 0 )); then
   echo "bench feed: $feed_subs subscribers, $feed_rate deliveries/s for $feed_duration ..." >&2
   if ! feed="$("$lg" bench feed --server "$grpc" --url "http://$http" --token "$token" --secret "$secret" \
-    --account bench --app bench --subscribers "$feed_subs" --rate "$feed_rate" --duration "$feed_duration" --json --quiet)"; then
+    --account bench --app bench --subscribers "$feed_subs" --rate "$feed_rate" --duration "$feed_duration" \
+    --admin "http://$admin" --json --quiet)"; then
     failed=1
   fi
 fi
@@ -162,6 +165,8 @@ fi
     printf '%-34s %14s %9s %9s %9s %9s\n' "feed: $feed_subs subs, $feed_rate posts/s" "$(median "$(field "$feed" per_second)")" \
       "$(median "$(field "$feed" p50)")" "$(median "$(field "$feed" p90)")" "$(median "$(field "$feed" p99)")" "$(median "$(field "$feed" max)")"
     echo "  (feed: deliveries/s received by all subscribers together; latency from POST to receipt; $(field "$feed" missing) missing)"
+    printf '%-34s %14s\n' "feed: server memory per idle sub" "$(awk -v k="$(field "$feed" total_kb)" 'BEGIN {printf "%.1f KB", k}')"
+    echo "  (heap $(awk -v b="$(field "$feed" heap_bytes)" 'BEGIN {printf "%.1f", b/1e3}') KB + goroutine stacks $(awk -v b="$(field "$feed" stack_bytes)" 'BEGIN {printf "%.1f", b/1e3}') KB, growth from before the $feed_subs subscriptions to after the run, all open)"
   fi
 }
 if (( failed )); then

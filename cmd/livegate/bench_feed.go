@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +47,8 @@ type feedResult struct {
 	PerSecond float64 `json:"per_second"`
 	// LatencyMS is from sending a delivery's POST to a subscriber receiving its event.
 	LatencyMS latencySummary `json:"latency_ms"`
+	// Idle is the server's memory per open subscription after the run (--admin).
+	Idle *idleCost `json:"server_idle_per_subscription,omitempty"`
 }
 
 // benchFeed opens N subscriptions, posts deliveries at a rate, and reports what the
@@ -69,6 +73,7 @@ func benchFeed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	maxSamples := fs.Int("max-samples", defaultMaxSamples, "latency samples kept for the percentiles; beyond, a uniform random sample")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	quiet := fs.Bool("quiet", false, "no progress line on stderr")
+	admin := envString(fs, "admin", "LIVEGATE_ADMIN", "", "the server's admin base URL (http://HOST:9091): report its heap and goroutine stacks per subscription: how much they grew from before the subscriptions opened to after the run, with them open and idle (read from /metrics, each time after two garbage collections: /debug/pprof/heap?gc=1)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,9 +94,24 @@ func benchFeed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("bench feed: %w", err)
 	}
+	var adminBase *url.URL
+	if *admin != "" {
+		if adminBase, err = adminURL(*admin); err != nil {
+			return fmt.Errorf("bench feed: %w", err)
+		}
+	}
 	p := newPoster(target, *secret, *senders, 10*time.Second)
 	run := runID()
 	room := "bench-room-" + run
+
+	// With --admin, the server's memory before any subscription opens.
+	var memBase serverMemory
+	adminClient := &http.Client{Timeout: 30 * time.Second}
+	if adminBase != nil {
+		if memBase, err = readServerMemory(ctx, adminClient, adminBase); err != nil {
+			return fmt.Errorf("bench feed: --admin: %w", err)
+		}
+	}
 
 	// Subscribe, every subscription live (its header received) before the first post.
 	subCtx, stopSubs := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "authorization", bearerValue(*token)))
@@ -235,6 +255,18 @@ func benchFeed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		time.Sleep(10 * time.Millisecond)
 	}
 	stopProgress()
+	var idle *idleCost
+	var idleErr error
+	if adminBase != nil && ctx.Err() == nil {
+		p.client.CloseIdleConnections()
+		var open serverMemory
+		if open, idleErr = readServerMemory(ctx, adminClient, adminBase); idleErr == nil {
+			var c idleCost
+			if c, idleErr = idleCostOf(memBase, open, *subscribers); idleErr == nil {
+				idle = &c
+			}
+		}
+	}
 	stopSubs()
 	receivers.Wait()
 
@@ -255,6 +287,7 @@ func benchFeed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Delivered: got, Missing: max(0, want*int64(*subscribers)-got),
 		PerSecond: math.Round(float64(got)/span.Seconds()*10) / 10,
 		LatencyMS: summarize(rs),
+		Idle:      idle,
 	}
 	if *asJSON {
 		if err := json.NewEncoder(stdout).Encode(res); err != nil {
@@ -265,6 +298,9 @@ func benchFeed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "  posted      %d (%d failed)\n", res.Posted, res.PostFailed)
 		fmt.Fprintf(stdout, "  delivered   %d to subscribers (%.1f/s), %d missing\n", res.Delivered, res.PerSecond, res.Missing)
 		fmt.Fprintf(stdout, "  latency     %s (POST → receipt, %d samples)\n", res.LatencyMS, res.LatencyMS.Samples)
+		if idle != nil {
+			fmt.Fprintf(stdout, "  server      %s\n", idle)
+		}
 	}
 	var problems []string
 	if ctx.Err() != nil {
@@ -281,6 +317,9 @@ func benchFeed(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if res.Posted == 0 {
 		problems = append(problems, "no delivery was accepted")
+	}
+	if idleErr != nil {
+		problems = append(problems, "--admin: "+idleErr.Error())
 	}
 	if len(problems) > 0 {
 		return &exitError{code: 1, msg: "bench feed: " + strings.Join(problems, "; ")}

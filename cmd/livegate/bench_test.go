@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,48 @@ func TestBenchFeed(t *testing.T) {
 	}
 	if n := storedEvents(t, s); n != 40 {
 		t.Errorf("the store holds %d events, want the 40 posted", n)
+	}
+
+	// --admin: the server's memory per subscription, from its metrics. Server and client
+	// share this process, so both sides count (a goroutine each at least).
+	out.Reset()
+	err = run(bounded(t), []string{"bench", "feed", "--url", "http://" + s.srv.HTTPAddr(), "--server", s.srv.GRPCAddr(),
+		"--token", creds.APIToken, "--secret", creds.WebhookSecret, "--account", "acme", "--app", "web",
+		"--subscribers", "12", "--streams-per-conn", "5", "--rate", "20", "--duration", "500ms", "--quiet",
+		"--admin", "http://" + s.srv.AdminAddr()}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("bench feed --admin: %v\n%s", err, errOut.String())
+	}
+	if !regexp.MustCompile(`\n  server      [0-9.]+ KB a subscription \(heap -?[0-9.]+ KB, goroutine stacks [0-9.]+ KB, [0-9.]+ goroutines\), from 12 open\n`).Match(out.Bytes()) {
+		t.Errorf("bench feed --admin printed %q: want a line of the server's memory per subscription", out.String())
+	}
+	out.Reset()
+	err = run(bounded(t), []string{"bench", "feed", "--url", "http://" + s.srv.HTTPAddr(), "--server", s.srv.GRPCAddr(),
+		"--token", creds.APIToken, "--secret", creds.WebhookSecret, "--account", "acme", "--app", "web",
+		"--subscribers", "12", "--streams-per-conn", "5", "--rate", "20", "--duration", "500ms", "--json",
+		"--admin", "http://" + s.srv.AdminAddr()}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("bench feed --admin --json: %v\n%s", err, errOut.String())
+	}
+	res = feedResult{}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("bench feed --admin --json printed %q: %v", out.String(), err)
+	}
+	if c := res.Idle; c == nil || c.OpenSubscribers != 12 || c.Goroutines < 2 || c.StackBytes <= 0 ||
+		c.TotalKB != (c.HeapBytes+c.StackBytes)/1e3 {
+		t.Errorf("bench feed --admin --json: server_idle_per_subscription %+v, want 12 open, 2 goroutines or more, stacks > 0", c)
+	}
+	// Not an admin base URL, or not livegate's admin listener: refused, saying so.
+	for _, tc := range []struct{ admin, want string }{
+		{"localhost:9091", "want the admin listener's base URL"},
+		{"http://" + s.srv.HTTPAddr(), "GET /debug/pprof/heap?gc=1: 404"},
+	} {
+		err = run(bounded(t), []string{"bench", "feed", "--url", "http://" + s.srv.HTTPAddr(), "--server", s.srv.GRPCAddr(),
+			"--token", creds.APIToken, "--secret", creds.WebhookSecret, "--account", "acme", "--app", "web",
+			"--subscribers", "1", "--rate", "1", "--duration", "100ms", "--admin", tc.admin}, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("bench feed --admin %s: %v, want %q", tc.admin, err, tc.want)
+		}
 	}
 
 	// A receive window gRPC would ignore is refused, naming the bounds.

@@ -51,9 +51,10 @@ func startLive(t *testing.T, dir, grpcAddr string) *liveServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, server.Config{
-		HTTPAddr: "127.0.0.1:0",
-		GRPCAddr: grpcAddr,
-		DataDir:  dir,
+		HTTPAddr:  "127.0.0.1:0",
+		GRPCAddr:  grpcAddr,
+		AdminAddr: "127.0.0.1:0",
+		DataDir:   dir,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		cancel()
