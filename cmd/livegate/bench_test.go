@@ -108,9 +108,14 @@ func TestBenchFeed(t *testing.T) {
 	s := startLive(t, t.TempDir(), "127.0.0.1:0")
 	creds := s.createApp()
 	var out, errOut bytes.Buffer
-	err := run(bounded(t), []string{"bench", "feed", "--url", "http://" + s.srv.HTTPAddr(), "--server", s.srv.GRPCAddr(),
-		"--token", creds.APIToken, "--secret", creds.WebhookSecret, "--account", "acme", "--app", "web",
-		"--subscribers", "12", "--streams-per-conn", "5", "--rate", "40", "--duration", "1s", "--json"}, &out, &errOut)
+	// feed runs bench feed against s with these flags after the connection's and the app's.
+	feed := func(flags ...string) error {
+		out.Reset()
+		errOut.Reset()
+		return run(bounded(t), append([]string{"bench", "feed", "--url", "http://" + s.srv.HTTPAddr(), "--server", s.srv.GRPCAddr(),
+			"--token", creds.APIToken, "--secret", creds.WebhookSecret, "--account", "acme", "--app", "web"}, flags...), &out, &errOut)
+	}
+	err := feed("--subscribers", "12", "--streams-per-conn", "5", "--rate", "40", "--duration", "1s", "--json")
 	if err != nil {
 		t.Fatalf("bench feed: %v\n%s", err, errOut.String())
 	}
@@ -130,22 +135,16 @@ func TestBenchFeed(t *testing.T) {
 
 	// --admin: the server's memory per subscription, from its metrics. Server and client
 	// share this process, so both sides count (a goroutine each at least).
-	out.Reset()
-	err = run(bounded(t), []string{"bench", "feed", "--url", "http://" + s.srv.HTTPAddr(), "--server", s.srv.GRPCAddr(),
-		"--token", creds.APIToken, "--secret", creds.WebhookSecret, "--account", "acme", "--app", "web",
-		"--subscribers", "12", "--streams-per-conn", "5", "--rate", "20", "--duration", "500ms", "--quiet",
-		"--admin", "http://" + s.srv.AdminAddr()}, &out, &errOut)
+	err = feed("--subscribers", "12", "--streams-per-conn", "5", "--rate", "20", "--duration", "500ms", "--quiet",
+		"--admin", "http://"+s.srv.AdminAddr())
 	if err != nil {
 		t.Fatalf("bench feed --admin: %v\n%s", err, errOut.String())
 	}
 	if !regexp.MustCompile(`\n  server      [0-9.]+ KB a subscription \(heap -?[0-9.]+ KB, goroutine stacks [0-9.]+ KB, [0-9.]+ goroutines\), from 12 open\n`).Match(out.Bytes()) {
 		t.Errorf("bench feed --admin printed %q: want a line of the server's memory per subscription", out.String())
 	}
-	out.Reset()
-	err = run(bounded(t), []string{"bench", "feed", "--url", "http://" + s.srv.HTTPAddr(), "--server", s.srv.GRPCAddr(),
-		"--token", creds.APIToken, "--secret", creds.WebhookSecret, "--account", "acme", "--app", "web",
-		"--subscribers", "12", "--streams-per-conn", "5", "--rate", "20", "--duration", "500ms", "--json",
-		"--admin", "http://" + s.srv.AdminAddr()}, &out, &errOut)
+	err = feed("--subscribers", "12", "--streams-per-conn", "5", "--rate", "20", "--duration", "500ms", "--json",
+		"--admin", "http://"+s.srv.AdminAddr())
 	if err != nil {
 		t.Fatalf("bench feed --admin --json: %v\n%s", err, errOut.String())
 	}
@@ -162,19 +161,14 @@ func TestBenchFeed(t *testing.T) {
 		{"localhost:9091", "want the admin listener's base URL"},
 		{"http://" + s.srv.HTTPAddr(), "GET /debug/pprof/heap?gc=1: 404"},
 	} {
-		err = run(bounded(t), []string{"bench", "feed", "--url", "http://" + s.srv.HTTPAddr(), "--server", s.srv.GRPCAddr(),
-			"--token", creds.APIToken, "--secret", creds.WebhookSecret, "--account", "acme", "--app", "web",
-			"--subscribers", "1", "--rate", "1", "--duration", "100ms", "--admin", tc.admin}, &out, &errOut)
+		err = feed("--subscribers", "1", "--rate", "1", "--duration", "100ms", "--admin", tc.admin)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("bench feed --admin %s: %v, want %q", tc.admin, err, tc.want)
 		}
 	}
 
 	// A receive window gRPC would ignore is refused, naming the bounds.
-	errOut.Reset()
-	err = run(bounded(t), []string{"bench", "feed", "--url", "http://" + s.srv.HTTPAddr(), "--server", s.srv.GRPCAddr(),
-		"--token", creds.APIToken, "--secret", creds.WebhookSecret, "--account", "acme", "--app", "web",
-		"--conn-window", "1000"}, &out, &errOut)
+	err = feed("--conn-window", "1000")
 	if err == nil || !strings.Contains(err.Error(), "--conn-window and --stream-window must be 0 or from 65535") {
 		t.Errorf("bench feed --conn-window 1000: %v, want the bounds named", err)
 	}
