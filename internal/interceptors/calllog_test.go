@@ -76,7 +76,9 @@ func TestCallLogLine(t *testing.T) {
 	ctx, cancel := context.WithDeadline(accesslog.WithInfo(context.Background(), info), time.Now().Add(time.Hour))
 	defer cancel()
 	_, err := unary(ctx, nil, &grpc.UnaryServerInfo{FullMethod: "/livegate.v1.LivestreamService/GetLivestream"},
-		func(context.Context, any) (any, error) { return nil, status.Error(codes.NotFound, "no such livestream") })
+		func(context.Context, any) (any, error) {
+			return nil, status.Error(codes.NotFound, "no such livestream")
+		})
 	if status.Code(err) != codes.NotFound {
 		t.Fatalf("unary call: %v", err)
 	}
