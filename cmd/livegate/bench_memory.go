@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,10 +24,10 @@ type serverMemory struct {
 // idleCost is what `bench feed --admin` reports: the server's memory per open, idle
 // subscription.
 type idleCost struct {
-	HeapBytes       float64 `json:"heap_bytes"`
-	StackBytes      float64 `json:"stack_bytes"`
-	Goroutines      float64 `json:"goroutines"`
-	TotalKB         float64 `json:"total_kb"`
+	HeapBytes       float64 `json:"heap_bytes"`       // whole bytes
+	StackBytes      float64 `json:"stack_bytes"`      // whole bytes
+	Goroutines      float64 `json:"goroutines"`       // to 0.001
+	TotalKB         float64 `json:"total_kb"`         // heap and stacks, KB (1,000 bytes) to 0.1
 	OpenSubscribers int     `json:"open_subscribers"` // what the figures are divided by
 }
 
@@ -117,12 +118,12 @@ func idleCostOf(base, open serverMemory, n int) (idleCost, error) {
 			base.subscriptions, open.subscriptions, n)
 	}
 	per := func(a, b float64) float64 { return (a - b) / float64(n) }
-	c := idleCost{
-		HeapBytes:       per(open.heap, base.heap),
-		StackBytes:      per(open.stacks, base.stacks),
-		Goroutines:      per(open.goroutines, base.goroutines),
+	heap, stacks := per(open.heap, base.heap), per(open.stacks, base.stacks)
+	return idleCost{
+		HeapBytes:       math.Round(heap),
+		StackBytes:      math.Round(stacks),
+		Goroutines:      math.Round(per(open.goroutines, base.goroutines)*1000) / 1000,
+		TotalKB:         math.Round((heap+stacks)/100) / 10,
 		OpenSubscribers: n,
-	}
-	c.TotalKB = (c.HeapBytes + c.StackBytes) / 1e3
-	return c, nil
+	}, nil
 }
