@@ -141,7 +141,7 @@ func TestBenchFeed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench feed --admin: %v\n%s", err, errOut.String())
 	}
-	if !regexp.MustCompile(`\n  server      [0-9.]+ KB a subscription \(heap -?[0-9.]+ KB, goroutine stacks [0-9.]+ KB, [0-9.]+ goroutines\), from 12 open\n`).Match(out.Bytes()) {
+	if !regexp.MustCompile(`\n  server      [0-9.]+ KB a subscription \(heap -?[0-9.]+ KB, goroutine stacks -?[0-9.]+ KB, [0-9.]+ goroutines\), from 12 open\n`).Match(out.Bytes()) {
 		t.Errorf("bench feed --admin printed %q: want a line of the server's memory per subscription", out.String())
 	}
 	err = feed("--subscribers", "12", "--streams-per-conn", "5", "--rate", "20", "--duration", "500ms", "--json",
@@ -153,9 +153,11 @@ func TestBenchFeed(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		t.Fatalf("bench feed --admin --json printed %q: %v", out.String(), err)
 	}
-	if c := res.Idle; c == nil || c.OpenSubscribers != 12 || c.Goroutines < 2 || c.StackBytes <= 0 ||
+	// Heap and stacks may even shrink here: the first run's goroutines left stacks for reuse,
+	// and its garbage is collected before the first read. Goroutines are counted exactly.
+	if c := res.Idle; c == nil || c.OpenSubscribers != 12 || c.Goroutines < 2 ||
 		math.Abs(c.TotalKB-(c.HeapBytes+c.StackBytes)/1e3) > 0.051 {
-		t.Errorf("bench feed --admin --json: server_idle_per_subscription %+v, want 12 open, 2 goroutines or more, stacks > 0", c)
+		t.Errorf("bench feed --admin --json: server_idle_per_subscription %+v, want 12 open, 2 goroutines or more, total = heap + stacks", c)
 	}
 	// Not an admin base URL, or not livegate's admin listener: refused, saying so.
 	for _, tc := range []struct{ admin, want string }{
