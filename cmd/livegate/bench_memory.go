@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,7 +10,6 @@ import (
 	"net/url"
 	"strings"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -74,7 +74,7 @@ func readServerMemory(ctx context.Context, client *http.Client, admin *url.URL) 
 		return serverMemory{}, err
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		return serverMemory{}, fmt.Errorf("GET /metrics: %w", err)
 	}
@@ -89,23 +89,11 @@ func readServerMemory(ctx context.Context, client *http.Client, admin *url.URL) 
 		if f == nil {
 			return serverMemory{}, fmt.Errorf("GET /metrics: no %s (is this livegate's admin listener?)", name)
 		}
-		for _, s := range f.GetMetric() {
-			*dst += value(s)
+		for _, s := range f.GetMetric() { // gauges all, by face for the subscriptions
+			*dst += s.GetGauge().GetValue()
 		}
 	}
 	return m, nil
-}
-
-func value(m *dto.Metric) float64 {
-	switch {
-	case m.GetGauge() != nil:
-		return m.GetGauge().GetValue()
-	case m.GetCounter() != nil:
-		return m.GetCounter().GetValue()
-	case m.GetUntyped() != nil:
-		return m.GetUntyped().GetValue()
-	}
-	return 0
 }
 
 // idleCostOf is the server's memory per subscription: the growth from base, read before the
