@@ -243,11 +243,14 @@ func isSubscribe(m prometheus.Metric) bool {
 	if m.Write(&d) != nil {
 		return false
 	}
-	labels := map[string]string{}
+	service, method, _ := strings.Cut(strings.TrimPrefix(livegatev1.EventService_Subscribe_FullMethodName, "/"), "/")
+	matched := 0
 	for _, l := range d.GetLabel() {
-		labels[l.GetName()] = l.GetValue()
+		if l.GetName() == "grpc_service" && l.GetValue() == service || l.GetName() == "grpc_method" && l.GetValue() == method {
+			matched++
+		}
 	}
-	return labels["grpc_service"]+"/"+labels["grpc_method"] == strings.TrimPrefix(livegatev1.EventService_Subscribe_FullMethodName, "/")
+	return matched == 2
 }
 
 // plusCounter is a counter's sample with add added.
