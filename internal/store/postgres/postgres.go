@@ -215,7 +215,7 @@ func (s *Store) View(ctx context.Context, fn func(store.Reader) error) error {
 		return describe(fmt.Errorf("postgres: begin read: %w", err))
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // nothing to undo
-	err = fn(&txn{tx: tx, readOnly: true})
+	err = fn(newTxn(tx, false, true))
 	if ctx.Err() != nil {
 		return err // the caller gave up: not the database's failure
 	}
@@ -267,7 +267,7 @@ func (s *Store) commitBatch(batch []*groupcommit.Update) {
 			failRest(ctx, tx, batch, errs, i)
 			return
 		}
-		t := &txn{tx: tx, grouped: true}
+		t := newTxn(tx, true, false)
 		errs[i] = u.Run(t)
 		if errs[i] != nil || u.Panicked() {
 			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT u"); err != nil {

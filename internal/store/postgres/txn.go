@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/queries"
 )
 
 // The SQL is SQLite's (internal/store/sqlite), in PostgreSQL's types.
@@ -18,6 +18,8 @@ import (
 // txn is the Reader and Writer of one transaction. View hands it out as a Reader on a
 // read-only transaction, where any write fails.
 type txn struct {
+	queries.Queries // the SQL both stores share, run on tx (see pgTx)
+
 	tx pgx.Tx
 	// grouped is set in write transactions shared by several Updates (group commit). Their
 	// statements ignore the caller's cancellation: a canceled statement aborts the shared
@@ -30,6 +32,32 @@ type txn struct {
 }
 
 var _ store.Writer = (*txn)(nil)
+
+// newTxn is the txn of tx; grouped and readOnly as in txn.
+func newTxn(tx pgx.Tx, grouped, readOnly bool) *txn {
+	x := &txn{tx: tx, grouped: grouped, readOnly: readOnly}
+	x.Queries = queries.Queries{Tx: pgTx{x}}
+	return x
+}
+
+// pgTx is a txn as queries.Tx: its statements run with x.ctx, and its writes through
+// x.write (each under a savepoint of its own).
+type pgTx struct{ x *txn }
+
+func (a pgTx) QueryRow(ctx context.Context, q string, args ...any) queries.Row {
+	return a.x.tx.QueryRow(a.x.ctx(ctx), q, args...)
+}
+
+func (a pgTx) Query(ctx context.Context, q string, args ...any) (queries.Rows, error) {
+	return a.x.tx.Query(a.x.ctx(ctx), q, args...)
+}
+
+func (a pgTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := a.x.write(a.x.ctx(ctx), q, args...)
+	return tag.RowsAffected(), err
+}
+
+func (pgTx) IsUnique(err error) bool { return isUnique(err) }
 
 // ctx is the context a statement runs with (see grouped).
 func (x *txn) ctx(ctx context.Context) context.Context {
@@ -139,27 +167,6 @@ func limitArg(limit int) any {
 		return nil
 	}
 	return int64(limit)
-}
-
-// bounds turns a [from, to) range into microseconds; a zero end is unbounded.
-func bounds(from, to time.Time) (lo, hi int64) {
-	lo, hi = math.MinInt64, math.MaxInt64
-	if !from.IsZero() {
-		lo = from.UnixMicro()
-	}
-	if !to.IsZero() {
-		hi = to.UnixMicro()
-	}
-	return lo, hi
-}
-
-// zeroMicros is t as Unix microseconds, or 0 when t is zero (for NOT NULL columns where
-// 0 means "not known").
-func zeroMicros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
 }
 
 // --- errors ---

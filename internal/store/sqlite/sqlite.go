@@ -422,7 +422,7 @@ func (s *Store) view(ctx context.Context, fn func(store.Reader) error) error {
 	}
 	// Rollback also runs when fn panics; a read-only transaction has nothing to commit.
 	defer tx.Rollback() //nolint:errcheck // nothing to undo
-	return describe(fn(&txn{tx: tx}))
+	return describe(fn(newTxn(tx, false, nil)))
 }
 
 // Update runs fn in a write transaction and commits it durably. If fn returns an error or
@@ -462,7 +462,7 @@ func (s *Store) commitBatch(batch []*groupcommit.Update) {
 			errs[i] = fmt.Errorf("sqlite: savepoint: %w", err)
 			continue
 		}
-		t := &txn{tx: tx, grouped: true, batch: shared}
+		t := newTxn(tx, true, shared)
 		errs[i] = u.Run(t)
 		if errs[i] != nil || u.Panicked() {
 			shared.appsVersionKnown = false // what u read of apps may be undone with it

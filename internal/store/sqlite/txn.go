@@ -5,13 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/queries"
 )
 
 // The SQL below sticks to what PostgreSQL also accepts: $N placeholders (numbered in order
@@ -20,6 +20,8 @@ import (
 // txn is the Reader and Writer of one transaction. View hands it out as a Reader on a
 // read-only connection, where any write fails.
 type txn struct {
+	queries.Queries // the SQL both stores share, run on tx (see sqlTx)
+
 	tx *sql.Tx
 	// grouped is set in write transactions shared by several Updates (group commit). Their
 	// statements ignore the caller's cancellation: the driver would interrupt the statement,
@@ -42,6 +44,43 @@ type batchState struct {
 }
 
 var _ store.Writer = (*txn)(nil)
+
+// newTxn is the txn of tx; grouped and batch as in txn.
+func newTxn(tx *sql.Tx, grouped bool, batch *batchState) *txn {
+	x := &txn{tx: tx, grouped: grouped, batch: batch}
+	x.Queries = queries.Queries{Tx: sqlTx{x}}
+	return x
+}
+
+// sqlTx is a txn as queries.Tx: its statements run with x.ctx.
+type sqlTx struct{ x *txn }
+
+func (a sqlTx) QueryRow(ctx context.Context, q string, args ...any) queries.Row {
+	return a.x.tx.QueryRowContext(a.x.ctx(ctx), q, args...)
+}
+
+func (a sqlTx) Query(ctx context.Context, q string, args ...any) (queries.Rows, error) {
+	rows, err := a.x.tx.QueryContext(a.x.ctx(ctx), q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (a sqlTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := a.x.tx.ExecContext(a.x.ctx(ctx), q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (sqlTx) IsUnique(err error) bool { return isUnique(err) }
+
+// sqlRows are *sql.Rows as queries.Rows (whose Close returns nothing, as pgx's).
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
 
 // ctx is the context a statement runs with (see grouped).
 func (x *txn) ctx(ctx context.Context) context.Context {
@@ -85,27 +124,6 @@ func boolInt(b bool) int64 {
 		return 1
 	}
 	return 0
-}
-
-// bounds turns a [from, to) range into microseconds; a zero end is unbounded.
-func bounds(from, to time.Time) (lo, hi int64) {
-	lo, hi = math.MinInt64, math.MaxInt64
-	if !from.IsZero() {
-		lo = from.UnixMicro()
-	}
-	if !to.IsZero() {
-		hi = to.UnixMicro()
-	}
-	return lo, hi
-}
-
-// zeroMicros is t as Unix microseconds, or 0 when t is zero (for NOT NULL columns where
-// 0 means "not known").
-func zeroMicros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
 }
 
 // --- errors ---

@@ -557,6 +557,7 @@ func testStaleRtmpClients(t *testing.T, s store.Store) {
 		{"before is exclusive", at(30), 10, []uint64{2, 4}},
 		{"oldest first, every tenant", at(61), 10, []uint64{2, 4, 1, 3}},
 		{"limit", at(61), 3, []uint64{2, 4, 1}},
+		{"a negative limit is none", at(61), -1, []uint64{2, 4, 1, 3}},
 	} {
 		view(t, s, func(r store.Reader) error {
 			got, err := r.StaleRtmpClients(ctx, tc.before, tc.limit)

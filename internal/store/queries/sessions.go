@@ -1,7 +1,8 @@
-package postgres
+package queries
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/livegate/livegate/internal/store"
@@ -11,67 +12,67 @@ import (
 
 const sessionCols = `id, livestream_id, account_id, app_id, invoked_at, started_at, stopped_at, ingest_seconds, viewer_seconds, err_message, created_at, updated_at`
 
-func scanSession(row scanner) (store.Session, error) {
+func scanSession(row Row) (store.Session, error) {
 	var (
 		s                         store.Session
-		invoked, started, stopped *int64
-		created, updated          *int64
+		invoked, started, stopped sql.NullInt64
+		created, updated          sql.NullInt64
 	)
 	err := row.Scan(&s.ID, &s.LivestreamID, &s.AccountID, &s.AppID, &invoked, &started, &stopped,
 		&s.IngestSeconds, &s.ViewerSeconds, &s.ErrMessage, &created, &updated)
-	s.InvokedAt = fromMicros(invoked)
-	s.StartedAt = fromMicros(started)
-	s.StoppedAt = fromMicros(stopped)
-	s.CreatedAt = fromMicros(created)
-	s.UpdatedAt = fromMicros(updated)
+	s.InvokedAt = FromMicros(invoked)
+	s.StartedAt = FromMicros(started)
+	s.StoppedAt = FromMicros(stopped)
+	s.CreatedAt = FromMicros(created)
+	s.UpdatedAt = FromMicros(updated)
 	return s, err
 }
 
-func (x *txn) Session(ctx context.Context, t store.Tenant, id string) (store.Session, error) {
-	s, err := scanSession(x.tx.QueryRow(x.ctx(ctx),
+func (q Queries) Session(ctx context.Context, t store.Tenant, id string) (store.Session, error) {
+	s, err := scanSession(q.Tx.QueryRow(ctx,
 		`SELECT `+sessionCols+` FROM livestream_sessions WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		id, t.AccountID, t.AppID))
 	if err != nil {
-		return store.Session{}, readErr("get session "+id, err)
+		return store.Session{}, ReadErr("get session "+id, err)
 	}
 	return s, nil
 }
 
-func (x *txn) ActiveSession(ctx context.Context, t store.Tenant, livestreamID string) (store.Session, error) {
-	s, err := scanSession(x.tx.QueryRow(x.ctx(ctx),
+func (q Queries) ActiveSession(ctx context.Context, t store.Tenant, livestreamID string) (store.Session, error) {
+	s, err := scanSession(q.Tx.QueryRow(ctx,
 		`SELECT `+sessionCols+` FROM livestream_sessions
 		WHERE livestream_id = $1 AND account_id = $2 AND app_id = $3 AND stopped_at IS NULL
 		ORDER BY created_at DESC, id DESC LIMIT 1`,
 		livestreamID, t.AccountID, t.AppID))
 	if err != nil {
-		return store.Session{}, readErr("get active session of livestream "+livestreamID, err)
+		return store.Session{}, ReadErr("get active session of livestream "+livestreamID, err)
 	}
 	return s, nil
 }
 
-func (x *txn) LatestSession(ctx context.Context, t store.Tenant, livestreamID string) (store.Session, error) {
-	s, err := scanSession(x.tx.QueryRow(x.ctx(ctx),
+func (q Queries) LatestSession(ctx context.Context, t store.Tenant, livestreamID string) (store.Session, error) {
+	s, err := scanSession(q.Tx.QueryRow(ctx,
 		`SELECT `+sessionCols+` FROM livestream_sessions
 		WHERE livestream_id = $1 AND account_id = $2 AND app_id = $3
 		ORDER BY created_at DESC, id DESC LIMIT 1`,
 		livestreamID, t.AccountID, t.AppID))
 	if err != nil {
-		return store.Session{}, readErr("get latest session of livestream "+livestreamID, err)
+		return store.Session{}, ReadErr("get latest session of livestream "+livestreamID, err)
 	}
 	return s, nil
 }
 
-func (x *txn) ListSessions(ctx context.Context, t store.Tenant, livestreamID string, offset, limit int) ([]store.Session, int, error) {
+func (q Queries) ListSessions(ctx context.Context, t store.Tenant, livestreamID string, offset, limit int) ([]store.Session, int, error) {
 	what := "list sessions of livestream " + livestreamID
 	const cond = `livestream_id = $1 AND account_id = $2 AND app_id = $3`
 	args := []any{livestreamID, t.AccountID, t.AppID}
 	var total int
-	if err := x.tx.QueryRow(x.ctx(ctx), `SELECT COUNT(*) FROM livestream_sessions WHERE `+cond, args...).Scan(&total); err != nil {
+	if err := q.Tx.QueryRow(ctx, `SELECT COUNT(*) FROM livestream_sessions WHERE `+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", what, err)
 	}
-	q, args := page(`SELECT `+sessionCols+` FROM livestream_sessions WHERE `+cond+` ORDER BY created_at DESC, id DESC`,
+	query, args := page(`SELECT `+sessionCols+` FROM livestream_sessions WHERE `+cond+` ORDER BY created_at DESC, id DESC`,
 		args, offset, limit)
-	rows, err := x.tx.Query(x.ctx(ctx), q, args...)
+	rows, err := q.Tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%s: %w", what, err)
 	}
@@ -90,40 +91,40 @@ func (x *txn) ListSessions(ctx context.Context, t store.Tenant, livestreamID str
 	return out, total, nil
 }
 
-func (x *txn) CreateSession(ctx context.Context, s store.Session) error {
+func (q Queries) CreateSession(ctx context.Context, s store.Session) error {
 	// INSERT ... SELECT from the livestream: a session of a livestream that does not exist,
 	// or belongs to another tenant, inserts nothing and is reported as not found.
-	res, err := x.write(x.ctx(ctx),
+	n, err := q.Tx.Exec(ctx,
 		`INSERT INTO livestream_sessions (`+sessionCols+`)
 		SELECT $1, id, account_id, app_id, $2, $3, $4, $5, $6, $7, $8, $9 FROM livestreams
 		WHERE id = $10 AND account_id = $11 AND app_id = $12`,
-		s.ID, nullMicros(s.InvokedAt), nullMicros(s.StartedAt), nullMicros(s.StoppedAt),
-		s.IngestSeconds, s.ViewerSeconds, s.ErrMessage, micros(s.CreatedAt), micros(s.UpdatedAt),
+		s.ID, NullMicros(s.InvokedAt), NullMicros(s.StartedAt), NullMicros(s.StoppedAt),
+		s.IngestSeconds, s.ViewerSeconds, s.ErrMessage, Micros(s.CreatedAt), Micros(s.UpdatedAt),
 		s.LivestreamID, s.AccountID, s.AppID)
 	if err != nil {
-		return writeErr("create session "+s.ID, err)
+		return q.writeErr("create session "+s.ID, err)
 	}
-	if res.RowsAffected() == 0 {
+	if n == 0 {
 		return fmt.Errorf("create session %s: livestream %s: %w", s.ID, s.LivestreamID, store.ErrNotFound)
 	}
 	return nil
 }
 
-func (x *txn) UpdateSession(ctx context.Context, s store.Session) error {
-	res, err := x.write(x.ctx(ctx),
+func (q Queries) UpdateSession(ctx context.Context, s store.Session) error {
+	n, err := q.Tx.Exec(ctx,
 		`UPDATE livestream_sessions SET invoked_at = $1, started_at = $2, stopped_at = $3,
 			ingest_seconds = $4, viewer_seconds = $5, err_message = $6, updated_at = $7
 		WHERE id = $8 AND account_id = $9 AND app_id = $10`,
-		nullMicros(s.InvokedAt), nullMicros(s.StartedAt), nullMicros(s.StoppedAt),
-		s.IngestSeconds, s.ViewerSeconds, s.ErrMessage, micros(s.UpdatedAt),
+		NullMicros(s.InvokedAt), NullMicros(s.StartedAt), NullMicros(s.StoppedAt),
+		s.IngestSeconds, s.ViewerSeconds, s.ErrMessage, Micros(s.UpdatedAt),
 		s.ID, s.AccountID, s.AppID)
-	return mustAffect("update session "+s.ID, res, err)
+	return q.mustAffect("update session "+s.ID, n, err)
 }
 
 // --- meeting sessions ---
 
-func (x *txn) RecordMeetingSession(ctx context.Context, ms store.MeetingSession) error {
-	_, err := x.write(x.ctx(ctx),
+func (q Queries) RecordMeetingSession(ctx context.Context, ms store.MeetingSession) error {
+	_, err := q.Tx.Exec(ctx,
 		`INSERT INTO meeting_sessions (account_id, app_id, id, room_id, started_at, stopped_at, duration_seconds)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (account_id, app_id, id) DO UPDATE SET
@@ -131,9 +132,9 @@ func (x *txn) RecordMeetingSession(ctx context.Context, ms store.MeetingSession)
 			started_at = CASE WHEN excluded.started_at <> 0 THEN excluded.started_at ELSE meeting_sessions.started_at END,
 			stopped_at = COALESCE(excluded.stopped_at, meeting_sessions.stopped_at),
 			duration_seconds = CASE WHEN excluded.duration_seconds <> 0 THEN excluded.duration_seconds ELSE meeting_sessions.duration_seconds END`,
-		ms.AccountID, ms.AppID, ms.ID, ms.RoomID, zeroMicros(ms.StartedAt), nullMicros(ms.StoppedAt), ms.DurationSeconds)
+		ms.AccountID, ms.AppID, ms.ID, ms.RoomID, ZeroMicros(ms.StartedAt), NullMicros(ms.StoppedAt), ms.DurationSeconds)
 	if err != nil {
-		return writeErr("record meeting session "+ms.ID, err)
+		return q.writeErr("record meeting session "+ms.ID, err)
 	}
 	return nil
 }

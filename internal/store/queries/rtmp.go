@@ -1,4 +1,4 @@
-package sqlite
+package queries
 
 import (
 	"context"
@@ -21,57 +21,55 @@ func clientKey(clientID uint64) (key int64, ok bool) {
 	return int64(clientID), true
 }
 
-func scanRtmpClient(row scanner) (store.RtmpClient, error) {
+func scanRtmpClient(row Row) (store.RtmpClient, error) {
 	var (
 		c           store.RtmpClient
 		id          int64
 		session     sql.NullString
-		publishing  int64
 		since, seen sql.NullInt64
 	)
-	err := row.Scan(&id, &c.AccountID, &c.AppID, &c.LivestreamID, &session, &publishing, &since, &seen)
+	err := row.Scan(&id, &c.AccountID, &c.AppID, &c.LivestreamID, &session, &c.Publishing, &since, &seen)
 	c.ClientID = uint64(id)
 	c.SessionID = session.String
-	c.Publishing = publishing != 0
-	c.Since = fromMicros(since)
-	c.SeenAt = fromMicros(seen)
+	c.Since = FromMicros(since)
+	c.SeenAt = FromMicros(seen)
 	return c, err
 }
 
-func (x *txn) RtmpClient(ctx context.Context, clientID uint64) (store.RtmpClient, error) {
+func (q Queries) RtmpClient(ctx context.Context, clientID uint64) (store.RtmpClient, error) {
 	what := fmt.Sprintf("get RTMP client %d", clientID)
 	key, ok := clientKey(clientID)
 	if !ok { // never stored
 		return store.RtmpClient{}, fmt.Errorf("%s: %w", what, store.ErrNotFound)
 	}
-	c, err := scanRtmpClient(x.tx.QueryRowContext(x.ctx(ctx),
+	c, err := scanRtmpClient(q.Tx.QueryRow(ctx,
 		`SELECT `+rtmpClientCols+` FROM rtmp_clients WHERE client_id = $1`, key))
 	if err != nil {
-		return store.RtmpClient{}, readErr(what, err)
+		return store.RtmpClient{}, ReadErr(what, err)
 	}
 	return c, nil
 }
 
-func (x *txn) RtmpPublisher(ctx context.Context, t store.Tenant, livestreamID string) (store.RtmpClient, error) {
+func (q Queries) RtmpPublisher(ctx context.Context, t store.Tenant, livestreamID string) (store.RtmpClient, error) {
 	// There should be one; if there are several, the most recent wins, the same on every call.
-	c, err := scanRtmpClient(x.tx.QueryRowContext(x.ctx(ctx),
+	c, err := scanRtmpClient(q.Tx.QueryRow(ctx,
 		`SELECT `+rtmpClientCols+` FROM rtmp_clients
-		WHERE livestream_id = $1 AND publishing = 1 AND account_id = $2 AND app_id = $3
+		WHERE livestream_id = $1 AND publishing = TRUE AND account_id = $2 AND app_id = $3
 		ORDER BY since DESC, client_id DESC LIMIT 1`,
 		livestreamID, t.AccountID, t.AppID))
 	if err != nil {
-		return store.RtmpClient{}, readErr("get RTMP publisher of livestream "+livestreamID, err)
+		return store.RtmpClient{}, ReadErr("get RTMP publisher of livestream "+livestreamID, err)
 	}
 	return c, nil
 }
 
-func (x *txn) StaleRtmpClients(ctx context.Context, seenBefore time.Time, limit int) ([]store.RtmpClient, error) {
+func (q Queries) StaleRtmpClients(ctx context.Context, seenBefore time.Time, limit int) ([]store.RtmpClient, error) {
 	what := "list RTMP clients not seen since " + seenBefore.UTC().Format(time.RFC3339Nano)
-	rows, err := x.tx.QueryContext(x.ctx(ctx),
+	rows, err := q.Tx.Query(ctx,
 		`SELECT `+rtmpClientCols+` FROM rtmp_clients WHERE seen_at < $1
-		ORDER BY seen_at, client_id LIMIT $2`, micros(seenBefore), limit)
+		ORDER BY seen_at, client_id LIMIT $2`, Micros(seenBefore), limitArg(limit))
 	if err != nil {
-		return nil, readErr(what, err)
+		return nil, ReadErr(what, err)
 	}
 	defer rows.Close()
 	var out []store.RtmpClient
@@ -88,7 +86,7 @@ func (x *txn) StaleRtmpClients(ctx context.Context, seenBefore time.Time, limit 
 	return out, nil
 }
 
-func (x *txn) PutRtmpClient(ctx context.Context, c store.RtmpClient) error {
+func (q Queries) PutRtmpClient(ctx context.Context, c store.RtmpClient) error {
 	what := fmt.Sprintf("put RTMP client %d", c.ClientID)
 	key, ok := clientKey(c.ClientID)
 	if !ok {
@@ -97,7 +95,7 @@ func (x *txn) PutRtmpClient(ctx context.Context, c store.RtmpClient) error {
 	// INSERT ... SELECT from the livestream, as CreateSession: a client of a livestream that
 	// does not exist, or belongs to another tenant, inserts nothing and is reported as not
 	// found. (The SELECT's WHERE also keeps SQLite from reading ON CONFLICT as a join's ON.)
-	res, err := x.tx.ExecContext(x.ctx(ctx),
+	n, err := q.Tx.Exec(ctx,
 		`INSERT INTO rtmp_clients (`+rtmpClientCols+`)
 		SELECT $1, account_id, app_id, id, $2, $3, $4, $5 FROM livestreams
 		WHERE id = $6 AND account_id = $7 AND app_id = $8
@@ -109,18 +107,18 @@ func (x *txn) PutRtmpClient(ctx context.Context, c store.RtmpClient) error {
 			publishing = excluded.publishing,
 			since = excluded.since,
 			seen_at = excluded.seen_at`,
-		key, nullText(c.SessionID), boolInt(c.Publishing), micros(c.Since), micros(c.SeenAt),
+		key, NullText(c.SessionID), c.Publishing, Micros(c.Since), Micros(c.SeenAt),
 		c.LivestreamID, c.AccountID, c.AppID)
 	// No row: the livestream is not the tenant's.
-	return mustAffect(what+": livestream "+c.LivestreamID, res, err)
+	return q.mustAffect(what+": livestream "+c.LivestreamID, n, err)
 }
 
-func (x *txn) DeleteRtmpClient(ctx context.Context, clientID uint64) error {
+func (q Queries) DeleteRtmpClient(ctx context.Context, clientID uint64) error {
 	what := fmt.Sprintf("delete RTMP client %d", clientID)
 	key, ok := clientKey(clientID)
 	if !ok { // never stored
 		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
 	}
-	res, err := x.tx.ExecContext(x.ctx(ctx), `DELETE FROM rtmp_clients WHERE client_id = $1`, key)
-	return mustAffect(what, res, err)
+	n, err := q.Tx.Exec(ctx, `DELETE FROM rtmp_clients WHERE client_id = $1`, key)
+	return q.mustAffect(what, n, err)
 }

@@ -1,4 +1,4 @@
-package postgres
+package queries
 
 import (
 	"context"
@@ -12,10 +12,10 @@ import (
 // epoch; times before 1970 would land a day late, and livegate has none).
 const microsPerDay = 86_400_000_000
 
-func (x *txn) SessionTotals(ctx context.Context, t store.Tenant, from, to time.Time) (store.Totals, error) {
-	lo, hi := bounds(from, to)
+func (q Queries) SessionTotals(ctx context.Context, t store.Tenant, from, to time.Time) (store.Totals, error) {
+	lo, hi := Bounds(from, to)
 	var tot store.Totals
-	err := x.tx.QueryRow(x.ctx(ctx),
+	err := q.Tx.QueryRow(ctx,
 		`SELECT COUNT(DISTINCT livestream_id), COALESCE(SUM(ingest_seconds), 0.0), COALESCE(SUM(viewer_seconds), 0.0)
 		FROM livestream_sessions
 		WHERE account_id = $1 AND app_id = $2 AND created_at >= $3 AND created_at < $4`,
@@ -26,9 +26,9 @@ func (x *txn) SessionTotals(ctx context.Context, t store.Tenant, from, to time.T
 	return tot, nil
 }
 
-func (x *txn) SessionDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.DayStat, error) {
-	lo, hi := bounds(from, to)
-	return x.days(ctx, "session days",
+func (q Queries) SessionDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.DayStat, error) {
+	lo, hi := Bounds(from, to)
+	return q.days(ctx, "session days",
 		`SELECT day, COUNT(*), COALESCE(SUM(seconds), 0.0) FROM (
 			SELECT created_at / $1 AS day, ingest_seconds AS seconds
 			FROM livestream_sessions
@@ -42,9 +42,9 @@ func (x *txn) SessionDays(ctx context.Context, t store.Tenant, from, to time.Tim
 		int64(microsPerDay), t.AccountID, t.AppID, lo, hi)
 }
 
-func (x *txn) LivestreamDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.LivestreamDay, error) {
-	lo, hi := bounds(from, to)
-	rows, err := x.tx.Query(x.ctx(ctx),
+func (q Queries) LivestreamDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.LivestreamDay, error) {
+	lo, hi := Bounds(from, to)
+	rows, err := q.Tx.Query(ctx,
 		`SELECT created_at / $1 AS day, COUNT(*), COALESCE(SUM(ingest_seconds), 0.0), COALESCE(SUM(viewer_seconds), 0.0)
 		FROM livestream_sessions
 		WHERE account_id = $2 AND app_id = $3 AND created_at >= $4 AND created_at < $5
@@ -70,9 +70,9 @@ func (x *txn) LivestreamDays(ctx context.Context, t store.Tenant, from, to time.
 	return out, nil
 }
 
-func (x *txn) RecordingDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.DayStat, error) {
-	lo, hi := bounds(from, to)
-	return x.days(ctx, "recording days",
+func (q Queries) RecordingDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.DayStat, error) {
+	lo, hi := Bounds(from, to)
+	return q.days(ctx, "recording days",
 		`SELECT recorded_at / $1 AS day, COUNT(*), COALESCE(SUM(duration_seconds), 0.0)
 		FROM recordings
 		WHERE account_id = $2 AND app_id = $3 AND recorded_at >= $4 AND recorded_at < $5
@@ -81,8 +81,8 @@ func (x *txn) RecordingDays(ctx context.Context, t store.Tenant, from, to time.T
 }
 
 // days runs a query returning (day number, count, seconds) rows.
-func (x *txn) days(ctx context.Context, what, q string, args ...any) ([]store.DayStat, error) {
-	rows, err := x.tx.Query(x.ctx(ctx), q, args...)
+func (q Queries) days(ctx context.Context, what, query string, args ...any) ([]store.DayStat, error) {
+	rows, err := q.Tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

@@ -1,4 +1,4 @@
-package sqlite
+package queries
 
 import (
 	"context"
@@ -12,72 +12,70 @@ import (
 
 const livestreamCols = `id, account_id, app_id, name, meeting_id, stream_key, status, disabled, provider, provider_id, created_at, updated_at`
 
-func scanLivestream(row scanner) (store.Livestream, error) {
+func scanLivestream(row Row) (store.Livestream, error) {
 	var (
 		l                store.Livestream
 		meeting          sql.NullString
 		status           string
-		disabled         int64
 		created, updated sql.NullInt64
 	)
 	err := row.Scan(&l.ID, &l.AccountID, &l.AppID, &l.Name, &meeting, &l.StreamKey, &status,
-		&disabled, &l.Provider, &l.ProviderID, &created, &updated)
+		&l.Disabled, &l.Provider, &l.ProviderID, &created, &updated)
 	l.MeetingID = meeting.String
 	l.Status = store.Status(status)
-	l.Disabled = disabled != 0
-	l.CreatedAt = fromMicros(created)
-	l.UpdatedAt = fromMicros(updated)
+	l.CreatedAt = FromMicros(created)
+	l.UpdatedAt = FromMicros(updated)
 	return l, err
 }
 
-func (x *txn) Livestream(ctx context.Context, t store.Tenant, id string) (store.Livestream, error) {
-	l, err := scanLivestream(x.tx.QueryRowContext(x.ctx(ctx),
+func (q Queries) Livestream(ctx context.Context, t store.Tenant, id string) (store.Livestream, error) {
+	l, err := scanLivestream(q.Tx.QueryRow(ctx,
 		`SELECT `+livestreamCols+` FROM livestreams WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		id, t.AccountID, t.AppID))
 	if err != nil {
-		return store.Livestream{}, readErr("get livestream "+id, err)
+		return store.Livestream{}, ReadErr("get livestream "+id, err)
 	}
 	return l, nil
 }
 
-func (x *txn) LivestreamByMeeting(ctx context.Context, t store.Tenant, meetingID string) (store.Livestream, error) {
-	l, err := scanLivestream(x.tx.QueryRowContext(x.ctx(ctx),
+func (q Queries) LivestreamByMeeting(ctx context.Context, t store.Tenant, meetingID string) (store.Livestream, error) {
+	l, err := scanLivestream(q.Tx.QueryRow(ctx,
 		`SELECT `+livestreamCols+` FROM livestreams WHERE account_id = $1 AND app_id = $2 AND meeting_id = $3`,
 		t.AccountID, t.AppID, meetingID))
 	if err != nil {
-		return store.Livestream{}, readErr("get livestream of meeting "+meetingID, err)
+		return store.Livestream{}, ReadErr("get livestream of meeting "+meetingID, err)
 	}
 	return l, nil
 }
 
-func (x *txn) LivestreamByStreamKey(ctx context.Context, streamKey string) (store.Livestream, error) {
-	l, err := scanLivestream(x.tx.QueryRowContext(x.ctx(ctx),
+func (q Queries) LivestreamByStreamKey(ctx context.Context, streamKey string) (store.Livestream, error) {
+	l, err := scanLivestream(q.Tx.QueryRow(ctx,
 		`SELECT `+livestreamCols+` FROM livestreams WHERE stream_key = $1`, streamKey))
 	if err != nil {
 		// The stream key is a secret: keep it out of the error.
-		return store.Livestream{}, readErr("get livestream by stream key", err)
+		return store.Livestream{}, ReadErr("get livestream by stream key", err)
 	}
 	return l, nil
 }
 
-func (x *txn) LivestreamByProviderID(ctx context.Context, t store.Tenant, provider, providerID string) (store.Livestream, error) {
+func (q Queries) LivestreamByProviderID(ctx context.Context, t store.Tenant, provider, providerID string) (store.Livestream, error) {
 	what := fmt.Sprintf("get livestream by %s id %s", provider, providerID)
 	if providerID == "" { // stored for livestreams that have none: never a match
 		return store.Livestream{}, fmt.Errorf("%s: %w", what, store.ErrNotFound)
 	}
 	// If a provider ever reused an id, the oldest livestream wins, the same on every call.
-	l, err := scanLivestream(x.tx.QueryRowContext(x.ctx(ctx),
+	l, err := scanLivestream(q.Tx.QueryRow(ctx,
 		`SELECT `+livestreamCols+` FROM livestreams
 		WHERE account_id = $1 AND app_id = $2 AND provider = $3 AND provider_id = $4
 		ORDER BY created_at, id LIMIT 1`,
 		t.AccountID, t.AppID, provider, providerID))
 	if err != nil {
-		return store.Livestream{}, readErr(what, err)
+		return store.Livestream{}, ReadErr(what, err)
 	}
 	return l, nil
 }
 
-func (x *txn) ListLivestreams(ctx context.Context, t store.Tenant, f store.LivestreamFilter) ([]store.Livestream, int, error) {
+func (q Queries) ListLivestreams(ctx context.Context, t store.Tenant, f store.LivestreamFilter) ([]store.Livestream, int, error) {
 	where := []string{"account_id = $1", "app_id = $2"}
 	args := []any{t.AccountID, t.AppID}
 	add := func(cond string, v any) {
@@ -99,7 +97,7 @@ func (x *txn) ListLivestreams(ctx context.Context, t store.Tenant, f store.Lives
 	cond := strings.Join(where, " AND ")
 
 	var total int
-	if err := x.tx.QueryRowContext(x.ctx(ctx), `SELECT COUNT(*) FROM livestreams WHERE `+cond, args...).Scan(&total); err != nil {
+	if err := q.Tx.QueryRow(ctx, `SELECT COUNT(*) FROM livestreams WHERE `+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count livestreams: %w", err)
 	}
 
@@ -107,9 +105,8 @@ func (x *txn) ListLivestreams(ctx context.Context, t store.Tenant, f store.Lives
 	if f.Order == store.Ascending {
 		order = "created_at ASC, id ASC"
 	}
-	q := `SELECT ` + livestreamCols + ` FROM livestreams WHERE ` + cond + ` ORDER BY ` + order
-	q, args = page(q, args, f.Offset, f.Limit)
-	rows, err := x.tx.QueryContext(x.ctx(ctx), q, args...)
+	query, args := page(`SELECT `+livestreamCols+` FROM livestreams WHERE `+cond+` ORDER BY `+order, args, f.Offset, f.Limit)
+	rows, err := q.Tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list livestreams: %w", err)
 	}
@@ -128,53 +125,39 @@ func (x *txn) ListLivestreams(ctx context.Context, t store.Tenant, f store.Lives
 	return out, total, nil
 }
 
-// page appends LIMIT/OFFSET to q. A limit <= 0 means no limit, a negative offset none.
-func page(q string, args []any, offset, limit int) (string, []any) {
-	offset = max(offset, 0)
-	switch {
-	case limit > 0:
-		args = append(args, limit, offset)
-		q += fmt.Sprintf(" LIMIT $%d OFFSET $%d", len(args)-1, len(args))
-	case offset > 0:
-		args = append(args, offset)
-		q += fmt.Sprintf(" LIMIT -1 OFFSET $%d", len(args)) // SQLite's "no limit"
-	}
-	return q, args
-}
-
-func (x *txn) CreateLivestream(ctx context.Context, l store.Livestream) error {
-	_, err := x.tx.ExecContext(x.ctx(ctx),
+func (q Queries) CreateLivestream(ctx context.Context, l store.Livestream) error {
+	_, err := q.Tx.Exec(ctx,
 		`INSERT INTO livestreams (`+livestreamCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		l.ID, l.AccountID, l.AppID, l.Name, nullText(l.MeetingID), l.StreamKey, string(l.Status),
-		boolInt(l.Disabled), l.Provider, l.ProviderID, micros(l.CreatedAt), micros(l.UpdatedAt))
+		l.ID, l.AccountID, l.AppID, l.Name, NullText(l.MeetingID), l.StreamKey, string(l.Status),
+		l.Disabled, l.Provider, l.ProviderID, Micros(l.CreatedAt), Micros(l.UpdatedAt))
 	if err != nil {
-		return writeErr("create livestream "+l.ID, err)
+		return q.writeErr("create livestream "+l.ID, err)
 	}
 	return nil
 }
 
-func (x *txn) UpdateLivestream(ctx context.Context, l store.Livestream) error {
-	res, err := x.tx.ExecContext(x.ctx(ctx),
+func (q Queries) UpdateLivestream(ctx context.Context, l store.Livestream) error {
+	n, err := q.Tx.Exec(ctx,
 		`UPDATE livestreams SET name = $1, stream_key = $2, status = $3, disabled = $4, updated_at = $5
 		WHERE id = $6 AND account_id = $7 AND app_id = $8`,
-		l.Name, l.StreamKey, string(l.Status), boolInt(l.Disabled), micros(l.UpdatedAt),
+		l.Name, l.StreamKey, string(l.Status), l.Disabled, Micros(l.UpdatedAt),
 		l.ID, l.AccountID, l.AppID)
-	return mustAffect("update livestream "+l.ID, res, err)
+	return q.mustAffect("update livestream "+l.ID, n, err)
 }
 
-func (x *txn) DeleteLivestream(ctx context.Context, t store.Tenant, id string) error {
+func (q Queries) DeleteLivestream(ctx context.Context, t store.Tenant, id string) error {
 	// Its sessions go with it: ON DELETE CASCADE (foreign_keys is on for every connection).
-	res, err := x.tx.ExecContext(x.ctx(ctx),
+	n, err := q.Tx.Exec(ctx,
 		`DELETE FROM livestreams WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		id, t.AccountID, t.AppID)
-	return mustAffect("delete livestream "+id, res, err)
+	return q.mustAffect("delete livestream "+id, n, err)
 }
 
-func (x *txn) LivestreamByID(ctx context.Context, id string) (store.Livestream, error) {
-	l, err := scanLivestream(x.tx.QueryRowContext(x.ctx(ctx),
+func (q Queries) LivestreamByID(ctx context.Context, id string) (store.Livestream, error) {
+	l, err := scanLivestream(q.Tx.QueryRow(ctx,
 		`SELECT `+livestreamCols+` FROM livestreams WHERE id = $1`, id))
 	if err != nil {
-		return store.Livestream{}, readErr("get livestream "+id, err)
+		return store.Livestream{}, ReadErr("get livestream "+id, err)
 	}
 	return l, nil
 }
