@@ -57,6 +57,11 @@ func (a pgTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 	return tag.RowsAffected(), err
 }
 
+func (a pgTx) ExecRow(ctx context.Context, dest []any, q string, args ...any) (bool, error) {
+	_, found, err := a.x.writeRow(a.x.ctx(ctx), q, dest, args...)
+	return found, err
+}
+
 func (pgTx) IsUnique(err error) bool { return isUnique(err) }
 
 // ctx is the context a statement runs with (see grouped).

@@ -28,6 +28,9 @@ type Tx interface {
 	Query(ctx context.Context, q string, args ...any) (Rows, error)
 	// Exec runs a writing statement and returns how many rows it changed.
 	Exec(ctx context.Context, q string, args ...any) (int64, error)
+	// ExecRow runs a writing statement with RETURNING and scans its one row into dest;
+	// found is false when it returned no row.
+	ExecRow(ctx context.Context, dest []any, q string, args ...any) (found bool, err error)
 	// IsUnique reports whether err is the driver's UNIQUE or PRIMARY KEY violation.
 	IsUnique(err error) bool
 }

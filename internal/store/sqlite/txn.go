@@ -75,6 +75,14 @@ func (a sqlTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 	return res.RowsAffected()
 }
 
+func (a sqlTx) ExecRow(ctx context.Context, dest []any, q string, args ...any) (bool, error) {
+	err := a.x.tx.QueryRowContext(a.x.ctx(ctx), q, args...).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func (sqlTx) IsUnique(err error) bool { return isUnique(err) }
 
 // sqlRows are *sql.Rows as queries.Rows (whose Close returns nothing, as pgx's).

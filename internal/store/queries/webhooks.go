@@ -1,7 +1,8 @@
-package postgres
+package queries
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"time"
@@ -12,12 +13,12 @@ import (
 const webhookEndpointCols = `id, account_id, app_id, name, url, events, enabled, secret, prev_secret, ` +
 	`prev_secret_expires_at, cursor, failing_since, disabled_reason, created_at, updated_at`
 
-func scanWebhookEndpoint(row scanner) (store.WebhookEndpoint, error) {
+func scanWebhookEndpoint(row Row) (store.WebhookEndpoint, error) {
 	var (
 		e                       store.WebhookEndpoint
 		events                  string
-		prevSecret              *string
-		prevExp, failing        *int64
+		prevSecret              sql.NullString
+		prevExp, failing        sql.NullInt64
 		cursor, created, update int64
 	)
 	if err := row.Scan(&e.ID, &e.AccountID, &e.AppID, &e.Name, &e.URL, &events, &e.Enabled, &e.Secret, &prevSecret,
@@ -28,38 +29,38 @@ func scanWebhookEndpoint(row scanner) (store.WebhookEndpoint, error) {
 	if e.Events, err = store.ParseWebhookEventsColumn(e.ID, events); err != nil {
 		return store.WebhookEndpoint{}, err
 	}
-	e.PrevSecret = deref(prevSecret)
-	e.PrevSecretExpiresAt = fromMicros(prevExp)
+	e.PrevSecret = prevSecret.String
+	e.PrevSecretExpiresAt = FromMicros(prevExp)
 	e.Cursor = uint64(cursor)
-	e.FailingSince = fromMicros(failing)
+	e.FailingSince = FromMicros(failing)
 	e.CreatedAt = time.UnixMicro(created).UTC()
 	e.UpdatedAt = time.UnixMicro(update).UTC()
 	return e, nil
 }
 
-func (x *txn) WebhookEndpoint(ctx context.Context, t store.Tenant, id string) (store.WebhookEndpoint, error) {
-	e, err := scanWebhookEndpoint(x.tx.QueryRow(x.ctx(ctx),
+func (q Queries) WebhookEndpoint(ctx context.Context, t store.Tenant, id string) (store.WebhookEndpoint, error) {
+	e, err := scanWebhookEndpoint(q.Tx.QueryRow(ctx,
 		`SELECT `+webhookEndpointCols+` FROM webhook_endpoints WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		id, t.AccountID, t.AppID))
 	if err != nil {
-		return store.WebhookEndpoint{}, readErr("get webhook endpoint "+id, err)
+		return store.WebhookEndpoint{}, ReadErr("get webhook endpoint "+id, err)
 	}
 	return e, nil
 }
 
-func (x *txn) ListWebhookEndpoints(ctx context.Context, t store.Tenant) ([]store.WebhookEndpoint, error) {
-	return x.webhookEndpoints(ctx, fmt.Sprintf("list the webhook endpoints of %s/%s", t.AccountID, t.AppID),
+func (q Queries) ListWebhookEndpoints(ctx context.Context, t store.Tenant) ([]store.WebhookEndpoint, error) {
+	return q.webhookEndpoints(ctx, fmt.Sprintf("list the webhook endpoints of %s/%s", t.AccountID, t.AppID),
 		`SELECT `+webhookEndpointCols+` FROM webhook_endpoints WHERE account_id = $1 AND app_id = $2 ORDER BY created_at, id`,
 		t.AccountID, t.AppID)
 }
 
-func (x *txn) EnabledWebhookEndpoints(ctx context.Context) ([]store.WebhookEndpoint, error) {
-	return x.webhookEndpoints(ctx, "list the enabled webhook endpoints",
-		`SELECT `+webhookEndpointCols+` FROM webhook_endpoints WHERE enabled ORDER BY id`)
+func (q Queries) EnabledWebhookEndpoints(ctx context.Context) ([]store.WebhookEndpoint, error) {
+	return q.webhookEndpoints(ctx, "list the enabled webhook endpoints",
+		`SELECT `+webhookEndpointCols+` FROM webhook_endpoints WHERE enabled = TRUE ORDER BY id`)
 }
 
-func (x *txn) webhookEndpoints(ctx context.Context, what, q string, args ...any) ([]store.WebhookEndpoint, error) {
-	rows, err := x.tx.Query(x.ctx(ctx), q, args...)
+func (q Queries) webhookEndpoints(ctx context.Context, what, query string, args ...any) ([]store.WebhookEndpoint, error) {
+	rows, err := q.Tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -78,66 +79,66 @@ func (x *txn) webhookEndpoints(ctx context.Context, what, q string, args ...any)
 	return out, nil
 }
 
-func (x *txn) CreateWebhookEndpoint(ctx context.Context, e store.WebhookEndpoint) error {
+func (q Queries) CreateWebhookEndpoint(ctx context.Context, e store.WebhookEndpoint) error {
 	what := "create webhook endpoint " + e.ID
 	events, err := store.WebhookEventsColumn(e.Events)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	_, err = x.write(x.ctx(ctx), `INSERT INTO webhook_endpoints (`+webhookEndpointCols+`)
+	_, err = q.Tx.Exec(ctx, `INSERT INTO webhook_endpoints (`+webhookEndpointCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-		e.ID, e.AccountID, e.AppID, e.Name, e.URL, events, e.Enabled, e.Secret, nullText(e.PrevSecret),
-		nullMicros(e.PrevSecretExpiresAt), int64(e.Cursor), nullMicros(e.FailingSince), e.DisabledReason,
-		micros(e.CreatedAt), micros(e.UpdatedAt))
+		e.ID, e.AccountID, e.AppID, e.Name, e.URL, events, e.Enabled, e.Secret, NullText(e.PrevSecret),
+		NullMicros(e.PrevSecretExpiresAt), int64(e.Cursor), NullMicros(e.FailingSince), e.DisabledReason,
+		Micros(e.CreatedAt), Micros(e.UpdatedAt))
 	if err != nil {
-		return writeErr(what, err)
+		return q.writeErr(what, err)
 	}
 	return nil
 }
 
-func (x *txn) UpdateWebhookEndpoint(ctx context.Context, e store.WebhookEndpoint) error {
+func (q Queries) UpdateWebhookEndpoint(ctx context.Context, e store.WebhookEndpoint) error {
 	what := "update webhook endpoint " + e.ID
 	events, err := store.WebhookEventsColumn(e.Events)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	tag, err := x.write(x.ctx(ctx), `UPDATE webhook_endpoints SET name = $4, url = $5, events = $6,
+	n, err := q.Tx.Exec(ctx, `UPDATE webhook_endpoints SET name = $4, url = $5, events = $6,
 		enabled = $7, secret = $8, prev_secret = $9, prev_secret_expires_at = $10, disabled_reason = $11, updated_at = $12
 		WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		e.ID, e.AccountID, e.AppID, e.Name, e.URL, events,
-		e.Enabled, e.Secret, nullText(e.PrevSecret), nullMicros(e.PrevSecretExpiresAt), e.DisabledReason, micros(e.UpdatedAt))
-	return mustAffect(what, tag, err)
+		e.Enabled, e.Secret, NullText(e.PrevSecret), NullMicros(e.PrevSecretExpiresAt), e.DisabledReason, Micros(e.UpdatedAt))
+	return q.mustAffect(what, n, err)
 }
 
-func (x *txn) MoveWebhookCursor(ctx context.Context, t store.Tenant, id string, from, to uint64, failingSince time.Time) (bool, error) {
+func (q Queries) MoveWebhookCursor(ctx context.Context, t store.Tenant, id string, from, to uint64, failingSince time.Time) (bool, error) {
 	what := fmt.Sprintf("move the cursor of webhook endpoint %s from %d to %d", id, from, to)
-	tag, err := x.write(x.ctx(ctx), `UPDATE webhook_endpoints SET cursor = $4, failing_since = $5
+	n, err := q.Tx.Exec(ctx, `UPDATE webhook_endpoints SET cursor = $4, failing_since = $5
 		WHERE id = $1 AND account_id = $2 AND app_id = $3 AND cursor = $6`,
-		id, t.AccountID, t.AppID, int64(to), nullMicros(failingSince), int64(from))
+		id, t.AccountID, t.AppID, int64(to), NullMicros(failingSince), int64(from))
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", what, err)
 	}
-	if tag.RowsAffected() > 0 {
+	if n > 0 {
 		return true, nil
 	}
 	// Not moved: the cursor was elsewhere, or there is no such endpoint.
 	var one int64
-	err = x.tx.QueryRow(x.ctx(ctx), `SELECT 1 FROM webhook_endpoints WHERE id = $1 AND account_id = $2 AND app_id = $3`,
+	err = q.Tx.QueryRow(ctx, `SELECT 1 FROM webhook_endpoints WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		id, t.AccountID, t.AppID).Scan(&one)
 	if err != nil {
-		return false, readErr(what, err)
+		return false, ReadErr(what, err)
 	}
 	return false, nil
 }
 
-func (x *txn) DeleteWebhookEndpoint(ctx context.Context, t store.Tenant, id string) error {
+func (q Queries) DeleteWebhookEndpoint(ctx context.Context, t store.Tenant, id string) error {
 	what := "delete webhook endpoint " + id
-	tag, err := x.write(x.ctx(ctx), `DELETE FROM webhook_endpoints WHERE id = $1 AND account_id = $2 AND app_id = $3`,
+	n, err := q.Tx.Exec(ctx, `DELETE FROM webhook_endpoints WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		id, t.AccountID, t.AppID)
-	if err := mustAffect(what, tag, err); err != nil {
+	if err := q.mustAffect(what, n, err); err != nil {
 		return err
 	}
-	if _, err := x.write(x.ctx(ctx), `DELETE FROM webhook_attempts WHERE endpoint_id = $1`, id); err != nil {
+	if _, err := q.Tx.Exec(ctx, `DELETE FROM webhook_attempts WHERE endpoint_id = $1`, id); err != nil {
 		return fmt.Errorf("%s: its delivery log: %w", what, err)
 	}
 	return nil
@@ -146,13 +147,13 @@ func (x *txn) DeleteWebhookEndpoint(ctx context.Context, t store.Tenant, id stri
 const webhookAttemptCols = `id, endpoint_id, account_id, app_id, at, seq, event_id, event_type, attempt, ` +
 	`status_code, latency_us, error, response_body, outcome`
 
-func (x *txn) WebhookAttempts(ctx context.Context, t store.Tenant, endpointID string, before uint64, limit int) ([]store.WebhookAttempt, error) {
+func (q Queries) WebhookAttempts(ctx context.Context, t store.Tenant, endpointID string, before uint64, limit int) ([]store.WebhookAttempt, error) {
 	what := "read the delivery log of webhook endpoint " + endpointID
 	bound := int64(math.MaxInt64) // before 0: no bound
 	if before > 0 && before < math.MaxInt64 {
 		bound = int64(before)
 	}
-	rows, err := x.tx.Query(x.ctx(ctx), `SELECT `+webhookAttemptCols+` FROM webhook_attempts
+	rows, err := q.Tx.Query(ctx, `SELECT `+webhookAttemptCols+` FROM webhook_attempts
 		WHERE endpoint_id = $1 AND account_id = $2 AND app_id = $3 AND id < $4
 		ORDER BY id DESC LIMIT $5`, endpointID, t.AccountID, t.AppID, bound, limitArg(limit))
 	if err != nil {
@@ -164,15 +165,13 @@ func (x *txn) WebhookAttempts(ctx context.Context, t store.Tenant, endpointID st
 		var (
 			a                  store.WebhookAttempt
 			id, at, seq, latUS int64
-			attempt, status    int32
 			outcome            string
 		)
-		if err := rows.Scan(&id, &a.EndpointID, &a.AccountID, &a.AppID, &at, &seq, &a.EventID, &a.EventType, &attempt,
-			&status, &latUS, &a.Error, &a.ResponseBody, &outcome); err != nil {
+		if err := rows.Scan(&id, &a.EndpointID, &a.AccountID, &a.AppID, &at, &seq, &a.EventID, &a.EventType, &a.Attempt,
+			&a.StatusCode, &latUS, &a.Error, &a.ResponseBody, &outcome); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		a.ID, a.Sequence = uint64(id), uint64(seq)
-		a.Attempt, a.StatusCode = int(attempt), int(status)
 		a.At = time.UnixMicro(at).UTC()
 		a.Latency = time.Duration(latUS) * time.Microsecond
 		a.Outcome = store.WebhookOutcome(outcome)
@@ -184,22 +183,22 @@ func (x *txn) WebhookAttempts(ctx context.Context, t store.Tenant, endpointID st
 	return out, nil
 }
 
-func (x *txn) AppendWebhookAttempt(ctx context.Context, a *store.WebhookAttempt) error {
+func (q Queries) AppendWebhookAttempt(ctx context.Context, a *store.WebhookAttempt) error {
 	what := "append to the delivery log of webhook endpoint " + a.EndpointID
 	a.Error = store.WebhookText(a.Error, 0)
 	a.ResponseBody = store.WebhookText(a.ResponseBody, store.MaxWebhookResponseBody)
 	// INSERT ... SELECT from the endpoint, as PutRtmpClient: an attempt of an endpoint that
 	// does not exist (deleted meanwhile) or is another tenant's inserts nothing: ErrNotFound.
 	var id int64
-	_, found, err := x.writeRow(x.ctx(ctx), `INSERT INTO webhook_attempts (endpoint_id, account_id, app_id, at, seq,
+	found, err := q.Tx.ExecRow(ctx, []any{&id}, `INSERT INTO webhook_attempts (endpoint_id, account_id, app_id, at, seq,
 		event_id, event_type, attempt, status_code, latency_us, error, response_body, outcome)
 		SELECT id, account_id, app_id, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM webhook_endpoints
 		WHERE id = $1 AND account_id = $2 AND app_id = $3
-		RETURNING id`, []any{&id},
-		a.EndpointID, a.AccountID, a.AppID, micros(a.At), int64(a.Sequence), a.EventID, a.EventType, int32(a.Attempt),
-		int32(a.StatusCode), a.Latency.Microseconds(), a.Error, a.ResponseBody, string(a.Outcome))
+		RETURNING id`,
+		a.EndpointID, a.AccountID, a.AppID, Micros(a.At), int64(a.Sequence), a.EventID, a.EventType, a.Attempt,
+		a.StatusCode, a.Latency.Microseconds(), a.Error, a.ResponseBody, string(a.Outcome))
 	if err != nil {
-		return writeErr(what, err)
+		return q.writeErr(what, err)
 	}
 	if !found {
 		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
@@ -208,10 +207,10 @@ func (x *txn) AppendWebhookAttempt(ctx context.Context, a *store.WebhookAttempt)
 	return nil
 }
 
-func (x *txn) PruneWebhookAttempts(ctx context.Context, before time.Time) (int, error) {
-	tag, err := x.write(x.ctx(ctx), `DELETE FROM webhook_attempts WHERE at < $1`, micros(before))
+func (q Queries) PruneWebhookAttempts(ctx context.Context, before time.Time) (int, error) {
+	n, err := q.Tx.Exec(ctx, `DELETE FROM webhook_attempts WHERE at < $1`, Micros(before))
 	if err != nil {
 		return 0, fmt.Errorf("prune the webhook delivery logs: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return int(n), nil
 }
