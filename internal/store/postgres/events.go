@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/queries"
 )
 
 const eventColumns = `seq, account_id, app_id, source, type, delivery_id, dedupe_key, livestream_id, room_id, received_at, body`
@@ -31,7 +32,7 @@ func (x *txn) AppendEvent(ctx context.Context, e *store.Event) error {
 		SELECT next.head, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM next RETURNING seq`,
 		[]any{&seq},
 		e.AccountID, e.AppID, e.Source, e.Type, e.DeliveryID, e.DedupeKey,
-		nullText(e.LivestreamID), nullText(e.RoomID), micros(e.ReceivedAt), body)
+		queries.NullText(e.LivestreamID), queries.NullText(e.RoomID), queries.Micros(e.ReceivedAt), body)
 	if err != nil {
 		return writeErr(fmt.Sprintf("append %s event %s", e.Source, e.DedupeKey), err)
 	}
@@ -43,7 +44,7 @@ func (x *txn) AppendEvent(ctx context.Context, e *store.Event) error {
 	// microsecond), not as the caller passed it.
 	stored := *e
 	stored.Body = body
-	stored.ReceivedAt = time.UnixMicro(micros(e.ReceivedAt)).UTC()
+	stored.ReceivedAt = time.UnixMicro(queries.Micros(e.ReceivedAt)).UTC()
 	x.appended = append(x.appended, stored)
 	return nil
 }

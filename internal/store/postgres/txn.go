@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -13,7 +12,8 @@ import (
 	"github.com/livegate/livegate/internal/store/queries"
 )
 
-// The SQL is SQLite's (internal/store/sqlite), in PostgreSQL's types.
+// Most of the SQL is shared with the SQLite store (internal/store/queries, which txn
+// embeds); what is here and in the other files of this package is PostgreSQL's own.
 
 // txn is the Reader and Writer of one transaction. View hands it out as a Reader on a
 // read-only transaction, where any write fails.
@@ -131,33 +131,6 @@ func (x *txn) writeRow(ctx context.Context, q string, dest []any, args ...any) (
 
 // --- conversions ---
 
-// micros is t as Unix microseconds, for a NOT NULL column.
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-// nullMicros is t as Unix microseconds, or NULL when t is zero.
-func nullMicros(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixMicro()
-}
-
-// fromMicros turns a stored timestamp back into a UTC time; NULL becomes the zero time.
-func fromMicros(v *int64) time.Time {
-	if v == nil {
-		return time.Time{}
-	}
-	return time.UnixMicro(*v).UTC()
-}
-
-// nullText is s, or NULL when s is empty.
-func nullText(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
 // deref is *p, or "" for NULL.
 func deref(p *string) string {
 	if p == nil {
@@ -185,23 +158,3 @@ func writeErr(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// readErr maps pgx.ErrNoRows to store.ErrNotFound.
-func readErr(what string, err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}
-
-// mustAffect returns store.ErrNotFound when an UPDATE or DELETE matched no row.
-func mustAffect(what string, tag pgconn.CommandTag, err error) error {
-	if err != nil {
-		return writeErr(what, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
-	}
-	return nil
-}
-
-type scanner interface{ Scan(dest ...any) error }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/queries"
 )
 
 const eventColumns = `seq, account_id, app_id, source, type, delivery_id, dedupe_key, livestream_id, room_id, received_at, body`
@@ -21,7 +22,7 @@ func (x *txn) AppendEvent(ctx context.Context, e *store.Event) error {
 		`INSERT INTO events (account_id, app_id, source, type, delivery_id, dedupe_key, livestream_id, room_id, received_at, body)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
 		e.AccountID, e.AppID, e.Source, e.Type, e.DeliveryID, e.DedupeKey,
-		nullText(e.LivestreamID), nullText(e.RoomID), micros(e.ReceivedAt), e.Body).Scan(&seq)
+		queries.NullText(e.LivestreamID), queries.NullText(e.RoomID), queries.Micros(e.ReceivedAt), e.Body).Scan(&seq)
 	if err != nil {
 		return writeErr(fmt.Sprintf("append %s event %s", e.Source, e.DedupeKey), err)
 	}
@@ -29,7 +30,7 @@ func (x *txn) AppendEvent(ctx context.Context, e *store.Event) error {
 	// The commit hook gets the event as reads return it (ReceivedAt in UTC, to the
 	// microsecond), not as the caller passed it.
 	stored := *e
-	stored.ReceivedAt = time.UnixMicro(micros(e.ReceivedAt)).UTC()
+	stored.ReceivedAt = time.UnixMicro(queries.Micros(e.ReceivedAt)).UTC()
 	x.appended = append(x.appended, stored)
 	return nil
 }

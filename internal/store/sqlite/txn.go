@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -14,8 +13,10 @@ import (
 	"github.com/livegate/livegate/internal/store/queries"
 )
 
-// The SQL below sticks to what PostgreSQL also accepts: $N placeholders (numbered in order
-// of first use), COALESCE, COUNT(DISTINCT), INSERT ... SELECT, LIMIT/OFFSET.
+// Most of the SQL is shared with the PostgreSQL store (internal/store/queries, which txn
+// embeds); what is here and in the other files of this package is SQLite's own. It sticks
+// to what PostgreSQL also accepts where it can: $N placeholders (numbered in order of first
+// use), COALESCE, COUNT(DISTINCT), INSERT ... SELECT, LIMIT/OFFSET.
 
 // txn is the Reader and Writer of one transaction. View hands it out as a Reader on a
 // read-only connection, where any write fails.
@@ -98,42 +99,6 @@ func (x *txn) ctx(ctx context.Context) context.Context {
 	return ctx
 }
 
-// --- conversions ---
-
-// micros is t as Unix microseconds, for a NOT NULL column.
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-// nullMicros is t as Unix microseconds, or NULL when t is zero.
-func nullMicros(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixMicro()
-}
-
-// fromMicros turns a stored timestamp back into a UTC time; NULL becomes the zero time.
-func fromMicros(v sql.NullInt64) time.Time {
-	if !v.Valid {
-		return time.Time{}
-	}
-	return time.UnixMicro(v.Int64).UTC()
-}
-
-// nullText is s, or NULL when s is empty.
-func nullText(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-func boolInt(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // --- errors ---
 
 // isUnique reports whether err is a UNIQUE or PRIMARY KEY constraint violation.
@@ -154,27 +119,3 @@ func writeErr(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// readErr maps sql.ErrNoRows to store.ErrNotFound.
-func readErr(what string, err error) error {
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}
-
-// mustAffect returns store.ErrNotFound when an UPDATE or DELETE matched no row.
-func mustAffect(what string, res sql.Result, err error) error {
-	if err != nil {
-		return writeErr(what, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
-	}
-	return nil
-}
-
-type scanner interface{ Scan(dest ...any) error }
