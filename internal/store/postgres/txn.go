@@ -157,4 +157,3 @@ func writeErr(what string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
-

@@ -118,4 +118,3 @@ func writeErr(what string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
-
