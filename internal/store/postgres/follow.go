@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/queries"
 )
 
 // Following the log (store.LogFollower)
@@ -139,12 +140,12 @@ func (s *Store) FollowLog(ctx context.Context, after uint64, fn func([]store.Eve
 // tail reads the events after cursor, of every tenant, in sequence order, up to followBatch
 // events and followBytes bytes of bodies (at least one event).
 func (s *Store) tail(ctx context.Context, cursor uint64) ([]store.Event, bool, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`,
+	rows, err := s.pool.Query(ctx, `SELECT `+queries.EventColumns+` FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`,
 		int64(cursor), followBatch)
 	if err != nil {
 		return nil, false, describe(fmt.Errorf("read the event log after %d: %w", cursor, err))
 	}
-	events, more, err := scanEventsBudget(rows, fmt.Sprintf("read the event log after %d", cursor), followBytes)
+	events, more, err := queries.ScanEventsBudget(rows, fmt.Sprintf("read the event log after %d", cursor), followBytes)
 	return events, more, describe(err)
 }
 

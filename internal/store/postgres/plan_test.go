@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/livegate/livegate/internal/store/queries"
 	"github.com/livegate/livegate/internal/testenv"
 )
 
@@ -23,7 +24,7 @@ func TestDeliveryLookupPlan(t *testing.T) {
 	if _, err := s.Pool().Exec(t.Context(), `ANALYZE events`); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{deliveryQuery(`seq`), deliveryQuery(eventColumns)} {
+	for _, q := range []string{queries.DeliveryQuery(`seq`), queries.DeliveryQuery(queries.EventColumns)} {
 		tx, err := s.Pool().Begin(t.Context())
 		if err != nil {
 			t.Fatal(err)

@@ -129,24 +129,6 @@ func (x *txn) writeRow(ctx context.Context, q string, dest []any, args ...any) (
 	return tag, found, err
 }
 
-// --- conversions ---
-
-// deref is *p, or "" for NULL.
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
-// limitArg is a LIMIT's argument: a negative limit is none (NULL), as SQLite reads it.
-func limitArg(limit int) any {
-	if limit < 0 {
-		return nil
-	}
-	return int64(limit)
-}
-
 // --- errors ---
 
 // writeErr maps a failed INSERT or UPDATE to a *store.AlreadyExistsError when a unique key

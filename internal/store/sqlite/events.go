@@ -5,16 +5,11 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/queries"
 )
-
-const eventColumns = `seq, account_id, app_id, source, type, delivery_id, dedupe_key, livestream_id, room_id, received_at, body`
 
 func (x *txn) AppendEvent(ctx context.Context, e *store.Event) error {
 	var seq int64
@@ -35,117 +30,13 @@ func (x *txn) AppendEvent(ctx context.Context, e *store.Event) error {
 	return nil
 }
 
-func scanEvents(rows *sql.Rows, what string) ([]store.Event, error) {
-	out, _, err := scanEventsBudget(rows, what, 0)
-	return out, err
-}
-
-// scanEventsBudget scans events until their bodies would exceed maxBytes (<= 0: no limit),
-// always keeping the first; more says it stopped for bytes with another event to come (the
-// one read and dropped).
-func scanEventsBudget(rows *sql.Rows, what string, maxBytes int) (_ []store.Event, more bool, _ error) {
-	defer rows.Close()
-	var out []store.Event
-	var total int
-	for rows.Next() {
-		var (
-			e          store.Event
-			seq        int64
-			ls, room   sql.NullString
-			receivedAt int64
-		)
-		if err := rows.Scan(&seq, &e.AccountID, &e.AppID, &e.Source, &e.Type, &e.DeliveryID, &e.DedupeKey, &ls, &room, &receivedAt, &e.Body); err != nil {
-			return nil, false, fmt.Errorf("%s: %w", what, err)
-		}
-		if maxBytes > 0 && len(out) > 0 && total+len(e.Body) > maxBytes {
-			return out, true, nil
-		}
-		total += len(e.Body)
-		e.Sequence = uint64(seq)
-		e.LivestreamID, e.RoomID = ls.String, room.String
-		e.ReceivedAt = time.UnixMicro(receivedAt).UTC()
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("%s: %w", what, err)
-	}
-	return out, false, nil
-}
-
-// deliveryQuery selects columns of the events of delivery $4 of source $3, in seq order,
-// through two indexes: events_by_delivery holds only events whose delivery id is not their
-// dedupe key (migration 0008 on SQLite, 0005 on PostgreSQL); those whose delivery id is their
-// dedupe key (every 100ms event) are found in the unique dedupe index. The two branches are
-// disjoint, and each matches only events whose delivery_id is $4. (As one WHERE with an OR,
-// SQLite walks the tenant's events in seq order, events_by_tenant, instead.)
-func deliveryQuery(columns string) string {
-	return `SELECT ` + columns + ` FROM events
-		WHERE account_id = $1 AND app_id = $2 AND source = $3 AND dedupe_key = $4 AND delivery_id = $4
-		UNION ALL
-		SELECT ` + columns + ` FROM events
-		WHERE account_id = $1 AND app_id = $2 AND source = $3 AND delivery_id = $4 AND delivery_id <> dedupe_key
-		ORDER BY seq`
-}
-
-func (x *txn) DeliveryEvents(ctx context.Context, t store.Tenant, source, deliveryID string) ([]store.Event, error) {
-	rows, err := x.tx.QueryContext(x.ctx(ctx),
-		deliveryQuery(eventColumns),
-		t.AccountID, t.AppID, source, deliveryID)
-	if err != nil {
-		return nil, fmt.Errorf("events of delivery %s: %w", deliveryID, err)
-	}
-	return scanEvents(rows, "events of delivery "+deliveryID)
-}
-
-func (x *txn) DeliverySequences(ctx context.Context, t store.Tenant, source, deliveryID string) ([]uint64, error) {
-	// Both indexes hold seq (the rowid) in their entries: a new delivery (the usual case)
-	// is answered from the indexes alone.
-	rows, err := x.tx.QueryContext(x.ctx(ctx),
-		deliveryQuery(`seq`),
-		t.AccountID, t.AppID, source, deliveryID)
-	if err != nil {
-		return nil, fmt.Errorf("sequences of delivery %s: %w", deliveryID, err)
-	}
-	defer rows.Close()
-	var out []uint64
-	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			return nil, fmt.Errorf("sequences of delivery %s: %w", deliveryID, err)
-		}
-		out = append(out, uint64(seq))
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sequences of delivery %s: %w", deliveryID, err)
-	}
-	return out, nil
-}
-
-func (x *txn) EventsAfter(ctx context.Context, t store.Tenant, after uint64, f store.EventFilter, limit int) ([]store.Event, error) {
-	events, _, err := x.EventsAfterBytes(ctx, t, after, f, limit, 0)
-	return events, err
-}
-
-func (x *txn) EventsAfterBytes(ctx context.Context, t store.Tenant, after uint64, f store.EventFilter, limit, maxBytes int) ([]store.Event, bool, error) {
-	if after > math.MaxInt64 {
-		// Beyond any sequence (int64(after) would wrap to a negative one and match them all).
-		return nil, false, nil
-	}
-	q, args := eventsAfterQuery(eventColumns, t, after, f, limit)
-	rows, err := x.tx.QueryContext(x.ctx(ctx), q, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("events after %d: %w", after, err)
-	}
-	return scanEventsBudget(rows, fmt.Sprintf("events after %d", after), maxBytes)
-}
-
 // EachEventAfter reads two columns, not eleven, into a reused buffer (sql.RawBytes): a
 // replay sends the body with its sequence.
 func (x *txn) EachEventAfter(ctx context.Context, t store.Tenant, after uint64, f store.EventFilter, limit, maxBytes int, fn func(seq uint64, body []byte) error) (bool, error) {
 	if after > math.MaxInt64 {
 		return false, nil
 	}
-	q, args := eventsAfterQuery(`seq, body`, t, after, f, limit)
+	q, args := queries.EventsAfterQuery(`seq, body`, t, after, f, limit)
 	rows, err := x.tx.QueryContext(x.ctx(ctx), q, args...)
 	if err != nil {
 		return false, fmt.Errorf("events after %d: %w", after, err)
@@ -173,62 +64,6 @@ func (x *txn) EachEventAfter(ctx context.Context, t store.Tenant, after uint64, 
 		return false, fmt.Errorf("events after %d: %w", after, err)
 	}
 	return false, nil
-}
-
-// eventsAfterQuery is the query of EventsAfterBytes, selecting columns.
-func eventsAfterQuery(columns string, t store.Tenant, after uint64, f store.EventFilter, limit int) (string, []any) {
-	q := strings.Builder{}
-	q.WriteString(`SELECT ` + columns + ` FROM events WHERE account_id = $1 AND app_id = $2 AND seq > $3`)
-	args := []any{t.AccountID, t.AppID, int64(after)}
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if f.LivestreamID != "" {
-		q.WriteString(" AND livestream_id = " + arg(f.LivestreamID))
-	}
-	if f.RoomID != "" {
-		q.WriteString(" AND room_id = " + arg(f.RoomID))
-	}
-	if len(f.Sources) > 0 {
-		ph := make([]string, len(f.Sources))
-		for i, src := range f.Sources {
-			ph[i] = arg(src)
-		}
-		q.WriteString(" AND source IN (" + strings.Join(ph, ", ") + ")")
-	}
-	if len(f.Types) > 0 {
-		conds := make([]string, len(f.Types))
-		for i, typ := range f.Types {
-			if strings.HasSuffix(typ, ".") {
-				// Not LIKE: SQLite's is case-insensitive (ASCII), and the feed's live filter
-				// (feed.TypeMatches) is not. substr counts characters, as on PostgreSQL.
-				conds[i] = "substr(type, 1, " + arg(utf8.RuneCountInString(typ)) + ") = " + arg(typ)
-			} else {
-				conds[i] = "type = " + arg(typ)
-			}
-		}
-		q.WriteString(" AND (" + strings.Join(conds, " OR ") + ")")
-	}
-	q.WriteString(" ORDER BY seq LIMIT " + arg(limit))
-	return q.String(), args
-}
-
-func (x *txn) Event(ctx context.Context, t store.Tenant, sequence uint64) (store.Event, error) {
-	rows, err := x.tx.QueryContext(x.ctx(ctx),
-		`SELECT `+eventColumns+` FROM events WHERE account_id = $1 AND app_id = $2 AND seq = $3`,
-		t.AccountID, t.AppID, int64(sequence))
-	if err != nil {
-		return store.Event{}, fmt.Errorf("event %d: %w", sequence, err)
-	}
-	events, err := scanEvents(rows, fmt.Sprintf("event %d", sequence))
-	if err != nil {
-		return store.Event{}, err
-	}
-	if len(events) == 0 {
-		return store.Event{}, fmt.Errorf("event %d: %w", sequence, store.ErrNotFound)
-	}
-	return events[0], nil
 }
 
 func (x *txn) FeedBounds(ctx context.Context) (head, prunedThrough uint64, err error) {

@@ -3,6 +3,8 @@ package sqlite
 import (
 	"strings"
 	"testing"
+
+	"github.com/livegate/livegate/internal/store/queries"
 )
 
 // TestDeliveryLookupPlan: the dedupe lookups find a delivery's events through the indexes
@@ -10,8 +12,8 @@ import (
 func TestDeliveryLookupPlan(t *testing.T) {
 	s := openT(t, t.TempDir())
 	for _, q := range []string{
-		deliveryQuery(`seq`),
-		deliveryQuery(eventColumns),
+		queries.DeliveryQuery(`seq`),
+		queries.DeliveryQuery(queries.EventColumns),
 	} {
 		rows, err := s.r.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+q, "acc", "app", "hms", "d-1")
 		if err != nil {
