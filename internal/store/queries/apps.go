@@ -54,22 +54,7 @@ func (q Queries) App(ctx context.Context, t store.Tenant) (store.App, error) {
 
 func (q Queries) ListApps(ctx context.Context) ([]store.App, error) {
 	rows, err := q.Tx.Query(ctx, `SELECT `+appCols+` FROM apps ORDER BY account_id, app_id`)
-	if err != nil {
-		return nil, fmt.Errorf("list apps: %w", err)
-	}
-	defer rows.Close()
-	var out []store.App
-	for rows.Next() {
-		a, err := scanApp(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list apps: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list apps: %w", err)
-	}
-	return out, nil
+	return collect(rows, err, "list apps", scanApp)
 }
 
 func (q Queries) CreateApp(ctx context.Context, a store.App) error {

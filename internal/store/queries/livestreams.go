@@ -107,20 +107,9 @@ func (q Queries) ListLivestreams(ctx context.Context, t store.Tenant, f store.Li
 	}
 	query, args := page(`SELECT `+livestreamCols+` FROM livestreams WHERE `+cond+` ORDER BY `+order, args, f.Offset, f.Limit)
 	rows, err := q.Tx.Query(ctx, query, args...)
+	out, err := collect(rows, err, "list livestreams", scanLivestream)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list livestreams: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Livestream
-	for rows.Next() {
-		l, err := scanLivestream(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("list livestreams: %w", err)
-		}
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("list livestreams: %w", err)
+		return nil, 0, err
 	}
 	return out, total, nil
 }

@@ -160,3 +160,24 @@ func limitArg(limit int) int64 {
 	}
 	return int64(limit)
 }
+
+// collect reads every row of a query with scan, and closes rows; rows and err are what Query
+// returned. Errors name what was read.
+func collect[T any](rows Rows, err error, what string, scan func(Row) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}

@@ -68,22 +68,7 @@ func (q Queries) StaleRtmpClients(ctx context.Context, seenBefore time.Time, lim
 	rows, err := q.Tx.Query(ctx,
 		`SELECT `+rtmpClientCols+` FROM rtmp_clients WHERE seen_at < $1
 		ORDER BY seen_at, client_id LIMIT $2`, Micros(seenBefore), limitArg(limit))
-	if err != nil {
-		return nil, ReadErr(what, err)
-	}
-	defer rows.Close()
-	var out []store.RtmpClient
-	for rows.Next() {
-		c, err := scanRtmpClient(rows)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return out, nil
+	return collect(rows, err, what, scanRtmpClient)
 }
 
 func (q Queries) PutRtmpClient(ctx context.Context, c store.RtmpClient) error {

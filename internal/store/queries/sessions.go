@@ -73,20 +73,9 @@ func (q Queries) ListSessions(ctx context.Context, t store.Tenant, livestreamID 
 	query, args := page(`SELECT `+sessionCols+` FROM livestream_sessions WHERE `+cond+` ORDER BY created_at DESC, id DESC`,
 		args, offset, limit)
 	rows, err := q.Tx.Query(ctx, query, args...)
+	out, err := collect(rows, err, what, scanSession)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", what, err)
-	}
-	defer rows.Close()
-	var out []store.Session
-	for rows.Next() {
-		s, err := scanSession(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", what, err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", what, err)
+		return nil, 0, err
 	}
 	return out, total, nil
 }

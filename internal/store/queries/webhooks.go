@@ -61,22 +61,7 @@ func (q Queries) EnabledWebhookEndpoints(ctx context.Context) ([]store.WebhookEn
 
 func (q Queries) webhookEndpoints(ctx context.Context, what, query string, args ...any) ([]store.WebhookEndpoint, error) {
 	rows, err := q.Tx.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	defer rows.Close()
-	var out []store.WebhookEndpoint
-	for rows.Next() {
-		e, err := scanWebhookEndpoint(rows)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return out, nil
+	return collect(rows, err, what, scanWebhookEndpoint)
 }
 
 func (q Queries) CreateWebhookEndpoint(ctx context.Context, e store.WebhookEndpoint) error {
