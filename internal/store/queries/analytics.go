@@ -13,7 +13,7 @@ import (
 const microsPerDay = 86_400_000_000
 
 func (q Queries) SessionTotals(ctx context.Context, t store.Tenant, from, to time.Time) (store.Totals, error) {
-	lo, hi := Bounds(from, to)
+	lo, hi := bounds(from, to)
 	var tot store.Totals
 	err := q.Tx.QueryRow(ctx,
 		`SELECT COUNT(DISTINCT livestream_id), COALESCE(SUM(ingest_seconds), 0.0), COALESCE(SUM(viewer_seconds), 0.0)
@@ -27,7 +27,7 @@ func (q Queries) SessionTotals(ctx context.Context, t store.Tenant, from, to tim
 }
 
 func (q Queries) SessionDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.DayStat, error) {
-	lo, hi := Bounds(from, to)
+	lo, hi := bounds(from, to)
 	return q.days(ctx, "session days",
 		`SELECT day, COUNT(*), COALESCE(SUM(seconds), 0.0) FROM (
 			SELECT created_at / $1 AS day, ingest_seconds AS seconds
@@ -43,7 +43,7 @@ func (q Queries) SessionDays(ctx context.Context, t store.Tenant, from, to time.
 }
 
 func (q Queries) LivestreamDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.LivestreamDay, error) {
-	lo, hi := Bounds(from, to)
+	lo, hi := bounds(from, to)
 	rows, err := q.Tx.Query(ctx,
 		`SELECT created_at / $1 AS day, COUNT(*), COALESCE(SUM(ingest_seconds), 0.0), COALESCE(SUM(viewer_seconds), 0.0)
 		FROM livestream_sessions
@@ -71,7 +71,7 @@ func (q Queries) LivestreamDays(ctx context.Context, t store.Tenant, from, to ti
 }
 
 func (q Queries) RecordingDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.DayStat, error) {
-	lo, hi := Bounds(from, to)
+	lo, hi := bounds(from, to)
 	return q.days(ctx, "recording days",
 		`SELECT recorded_at / $1 AS day, COUNT(*), COALESCE(SUM(duration_seconds), 0.0)
 		FROM recordings

@@ -18,16 +18,16 @@ func scanApp(row Row) (store.App, error) {
 	var prevTokenID, prevSecret sql.NullString
 	err := row.Scan(&a.AccountID, &a.AppID, &a.TokenID, &a.TokenHash, &a.WebhookSecret, &created,
 		&prevTokenID, &a.PrevTokenHash, &prevTokenExp, &prevSecret, &prevSecretExp)
-	a.CreatedAt = FromMicros(created)
+	a.CreatedAt = fromMicros(created)
 	a.PrevTokenID = prevTokenID.String
-	a.PrevTokenExpiresAt = FromMicros(prevTokenExp)
+	a.PrevTokenExpiresAt = fromMicros(prevTokenExp)
 	a.PrevWebhookSecret = prevSecret.String
-	a.PrevWebhookSecretExpiresAt = FromMicros(prevSecretExp)
+	a.PrevWebhookSecretExpiresAt = fromMicros(prevSecretExp)
 	return a, err
 }
 
-// NullBytes is b, or NULL when it is empty.
-func NullBytes(b []byte) any {
+// nullBytes is b, or NULL when it is empty.
+func nullBytes(b []byte) any {
 	if len(b) == 0 {
 		return nil
 	}
@@ -38,7 +38,7 @@ func (q Queries) AppByTokenID(ctx context.Context, tokenID string) (store.App, e
 	a, err := scanApp(q.Tx.QueryRow(ctx,
 		`SELECT `+appCols+` FROM apps WHERE token_id = $1 OR prev_token_id = $1`, tokenID))
 	if err != nil {
-		return store.App{}, ReadErr("get app by token id "+tokenID, err)
+		return store.App{}, readErr("get app by token id "+tokenID, err)
 	}
 	return a, nil
 }
@@ -47,7 +47,7 @@ func (q Queries) App(ctx context.Context, t store.Tenant) (store.App, error) {
 	a, err := scanApp(q.Tx.QueryRow(ctx,
 		`SELECT `+appCols+` FROM apps WHERE account_id = $1 AND app_id = $2`, t.AccountID, t.AppID))
 	if err != nil {
-		return store.App{}, ReadErr(fmt.Sprintf("get app %s/%s", t.AccountID, t.AppID), err)
+		return store.App{}, readErr(fmt.Sprintf("get app %s/%s", t.AccountID, t.AppID), err)
 	}
 	return a, nil
 }
@@ -64,8 +64,8 @@ func (q Queries) CreateApp(ctx context.Context, a store.App) error {
 	}
 	_, err := q.Tx.Exec(ctx, `INSERT INTO apps (`+appCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		a.AccountID, a.AppID, a.TokenID, hash, a.WebhookSecret, Micros(a.CreatedAt),
-		NullText(a.PrevTokenID), NullBytes(a.PrevTokenHash), NullMicros(a.PrevTokenExpiresAt),
-		NullText(a.PrevWebhookSecret), NullMicros(a.PrevWebhookSecretExpiresAt))
+		NullText(a.PrevTokenID), nullBytes(a.PrevTokenHash), nullMicros(a.PrevTokenExpiresAt),
+		NullText(a.PrevWebhookSecret), nullMicros(a.PrevWebhookSecretExpiresAt))
 	if err != nil {
 		return q.writeErr(fmt.Sprintf("create app %s/%s", a.AccountID, a.AppID), err)
 	}
@@ -82,8 +82,8 @@ func (q Queries) UpdateAppCredentials(ctx context.Context, a store.App) error {
 		prev_webhook_secret = $9, prev_webhook_secret_expires_at = $10
 		WHERE account_id = $1 AND app_id = $2`,
 		a.AccountID, a.AppID, a.TokenID, hash, a.WebhookSecret,
-		NullText(a.PrevTokenID), NullBytes(a.PrevTokenHash), NullMicros(a.PrevTokenExpiresAt),
-		NullText(a.PrevWebhookSecret), NullMicros(a.PrevWebhookSecretExpiresAt))
+		NullText(a.PrevTokenID), nullBytes(a.PrevTokenHash), nullMicros(a.PrevTokenExpiresAt),
+		NullText(a.PrevWebhookSecret), nullMicros(a.PrevWebhookSecretExpiresAt))
 	return q.mustAffect(fmt.Sprintf("update the credentials of app %s/%s", a.AccountID, a.AppID), n, err)
 }
 
@@ -120,7 +120,7 @@ func (q Queries) AuditEntries(ctx context.Context, after uint64, limit int) ([]s
 		if err := rows.Scan(&seq, &at, &e.Actor, &e.Action, &e.AccountID, &e.AppID, &e.Detail); err != nil {
 			return nil, fmt.Errorf("read the admin audit log: %w", err)
 		}
-		e.Seq, e.At = uint64(seq), FromMicros(at)
+		e.Seq, e.At = uint64(seq), fromMicros(at)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {

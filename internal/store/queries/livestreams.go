@@ -23,8 +23,8 @@ func scanLivestream(row Row) (store.Livestream, error) {
 		&l.Disabled, &l.Provider, &l.ProviderID, &created, &updated)
 	l.MeetingID = meeting.String
 	l.Status = store.Status(status)
-	l.CreatedAt = FromMicros(created)
-	l.UpdatedAt = FromMicros(updated)
+	l.CreatedAt = fromMicros(created)
+	l.UpdatedAt = fromMicros(updated)
 	return l, err
 }
 
@@ -33,7 +33,7 @@ func (q Queries) Livestream(ctx context.Context, t store.Tenant, id string) (sto
 		`SELECT `+livestreamCols+` FROM livestreams WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		id, t.AccountID, t.AppID))
 	if err != nil {
-		return store.Livestream{}, ReadErr("get livestream "+id, err)
+		return store.Livestream{}, readErr("get livestream "+id, err)
 	}
 	return l, nil
 }
@@ -43,7 +43,7 @@ func (q Queries) LivestreamByMeeting(ctx context.Context, t store.Tenant, meetin
 		`SELECT `+livestreamCols+` FROM livestreams WHERE account_id = $1 AND app_id = $2 AND meeting_id = $3`,
 		t.AccountID, t.AppID, meetingID))
 	if err != nil {
-		return store.Livestream{}, ReadErr("get livestream of meeting "+meetingID, err)
+		return store.Livestream{}, readErr("get livestream of meeting "+meetingID, err)
 	}
 	return l, nil
 }
@@ -53,7 +53,7 @@ func (q Queries) LivestreamByStreamKey(ctx context.Context, streamKey string) (s
 		`SELECT `+livestreamCols+` FROM livestreams WHERE stream_key = $1`, streamKey))
 	if err != nil {
 		// The stream key is a secret: keep it out of the error.
-		return store.Livestream{}, ReadErr("get livestream by stream key", err)
+		return store.Livestream{}, readErr("get livestream by stream key", err)
 	}
 	return l, nil
 }
@@ -70,7 +70,7 @@ func (q Queries) LivestreamByProviderID(ctx context.Context, t store.Tenant, pro
 		ORDER BY created_at, id LIMIT 1`,
 		t.AccountID, t.AppID, provider, providerID))
 	if err != nil {
-		return store.Livestream{}, ReadErr(what, err)
+		return store.Livestream{}, readErr(what, err)
 	}
 	return l, nil
 }
@@ -146,7 +146,7 @@ func (q Queries) LivestreamByID(ctx context.Context, id string) (store.Livestrea
 	l, err := scanLivestream(q.Tx.QueryRow(ctx,
 		`SELECT `+livestreamCols+` FROM livestreams WHERE id = $1`, id))
 	if err != nil {
-		return store.Livestream{}, ReadErr("get livestream "+id, err)
+		return store.Livestream{}, readErr("get livestream "+id, err)
 	}
 	return l, nil
 }

@@ -60,25 +60,25 @@ type Queries struct {
 // Micros is t as Unix microseconds, for a NOT NULL column.
 func Micros(t time.Time) int64 { return t.UnixMicro() }
 
-// NullMicros is t as Unix microseconds, or NULL when t is zero.
-func NullMicros(t time.Time) any {
+// nullMicros is t as Unix microseconds, or NULL when t is zero.
+func nullMicros(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
 	return t.UnixMicro()
 }
 
-// ZeroMicros is t as Unix microseconds, or 0 when t is zero (for NOT NULL columns where 0
+// zeroMicros is t as Unix microseconds, or 0 when t is zero (for NOT NULL columns where 0
 // means "not known").
-func ZeroMicros(t time.Time) int64 {
+func zeroMicros(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
 	return t.UnixMicro()
 }
 
-// FromMicros turns a stored timestamp back into a UTC time; NULL becomes the zero time.
-func FromMicros(v sql.NullInt64) time.Time {
+// fromMicros turns a stored timestamp back into a UTC time; NULL becomes the zero time.
+func fromMicros(v sql.NullInt64) time.Time {
 	if !v.Valid {
 		return time.Time{}
 	}
@@ -93,8 +93,8 @@ func NullText(s string) any {
 	return s
 }
 
-// Bounds turns a [from, to) range into microseconds; a zero end is unbounded.
-func Bounds(from, to time.Time) (lo, hi int64) {
+// bounds turns a [from, to) range into microseconds; a zero end is unbounded.
+func bounds(from, to time.Time) (lo, hi int64) {
 	lo, hi = math.MinInt64, math.MaxInt64
 	if !from.IsZero() {
 		lo = from.UnixMicro()
@@ -107,9 +107,9 @@ func Bounds(from, to time.Time) (lo, hi int64) {
 
 // --- errors ---
 
-// ReadErr maps a query without a row (sql.ErrNoRows, which pgx.ErrNoRows also is) to
+// readErr maps a query without a row (sql.ErrNoRows, which pgx.ErrNoRows also is) to
 // store.ErrNotFound.
-func ReadErr(what string, err error) error {
+func readErr(what string, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
 	}

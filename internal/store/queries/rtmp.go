@@ -31,8 +31,8 @@ func scanRtmpClient(row Row) (store.RtmpClient, error) {
 	err := row.Scan(&id, &c.AccountID, &c.AppID, &c.LivestreamID, &session, &c.Publishing, &since, &seen)
 	c.ClientID = uint64(id)
 	c.SessionID = session.String
-	c.Since = FromMicros(since)
-	c.SeenAt = FromMicros(seen)
+	c.Since = fromMicros(since)
+	c.SeenAt = fromMicros(seen)
 	return c, err
 }
 
@@ -45,7 +45,7 @@ func (q Queries) RtmpClient(ctx context.Context, clientID uint64) (store.RtmpCli
 	c, err := scanRtmpClient(q.Tx.QueryRow(ctx,
 		`SELECT `+rtmpClientCols+` FROM rtmp_clients WHERE client_id = $1`, key))
 	if err != nil {
-		return store.RtmpClient{}, ReadErr(what, err)
+		return store.RtmpClient{}, readErr(what, err)
 	}
 	return c, nil
 }
@@ -58,7 +58,7 @@ func (q Queries) RtmpPublisher(ctx context.Context, t store.Tenant, livestreamID
 		ORDER BY since DESC, client_id DESC LIMIT 1`,
 		livestreamID, t.AccountID, t.AppID))
 	if err != nil {
-		return store.RtmpClient{}, ReadErr("get RTMP publisher of livestream "+livestreamID, err)
+		return store.RtmpClient{}, readErr("get RTMP publisher of livestream "+livestreamID, err)
 	}
 	return c, nil
 }

@@ -20,11 +20,11 @@ func scanSession(row Row) (store.Session, error) {
 	)
 	err := row.Scan(&s.ID, &s.LivestreamID, &s.AccountID, &s.AppID, &invoked, &started, &stopped,
 		&s.IngestSeconds, &s.ViewerSeconds, &s.ErrMessage, &created, &updated)
-	s.InvokedAt = FromMicros(invoked)
-	s.StartedAt = FromMicros(started)
-	s.StoppedAt = FromMicros(stopped)
-	s.CreatedAt = FromMicros(created)
-	s.UpdatedAt = FromMicros(updated)
+	s.InvokedAt = fromMicros(invoked)
+	s.StartedAt = fromMicros(started)
+	s.StoppedAt = fromMicros(stopped)
+	s.CreatedAt = fromMicros(created)
+	s.UpdatedAt = fromMicros(updated)
 	return s, err
 }
 
@@ -33,7 +33,7 @@ func (q Queries) Session(ctx context.Context, t store.Tenant, id string) (store.
 		`SELECT `+sessionCols+` FROM livestream_sessions WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		id, t.AccountID, t.AppID))
 	if err != nil {
-		return store.Session{}, ReadErr("get session "+id, err)
+		return store.Session{}, readErr("get session "+id, err)
 	}
 	return s, nil
 }
@@ -45,7 +45,7 @@ func (q Queries) ActiveSession(ctx context.Context, t store.Tenant, livestreamID
 		ORDER BY created_at DESC, id DESC LIMIT 1`,
 		livestreamID, t.AccountID, t.AppID))
 	if err != nil {
-		return store.Session{}, ReadErr("get active session of livestream "+livestreamID, err)
+		return store.Session{}, readErr("get active session of livestream "+livestreamID, err)
 	}
 	return s, nil
 }
@@ -57,7 +57,7 @@ func (q Queries) LatestSession(ctx context.Context, t store.Tenant, livestreamID
 		ORDER BY created_at DESC, id DESC LIMIT 1`,
 		livestreamID, t.AccountID, t.AppID))
 	if err != nil {
-		return store.Session{}, ReadErr("get latest session of livestream "+livestreamID, err)
+		return store.Session{}, readErr("get latest session of livestream "+livestreamID, err)
 	}
 	return s, nil
 }
@@ -87,7 +87,7 @@ func (q Queries) CreateSession(ctx context.Context, s store.Session) error {
 		`INSERT INTO livestream_sessions (`+sessionCols+`)
 		SELECT $1, id, account_id, app_id, $2, $3, $4, $5, $6, $7, $8, $9 FROM livestreams
 		WHERE id = $10 AND account_id = $11 AND app_id = $12`,
-		s.ID, NullMicros(s.InvokedAt), NullMicros(s.StartedAt), NullMicros(s.StoppedAt),
+		s.ID, nullMicros(s.InvokedAt), nullMicros(s.StartedAt), nullMicros(s.StoppedAt),
 		s.IngestSeconds, s.ViewerSeconds, s.ErrMessage, Micros(s.CreatedAt), Micros(s.UpdatedAt),
 		s.LivestreamID, s.AccountID, s.AppID)
 	if err != nil {
@@ -104,7 +104,7 @@ func (q Queries) UpdateSession(ctx context.Context, s store.Session) error {
 		`UPDATE livestream_sessions SET invoked_at = $1, started_at = $2, stopped_at = $3,
 			ingest_seconds = $4, viewer_seconds = $5, err_message = $6, updated_at = $7
 		WHERE id = $8 AND account_id = $9 AND app_id = $10`,
-		NullMicros(s.InvokedAt), NullMicros(s.StartedAt), NullMicros(s.StoppedAt),
+		nullMicros(s.InvokedAt), nullMicros(s.StartedAt), nullMicros(s.StoppedAt),
 		s.IngestSeconds, s.ViewerSeconds, s.ErrMessage, Micros(s.UpdatedAt),
 		s.ID, s.AccountID, s.AppID)
 	return q.mustAffect("update session "+s.ID, n, err)
@@ -121,7 +121,7 @@ func (q Queries) RecordMeetingSession(ctx context.Context, ms store.MeetingSessi
 			started_at = CASE WHEN excluded.started_at <> 0 THEN excluded.started_at ELSE meeting_sessions.started_at END,
 			stopped_at = COALESCE(excluded.stopped_at, meeting_sessions.stopped_at),
 			duration_seconds = CASE WHEN excluded.duration_seconds <> 0 THEN excluded.duration_seconds ELSE meeting_sessions.duration_seconds END`,
-		ms.AccountID, ms.AppID, ms.ID, ms.RoomID, ZeroMicros(ms.StartedAt), NullMicros(ms.StoppedAt), ms.DurationSeconds)
+		ms.AccountID, ms.AppID, ms.ID, ms.RoomID, zeroMicros(ms.StartedAt), nullMicros(ms.StoppedAt), ms.DurationSeconds)
 	if err != nil {
 		return q.writeErr("record meeting session "+ms.ID, err)
 	}

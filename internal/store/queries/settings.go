@@ -10,7 +10,7 @@ func (q Queries) Setting(ctx context.Context, name string) (string, error) {
 	var value string
 	err := q.Tx.QueryRow(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&value)
 	if err != nil {
-		return "", ReadErr("get setting "+name, err)
+		return "", readErr("get setting "+name, err)
 	}
 	return value, nil
 }

@@ -30,9 +30,9 @@ func scanWebhookEndpoint(row Row) (store.WebhookEndpoint, error) {
 		return store.WebhookEndpoint{}, err
 	}
 	e.PrevSecret = prevSecret.String
-	e.PrevSecretExpiresAt = FromMicros(prevExp)
+	e.PrevSecretExpiresAt = fromMicros(prevExp)
 	e.Cursor = uint64(cursor)
-	e.FailingSince = FromMicros(failing)
+	e.FailingSince = fromMicros(failing)
 	e.CreatedAt = time.UnixMicro(created).UTC()
 	e.UpdatedAt = time.UnixMicro(update).UTC()
 	return e, nil
@@ -43,7 +43,7 @@ func (q Queries) WebhookEndpoint(ctx context.Context, t store.Tenant, id string)
 		`SELECT `+webhookEndpointCols+` FROM webhook_endpoints WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		id, t.AccountID, t.AppID))
 	if err != nil {
-		return store.WebhookEndpoint{}, ReadErr("get webhook endpoint "+id, err)
+		return store.WebhookEndpoint{}, readErr("get webhook endpoint "+id, err)
 	}
 	return e, nil
 }
@@ -73,7 +73,7 @@ func (q Queries) CreateWebhookEndpoint(ctx context.Context, e store.WebhookEndpo
 	_, err = q.Tx.Exec(ctx, `INSERT INTO webhook_endpoints (`+webhookEndpointCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		e.ID, e.AccountID, e.AppID, e.Name, e.URL, events, e.Enabled, e.Secret, NullText(e.PrevSecret),
-		NullMicros(e.PrevSecretExpiresAt), int64(e.Cursor), NullMicros(e.FailingSince), e.DisabledReason,
+		nullMicros(e.PrevSecretExpiresAt), int64(e.Cursor), nullMicros(e.FailingSince), e.DisabledReason,
 		Micros(e.CreatedAt), Micros(e.UpdatedAt))
 	if err != nil {
 		return q.writeErr(what, err)
@@ -91,7 +91,7 @@ func (q Queries) UpdateWebhookEndpoint(ctx context.Context, e store.WebhookEndpo
 		enabled = $7, secret = $8, prev_secret = $9, prev_secret_expires_at = $10, disabled_reason = $11, updated_at = $12
 		WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		e.ID, e.AccountID, e.AppID, e.Name, e.URL, events,
-		e.Enabled, e.Secret, NullText(e.PrevSecret), NullMicros(e.PrevSecretExpiresAt), e.DisabledReason, Micros(e.UpdatedAt))
+		e.Enabled, e.Secret, NullText(e.PrevSecret), nullMicros(e.PrevSecretExpiresAt), e.DisabledReason, Micros(e.UpdatedAt))
 	return q.mustAffect(what, n, err)
 }
 
@@ -99,7 +99,7 @@ func (q Queries) MoveWebhookCursor(ctx context.Context, t store.Tenant, id strin
 	what := fmt.Sprintf("move the cursor of webhook endpoint %s from %d to %d", id, from, to)
 	n, err := q.Tx.Exec(ctx, `UPDATE webhook_endpoints SET cursor = $4, failing_since = $5
 		WHERE id = $1 AND account_id = $2 AND app_id = $3 AND cursor = $6`,
-		id, t.AccountID, t.AppID, int64(to), NullMicros(failingSince), int64(from))
+		id, t.AccountID, t.AppID, int64(to), nullMicros(failingSince), int64(from))
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", what, err)
 	}
@@ -111,7 +111,7 @@ func (q Queries) MoveWebhookCursor(ctx context.Context, t store.Tenant, id strin
 	err = q.Tx.QueryRow(ctx, `SELECT 1 FROM webhook_endpoints WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		id, t.AccountID, t.AppID).Scan(&one)
 	if err != nil {
-		return false, ReadErr(what, err)
+		return false, readErr(what, err)
 	}
 	return false, nil
 }
