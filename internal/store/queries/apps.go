@@ -35,21 +35,15 @@ func nullBytes(b []byte) any {
 }
 
 func (q Queries) AppByTokenID(ctx context.Context, tokenID string) (store.App, error) {
-	a, err := scanApp(q.Tx.QueryRow(ctx,
-		`SELECT `+appCols+` FROM apps WHERE token_id = $1 OR prev_token_id = $1`, tokenID))
-	if err != nil {
-		return store.App{}, readErr("get app by token id "+tokenID, err)
-	}
-	return a, nil
+	return one(q.Tx.QueryRow(ctx,
+		`SELECT `+appCols+` FROM apps WHERE token_id = $1 OR prev_token_id = $1`, tokenID),
+		"get app by token id "+tokenID, scanApp)
 }
 
 func (q Queries) App(ctx context.Context, t store.Tenant) (store.App, error) {
-	a, err := scanApp(q.Tx.QueryRow(ctx,
-		`SELECT `+appCols+` FROM apps WHERE account_id = $1 AND app_id = $2`, t.AccountID, t.AppID))
-	if err != nil {
-		return store.App{}, readErr(fmt.Sprintf("get app %s/%s", t.AccountID, t.AppID), err)
-	}
-	return a, nil
+	return one(q.Tx.QueryRow(ctx,
+		`SELECT `+appCols+` FROM apps WHERE account_id = $1 AND app_id = $2`, t.AccountID, t.AppID),
+		fmt.Sprintf("get app %s/%s", t.AccountID, t.AppID), scanApp)
 }
 
 func (q Queries) ListApps(ctx context.Context) ([]store.App, error) {

@@ -29,33 +29,22 @@ func scanLivestream(row Row) (store.Livestream, error) {
 }
 
 func (q Queries) Livestream(ctx context.Context, t store.Tenant, id string) (store.Livestream, error) {
-	l, err := scanLivestream(q.Tx.QueryRow(ctx,
+	return one(q.Tx.QueryRow(ctx,
 		`SELECT `+livestreamCols+` FROM livestreams WHERE id = $1 AND account_id = $2 AND app_id = $3`,
-		id, t.AccountID, t.AppID))
-	if err != nil {
-		return store.Livestream{}, readErr("get livestream "+id, err)
-	}
-	return l, nil
+		id, t.AccountID, t.AppID), "get livestream "+id, scanLivestream)
 }
 
 func (q Queries) LivestreamByMeeting(ctx context.Context, t store.Tenant, meetingID string) (store.Livestream, error) {
-	l, err := scanLivestream(q.Tx.QueryRow(ctx,
+	return one(q.Tx.QueryRow(ctx,
 		`SELECT `+livestreamCols+` FROM livestreams WHERE account_id = $1 AND app_id = $2 AND meeting_id = $3`,
-		t.AccountID, t.AppID, meetingID))
-	if err != nil {
-		return store.Livestream{}, readErr("get livestream of meeting "+meetingID, err)
-	}
-	return l, nil
+		t.AccountID, t.AppID, meetingID), "get livestream of meeting "+meetingID, scanLivestream)
 }
 
 func (q Queries) LivestreamByStreamKey(ctx context.Context, streamKey string) (store.Livestream, error) {
-	l, err := scanLivestream(q.Tx.QueryRow(ctx,
-		`SELECT `+livestreamCols+` FROM livestreams WHERE stream_key = $1`, streamKey))
-	if err != nil {
-		// The stream key is a secret: keep it out of the error.
-		return store.Livestream{}, readErr("get livestream by stream key", err)
-	}
-	return l, nil
+	// The stream key is a secret: keep it out of the error.
+	return one(q.Tx.QueryRow(ctx,
+		`SELECT `+livestreamCols+` FROM livestreams WHERE stream_key = $1`, streamKey),
+		"get livestream by stream key", scanLivestream)
 }
 
 func (q Queries) LivestreamByProviderID(ctx context.Context, t store.Tenant, provider, providerID string) (store.Livestream, error) {
@@ -64,15 +53,11 @@ func (q Queries) LivestreamByProviderID(ctx context.Context, t store.Tenant, pro
 		return store.Livestream{}, fmt.Errorf("%s: %w", what, store.ErrNotFound)
 	}
 	// If a provider ever reused an id, the oldest livestream wins, the same on every call.
-	l, err := scanLivestream(q.Tx.QueryRow(ctx,
+	return one(q.Tx.QueryRow(ctx,
 		`SELECT `+livestreamCols+` FROM livestreams
 		WHERE account_id = $1 AND app_id = $2 AND provider = $3 AND provider_id = $4
 		ORDER BY created_at, id LIMIT 1`,
-		t.AccountID, t.AppID, provider, providerID))
-	if err != nil {
-		return store.Livestream{}, readErr(what, err)
-	}
-	return l, nil
+		t.AccountID, t.AppID, provider, providerID), what, scanLivestream)
 }
 
 func (q Queries) ListLivestreams(ctx context.Context, t store.Tenant, f store.LivestreamFilter) ([]store.Livestream, int, error) {
@@ -143,10 +128,7 @@ func (q Queries) DeleteLivestream(ctx context.Context, t store.Tenant, id string
 }
 
 func (q Queries) LivestreamByID(ctx context.Context, id string) (store.Livestream, error) {
-	l, err := scanLivestream(q.Tx.QueryRow(ctx,
-		`SELECT `+livestreamCols+` FROM livestreams WHERE id = $1`, id))
-	if err != nil {
-		return store.Livestream{}, readErr("get livestream "+id, err)
-	}
-	return l, nil
+	return one(q.Tx.QueryRow(ctx,
+		`SELECT `+livestreamCols+` FROM livestreams WHERE id = $1`, id),
+		"get livestream "+id, scanLivestream)
 }

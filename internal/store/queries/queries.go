@@ -161,6 +161,17 @@ func limitArg(limit int) int64 {
 	return int64(limit)
 }
 
+// one reads the one row of a query with scan; none is store.ErrNotFound. Errors name what
+// was read.
+func one[T any](row Row, what string, scan func(Row) (T, error)) (T, error) {
+	v, err := scan(row)
+	if err != nil {
+		var zero T
+		return zero, readErr(what, err)
+	}
+	return v, nil
+}
+
 // collect reads every row of a query with scan, and closes rows; rows and err are what Query
 // returned. Errors name what was read.
 func collect[T any](rows Rows, err error, what string, scan func(Row) (T, error)) ([]T, error) {

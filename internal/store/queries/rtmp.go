@@ -42,25 +42,19 @@ func (q Queries) RtmpClient(ctx context.Context, clientID uint64) (store.RtmpCli
 	if !ok { // never stored
 		return store.RtmpClient{}, fmt.Errorf("%s: %w", what, store.ErrNotFound)
 	}
-	c, err := scanRtmpClient(q.Tx.QueryRow(ctx,
-		`SELECT `+rtmpClientCols+` FROM rtmp_clients WHERE client_id = $1`, key))
-	if err != nil {
-		return store.RtmpClient{}, readErr(what, err)
-	}
-	return c, nil
+	return one(q.Tx.QueryRow(ctx,
+		`SELECT `+rtmpClientCols+` FROM rtmp_clients WHERE client_id = $1`, key),
+		what, scanRtmpClient)
 }
 
 func (q Queries) RtmpPublisher(ctx context.Context, t store.Tenant, livestreamID string) (store.RtmpClient, error) {
 	// There should be one; if there are several, the most recent wins, the same on every call.
-	c, err := scanRtmpClient(q.Tx.QueryRow(ctx,
+	return one(q.Tx.QueryRow(ctx,
 		`SELECT `+rtmpClientCols+` FROM rtmp_clients
 		WHERE livestream_id = $1 AND publishing = TRUE AND account_id = $2 AND app_id = $3
 		ORDER BY since DESC, client_id DESC LIMIT 1`,
-		livestreamID, t.AccountID, t.AppID))
-	if err != nil {
-		return store.RtmpClient{}, readErr("get RTMP publisher of livestream "+livestreamID, err)
-	}
-	return c, nil
+		livestreamID, t.AccountID, t.AppID),
+		"get RTMP publisher of livestream "+livestreamID, scanRtmpClient)
 }
 
 func (q Queries) StaleRtmpClients(ctx context.Context, seenBefore time.Time, limit int) ([]store.RtmpClient, error) {

@@ -29,37 +29,27 @@ func scanSession(row Row) (store.Session, error) {
 }
 
 func (q Queries) Session(ctx context.Context, t store.Tenant, id string) (store.Session, error) {
-	s, err := scanSession(q.Tx.QueryRow(ctx,
+	return one(q.Tx.QueryRow(ctx,
 		`SELECT `+sessionCols+` FROM livestream_sessions WHERE id = $1 AND account_id = $2 AND app_id = $3`,
-		id, t.AccountID, t.AppID))
-	if err != nil {
-		return store.Session{}, readErr("get session "+id, err)
-	}
-	return s, nil
+		id, t.AccountID, t.AppID), "get session "+id, scanSession)
 }
 
 func (q Queries) ActiveSession(ctx context.Context, t store.Tenant, livestreamID string) (store.Session, error) {
-	s, err := scanSession(q.Tx.QueryRow(ctx,
+	return one(q.Tx.QueryRow(ctx,
 		`SELECT `+sessionCols+` FROM livestream_sessions
 		WHERE livestream_id = $1 AND account_id = $2 AND app_id = $3 AND stopped_at IS NULL
 		ORDER BY created_at DESC, id DESC LIMIT 1`,
-		livestreamID, t.AccountID, t.AppID))
-	if err != nil {
-		return store.Session{}, readErr("get active session of livestream "+livestreamID, err)
-	}
-	return s, nil
+		livestreamID, t.AccountID, t.AppID),
+		"get active session of livestream "+livestreamID, scanSession)
 }
 
 func (q Queries) LatestSession(ctx context.Context, t store.Tenant, livestreamID string) (store.Session, error) {
-	s, err := scanSession(q.Tx.QueryRow(ctx,
+	return one(q.Tx.QueryRow(ctx,
 		`SELECT `+sessionCols+` FROM livestream_sessions
 		WHERE livestream_id = $1 AND account_id = $2 AND app_id = $3
 		ORDER BY created_at DESC, id DESC LIMIT 1`,
-		livestreamID, t.AccountID, t.AppID))
-	if err != nil {
-		return store.Session{}, readErr("get latest session of livestream "+livestreamID, err)
-	}
-	return s, nil
+		livestreamID, t.AccountID, t.AppID),
+		"get latest session of livestream "+livestreamID, scanSession)
 }
 
 func (q Queries) ListSessions(ctx context.Context, t store.Tenant, livestreamID string, offset, limit int) ([]store.Session, int, error) {

@@ -39,13 +39,9 @@ func scanWebhookEndpoint(row Row) (store.WebhookEndpoint, error) {
 }
 
 func (q Queries) WebhookEndpoint(ctx context.Context, t store.Tenant, id string) (store.WebhookEndpoint, error) {
-	e, err := scanWebhookEndpoint(q.Tx.QueryRow(ctx,
+	return one(q.Tx.QueryRow(ctx,
 		`SELECT `+webhookEndpointCols+` FROM webhook_endpoints WHERE id = $1 AND account_id = $2 AND app_id = $3`,
-		id, t.AccountID, t.AppID))
-	if err != nil {
-		return store.WebhookEndpoint{}, readErr("get webhook endpoint "+id, err)
-	}
-	return e, nil
+		id, t.AccountID, t.AppID), "get webhook endpoint "+id, scanWebhookEndpoint)
 }
 
 func (q Queries) ListWebhookEndpoints(ctx context.Context, t store.Tenant) ([]store.WebhookEndpoint, error) {
