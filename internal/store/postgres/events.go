@@ -29,7 +29,7 @@ func (x *txn) AppendEvent(ctx context.Context, e *store.Event) error {
 		e.AccountID, e.AppID, e.Source, e.Type, e.DeliveryID, e.DedupeKey,
 		queries.NullText(e.LivestreamID), queries.NullText(e.RoomID), queries.Micros(e.ReceivedAt), body)
 	if err != nil {
-		return writeErr(fmt.Sprintf("append %s event %s", e.Source, e.DedupeKey), err)
+		return queries.WriteErr(fmt.Sprintf("append %s event %s", e.Source, e.DedupeKey), err, isUnique)
 	}
 	if seq == 0 {
 		return fmt.Errorf("append %s event %s: the feed's counter row is missing", e.Source, e.DedupeKey)

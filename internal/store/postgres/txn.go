@@ -130,12 +130,3 @@ func (x *txn) writeRow(ctx context.Context, q string, dest []any, args ...any) (
 }
 
 // --- errors ---
-
-// writeErr maps a failed INSERT or UPDATE to a *store.AlreadyExistsError when a unique key
-// collided, keeping the driver's message (it names the constraint).
-func writeErr(what string, err error) error {
-	if isUnique(err) {
-		return &store.AlreadyExistsError{Op: what, Err: err}
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}

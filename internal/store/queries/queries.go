@@ -116,14 +116,18 @@ func readErr(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// writeErr maps a failed INSERT or UPDATE to a *store.AlreadyExistsError when a unique key
-// collided, keeping the driver's message (it names the column or constraint).
-func (q Queries) writeErr(what string, err error) error {
-	if q.Tx.IsUnique(err) {
+// WriteErr maps a failed INSERT or UPDATE to a *store.AlreadyExistsError when a unique key
+// collided (isUnique: the driver's test), keeping the driver's message (it names the column
+// or constraint).
+func WriteErr(what string, err error, isUnique func(error) bool) error {
+	if isUnique(err) {
 		return &store.AlreadyExistsError{Op: what, Err: err}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// writeErr is WriteErr with the store's test.
+func (q Queries) writeErr(what string, err error) error { return WriteErr(what, err, q.Tx.IsUnique) }
 
 // mustAffect returns store.ErrNotFound when an UPDATE or DELETE matched no row.
 func (q Queries) mustAffect(what string, n int64, err error) error {

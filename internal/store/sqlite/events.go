@@ -19,7 +19,7 @@ func (x *txn) AppendEvent(ctx context.Context, e *store.Event) error {
 		e.AccountID, e.AppID, e.Source, e.Type, e.DeliveryID, e.DedupeKey,
 		queries.NullText(e.LivestreamID), queries.NullText(e.RoomID), queries.Micros(e.ReceivedAt), e.Body).Scan(&seq)
 	if err != nil {
-		return writeErr(fmt.Sprintf("append %s event %s", e.Source, e.DedupeKey), err)
+		return queries.WriteErr(fmt.Sprintf("append %s event %s", e.Source, e.DedupeKey), err, isUnique)
 	}
 	e.Sequence = uint64(seq)
 	// The commit hook gets the event as reads return it (ReceivedAt in UTC, to the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -108,13 +107,4 @@ func isUnique(err error) bool {
 		return false
 	}
 	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
-}
-
-// writeErr maps a failed INSERT or UPDATE to a *store.AlreadyExistsError when a unique key
-// collided, keeping the driver's message (it names the column).
-func writeErr(what string, err error) error {
-	if isUnique(err) {
-		return &store.AlreadyExistsError{Op: what, Err: err}
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }
