@@ -27,8 +27,8 @@ import (
 //     would otherwise be ignored in silence), and the ports it publishes are ones it listens on;
 //   - the healthcheck runs `/livegate health`, the image's binary (Dockerfile) and command;
 //   - the nginx-conf one-shot's command runs, here, with its volumes as temporary
-//     directories, and nginx (with the RTMP module, as the nginx-rtmp image installs it)
-//     accepts the configuration it writes.
+//     directories and the livegate service's name as loopback, and nginx (with the RTMP
+//     module, as the nginx-rtmp image installs it) accepts the configuration it writes.
 func TestDockerCompose(t *testing.T) {
 	opts, err := compose.NewProjectOptions([]string{filepath.Join("..", "..", "docker-compose.yml")},
 		compose.WithName("livegate"), compose.WithProfiles([]string{"*"}))
@@ -111,17 +111,28 @@ func TestDockerCompose(t *testing.T) {
 		}
 		mounts[v.Target] = dir
 	}
+	// nginx resolves the callbacks' host when it loads the configuration; the compose
+	// network's name for livegate's service (nginx-rtmp starts once it is healthy) is
+	// loopback here.
 	args := slices.Clone([]string(conf.Command))
+	var callbacks string
 	for i, a := range args {
-		name, path, ok := strings.Cut(a, "=")
+		name, value, ok := strings.Cut(a, "=")
 		if !ok {
 			continue
 		}
+		if name == "--livegate-url" {
+			callbacks = value
+			args[i] = name + "=" + strings.Replace(value, "//livegate:", "//127.0.0.1:", 1)
+		}
 		for target, dir := range mounts {
-			if path == target || strings.HasPrefix(path, target+"/") {
-				args[i] = name + "=" + dir + strings.TrimPrefix(path, target)
+			if value == target || strings.HasPrefix(value, target+"/") {
+				args[i] = name + "=" + dir + strings.TrimPrefix(value, target)
 			}
 		}
+	}
+	if !strings.Contains(callbacks, "//livegate:") {
+		t.Fatalf("nginx-conf's --livegate-url is %q, want the livegate service's name", callbacks)
 	}
 	var stderr bytes.Buffer
 	if err := run(context.Background(), args, &bytes.Buffer{}, &stderr); err != nil {
@@ -141,22 +152,6 @@ func TestDockerCompose(t *testing.T) {
 	nginx, err := exec.LookPath("nginx")
 	if err != nil {
 		t.Fatalf("nginx (Debian's nginx and libnginx-mod-rtmp, as the nginx-rtmp image installs them) is needed: %v", err)
-	}
-	// nginx resolves the callbacks' host when it loads the configuration; the compose
-	// network's name for livegate's service (nginx-rtmp starts once it is healthy) is
-	// loopback here.
-	var callbacks string
-	for i, a := range args {
-		if u, ok := strings.CutPrefix(a, "--livegate-url="); ok {
-			callbacks = u
-			args[i] = "--livegate-url=" + strings.Replace(u, "//livegate:", "//127.0.0.1:", 1)
-		}
-	}
-	if !strings.Contains(callbacks, "//livegate:") {
-		t.Fatalf("nginx-conf's --livegate-url is %q, want the livegate service's name", callbacks)
-	}
-	if err := run(context.Background(), args, &bytes.Buffer{}, &stderr); err != nil {
-		t.Fatalf("nginx-conf's command %v: %v\n%s", args, err, stderr.String())
 	}
 	prefix := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(prefix, "logs"), 0o755); err != nil {
