@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests run beside livegate if it is missing (nginx with
-# the RTMP module, ffmpeg, the PostgreSQL server, Prometheus's promtool, headless Chromium for
+# the RTMP module, ffmpeg, the PostgreSQL server, PgBouncer, Prometheus's promtool, headless Chromium for
 # the browser CORS test, node and npm with the TypeScript SDK and Redocly CLI (npm ci);
 # Debian packages, installed with apt-get when run as root), lints the OpenAPI document with
 # Redocly CLI, checks the Prometheus configuration and alerting rules in deploy/prometheus
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 
-packages=(nginx libnginx-mod-rtmp ffmpeg postgresql prometheus chromium)
+packages=(nginx libnginx-mod-rtmp ffmpeg postgresql pgbouncer prometheus chromium)
 # internal/testenv runs Debian's PostgreSQL server binaries (initdb, pg_ctl) from
 # /usr/lib/postgresql/<version>/bin; the package also creates the postgres user the server
 # runs as when the tests run as root.
@@ -26,7 +26,7 @@ have_postgres() {
 }
 missing() {
   command -v nginx >/dev/null && command -v ffmpeg >/dev/null && command -v promtool >/dev/null &&
-    command -v chromium >/dev/null &&
+    command -v chromium >/dev/null && { command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ]; } &&
     [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] && have_postgres && return 1
   return 0
 }

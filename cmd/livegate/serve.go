@@ -27,7 +27,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	adminAddr := adminAddrFlag(fs)
 	dataDir := envString(fs, "data-dir", "LIVEGATE_DATA_DIR", "./data", "directory of the embedded SQLite database")
 	databaseURL := databaseFlag(fs)
-	databaseListen := envString(fs, "database-listen", "LIVEGATE_DATABASE_LISTEN", "true", "with --database-url: wake on PostgreSQL LISTEN/NOTIFY besides polling every second; false: poll only (for PgBouncer in transaction mode)")
+	databaseListen := envString(fs, "database-listen", "LIVEGATE_DATABASE_LISTEN", "true", "with --database-url: wake on PostgreSQL LISTEN/NOTIFY besides polling every second; false: poll only (for a proxy that does not pass LISTEN on)")
 	ingest := envString(fs, "ingest-base", "LIVEGATE_INGEST_BASE", "rtmp://localhost:1935/live", "RTMP URL returned as ingest_server")
 	playback := envString(fs, "playback-base", "LIVEGATE_PLAYBACK_BASE", "http://localhost:8081/hls", "HLS base URL; playback_url is <base>/<livestream id>/index.m3u8")
 	logLevel := envString(fs, "log-level", "LIVEGATE_LOG_LEVEL", "info", "log level: debug, info, warn, error")

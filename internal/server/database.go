@@ -22,8 +22,8 @@ type StoreConfig struct {
 	DatabaseURL string
 	// DataDir holds the SQLite database (when DatabaseURL is unset).
 	DataDir string
-	// PollOnly has a PostgreSQL store's log follower poll instead of LISTEN (for a
-	// connection pooler in transaction mode, such as PgBouncer's, which cannot LISTEN).
+	// PollOnly has a PostgreSQL store's log follower poll instead of LISTEN (for a proxy
+	// between livegate and PostgreSQL that does not pass LISTEN on).
 	PollOnly bool
 	// MustExist has OpenStore refuse to create a new, empty SQLite database: the CLI's
 	// commands that administer an existing installation set it (unless --create), so that

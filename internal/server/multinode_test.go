@@ -161,7 +161,7 @@ func newMultiNodePostgres(t *testing.T) *multiNodePostgres {
 	m.ft = appsCreateOn(t, m.bin, m.dsn, "acc-multi", "app-multi")
 	m.nodes = []*process{
 		startProcess(t, m.bin, t.TempDir(), "--database-url", m.dsn),
-		// Poll-only, as behind PgBouncer in transaction mode: it learns of node A's commits
+		// Poll-only (--database-listen=false): it learns of node A's commits
 		// by polling the log every second.
 		startProcess(t, m.bin, t.TempDir(), "--database-url", m.dsn, "--database-listen=false"),
 	}

@@ -61,7 +61,7 @@ type Config struct {
 	// SQLite: several livegate processes may share it (see OpenStore).
 	DatabaseURL string
 	// DatabasePollOnly: on PostgreSQL, follow the log by polling only, without LISTEN (for
-	// PgBouncer in transaction mode).
+	// a proxy that does not pass LISTEN on).
 	DatabasePollOnly bool
 	// IngestBase and PlaybackBase build livestream URLs (see livestream.URLs).
 	IngestBase   string

@@ -37,9 +37,10 @@ import (
 //     (re)connect: notifications sent while it was away are lost.
 //   - A read every PollInterval regardless, the safety net: a lost notification costs at
 //     most that much latency.
-//   - Poll-only (SetListen(false)) leaves out LISTEN, for a connection pooler in transaction
-//     mode (PgBouncer), through which LISTEN does not work: latency is then up to one poll
-//     interval for other nodes' events (this node's own commits still wake it at once).
+//   - Poll-only (SetListen(false)) leaves out LISTEN, for a proxy between livegate and
+//     PostgreSQL that does not pass LISTEN on: latency is then up to one poll interval for
+//     other nodes' events (this node's own commits still wake it at once). PgBouncer in
+//     session mode does pass it on (TestThroughPgBouncer).
 
 // FeedChannel is the NOTIFY channel of new events.
 const FeedChannel = "livegate_feed"
@@ -57,7 +58,7 @@ const (
 const listenPing = 30 * time.Second
 
 // SetListen chooses whether FollowLog LISTENs for notifications (the default) or only
-// polls (false: for PgBouncer in transaction mode). Call it before FollowLog.
+// polls (false: for a proxy that does not pass LISTEN on). Call it before FollowLog.
 func (s *Store) SetListen(on bool) { s.pollOnly = !on }
 
 // SetLogger sets where FollowLog reports trouble (default slog.Default()). Call it before

@@ -25,9 +25,9 @@ import (
 // that its session ended by reading the connection (and by pinging it every leasePing):
 // then held is cancelled, and the job running under it stops.
 //
-// A lease needs a session of its own: through a pooler in transaction mode (PgBouncer)
-// advisory session locks do not work, so point livegate at PostgreSQL itself (or at a pool
-// in session mode) when jobs must run once.
+// A lease needs a session of its own: through a pooler in transaction mode a session lock
+// stays with a server connection the pooler then gives to other clients, so livegate
+// supports PostgreSQL itself, or PgBouncer in session mode (TestThroughPgBouncer).
 
 // leasePing: a lease holder that heard nothing for this long checks its connection.
 const leasePing = 10 * time.Second

@@ -73,6 +73,13 @@ func startJobs(t *testing.T, j *jobRecorder) [2]*Store {
 	t.Helper()
 	dsn := testenv.PostgresDB(t)
 	nodes := [2]*Store{openT(t, dsn), openT(t, dsn)}
+	runJobs(t, j, nodes)
+	return nodes
+}
+
+// runJobs runs the job on the two nodes until t ends.
+func runJobs(t *testing.T, j *jobRecorder, nodes [2]*Store) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
@@ -81,14 +88,18 @@ func startJobs(t *testing.T, j *jobRecorder) [2]*Store {
 			store.RunExclusive(ctx, s, "test-job", jobInterval, j.job(i), func(error) {})
 		})
 	}
-	return nodes
 }
 
 // TestLeaseOneNodeThenTakeoverOnClose: two nodes run one job under a lease: only one runs
 // it; when that node's store closes, the other takes over, and never are two runs at once.
 func TestLeaseOneNodeThenTakeoverOnClose(t *testing.T) {
 	var j jobRecorder
-	nodes := startJobs(t, &j)
+	oneNodeThenTakeoverOnClose(t, &j, startJobs(t, &j))
+}
+
+// oneNodeThenTakeoverOnClose is TestLeaseOneNodeThenTakeoverOnClose on nodes running j.
+func oneNodeThenTakeoverOnClose(t *testing.T, j *jobRecorder, nodes [2]*Store) {
+	t.Helper()
 	h := j.holder(t)
 	time.Sleep(10 * jobInterval)
 	other := 1 - h

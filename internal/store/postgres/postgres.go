@@ -87,7 +87,9 @@
 // a connection of its own by the node that took it (lease.go). The others try again every
 // interval; when the holder ends, its session ends, PostgreSQL frees the lock, and another
 // node takes over within one interval. Through a pooler in transaction mode session locks
-// do not work: jobs then need a direct connection (or a pool in session mode).
+// do not work, and nor do migrations' (below): livegate supports PostgreSQL itself, or
+// PgBouncer in session mode (TestThroughPgBouncer; the timeouts above then go in its
+// ignore_startup_parameters and on the database, see poolerHint).
 //
 // # Schema
 //
@@ -105,6 +107,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -190,7 +193,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	if err := s.pool.Ping(ctx); err != nil {
 		s.pool.Close()
-		return nil, fmt.Errorf("postgres: connect to %s: %w", s.host, err)
+		return nil, fmt.Errorf("postgres: connect to %s: %w%s", s.host, err, poolerHint(err))
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.pool.Close()
@@ -203,6 +206,23 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	s.commits = groupcommit.Start("postgres", s.commitBatch)
 	go s.notifier()
 	return s, nil
+}
+
+// poolerHint says what to do when a connection pooler refused the session settings every
+// connection asks for (defaultParams): PgBouncer fails the login on a startup parameter it
+// does not know, unless its ignore_startup_parameters lists it.
+func poolerHint(err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || !strings.Contains(pgErr.Message, "unsupported startup parameter") {
+		return ""
+	}
+	names := make([]string, 0, len(defaultParams))
+	for k := range defaultParams {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return fmt.Sprintf(" (a connection pooler such as PgBouncer refused a session setting: list %s in its ignore_startup_parameters, and set them on the database instead, with ALTER DATABASE ... SET; see the README, \"More than one machine\")",
+		strings.Join(names, ","))
 }
 
 // Pool is the store's connection pool (for tests and tools that need raw SQL).
