@@ -107,3 +107,28 @@ func livez(t testing.TB, admin string) (int, string) {
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
 }
+
+// TestTimeoutsOffWarned: a server on PostgreSQL whose session timeouts are off (here set to 0
+// in the URL; behind PgBouncer, dropped by it) says so once at start, naming them; with
+// livegate's defaults it says nothing of them.
+func TestTimeoutsOffWarned(t *testing.T) {
+	dsn := testenv.PostgresDB(t)
+	for _, tc := range []struct {
+		url string
+		off string
+	}{
+		{dsn, ""},
+		{dsn + "&lock_timeout=0&idle_in_transaction_session_timeout=0", `"off":["idle_in_transaction_session_timeout","lock_timeout"]`},
+	} {
+		s := startServer(t, t.TempDir(), func(c *server.Config) { c.DatabaseURL = tc.url })
+		log := s.log.String()
+		warned := strings.Count(log, "PostgreSQL session timeouts are off")
+		switch {
+		case tc.off == "" && warned != 0:
+			t.Errorf("%s: warned of timeouts off:\n%s", tc.url, log)
+		case tc.off != "" && (warned != 1 || !strings.Contains(log, tc.off)):
+			t.Errorf("%s: want one warning with %s; log:\n%s", tc.url, tc.off, log)
+		}
+		s.stop()
+	}
+}

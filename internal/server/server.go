@@ -328,6 +328,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if pg, ok := db.(interface{ SetLogger(*slog.Logger) }); ok {
 		pg.SetLogger(log)
 	}
+	if pg, ok := db.(interface {
+		TimeoutsOff(context.Context) ([]string, error)
+	}); ok {
+		off, err := pg.TimeoutsOff(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(off) > 0 {
+			log.Warn("PostgreSQL session timeouts are off: a node that stalls while holding the write lock holds up every node's writes until it recovers; "+
+				"leave them to livegate's defaults, or set them on the database (behind PgBouncer, which drops them: see the README, \"More than one machine\")",
+				"off", off, "example", "ALTER DATABASE livegate SET lock_timeout = '10s'")
+		}
+	}
 	if c, ok := db.(interface {
 		ObserveCommits(func(int, time.Duration))
 	}); ok {

@@ -66,9 +66,21 @@ func TestThroughPgBouncer(t *testing.T) {
 		})
 	})
 
+	t.Run("timeouts dropped", func(t *testing.T) {
+		// PgBouncer drops them, and the database does not set them: TimeoutsOff says so.
+		s := openT(t, pgb.Via(testenv.PostgresDB(t)))
+		want := []string{"idle_in_transaction_session_timeout", "lock_timeout", "statement_timeout"}
+		if off, err := s.TimeoutsOff(t.Context()); err != nil || !slices.Equal(off, want) {
+			t.Errorf("TimeoutsOff = %v, %v; want %v", off, err, want)
+		}
+	})
+
 	t.Run("timeouts in force", func(t *testing.T) {
 		_, via := newDatabase(t)
 		s := openT(t, via)
+		if off, err := s.TimeoutsOff(t.Context()); err != nil || len(off) != 0 {
+			t.Errorf("TimeoutsOff = %v, %v; want none", off, err)
+		}
 		for name, want := range map[string]string{"lock_timeout": "10s", "statement_timeout": "30s", "idle_in_transaction_session_timeout": "1min"} {
 			var got string
 			if err := s.Pool().QueryRow(t.Context(), "SHOW "+name).Scan(&got); err != nil {

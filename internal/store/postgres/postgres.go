@@ -225,6 +225,26 @@ func poolerHint(err error) string {
 		strings.Join(names, ","))
 }
 
+// TimeoutsOff lists, by name, the session timeouts Open asks for (lock_timeout,
+// statement_timeout, idle_in_transaction_session_timeout) that are off (0) on the store's
+// connections: set to 0 in the URL, or dropped by a pooler (PgBouncer's
+// ignore_startup_parameters) and not set on the database instead.
+func (s *Store) TimeoutsOff(ctx context.Context) ([]string, error) {
+	names := make([]string, 0, len(defaultParams))
+	for k := range defaultParams {
+		names = append(names, k)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT name FROM pg_settings WHERE name = ANY($1) AND setting = '0' ORDER BY name`, names)
+	if err != nil {
+		return nil, describe(fmt.Errorf("postgres: read the session timeouts: %w", err))
+	}
+	off, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, describe(fmt.Errorf("postgres: read the session timeouts: %w", err))
+	}
+	return off, nil
+}
+
 // Pool is the store's connection pool (for tests and tools that need raw SQL).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 

@@ -166,17 +166,23 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-// TestSessionSettings: every connection has the timeouts, and the URL can set others.
+// TestSessionSettings: every connection has the timeouts, and the URL can set others;
+// TimeoutsOff names those set to 0.
 func TestSessionSettings(t *testing.T) {
 	dsn := testenv.PostgresDB(t)
 	for _, tc := range []struct {
 		url  string
 		want map[string]string
+		off  []string
 	}{
-		{dsn, map[string]string{"lock_timeout": "10s", "statement_timeout": "30s", "idle_in_transaction_session_timeout": "1min"}},
-		{dsn + "&lock_timeout=250ms", map[string]string{"lock_timeout": "250ms", "statement_timeout": "30s"}},
+		{dsn, map[string]string{"lock_timeout": "10s", "statement_timeout": "30s", "idle_in_transaction_session_timeout": "1min"}, nil},
+		{dsn + "&lock_timeout=250ms", map[string]string{"lock_timeout": "250ms", "statement_timeout": "30s"}, nil},
+		{dsn + "&lock_timeout=0&statement_timeout=0", map[string]string{"lock_timeout": "0", "statement_timeout": "0"}, []string{"lock_timeout", "statement_timeout"}},
 	} {
 		s := openT(t, tc.url)
+		if off, err := s.TimeoutsOff(t.Context()); err != nil || !slices.Equal(off, tc.off) {
+			t.Errorf("%s: TimeoutsOff = %v, %v; want %v", tc.url, off, err, tc.off)
+		}
 		for name, want := range tc.want {
 			var got string
 			if err := s.Pool().QueryRow(t.Context(), "SHOW "+name).Scan(&got); err != nil {
