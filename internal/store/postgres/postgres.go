@@ -105,6 +105,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"runtime"
 	"slices"
@@ -133,6 +134,9 @@ var defaultParams = map[string]string{
 	"statement_timeout":                   "30s",
 	"idle_in_transaction_session_timeout": "60s",
 }
+
+// timeoutNames are defaultParams' names, sorted.
+var timeoutNames = slices.Sorted(maps.Keys(defaultParams))
 
 // migrateLockKey is the advisory lock key held while migrating ("livegate" in ASCII).
 const migrateLockKey int64 = 0x6c69766567617465
@@ -216,13 +220,8 @@ func poolerHint(err error) string {
 	if !errors.As(err, &pgErr) || !strings.Contains(pgErr.Message, "unsupported startup parameter") {
 		return ""
 	}
-	names := make([]string, 0, len(defaultParams))
-	for k := range defaultParams {
-		names = append(names, k)
-	}
-	slices.Sort(names)
 	return fmt.Sprintf(" (a connection pooler such as PgBouncer refused a session setting: list %s in its ignore_startup_parameters, and set them on the database instead, with ALTER DATABASE ... SET; see the README, \"More than one machine\")",
-		strings.Join(names, ","))
+		strings.Join(timeoutNames, ","))
 }
 
 // TimeoutsOff lists, by name, the session timeouts Open asks for (lock_timeout,
@@ -230,11 +229,7 @@ func poolerHint(err error) string {
 // connections: set to 0 in the URL, or dropped by a pooler (PgBouncer's
 // ignore_startup_parameters) and not set on the database instead.
 func (s *Store) TimeoutsOff(ctx context.Context) ([]string, error) {
-	names := make([]string, 0, len(defaultParams))
-	for k := range defaultParams {
-		names = append(names, k)
-	}
-	rows, err := s.pool.Query(ctx, `SELECT name FROM pg_settings WHERE name = ANY($1) AND setting = '0' ORDER BY name`, names)
+	rows, err := s.pool.Query(ctx, `SELECT name FROM pg_settings WHERE name = ANY($1) AND setting = '0' ORDER BY name`, timeoutNames)
 	if err != nil {
 		return nil, describe(fmt.Errorf("postgres: read the session timeouts: %w", err))
 	}
