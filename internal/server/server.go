@@ -622,14 +622,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	for _, w := range s.workers() {
 		g.Go(func() error { return w.Run(gctx) })
 	}
+	// A gRPC server stopped before its Serve began (a shutdown as the process starts)
+	// returns ErrServerStopped, as net/http returns ErrServerClosed: a clean stop too.
 	g.Go(func() error {
-		if err := s.grpc.Serve(s.grpcLis); err != nil {
+		if err := s.grpc.Serve(s.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("serve gRPC: %w", err)
 		}
 		return nil
 	})
 	g.Go(func() error {
-		if err := s.internal.Serve(s.internalLis); err != nil {
+		if err := s.internal.Serve(s.internalLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("serve the gateway's gRPC: %w", err)
 		}
 		return nil
