@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -64,62 +65,45 @@ logfile = %s
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(bin, ini)
+	// Stopped at t's cleanup with SIGINT (PgBouncer's immediate shutdown), killed if it has
+	// not exited 10 s later.
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, ini)
 	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if c.asUser != nil {
-		uid, _ := strconv.ParseUint(c.asUser.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(c.asUser.Gid, 10, 32)
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: c.credential()}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
+	cmd.WaitDelay = 10 * time.Second
 	var out SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
+		cancel()
 		t.Fatalf("start PgBouncer: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	log := func() string {
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+	})
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	waitListening(t, "PgBouncer", addr, Deadline, exited, func() string {
 		b, _ := os.ReadFile(filepath.Join(dir, "pgbouncer.log"))
 		return tail(out.String()+string(b), 2000)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGINT) // PgBouncer's immediate shutdown
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
 	})
-
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	for deadline := time.Now().Add(Deadline); ; {
-		select {
-		case err := <-exited:
-			t.Fatalf("PgBouncer exited at start (%v):\n%s", err, log())
-		default:
-		}
-		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("PgBouncer does not listen on %s:\n%s", addr, log())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return &PgBouncer{addr: addr, cluster: c}
+	return &PgBouncer{addr: addr, server: net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port))}
 }
 
 // PgBouncer is a running PgBouncer (StartPgBouncer).
 type PgBouncer struct {
-	addr    string
-	cluster *Cluster
+	addr   string // where it listens
+	server string // the cluster's address, which it connects to
 }
 
 // Via turns dsn, a URL of a database on the cluster (Cluster.CreateDatabase, PostgresDB),
 // into the same database's URL through this PgBouncer.
 func (p *PgBouncer) Via(dsn string) string {
-	return strings.Replace(dsn, net.JoinHostPort("127.0.0.1", strconv.Itoa(p.cluster.port)), p.addr, 1)
+	return strings.Replace(dsn, p.server, p.addr, 1)
 }

@@ -173,12 +173,20 @@ func (c *Cluster) chown(path string) error {
 	return nil
 }
 
+// credential is the server's user's, for a command run as that user (nil when not root).
+func (c *Cluster) credential() *syscall.Credential {
+	if c.asUser == nil {
+		return nil
+	}
+	uid, _ := strconv.ParseUint(c.asUser.Uid, 10, 32)
+	gid, _ := strconv.ParseUint(c.asUser.Gid, 10, 32)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+}
+
 // run runs cmd as the server's user, returning its output in the error when it fails.
 func (c *Cluster) run(cmd *exec.Cmd) error {
 	if c.asUser != nil {
-		uid, _ := strconv.ParseUint(c.asUser.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(c.asUser.Gid, 10, 32)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.credential()}
 		cmd.Env = append(os.Environ(), "HOME="+c.asUser.HomeDir, "USER=postgres", "LOGNAME=postgres")
 	}
 	cmd.Dir = c.dir

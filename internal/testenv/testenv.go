@@ -125,6 +125,13 @@ func (n *Nginx) Log() string { return n.log.String() }
 // waitDial waits until addr accepts TCP connections.
 func (n *Nginx) waitDial(t testing.TB, addr string, within time.Duration) {
 	t.Helper()
+	waitListening(t, "nginx", addr, within, n.exited, n.Log)
+}
+
+// waitListening waits until addr accepts TCP connections, failing t when the program (what)
+// exits first (exited closes), showing its log, or when within has passed.
+func waitListening(t testing.TB, what, addr string, within time.Duration, exited <-chan struct{}, log func() string) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
@@ -133,12 +140,12 @@ func (n *Nginx) waitDial(t testing.TB, addr string, within time.Duration) {
 			return
 		}
 		select {
-		case <-n.exited:
-			t.Fatalf("nginx exited before it listened on %s:\n%s", addr, n.Log())
+		case <-exited:
+			t.Fatalf("%s exited before it listened on %s:\n%s", what, addr, log())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nginx does not accept connections on %s after %v: %v", addr, within, err)
+			t.Fatalf("%s does not accept connections on %s after %v: %v\n%s", what, addr, within, err, log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
