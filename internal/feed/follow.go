@@ -273,18 +273,25 @@ func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send 
 		default:
 		}
 		if tick.Swap(false) {
-			timer.Reset(jitter(every))
 			if recheck != nil {
 				if err := recheck(); err != nil {
 					return cursor, err
 				}
 			}
-			if time.Since(*lastSent) >= every && progress(hub, sub, &cursor) {
+			// A progress comes once nothing was sent for a jittered interval: now, if the
+			// last message went at least the shortest one ago; else the next tick is set for
+			// when its interval is up. (Ticks a jittered interval apart that each wanted a
+			// full interval since the last message sent most progress a tick late: 8-10 s
+			// apart for the default 5 s.)
+			quiet := time.Since(*lastSent)
+			if quiet >= every-every/5 && progress(hub, sub, &cursor) {
 				if err := send.Progress(cursor); err != nil {
 					return cursor, err
 				}
 				*lastSent = time.Now()
+				quiet = 0
 			}
+			timer.Reset(max(jitter(every)-quiet, every/5))
 			continue
 		}
 		<-sub.wake

@@ -114,10 +114,11 @@ func (l *memLog) commitN(tn store.Tenant, n int) []uint64 {
 
 // fakeSender records what Follow delivers. Event may be made to block (gate) or fail.
 type fakeSender struct {
-	mu       sync.Mutex
-	seqs     []uint64
-	progress []uint64
-	changed  chan struct{} // has a value after each call
+	mu         sync.Mutex
+	seqs       []uint64
+	progress   []uint64
+	progressAt []time.Time   // when each progress was sent
+	changed    chan struct{} // has a value after each call
 
 	// gateAt blocks Event of this sequence until gate is closed (0: never).
 	gateAt  uint64
@@ -157,6 +158,7 @@ func (s *fakeSender) Progress(head uint64) error {
 		s.checkProgress(head, s.seqs)
 	}
 	s.progress = append(s.progress, head)
+	s.progressAt = append(s.progressAt, time.Now())
 	s.mu.Unlock()
 	s.poke()
 	return nil
@@ -442,6 +444,35 @@ func TestFollowProgressWaitsForIdle(t *testing.T) {
 	}
 	head := l.commit(tenantB, "peer.join.success")[0]
 	s.waitUntil(t, "progress once idle", func(_, pr []uint64) bool { return slices.Contains(pr, head) })
+}
+
+// TestFollowProgressInterval: an idle subscriber gets a progress every ProgressEvery
+// (jittered down by up to 20%), not one tick late: until 2026-11-29 they came 1.6-2 times
+// ProgressEvery apart (8-10 s for the default 5 s). The median of 6 intervals, so that one
+// late timer on a busy machine does not decide it.
+func TestFollowProgressInterval(t *testing.T) {
+	const every = 200 * time.Millisecond
+	l := newMemLog()
+	l.commitN(tenantA, 1)
+	s := newFakeSender()
+	start := time.Now()
+	startFollow(t, t.Context(), l, feed.Filter{}, 0, s, feed.Options{ProgressEvery: every})
+	s.waitUntil(t, "6 progress messages", func(_, pr []uint64) bool { return len(pr) >= 6 })
+	s.mu.Lock()
+	at := slices.Clone(s.progressAt[:6])
+	s.mu.Unlock()
+	gaps := make([]time.Duration, len(at))
+	for i, when := range at {
+		prev := start
+		if i > 0 {
+			prev = at[i-1]
+		}
+		gaps[i] = when.Sub(prev)
+	}
+	sorted := slices.Sorted(slices.Values(gaps))
+	if median := (sorted[2] + sorted[3]) / 2; median < every*4/5 || median > every*3/2 {
+		t.Errorf("progress every %v (median; intervals %v), want %v less up to 20%%", median, gaps, every)
+	}
 }
 
 // TestFollowEnds: how Follow ends, and what it has sent by then.
