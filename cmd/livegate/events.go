@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -225,11 +226,13 @@ func permanentError(st *status.Status, cursor uint64) error {
 	case codes.PermissionDenied:
 		hint = "the token belongs to another account or app than --account/--app"
 	case codes.OutOfRange:
-		oldest := "?"
-		if info := apierror.Info(st); info != nil && info.GetMetadata()["oldest_sequence"] != "" {
-			oldest = info.GetMetadata()["oldest_sequence"]
+		info := apierror.Info(st)
+		switch {
+		case info.GetReason() == string(apierror.ReasonCursorAhead):
+			hint = fmt.Sprintf("this server has no event %d yet: --after came from another server, or the database was restored from an older backup; start again with --after %s for new events, or --after 0 for all", cursor, cmp.Or(info.GetMetadata()["head_sequence"], "N"))
+		default:
+			hint = fmt.Sprintf("events after %d are no longer all kept (the oldest is %s); start again with --after 0 to read what is left", cursor, cmp.Or(info.GetMetadata()["oldest_sequence"], "?"))
 		}
-		hint = fmt.Sprintf("events after %d are no longer all kept (the oldest is %s); start again with --after 0 to read what is left", cursor, oldest)
 	case codes.InvalidArgument:
 		hint = "check the flags"
 	}

@@ -234,14 +234,16 @@ func TestEventsTailPermanentErrors(t *testing.T) {
 	oldest := oldestSequence(t, s, creds)
 
 	for _, tc := range []struct {
-		name string
-		args []string
-		want []string
+		name    string
+		args    []string
+		want    []string
+		wantNot []string
 	}{
-		{"bad token", []string{"--token", "lgt_nope", "--account", "acme", "--app", "web"}, []string{"UNAUTHENTICATED", "--token"}},
-		{"other tenant", []string{"--token", creds.APIToken, "--account", "acme", "--app", "other"}, []string{"PERMISSION_DENIED"}},
-		{"bad filter", []string{"--token", creds.APIToken, "--account", "acme", "--app", "web", "--source", "zoom"}, []string{"INVALID_ARGUMENT", "source"}},
-		{"old cursor", []string{"--token", creds.APIToken, "--account", "acme", "--app", "web", "--after", "1"}, []string{"OUT_OF_RANGE", "the oldest is " + strconv.FormatUint(oldest, 10)}},
+		{"bad token", []string{"--token", "lgt_nope", "--account", "acme", "--app", "web"}, []string{"UNAUTHENTICATED", "--token"}, nil},
+		{"other tenant", []string{"--token", creds.APIToken, "--account", "acme", "--app", "other"}, []string{"PERMISSION_DENIED"}, nil},
+		{"bad filter", []string{"--token", creds.APIToken, "--account", "acme", "--app", "web", "--source", "zoom"}, []string{"INVALID_ARGUMENT", "source"}, nil},
+		{"old cursor", []string{"--token", creds.APIToken, "--account", "acme", "--app", "web", "--after", "1"}, []string{"OUT_OF_RANGE", "the oldest is " + strconv.FormatUint(oldest, 10)}, []string{"no event"}},
+		{"cursor ahead", []string{"--token", creds.APIToken, "--account", "acme", "--app", "web", "--after", "99"}, []string{"OUT_OF_RANGE", "beyond the newest event", "no event 99", "--after 4 for new events"}, []string{"no longer all kept"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, _, result := runTail(t, append([]string{"--server", s.srv.GRPCAddr()}, tc.args...)...)
@@ -253,6 +255,11 @@ func TestEventsTailPermanentErrors(t *testing.T) {
 				for _, w := range tc.want {
 					if !strings.Contains(err.Error(), w) {
 						t.Errorf("error %q does not say %q", err, w)
+					}
+				}
+				for _, w := range tc.wantNot {
+					if strings.Contains(err.Error(), w) {
+						t.Errorf("error %q says %q", err, w)
 					}
 				}
 			case <-time.After(tailWait):
