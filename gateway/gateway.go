@@ -307,6 +307,16 @@ func limitBody(next http.Handler, budget *semaphore.Weighted, m *metrics.Metrics
 			writeTooLarge(w)
 			return
 		}
+		if isStreamRoute(r) && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+			// A subscription is a GET with no body, and its stream clears the read deadline
+			// (streaming): one waiting for a declared body would wait for ever, holding its
+			// share of the budget for the life of the stream. The connection closes after the
+			// answer: net/http would otherwise read a chunked body up to the read timeout
+			// before it.
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusBadRequest, "a feed subscription (GET) has no request body", string(apierror.ReasonInvalidArgument))
+			return
+		}
 		if budget != nil && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 			need := r.ContentLength
 			if need < 0 {

@@ -191,6 +191,39 @@ func TestStalledUploadIsCut(t *testing.T) {
 	}
 }
 
+// TestStreamWithBodyRefused: a feed subscription (NDJSON or SSE) that declares a request
+// body, with or without a token, is answered 400 at once. Its stream clears the read
+// deadline, so until 2026-11-29 it waited for the body for ever (no answer after minutes),
+// holding its declared length of the bodies-in-flight budget: 64 of them gave every tenant
+// 429 on every request with a body.
+func TestStreamWithBodyRefused(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp("acc-sb", "app-sb")
+	base := "/accounts/acc-sb/realtime/kit/app-sb"
+	for _, path := range []string{base + "/events:stream", base + "/events/sse"} {
+		for _, framing := range []string{"Content-Length: 1048576", "Transfer-Encoding: chunked"} {
+			for _, token := range []string{"", creds.APIToken} {
+				head := []string{"GET " + path + " HTTP/1.1", "Host: livegate.test", framing}
+				if token != "" {
+					head = append(head, "Authorization: Bearer "+token)
+				}
+				resp, raw, err := readAnswer(t, rawConn(t, s, head, ""))
+				if err != nil {
+					t.Errorf("GET %s with %s (token: %v): no answer: %v", path, framing, token != "", err)
+					continue
+				}
+				if code, _, reason := envelope(t, raw); resp.StatusCode != http.StatusBadRequest || code != 400 || reason != "INVALID_ARGUMENT" {
+					t.Errorf("GET %s with %s (token: %v): %d %s, want 400 INVALID_ARGUMENT", path, framing, token != "", resp.StatusCode, raw)
+				}
+			}
+		}
+	}
+	// The budget is whole: a delivery with a body is taken.
+	if resp := s.post(hmsPath("acc-sb", "app-sb"), map[string]string{"X-Webhook-Secret": creds.WebhookSecret}, hmsBody("peer.join.success", "room-sb", 0)); resp.Status != http.StatusOK {
+		t.Errorf("a delivery after the refused streams: %d %s, want 200", resp.Status, resp.Raw)
+	}
+}
+
 // TestStalledWebhookUploadIs408: a webhook caller admitted from its headers that then stalls
 // its body gets 408 after the read timeout, on the raw webhook routes too.
 func TestStalledWebhookUploadIs408(t *testing.T) {
