@@ -156,6 +156,10 @@ type Limits struct {
 	GRPCKeepaliveTimeout time.Duration
 	// GRPCMaxConnIdle closes (GOAWAY) a gRPC connection without a call for this long.
 	GRPCMaxConnIdle time.Duration
+	// GRPCHandshakeTimeout closes a new gRPC connection that has not sent its HTTP/2
+	// preface and settings within this long (gRPC's own default is 120 s, during which a
+	// silent connection holds one of MaxGRPCConns).
+	GRPCHandshakeTimeout time.Duration
 	// GatewayMaxRecvBytes bounds one message the REST gateway receives from the gRPC server
 	// (an event, a ListEvents page). Not a flag: it only needs to exceed what the server
 	// sends.
@@ -179,6 +183,7 @@ func DefaultLimits() Limits {
 		GRPCKeepaliveTime:        time.Minute,
 		GRPCKeepaliveTimeout:     20 * time.Second,
 		GRPCMaxConnIdle:          5 * time.Minute,
+		GRPCHandshakeTimeout:     10 * time.Second,
 		GatewayMaxRecvBytes:      16 << 20,
 	}
 }
@@ -204,6 +209,7 @@ func (l Limits) withDefaults() Limits {
 	fill(&l.GRPCKeepaliveTime, d.GRPCKeepaliveTime)
 	fill(&l.GRPCKeepaliveTimeout, d.GRPCKeepaliveTimeout)
 	fill(&l.GRPCMaxConnIdle, d.GRPCMaxConnIdle)
+	fill(&l.GRPCHandshakeTimeout, d.GRPCHandshakeTimeout)
 	fillInt(&l.HTTPMaxHeaderBytes, d.HTTPMaxHeaderBytes)
 	fillInt(&l.HTTPMaxBodyBytesInFlight, d.HTTPMaxBodyBytesInFlight)
 	fillInt(&l.MaxHTTPConns, d.MaxHTTPConns)
@@ -252,6 +258,7 @@ func (l Limits) grpcServerOptions() []grpc.ServerOption {
 			Time:              orInfinity(l.GRPCKeepaliveTime),
 			Timeout:           orInfinity(l.GRPCKeepaliveTimeout),
 		}),
+		grpc.ConnectionTimeout(orInfinity(l.GRPCHandshakeTimeout)),
 	}
 	if l.GRPCMaxStreamsPerConn > 0 {
 		opts = append(opts, grpc.MaxConcurrentStreams(uint32(min(l.GRPCMaxStreamsPerConn, math.MaxUint32))))

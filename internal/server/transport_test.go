@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
@@ -514,6 +516,36 @@ func TestHTTPConnectionLimit(t *testing.T) {
 	_ = held[0].Close()
 	if err := get(transportWait); err != nil {
 		t.Fatalf("after a held connection closed: %v", err)
+	}
+}
+
+// TestGRPCSilentConnectionClosed: a gRPC connection that never sends its HTTP/2 preface is
+// closed after the handshake timeout, freeing its place under MaxGRPCConns for a real
+// client. Until 2026-11-29 gRPC's default of 120 s applied: --grpc-max-conns silent sockets
+// kept every new gRPC client out for two minutes.
+func TestGRPCSilentConnectionClosed(t *testing.T) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
+		c.Limits.MaxGRPCConns = 1
+		c.Limits.GRPCHandshakeTimeout = 300 * time.Millisecond
+	})
+	silent, err := net.Dial("tcp", s.srv.GRPCAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	start := time.Now()
+	_ = silent.SetReadDeadline(time.Now().Add(transportWait))
+	// The server sends its settings at once; then it closes the connection.
+	_, err = io.Copy(io.Discard, silent)
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("a silent gRPC connection was still open after %v", transportWait)
+	}
+	t.Logf("the silent connection was closed after %v", time.Since(start).Round(time.Millisecond))
+	// Its place is free: a client is served.
+	ctx, cancel := context.WithTimeout(t.Context(), transportWait)
+	defer cancel()
+	if _, err := healthpb.NewHealthClient(dialFeed(t, s.srv.GRPCAddr())).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true)); err != nil {
+		t.Fatalf("a client after the silent connection: %v", err)
 	}
 }
 
