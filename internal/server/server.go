@@ -160,6 +160,12 @@ type Limits struct {
 	// preface and settings within this long (gRPC's own default is 120 s, during which a
 	// silent connection holds one of MaxGRPCConns).
 	GRPCHandshakeTimeout time.Duration
+	// AdminMaxConns, AdminReadTimeout and AdminMaxHeaderBytes bound the admin listener
+	// (metrics, health, pprof), whose clients are a few scrapers and operators; its write
+	// timeout is fixed (adminWriteTimeout). Not flags.
+	AdminMaxConns       int
+	AdminReadTimeout    time.Duration
+	AdminMaxHeaderBytes int
 	// GatewayMaxRecvBytes bounds one message the REST gateway receives from the gRPC server
 	// (an event, a ListEvents page). Not a flag: it only needs to exceed what the server
 	// sends.
@@ -185,6 +191,9 @@ func DefaultLimits() Limits {
 		GRPCMaxConnIdle:          5 * time.Minute,
 		GRPCHandshakeTimeout:     10 * time.Second,
 		GatewayMaxRecvBytes:      16 << 20,
+		AdminMaxConns:            64,
+		AdminReadTimeout:         30 * time.Second,
+		AdminMaxHeaderBytes:      64 << 10,
 	}
 }
 
@@ -217,6 +226,9 @@ func (l Limits) withDefaults() Limits {
 	fillInt(&l.GRPCMaxStreamsPerConn, d.GRPCMaxStreamsPerConn)
 	fillInt(&l.GRPCMaxRecvBytes, d.GRPCMaxRecvBytes)
 	fillInt(&l.GatewayMaxRecvBytes, d.GatewayMaxRecvBytes)
+	fillInt(&l.AdminMaxConns, d.AdminMaxConns)
+	fill(&l.AdminReadTimeout, d.AdminReadTimeout)
+	fillInt(&l.AdminMaxHeaderBytes, d.AdminMaxHeaderBytes)
 	return l
 }
 
@@ -276,6 +288,10 @@ func limitListener(lis net.Listener, n int) net.Listener {
 	}
 	return netutil.LimitListener(lis, n)
 }
+
+// adminWriteTimeout bounds writing an admin listener's answer: long enough for a CPU profile
+// or trace of up to 2 minutes (net/http/pprof refuses a longer one).
+const adminWriteTimeout = 2*time.Minute + 30*time.Second
 
 // The gateway refuses webhook callers from their headers with the webhook service's checks.
 var _ gateway.WebhookAdmitter = (*webhook.Server)(nil)
@@ -500,7 +516,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		if s.adminLis, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 			return nil, fmt.Errorf("listen for the admin listener on %s: %w", cfg.AdminAddr, err)
 		}
-		s.admin = &http.Server{Handler: adminHandler(m, s.ready), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		s.adminLis = limitListener(s.adminLis, lim.AdminMaxConns)
+		s.admin = &http.Server{
+			Handler:           adminHandler(m, s.ready),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       on(lim.AdminReadTimeout),
+			WriteTimeout:      adminWriteTimeout,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    on(lim.AdminMaxHeaderBytes),
+		}
 	}
 	// The gateway is a gRPC client of this server (of the same services and interceptor
 	// chain, served in memory by s.internal), so both faces behave alike.

@@ -549,6 +549,68 @@ func TestGRPCSilentConnectionClosed(t *testing.T) {
 	}
 }
 
+// TestAdminListenerBounded: the admin listener (metrics, health, pprof) bounds its clients as
+// the public one does: a request that declares a body it never sends is answered and its
+// connection closed after the read timeout, and connections past AdminMaxConns wait to be
+// accepted. Until 2026-11-29 it had neither: GET /livez with Content-Length: 5 and no body
+// was still open after 90 s, and enough of them ran the process out of file descriptors,
+// the public listeners too.
+func TestAdminListenerBounded(t *testing.T) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
+		c.AdminAddr = "127.0.0.1:0"
+		c.Limits.AdminReadTimeout = 300 * time.Millisecond
+		c.Limits.AdminMaxConns = 2
+	})
+	dial := func() net.Conn {
+		conn, err := net.Dial("tcp", s.srv.AdminAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return conn
+	}
+	stalled := dial()
+	if _, err := io.WriteString(stalled, "GET /livez HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = stalled.SetReadDeadline(time.Now().Add(transportWait))
+	answer, err := io.ReadAll(stalled)
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("a request stalled in its body was still open after %v (read %q)", transportWait, answer)
+	}
+
+	// Two connections held (each served once, then idle); a third waits until one closes.
+	var held []net.Conn
+	for range 2 {
+		conn := dial()
+		if _, err := io.WriteString(conn, "GET /livez HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(transportWait))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("held connection: %v %v", resp, err)
+		}
+		held = append(held, conn)
+	}
+	get := func(wait time.Duration) error {
+		c := &http.Client{Timeout: wait, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := c.Get("http://" + s.srv.AdminAddr() + "/livez")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}
+	if err := get(time.Second); err == nil {
+		t.Fatal("a third admin connection was served while two were held with a limit of 2")
+	}
+	_ = held[0].Close()
+	if err := get(transportWait); err != nil {
+		t.Fatalf("after a held admin connection closed: %v", err)
+	}
+}
+
 // TestBodyOverLimitIs413: a body over 1 MiB is 413 PAYLOAD_TOO_LARGE with the same message
 // on REST API and webhook routes, declared or chunked.
 func TestBodyOverLimitIs413(t *testing.T) {
