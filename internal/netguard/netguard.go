@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"syscall"
 )
 
@@ -115,9 +116,10 @@ func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// CheckURL checks a URL an app registers: absolute, https (or http if allowed), a host, at
-// most MaxURLBytes, and, unless AllowPrivate, every address its host resolves to (with r;
-// nil: net.DefaultResolver) public. The error says what is wrong in words an app can act on.
+// CheckURL checks a URL an app registers: absolute, https (or http if allowed), a host, a
+// port (if it names one) from 1 to 65535, at most MaxURLBytes, and, unless AllowPrivate,
+// every address its host resolves to (with r; nil: net.DefaultResolver) public. The error
+// says what is wrong in words an app can act on.
 func (p Policy) CheckURL(ctx context.Context, raw string, r *net.Resolver) error {
 	if len(raw) > MaxURLBytes {
 		return fmt.Errorf("is %d bytes long; at most %d are allowed", len(raw), MaxURLBytes)
@@ -138,6 +140,9 @@ func (p Policy) CheckURL(ctx context.Context, raw string, r *net.Resolver) error
 	if host == "" {
 		return errors.New("has no host")
 	}
+	if err := checkPort(u.Port()); err != nil {
+		return err
+	}
 	if p.AllowPrivate {
 		return nil
 	}
@@ -155,6 +160,19 @@ func (p Policy) CheckURL(ctx context.Context, raw string, r *net.Resolver) error
 		if err := CheckAddr(ip); err != nil {
 			return explain(fmt.Errorf("host %s resolves to %w", host, err))
 		}
+	}
+	return nil
+}
+
+// checkPort checks a URL's port (url.URL.Port): empty (the scheme's), or a decimal number
+// from 1 to 65535. url.Parse lets any run of digits through (0, 99999), and every delivery
+// to such a port would fail.
+func checkPort(port string) error {
+	if port == "" {
+		return nil
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("has port %q; a port must be a number from 1 to 65535", port)
 	}
 	return nil
 }

@@ -22,6 +22,12 @@ import (
 // connection can be reused; a longer answer closes it instead.
 const drainBytes = 64 << 10
 
+// maxAnswerHeaderBytes bounds the header block of a receiver's answer. net/http's default
+// is 10 MiB, so a hostile receiver could make every attempt in flight read that much (64
+// attempts: some 640 MB); a webhook answer needs a status line and a few headers, and a
+// longer block fails the attempt ("server response headers exceeded 65536 bytes").
+const maxAnswerHeaderBytes = 64 << 10
+
 // client posts deliveries: through a dialer that refuses non-public addresses (netguard),
 // following no redirect, each request bounded by a timeout, and at most a bounded number in
 // flight across all endpoints, and of those at most perApp for one app (so that an app whose
@@ -83,15 +89,16 @@ func newClientPerApp(policy netguard.Policy, timeout time.Duration, maxConcurren
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: policy.Control}
 	tr := &http.Transport{
 		// No proxy: a proxy would dial for us, around the address check.
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          max(maxConcurrent, 16),
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   timeout,
-		ResponseHeaderTimeout: timeout,
-		ExpectContinueTimeout: time.Second,
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           max(maxConcurrent, 16),
+		MaxIdleConnsPerHost:    4,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    timeout,
+		ResponseHeaderTimeout:  timeout,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: maxAnswerHeaderBytes,
 	}
 	return &client{
 		http: &http.Client{
