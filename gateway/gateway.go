@@ -12,11 +12,13 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"golang.org/x/sync/semaphore"
@@ -167,11 +169,44 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 	}
 	// CORS inside the access log (preflights are logged) and before the body limit and the
 	// 415 check (a preflight has no body to judge).
-	h, err := withCORS(limitBody(postOnlyWebhooksIn(mux), bodyBudget(opts.MaxBodyBytesInFlight), opts.Metrics), opts.CORSOrigins)
+	h, err := withCORS(limitBody(utf8URL(postOnlyWebhooksIn(mux)), bodyBudget(opts.MaxBodyBytesInFlight), opts.Metrics), opts.CORSOrigins)
 	if err != nil {
 		return nil, err
 	}
 	return accessLog(h, log, opts.TrustedProxies, opts.Metrics), nil
+}
+
+// utf8URL answers 400 a request whose path or query, percent-decoded, is not UTF-8: every
+// path parameter and query parameter becomes a protobuf string, which must be UTF-8, and
+// the call would fail marshalling it, a 500.
+func utf8URL(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !utf8.ValidString(r.URL.Path) || !validQuery(r.URL.RawQuery) {
+			writeError(w, http.StatusBadRequest, "the URL's path and query must be UTF-8 (once percent-decoded)", string(apierror.ReasonInvalidArgument))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// validQuery reports whether every key and value of a raw query decodes to UTF-8 (one that
+// does not decode at all is left to the handler's own parsing).
+func validQuery(raw string) bool {
+	if raw == "" {
+		return true
+	}
+	q, _ := url.ParseQuery(raw)
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // providerSource is the delivery source of a webhook or RTMP callback path ("" for others):

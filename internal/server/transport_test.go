@@ -611,6 +611,45 @@ func TestAdminListenerBounded(t *testing.T) {
 	}
 }
 
+// TestNonUTF8URLIs400: a path or query parameter that percent-decodes to bytes that are not
+// UTF-8 is 400 INVALID_ARGUMENT, with or without a token, on every kind of route. Until
+// 2026-11-29 it was a 500 ("grpc: error while marshaling: string field contains invalid
+// UTF-8"): anyone could raise the server's 5xx rate.
+func TestNonUTF8URLIs400(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp("acc-u8", "app-u8")
+	base := "/accounts/acc-u8/realtime/kit/app-u8"
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/accounts/%ff/realtime/kit/b/livestreams"},
+		{"GET", base + "/meetings/%ff/active-livestream"},
+		{"GET", base + "/livestreams/sessions/%ff"},
+		{"GET", base + "/events?type=%ff."},
+		{"GET", base + "/events?%ff=1"},
+		{"GET", base + "/events:stream?room_id=%ff"},
+		{"GET", base + "/events/sse?room_id=%ff"},
+		{"POST", base + "/webhooks/%ff"},
+	} {
+		for _, token := range []string{"", creds.APIToken} {
+			req, err := http.NewRequest(tc.method, s.base+tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if code, _, reason := envelope(t, raw); resp.StatusCode != http.StatusBadRequest || code != 400 || reason != "INVALID_ARGUMENT" {
+				t.Errorf("%s %s (token: %v): %d %s, want 400 INVALID_ARGUMENT", tc.method, tc.path, token != "", resp.StatusCode, raw)
+			}
+		}
+	}
+}
+
 // TestBodyOverLimitIs413: a body over 1 MiB is 413 PAYLOAD_TOO_LARGE with the same message
 // on REST API and webhook routes, declared or chunked.
 func TestBodyOverLimitIs413(t *testing.T) {
