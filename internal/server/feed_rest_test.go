@@ -503,9 +503,14 @@ func TestFeedSSEErrors(t *testing.T) {
 		{"bad Last-Event-ID", "/events/sse?after_sequence=3", lastEventID("x1"), 400, "INVALID_ARGUMENT", []string{"Last-Event-ID", "x1"}},
 		{"bad only_new", "/events/sse?only_new=maybe", rfBearer(f.token), 400, "INVALID_ARGUMENT", []string{"only_new"}},
 		{"bad source", "/events/sse?source=zoom", rfBearer(f.token), 400, "INVALID_ARGUMENT", []string{"source"}},
+		{"too many sources", "/events/sse?source=hms" + strings.Repeat("&source=hms", 32), rfBearer(f.token), 400, "INVALID_ARGUMENT", []string{"source", "no more than 32"}},
+		{"duplicate sources", "/events/sse?source=hms&source=amity&source=hms", rfBearer(f.token), 400, "INVALID_ARGUMENT", []string{"source", "unique"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := f.open(t, f.path(tc.path), tc.header)
+			if resp.StatusCode == http.StatusOK && tc.status != http.StatusOK {
+				t.Fatalf("status 200 (the stream started), want %d", tc.status) // its body never ends
+			}
 			raw, _ := io.ReadAll(resp.Body)
 			r := restResponse{Status: resp.StatusCode, Raw: raw}
 			if r.Status != tc.status {

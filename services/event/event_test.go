@@ -186,6 +186,18 @@ func TestListEventsErrors(t *testing.T) {
 			_, err := f.client.ListEvents(ctx, r)
 			return err
 		}, codes.InvalidArgument, "", nil, []string{"type"}},
+		{"too many sources", f.tokenA, func(ctx context.Context) error {
+			r := listReq(tenantA)
+			r.Source = slices.Repeat([]string{"hms"}, 33)
+			_, err := f.client.ListEvents(ctx, r)
+			return err
+		}, codes.InvalidArgument, "", nil, []string{"source", "no more than 32"}},
+		{"duplicate sources", f.tokenA, func(ctx context.Context) error {
+			r := listReq(tenantA)
+			r.Source = []string{"hms", "amity", "hms"}
+			_, err := f.client.ListEvents(ctx, r)
+			return err
+		}, codes.InvalidArgument, "", nil, []string{"source", "unique"}},
 		{"event not found", f.tokenA, func(ctx context.Context) error {
 			_, err := f.client.GetEvent(ctx, &livegatev1.GetEventRequest{AccountId: "acc-a", AppId: "app-a", Sequence: 42})
 			return err
@@ -270,43 +282,54 @@ func TestSubscribeErrors(t *testing.T) {
 		code   codes.Code
 		reason apierror.Reason
 		meta   map[string]string
+		msgs   []string
 	}{
-		{"no token", "", func() *livegatev1.SubscribeRequest { return subReq(tenantA) }, codes.Unauthenticated, apierror.ReasonUnauthenticated, nil},
-		{"another tenant", f.tokenB, func() *livegatev1.SubscribeRequest { return subReq(tenantA) }, codes.PermissionDenied, apierror.ReasonPermissionDenied, nil},
+		{"no token", "", func() *livegatev1.SubscribeRequest { return subReq(tenantA) }, codes.Unauthenticated, apierror.ReasonUnauthenticated, nil, nil},
+		{"another tenant", f.tokenB, func() *livegatev1.SubscribeRequest { return subReq(tenantA) }, codes.PermissionDenied, apierror.ReasonPermissionDenied, nil, nil},
 		{"cursor ahead", f.tokenA, func() *livegatev1.SubscribeRequest {
 			r := subReq(tenantA)
 			r.AfterSequence = 7
 			return r
-		}, codes.OutOfRange, apierror.ReasonCursorAhead, map[string]string{"head_sequence": "6"}},
+		}, codes.OutOfRange, apierror.ReasonCursorAhead, map[string]string{"head_sequence": "6"}, nil},
 		{"cursor compacted", f.tokenA, func() *livegatev1.SubscribeRequest {
 			r := subReq(tenantA)
 			r.AfterSequence = 1
 			return r
-		}, codes.OutOfRange, apierror.ReasonCursorCompacted, map[string]string{"oldest_sequence": "4"}},
+		}, codes.OutOfRange, apierror.ReasonCursorCompacted, map[string]string{"oldest_sequence": "4"}, nil},
 		{"bad source filter", f.tokenA, func() *livegatev1.SubscribeRequest {
 			r := subReq(tenantA)
 			r.Source = []string{"zoom"}
 			return r
-		}, codes.InvalidArgument, "", nil},
+		}, codes.InvalidArgument, "", nil, nil},
 		{"too many types", f.tokenA, func() *livegatev1.SubscribeRequest {
 			r := subReq(tenantA)
 			for range 33 {
 				r.Type = append(r.Type, "peer.")
 			}
 			return r
-		}, codes.InvalidArgument, "", nil},
+		}, codes.InvalidArgument, "", nil, nil},
+		{"too many sources", f.tokenA, func() *livegatev1.SubscribeRequest {
+			r := subReq(tenantA)
+			r.Source = slices.Repeat([]string{"hms"}, 33)
+			return r
+		}, codes.InvalidArgument, "", nil, []string{"source", "no more than 32"}},
+		{"duplicate sources", f.tokenA, func() *livegatev1.SubscribeRequest {
+			r := subReq(tenantA)
+			r.Source = []string{"hms", "hms"}
+			return r
+		}, codes.InvalidArgument, "", nil, []string{"source", "unique"}},
 		{"bad account id", f.tokenA, func() *livegatev1.SubscribeRequest {
 			r := subReq(tenantA)
 			r.AccountId = "acc a"
 			return r
-		}, codes.PermissionDenied, apierror.ReasonPermissionDenied, nil},
+		}, codes.PermissionDenied, apierror.ReasonPermissionDenied, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stream, err := f.client.Subscribe(ctxOf(t, tc.token), tc.req())
 			if err == nil {
 				_, err = stream.Recv()
 			}
-			meta := wantStatus(t, tc.name, err, tc.code, tc.reason)
+			meta := wantStatus(t, tc.name, err, tc.code, tc.reason, tc.msgs...)
 			for k, v := range tc.meta {
 				if meta[k] != v {
 					t.Errorf("metadata %v, want %s=%s", meta, k, v)

@@ -1283,8 +1283,8 @@ type SubscribeRequest struct {
 	// Event types: an exact type (`hls.started.success`) or a prefix ending in '.' (`hls.`,
 	// `peer.`); any may match. REST query parameter `type`, repeatable.
 	Type []string `protobuf:"bytes,5,rep,name=type,proto3" json:"type,omitempty"`
-	// Sources (`hms`, `amity`, `rtmp`, `livegate`); any may match. REST query parameter
-	// `source`, repeatable.
+	// Sources (`hms`, `amity`, `rtmp`, `livegate`), each at most once; any may match. REST
+	// query parameter `source`, repeatable.
 	Source []string `protobuf:"bytes,6,rep,name=source,proto3" json:"source,omitempty"`
 	// Only events about this livegate livestream.
 	LivestreamId string `protobuf:"bytes,7,opt,name=livestream_id,json=livestreamId,proto3" json:"livestream_id,omitempty"`
@@ -1525,8 +1525,8 @@ type ListEventsRequest struct {
 	// Event types: an exact type (`hls.started.success`) or a prefix ending in '.' (`hls.`,
 	// `peer.`); any may match. REST query parameter `type`, repeatable.
 	Type []string `protobuf:"bytes,6,rep,name=type,proto3" json:"type,omitempty"`
-	// Sources (`hms`, `amity`, `rtmp`, `livegate`); any may match. REST query parameter
-	// `source`, repeatable.
+	// Sources (`hms`, `amity`, `rtmp`, `livegate`), each at most once; any may match. REST
+	// query parameter `source`, repeatable.
 	Source []string `protobuf:"bytes,7,rep,name=source,proto3" json:"source,omitempty"`
 	// Only events about this livegate livestream.
 	LivestreamId string `protobuf:"bytes,8,opt,name=livestream_id,json=livestreamId,proto3" json:"livestream_id,omitempty"`
@@ -1886,15 +1886,15 @@ const file_livegate_v1_event_proto_rawDesc = "" +
 	"\rfailing_since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\ffailingSince\x12\x16\n" +
 	"\x06cursor\x18\x06 \x01(\x04R\x06cursor\";\n" +
 	"\x0eUnknownPayload\x12)\n" +
-	"\x03raw\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x03raw\"\xff\x02\n" +
+	"\x03raw\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x03raw\"\x83\x03\n" +
 	"\x10SubscribeRequest\x12;\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\taccountId\x123\n" +
 	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x12%\n" +
 	"\x0eafter_sequence\x18\x03 \x01(\x04R\rafterSequence\x12\x19\n" +
 	"\bonly_new\x18\x04 \x01(\bR\aonlyNew\x12%\n" +
-	"\x04type\x18\x05 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10 \"\ar\x05\x10\x01\x18\x80\x01R\x04type\x12>\n" +
-	"\x06source\x18\x06 \x03(\tB&\xbaH#\x92\x01 \"\x1er\x1cR\x03hmsR\x05amityR\x04rtmpR\blivegateR\x06source\x12-\n" +
+	"\x04type\x18\x05 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10 \"\ar\x05\x10\x01\x18\x80\x01R\x04type\x12B\n" +
+	"\x06source\x18\x06 \x03(\tB*\xbaH'\x92\x01$\x10 \x18\x01\"\x1er\x1cR\x03hmsR\x05amityR\x04rtmpR\blivegateR\x06source\x12-\n" +
 	"\rlivestream_id\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\flivestreamId\x12!\n" +
 	"\aroom_id\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x06roomId\"|\n" +
 	"\x11SubscribeResponse\x12*\n" +
@@ -1902,13 +1902,13 @@ const file_livegate_v1_event_proto_rawDesc = "" +
 	"\bprogress\x18\x02 \x01(\v2\x15.livegate.v1.ProgressH\x00R\bprogressB\x06\n" +
 	"\x04kind\"/\n" +
 	"\bProgress\x12#\n" +
-	"\rhead_sequence\x18\x01 \x01(\x04R\fheadSequence\"\x8f\x03\n" +
+	"\rhead_sequence\x18\x01 \x01(\x04R\fheadSequence\"\x93\x03\n" +
 	"\x11ListEventsRequest\x12;\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\taccountId\x123\n" +
 	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x12%\n" +
-	"\x04type\x18\x06 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10 \"\ar\x05\x10\x01\x18\x80\x01R\x04type\x12>\n" +
-	"\x06source\x18\a \x03(\tB&\xbaH#\x92\x01 \"\x1er\x1cR\x03hmsR\x05amityR\x04rtmpR\blivegateR\x06source\x12-\n" +
+	"\x04type\x18\x06 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10 \"\ar\x05\x10\x01\x18\x80\x01R\x04type\x12B\n" +
+	"\x06source\x18\a \x03(\tB*\xbaH'\x92\x01$\x10 \x18\x01\"\x1er\x1cR\x03hmsR\x05amityR\x04rtmpR\blivegateR\x06source\x12-\n" +
 	"\rlivestream_id\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\flivestreamId\x12!\n" +
 	"\aroom_id\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x06roomId\x12'\n" +
 	"\tpage_size\x18\x03 \x01(\x05B\n" +
