@@ -122,13 +122,16 @@ func streamErrorHandler(ctx context.Context, err error) *status.Status {
 
 func errorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	// grpc-gateway reports a body it could not read as a parse error: over the limit is
-	// 413, not received in time is 408.
+	// 413, not received in time is 408, no room in the bodies-in-flight budget is 429.
 	switch max(bodyFailure(r.Context()), bodyFailure(ctx)) {
 	case bodyTooLarge:
 		writeTooLarge(w)
 		return
 	case bodyTimedOut:
 		writeBodyTimeout(w)
+		return
+	case bodyOverBudget:
+		writeBodyBusy(w)
 		return
 	}
 	st, ok := status.FromError(err)

@@ -85,10 +85,10 @@ type Options struct {
 	// `events:stream`) may block before the client is cut: a subscriber that stopped reading
 	// is let go after this long instead of being held for ever. Zero: no limit.
 	StallTimeout time.Duration
-	// MaxBodyBytesInFlight bounds the request bodies being received at once, all routes
-	// together: a request with a body reserves its declared length (MaxBodyBytes when it
-	// is chunked) until it has been answered, and one that finds no room is answered 429
-	// with Retry-After. Zero: DefaultMaxBodyBytesInFlight; negative: no limit.
+	// MaxBodyBytesInFlight bounds the request body bytes received and not yet answered, all
+	// routes together: a request holds what it has read of its body until it has been
+	// answered, and one whose read finds no room is answered 429 with Retry-After. Zero:
+	// DefaultMaxBodyBytesInFlight; negative: no limit.
 	MaxBodyBytesInFlight int64
 	// Log records one access log line per request (see accessLog) and callers refused by
 	// Admitter. Nil: not recorded.
@@ -246,7 +246,7 @@ func refusedBeforeCall(m *metrics.Metrics, r *http.Request, source string) {
 	switch bodyFailure(r.Context()) {
 	case bodyTooLarge:
 		m.Delivery(source, metrics.OutcomeTooLarge)
-	case bodyTimedOut:
+	case bodyTimedOut, bodyOverBudget:
 		m.Delivery(source, metrics.OutcomeError)
 	default:
 		m.Delivery(source, metrics.OutcomeInvalid)
@@ -324,15 +324,17 @@ func successStatus(_ context.Context, w http.ResponseWriter, m proto.Message) er
 }
 
 // limitBody bounds request bodies. One over MaxBodyBytes is refused: at once when the
-// length is declared, and when a chunked body runs over, by the read error. The bodies being
-// received at once are bounded by budget (nil: not bounded): a request with a body reserves
-// its declared length, or MaxBodyBytes when chunked, until it is answered, so that slow or
-// stalled uploads hold a bounded amount of memory whoever sends them; one that finds no room
-// is answered 429 with Retry-After at once, before its body is read.
+// length is declared, and when a chunked body runs over, by the read error. The body bytes
+// received and not yet answered, all requests together, are bounded by budget (nil: not
+// bounded): each request holds what it has read of its body until it is answered, so that
+// slow or stalled uploads hold a bounded amount of memory whoever sends them. A read that
+// finds no room fails, and the request is answered 429 with Retry-After (errorHandler,
+// readBody). What counts is what arrived, not what a request declares: a connection that
+// declares a body and sends nothing holds nothing.
 //
 // grpc-gateway turns a body read error into INVALID_ARGUMENT and loses it, so what went
-// wrong (over the limit, or not received within the server's read timeout) is recorded on
-// the request too (see bodyFailure), and errorHandler answers 413 or 408 for it.
+// wrong (over the limit or the budget, or not received within the server's read timeout) is
+// recorded on the request too (see bodyFailure), and errorHandler answers 413, 429 or 408.
 func limitBody(next http.Handler, budget *semaphore.Weighted, m *metrics.Metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxBodyBytes {
@@ -342,56 +344,68 @@ func limitBody(next http.Handler, budget *semaphore.Weighted, m *metrics.Metrics
 			writeTooLarge(w)
 			return
 		}
-		if isStreamRoute(r) && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
+		if isStreamRoute(r) && hasBody {
 			// A subscription is a GET with no body, and its stream clears the read deadline
-			// (streaming): one waiting for a declared body would wait for ever, holding its
-			// share of the budget for the life of the stream. The connection closes after the
-			// answer: net/http would otherwise read a chunked body up to the read timeout
-			// before it.
+			// (streaming): one waiting for a declared body would wait for ever. The
+			// connection closes after the answer: net/http would otherwise read a chunked
+			// body up to the read timeout before it.
 			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusBadRequest, "a feed subscription (GET) has no request body", string(apierror.ReasonInvalidArgument))
 			return
 		}
-		if budget != nil && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-			need := r.ContentLength
-			if need < 0 {
-				need = MaxBodyBytes
-			}
-			if !budget.TryAcquire(need) {
-				if src := providerSource(r.URL.Path); src != "" && r.Method == http.MethodPost {
-					m.Delivery(src, metrics.OutcomeError)
-				}
-				w.Header().Set("Retry-After", bodyRetryAfter)
-				writeError(w, http.StatusTooManyRequests,
-					"too many request bodies are being received at once: retry after "+bodyRetryAfter+"s", string(apierror.ReasonTooManyRequests))
-				return
-			}
-			defer budget.Release(need)
-		}
 		failed := new(atomic.Int32)
 		r = r.WithContext(context.WithValue(r.Context(), bodyFailureKey{}, failed))
-		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, MaxBodyBytes), failed: failed}
+		body := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, MaxBodyBytes), failed: failed}
+		if budget != nil && hasBody {
+			body.budget = budget
+			defer func() { budget.Release(body.held) }()
+		}
+		r.Body = body
 		next.ServeHTTP(w, r)
 	})
+}
+
+// errBodyBudget fails a body read that found no room in the bodies-in-flight budget.
+var errBodyBudget = errors.New("too many request bodies are being received at once")
+
+// writeBodyBusy answers a request whose body found no room in the budget: 429 with
+// Retry-After (bodies in flight are answered within the server's read timeout, usually far
+// sooner).
+func writeBodyBusy(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", bodyRetryAfter)
+	writeError(w, http.StatusTooManyRequests,
+		"too many request bodies are being received at once: retry after "+bodyRetryAfter+"s", string(apierror.ReasonTooManyRequests))
 }
 
 type bodyFailureKey struct{}
 
 // How reading a request body failed, as recorded by limitedBody.
 const (
-	bodyOK       int32 = iota
-	bodyTooLarge       // read past MaxBodyBytes
-	bodyTimedOut       // not received within the server's read timeout
+	bodyOK         int32 = iota
+	bodyTooLarge         // read past MaxBodyBytes
+	bodyTimedOut         // not received within the server's read timeout
+	bodyOverBudget       // no room in the bodies-in-flight budget
 )
 
-// limitedBody records how its reader failed.
+// limitedBody records how its reader failed, and holds what it read in the budget (if any)
+// until limitBody releases it.
 type limitedBody struct {
 	io.ReadCloser
 	failed *atomic.Int32
+	budget *semaphore.Weighted
+	held   int64 // read, and held in budget; read by limitBody once the handler has returned
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
+	if n > 0 && b.budget != nil {
+		if !b.budget.TryAcquire(int64(n)) {
+			b.failed.CompareAndSwap(bodyOK, bodyOverBudget)
+			return 0, errBodyBudget
+		}
+		b.held += int64(n)
+	}
 	if err != nil {
 		if f := classifyBodyError(err); f != bodyOK {
 			b.failed.CompareAndSwap(bodyOK, f)
@@ -404,6 +418,8 @@ func classifyBodyError(err error) int32 {
 	var tooBig *http.MaxBytesError
 	var netErr net.Error
 	switch {
+	case errors.Is(err, errBodyBudget):
+		return bodyOverBudget
 	case errors.As(err, &tooBig):
 		return bodyTooLarge
 	case errors.As(err, &netErr) && netErr.Timeout():

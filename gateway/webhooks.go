@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -99,15 +100,16 @@ func registerWebhooks(mux *runtime.ServeMux, conn grpc.ClientConnInterface, admi
 }
 
 // readBody reads a whole request body, answering itself (413 over MaxBodyBytes, 408 not
-// received within the read timeout, 400 cut short) when it cannot. A body of declared length
-// is read into one buffer of that size (limitBody has refused one over MaxBodyBytes), so it
-// costs its length once; io.ReadAll would grow a buffer and copy it again at the end.
+// received within the read timeout, 429 no room in the bodies-in-flight budget, 400 cut
+// short) when it cannot. A body of declared length up to readChunk (every real delivery) is
+// read into one buffer of that size, so it costs its length once (io.ReadAll would grow a
+// buffer and copy it again at the end); a longer one grows as its bytes arrive, so a caller
+// that declares 1 MiB and sends nothing costs nothing.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	var body []byte
 	var err error
 	if n := r.ContentLength; n > 0 && n <= MaxBodyBytes {
-		body = make([]byte, n)
-		_, err = io.ReadFull(r.Body, body)
+		body, err = readDeclared(r.Body, int(n))
 	} else {
 		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	}
@@ -119,11 +121,40 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	case classifyBodyError(err) == bodyTimedOut:
 		writeBodyTimeout(w)
 		return nil, false
+	case errors.Is(err, errBodyBudget):
+		writeBodyBusy(w)
+		return nil, false
 	case err != nil:
 		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error(), "INVALID_ARGUMENT")
 		return nil, false
 	}
 	return body, true
+}
+
+// readChunk is how much of a declared body readDeclared allocates before any of it arrives.
+const readChunk = 64 << 10
+
+// readDeclared reads a body of declared length n: into one buffer of n bytes when n is at
+// most readChunk, else into one that doubles from readChunk as the bytes arrive.
+func readDeclared(r io.Reader, n int) ([]byte, error) {
+	body := make([]byte, 0, min(n, readChunk))
+	for len(body) < n {
+		if len(body) == cap(body) {
+			body = slices.Grow(body, min(cap(body), n-len(body)))
+		}
+		m, err := r.Read(body[len(body):min(cap(body), n)])
+		body = body[:len(body)+m]
+		if err != nil {
+			if err == io.EOF && len(body) < n {
+				err = io.ErrUnexpectedEOF
+			}
+			if err != io.EOF {
+				return nil, err
+			}
+			break
+		}
+	}
+	return body, nil
 }
 
 func (h *webhooks) hms(w http.ResponseWriter, r *http.Request, params map[string]string) {

@@ -133,8 +133,8 @@ type Limits struct {
 	HTTPIdleTimeout time.Duration
 	// HTTPMaxHeaderBytes bounds a request's headers (and request line).
 	HTTPMaxHeaderBytes int
-	// HTTPMaxBodyBytesInFlight bounds the request bodies being received at once: a request
-	// reserves its declared length (1 MiB when chunked) until answered; one that finds no
+	// HTTPMaxBodyBytesInFlight bounds the request body bytes received and not yet answered:
+	// a request holds what it has read of its body until answered; one whose read finds no
 	// room gets 429 with Retry-After (see gateway.Options.MaxBodyBytesInFlight).
 	HTTPMaxBodyBytesInFlight int
 	// MaxHTTPConns bounds concurrent HTTP connections; past it, new connections wait in the

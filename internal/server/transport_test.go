@@ -249,11 +249,11 @@ func TestStalledWebhookUploadIs408(t *testing.T) {
 	}
 }
 
-// TestBodiesInFlightBounded: request bodies being received at once are bounded, whoever
-// sends them (here: Amity deliveries with a forged signature, which only the body can
-// disprove, stalled mid-body). Past the budget a request with a body is answered 429 with
-// Retry-After at once; requests without a body are not affected; once the stalled uploads
-// are gone, bodies are taken again.
+// TestBodiesInFlightBounded: request body bytes received and not yet answered are bounded,
+// whoever sends them (here: Amity deliveries with a forged signature, which only the body
+// can disprove, stalled one byte short of their end). Past the budget a request with a body
+// is answered 429 with Retry-After; requests without a body are not affected; once the
+// stalled uploads are gone, bodies are taken again.
 func TestBodiesInFlightBounded(t *testing.T) {
 	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Limits.HTTPMaxBodyBytesInFlight = 2 << 20
@@ -266,7 +266,7 @@ func TestBodiesInFlightBounded(t *testing.T) {
 			"x-amity-signature: Zm9yZ2Vk",
 			"Content-Type: application/json",
 			fmt.Sprintf("Content-Length: %d", 1<<20),
-		}, `{"event":"v`)
+		}, `{"event":"`+strings.Repeat("v", 1<<20-11))
 	}
 	stalled := []net.Conn{stall(), stall()}
 	// answered reports whether the server has answered conn (it holds no budget then).
@@ -294,7 +294,7 @@ func TestBodiesInFlightBounded(t *testing.T) {
 	if resp.Status != http.StatusTooManyRequests || resp.Body["errors"].([]any)[0].(map[string]any)["reason"] != "TOO_MANY_REQUESTS" {
 		t.Fatalf("delivery past the body budget: %d %s, want 429 TOO_MANY_REQUESTS", resp.Status, resp.Raw)
 	}
-	req, _ := http.NewRequest(http.MethodPost, s.base+hmsPath(ft.acc, ft.app), strings.NewReader("{}"))
+	req, _ := http.NewRequest(http.MethodPost, s.base+hmsPath(ft.acc, ft.app), bytes.NewReader(hmsBody("peer.join.success", "r", 3)))
 	req.Header.Set("X-Webhook-Secret", ft.secret)
 	r, err := rfHTTP.Do(req)
 	if err != nil {
@@ -315,6 +315,40 @@ func TestBodiesInFlightBounded(t *testing.T) {
 		_, err := postHMS(s.base, ft, hmsBody("peer.join.success", "r", 2))
 		return err == nil
 	})
+}
+
+// TestDeclaredBodiesHoldNothing: what counts against the bodies-in-flight budget is what
+// has arrived, not what a request declares. Connections that declare 1 MiB bodies, more
+// than the whole budget together, and send none of it (no token needed: an Amity delivery
+// is only judged by its body) leave every other tenant's deliveries and requests with
+// bodies untouched. Until 2026-11-29 each reserved its declared length: 64 of them gave
+// every tenant 429 for the 30 s of the read timeout, renewable.
+func TestDeclaredBodiesHoldNothing(t *testing.T) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
+		c.Limits.HTTPMaxBodyBytesInFlight = 2 << 20
+	})
+	ft := newFeedTenant(s, "acc-dh", "app-dh")
+	for _, path := range []string{amityPath("acc-x", "app-x"), "/accounts/acc-x/realtime/kit/app-x/livestreams"} {
+		for range 4 {
+			rawConn(t, s, []string{
+				"POST " + path + " HTTP/1.1",
+				"Host: livegate.test",
+				"x-amity-signature: Zm9yZ2Vk",
+				"Authorization: Bearer lgt_nope",
+				"Content-Type: application/json",
+				fmt.Sprintf("Content-Length: %d", 1<<20),
+			}, "")
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the server has read their headers
+	for i := range 5 {
+		if _, err := postHMS(s.base, ft, hmsBody("peer.join.success", "r", i)); err != nil {
+			t.Fatalf("a delivery while 8 declared 1 MiB bodies were pending: %v", err)
+		}
+	}
+	if got := s.rest(http.MethodPost, "/accounts/acc-dh/realtime/kit/app-dh/livestreams", ft.token, map[string]any{"name": "x"}); got.Status != http.StatusCreated {
+		t.Errorf("a create while 8 declared 1 MiB bodies were pending: %d %s", got.Status, got.Raw)
+	}
 }
 
 func firstLine(b []byte) string {
