@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -43,10 +44,28 @@ func (p *unixSecondsQueryParser) Parse(msg proto.Message, values url.Values, fil
 			rewritten[key][i] = time.Unix(secs, 0).UTC().Format(time.RFC3339)
 		}
 	}
+	parsed := values
 	if rewritten != nil {
-		values = rewritten
+		parsed = rewritten
 	}
-	return p.DefaultQueryParser.Parse(msg, values, filter)
+	err := p.DefaultQueryParser.Parse(msg, parsed, filter)
+	if err != nil {
+		// grpc-gateway's own message names RFC 3339 alone: say both forms a time takes.
+		for key, vs := range values {
+			if !isTimestampField(msg.ProtoReflect().Descriptor(), key) {
+				continue
+			}
+			for _, v := range vs {
+				if _, ok := unixSeconds(v); ok {
+					continue
+				}
+				if _, perr := time.Parse(time.RFC3339Nano, v); perr != nil {
+					return fmt.Errorf("%s %q: must be an RFC 3339 time (2026-11-29T10:00:00Z) or Unix seconds (1795946400)", key, v)
+				}
+			}
+		}
+	}
+	return err
 }
 
 // unixSeconds reads v as a whole number of seconds within the range a Timestamp can hold.

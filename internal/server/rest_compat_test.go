@@ -60,8 +60,8 @@ func TestAnalyticsTimeFormats(t *testing.T) {
 
 	for _, bad := range []string{"12abc", "1.5", "99999999999999", "yesterday", "+"} {
 		r := s.rest("GET", prefix+"/analytics/livestreams/overall?start_time="+url.QueryEscape(bad), creds.APIToken, nil)
-		if msg := r.errorMessage(t); r.Status != 400 || !strings.Contains(msg, "start_time") {
-			t.Errorf("start_time=%s: %d %q, want 400 naming start_time", bad, r.Status, msg)
+		if msg := r.errorMessage(t); r.Status != 400 || !strings.Contains(msg, "start_time") || !strings.Contains(msg, "RFC 3339") || !strings.Contains(msg, "Unix seconds") {
+			t.Errorf("start_time=%s: %d %q, want 400 naming start_time and both forms it takes", bad, r.Status, msg)
 		}
 	}
 	r := s.rest("GET", prefix+"/analytics/livestreams/daywise?filters=livestream_id%3Dx", creds.APIToken, nil)
