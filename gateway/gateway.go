@@ -371,8 +371,11 @@ var errBodyBudget = errors.New("too many request bodies are being received at on
 
 // writeBodyBusy answers a request whose body found no room in the budget: 429 with
 // Retry-After (bodies in flight are answered within the server's read timeout, usually far
-// sooner).
+// sooner), and the connection closed after it: the rest of the body is not read (net/http
+// would otherwise read a remainder under 256 KiB before answering, for as long as the read
+// timeout when it does not come).
 func writeBodyBusy(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
 	w.Header().Set("Retry-After", bodyRetryAfter)
 	writeError(w, http.StatusTooManyRequests,
 		"too many request bodies are being received at once: retry after "+bodyRetryAfter+"s", string(apierror.ReasonTooManyRequests))

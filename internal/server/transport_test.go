@@ -277,22 +277,35 @@ func TestBodiesInFlightBounded(t *testing.T) {
 		var ne net.Error
 		return n > 0 || err != nil && !(errors.As(err, &ne) && ne.Timeout())
 	}
-	// The two stalled uploads hold the whole budget once the server has read their headers.
+	// The two stalled uploads hold the whole budget once the server has read their bodies.
 	// One may have been refused itself, if a probe below held a little of the budget when
-	// its headers arrived: it is then opened again.
+	// its last bytes were read: it is then opened again, and given time to be read before
+	// the next probe (a probe right behind it would win the race again and again on a busy
+	// machine).
 	var resp restResponse
 	testenv.WaitFor(t, "a delivery refused for want of body budget", func() bool {
+		reopened := false
 		for i, c := range stalled {
 			if answered(c) {
 				_ = c.Close()
 				stalled[i] = stall()
+				reopened = true
 			}
+		}
+		if reopened {
+			time.Sleep(100 * time.Millisecond)
+			return false
 		}
 		resp = s.rawPost(t, hmsPath(ft.acc, ft.app), "application/json", string(hmsBody("peer.join.success", "r", 1)), "X-Webhook-Secret", ft.secret)
 		return resp.Status != http.StatusOK
 	})
 	if resp.Status != http.StatusTooManyRequests || resp.Body["errors"].([]any)[0].(map[string]any)["reason"] != "TOO_MANY_REQUESTS" {
 		t.Fatalf("delivery past the body budget: %d %s, want 429 TOO_MANY_REQUESTS", resp.Status, resp.Raw)
+	}
+	// A third upload, refused part-way through its body (which it never finishes), is
+	// answered at once, not after the read timeout spent reading the rest.
+	if r, raw, err := readAnswer(t, stall()); err != nil || r.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("an upload refused part-way: %v %s %v, want 429 within %v", r, raw, err, transportWait)
 	}
 	req, _ := http.NewRequest(http.MethodPost, s.base+hmsPath(ft.acc, ft.app), bytes.NewReader(hmsBody("peer.join.success", "r", 3)))
 	req.Header.Set("X-Webhook-Secret", ft.secret)
