@@ -536,18 +536,36 @@ func TestHTTPConnectionLimit(t *testing.T) {
 	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.Limits.MaxHTTPConns = 2
 	})
-	// Two keep-alive connections, each served one request and then idle (held open).
+	checkTwoConnLimit(t, s.srv.HTTPAddr(), "/openapi.json")
+}
+
+// checkTwoConnLimit checks a listener at addr that accepts 2 connections at once: two
+// keep-alive connections, each served a GET of path and then held idle, make a third wait to
+// be accepted (a GET on it times out) until one of them closes.
+func checkTwoConnLimit(t *testing.T, addr, path string) {
+	t.Helper()
+	get := func(conn net.Conn) (*http.Response, error) {
+		if _, err := io.WriteString(conn, "GET "+path+" HTTP/1.1\r\nHost: livegate.test\r\n\r\n"); err != nil {
+			return nil, err
+		}
+		resp, _, err := readAnswer(t, conn)
+		return resp, err
+	}
 	var held []net.Conn
 	for range 2 {
-		conn := rawConn(t, s, []string{"GET /openapi.json HTTP/1.1", "Host: livegate.test"}, "")
-		if resp, _, err := readAnswer(t, conn); err != nil || resp.StatusCode != http.StatusOK {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		if resp, err := get(conn); err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("held connection: %v %v", resp, err)
 		}
 		held = append(held, conn)
 	}
-	get := func(wait time.Duration) error {
+	fresh := func(wait time.Duration) error {
 		c := &http.Client{Timeout: wait, Transport: &http.Transport{DisableKeepAlives: true}}
-		resp, err := c.Get(s.base + "/openapi.json")
+		resp, err := c.Get("http://" + addr + path)
 		if err != nil {
 			return err
 		}
@@ -557,11 +575,11 @@ func TestHTTPConnectionLimit(t *testing.T) {
 		}
 		return nil
 	}
-	if err := get(time.Second); err == nil {
+	if err := fresh(time.Second); err == nil {
 		t.Fatal("a third connection was served while two were held with a limit of 2")
 	}
 	_ = held[0].Close()
-	if err := get(transportWait); err != nil {
+	if err := fresh(transportWait); err != nil {
 		t.Fatalf("after a held connection closed: %v", err)
 	}
 }
@@ -608,15 +626,11 @@ func TestAdminListenerBounded(t *testing.T) {
 		c.Limits.AdminReadTimeout = 300 * time.Millisecond
 		c.Limits.AdminMaxConns = 2
 	})
-	dial := func() net.Conn {
-		conn, err := net.Dial("tcp", s.srv.AdminAddr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.Close() })
-		return conn
+	stalled, err := net.Dial("tcp", s.srv.AdminAddr())
+	if err != nil {
+		t.Fatal(err)
 	}
-	stalled := dial()
+	defer stalled.Close()
 	if _, err := io.WriteString(stalled, "GET /livez HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -627,35 +641,7 @@ func TestAdminListenerBounded(t *testing.T) {
 	}
 
 	// Two connections held (each served once, then idle); a third waits until one closes.
-	var held []net.Conn
-	for range 2 {
-		conn := dial()
-		if _, err := io.WriteString(conn, "GET /livez HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(transportWait))
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("held connection: %v %v", resp, err)
-		}
-		held = append(held, conn)
-	}
-	get := func(wait time.Duration) error {
-		c := &http.Client{Timeout: wait, Transport: &http.Transport{DisableKeepAlives: true}}
-		resp, err := c.Get("http://" + s.srv.AdminAddr() + "/livez")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		return nil
-	}
-	if err := get(time.Second); err == nil {
-		t.Fatal("a third admin connection was served while two were held with a limit of 2")
-	}
-	_ = held[0].Close()
-	if err := get(transportWait); err != nil {
-		t.Fatalf("after a held admin connection closed: %v", err)
-	}
+	checkTwoConnLimit(t, s.srv.AdminAddr(), "/livez")
 }
 
 // TestNonUTF8URLIs400: a path or query parameter that percent-decodes to bytes that are not
