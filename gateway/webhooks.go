@@ -1,13 +1,13 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -135,26 +135,24 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 const readChunk = 64 << 10
 
 // readDeclared reads a body of declared length n: into one buffer of n bytes when n is at
-// most readChunk, else into one that doubles from readChunk as the bytes arrive.
+// most readChunk, else into one that grows from readChunk as the bytes arrive.
 func readDeclared(r io.Reader, n int) ([]byte, error) {
-	body := make([]byte, 0, min(n, readChunk))
-	for len(body) < n {
-		if len(body) == cap(body) {
-			body = slices.Grow(body, min(cap(body), n-len(body)))
+	if n <= readChunk {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return nil, err
 		}
-		m, err := r.Read(body[len(body):min(cap(body), n)])
-		body = body[:len(body)+m]
-		if err != nil {
-			if err == io.EOF && len(body) < n {
-				err = io.ErrUnexpectedEOF
-			}
-			if err != io.EOF {
-				return nil, err
-			}
-			break
-		}
+		return body, nil
 	}
-	return body, nil
+	var buf bytes.Buffer
+	buf.Grow(readChunk)
+	if _, err := io.CopyN(&buf, r, int64(n)); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func (h *webhooks) hms(w http.ResponseWriter, r *http.Request, params map[string]string) {
