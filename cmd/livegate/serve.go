@@ -190,6 +190,8 @@ func limitFlags(fs *flag.FlagSet) func() (server.Limits, error) {
 		func(l *server.Limits) *int { return &l.GRPCMaxStreamsPerConn })
 	count("grpc-max-recv-bytes", "LIVEGATE_GRPC_MAX_RECV_BYTES", def.GRPCMaxRecvBytes, "largest gRPC request message",
 		func(l *server.Limits) *int { return &l.GRPCMaxRecvBytes })
+	count("grpc-max-header-bytes", "LIVEGATE_GRPC_MAX_HEADER_BYTES", def.GRPCMaxHeaderBytes, "largest gRPC call metadata (its header list, uncompressed)",
+		func(l *server.Limits) *int { return &l.GRPCMaxHeaderBytes })
 	dur("grpc-keepalive-min-time", "LIVEGATE_GRPC_KEEPALIVE_MIN_TIME", def.GRPCKeepaliveMinTime, "disconnect gRPC clients that ping more often than this",
 		func(l *server.Limits) *time.Duration { return &l.GRPCKeepaliveMinTime })
 	dur("grpc-keepalive-time", "LIVEGATE_GRPC_KEEPALIVE_TIME", def.GRPCKeepaliveTime, "ping a gRPC connection silent this long",

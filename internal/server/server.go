@@ -119,7 +119,8 @@ func (w WebhooksOut) Policy() netguard.Policy {
 // Limits bound what the HTTP and gRPC transports give one client. A zero field takes the
 // default (DefaultLimits); a negative value turns that limit off, except where the library
 // has a bound of its own, which then applies: HTTPMaxHeaderBytes (net/http's 1 MiB),
-// GRPCMaxRecvBytes (gRPC's 4 MiB), GRPCKeepaliveMinTime (any ping rate is accepted).
+// GRPCMaxRecvBytes (gRPC's 4 MiB), GRPCMaxHeaderBytes (gRPC's 16 MiB), GRPCKeepaliveMinTime
+// (any ping rate is accepted).
 type Limits struct {
 	// HTTPReadHeaderTimeout bounds reading a request's headers.
 	HTTPReadHeaderTimeout time.Duration
@@ -156,6 +157,9 @@ type Limits struct {
 	GRPCKeepaliveTimeout time.Duration
 	// GRPCMaxConnIdle closes (GOAWAY) a gRPC connection without a call for this long.
 	GRPCMaxConnIdle time.Duration
+	// GRPCMaxHeaderBytes bounds a gRPC call's metadata (its HTTP/2 header list, uncompressed),
+	// which the server holds for the life of the call; gRPC's own bound is 16 MiB.
+	GRPCMaxHeaderBytes int
 	// GRPCHandshakeTimeout closes a new gRPC connection that has not sent its HTTP/2
 	// preface and settings within this long (gRPC's own default is 120 s, during which a
 	// silent connection holds one of MaxGRPCConns).
@@ -190,6 +194,7 @@ func DefaultLimits() Limits {
 		GRPCKeepaliveTimeout:     20 * time.Second,
 		GRPCMaxConnIdle:          5 * time.Minute,
 		GRPCHandshakeTimeout:     10 * time.Second,
+		GRPCMaxHeaderBytes:       64 << 10,
 		GatewayMaxRecvBytes:      16 << 20,
 		AdminMaxConns:            64,
 		AdminReadTimeout:         30 * time.Second,
@@ -219,6 +224,7 @@ func (l Limits) withDefaults() Limits {
 	fill(&l.GRPCKeepaliveTimeout, d.GRPCKeepaliveTimeout)
 	fill(&l.GRPCMaxConnIdle, d.GRPCMaxConnIdle)
 	fill(&l.GRPCHandshakeTimeout, d.GRPCHandshakeTimeout)
+	fillInt(&l.GRPCMaxHeaderBytes, d.GRPCMaxHeaderBytes)
 	fillInt(&l.HTTPMaxHeaderBytes, d.HTTPMaxHeaderBytes)
 	fillInt(&l.HTTPMaxBodyBytesInFlight, d.HTTPMaxBodyBytesInFlight)
 	fillInt(&l.MaxHTTPConns, d.MaxHTTPConns)
@@ -277,6 +283,9 @@ func (l Limits) grpcServerOptions() []grpc.ServerOption {
 	}
 	if l.GRPCMaxRecvBytes > 0 {
 		opts = append(opts, grpc.MaxRecvMsgSize(l.GRPCMaxRecvBytes))
+	}
+	if l.GRPCMaxHeaderBytes > 0 {
+		opts = append(opts, grpc.MaxHeaderListSize(uint32(min(l.GRPCMaxHeaderBytes, math.MaxUint32))))
 	}
 	return opts
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
@@ -581,6 +582,32 @@ func checkTwoConnLimit(t *testing.T, addr, path string) {
 	_ = held[0].Close()
 	if err := fresh(transportWait); err != nil {
 		t.Fatalf("after a held connection closed: %v", err)
+	}
+}
+
+// TestGRPCMetadataBounded: a gRPC call's metadata, which the server holds for the life of
+// the call, is bounded: 32 KiB of it is taken, 128 KiB refused. Until 2026-11-29 gRPC's
+// 16 MiB applied: 60 never-read subscriptions with 15 MiB each pinned about 1 GB.
+func TestGRPCMetadataBounded(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	health := healthpb.NewHealthClient(dialFeed(t, s.srv.GRPCAddr()))
+	check := func(pad int) error {
+		ctx, cancel := context.WithTimeout(t.Context(), transportWait)
+		defer cancel()
+		ctx = metadata.AppendToOutgoingContext(ctx, "x-pad", strings.Repeat("p", pad))
+		_, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
+	}
+	if err := check(1); err != nil { // the connection is up, with the server's settings
+		t.Fatal(err)
+	}
+	if err := check(32 << 10); err != nil {
+		t.Errorf("32 KiB of metadata: %v, want it taken", err)
+	}
+	if err := check(128 << 10); err == nil {
+		t.Error("128 KiB of metadata was taken")
+	} else {
+		t.Logf("128 KiB of metadata: %v", err)
 	}
 }
 
