@@ -183,8 +183,8 @@ func appsRotate(ctx context.Context, name string, token bool, args []string, std
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	if *grace < 0 {
-		return fmt.Errorf("--grace %s: must not be negative", *grace)
+	if *grace < 0 || *grace > auth.MaxGrace {
+		return fmt.Errorf("--grace %s: must be between 0s and %s (7 days)", *grace, auth.MaxGrace)
 	}
 	db, err := f.open(ctx, false)
 	if err != nil {

@@ -93,9 +93,13 @@ func (m Manager) List(ctx context.Context) ([]store.App, error) {
 	return apps, err
 }
 
+// MaxGrace is the longest a rotated credential may stay valid (as for outbound webhook
+// secrets): past it, a "rotation" would leave the old credential working for good.
+const MaxGrace = 7 * 24 * time.Hour
+
 func checkGrace(grace time.Duration) error {
-	if grace < 0 {
-		return fmt.Errorf("grace %s: must not be negative", grace)
+	if grace < 0 || grace > MaxGrace {
+		return fmt.Errorf("grace %s: must be between 0s and %s (7 days)", grace, MaxGrace)
 	}
 	return nil
 }

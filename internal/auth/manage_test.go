@@ -85,6 +85,14 @@ func TestRotation(t *testing.T) {
 	if _, err := m.RotateToken(ctx, tenantA, -time.Second); err == nil {
 		t.Error("a negative grace was accepted")
 	}
+	for _, g := range []time.Duration{auth.MaxGrace + time.Second, 100 * 365 * 24 * time.Hour} {
+		if _, err := m.RotateToken(ctx, tenantA, g); err == nil {
+			t.Errorf("a grace of %s was accepted (at most %s)", g, auth.MaxGrace)
+		}
+		if _, err := m.RotateWebhookSecret(ctx, tenantA, g); err == nil {
+			t.Errorf("a webhook secret grace of %s was accepted (at most %s)", g, auth.MaxGrace)
+		}
+	}
 	if _, err := m.RotateToken(ctx, tenantB, time.Hour); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("rotating an unknown app: %v, want ErrNotFound", err)
 	}

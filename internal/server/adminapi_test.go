@@ -112,6 +112,13 @@ func TestAdminAPI(t *testing.T) {
 	if got := s.rest("POST", "/admin/v1/accounts/acme/apps/web/rotate-token", operatorToken, map[string]any{"grace": "-1s"}); got.Status != 400 {
 		t.Errorf("rotate-token with a negative grace: HTTP %d %s, want 400", got.Status, got.Raw)
 	}
+	// At most 7 days: a longer one would leave the old credential working for good (it was
+	// saturated to about 292 years before 2026-11-29).
+	for _, route := range []string{"rotate-token", "rotate-webhook-secret"} {
+		if got := s.rest("POST", "/admin/v1/accounts/acme/apps/web/"+route, operatorToken, map[string]any{"grace": "315576000000s"}); got.Status != 400 || !strings.Contains(string(got.Raw), "grace") {
+			t.Errorf("%s with a grace of 10,000 years: HTTP %d %s, want 400 naming grace", route, got.Status, got.Raw)
+		}
+	}
 	if got := s.rest("POST", "/admin/v1/accounts/acme/apps/nope/rotate-token", operatorToken, map[string]any{}); got.Status != 404 {
 		t.Errorf("rotate-token of an unknown app: HTTP %d %s, want 404", got.Status, got.Raw)
 	}
