@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/livegate/livegate/internal/store"
 )
@@ -101,6 +102,10 @@ func (q Queries) DeleteApp(ctx context.Context, t store.Tenant) error {
 const auditCols = `seq, at, actor, action, account_id, app_id, detail`
 
 func (q Queries) AuditEntries(ctx context.Context, after uint64, limit int) ([]store.AuditEntry, error) {
+	if after > math.MaxInt64 {
+		// Beyond any entry (int64(after) would wrap to a negative one and match them all).
+		return nil, nil
+	}
 	rows, err := q.Tx.Query(ctx, `SELECT `+auditCols+` FROM admin_audit WHERE seq > $1 ORDER BY seq LIMIT $2`, int64(after), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read the admin audit log: %w", err)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -212,6 +213,15 @@ func testAuditEntries(t *testing.T, s store.Store) {
 		mustNil(t, "AuditEntries after the first, limit 1", err)
 		if len(got) != 1 || got[0].Seq != entries[1].Seq {
 			t.Errorf("AuditEntries after %d, limit 1: %v", entries[0].Seq, got)
+		}
+		// A cursor past int64 is past every entry (it wrapped to a negative one and listed
+		// from the start until 2026-11-29).
+		for _, after := range []uint64{math.MaxInt64 + 1, math.MaxUint64} {
+			got, err = r.AuditEntries(ctx, after, 10)
+			mustNil(t, "AuditEntries after a huge cursor", err)
+			if len(got) != 0 {
+				t.Errorf("AuditEntries after %d: %d entries, want none", after, len(got))
+			}
 		}
 		return nil
 	})
