@@ -200,6 +200,8 @@ func limitFlags(fs *flag.FlagSet) func() (server.Limits, error) {
 		func(l *server.Limits) *time.Duration { return &l.GRPCKeepaliveTimeout })
 	dur("grpc-max-conn-idle", "LIVEGATE_GRPC_MAX_CONN_IDLE", def.GRPCMaxConnIdle, "close a gRPC connection without a call for this long",
 		func(l *server.Limits) *time.Duration { return &l.GRPCMaxConnIdle })
+	dur("grpc-request-timeout", "LIVEGATE_GRPC_REQUEST_TIMEOUT", def.GRPCRequestTimeout, "end a unary gRPC call whose request message has not arrived within this long of its headers",
+		func(l *server.Limits) *time.Duration { return &l.GRPCRequestTimeout })
 	dur("grpc-handshake-timeout", "LIVEGATE_GRPC_HANDSHAKE_TIMEOUT", def.GRPCHandshakeTimeout, "close a new gRPC connection that has not sent its HTTP/2 preface and settings within this",
 		func(l *server.Limits) *time.Duration { return &l.GRPCHandshakeTimeout })
 	return func() (server.Limits, error) {

@@ -160,6 +160,10 @@ type Limits struct {
 	// GRPCMaxHeaderBytes bounds a gRPC call's metadata (its HTTP/2 header list, uncompressed),
 	// which the server holds for the life of the call; gRPC's own bound is 16 MiB.
 	GRPCMaxHeaderBytes int
+	// GRPCRequestTimeout ends a unary call whose request message has not arrived within this
+	// long of its headers (see requestTimeout): gRPC reads a unary call's request before it
+	// is authenticated, and would wait for it as long as the connection lives.
+	GRPCRequestTimeout time.Duration
 	// GRPCHandshakeTimeout closes a new gRPC connection that has not sent its HTTP/2
 	// preface and settings within this long (gRPC's own default is 120 s, during which a
 	// silent connection holds one of MaxGRPCConns).
@@ -194,6 +198,7 @@ func DefaultLimits() Limits {
 		GRPCKeepaliveTimeout:     20 * time.Second,
 		GRPCMaxConnIdle:          5 * time.Minute,
 		GRPCHandshakeTimeout:     10 * time.Second,
+		GRPCRequestTimeout:       30 * time.Second,
 		GRPCMaxHeaderBytes:       64 << 10,
 		GatewayMaxRecvBytes:      16 << 20,
 		AdminMaxConns:            64,
@@ -224,6 +229,7 @@ func (l Limits) withDefaults() Limits {
 	fill(&l.GRPCKeepaliveTimeout, d.GRPCKeepaliveTimeout)
 	fill(&l.GRPCMaxConnIdle, d.GRPCMaxConnIdle)
 	fill(&l.GRPCHandshakeTimeout, d.GRPCHandshakeTimeout)
+	fill(&l.GRPCRequestTimeout, d.GRPCRequestTimeout)
 	fillInt(&l.GRPCMaxHeaderBytes, d.GRPCMaxHeaderBytes)
 	fillInt(&l.HTTPMaxHeaderBytes, d.HTTPMaxHeaderBytes)
 	fillInt(&l.HTTPMaxBodyBytesInFlight, d.HTTPMaxBodyBytesInFlight)
@@ -267,8 +273,9 @@ func minPing(d time.Duration) time.Duration {
 	return d
 }
 
-// grpcServerOptions are the transport limits of the public gRPC server.
-func (l Limits) grpcServerOptions() []grpc.ServerOption {
+// grpcServerOptions are the transport limits of the public gRPC server; rt, when not nil,
+// bounds the wait for a unary call's request.
+func (l Limits) grpcServerOptions(rt *requestTimeout) []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minPing(l.GRPCKeepaliveMinTime), PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
@@ -283,6 +290,9 @@ func (l Limits) grpcServerOptions() []grpc.ServerOption {
 	}
 	if l.GRPCMaxRecvBytes > 0 {
 		opts = append(opts, grpc.MaxRecvMsgSize(l.GRPCMaxRecvBytes))
+	}
+	if rt != nil {
+		opts = append(opts, rt.options()...)
 	}
 	if l.GRPCMaxHeaderBytes > 0 {
 		opts = append(opts, grpc.MaxHeaderListSize(uint32(min(l.GRPCMaxHeaderBytes, math.MaxUint32))))
@@ -468,7 +478,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		}, cfg.Tracing.ServerOptions()...)
 	}
 	// Both servers send an event encoded once (rawcodec) as it is: see events.SendEncoded.
-	s.grpc = grpc.NewServer(append(chain(false, metrics.FaceGRPC), append(lim.grpcServerOptions(), rawcodec.ServerOption())...)...)
+	var rt *requestTimeout
+	if lim.GRPCRequestTimeout > 0 {
+		rt = &requestTimeout{d: lim.GRPCRequestTimeout, streaming: map[string]bool{}}
+	}
+	s.grpc = grpc.NewServer(append(chain(false, metrics.FaceGRPC), append(lim.grpcServerOptions(rt), rawcodec.ServerOption())...)...)
 	s.internal = grpc.NewServer(append(chain(true, ""), grpc.MaxRecvMsgSize(max(lim.GRPCMaxRecvBytes, gateway.MaxBodyBytes+64<<10)), rawcodec.ServerOption())...)
 	urls := livestream.URLs{IngestBase: cfg.IngestBase, PlaybackBase: cfg.PlaybackBase}
 	livestreams := livestream.NewServer(s.store, urls)
@@ -512,6 +526,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	m.GRPC().InitializeMetrics(s.grpc)
+	if rt != nil {
+		rt.learn(s.grpc)
+	}
 
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("listen for gRPC on %s: %w", cfg.GRPCAddr, err)

@@ -611,6 +611,51 @@ func TestGRPCMetadataBounded(t *testing.T) {
 	}
 }
 
+// TestGRPCRequestNeverSent: a call whose request message never comes, with no token, ends
+// after the request timeout (gRPC reads a unary call's request before any interceptor, so
+// before authentication). Until 2026-11-29 such calls stayed open as long as the connection
+// did, each holding its stream, a goroutine and its metadata. A call that sends its request
+// in time, a stream included, runs as before, past the timeout.
+func TestGRPCRequestNeverSent(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
+		c.Limits.GRPCRequestTimeout = timeout
+	})
+	conn := dialFeed(t, s.srv.GRPCAddr())
+	ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer lgt_nope"), transportWait)
+	defer cancel()
+	start := time.Now()
+	call, err := conn.NewStream(ctx, &grpc.StreamDesc{}, livegatev1.EventService_ListEvents_FullMethodName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No SendMsg: the request never comes.
+	err = call.RecvMsg(new(livegatev1.ListEventsResponse))
+	if status.Code(err) == codes.DeadlineExceeded || time.Since(start) >= transportWait {
+		t.Fatalf("a call without its request was still open after %v: %v", time.Since(start), err)
+	}
+	if status.Code(err) != codes.Canceled {
+		t.Errorf("a call without its request ended %v, want CANCELLED", err)
+	}
+
+	// A subscription that sent its request lives on past the timeout.
+	ft := newFeedTenant(s, "acc-rq", "app-rq")
+	sub, err := livegatev1.NewEventServiceClient(conn).Subscribe(withToken(ft.token),
+		&livegatev1.SubscribeRequest{AccountId: ft.acc, AppId: ft.app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * timeout)
+	seq, err := postHMS(s.base, ft, hmsBody("peer.join.success", "room-rq", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := sub.Recv()
+	if err != nil || resp.GetEvent().GetSequence() != seq {
+		t.Fatalf("a subscription past the request timeout: %v, %v; want event %d", resp, err, seq)
+	}
+}
+
 // TestGRPCSilentConnectionClosed: a gRPC connection that never sends its HTTP/2 preface is
 // closed after the handshake timeout, freeing its place under MaxGRPCConns for a real
 // client. Until 2026-11-29 gRPC's default of 120 s applied: --grpc-max-conns silent sockets
