@@ -52,13 +52,19 @@ func (q Queries) LivestreamByProviderID(ctx context.Context, t store.Tenant, pro
 	if providerID == "" { // stored for livestreams that have none: never a match
 		return store.Livestream{}, fmt.Errorf("%s: %w", what, store.ErrNotFound)
 	}
-	// If a provider ever reused an id, the oldest livestream wins, the same on every call.
-	return one(q.Tx.QueryRow(ctx,
-		`SELECT `+livestreamCols+` FROM livestreams
-		WHERE account_id = $1 AND app_id = $2 AND provider = $3 AND provider_id = $4
-		ORDER BY created_at, id LIMIT 1`,
-		t.AccountID, t.AppID, provider, providerID), what, scanLivestream)
+	return one(q.Tx.QueryRow(ctx, LivestreamByProviderIDQuery, t.AccountID, t.AppID, provider, providerID), what, scanLivestream)
 }
+
+// LivestreamByProviderIDQuery finds a tenant's livestream by its provider's id ($1 to $4:
+// account, app, provider, a non-empty provider id). The unique index on those four, partial
+// on a non-empty provider_id, finds the one row: the query states that condition, so that a
+// planner may use the partial index for a bound id, and has no ORDER BY. Until 2026-11-29
+// it ordered by created_at (the oldest winning, should a provider reuse an id: the index
+// already rules that out), and SQLite walked the tenant's livestreams by creation time to
+// avoid the sort: an Amity delivery cost time in proportion to the app's livestreams, inside
+// the one write transaction every tenant's writes wait for.
+const LivestreamByProviderIDQuery = `SELECT ` + livestreamCols + ` FROM livestreams
+	WHERE account_id = $1 AND app_id = $2 AND provider = $3 AND provider_id = $4 AND provider_id <> ''`
 
 func (q Queries) ListLivestreams(ctx context.Context, t store.Tenant, f store.LivestreamFilter) ([]store.Livestream, int, error) {
 	where := []string{"account_id = $1", "app_id = $2"}

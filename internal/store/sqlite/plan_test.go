@@ -7,6 +7,32 @@ import (
 	"github.com/livegate/livegate/internal/store/queries"
 )
 
+// TestLivestreamByProviderIDPlan: an Amity stream's livestream is found through the provider
+// index, not by walking the tenant's livestreams (by creation time, as the query's ORDER BY
+// led SQLite to until 2026-11-29: with 15,000 livestreams in an app, an Amity delivery of
+// 8,000 streams held the write transaction for 412 s).
+func TestLivestreamByProviderIDPlan(t *testing.T) {
+	s := openT(t, t.TempDir())
+	rows, err := s.r.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+queries.LivestreamByProviderIDQuery, "acc", "app", "amity", "stream-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	all := strings.Join(plan, "\n")
+	if !strings.Contains(all, "livestreams_provider") || !strings.Contains(all, "provider_id=?") || strings.Contains(all, "TEMP B-TREE") {
+		t.Errorf("plan:\n%s\nwant a search of a provider index on all four columns, and no sort", all)
+	}
+}
+
 // TestDeliveryLookupPlan: the dedupe lookups find a delivery's events through the indexes
 // (the unique dedupe key's and the partial events_by_delivery), never by scanning events.
 func TestDeliveryLookupPlan(t *testing.T) {
