@@ -289,6 +289,11 @@ func stopSession(sess *store.Session, at time.Time, ingestSeconds float64, now t
 	if at.IsZero() || (!sess.StartedAt.IsZero() && at.Before(sess.StartedAt)) {
 		at = now
 	}
+	if !sess.StartedAt.IsZero() && at.Before(sess.StartedAt) {
+		// A start ahead of the server's clock too (a wrong clock, or a forged time): the run
+		// stops as it starts, never before, and never with negative seconds.
+		at = sess.StartedAt
+	}
 	sess.StoppedAt = at
 	switch {
 	case ingestSeconds >= 0:

@@ -295,3 +295,32 @@ func TestStatusToProto(t *testing.T) {
 		t.Errorf("StatusToProto(none) = %v, want UNSPECIFIED", got)
 	}
 }
+
+// TestStopNeverNegative: a run whose provider start time is ahead of the server's clock (a
+// wrong clock, or a forged "2100-01-01"), stopped without a time of its own, ends with 0
+// ingest seconds, and not before it started. Until 2026-11-29 it was stopped at the server's
+// now, before its start: ingest_seconds -2,306,467,293, and analytics' totals negative.
+func TestStopNeverNegative(t *testing.T) {
+	r := newStatusRig(t, store.StatusLive, false) // its session started at t0
+	serverNow := t0.Add(-time.Hour)
+	err := r.st.Update(context.Background(), func(w store.Writer) error {
+		_, err := projection.Stop(context.Background(), w, &r.l, time.Time{}, -1, "", projection.APICall("test"), serverNow)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.st.View(context.Background(), func(rd store.Reader) error {
+		sess, err := rd.Session(context.Background(), tenant, "sess-1")
+		if err != nil {
+			return err
+		}
+		if sess.IngestSeconds < 0 || sess.StoppedAt.Before(sess.StartedAt) {
+			t.Errorf("session started %v, stopped %v with %v ingest seconds; want 0, not before its start", sess.StartedAt, sess.StoppedAt, sess.IngestSeconds)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
