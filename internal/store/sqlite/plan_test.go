@@ -7,13 +7,10 @@ import (
 	"github.com/livegate/livegate/internal/store/queries"
 )
 
-// TestLivestreamByProviderIDPlan: an Amity stream's livestream is found through the provider
-// index, not by walking the tenant's livestreams (by creation time, as the query's ORDER BY
-// led SQLite to until 2026-11-29: with 15,000 livestreams in an app, an Amity delivery of
-// 8,000 streams held the write transaction for 412 s).
-func TestLivestreamByProviderIDPlan(t *testing.T) {
-	s := openT(t, t.TempDir())
-	rows, err := s.r.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+queries.LivestreamByProviderIDQuery, "acc", "app", "amity", "stream-1")
+// queryPlan is SQLite's EXPLAIN QUERY PLAN of q with args, a line per step.
+func queryPlan(t *testing.T, s *Store, q string, args ...any) string {
+	t.Helper()
+	rows, err := s.r.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+q, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +24,19 @@ func TestLivestreamByProviderIDPlan(t *testing.T) {
 		}
 		plan = append(plan, detail)
 	}
-	all := strings.Join(plan, "\n")
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
+}
+
+// TestLivestreamByProviderIDPlan: an Amity stream's livestream is found through the provider
+// index, not by walking the tenant's livestreams (by creation time, as the query's ORDER BY
+// led SQLite to until 2026-11-29: with 15,000 livestreams in an app, an Amity delivery of
+// 8,000 streams held the write transaction for 412 s).
+func TestLivestreamByProviderIDPlan(t *testing.T) {
+	s := openT(t, t.TempDir())
+	all := queryPlan(t, s, queries.LivestreamByProviderIDQuery, "acc", "app", "amity", "stream-1")
 	if !strings.Contains(all, "livestreams_provider") || !strings.Contains(all, "provider_id=?") || strings.Contains(all, "TEMP B-TREE") {
 		t.Errorf("plan:\n%s\nwant a search of a provider index on all four columns, and no sort", all)
 	}
@@ -41,21 +50,7 @@ func TestDeliveryLookupPlan(t *testing.T) {
 		queries.DeliveryQuery(`seq`),
 		queries.DeliveryQuery(queries.EventColumns),
 	} {
-		rows, err := s.r.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+q, "acc", "app", "hms", "d-1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		all := strings.Join(plan, "\n")
+		all := queryPlan(t, s, q, "acc", "app", "hms", "d-1")
 		t.Logf("%s\n%s", q, all)
 		if strings.Contains(all, "SCAN events") || !strings.Contains(all, "events_by_delivery") || !strings.Contains(all, "sqlite_autoindex_events") {
 			t.Errorf("plan of %s:\n%s\nwant both indexes searched, no scan of events", q, all)
