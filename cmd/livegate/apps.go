@@ -183,8 +183,8 @@ func appsRotate(ctx context.Context, name string, token bool, args []string, std
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	if *grace < 0 || *grace > auth.MaxGrace {
-		return fmt.Errorf("--grace %s: must be between 0s and %s (7 days)", *grace, auth.MaxGrace)
+	if err := auth.CheckGrace(*grace); err != nil {
+		return fmt.Errorf("--%w", err) // before touching the store
 	}
 	db, err := f.open(ctx, false)
 	if err != nil {

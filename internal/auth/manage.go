@@ -97,7 +97,9 @@ func (m Manager) List(ctx context.Context) ([]store.App, error) {
 // secrets): past it, a "rotation" would leave the old credential working for good.
 const MaxGrace = 7 * 24 * time.Hour
 
-func checkGrace(grace time.Duration) error {
+// CheckGrace says what is wrong with a rotation's grace (nil: nothing): negative, or over
+// MaxGrace.
+func CheckGrace(grace time.Duration) error {
 	if grace < 0 || grace > MaxGrace {
 		return fmt.Errorf("grace %s: must be between 0s and %s (7 days)", grace, MaxGrace)
 	}
@@ -106,7 +108,7 @@ func checkGrace(grace time.Duration) error {
 
 // rotate replaces a credential of the app with change, recording action.
 func (m Manager) rotate(ctx context.Context, t store.Tenant, grace time.Duration, action, what string, change func(a *store.App, until time.Time)) (*time.Time, error) {
-	if err := checkGrace(grace); err != nil {
+	if err := CheckGrace(grace); err != nil {
 		return nil, err
 	}
 	now := m.now()
