@@ -102,22 +102,22 @@ func hmsStartedAt(p proto.Message) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// stopped is what a 100ms stop event (goIdle) says: when the run stopped, how long it ran
-// (nil: not said), and why.
+// stopped is what a 100ms stop event (goIdle) says: when the run started and stopped, how
+// long it ran (nil: not said), and why.
 type stopped struct {
-	at       *timestamppb.Timestamp
-	duration *int64
-	reason   string
+	startedAt, at *timestamppb.Timestamp
+	duration      *int64
+	reason        string
 }
 
 func hmsStopped(p proto.Message) stopped {
 	switch m := p.(type) {
 	case *hmsv1.HlsStoppedSuccess:
-		return stopped{at: m.GetStoppedAt(), duration: m.Duration, reason: m.GetReason()}
+		return stopped{startedAt: m.GetStartedAt(), at: m.GetStoppedAt(), duration: m.Duration, reason: m.GetReason()}
 	case *hmsv1.BeamStoppedSuccess:
 		return stopped{duration: m.Duration, reason: m.GetReason()}
 	case *hmsv1.IngestEndSuccess:
-		return stopped{at: m.GetCompletedAt(), duration: m.Duration, reason: m.GetReason()}
+		return stopped{startedAt: m.GetStartedAt(), at: m.GetCompletedAt(), duration: m.Duration, reason: m.GetReason()}
 	}
 	return stopped{}
 }

@@ -21,7 +21,7 @@ import (
 // type's correlation keys).
 var ruleFields = map[effect][]string{
 	goLive:        {"started_at"},
-	goIdle:        {"stopped_at", "completed_at", "duration", "reason"},
+	goIdle:        {"started_at", "stopped_at", "completed_at", "duration", "reason"},
 	goErrored:     {"error_message"},
 	recorded:      {"duration"},
 	meetingOpened: {"session_id", "room_id", "session_started_at"},
@@ -96,6 +96,8 @@ func TestTypedReadersReadEveryRuleField(t *testing.T) {
 			put("started_at", at, ok)
 		case goIdle:
 			s := hmsStopped(m)
+			start, ok := when(s.startedAt)
+			put("started_at", start, ok)
 			at, ok := when(s.at)
 			if _, isStop := has(m, "stopped_at"); isStop {
 				put("stopped_at", at, ok)

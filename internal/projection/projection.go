@@ -4,14 +4,17 @@
 //
 // Events may arrive out of order or twice (provider retries, replays). Every rule is
 // idempotent and never moves state backwards: a start older than the latest session's stop
-// is stale and ignored; a stop or failure with no active session is a repeat and ignored;
-// seconds are counted once, when a session stops.
+// is stale and ignored; a stop or failure with no active session is either a repeat of one
+// the latest session has (ignored) or came before its run's start (the run is stored as a
+// stopped session, so that its start is stale when it comes); seconds are counted once, when
+// a session stops.
 package projection
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"time"
 
@@ -163,7 +166,7 @@ func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, c
 		} else if r := hmsStopped(ev.Payload).reason; r != "" {
 			reason = r
 		}
-		return Stop(ctx, w, l, at, seconds, reason, cause, now)
+		return stop(ctx, w, l, run{started: runStart(ev, at, seconds), stopped: at, seconds: seconds}, reason, cause, now)
 	case goErrored:
 		return Fail(ctx, w, l, ev.At, hmsFailure(ev.Payload), cause, now)
 	}
@@ -220,7 +223,19 @@ func Start(ctx context.Context, w store.Writer, l *store.Livestream, at time.Tim
 		return nil, err
 	}
 	if hasLatest && !latest.StoppedAt.IsZero() && !at.After(latest.StoppedAt) {
-		return nil, nil // stale: this run already stopped
+		// Stale: this run already stopped. If its stop came first and did not say when
+		// the run started, this start does.
+		if latest.StartedAt.IsZero() {
+			latest.StartedAt = at
+			if latest.IngestSeconds == 0 {
+				latest.IngestSeconds = latest.StoppedAt.Sub(latest.StartedAt).Seconds()
+			}
+			latest.UpdatedAt = now
+			if err := w.UpdateSession(ctx, latest); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
 	}
 	if l.Status == store.StatusLive && hasLatest && latest.StoppedAt.IsZero() {
 		return nil, nil // already live
@@ -245,7 +260,7 @@ func Start(ctx context.Context, w store.Writer, l *store.Livestream, at time.Tim
 
 // Stop makes l IDLE: its active session stops at `at` with ingestSeconds (negative: count
 // from the session's start). A repeated stop finds no active session and l already IDLE, and
-// changes nothing.
+// changes nothing. It is the API's stop; a provider's stop also knows its run (see stop).
 func Stop(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time, ingestSeconds float64, reason string, cause Cause, now time.Time) (*Change, error) {
 	sess, err := w.ActiveSession(ctx, l.Tenant, l.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -264,18 +279,91 @@ func Stop(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time
 	return transition(ctx, w, l, store.StatusIdle, sess.ID, reason, cause, now)
 }
 
+// run is what a provider's stop or failure says of the run it ends.
+type run struct {
+	started time.Time // zero: not said
+	stopped time.Time // zero: now
+	seconds float64   // ingest seconds; negative: not said
+	err     string    // a failure's message; empty: a stop
+}
+
+// stop is a provider's stop of run r: as Stop, and when l has no active session and is not
+// active, r is a run whose stop came before its start (see unseen), which l ends IDLE.
+func stop(ctx context.Context, w store.Writer, l *store.Livestream, r run, reason string, cause Cause, now time.Time) (*Change, error) {
+	if _, err := w.ActiveSession(ctx, l.Tenant, l.ID); !errors.Is(err, store.ErrNotFound) || l.Status.Active() {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		return Stop(ctx, w, l, r.stopped, r.seconds, reason, cause, now)
+	}
+	sess, err := unseen(ctx, w, l, r, now)
+	if sess == nil || err != nil {
+		return nil, err
+	}
+	return transition(ctx, w, l, store.StatusIdle, sess.ID, reason, cause, now)
+}
+
+// unseen stores run r, ended by a provider's stop or failure that found no active session,
+// as a stopped session, and returns it. Providers do not promise order: the stop may have
+// come before its run's start, which is then stale when it comes (Start). It stores nothing
+// and returns nil when the latest session has the run already: a repeat, or a run older than
+// that session's. With the run's start not said, that is when r stopped no later than the
+// latest session; with it said, when r started no later than the latest session stopped.
+func unseen(ctx context.Context, w store.Writer, l *store.Livestream, r run, now time.Time) (*store.Session, error) {
+	if r.stopped.IsZero() {
+		r.stopped = now
+	}
+	if r.started.After(r.stopped) {
+		r.started = r.stopped
+	}
+	latest, err := w.LatestSession(ctx, l.Tenant, l.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		mark := r.stopped
+		if !r.started.IsZero() {
+			mark = r.started
+		}
+		if !mark.After(latest.StoppedAt) {
+			return nil, nil
+		}
+	}
+	sess := store.Session{Tenant: l.Tenant, ID: uuid.NewString(), LivestreamID: l.ID, StartedAt: r.started, StoppedAt: r.stopped,
+		ErrMessage: r.err, CreatedAt: now, UpdatedAt: now}
+	switch {
+	case r.seconds >= 0:
+		sess.IngestSeconds = r.seconds
+	case !r.started.IsZero():
+		sess.IngestSeconds = r.stopped.Sub(r.started).Seconds()
+	}
+	if err := w.CreateSession(ctx, sess); err != nil {
+		return nil, err
+	}
+	return &sess, nil
+}
+
 // Fail makes l ERRORED with msg: its active session stops with err_message set. With no
-// active session it is a repeat (or about a run already over) and changes nothing.
+// active session, l ERRORED already is a repeat and changes nothing; otherwise the failed
+// run is one not seen to start (see unseen), which l ends ERRORED.
 func Fail(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time, msg string, cause Cause, now time.Time) (*Change, error) {
+	if msg == "" {
+		msg = "the provider reported a failure"
+	}
 	sess, err := w.ActiveSession(ctx, l.Tenant, l.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
+		if l.Status == store.StatusErrored {
+			return nil, nil
+		}
+		s, err := unseen(ctx, w, l, run{stopped: at, seconds: -1, err: msg}, now)
+		if s == nil || err != nil {
+			return nil, err
+		}
+		return transition(ctx, w, l, store.StatusErrored, s.ID, msg, cause, now)
 	}
 	if err != nil {
 		return nil, err
-	}
-	if msg == "" {
-		msg = "the provider reported a failure"
 	}
 	stopSession(&sess, at, -1, now)
 	sess.ErrMessage = msg
@@ -314,6 +402,24 @@ func startTime(ev Event) time.Time {
 	}
 	return ev.At
 }
+
+// runStart: when a stop event's run started, if it says: its start time, or its stop time
+// (at) less its duration (seconds; negative: not said). Zero when it does not say.
+func runStart(ev Event, at time.Time, seconds float64) time.Time {
+	if vs := amityStream(ev.Payload); vs != nil && vs.GetStartedAt() != nil {
+		return vs.GetStartedAt().AsTime()
+	}
+	if t, ok := when(hmsStopped(ev.Payload).startedAt); ok {
+		return t
+	}
+	if seconds < 0 || seconds > maxRunSeconds {
+		return time.Time{}
+	}
+	return at.Add(-time.Duration(seconds * float64(time.Second)))
+}
+
+// maxRunSeconds bounds a duration runStart subtracts: about 290 years, within time.Duration.
+const maxRunSeconds = float64(math.MaxInt64/int64(time.Second)) - 1
 
 // stopTime: when the run stopped and its ingest seconds (-1 if the payload does not say).
 func stopTime(ev Event) (time.Time, float64) {

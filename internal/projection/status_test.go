@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	amityv1 "github.com/livegate/livegate/gen/go/livegate/amity/v1"
 	hmsv1 "github.com/livegate/livegate/gen/go/livegate/hms/v1"
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/eventlog"
@@ -158,7 +159,12 @@ func TestEveryTransitionRecordsStatusChanged(t *testing.T) {
 				return projection.Fail(ctx, w, l, now, "boom", projection.Cause{Sequence: 12, Type: "hls.failure"}, now)
 			},
 			want: &projection.Change{Old: store.StatusLive, New: store.StatusErrored, Reason: "boom"}, cause: projection.Cause{Sequence: 12, Type: "hls.failure"}, session: true},
-		{name: "fail with no run", status: store.StatusIdle,
+		{name: "fail a run not seen to start", status: store.StatusIdle,
+			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
+				return projection.Fail(ctx, w, l, now, "boom", projection.Cause{Sequence: 12, Type: "hls.failure"}, now)
+			},
+			want: &projection.Change{Old: store.StatusIdle, New: store.StatusErrored, Reason: "boom"}, cause: projection.Cause{Sequence: 12, Type: "hls.failure"}, session: true},
+		{name: "a repeated failure", status: store.StatusErrored,
 			rule: func(ctx context.Context, w store.Writer, l *store.Livestream) (*projection.Change, error) {
 				return projection.Fail(ctx, w, l, now, "boom", projection.Cause{Sequence: 12, Type: "hls.failure"}, now)
 			}},
@@ -322,5 +328,133 @@ func TestStopNeverNegative(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStopBeforeStart: providers do not promise order. A stop or failure that comes before
+// its run's start is stored as the run, stopped, and the start that comes after it is stale:
+// the livestream does not go LIVE for a run that is over. Until 2026-11-29 such a stop found
+// no session and recorded nothing, and the late start left the livestream LIVE for good.
+func TestStopBeforeStart(t *testing.T) {
+	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	ts := func(min int) *timestamppb.Timestamp { return timestamppb.New(at(min)) }
+	hms := func(typ string, min int, p proto.Message) projection.Event {
+		return projection.Event{Tenant: tenant, Source: payload.SourceHMS, Type: typ, At: at(min), Payload: p}
+	}
+	amity := func(typ string, started, ended int) projection.Event {
+		vs := &amityv1.VideoStreaming{StreamId: proto.String("stream-1"), StartedAt: ts(started)}
+		if ended > 0 {
+			vs.EndedAt = ts(ended)
+		}
+		return projection.Event{Tenant: tenant, Source: payload.SourceAmity, Type: typ, At: at(max(started, ended)),
+			Payload: &amityv1.VideoStreamingEvent{VideoStreaming: vs}}
+	}
+	room := proto.String("room-1")
+	hlsStart := func(min int) projection.Event {
+		return hms("hls.started.success", min, &hmsv1.HlsStartedSuccess{RoomId: room, StartedAt: ts(min)})
+	}
+	hlsStop := func(started, stopped int) projection.Event {
+		return hms("hls.stopped.success", stopped, &hmsv1.HlsStoppedSuccess{RoomId: room, StartedAt: ts(started), StoppedAt: ts(stopped)})
+	}
+	type session struct {
+		started, stopped int // minutes after t0; -1: not set
+		seconds          float64
+		err              string
+	}
+	tests := []struct {
+		name     string
+		events   []projection.Event
+		status   store.Status
+		sessions []session // newest first
+	}{
+		{name: "100ms: stop, then its start",
+			events:   []projection.Event{hlsStop(0, 5), hlsStart(0)},
+			status:   store.StatusIdle,
+			sessions: []session{{0, 5, 300, ""}}},
+		{name: "100ms: stop with its duration and no start time, then its start",
+			events: []projection.Event{
+				hms("beam.stopped.success", 5, &hmsv1.BeamStoppedSuccess{RoomId: room, Duration: proto.Int64(240)}),
+				hms("beam.started.success", 1, &hmsv1.BeamStartedSuccess{RoomId: room})},
+			status:   store.StatusIdle,
+			sessions: []session{{1, 5, 240, ""}}},
+		{name: "100ms: stop that says nothing of its start; the start fills it in",
+			events: []projection.Event{
+				hms("beam.stopped.success", 5, &hmsv1.BeamStoppedSuccess{RoomId: room}),
+				hms("beam.started.success", 2, &hmsv1.BeamStartedSuccess{RoomId: room})},
+			status:   store.StatusIdle,
+			sessions: []session{{2, 5, 180, ""}}},
+		{name: "100ms: stop, its start, the stop again, the next run's start",
+			events:   []projection.Event{hlsStop(0, 5), hlsStart(0), hlsStop(0, 5), hlsStart(10)},
+			status:   store.StatusLive,
+			sessions: []session{{10, -1, 0, ""}, {0, 5, 300, ""}}},
+		{name: "100ms: in order, with a second stop a little later",
+			events:   []projection.Event{hlsStart(0), hlsStop(0, 5), hlsStop(0, 6)},
+			status:   store.StatusIdle,
+			sessions: []session{{0, 5, 300, ""}}},
+		{name: "100ms: failure, then the failed run's start",
+			events: []projection.Event{
+				hms("hls.failure", 5, &hmsv1.HlsFailure{RoomId: room, ErrorMessage: proto.String("encoder crashed")}),
+				hlsStart(0)},
+			status:   store.StatusErrored,
+			sessions: []session{{0, 5, 300, "encoder crashed"}}},
+		{name: "Amity: didStop, then its didStart",
+			events:   []projection.Event{amity("video-streaming.didStop", 0, 10), amity("video-streaming.didStart", 0, 0)},
+			status:   store.StatusIdle,
+			sessions: []session{{0, 10, 600, ""}}},
+		{name: "Amity: didStop twice, with different end times",
+			events:   []projection.Event{amity("video-streaming.didStop", 0, 10), amity("video-streaming.didStop", 0, 11)},
+			status:   store.StatusIdle,
+			sessions: []session{{0, 10, 600, ""}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := newStatusRig(t, store.StatusIdle, false)
+			for i, ev := range tc.events {
+				err := r.st.Update(ctx, func(w store.Writer) error {
+					l, err := w.Livestream(ctx, tenant, r.l.ID)
+					if err != nil {
+						return err
+					}
+					_, err = projection.Apply(ctx, w, ev, &l, projection.Cause{Sequence: uint64(i + 1), Type: ev.Type}, at(30+i))
+					return err
+				})
+				if err != nil {
+					t.Fatalf("event %d (%s): %v", i, ev.Type, err)
+				}
+			}
+			err := r.st.View(ctx, func(rd store.Reader) error {
+				l, err := rd.Livestream(ctx, tenant, r.l.ID)
+				if err != nil {
+					return err
+				}
+				if l.Status != tc.status {
+					t.Errorf("status %s, want %s", l.Status, tc.status)
+				}
+				got, _, err := rd.ListSessions(ctx, tenant, r.l.ID, 0, 10)
+				if err != nil {
+					return err
+				}
+				if len(got) != len(tc.sessions) {
+					t.Fatalf("%d sessions %+v, want %d", len(got), got, len(tc.sessions))
+				}
+				minute := func(t time.Time) int {
+					if t.IsZero() {
+						return -1
+					}
+					return int(t.Sub(t0) / time.Minute)
+				}
+				for i, s := range got {
+					g := session{minute(s.StartedAt), minute(s.StoppedAt), s.IngestSeconds, s.ErrMessage}
+					if g != tc.sessions[i] {
+						t.Errorf("session %d: %+v, want %+v", i, g, tc.sessions[i])
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

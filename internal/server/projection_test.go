@@ -98,7 +98,7 @@ func (st *hmsStory) stopIgnoringRepeatAndStaleStart() {
 	st.send(hmsDelivery("hls.stopped.success", t0.Add(125*time.Second), stopBody))
 	st.send(hmsDelivery("hls.started.success", t0.Add(6*time.Second), `{"room_id":"room-1","beam_id":"beam-1"}`))
 	d := st.get()
-	if d.GetLivestream().GetStatus() != livegatev1.LivestreamStatus_IDLE || d.GetPaging().GetTotalCount() != 1 {
+	if d.GetLivestream().GetStatus() != livegatev1.LivestreamStatus_IDLE || d.GetPaging().GetTotalCount() != 2 {
 		st.t.Fatalf("after stop, repeat and stale start: status %v, %d sessions", d.GetLivestream().GetStatus(), d.GetPaging().GetTotalCount())
 	}
 	if got := d.GetSession().GetIngestSeconds(); got != 120 {
@@ -214,5 +214,28 @@ func TestAmityLivestreamStory(t *testing.T) {
 	}
 	if got.GetData().GetLivestream().GetStatus() != livegatev1.LivestreamStatus_IDLE || got.GetData().GetSession().GetIngestSeconds() != 1800 || got.GetData().GetPaging().GetTotalCount() != 1 {
 		t.Errorf("after didStop: %v", got.GetData())
+	}
+}
+
+// TestHMSStopBeforeStart: the audit's delivery order, through HTTP, for a meeting whose
+// livestream is IDLE (its invoked run stopped through the API). A run's HLS stops 5 minutes
+// after it started, and its start comes after the stop: the livestream stays IDLE with the
+// run as its newest session, stopped, not LIVE for good.
+func TestHMSStopBeforeStart(t *testing.T) {
+	st := newHMSStory(t)
+	if _, err := st.s.livestreams.StopMeetingLivestream(st.ctx, &livegatev1.StopMeetingLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: "room-1"}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().UTC().Add(time.Minute).Truncate(time.Second)
+	st.send(hmsDelivery("hls.stopped.success", t0.Add(5*time.Minute), `{"room_id":"room-1","beam_id":"beam-1","duration":300,"started_at":"`+
+		t0.Format(time.RFC3339)+`","stopped_at":"`+t0.Add(5*time.Minute).Format(time.RFC3339)+`"}`))
+	st.send(hmsDelivery("hls.started.success", t0, `{"room_id":"room-1","beam_id":"beam-1","started_at":"`+t0.Format(time.RFC3339)+`"}`))
+	d := st.get()
+	if d.GetLivestream().GetStatus() != livegatev1.LivestreamStatus_IDLE || d.GetPaging().GetTotalCount() != 2 {
+		t.Fatalf("after the stop and its late start: status %v, %d sessions", d.GetLivestream().GetStatus(), d.GetPaging().GetTotalCount())
+	}
+	sess := d.GetSession()
+	if sess.GetIngestSeconds() != 300 || sess.GetStoppedTime() == nil || !sess.GetStoppedTime().AsTime().Equal(t0.Add(5*time.Minute)) {
+		t.Errorf("session %v, want stopped at %v with 300 ingest seconds", sess, t0.Add(5*time.Minute))
 	}
 }
