@@ -29,6 +29,9 @@ import (
 //     to when it was last reported.
 //   - Reap accounts for every client not reported for StaleAfter as if it had been done
 //     when it was last seen, so that a lost done callback leaves no livestream LIVE.
+//   - A client id that comes again for another client (nginx-rtmp numbers its clients from
+//     1 again when it restarts) means the client registered under it is gone: it is
+//     accounted for as done when it was last seen, before the new one is registered.
 
 // DefaultReconnectWindow is how long after its publisher disconnects a livestream's
 // session can still be continued by a new publisher.
@@ -75,6 +78,10 @@ func (in Ingest) Publish(ctx context.Context, w store.Writer, l *store.Livestrea
 			return nil, err
 		}
 	}
+	// Not a repeat: the publisher of l under this id was found above.
+	if _, err := in.reused(ctx, w, l, clientID, func(store.RtmpClient) bool { return false }, cause, now); err != nil {
+		return nil, err
+	}
 
 	sess, err := w.ActiveSession(ctx, l.Tenant, l.ID)
 	switch {
@@ -117,8 +124,15 @@ func (in Ingest) Publish(ctx context.Context, w store.Writer, l *store.Livestrea
 }
 
 // Play registers nginx-rtmp client clientID as a viewer of l, now. It watches l's active
-// session, or, if l has none yet, the next one.
-func (in Ingest) Play(ctx context.Context, w store.Writer, l *store.Livestream, clientID uint64, now time.Time) error {
+// session, or, if l has none yet, the next one. A repeat changes nothing. A status change
+// it causes (the publisher whose client id it reuses, gone) is recorded as caused by cause.
+func (in Ingest) Play(ctx context.Context, w store.Writer, l *store.Livestream, clientID uint64, cause Cause, now time.Time) error {
+	repeat, err := in.reused(ctx, w, l, clientID, func(c store.RtmpClient) bool {
+		return !c.Publishing && c.Tenant == l.Tenant && c.LivestreamID == l.ID
+	}, cause, now)
+	if repeat || err != nil {
+		return err
+	}
 	c := store.RtmpClient{Tenant: l.Tenant, ClientID: clientID, LivestreamID: l.ID, Since: now, SeenAt: now}
 	sess, err := w.ActiveSession(ctx, l.Tenant, l.ID)
 	switch {
@@ -165,6 +179,35 @@ func (in Ingest) done(ctx context.Context, w store.Writer, c store.RtmpClient, l
 		return nil, err
 	}
 	return transition(ctx, w, l, store.StatusIdle, sess.ID, reason, cause, now)
+}
+
+// reused looks for the client registered under clientID, which is about to be registered for
+// l. It returns true when that client is the same registration (same, a repeated callback).
+// Otherwise nginx-rtmp has given its id to a new client, so the registered one is gone: it is
+// accounted for as done when it was last seen, and a status change that causes is recorded
+// as caused by cause.
+func (in Ingest) reused(ctx context.Context, w store.Writer, l *store.Livestream, clientID uint64, same func(store.RtmpClient) bool, cause Cause, now time.Time) (bool, error) {
+	old, err := w.RtmpClient(ctx, clientID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	case same(old):
+		return true, nil
+	}
+	ol := l
+	if old.Tenant != l.Tenant || old.LivestreamID != l.ID {
+		other, err := w.Livestream(ctx, old.Tenant, old.LivestreamID)
+		if err != nil {
+			return false, fmt.Errorf("livestream of RTMP client %d: %w", old.ClientID, err)
+		}
+		ol = &other
+	}
+	reason := fmt.Sprintf("nginx-rtmp gave the publisher's client id %d to a new client; the publisher was last reported at %s",
+		old.ClientID, old.SeenAt.UTC().Format(time.RFC3339))
+	_, err = in.done(ctx, w, old, ol, old.SeenAt, reason, cause, now)
+	return false, err
 }
 
 // Reaped is a client Reap accounted for.

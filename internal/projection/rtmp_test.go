@@ -38,6 +38,17 @@ func newIngestRig(t *testing.T, in projection.Ingest) *ingestRig {
 	return r
 }
 
+// another stores one more RTMP livestream, id, and returns a rig for it on the same store.
+func (r *ingestRig) another(id string) *ingestRig {
+	r.t.Helper()
+	o := *r
+	o.id = id
+	o.update(func(ctx context.Context, w store.Writer) error {
+		return w.CreateLivestream(ctx, store.Livestream{Tenant: tenant, ID: id, Name: id, StreamKey: "k-" + id, Status: store.StatusIdle, Provider: "rtmp", CreatedAt: t0, UpdatedAt: t0})
+	})
+	return &o
+}
+
 func (r *ingestRig) update(fn func(ctx context.Context, w store.Writer) error) {
 	r.t.Helper()
 	if err := r.st.Update(context.Background(), func(w store.Writer) error { return fn(context.Background(), w) }); err != nil {
@@ -66,7 +77,7 @@ func (r *ingestRig) publish(client uint64, at time.Time) (change *projection.Cha
 func (r *ingestRig) play(client uint64, at time.Time) {
 	r.t.Helper()
 	r.update(func(ctx context.Context, w store.Writer) error {
-		return r.in.Play(ctx, w, r.livestream(ctx, w), client, at)
+		return r.in.Play(ctx, w, r.livestream(ctx, w), client, projection.Cause{}, at)
 	})
 }
 
@@ -273,5 +284,94 @@ func TestIngestReap(t *testing.T) {
 			t.Errorf("reaped %d without StaleAfter", len(reaped))
 		}
 		return err
+	})
+}
+
+// TestIngestClientIDReused: nginx-rtmp numbers its clients from 1 again when it restarts, so
+// a client id livegate holds can come again for a new client. The one registered under it is
+// gone: it is accounted for as done when last seen, and the new one registered. Until
+// 2026-11-29 the new registration replaced the old, and the old publisher's livestream stayed
+// LIVE with an open session for good: nothing held its client any more, so not even the
+// reaper could close it.
+func TestIngestClientIDReused(t *testing.T) {
+	registered := func(t *testing.T, r *ingestRig, client uint64) store.RtmpClient {
+		t.Helper()
+		var c store.RtmpClient
+		err := r.st.View(context.Background(), func(rd store.Reader) error {
+			var err error
+			c, err = rd.RtmpClient(context.Background(), client)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("client %d: %v", client, err)
+		}
+		return c
+	}
+	// stopped checks that r's livestream is IDLE with one session that stopped at `stop`
+	// with ingest and viewer seconds.
+	stopped := func(t *testing.T, r *ingestRig, stop time.Time, ingest, viewers float64) {
+		t.Helper()
+		l, ss := r.state()
+		if l.Status != store.StatusIdle || len(ss) != 1 {
+			t.Fatalf("%s: %s with %d sessions, want IDLE with 1", r.id, l.Status, len(ss))
+		}
+		if !ss[0].StoppedAt.Equal(stop) || ss[0].IngestSeconds != ingest || ss[0].ViewerSeconds != viewers {
+			t.Errorf("%s: session stopped %v with ingest %v, viewers %v; want %v, %v, %v", r.id, ss[0].StoppedAt, ss[0].IngestSeconds, ss[0].ViewerSeconds, stop, ingest, viewers)
+		}
+	}
+	t.Run("a publisher's id, for another livestream's publisher", func(t *testing.T) {
+		a := newIngestRig(t, projection.Ingest{StaleAfter: 90 * time.Second})
+		b := a.another("ls-2")
+		if _, err := a.publish(1, at(0)); err != nil {
+			t.Fatal(err)
+		}
+		a.seen(1, at(10))
+		if c, err := b.publish(1, at(20)); err != nil || c == nil || c.New != store.StatusLive {
+			t.Fatalf("publish to ls-2: %+v %v", c, err)
+		}
+		stopped(t, a, at(10), 10, 0)
+		if c := registered(t, a, 1); c.LivestreamID != "ls-2" || !c.Publishing || !c.Since.Equal(at(20)) {
+			t.Errorf("client 1 registered as %+v, want ls-2's publisher since %v", c, at(20))
+		}
+	})
+	t.Run("a publisher's id, for a viewer of its own livestream", func(t *testing.T) {
+		a := newIngestRig(t, projection.Ingest{StaleAfter: 90 * time.Second})
+		if _, err := a.publish(1, at(0)); err != nil {
+			t.Fatal(err)
+		}
+		a.seen(1, at(10))
+		a.play(1, at(20))
+		stopped(t, a, at(10), 10, 0)
+		if c := registered(t, a, 1); c.LivestreamID != a.id || c.Publishing {
+			t.Errorf("client 1 registered as %+v, want a viewer of %s", c, a.id)
+		}
+	})
+	t.Run("a viewer's id, for another livestream's publisher", func(t *testing.T) {
+		a := newIngestRig(t, projection.Ingest{StaleAfter: 90 * time.Second})
+		b := a.another("ls-2")
+		if _, err := a.publish(1, at(0)); err != nil {
+			t.Fatal(err)
+		}
+		a.play(2, at(5))
+		a.seen(2, at(8))
+		if _, err := b.publish(2, at(20)); err != nil {
+			t.Fatal(err)
+		}
+		a.done(1, at(30))
+		stopped(t, a, at(30), 30, 3) // the viewer counts from 5 to when it was last seen, 8
+		if c := registered(t, a, 2); c.LivestreamID != "ls-2" || !c.Publishing {
+			t.Errorf("client 2 registered as %+v, want ls-2's publisher", c)
+		}
+	})
+	t.Run("a viewer's play, repeated", func(t *testing.T) {
+		a := newIngestRig(t, projection.Ingest{StaleAfter: 90 * time.Second})
+		if _, err := a.publish(1, at(0)); err != nil {
+			t.Fatal(err)
+		}
+		a.play(2, at(0))
+		a.play(2, at(50)) // the same callback again: it watches since 0 all the same
+		a.done(2, at(60))
+		a.done(1, at(60))
+		stopped(t, a, at(60), 60, 60)
 	})
 }

@@ -393,3 +393,43 @@ func TestRTMPUpdates(t *testing.T) {
 		t.Errorf("after updates: %s with %d sessions, want LIVE with 1", l.Status, len(sessions))
 	}
 }
+
+// TestRTMPClientIDReused: after an nginx restart its client ids start again, so a new
+// publisher can come with the client id of one livegate still holds. The old publisher's
+// livestream goes IDLE, its session stopped, with a status change that says why and points at
+// the callback that showed it; the new publisher is registered under the id. Until 2026-11-29
+// the old livestream stayed LIVE for good.
+func TestRTMPClientIDReused(t *testing.T) {
+	f := newRTMPFixture(t, nil)
+	other := f.create(t, "second")
+	if pub := f.publish(t, f.ls.GetStreamKey(), 5); pub.Status != http.StatusFound {
+		t.Fatalf("on_publish: %d %s", pub.Status, pub.Raw)
+	}
+	pub := f.publish(t, other.GetStreamKey(), 5)
+	if pub.Status != http.StatusFound || pub.Location != other.GetId() {
+		t.Fatalf("on_publish with the id again: %d %q %s", pub.Status, pub.Location, pub.Raw)
+	}
+	if l, sessions := f.state(t, f.ls.GetId()); l.Status != store.StatusIdle || len(sessions) != 1 || sessions[0].StoppedAt.IsZero() {
+		t.Fatalf("the first livestream: %s, sessions %+v; want IDLE with its session stopped", l.Status, sessions)
+	}
+	if l, _ := f.state(t, other.GetId()); l.Status != store.StatusLive {
+		t.Fatalf("the second livestream: %s, want LIVE", l.Status)
+	}
+	var change *livegatev1.LivestreamStatusChanged
+	for _, e := range f.events(t) {
+		if sc := e.GetLivestreamStatusChanged(); sc != nil && sc.GetLivestreamId() == f.ls.GetId() && sc.GetNewStatus() == livegatev1.LivestreamStatus_IDLE {
+			change = sc
+		}
+	}
+	seq, _ := strconv.ParseUint(pub.Body["sequence"].(string), 10, 64)
+	if change == nil || !strings.Contains(change.GetReason(), "client id 5") || change.GetCauseSequence() != seq || change.GetCause() != "rtmp.publish" {
+		t.Errorf("status change of the first livestream %v, want → IDLE caused by rtmp.publish %d, its reason naming client id 5", change, seq)
+	}
+	// The id is the new publisher's now: its done ends the second livestream's run.
+	if done := f.publishDone(t, other.GetStreamKey(), 5); done.Status != http.StatusOK {
+		t.Fatalf("on_publish_done: %d %s", done.Status, done.Raw)
+	}
+	if l, _ := f.state(t, other.GetId()); l.Status != store.StatusIdle {
+		t.Errorf("the second livestream after its done: %s, want IDLE", l.Status)
+	}
+}

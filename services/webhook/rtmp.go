@@ -174,8 +174,8 @@ func (s *Server) playAdmission() admission {
 			}
 			return l, nil
 		},
-		admit: func(ctx context.Context, w store.Writer, l *store.Livestream, id uint64, _ projection.Cause, now time.Time) error {
-			return s.rtmp.Ingest.Play(ctx, w, l, id, now)
+		admit: func(ctx context.Context, w store.Writer, l *store.Livestream, id uint64, cause projection.Cause, now time.Time) error {
+			return s.rtmp.Ingest.Play(ctx, w, l, id, cause, now)
 		},
 	}
 }
