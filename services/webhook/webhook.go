@@ -11,6 +11,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -183,6 +185,12 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 	env := decoded.Delivery
 	now := s.now().UTC()
 	deliveryID := env.GetId()
+	if err := checkProviderID("id", deliveryID); err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(deliveryID, digestPrefix) {
+		return nil, invalidValue("id", "must not begin with "+strconv.Quote(digestPrefix)+", which livegate gives a delivery without an id")
+	}
 	if deliveryID == "" {
 		deliveryID = digest(req.GetBody())
 	}
@@ -211,6 +219,14 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 		return nil, fmt.Errorf("100ms delivery %s: %w", deliveryID, err)
 	}
 	projection.Correlate(ev, p)
+	for _, k := range []struct{ field, v string }{
+		{"data.room_id", ev.GetRoomId()}, {"data.session_id", ev.GetSessionId()}, {"data.peer_id", ev.GetPeerId()},
+		{"data.beam_id", ev.GetBeamId()}, {"data.ingest_id", ev.GetIngestId()}, {"data.stream_id", ev.GetStreamId()},
+	} {
+		if err := checkProviderID(k.field, k.v); err != nil {
+			return nil, err
+		}
+	}
 	d := delivery{tenant: t, source: payload.SourceHMS, deliveryID: deliveryID,
 		events: []*livegatev1.Event{ev}, payloads: []proto.Message{p}, dedupeKeys: []string{deliveryID},
 		appVersion: app.version, accepts: accepts, refused: errHMSSecret}
@@ -258,6 +274,9 @@ func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.Delive
 		appVersion: app.version, accepts: accepts, refused: errAmitySig}
 	known := amity.Known(w.GetEvent())
 	for i, one := range amity.Split(w) {
+		if err := checkProviderID(fmt.Sprintf("data.videoStreamings[%d].streamId", i), one.GetVideoStreaming().GetStreamId()); err != nil {
+			return nil, err
+		}
 		ev := &livegatev1.Event{
 			Id:              uuid.NewString(),
 			Type:            w.GetEvent(),
@@ -439,7 +458,30 @@ func occurredAt(e *amityv1.VideoStreamingEvent, now time.Time) *timestamppb.Time
 	return timestamppb.New(now)
 }
 
+// maxProviderID bounds the provider ids a delivery carries that livegate keys rows by or
+// files events under: a 100ms delivery's id and its payload's correlation keys, an Amity
+// stream's streamId. Providers' ids are 24 to 36 characters. PostgreSQL's indexes refuse an
+// entry over about 2.7 KB: a longer id was a 500 there.
+const maxProviderID = 255
+
+// checkProviderID is 400 naming field when provider id v is longer than maxProviderID.
+func checkProviderID(field, v string) error {
+	if len(v) > maxProviderID {
+		return invalidValue(field, fmt.Sprintf("longer than %d bytes (%d)", maxProviderID, len(v)))
+	}
+	return nil
+}
+
+// invalidValue is 400 INVALID_ARGUMENT in the decoders' words: "FIELD: invalid value: REASON".
+func invalidValue(field, reason string) error {
+	return decodeError(&decode.FieldError{Field: field, Kind: decode.ErrInvalidValue, Reason: reason})
+}
+
+// digestPrefix begins the name digest gives a delivery without an id; a provider's id may not,
+// so that no delivery can be taken for another's repeat.
+const digestPrefix = "sha256:"
+
 func digest(b []byte) string {
 	h := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(h[:])
+	return digestPrefix + hex.EncodeToString(h[:])
 }
