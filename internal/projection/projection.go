@@ -166,7 +166,7 @@ func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, c
 		} else if r := hmsStopped(ev.Payload).reason; r != "" {
 			reason = r
 		}
-		return stop(ctx, w, l, run{started: runStart(ev, at, seconds), stopped: at, seconds: seconds}, reason, cause, now)
+		return stop(ctx, w, l, run{started: runStart(ev, at, seconds), stopped: at, seconds: seconds}, true, reason, cause, now)
 	case goErrored:
 		return Fail(ctx, w, l, ev.At, hmsFailure(ev.Payload), cause, now)
 	}
@@ -262,24 +262,10 @@ func Start(ctx context.Context, w store.Writer, l *store.Livestream, at time.Tim
 // from the session's start). A repeated stop finds no active session and l already IDLE, and
 // changes nothing. It is the API's stop; a provider's stop also knows its run (see stop).
 func Stop(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time, ingestSeconds float64, reason string, cause Cause, now time.Time) (*Change, error) {
-	sess, err := w.ActiveSession(ctx, l.Tenant, l.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		if !l.Status.Active() {
-			return nil, nil
-		}
-		return transition(ctx, w, l, store.StatusIdle, "", reason, cause, now)
-	}
-	if err != nil {
-		return nil, err
-	}
-	stopSession(&sess, at, ingestSeconds, now)
-	if err := w.UpdateSession(ctx, sess); err != nil {
-		return nil, err
-	}
-	return transition(ctx, w, l, store.StatusIdle, sess.ID, reason, cause, now)
+	return stop(ctx, w, l, run{stopped: at, seconds: ingestSeconds}, false, reason, cause, now)
 }
 
-// run is what a provider's stop or failure says of the run it ends.
+// run is what a stop or failure says of the run it ends.
 type run struct {
 	started time.Time // zero: not said
 	stopped time.Time // zero: now
@@ -287,17 +273,26 @@ type run struct {
 	err     string    // a failure's message; empty: a stop
 }
 
-// stop is a provider's stop of run r: as Stop, and when l has no active session and is not
-// active, r is a run whose stop came before its start (see unseen), which l ends IDLE.
-func stop(ctx context.Context, w store.Writer, l *store.Livestream, r run, reason string, cause Cause, now time.Time) (*Change, error) {
-	if _, err := w.ActiveSession(ctx, l.Tenant, l.ID); !errors.Is(err, store.ErrNotFound) || l.Status.Active() {
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+// stop is Stop of run r. A provider's stop (provider) that finds no active session with l
+// not active is of a run not seen to start (see unseen), which l ends IDLE.
+func stop(ctx context.Context, w store.Writer, l *store.Livestream, r run, provider bool, reason string, cause Cause, now time.Time) (*Change, error) {
+	sess, err := w.ActiveSession(ctx, l.Tenant, l.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && l.Status.Active():
+		return transition(ctx, w, l, store.StatusIdle, "", reason, cause, now)
+	case errors.Is(err, store.ErrNotFound) && !provider:
+		return nil, nil
+	case errors.Is(err, store.ErrNotFound):
+		s, err := unseen(ctx, w, l, r, now)
+		if s == nil || err != nil {
 			return nil, err
 		}
-		return Stop(ctx, w, l, r.stopped, r.seconds, reason, cause, now)
+		return transition(ctx, w, l, store.StatusIdle, s.ID, reason, cause, now)
+	case err != nil:
+		return nil, err
 	}
-	sess, err := unseen(ctx, w, l, r, now)
-	if sess == nil || err != nil {
+	stopSession(&sess, r.stopped, r.seconds, now)
+	if err := w.UpdateSession(ctx, sess); err != nil {
 		return nil, err
 	}
 	return transition(ctx, w, l, store.StatusIdle, sess.ID, reason, cause, now)
