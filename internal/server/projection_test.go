@@ -98,7 +98,7 @@ func (st *hmsStory) stopIgnoringRepeatAndStaleStart() {
 	st.send(hmsDelivery("hls.stopped.success", t0.Add(125*time.Second), stopBody))
 	st.send(hmsDelivery("hls.started.success", t0.Add(6*time.Second), `{"room_id":"room-1","beam_id":"beam-1"}`))
 	d := st.get()
-	if d.GetLivestream().GetStatus() != livegatev1.LivestreamStatus_IDLE || d.GetPaging().GetTotalCount() != 2 {
+	if d.GetLivestream().GetStatus() != livegatev1.LivestreamStatus_IDLE || d.GetPaging().GetTotalCount() != 1 {
 		st.t.Fatalf("after stop, repeat and stale start: status %v, %d sessions", d.GetLivestream().GetStatus(), d.GetPaging().GetTotalCount())
 	}
 	if got := d.GetSession().GetIngestSeconds(); got != 120 {
