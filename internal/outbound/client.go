@@ -131,7 +131,9 @@ func (r result) ok() bool { return r.err == "" }
 
 // post sends body to rawURL for app t, signed with the given headers. It waits for a free
 // slot of t's, then for a free slot (ctx bounds the waits; its error is returned and nothing
-// was sent). An app waiting for its own slots holds none of the shared ones.
+// was sent). An app waiting for its own slots holds none of the shared ones. Once sent, the
+// request runs to its answer or the timeout, whatever ctx does: an attempt that was made is
+// finished, and its outcome known, so that it can be logged and not made again.
 func (c *client) post(ctx context.Context, t store.Tenant, rawURL string, headers http.Header, body []byte, now func() time.Time) (result, error) {
 	releaseApp, err := c.acquireApp(ctx, t)
 	if err != nil {
@@ -145,7 +147,7 @@ func (c *client) post(ctx context.Context, t store.Tenant, rawURL string, header
 	}
 	defer func() { <-c.slots }()
 
-	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, rawURL, bytes.NewReader(body))
 	if err != nil {
@@ -159,9 +161,6 @@ func (c *client) post(ctx context.Context, t store.Tenant, rawURL string, header
 	r := result{}
 	if err != nil {
 		r.latency = now().Sub(start)
-		if ctx.Err() != nil {
-			return r, ctx.Err() // shutting down: not the endpoint's failure
-		}
 		r.err, r.retry = describe(err, c.timeout), true
 		return r, nil
 	}

@@ -96,8 +96,13 @@ const (
 	DefaultRescan              = 2 * time.Second
 )
 
-// batch is how many stored events an endpoint reads at a time.
-const batch = 64
+// batch is how many stored events an endpoint reads at a time, and batchBytes the most of
+// their stored bodies it holds (at least one event): a worker keeps its batch while it
+// retries, up to Schedule.For.
+const (
+	batch      = 64
+	batchBytes = 256 << 10
+)
 
 // Filter is an endpoint's event filter (webhookevents.Filter).
 type Filter interface {
@@ -207,7 +212,8 @@ type Engine struct {
 	byTenant map[store.Tenant]map[*worker]struct{}
 	held     [Slots]*slot // nil: this node does not hold the slot
 
-	nodes atomic.Int32 // the nodes sharing the slots, as last counted (at least 1)
+	nodes   atomic.Int32 // the nodes sharing the slots, as last counted (at least 1)
+	stopped bool         // Run is stopping: no worker starts; under mu
 }
 
 // New returns an engine delivering st's endpoints. Register its metrics with Collectors.
@@ -264,45 +270,49 @@ func (e *Engine) Wake(t store.Tenant, endpointID string) {
 	}
 }
 
-// Run delivers until ctx ends, then waits for the deliveries in flight to stop.
+// Run delivers until ctx ends, then stops: the attempts in flight finish and are logged
+// (each within Options.Timeout), the slots' leases are released, and Run returns.
 func (e *Engine) Run(ctx context.Context) error {
 	defer e.client.close()
+	// inner outlives ctx by the attempts in flight: the leases, and the store writes that
+	// log those attempts, must not end before them.
+	inner, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
 	var wg sync.WaitGroup
 	every := e.opt.Poll
 	if l, ok := e.st.(store.Leaser); ok {
 		every = min(every, e.opt.Rescan)
 		if c, ok := l.(store.LeaseCounter); ok {
-			wg.Go(func() { e.countNodes(ctx, c) })
+			wg.Go(func() { e.countNodes(inner, c) })
 		}
 		for i := range Slots {
-			wg.Go(func() { e.holdSlot(ctx, l, i) })
+			wg.Go(func() { e.holdSlot(inner, l, i) })
 		}
 	} else {
 		e.mu.Lock()
 		for i := range e.held {
-			e.held[i] = &slot{ctx: ctx}
+			e.held[i] = &slot{ctx: inner}
 		}
 		e.mu.Unlock()
 	}
 	if e.opt.LogRetention > 0 {
-		wg.Go(func() { e.pruneLog(ctx) })
+		wg.Go(func() { e.pruneLog(inner) })
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		e.reconcile(ctx)
+		e.reconcile(inner)
 		select {
 		case <-ctx.Done():
 			e.mu.Lock()
+			e.stopped = true
 			ws := make([]*worker, 0, len(e.workers))
 			for _, w := range e.workers {
-				w.cancel()
 				ws = append(ws, w)
 			}
 			e.mu.Unlock()
-			for _, w := range ws {
-				<-w.done
-			}
+			e.halt(ws)
+			stop()
 			wg.Wait()
 			return nil
 		case <-e.refresh:
@@ -464,8 +474,7 @@ func (e *Engine) serveSlot(i int, held context.Context) {
 	}
 }
 
-// drainSlot waits for the workers of slot i (draining) to stop: each finishes and records
-// the attempt in flight. One still running after a request's timeout and more is stopped.
+// drainSlot waits for the workers of slot i (draining) to stop (halt).
 func (e *Engine) drainSlot(i int) {
 	e.mu.Lock()
 	var ws []*worker
@@ -475,6 +484,16 @@ func (e *Engine) drainSlot(i int) {
 		}
 	}
 	e.mu.Unlock()
+	e.halt(ws)
+}
+
+// halt stops workers ws and waits for them: each finishes and records the attempt in
+// flight, and starts no other. One still running after a request's timeout and more is
+// cancelled.
+func (e *Engine) halt(ws []*worker) {
+	for _, w := range ws {
+		w.halt()
+	}
 	deadline := time.NewTimer(e.opt.Timeout + 10*time.Second)
 	defer deadline.Stop()
 	for _, w := range ws {
@@ -510,6 +529,12 @@ func SlotOf(id string) int {
 // stops those of endpoints no longer enabled or of slots no longer held.
 func (e *Engine) reconcile(ctx context.Context) {
 	if ctx.Err() != nil {
+		return
+	}
+	e.mu.Lock()
+	stopped := e.stopped
+	e.mu.Unlock()
+	if stopped {
 		return
 	}
 	var eps []store.WebhookEndpoint
@@ -550,12 +575,21 @@ func (e *Engine) reconcile(ctx context.Context) {
 		}
 		wctx, cancel := context.WithCancel(slot.ctx)
 		w := &worker{e: e, key: k, wake: make(chan struct{}, 1), feed: make(chan struct{}, 1), drain: slot.drain, cancel: cancel, done: make(chan struct{})}
+		w.halted, w.halt = context.WithCancel(wctx)
 		e.workers[k] = w
 		if e.byTenant[k.Tenant] == nil {
 			e.byTenant[k.Tenant] = map[*worker]struct{}{}
 		}
 		e.byTenant[k.Tenant][w] = struct{}{}
 		go func() {
+			defer func() {
+				// An endpoint enabled again while this worker finished its attempt gets a
+				// new one at once, not at the next poll.
+				select {
+				case e.refresh <- struct{}{}:
+				default:
+				}
+			}()
 			defer close(w.done)
 			defer cancel()
 			w.run(wctx)
@@ -563,7 +597,9 @@ func (e *Engine) reconcile(ctx context.Context) {
 	}
 	for k, w := range e.workers {
 		if !want[k] {
-			w.cancel()
+			// Disabled, deleted, or its slot lost: the attempt in flight finishes and is
+			// logged (on a lost slot, ctx has ended already).
+			w.halt()
 			if w.finished() {
 				e.forget(w)
 			}
@@ -590,10 +626,14 @@ type worker struct {
 	key endpointKey
 	// wake: the endpoint changed (Wake); feed: its tenant's feed grew (Notify). A retry's
 	// wait listens to wake only.
-	wake   chan struct{}
-	feed   chan struct{}
-	drain  <-chan struct{} // closed when the slot is handed over: stop after the attempt in flight
-	cancel context.CancelFunc
+	wake  chan struct{}
+	feed  chan struct{}
+	drain <-chan struct{} // closed when the slot is handed over: stop after the attempt in flight
+	// halted ends when the worker is to stop after the attempt in flight (halt): its
+	// endpoint was disabled or deleted, its slot is handed over, or the engine stops.
+	halted context.Context
+	halt   context.CancelFunc
+	cancel context.CancelFunc // ends the attempt in flight too
 	done   chan struct{}
 
 	lagging atomic.Bool
@@ -689,7 +729,7 @@ func (w *worker) run(ctx context.Context) {
 				}
 				filter, events = f, slices.Clone(ep.Events)
 			}
-			recs, err = r.EventsAfter(ctx, ep.Tenant, ep.Cursor, filter.StoreFilter(), batch)
+			recs, _, err = r.EventsAfterBytes(ctx, ep.Tenant, ep.Cursor, filter.StoreFilter(), batch, batchBytes)
 			return err
 		})
 		if errors.Is(err, store.ErrNotFound) {
@@ -720,9 +760,20 @@ func (w *worker) run(ctx context.Context) {
 		}
 		w.lagging.Store(true)
 		matched := false
+		reload := false
 		for _, rec := range recs {
 			if w.draining() {
 				return
+			}
+			select {
+			case <-w.wake:
+				// The endpoint changed (its URL, secret, events, cursor): read it again,
+				// and the events after its cursor, before sending anything more.
+				reload = true
+			default:
+			}
+			if reload {
+				break
 			}
 			rtk, ok := filter.Match(rec.Source, rec.Type)
 			if !ok {
@@ -741,7 +792,7 @@ func (w *worker) run(ctx context.Context) {
 				break
 			}
 		}
-		if !matched {
+		if !matched && !reload {
 			// Nothing in the batch is the endpoint's: step over it.
 			last := recs[len(recs)-1].Sequence
 			if _, err := w.moveCursor(ctx, ep, last, ep.FailingSince); err != nil {
@@ -762,14 +813,16 @@ func (w *worker) sleep(ctx context.Context, d time.Duration, wakeable bool) {
 	select {
 	case <-ctx.Done():
 	case <-w.drain:
+	case <-w.halted.Done():
 	case <-t.C:
 	case <-wake:
 	case <-feed:
 	}
 }
 
-// draining reports whether the worker's slot is being handed over.
-func (w *worker) draining() bool { return closed(w.drain) }
+// draining reports whether the worker is to stop after the attempt in flight: its slot is
+// being handed over, or it was halted.
+func (w *worker) draining() bool { return closed(w.drain) || w.halted.Err() != nil }
 
 func (w *worker) load(ctx context.Context) (store.WebhookEndpoint, error) {
 	var ep store.WebhookEndpoint
@@ -860,9 +913,9 @@ func (w *worker) deliver(ctx context.Context, ep *store.WebhookEndpoint, rec sto
 		h.Set(HeaderID, ev.GetId())
 		h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 		h.Set(HeaderSignature, sig)
-		res, err := e.client.post(ctx, ep.Tenant, ep.URL, h, b, e.now)
+		res, err := e.client.post(w.halted, ep.Tenant, ep.URL, h, b, e.now)
 		if err != nil {
-			return err // ctx ended
+			return errDrain // halted while waiting for a free slot: nothing was sent
 		}
 		a := &store.WebhookAttempt{
 			Tenant: ep.Tenant, EndpointID: ep.ID, At: now, Sequence: rec.Sequence, EventID: ev.GetId(), EventType: ev.GetType(),
@@ -908,6 +961,9 @@ func (w *worker) waitUntil(ctx context.Context, ep *store.WebhookEndpoint, t tim
 		case <-w.drain:
 			timer.Stop()
 			return errDrain // the retry goes on on the node taking the slot (from the log)
+		case <-w.halted.Done():
+			timer.Stop()
+			return errDrain // the retry goes on from the log, if the endpoint is delivered again
 		case <-timer.C:
 			return nil
 		case <-w.wake:
