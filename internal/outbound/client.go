@@ -227,6 +227,12 @@ func describe(err error, timeout time.Duration) string {
 		return fmt.Sprintf("timed out after %s", timeout)
 	}
 	if errors.Is(err, netguard.ErrNotPublic) {
+		// The dial's *net.OpError names the address, which DNS gave: the tenant reading the
+		// log learns only what kind of address it was (netguard.Control's words).
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Err != nil {
+			err = oe.Err
+		}
 		return "refused: " + err.Error()
 	}
 	return "connection failed: " + err.Error()

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -117,6 +118,19 @@ func TestDialRefusesPrivateAddresses(t *testing.T) {
 	res := postTo(t, newClient(netguard.Policy{AllowHTTP: true}, time.Second, 4, "x"), srv.URL)
 	if res.ok() || !strings.Contains(res.err, "not a public address") {
 		t.Errorf("posting to loopback without --webhooks-allow-private: got %+v", res)
+	}
+	if hit.Load() {
+		t.Error("the request reached the loopback server")
+	}
+	// Through a name, the log says what kind of address it resolved to, not which: the
+	// tenant reading it must not map the operator's internal names to addresses.
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = postTo(t, newClient(netguard.Policy{AllowHTTP: true}, time.Second, 4, "x"), "http://localhost:"+u.Port()+"/")
+	if res.ok() || !strings.Contains(res.err, "not a public address (loopback)") || strings.Contains(res.err, "127.0.0.1") || strings.Contains(res.err, "::1") {
+		t.Errorf("posting to localhost: %q, want a refusal naming the kind of address only", res.err)
 	}
 	if hit.Load() {
 		t.Error("the request reached the loopback server")
