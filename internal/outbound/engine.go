@@ -743,6 +743,11 @@ func (w *worker) run(ctx context.Context) {
 		if !ep.Enabled {
 			return
 		}
+		if resume != nil && ep.FailingSince.IsZero() {
+			// No run of failures: the endpoint was enabled again since that retry (which
+			// clears its run), and it starts afresh, with a full retry budget.
+			resume = nil
+		}
 		if parseErr != nil {
 			if !slices.Equal(bad, ep.Events) { // told once per list
 				e.log.Error("webhooks out: the endpoint's events do not parse; not delivering", "endpoint", ep.ID, "events", ep.Events, "error", parseErr)

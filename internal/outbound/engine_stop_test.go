@@ -207,3 +207,35 @@ func TestStopFinishesTheAttemptInFlight(t *testing.T) {
 		t.Errorf("cursor %d, want %d: the event would be sent again after the restart", c, seq)
 	}
 }
+
+// TestEnabledAgainStartsAfresh: an endpoint enabled again (which clears its run of failures)
+// does not carry on the retry it was disabled in: the event gets a full retry budget, its
+// attempts numbered from 1. Until 2026-11-29 the retry resumed from the log, with its first
+// attempt days old: one more failure and the event was given up.
+func TestEnabledAgainStartsAfresh(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, outbound.Options{Schedule: outbound.Schedule{Steps: []time.Duration{time.Hour}, For: 24 * time.Hour}})
+	var secret string
+	srv, _ := receiver(t, func() string { return secret }, func(int) int { return 503 })
+	seq := f.appendStatus("ls-1")
+	now := time.Now()
+	e := store.WebhookEndpoint{Tenant: tenant, ID: uuid.NewString(), Name: "n", URL: srv.URL, Events: []string{"livestream."},
+		Secret: newSecret(t), CreatedAt: now, UpdatedAt: now} // disabled
+	secret = e.Secret
+	err := f.st.Update(ctx, func(w store.Writer) error {
+		if err := w.CreateWebhookEndpoint(ctx, e); err != nil {
+			return err
+		}
+		// It was retrying the event two days ago when it was disabled.
+		return w.AppendWebhookAttempt(ctx, &store.WebhookAttempt{Tenant: tenant, EndpointID: e.ID, At: now.Add(-48 * time.Hour), Sequence: seq,
+			EventType: payload.TypeStatusChanged, Attempt: 7, StatusCode: 503, Error: "HTTP 503", Outcome: store.WebhookRetrying})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.update(e.ID, func(e *store.WebhookEndpoint) { e.Enabled = true })
+	testenv.WaitFor(t, "a new attempt", func() bool { return len(f.attempts(e.ID)) == 2 })
+	if a := f.attempts(e.ID)[0]; a.Outcome != store.WebhookRetrying || a.Attempt != 1 || a.Sequence != seq {
+		t.Errorf("the first attempt after the enable: %s, attempt %d (%q); want retrying, attempt 1", a.Outcome, a.Attempt, a.Error)
+	}
+}
