@@ -37,7 +37,12 @@ type memLog struct {
 	beforeRead, afterRead func(read int)
 	// failAt makes reads fail at this sequence (0: never), returning the events before it.
 	failAt uint64
+	// pruned: a read after a cursor below it fails with errFakeCompacted (as the store's
+	// replayer fails with CURSOR_COMPACTED).
+	pruned uint64
 }
+
+var errFakeCompacted = errors.New("fake: cursor older than retention")
 
 var errFakeUnreadable = errors.New("fake: event unreadable")
 
@@ -56,6 +61,10 @@ func (l *memLog) EventsAfter(ctx context.Context, t store.Tenant, after uint64, 
 		return nil, false, err
 	}
 	l.mu.Lock()
+	if after > 0 && after < l.pruned {
+		l.mu.Unlock()
+		return nil, false, errFakeCompacted
+	}
 	var out []*livegatev1.Event
 	var more bool
 	var err error
@@ -663,5 +672,38 @@ func TestFollowRecheck(t *testing.T) {
 				t.Fatal("Follow went on after its recheck failed")
 			}
 		})
+	}
+}
+
+// TestFollowGapEndsAtTheStore: the hub's feeder fell behind retention (a node stalled while
+// the others pruned), so events after what it published were pruned before it read them.
+// Told of the gap (Hub.Gap) before it publishes what follows, the hub sends every
+// subscription to the store, where the replayer's compaction error ends it: the subscriber
+// is not carried past events it never got. Until 2026-11-29 nothing told the hub, and a live
+// subscriber went on after the gap as if there were none.
+func TestFollowGapEndsAtTheStore(t *testing.T) {
+	l := newMemLog()
+	s := newFakeSender()
+	done := startFollow(t, context.Background(), l, feed.Filter{}, 0, s, feed.Options{})
+	first := l.commitN(tenantA, 3)
+	s.waitEvents(t, first)
+	// Four more are committed and not published (the feeder is stalled); retention then
+	// prunes through the third of them.
+	l.mu.Lock()
+	var after []*livegatev1.Event
+	for range 4 {
+		seq := uint64(len(l.events) + 1)
+		ev := &livegatev1.Event{Sequence: seq, Type: "peer.join.success", Source: "hms", AccountId: tenantA.AccountID, AppId: tenantA.AppID, RoomId: "room-1"}
+		l.events = append(l.events, ev)
+		after = append(after, ev)
+	}
+	l.pruned = after[2].GetSequence()
+	l.events = l.events[l.pruned:]
+	l.mu.Unlock()
+	l.hub.Gap(l.pruned)
+	l.hub.Publish(after[3:])
+	waitFollowEnd(t, done, errFakeCompacted)
+	if got, _ := s.got(); fmt.Sprint(got) != fmt.Sprint(first) {
+		t.Errorf("sent %v, want only %v: nothing after the gap", got, first)
 	}
 }

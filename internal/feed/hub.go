@@ -295,6 +295,26 @@ func (h *Hub) advance(last uint64) {
 	}
 }
 
+// Gap tells the hub that events up to prunedThrough may never be published: retention
+// pruned them before its feeder read them (store.LogFollower). Every subscription then reads
+// on from the store from its last event, where Follow meets the gap (the replayer ends a
+// subscription whose cursor is older than retention, CURSOR_COMPACTED) rather than go on
+// past it. Call it before publishing the events after the gap.
+func (h *Hub) Gap(prunedThrough uint64) {
+	h.pubMu.Lock()
+	defer h.pubMu.Unlock()
+	if prunedThrough <= h.head.Load() {
+		return // published already
+	}
+	h.mu.RLock()
+	for _, subs := range h.subs {
+		for s := range subs {
+			s.forceOverflow()
+		}
+	}
+	h.mu.RUnlock()
+}
+
 // PublishCommitted decodes a commit's stored events and publishes them in order (it is the
 // store's commit hook). An event that cannot be decoded is counted and logged, and every
 // subscription of its tenant overflows: each then reads on from the store, where Follow

@@ -656,7 +656,7 @@ func (s *Server) workers() []worker {
 			_ = s.follower.FollowLog(ctx, s.followFrom, func(recs []store.Event) {
 				s.hub.PublishCommitted(recs)
 				s.outbound.Notify(recs)
-			})
+			}, s.hub.Gap)
 			return nil
 		}))
 	}

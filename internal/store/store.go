@@ -461,6 +461,9 @@ type LogFollower interface {
 	// ctx ends; then it returns ctx.Err(). It survives the database going away and coming
 	// back (it retries, reporting trouble through the store's logger): it never skips an
 	// event, since it reads the log by "sequence > the last one delivered" and sequences are
-	// visible in commit order (see the contract above).
-	FollowLog(ctx context.Context, after uint64, fn func([]Event)) error
+	// visible in commit order (see the contract above). The one exception is retention: a
+	// follower that fell behind it (a stalled process, a long outage) finds events after its
+	// last one pruned. It then calls gap with the sequence pruned through, before fn with
+	// the events after it: the events between may be missing from what fn got.
+	FollowLog(ctx context.Context, after uint64, fn func([]Event), gap func(prunedThrough uint64)) error
 }

@@ -76,7 +76,7 @@ func (s *Store) logger() *slog.Logger {
 }
 
 // FollowLog implements store.LogFollower (see "Following the log" above).
-func (s *Store) FollowLog(ctx context.Context, after uint64, fn func([]store.Event)) error {
+func (s *Store) FollowLog(ctx context.Context, after uint64, fn func([]store.Event), gap func(prunedThrough uint64)) error {
 	wake := make(chan struct{}, 1)
 	s.wakersMu.Lock()
 	s.wakers[wake] = struct{}{}
@@ -120,6 +120,26 @@ func (s *Store) FollowLog(ctx context.Context, after uint64, fn func([]store.Eve
 				s.logger().Info("follow the event log: reading again", "database", s.host, "after", cursor)
 				failing = false
 			}
+			if len(events) == 0 || events[0].Sequence != cursor+1 {
+				// Sequences have no holes but those retention leaves (see the package doc):
+				// what did not come after cursor may have been pruned before it was read.
+				pruned, err := s.prunedThrough(ctx)
+				if err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					s.logger().Error("follow the event log: read the retention watermark failed; retrying every poll interval", "database", s.host, "after", cursor, "error", err)
+					failing = true
+					break
+				}
+				if pruned > cursor {
+					s.logger().Warn("follow the event log: fell behind retention; events after the last one read were pruned before it read them",
+						"database", s.host, "after", cursor, "pruned_through", pruned)
+					gap(pruned)
+					cursor = pruned
+					continue
+				}
+			}
 			if len(events) == 0 {
 				break
 			}
@@ -136,6 +156,15 @@ func (s *Store) FollowLog(ctx context.Context, after uint64, fn func([]store.Eve
 		case <-poll.C:
 		}
 	}
+}
+
+// prunedThrough reads the greatest sequence retention pruned (0: none).
+func (s *Store) prunedThrough(ctx context.Context) (uint64, error) {
+	var p int64
+	if err := s.pool.QueryRow(ctx, `SELECT pruned_through FROM feed_retention WHERE id = 1`).Scan(&p); err != nil {
+		return 0, describe(fmt.Errorf("read the retention watermark: %w", err))
+	}
+	return uint64(p), nil
 }
 
 // tail reads the events after cursor, of every tenant, in sequence order, up to followBatch

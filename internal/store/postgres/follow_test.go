@@ -13,10 +13,17 @@ import (
 	"github.com/livegate/livegate/internal/testenv"
 )
 
-// follower records what FollowLog delivers.
+// follower records what FollowLog delivers, and the gaps it reports.
 type follower struct {
 	mu   sync.Mutex
 	seqs []uint64
+	gaps []uint64
+}
+
+func (f *follower) gap(prunedThrough uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gaps = append(f.gaps, prunedThrough)
 }
 
 func (f *follower) fn(events []store.Event) {
@@ -47,7 +54,7 @@ func startFollowing(t *testing.T, s *Store, after uint64) *follower {
 	f := &follower{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.FollowLog(ctx, after, f.fn) }()
+	go func() { done <- s.FollowLog(ctx, after, f.fn, f.gap) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != context.Canceled {
@@ -280,5 +287,49 @@ func TestFollowLogWakesOnNotify(t *testing.T) {
 	waitFollowed(t, f, e.Sequence, 10*time.Second)
 	if got := f.got(); len(got) != 1 || got[0] != e.Sequence {
 		t.Errorf("followed %v, want [%d]", got, e.Sequence)
+	}
+}
+
+// TestFollowLogReportsRetentionGap: a follower behind retention (a stalled node) finds the
+// events after its cursor pruned. It says so (gap, with the sequence pruned through) before
+// it delivers the events after the gap, so that its hub's subscribers are not carried past
+// events they never got. Until 2026-11-29 it went on after the gap as if there were none:
+// a node stopped for 80 s let its live subscribers skip 8,338 acknowledged events, with no
+// error.
+func TestFollowLogReportsRetentionGap(t *testing.T) {
+	dsn := testenv.PostgresDB(t)
+	writer, reader := openT(t, dsn), openT(t, dsn)
+	var seqs []uint64
+	for i := range 10 {
+		e := event(fmt.Sprintf("gap-%d", i))
+		if err := appendOne(t.Context(), writer, e); err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, e.Sequence)
+	}
+	// Keep the last 4: everything through seqs[5] goes.
+	if err := writer.Update(t.Context(), func(w store.Writer) error {
+		_, err := w.PruneEvents(t.Context(), time.Time{}, 4)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f := startFollowing(t, reader, seqs[1]) // it had delivered through seqs[1]
+	waitFollowed(t, f, seqs[9], 10*time.Second)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.gaps) != 1 || f.gaps[0] != seqs[5] {
+		t.Errorf("gaps reported %v, want [%d] (pruned through)", f.gaps, seqs[5])
+	}
+	if want := seqs[6:]; fmt.Sprint(f.seqs) != fmt.Sprint(want) {
+		t.Errorf("followed %v, want %v", f.seqs, want)
+	}
+	// A follower that is not behind reports no gap.
+	g := startFollowing(t, reader, seqs[5])
+	waitFollowed(t, g, seqs[9], 10*time.Second)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.gaps) != 0 {
+		t.Errorf("a follower at the watermark reported gaps %v", g.gaps)
 	}
 }
