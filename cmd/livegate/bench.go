@@ -304,7 +304,7 @@ func benchIngest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := flag.NewFlagSet("livegate bench ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	base := envString(fs, "url", "LIVEGATE_URL", "http://localhost:8080", "livegate's REST base URL (with --account and --app), or the full 100ms webhook URL")
-	secret := envString(fs, "secret", "LIVEGATE_WEBHOOK_SECRET", "", "the app's webhook secret (sent as X-Webhook-Secret)")
+	secret := envSecret(fs, "secret", "LIVEGATE_WEBHOOK_SECRET", "the app's webhook secret (sent as X-Webhook-Secret)", nil)
 	account := fs.String("account", "", "account id")
 	app := fs.String("app", "", "app id")
 	senders := fs.Int("senders", 64, "concurrent senders, each with its own connection, one delivery at a time")

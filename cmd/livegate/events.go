@@ -43,7 +43,7 @@ func eventsTail(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("livegate events tail", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	server := envString(fs, "server", "LIVEGATE_SERVER", "localhost:9090", "livegate gRPC address HOST:PORT (plaintext: no TLS)")
-	token := envString(fs, "token", "LIVEGATE_TOKEN", "", "the app's API token")
+	token := envSecret(fs, "token", "LIVEGATE_TOKEN", "the app's API token", nil)
 	account := fs.String("account", "", "account id")
 	app := fs.String("app", "", "app id")
 	var types, sources stringList

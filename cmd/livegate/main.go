@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
 	"syscall"
 )
 
@@ -117,7 +119,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // that opens the store takes: set, the PostgreSQL database livegate nodes share; unset,
 // SQLite in --data-dir.
 func databaseFlag(fs *flag.FlagSet) *string {
-	return envString(fs, "database-url", "LIVEGATE_DATABASE_URL", "", "PostgreSQL URL (postgres://user:password@host:port/database?sslmode=...) of the database several livegate nodes share; unset: SQLite in --data-dir")
+	return envSecret(fs, "database-url", "LIVEGATE_DATABASE_URL", "PostgreSQL URL (postgres://user:password@host:port/database?sslmode=...) of the database several livegate nodes share; unset: SQLite in --data-dir", redactDSN)
 }
 
 // envString defines a string flag whose default comes from an environment variable.
@@ -126,4 +128,37 @@ func envString(fs *flag.FlagSet, name, env, def, help string) *string {
 		def = v
 	}
 	return fs.String(name, def, fmt.Sprintf("%s (env %s)", help, env))
+}
+
+// envSecret is envString (with no default of its own) for a value that holds a secret: the
+// usage that --help and every flag error print shows the value from the environment as show
+// makes it (nil: only that it is set), never the secret itself.
+func envSecret(fs *flag.FlagSet, name, env, help string, show func(string) string) *string {
+	p := envString(fs, name, env, "", help)
+	if f := fs.Lookup(name); f.DefValue != "" {
+		if show == nil {
+			f.DefValue = "<set in " + env + ">"
+		} else {
+			f.DefValue = show(f.DefValue)
+		}
+	}
+	return p
+}
+
+// dsnPassword is a keyword/value connection string's password (PostgreSQL's libpq form:
+// password=secret, or password='quoted secret').
+var dsnPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)`)
+
+// redactDSN is a PostgreSQL connection string (URL or keyword/value) with its password
+// replaced, for showing.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.Redacted()
+	}
+	return dsnPassword.ReplaceAllString(dsn, "${1}xxxxx")
 }
