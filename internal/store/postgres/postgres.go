@@ -69,9 +69,10 @@
 // counter row that another process committed after the transaction's snapshot fails (40001)
 // every time. Every connection gets a lock_timeout (10 s), a statement_timeout (30 s) and an
 // idle_in_transaction_session_timeout (60 s) unless the URL sets them (any PostgreSQL
-// parameter may be given as a query parameter of the URL): a process that stalls holding
-// the write lock holds up the others' writes for at most that long, then its transaction
-// is aborted, and nothing of it was acknowledged. Errors that mean "the database is
+// parameter may be given as a query parameter of the URL), and a write transaction, which
+// holds the write lock, an idle timeout of 5 s whatever the URL says (writeIdleTimeout): a
+// process that stalls holding the write lock holds up the others' writes for at most that
+// long, then its transaction is aborted, and nothing of it was acknowledged. Errors that mean "the database is
 // unreachable or gave up" (a lost connection, a timeout, a full disk, a shutdown, a
 // COMMIT whose outcome is unknown) are STORAGE_UNAVAILABLE (HTTP 503), never success: the
 // provider retries, and dedupe makes the retry safe.
@@ -134,6 +135,14 @@ var defaultParams = map[string]string{
 	"statement_timeout":                   "30s",
 	"idle_in_transaction_session_timeout": "60s",
 }
+
+// writeIdleTimeout is the idle_in_transaction_session_timeout of a write transaction, which
+// holds every node's write lock: a process that stalls there (SIGSTOP, a machine that stops
+// scheduling it) holds up every node's writes for this long, then PostgreSQL ends its session
+// and nothing of its batch was acknowledged. Under lock_timeout (10 s), so that the writes
+// queued behind it are not answered 503 first. A batch is never idle that long otherwise:
+// between its statements it runs only the Updates' Go code.
+const writeIdleTimeout = "5s"
 
 // timeoutNames are defaultParams' names, sorted.
 var timeoutNames = slices.Sorted(maps.Keys(defaultParams))
@@ -282,8 +291,10 @@ func (s *Store) commitBatch(batch []*groupcommit.Update) {
 	// The write lock: the counter row, first thing (see the package doc, "One writer at a
 	// time"). An UPDATE rather than SELECT ... FOR UPDATE: a lock the top-level transaction
 	// holds on a row version it created itself is not lost when a savepoint that updated
-	// the row again is rolled back.
-	if _, err := tx.Exec(ctx, `UPDATE feed_head SET head = head WHERE id = 1`); err != nil {
+	// the row again is rolled back. With it, in the same round trip (no arguments: the
+	// simple protocol, which takes several statements), the idle timeout of a transaction
+	// that holds the write lock (writeIdleTimeout).
+	if _, err := tx.Exec(ctx, `SET LOCAL idle_in_transaction_session_timeout = '`+writeIdleTimeout+`'; UPDATE feed_head SET head = head WHERE id = 1`); err != nil {
 		_ = tx.Rollback(ctx)
 		for _, u := range batch {
 			u.Done(fmt.Errorf("postgres: take the write lock (the feed counter): %w", err))

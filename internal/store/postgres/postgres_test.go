@@ -485,3 +485,43 @@ func TestDatabaseRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStalledWriterReleasesTheLock: a process that stalls inside a write transaction (here
+// an Update that does not return; in life SIGSTOP, a frozen VM) holds every node's write
+// lock. After writeIdleTimeout PostgreSQL ends its session: the other nodes' writes go
+// through (within their lock_timeout, 10 s), and the stalled one fails, unacknowledged.
+// Until 2026-11-29 the stalled session was kept for the connection's idle timeout, 60 s: every
+// other node's writes failed 503 after 10 s, for a minute.
+func TestStalledWriterReleasesTheLock(t *testing.T) {
+	dsn := testenv.PostgresDB(t)
+	stalled, other := openT(t, dsn), openT(t, dsn)
+	ctx := t.Context()
+	entered, gate := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- stalled.Update(ctx, func(w store.Writer) error {
+			if err := w.AppendEvent(ctx, event("stalled")); err != nil {
+				return err
+			}
+			close(entered)
+			<-gate
+			return nil
+		})
+	}()
+	<-entered
+	start := time.Now()
+	e := event("other")
+	err := appendOne(ctx, other, e)
+	waited := time.Since(start)
+	close(gate)
+	if err != nil {
+		t.Fatalf("another node's write behind a stalled one: %v after %v, want it committed", err, waited.Round(time.Millisecond))
+	}
+	if err := <-done; err == nil {
+		t.Error("the stalled write committed after its session was ended, want an error (not acknowledged)")
+	}
+	if e.Sequence != 1 {
+		t.Errorf("the other node's event has sequence %d, want 1 (the stalled one's was never committed)", e.Sequence)
+	}
+	t.Logf("the other node's write waited %v", waited.Round(time.Millisecond))
+}
