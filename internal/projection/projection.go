@@ -215,23 +215,34 @@ func Invoke(ctx context.Context, w store.Writer, l *store.Livestream, cause Caus
 }
 
 // Start makes l LIVE at `at`: the active session (an invoked one) gets its start time, or a
-// new session begins. A start that is not newer than the latest session's stop is stale.
+// new session begins. A start that is not newer than the newest stopped session's stop is
+// stale (its run is over): also when a newer run was invoked since, through the API.
 func Start(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time, cause Cause, now time.Time) (*Change, error) {
-	latest, err := w.LatestSession(ctx, l.Tenant, l.ID)
-	hasLatest := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	newest, _, err := w.ListSessions(ctx, l.Tenant, l.ID, 0, 2)
+	if err != nil {
 		return nil, err
 	}
-	if hasLatest && !latest.StoppedAt.IsZero() && !at.After(latest.StoppedAt) {
+	var latest, stopped store.Session
+	hasLatest := len(newest) > 0
+	if hasLatest {
+		latest = newest[0]
+	}
+	for _, s := range newest {
+		if !s.StoppedAt.IsZero() {
+			stopped = s
+			break
+		}
+	}
+	if !stopped.StoppedAt.IsZero() && !at.After(stopped.StoppedAt) {
 		// Stale: this run already stopped. If its stop came first and did not say when
 		// the run started, this start does.
-		if latest.StartedAt.IsZero() {
-			latest.StartedAt = at
-			if latest.IngestSeconds == 0 {
-				latest.IngestSeconds = latest.StoppedAt.Sub(latest.StartedAt).Seconds()
+		if stopped.StartedAt.IsZero() {
+			stopped.StartedAt = at
+			if stopped.IngestSeconds == 0 {
+				stopped.IngestSeconds = stopped.StoppedAt.Sub(stopped.StartedAt).Seconds()
 			}
-			latest.UpdatedAt = now
-			if err := w.UpdateSession(ctx, latest); err != nil {
+			stopped.UpdatedAt = now
+			if err := w.UpdateSession(ctx, stopped); err != nil {
 				return nil, err
 			}
 		}
@@ -290,12 +301,33 @@ func stop(ctx context.Context, w store.Writer, l *store.Livestream, r run, provi
 		return transition(ctx, w, l, store.StatusIdle, s.ID, reason, cause, now)
 	case err != nil:
 		return nil, err
+	case provider && before(r, sess):
+		return nil, nil // about an earlier run: this one goes on
 	}
 	stopSession(&sess, r.stopped, r.seconds, now)
 	if err := w.UpdateSession(ctx, sess); err != nil {
 		return nil, err
 	}
 	return transition(ctx, w, l, store.StatusIdle, sess.ID, reason, cause, now)
+}
+
+// invokeSkew is how far a provider's clock may be behind livegate's: a stop or failure
+// dated more than this before a session was invoked is about an earlier run.
+const invokeSkew = time.Minute
+
+// before reports whether a provider's stop or failure of run r is about a run earlier than
+// the active session sess: it stopped before sess started (both by the provider's clock), or,
+// sess not started yet, well before sess was invoked (by livegate's).
+func before(r run, sess store.Session) bool {
+	switch {
+	case r.stopped.IsZero():
+		return false
+	case !sess.StartedAt.IsZero():
+		return r.stopped.Before(sess.StartedAt)
+	case !sess.InvokedAt.IsZero():
+		return r.stopped.Before(sess.InvokedAt.Add(-invokeSkew))
+	}
+	return false
 }
 
 // unseen stores run r, ended by a provider's stop or failure that found no active session,
@@ -360,6 +392,9 @@ func Fail(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time
 	if err != nil {
 		return nil, err
 	}
+	if before(run{stopped: at}, sess) {
+		return nil, nil // about an earlier run: this one goes on
+	}
 	stopSession(&sess, at, -1, now)
 	sess.ErrMessage = msg
 	if err := w.UpdateSession(ctx, sess); err != nil {
@@ -398,19 +433,24 @@ func startTime(ev Event) time.Time {
 	return ev.At
 }
 
-// runStart: when a stop event's run started, if it says: its start time, or its stop time
-// (at) less its duration (seconds; negative: not said). Zero when it does not say.
+// runStart: when a stop event's run started, if it says: for Amity its startedAt; for 100ms
+// its stop time (at) less its duration (seconds; negative: not said), else its started_at.
+// Zero when it does not say. (100ms's own sample of hls.stopped.success has started_at equal
+// to stopped_at, with a duration of 56 s: its duration is the better witness.)
 func runStart(ev Event, at time.Time, seconds float64) time.Time {
-	if vs := amityStream(ev.Payload); vs != nil && vs.GetStartedAt() != nil {
-		return vs.GetStartedAt().AsTime()
+	if vs := amityStream(ev.Payload); vs != nil {
+		if vs.GetStartedAt() != nil {
+			return vs.GetStartedAt().AsTime()
+		}
+		return time.Time{}
+	}
+	if seconds >= 0 && seconds <= maxRunSeconds {
+		return at.Add(-time.Duration(seconds * float64(time.Second)))
 	}
 	if t, ok := when(hmsStopped(ev.Payload).startedAt); ok {
 		return t
 	}
-	if seconds < 0 || seconds > maxRunSeconds {
-		return time.Time{}
-	}
-	return at.Add(-time.Duration(seconds * float64(time.Second)))
+	return time.Time{}
 }
 
 // maxRunSeconds bounds a duration runStart subtracts: about 290 years, within time.Duration.

@@ -458,3 +458,118 @@ func TestStopBeforeStart(t *testing.T) {
 		})
 	}
 }
+
+// TestEarlierRunsEventsChangeNothing: a provider's event about an earlier run, arriving
+// late, neither ends nor joins the run of now, and the provider's confirmation of a stop made
+// through the API is that run's, not a new one. Found by this stop's audit of the API, each
+// on a running server: (1) a late stop or failure of run 1 ended run 2, live, with run 1's
+// seconds; (2) a late start of run 1 gave run 2, just invoked, a start an hour before it was
+// invoked; (3) hls.stopped.success after an API stop, shaped like 100ms's own sample
+// (started_at equal to stopped_at), was taken for a new run: two sessions, the seconds twice.
+func TestEarlierRunsEventsChangeNothing(t *testing.T) {
+	at := func(min float64) time.Time { return t0.Add(time.Duration(min * float64(time.Minute))) }
+	ts := func(min float64) *timestamppb.Timestamp { return timestamppb.New(at(min)) }
+	room := proto.String("room-1")
+	api := projection.APICall("test")
+	type step func(ctx context.Context, w store.Writer, l *store.Livestream) error
+	invoke := func(min float64) step {
+		return func(ctx context.Context, w store.Writer, l *store.Livestream) error {
+			_, err := projection.Invoke(ctx, w, l, api, at(min))
+			return err
+		}
+	}
+	apiStop := func(min float64) step {
+		return func(ctx context.Context, w store.Writer, l *store.Livestream) error {
+			_, err := projection.Stop(ctx, w, l, at(min), -1, "", api, at(min))
+			return err
+		}
+	}
+	apply := func(received float64, typ string, p proto.Message) step {
+		return func(ctx context.Context, w store.Writer, l *store.Livestream) error {
+			ev := projection.Event{Tenant: tenant, Source: payload.SourceHMS, Type: typ, At: at(received), Payload: p}
+			_, err := projection.Apply(ctx, w, ev, l, projection.Cause{Sequence: 1, Type: typ}, at(received))
+			return err
+		}
+	}
+	started := func(received, startedAt float64) step {
+		return apply(received, "hls.started.success", &hmsv1.HlsStartedSuccess{RoomId: room, StartedAt: ts(startedAt)})
+	}
+	stopped := func(received, stoppedAt float64, seconds int64) step {
+		return apply(received, "hls.stopped.success", &hmsv1.HlsStoppedSuccess{RoomId: room, StartedAt: ts(stoppedAt), StoppedAt: ts(stoppedAt), Duration: proto.Int64(seconds)})
+	}
+	failed := func(received float64) step {
+		return apply(received, "hls.failure", &hmsv1.HlsFailure{RoomId: room, ErrorMessage: proto.String("encoder crashed")})
+	}
+	type session struct {
+		started, stopped float64 // minutes after t0; -1: not set
+		seconds          float64
+	}
+	run1 := []step{invoke(0), started(1, 1), apiStop(10)}
+	tests := []struct {
+		name     string
+		steps    []step
+		status   store.Status
+		sessions []session // newest first
+	}{
+		{"100ms confirms an API stop", []step{invoke(0), started(1, 1), apiStop(2), stopped(2.1, 2.05, 63)},
+			store.StatusIdle, []session{{1, 2, 60}}},
+		{"a late stop of run 1 while run 2 is live", append(run1[:3:3], invoke(20), started(21, 21), stopped(30, 10, 540)),
+			store.StatusLive, []session{{21, -1, 0}, {1, 10, 540}}},
+		{"a late failure of run 1 while run 2 is live", append(run1[:3:3], invoke(20), started(21, 21), failed(10)),
+			store.StatusLive, []session{{21, -1, 0}, {1, 10, 540}}},
+		{"a late failure of run 1 while run 2 is invoked", append(run1[:3:3], invoke(20), failed(10)),
+			store.StatusInvoked, []session{{-1, -1, 0}, {1, 10, 540}}},
+		{"a late start of run 1 while run 2 is invoked", []step{invoke(0), apiStop(5), invoke(20), started(21, 1)},
+			store.StatusInvoked, []session{{-1, -1, 0}, {1, 5, 240}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := newStatusRig(t, store.StatusIdle, false)
+			for i, s := range tc.steps {
+				err := r.st.Update(ctx, func(w store.Writer) error {
+					l, err := w.Livestream(ctx, tenant, r.l.ID)
+					if err != nil {
+						return err
+					}
+					return s(ctx, w, &l)
+				})
+				if err != nil {
+					t.Fatalf("step %d: %v", i, err)
+				}
+			}
+			err := r.st.View(ctx, func(rd store.Reader) error {
+				l, err := rd.Livestream(ctx, tenant, r.l.ID)
+				if err != nil {
+					return err
+				}
+				if l.Status != tc.status {
+					t.Errorf("status %s, want %s", l.Status, tc.status)
+				}
+				got, _, err := rd.ListSessions(ctx, tenant, r.l.ID, 0, 10)
+				if err != nil {
+					return err
+				}
+				if len(got) != len(tc.sessions) {
+					t.Fatalf("%d sessions %+v, want %d", len(got), got, len(tc.sessions))
+				}
+				minute := func(t time.Time) float64 {
+					if t.IsZero() {
+						return -1
+					}
+					return t.Sub(t0).Minutes()
+				}
+				for i, s := range got {
+					g := session{minute(s.StartedAt), minute(s.StoppedAt), s.IngestSeconds}
+					if g != tc.sessions[i] {
+						t.Errorf("session %d: %+v, want %+v", i, g, tc.sessions[i])
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
