@@ -113,12 +113,14 @@ func (st *hmsStory) closeSessionAndRecord() {
 	st.send(hmsDelivery("hls.recording.success", t0.Add(11*time.Minute), `{"room_id":"room-1","session_id":"sess-1","duration":90}`))
 }
 
-// secondRunFails: a second run, then hls.failure: ERRORED with the provider's message.
+// secondRunFails: a second run, then hls.failure: ERRORED with the provider's message. The
+// failure is dated after the run was invoked (now): one dated before it would be about an
+// earlier run.
 func (st *hmsStory) secondRunFails() {
 	if _, err := st.s.livestreams.StartMeetingLivestream(st.ctx, &livegatev1.StartMeetingLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: "room-1"}); err != nil {
 		st.t.Fatal(err)
 	}
-	st.failSeq = st.send(hmsDelivery("hls.failure", st.t0.Add(20*time.Minute), `{"room_id":"room-1","error_message":"encoder crashed","error_code":500}`))
+	st.failSeq = st.send(hmsDelivery("hls.failure", time.Now().UTC(), `{"room_id":"room-1","error_message":"encoder crashed","error_code":500}`))
 	if d := st.get(); d.GetLivestream().GetStatus() != livegatev1.LivestreamStatus_ERRORED || d.GetSession().GetErrMessage() != "encoder crashed" || d.GetSession().GetStoppedTime() == nil {
 		st.t.Fatalf("after hls.failure: %v", d)
 	}
