@@ -83,11 +83,29 @@ func statusReason(st *status.Status) string {
 }
 
 // WriteStatus writes a gRPC status as RealtimeKit's error envelope. A 429 carries
-// Retry-After when the error says how long to wait (apierror.RetryAfterKey).
+// Retry-After when the error says how long to wait (apierror.RetryAfterKey), and an answer
+// that the same request can never change carries `x-should-retry: false` (see noRetry).
 func WriteStatus(w http.ResponseWriter, st *status.Status) {
 	code := HTTPStatus(st)
 	setRetryAfter(w.Header(), code, st)
+	if noRetry(st) {
+		w.Header().Set("X-Should-Retry", "false")
+	}
 	writeError(w, code, st.Message(), statusReason(st))
+}
+
+// noRetry reports whether st answers a request that sent again can only get the same
+// answer, though its HTTP status is one the Cloudflare SDKs retry by default (409 and 5xx),
+// unless told otherwise by `x-should-retry`: a conflict (ALREADY_EXISTS: the meeting's
+// livestream is active, a key is taken) and an event that cannot be read back (DATA_LOSS).
+// Each retry would cost the caller a back-off (about 1.3 s for the Go SDK's two), and a
+// retried start whose first answer was lost would report a conflict for the start it made.
+func noRetry(st *status.Status) bool {
+	switch st.Code() {
+	case codes.AlreadyExists, codes.DataLoss:
+		return true
+	}
+	return false
 }
 
 // setRetryAfter sets Retry-After on a 429 whose error says how long to wait

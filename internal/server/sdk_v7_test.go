@@ -3,8 +3,10 @@ package server_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,5 +341,42 @@ func TestRealtimeKitSDKv7Webhooks(t *testing.T) {
 	})
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || len(apiErr.Errors) != 1 || !strings.Contains(apiErr.Errors[0].Message, "meeting.chatSynced") {
 		t.Errorf("NewWebhook with meeting.chatSynced: %v, want the SDK's 400 error naming it", err)
+	}
+}
+
+// countingTransport counts the requests an SDK sends.
+type countingTransport struct{ n atomic.Int32 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestSDKDoesNotRetryConflicts: the SDK, with its default retries, starting a meeting's
+// livestream that is already active gets the 409 ALREADY_ACTIVE at once, from one request:
+// livegate answers `x-should-retry: false`. Until 2026-11-29 it retried twice (409 is one of
+// the statuses the SDK retries by default), taking about 1.3 s to report the conflict.
+func TestSDKDoesNotRetryConflicts(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	ct := &countingTransport{}
+	sdk := realtime_kit.NewLivestreamService(
+		option.WithBaseURL(s.base+"/"),
+		option.WithAPIToken(creds.APIToken),
+		option.WithHTTPClient(&http.Client{Transport: ct}),
+	)
+	ctx := context.Background()
+	params := realtime_kit.LivestreamStartLivestreamingAMeetingParams{AccountID: cloudflare.F(accA), Name: cloudflare.F("conflict")}
+	if _, err := sdk.StartLivestreamingAMeeting(ctx, appA, "conflict-meeting", params); err != nil {
+		t.Fatal(err)
+	}
+	ct.n.Store(0)
+	_, err := sdk.StartLivestreamingAMeeting(ctx, appA, "conflict-meeting", params)
+	var apiErr *cloudflare.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusConflict {
+		t.Fatalf("second start: %v, want a 409", err)
+	}
+	if n := ct.n.Load(); n != 1 {
+		t.Errorf("the SDK sent %d requests for the conflicting start, want 1 (no retries)", n)
 	}
 }
