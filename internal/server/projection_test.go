@@ -241,3 +241,31 @@ func TestHMSStopBeforeStart(t *testing.T) {
 		t.Errorf("session %v, want stopped at %v with 300 ingest seconds", sess, t0.Add(5*time.Minute))
 	}
 }
+
+// TestCreateAnswersTheStoredTimes: what creating or starting a livestream answers is what
+// reading it back gives, to the microsecond the store keeps. Until 2026-11-29 a create
+// answered nanoseconds (…29.598275221Z) and every later read …29.598275Z.
+func TestCreateAnswersTheStoredTimes(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	ctx := withToken(creds.APIToken)
+	created, err := s.livestreams.CreateLivestream(ctx, &livegatev1.CreateLivestreamRequest{AccountId: accA, AppId: appA, Name: "times"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, err := s.livestreams.StartMeetingLivestream(ctx, &livegatev1.StartMeetingLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: "times-meeting"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []*livegatev1.Livestream{created.GetData(), started.GetData()} {
+		got, err := s.livestreams.GetLivestream(ctx, &livegatev1.GetLivestreamRequest{AccountId: accA, AppId: appA, LivestreamId: l.GetId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := got.GetData().GetLivestream()
+		if !read.GetCreatedAt().AsTime().Equal(l.GetCreatedAt().AsTime()) || !read.GetUpdatedAt().AsTime().Equal(l.GetUpdatedAt().AsTime()) {
+			t.Errorf("livestream %s answered created %v updated %v; read back %v, %v", l.GetId(),
+				l.GetCreatedAt().AsTime(), l.GetUpdatedAt().AsTime(), read.GetCreatedAt().AsTime(), read.GetUpdatedAt().AsTime())
+		}
+	}
+}

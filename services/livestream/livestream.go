@@ -52,7 +52,8 @@ type Server struct {
 
 // NewServer returns a LivestreamService over st.
 func NewServer(st store.Store, urls URLs) *Server {
-	return &Server{store: st, urls: urls, now: time.Now}
+	// To the microsecond the stores keep: a create's answer shows the times a read gives.
+	return &Server{store: st, urls: urls, now: func() time.Time { return time.Now().Truncate(time.Microsecond) }}
 }
 
 var _ livegatev1.LivestreamServiceServer = (*Server)(nil)
