@@ -8,17 +8,25 @@ import (
 	"github.com/livegate/livegate/internal/store"
 )
 
+// began is when a livestream session began, the time analytics count it at: its start, else
+// when it was invoked, else when it was stored. (A session is stored when livegate learns of
+// it, which for a provider's late events can be days after it began.) The stores index it
+// as this very expression (livestream_sessions_tenant_began).
+const began = `COALESCE(started_at, invoked_at, created_at)`
+
 // microsPerDay buckets Unix microseconds into UTC days by integer division (days since the
 // epoch; times before 1970 would land a day late, and livegate has none).
 const microsPerDay = 86_400_000_000
 
+// SessionTotalsQuery sums a tenant's ($1, $2) livestream sessions that began in [$3, $4).
+const SessionTotalsQuery = `SELECT COUNT(DISTINCT livestream_id), COALESCE(SUM(ingest_seconds), 0.0), COALESCE(SUM(viewer_seconds), 0.0)
+	FROM livestream_sessions
+	WHERE account_id = $1 AND app_id = $2 AND ` + began + ` >= $3 AND ` + began + ` < $4`
+
 func (q Queries) SessionTotals(ctx context.Context, t store.Tenant, from, to time.Time) (store.Totals, error) {
 	lo, hi := bounds(from, to)
 	var tot store.Totals
-	err := q.Tx.QueryRow(ctx,
-		`SELECT COUNT(DISTINCT livestream_id), COALESCE(SUM(ingest_seconds), 0.0), COALESCE(SUM(viewer_seconds), 0.0)
-		FROM livestream_sessions
-		WHERE account_id = $1 AND app_id = $2 AND created_at >= $3 AND created_at < $4`,
+	err := q.Tx.QueryRow(ctx, SessionTotalsQuery,
 		t.AccountID, t.AppID, lo, hi).Scan(&tot.Livestreams, &tot.IngestSeconds, &tot.ViewerSeconds)
 	if err != nil {
 		return store.Totals{}, fmt.Errorf("session totals: %w", err)
@@ -30,9 +38,9 @@ func (q Queries) SessionDays(ctx context.Context, t store.Tenant, from, to time.
 	lo, hi := bounds(from, to)
 	return q.days(ctx, "session days",
 		`SELECT day, COUNT(*), COALESCE(SUM(seconds), 0.0) FROM (
-			SELECT created_at / $1 AS day, ingest_seconds AS seconds
+			SELECT `+began+` / $1 AS day, ingest_seconds AS seconds
 			FROM livestream_sessions
-			WHERE account_id = $2 AND app_id = $3 AND created_at >= $4 AND created_at < $5
+			WHERE account_id = $2 AND app_id = $3 AND `+began+` >= $4 AND `+began+` < $5
 			UNION ALL
 			SELECT started_at / $1 AS day, duration_seconds AS seconds
 			FROM meeting_sessions
@@ -45,10 +53,10 @@ func (q Queries) SessionDays(ctx context.Context, t store.Tenant, from, to time.
 func (q Queries) LivestreamDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.LivestreamDay, error) {
 	lo, hi := bounds(from, to)
 	rows, err := q.Tx.Query(ctx,
-		`SELECT created_at / $1 AS day, COUNT(*), COALESCE(SUM(ingest_seconds), 0.0), COALESCE(SUM(viewer_seconds), 0.0)
+		`SELECT `+began+` / $1 AS day, COUNT(*), COALESCE(SUM(ingest_seconds), 0.0), COALESCE(SUM(viewer_seconds), 0.0)
 		FROM livestream_sessions
-		WHERE account_id = $2 AND app_id = $3 AND created_at >= $4 AND created_at < $5
-		GROUP BY created_at / $1 ORDER BY day`,
+		WHERE account_id = $2 AND app_id = $3 AND `+began+` >= $4 AND `+began+` < $5
+		GROUP BY `+began+` / $1 ORDER BY day`,
 		int64(microsPerDay), t.AccountID, t.AppID, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("livestream days: %w", err)

@@ -57,3 +57,13 @@ func TestDeliveryLookupPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionTotalsPlan: analytics find a tenant's sessions by when they began through the
+// index on that very expression, not by scanning the tenant's sessions.
+func TestSessionTotalsPlan(t *testing.T) {
+	s := openT(t, t.TempDir())
+	all := queryPlan(t, s, queries.SessionTotalsQuery, "acc", "app", 0, 1)
+	if !strings.Contains(all, "livestream_sessions_tenant_began") || !strings.Contains(all, "<expr>>?") {
+		t.Errorf("plan:\n%s\nwant a range search of livestream_sessions_tenant_began", all)
+	}
+}

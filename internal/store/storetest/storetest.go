@@ -940,6 +940,13 @@ func testAnalytics(t *testing.T, s store.Store) {
 		mkS(lsA, "s0", day(8, 23, 0), 1000, 1000),
 		mkS(lsOther, "s-other", day(10, 1, 0), 5000, 5000),
 	}
+	// A session counts on the day it began (started, else invoked), not the day it was
+	// stored: a provider's events that came late (a stop before its start, a retry days on).
+	late := mkS(lsB, "s6", day(20, 0, 0), 30, 0)
+	late.InvokedAt, late.StartedAt = time.Time{}, day(12, 10, 0)
+	early := mkS(lsA, "s7", day(10, 1, 0), 1000, 1000)
+	early.StartedAt = day(8, 22, 0) // began before `from`: not counted
+	sessions = append(sessions, late, early)
 	mkR := func(tn store.Tenant, id string, at time.Time, dur float64) store.Recording {
 		return store.Recording{Tenant: tn, ID: id, LivestreamID: "ls-a", Source: "hms", RecordedAt: at, DurationSeconds: dur}
 	}
@@ -970,7 +977,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 	view(t, s, func(r store.Reader) error {
 		tot, err := r.SessionTotals(ctx, tenantA, from, to)
 		mustNil(t, "SessionTotals", err)
-		if want := (store.Totals{Livestreams: 2, IngestSeconds: 300, ViewerSeconds: 720}); tot != want {
+		if want := (store.Totals{Livestreams: 2, IngestSeconds: 330, ViewerSeconds: 720}); tot != want {
 			t.Errorf("SessionTotals = %+v, want %+v", tot, want)
 		}
 		// Only s2 and s3 on the 10th: both livestreams, counted once each.
@@ -990,7 +997,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 		wantDays := []store.DayStat{
 			{Day: "2025-03-09", Count: 1, Minutes: 1},
 			{Day: "2025-03-10", Count: 2, Minutes: 2.5},
-			{Day: "2025-03-12", Count: 1, Minutes: 1.5},
+			{Day: "2025-03-12", Count: 2, Minutes: 2},
 		}
 		if !slices.Equal(days, wantDays) {
 			t.Errorf("SessionDays = %+v, want %+v", days, wantDays)
@@ -1006,7 +1013,7 @@ func testAnalytics(t *testing.T, s store.Store) {
 		wantLsDays := []store.LivestreamDay{
 			{Day: "2025-03-09", Sessions: 1, IngestSeconds: 60, ViewerSeconds: 600},
 			{Day: "2025-03-10", Sessions: 2, IngestSeconds: 150, ViewerSeconds: 30},
-			{Day: "2025-03-12", Sessions: 1, IngestSeconds: 90, ViewerSeconds: 90},
+			{Day: "2025-03-12", Sessions: 2, IngestSeconds: 120, ViewerSeconds: 90},
 		}
 		if !slices.Equal(lsDays, wantLsDays) {
 			t.Errorf("LivestreamDays = %+v, want %+v", lsDays, wantLsDays)
