@@ -168,14 +168,17 @@ func (s *Store) prunedThrough(ctx context.Context) (uint64, error) {
 }
 
 // tail reads the events after cursor, of every tenant, in sequence order, up to followBatch
-// events and followBytes bytes of bodies (at least one event).
+// events and followBytes bytes of bodies (at least one event). PostgreSQL applies the byte
+// budget (withinBudget): a follower behind a run of large events is sent the bodies it
+// keeps, not every body of the batch.
 func (s *Store) tail(ctx context.Context, cursor uint64) ([]store.Event, bool, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+queries.EventColumns+` FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`,
-		int64(cursor), followBatch)
+	rows, err := s.pool.Query(ctx,
+		withinBudget(`SELECT `+queries.EventColumns+` FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, queries.EventColumns, `$3`),
+		int64(cursor), followBatch, followBytes)
 	if err != nil {
 		return nil, false, describe(fmt.Errorf("read the event log after %d: %w", cursor, err))
 	}
-	events, more, err := queries.ScanEventsBudget(rows, fmt.Sprintf("read the event log after %d", cursor), followBytes)
+	events, more, err := queries.ScanEventsKept(rows, fmt.Sprintf("read the event log after %d", cursor))
 	return events, more, describe(err)
 }
 

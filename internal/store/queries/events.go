@@ -24,6 +24,18 @@ func scanEvents(rows Rows, what string) ([]store.Event, error) {
 // always keeping the first; more says it stopped for bytes with another event to come (the
 // one read and dropped).
 func ScanEventsBudget(rows Rows, what string, maxBytes int) (_ []store.Event, more bool, _ error) {
+	return scanEventsBudget(rows, what, maxBytes, false)
+}
+
+// ScanEventsKept scans events whose byte budget the database applied: each row holds
+// EventColumns and then kept, a boolean. A row with kept false is the first one past the
+// budget, sent without its body (NULL) to say that another event follows: it ends the scan,
+// and more is true. (PostgreSQL's reads after a cursor: see internal/store/postgres.)
+func ScanEventsKept(rows Rows, what string) (_ []store.Event, more bool, _ error) {
+	return scanEventsBudget(rows, what, 0, true)
+}
+
+func scanEventsBudget(rows Rows, what string, maxBytes int, marked bool) (_ []store.Event, more bool, _ error) {
 	defer rows.Close()
 	var (
 		out        []store.Event
@@ -32,14 +44,21 @@ func ScanEventsBudget(rows Rows, what string, maxBytes int) (_ []store.Event, mo
 		seq        int64
 		ls, room   sql.NullString
 		receivedAt int64
+		kept       bool
 	)
 	// One list of destinations for every row: Scan is an interface method, so the list it
 	// is given escapes, and a fresh one per row was an allocation per event.
 	dest := []any{&seq, &e.AccountID, &e.AppID, &e.Source, &e.Type, &e.DeliveryID, &e.DedupeKey, &ls, &room, &receivedAt, &e.Body}
+	if marked {
+		dest = append(dest, &kept)
+	}
 	for rows.Next() {
 		e = store.Event{}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, false, fmt.Errorf("%s: %w", what, err)
+		}
+		if marked && !kept {
+			return out, true, nil
 		}
 		if maxBytes > 0 && len(out) > 0 && total+len(e.Body) > maxBytes {
 			return out, true, nil
@@ -124,7 +143,10 @@ func (q Queries) EventsAfterBytes(ctx context.Context, t store.Tenant, after uin
 }
 
 // EventsAfterQuery is the query of EventsAfterBytes, selecting columns (the stores'
-// EachEventAfter runs it too).
+// EachEventAfter runs it too). The byte budget is not in it: SQLite's rows are read as they
+// are scanned, and a read that stops at the budget reads no further. PostgreSQL would send
+// every row of the LIMIT, bodies and all, however early the read stopped: its reads wrap
+// this query in one that applies the budget (internal/store/postgres, withinBudget).
 func EventsAfterQuery(columns string, t store.Tenant, after uint64, f store.EventFilter, limit int) (string, []any) {
 	var q strings.Builder
 	q.WriteString(`SELECT ` + columns + ` FROM events WHERE account_id = $1 AND app_id = $2 AND seq > $3`)
