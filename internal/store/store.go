@@ -419,8 +419,10 @@ type Writer interface {
 	// CreateSetting stores an installation-wide setting; ErrAlreadyExists if it is set.
 	CreateSetting(ctx context.Context, name, value string) error
 	// PruneEvents deletes the events received before `before` (zero: no age limit) and all
-	// but the newest keepLast (0: no count limit), and returns how many it deleted.
-	PruneEvents(ctx context.Context, before time.Time, keepLast uint64) (int, error)
+	// but the newest keepLast (0: no count limit), at most limit of them, the oldest first
+	// (<= 0: no limit), and returns how many it deleted. With a limit, call it again (in a
+	// transaction of its own: each holds the write lock) until it deletes none.
+	PruneEvents(ctx context.Context, before time.Time, keepLast uint64, limit int) (int, error)
 
 	WebhookWriter
 }

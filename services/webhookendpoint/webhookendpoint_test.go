@@ -743,7 +743,7 @@ func TestReplay(t *testing.T) {
 
 	// Retention prunes events 1..4.
 	if err := r.st.Update(ctx, func(w store.Writer) error {
-		_, err := w.PruneEvents(ctx, time.Time{}, 6)
+		_, err := w.PruneEvents(ctx, time.Time{}, 6, 0)
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -2,12 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/livegate/livegate/internal/store"
@@ -157,7 +159,7 @@ func (x *txn) FeedBounds(ctx context.Context) (head, prunedThrough uint64, err e
 	return uint64(h), uint64(p), nil
 }
 
-func (x *txn) PruneEvents(ctx context.Context, before time.Time, keepLast uint64) (int, error) {
+func (x *txn) PruneEvents(ctx context.Context, before time.Time, keepLast uint64, limit int) (int, error) {
 	head, pruned, err := x.FeedBounds(ctx)
 	if err != nil {
 		return 0, err
@@ -179,9 +181,19 @@ func (x *txn) PruneEvents(ctx context.Context, before time.Time, keepLast uint64
 	if cut == pruned {
 		return 0, nil
 	}
+	if limit > 0 {
+		// At most limit events: through the limit-th oldest at or below cut, if there is one.
+		var last int64
+		err := x.tx.QueryRow(x.ctx(ctx), `SELECT seq FROM events WHERE seq <= $1 ORDER BY seq LIMIT 1 OFFSET $2`, int64(cut), limit-1).Scan(&last)
+		switch {
+		case err == nil:
+			cut = uint64(last)
+		case !errors.Is(err, pgx.ErrNoRows):
+			return 0, fmt.Errorf("prune events: %w", err)
+		}
+	}
 	// The delete and the watermark in one statement. The watermark never goes down, should
-	// another process prune at the same time. feed_retention is not the counter row:
-	// pruning does not hold up appends.
+	// another process prune at the same time.
 	var n int64
 	_, _, err = x.writeRow(x.ctx(ctx),
 		`WITH gone AS (DELETE FROM events WHERE seq <= $1 RETURNING 1),

@@ -309,7 +309,7 @@ func TestFollowLogReportsRetentionGap(t *testing.T) {
 	}
 	// Keep the last 4: everything through seqs[5] goes.
 	if err := writer.Update(t.Context(), func(w store.Writer) error {
-		_, err := w.PruneEvents(t.Context(), time.Time{}, 4)
+		_, err := w.PruneEvents(t.Context(), time.Time{}, 4, 0)
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -79,7 +80,7 @@ func (x *txn) FeedBounds(ctx context.Context) (head, prunedThrough uint64, err e
 	return uint64(h.Int64), uint64(p), nil
 }
 
-func (x *txn) PruneEvents(ctx context.Context, before time.Time, keepLast uint64) (int, error) {
+func (x *txn) PruneEvents(ctx context.Context, before time.Time, keepLast uint64, limit int) (int, error) {
 	head, pruned, err := x.FeedBounds(ctx)
 	if err != nil {
 		return 0, err
@@ -98,6 +99,17 @@ func (x *txn) PruneEvents(ctx context.Context, before time.Time, keepLast uint64
 	}
 	if cut == pruned {
 		return 0, nil
+	}
+	if limit > 0 {
+		// At most limit events: through the limit-th oldest at or below cut, if there is one.
+		var last int64
+		err := x.tx.QueryRowContext(x.ctx(ctx), `SELECT seq FROM events WHERE seq <= $1 ORDER BY seq LIMIT 1 OFFSET $2`, int64(cut), limit-1).Scan(&last)
+		switch {
+		case err == nil:
+			cut = uint64(last)
+		case !errors.Is(err, sql.ErrNoRows):
+			return 0, fmt.Errorf("prune events: %w", err)
+		}
 	}
 	res, err := x.tx.ExecContext(x.ctx(ctx), `DELETE FROM events WHERE seq <= $1`, int64(cut))
 	if err != nil {

@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeliveryEvents", testDeliveryEvents},
 		{"FeedBounds", testFeedBounds},
 		{"PruneEvents", testPruneEvents},
+		{"PruneEventsInBatches", testPruneEventsInBatches},
 		{"MeetingSessions", testMeetingSessions},
 		{"OnCommit", testOnCommit},
 		{"OnCommitConcurrent", testOnCommitConcurrent},
@@ -1915,7 +1916,7 @@ func testFeedBounds(t *testing.T, s store.Store) {
 	var n int
 	update(t, s, func(w store.Writer) error {
 		var err error
-		n, err = w.PruneEvents(ctx, t0.Add(time.Hour), 0)
+		n, err = w.PruneEvents(ctx, t0.Add(time.Hour), 0, 0)
 		return err
 	})
 	if n != 2 {
@@ -1939,6 +1940,43 @@ func testFeedBounds(t *testing.T, s store.Store) {
 	})
 }
 
+// testPruneEventsInBatches: with a limit, PruneEvents deletes the oldest events up to it, and
+// the watermark says exactly what is gone after each batch; called again, it goes on, until
+// it deletes none.
+func testPruneEventsInBatches(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	var evs []*store.Event
+	for i := range 10 {
+		e := feedEvent(tenantA, "hms", "hls.started", fmt.Sprintf("b%02d", i))
+		e.ReceivedAt = t0.Add(time.Duration(i) * time.Minute)
+		evs = append(evs, e)
+	}
+	appendEvents(t, s, evs...)
+	head := evs[9].Sequence
+	for i, want := range []struct{ deleted, through int }{{3, 2}, {3, 5}, {3, 8}, {1, 9}, {0, 9}} {
+		var n int
+		update(t, s, func(w store.Writer) error {
+			var err error
+			n, err = w.PruneEvents(ctx, t0.Add(time.Hour), 0, 3)
+			return err
+		})
+		if n != want.deleted {
+			t.Errorf("batch %d: deleted %d, want %d", i, n, want.deleted)
+		}
+		if h, p := feedBounds(t, s); h != head || p != evs[want.through].Sequence {
+			t.Errorf("batch %d: FeedBounds = (%d, %d), want (%d, %d)", i, h, p, head, evs[want.through].Sequence)
+		}
+		view(t, s, func(r store.Reader) error {
+			got, err := r.EventsAfter(ctx, tenantA, 0, store.EventFilter{}, 100)
+			mustNil(t, "EventsAfter", err)
+			if len(got) != 9-want.through || (len(got) > 0 && got[0].Sequence != evs[want.through+1].Sequence) {
+				t.Errorf("batch %d: %d events kept, want those after %d", i, len(got), evs[want.through].Sequence)
+			}
+			return nil
+		})
+	}
+}
+
 func testPruneEvents(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
 	prune := func(before time.Time, keepLast uint64) int {
@@ -1946,7 +1984,7 @@ func testPruneEvents(t *testing.T, s store.Store) {
 		var n int
 		update(t, s, func(w store.Writer) error {
 			var err error
-			n, err = w.PruneEvents(ctx, before, keepLast)
+			n, err = w.PruneEvents(ctx, before, keepLast, 0)
 			return err
 		})
 		return n
