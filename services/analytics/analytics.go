@@ -86,6 +86,10 @@ func (s *Server) GetLivestreamDaywiseAnalytics(ctx context.Context, req *livegat
 		from = req.GetStartTime().AsTime()
 	}
 	if !to.After(from) {
+		if req.EndTime == nil {
+			// end_time is now, not given: the caller's start_time is in the future.
+			return nil, apierror.InvalidArgument("start_time", "must be before end_time, which defaults to now")
+		}
 		return nil, apierror.InvalidArgument("end_time", "must be after start_time")
 	}
 	firstDay := from.Truncate(24 * time.Hour)

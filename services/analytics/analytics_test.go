@@ -365,7 +365,7 @@ func TestAnalyticsErrors(t *testing.T) {
 		}, codes.InvalidArgument, apierror.ReasonInvalidArgument, "filters", `"status=LIVE"`},
 		{"livestream daywise: range too long", f.tokenA, livestreamDaywise(f, "", "2024-01-01 00:00:00", "2025-01-01 00:00:01"), codes.InvalidArgument, apierror.ReasonInvalidArgument, "start_time", "at most 366 days"},
 		{"livestream daywise: end before start", f.tokenA, livestreamDaywise(f, "", "2026-11-02 00:00:00", "2026-11-02 00:00:00"), codes.InvalidArgument, "", "", "end_time must be after start_time"},
-		{"livestream daywise: start in the future", f.tokenA, livestreamDaywise(f, "", time.Now().UTC().Add(time.Hour).Format(time.DateTime), ""), codes.InvalidArgument, apierror.ReasonInvalidArgument, "end_time", "after start_time"},
+		{"livestream daywise: start in the future", f.tokenA, livestreamDaywise(f, "", time.Now().UTC().Add(time.Hour).Format(time.DateTime), ""), codes.InvalidArgument, apierror.ReasonInvalidArgument, "start_time", "before end_time, which defaults to now"},
 		{"livestream daywise: another tenant", f.tokenB, livestreamDaywise(f, "", "", ""), codes.PermissionDenied, apierror.ReasonPermissionDenied, "", `"acc-a"`},
 		{"end time before start time", f.tokenA, func(ctx context.Context) error {
 			_, err := f.client.GetLivestreamAnalytics(ctx, &livegatev1.GetLivestreamAnalyticsRequest{AccountId: "acc-a", AppId: "app-a",

@@ -451,7 +451,7 @@ type GetDaywiseAnalyticsRequest struct {
 	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// The app ID (path).
 	AppId string `protobuf:"bytes,2,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
-	// First day, YYYY-MM-DD; unset: 30 days before end_date.
+	// First day, YYYY-MM-DD; unset: 29 days before end_date (30 days in all).
 	StartDate string `protobuf:"bytes,3,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
 	// Last day (inclusive), YYYY-MM-DD; unset: today.
 	EndDate       string `protobuf:"bytes,4,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
