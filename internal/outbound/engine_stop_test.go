@@ -239,3 +239,43 @@ func TestEnabledAgainStartsAfresh(t *testing.T) {
 		t.Errorf("the first attempt after the enable: %s, attempt %d (%q); want retrying, attempt 1", a.Outcome, a.Attempt, a.Error)
 	}
 }
+
+// TestRetentionGapIsLogged: events pruned by retention before a (disabled) endpoint was sent
+// them are not sent when it is enabled again, and its delivery log says which were skipped,
+// before the attempts of those that were kept. Until 2026-11-29 the endpoint went on after the
+// gap with nothing in its log, while the feed and replays said CURSOR_COMPACTED for the same
+// gap.
+func TestRetentionGapIsLogged(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, outbound.Options{})
+	var mu sync.Mutex
+	var secret string
+	srv, got := receiver(t, func() string { mu.Lock(); defer mu.Unlock(); return secret }, func(int) int { return 200 })
+	e := f.endpoint(srv.URL, "livestream.status_changed")
+	mu.Lock()
+	secret = e.Secret
+	mu.Unlock()
+	f.update(e.ID, func(e *store.WebhookEndpoint) { e.Enabled = false })
+	var seqs []uint64
+	for i := range 20 {
+		seqs = append(seqs, f.appendStatus("ls-"+string(rune('a'+i))))
+	}
+	if err := f.st.Update(ctx, func(w store.Writer) error {
+		_, err := w.PruneEvents(ctx, time.Time{}, 5, 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.update(e.ID, func(e *store.WebhookEndpoint) { e.Enabled = true })
+	testenv.WaitFor(t, "the events kept delivered", func() bool { return f.load(e.ID).Cursor == seqs[19] })
+	if n := len(got()); n != 5 {
+		t.Errorf("the receiver got %d events, want the 5 kept", n)
+	}
+	as := f.attempts(e.ID) // newest first
+	if len(as) != 6 {
+		t.Fatalf("delivery log %+v, want the skipped events' entry and 5 attempts", as)
+	}
+	if skip := as[5]; skip.Outcome != store.WebhookFailed || skip.Sequence != seqs[14] || !strings.Contains(skip.Error, "deleted by retention") {
+		t.Errorf("the first entry: %+v, want the events through %d skipped", skip, seqs[14])
+	}
+}

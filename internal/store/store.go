@@ -421,7 +421,9 @@ type Writer interface {
 	// PruneEvents deletes the events received before `before` (zero: no age limit) and all
 	// but the newest keepLast (0: no count limit), at most limit of them, the oldest first
 	// (<= 0: no limit), and returns how many it deleted. With a limit, call it again (in a
-	// transaction of its own: each holds the write lock) until it deletes none.
+	// transaction of its own: each holds the write lock) until it deletes none. A webhook
+	// endpoint whose cursor is before one of its app's events it deletes gets a delivery log
+	// entry saying so (failed, attempt 0), and its cursor moved past them.
 	PruneEvents(ctx context.Context, before time.Time, keepLast uint64, limit int) (int, error)
 
 	WebhookWriter

@@ -192,6 +192,9 @@ func (x *txn) PruneEvents(ctx context.Context, before time.Time, keepLast uint64
 			return 0, fmt.Errorf("prune events: %w", err)
 		}
 	}
+	if err := x.SkipPruned(ctx, cut, time.Now()); err != nil {
+		return 0, fmt.Errorf("prune events through %d: %w", cut, err)
+	}
 	// The delete and the watermark in one statement. The watermark never goes down, should
 	// another process prune at the same time.
 	var n int64

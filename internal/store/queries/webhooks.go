@@ -188,6 +188,57 @@ func (q Queries) AppendWebhookAttempt(ctx context.Context, a *store.WebhookAttem
 	return nil
 }
 
+// SkipPruned is part of PruneEvents, before it deletes the events through `through`: a
+// webhook endpoint (enabled or not) whose cursor is before one of its app's events among them
+// will never be sent those events. Each such endpoint gets an entry in its delivery log saying
+// which (failed, attempt 0, at now), and its cursor moves to through, so that the loss is
+// told once, and a retry in progress (resumed from the log) is not taken up again.
+func (q Queries) SkipPruned(ctx context.Context, through uint64, now time.Time) error {
+	rows, err := q.Tx.Query(ctx, `SELECT id, account_id, app_id, cursor, failing_since,
+		(SELECT MAX(v.seq) FROM events v WHERE v.account_id = e.account_id AND v.app_id = e.app_id AND v.seq > e.cursor AND v.seq <= $1)
+		FROM webhook_endpoints e WHERE cursor < $1`, int64(through))
+	if err != nil {
+		return fmt.Errorf("webhook endpoints behind retention: %w", err)
+	}
+	type behind struct {
+		t            store.Tenant
+		id           string
+		cursor, last int64
+		failingSince time.Time
+	}
+	var bs []behind
+	for rows.Next() {
+		var (
+			b       behind
+			failing sql.NullInt64
+			last    sql.NullInt64
+		)
+		if err := rows.Scan(&b.id, &b.t.AccountID, &b.t.AppID, &b.cursor, &failing, &last); err != nil {
+			rows.Close()
+			return fmt.Errorf("webhook endpoints behind retention: %w", err)
+		}
+		if last.Valid {
+			b.last, b.failingSince = last.Int64, fromMicros(failing)
+			bs = append(bs, b)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("webhook endpoints behind retention: %w", err)
+	}
+	for _, b := range bs {
+		a := &store.WebhookAttempt{Tenant: b.t, EndpointID: b.id, At: now, Sequence: uint64(b.last), Outcome: store.WebhookFailed,
+			Error: fmt.Sprintf("events after %d through %d were deleted by retention (--retention-max-age, --retention-max-events) before they were sent; the endpoint goes on after them", b.cursor, b.last)}
+		if err := q.AppendWebhookAttempt(ctx, a); err != nil {
+			return err
+		}
+		if _, err := q.MoveWebhookCursor(ctx, b.t, b.id, uint64(b.cursor), through, b.failingSince); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (q Queries) PruneWebhookAttempts(ctx context.Context, before time.Time) (int, error) {
 	n, err := q.Tx.Exec(ctx, `DELETE FROM webhook_attempts WHERE at < $1`, Micros(before))
 	if err != nil {

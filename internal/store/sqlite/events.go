@@ -111,6 +111,9 @@ func (x *txn) PruneEvents(ctx context.Context, before time.Time, keepLast uint64
 			return 0, fmt.Errorf("prune events: %w", err)
 		}
 	}
+	if err := x.SkipPruned(ctx, cut, time.Now()); err != nil {
+		return 0, fmt.Errorf("prune events through %d: %w", cut, err)
+	}
 	res, err := x.tx.ExecContext(x.ctx(ctx), `DELETE FROM events WHERE seq <= $1`, int64(cut))
 	if err != nil {
 		return 0, fmt.Errorf("prune events through %d: %w", cut, err)

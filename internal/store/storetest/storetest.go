@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FeedBounds", testFeedBounds},
 		{"PruneEvents", testPruneEvents},
 		{"PruneEventsInBatches", testPruneEventsInBatches},
+		{"PruneSkipsWebhookEndpoints", testPruneSkipsWebhookEndpoints},
 		{"MeetingSessions", testMeetingSessions},
 		{"OnCommit", testOnCommit},
 		{"OnCommitConcurrent", testOnCommitConcurrent},

@@ -580,3 +580,52 @@ func testWebhookDeleteApp(t *testing.T, s store.Store) {
 		t.Errorf("the log of an endpoint of a deleted app: %d attempts", len(got))
 	}
 }
+
+// testPruneSkipsWebhookEndpoints: retention deleting events a webhook endpoint was not sent
+// yet (it was disabled, or retrying, or far behind) tells that endpoint: an entry in its
+// delivery log naming the events gone (failed, attempt 0) and its cursor past them. An
+// endpoint none of whose app's events were deleted after its cursor is left alone. Until
+// 2026-11-29 such an endpoint went on after the gap with no trace of it.
+func testPruneSkipsWebhookEndpoints(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	// Tenant A's events, then B's: A's 1-4, B's 5-6.
+	var evs []*store.Event
+	for i := range 6 {
+		tn := tenantA
+		if i >= 4 {
+			tn = tenantB
+		}
+		evs = append(evs, feedEvent(tn, "hms", "hls.started", fmt.Sprintf("w%02d", i)))
+	}
+	appendEvents(t, s, evs...)
+	behind := webhookEndpoint(tenantA, "e-behind", t0)
+	behind.Cursor, behind.Enabled = evs[0].Sequence, false // sent A's first event only
+	caughtUp := webhookEndpoint(tenantA, "e-caught-up", t0)
+	caughtUp.Cursor = evs[3].Sequence // every A event to be pruned, sent
+	quiet := webhookEndpoint(tenantB, "e-quiet", t0)
+	quiet.Cursor = evs[5].Sequence
+	for _, e := range []store.WebhookEndpoint{behind, caughtUp, quiet} {
+		update(t, s, func(w store.Writer) error { return w.CreateWebhookEndpoint(ctx, e) })
+	}
+	update(t, s, func(w store.Writer) error {
+		_, err := w.PruneEvents(ctx, time.Time{}, 1, 0) // keep B's last: prune through evs[4]
+		return err
+	})
+	through := evs[4].Sequence
+	got := webhookAttempts(t, s, tenantA, behind.ID, 0, 10)
+	if len(got) != 1 || got[0].Outcome != store.WebhookFailed || got[0].Sequence != evs[3].Sequence || got[0].Attempt != 0 ||
+		!strings.Contains(got[0].Error, fmt.Sprintf("events after %d through %d were deleted by retention", evs[0].Sequence, evs[3].Sequence)) {
+		t.Errorf("delivery log of the endpoint behind: %+v, want one failed entry naming the events gone", got)
+	}
+	if c := getWebhookEndpoint(t, s, tenantA, behind.ID).Cursor; c != through {
+		t.Errorf("cursor of the endpoint behind: %d, want %d (past the events gone)", c, through)
+	}
+	for _, e := range []store.WebhookEndpoint{caughtUp, quiet} {
+		if got := webhookAttempts(t, s, e.Tenant, e.ID, 0, 10); len(got) != 0 {
+			t.Errorf("%s: delivery log %+v, want none", e.ID, got)
+		}
+		if c := getWebhookEndpoint(t, s, e.Tenant, e.ID).Cursor; c != e.Cursor {
+			t.Errorf("%s: cursor %d, want %d (unchanged)", e.ID, c, e.Cursor)
+		}
+	}
+}
