@@ -3,11 +3,12 @@
 // event, so an event and everything it causes are committed together.
 //
 // Events may arrive out of order or twice (provider retries, replays). Every rule is
-// idempotent and never moves state backwards: a start older than the latest session's stop
-// is stale and ignored; a stop or failure with no active session is either a repeat of one
-// the latest session has (ignored) or came before its run's start (the run is stored as a
-// stopped session, so that its start is stale when it comes); seconds are counted once, when
-// a session stops.
+// idempotent and never moves state backwards: a start not newer than the newest stopped
+// session's stop is stale and ignored (Start); a stop or failure dated before the active
+// session began is about an earlier run and ignored (before); a stop or failure with no
+// active session is either a repeat of one the latest session has (ignored) or came before
+// its run's start (the run is stored as a stopped session, so that its start is stale when it
+// comes: unseen); seconds are counted once, when a session stops.
 package projection
 
 import (
