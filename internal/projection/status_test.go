@@ -74,6 +74,52 @@ func (r *statusRig) feed(after uint64) []*livegatev1.Event {
 	return evs
 }
 
+// run is a session as the out-of-order tests read it: minutes after t0 (-1: not set), its
+// ingest seconds and error message.
+type run struct {
+	started, stopped float64
+	seconds          float64
+	err              string
+}
+
+// checkRuns checks the rig's livestream: its status, and its sessions, newest first.
+func (r *statusRig) checkRuns(status store.Status, want []run) {
+	t := r.t
+	t.Helper()
+	ctx := context.Background()
+	err := r.st.View(ctx, func(rd store.Reader) error {
+		l, err := rd.Livestream(ctx, tenant, r.l.ID)
+		if err != nil {
+			return err
+		}
+		if l.Status != status {
+			t.Errorf("status %s, want %s", l.Status, status)
+		}
+		got, _, err := rd.ListSessions(ctx, tenant, r.l.ID, 0, 10)
+		if err != nil {
+			return err
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d sessions %+v, want %d", len(got), got, len(want))
+		}
+		minute := func(t time.Time) float64 {
+			if t.IsZero() {
+				return -1
+			}
+			return t.Sub(t0).Minutes()
+		}
+		for i, s := range got {
+			if g := (run{minute(s.StartedAt), minute(s.StoppedAt), s.IngestSeconds, s.ErrMessage}); g != want[i] {
+				t.Errorf("session %d: %+v, want %+v", i, g, want[i])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestEveryTransitionRecordsStatusChanged: each rule that changes a livestream's status
 // appends exactly one livestream.status_changed event, in the same transaction, naming the
 // change, its cause and its reason; a rule that changes nothing appends nothing.
@@ -356,55 +402,51 @@ func TestStopBeforeStart(t *testing.T) {
 	hlsStop := func(started, stopped int) projection.Event {
 		return hms("hls.stopped.success", stopped, &hmsv1.HlsStoppedSuccess{RoomId: room, StartedAt: ts(started), StoppedAt: ts(stopped)})
 	}
-	type session struct {
-		started, stopped int // minutes after t0; -1: not set
-		seconds          float64
-		err              string
-	}
+
 	tests := []struct {
 		name     string
 		events   []projection.Event
 		status   store.Status
-		sessions []session // newest first
+		sessions []run // newest first
 	}{
 		{name: "100ms: stop, then its start",
 			events:   []projection.Event{hlsStop(0, 5), hlsStart(0)},
 			status:   store.StatusIdle,
-			sessions: []session{{0, 5, 300, ""}}},
+			sessions: []run{{0, 5, 300, ""}}},
 		{name: "100ms: stop with its duration and no start time, then its start",
 			events: []projection.Event{
 				hms("beam.stopped.success", 5, &hmsv1.BeamStoppedSuccess{RoomId: room, Duration: proto.Int64(240)}),
 				hms("beam.started.success", 1, &hmsv1.BeamStartedSuccess{RoomId: room})},
 			status:   store.StatusIdle,
-			sessions: []session{{1, 5, 240, ""}}},
+			sessions: []run{{1, 5, 240, ""}}},
 		{name: "100ms: stop that says nothing of its start; the start fills it in",
 			events: []projection.Event{
 				hms("beam.stopped.success", 5, &hmsv1.BeamStoppedSuccess{RoomId: room}),
 				hms("beam.started.success", 2, &hmsv1.BeamStartedSuccess{RoomId: room})},
 			status:   store.StatusIdle,
-			sessions: []session{{2, 5, 180, ""}}},
+			sessions: []run{{2, 5, 180, ""}}},
 		{name: "100ms: stop, its start, the stop again, the next run's start",
 			events:   []projection.Event{hlsStop(0, 5), hlsStart(0), hlsStop(0, 5), hlsStart(10)},
 			status:   store.StatusLive,
-			sessions: []session{{10, -1, 0, ""}, {0, 5, 300, ""}}},
+			sessions: []run{{10, -1, 0, ""}, {0, 5, 300, ""}}},
 		{name: "100ms: in order, with a second stop a little later",
 			events:   []projection.Event{hlsStart(0), hlsStop(0, 5), hlsStop(0, 6)},
 			status:   store.StatusIdle,
-			sessions: []session{{0, 5, 300, ""}}},
+			sessions: []run{{0, 5, 300, ""}}},
 		{name: "100ms: failure, then the failed run's start",
 			events: []projection.Event{
 				hms("hls.failure", 5, &hmsv1.HlsFailure{RoomId: room, ErrorMessage: proto.String("encoder crashed")}),
 				hlsStart(0)},
 			status:   store.StatusErrored,
-			sessions: []session{{0, 5, 300, "encoder crashed"}}},
+			sessions: []run{{0, 5, 300, "encoder crashed"}}},
 		{name: "Amity: didStop, then its didStart",
 			events:   []projection.Event{amity("video-streaming.didStop", 0, 10), amity("video-streaming.didStart", 0, 0)},
 			status:   store.StatusIdle,
-			sessions: []session{{0, 10, 600, ""}}},
+			sessions: []run{{0, 10, 600, ""}}},
 		{name: "Amity: didStop twice, with different end times",
 			events:   []projection.Event{amity("video-streaming.didStop", 0, 10), amity("video-streaming.didStop", 0, 11)},
 			status:   store.StatusIdle,
-			sessions: []session{{0, 10, 600, ""}}},
+			sessions: []run{{0, 10, 600, ""}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -423,38 +465,7 @@ func TestStopBeforeStart(t *testing.T) {
 					t.Fatalf("event %d (%s): %v", i, ev.Type, err)
 				}
 			}
-			err := r.st.View(ctx, func(rd store.Reader) error {
-				l, err := rd.Livestream(ctx, tenant, r.l.ID)
-				if err != nil {
-					return err
-				}
-				if l.Status != tc.status {
-					t.Errorf("status %s, want %s", l.Status, tc.status)
-				}
-				got, _, err := rd.ListSessions(ctx, tenant, r.l.ID, 0, 10)
-				if err != nil {
-					return err
-				}
-				if len(got) != len(tc.sessions) {
-					t.Fatalf("%d sessions %+v, want %d", len(got), got, len(tc.sessions))
-				}
-				minute := func(t time.Time) int {
-					if t.IsZero() {
-						return -1
-					}
-					return int(t.Sub(t0) / time.Minute)
-				}
-				for i, s := range got {
-					g := session{minute(s.StartedAt), minute(s.StoppedAt), s.IngestSeconds, s.ErrMessage}
-					if g != tc.sessions[i] {
-						t.Errorf("session %d: %+v, want %+v", i, g, tc.sessions[i])
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			r.checkRuns(tc.status, tc.sessions)
 		})
 	}
 }
@@ -500,27 +511,23 @@ func TestEarlierRunsEventsChangeNothing(t *testing.T) {
 	failed := func(received float64) step {
 		return apply(received, "hls.failure", &hmsv1.HlsFailure{RoomId: room, ErrorMessage: proto.String("encoder crashed")})
 	}
-	type session struct {
-		started, stopped float64 // minutes after t0; -1: not set
-		seconds          float64
-	}
 	run1 := []step{invoke(0), started(1, 1), apiStop(10)}
 	tests := []struct {
 		name     string
 		steps    []step
 		status   store.Status
-		sessions []session // newest first
+		sessions []run // newest first
 	}{
 		{"100ms confirms an API stop", []step{invoke(0), started(1, 1), apiStop(2), stopped(2.1, 2.05, 63)},
-			store.StatusIdle, []session{{1, 2, 60}}},
+			store.StatusIdle, []run{{1, 2, 60, ""}}},
 		{"a late stop of run 1 while run 2 is live", append(run1[:3:3], invoke(20), started(21, 21), stopped(30, 10, 540)),
-			store.StatusLive, []session{{21, -1, 0}, {1, 10, 540}}},
+			store.StatusLive, []run{{21, -1, 0, ""}, {1, 10, 540, ""}}},
 		{"a late failure of run 1 while run 2 is live", append(run1[:3:3], invoke(20), started(21, 21), failed(10)),
-			store.StatusLive, []session{{21, -1, 0}, {1, 10, 540}}},
+			store.StatusLive, []run{{21, -1, 0, ""}, {1, 10, 540, ""}}},
 		{"a late failure of run 1 while run 2 is invoked", append(run1[:3:3], invoke(20), failed(10)),
-			store.StatusInvoked, []session{{-1, -1, 0}, {1, 10, 540}}},
+			store.StatusInvoked, []run{{-1, -1, 0, ""}, {1, 10, 540, ""}}},
 		{"a late start of run 1 while run 2 is invoked", []step{invoke(0), apiStop(5), invoke(20), started(21, 1)},
-			store.StatusInvoked, []session{{-1, -1, 0}, {1, 5, 240}}},
+			store.StatusInvoked, []run{{-1, -1, 0, ""}, {1, 5, 240, ""}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -538,38 +545,7 @@ func TestEarlierRunsEventsChangeNothing(t *testing.T) {
 					t.Fatalf("step %d: %v", i, err)
 				}
 			}
-			err := r.st.View(ctx, func(rd store.Reader) error {
-				l, err := rd.Livestream(ctx, tenant, r.l.ID)
-				if err != nil {
-					return err
-				}
-				if l.Status != tc.status {
-					t.Errorf("status %s, want %s", l.Status, tc.status)
-				}
-				got, _, err := rd.ListSessions(ctx, tenant, r.l.ID, 0, 10)
-				if err != nil {
-					return err
-				}
-				if len(got) != len(tc.sessions) {
-					t.Fatalf("%d sessions %+v, want %d", len(got), got, len(tc.sessions))
-				}
-				minute := func(t time.Time) float64 {
-					if t.IsZero() {
-						return -1
-					}
-					return t.Sub(t0).Minutes()
-				}
-				for i, s := range got {
-					g := session{minute(s.StartedAt), minute(s.StoppedAt), s.IngestSeconds}
-					if g != tc.sessions[i] {
-						t.Errorf("session %d: %+v, want %+v", i, g, tc.sessions[i])
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			r.checkRuns(tc.status, tc.sessions)
 		})
 	}
 }
