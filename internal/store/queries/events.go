@@ -3,6 +3,7 @@ package queries
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -201,4 +202,34 @@ func (q Queries) Event(ctx context.Context, t store.Tenant, sequence uint64) (st
 		return store.Event{}, fmt.Errorf("event %d: %w", sequence, store.ErrNotFound)
 	}
 	return events[0], nil
+}
+
+// PruneCut is PruneEvents' new watermark, given the feed's head and its watermark now
+// (pruned): every event received before `before` (zero: no age limit) and all but the newest
+// keepLast (0: no count limit) go, but at most limit of them (<= 0: no limit), the oldest:
+// then it is the limit-th oldest at or below that. pruned itself means nothing to prune.
+func (q Queries) PruneCut(ctx context.Context, head, pruned uint64, before time.Time, keepLast uint64, limit int) (uint64, error) {
+	cut := pruned
+	if keepLast > 0 && head > keepLast {
+		cut = max(cut, head-keepLast)
+	}
+	if !before.IsZero() {
+		var last sql.NullInt64
+		if err := q.Tx.QueryRow(ctx, `SELECT MAX(seq) FROM events WHERE received_at < $1`, before.UnixMicro()).Scan(&last); err != nil {
+			return 0, fmt.Errorf("prune events: %w", err)
+		}
+		cut = max(cut, uint64(last.Int64))
+	}
+	if cut == pruned || limit <= 0 {
+		return cut, nil
+	}
+	var last int64
+	err := q.Tx.QueryRow(ctx, `SELECT seq FROM events WHERE seq <= $1 ORDER BY seq LIMIT 1 OFFSET $2`, int64(cut), limit-1).Scan(&last)
+	switch {
+	case err == nil:
+		return uint64(last), nil
+	case errors.Is(err, sql.ErrNoRows):
+		return cut, nil // no more than limit
+	}
+	return 0, fmt.Errorf("prune events: %w", err)
 }

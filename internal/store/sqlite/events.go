@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -86,30 +85,12 @@ func (x *txn) PruneEvents(ctx context.Context, before time.Time, keepLast uint64
 		return 0, err
 	}
 	// The new watermark: everything at or below it goes.
-	cut := pruned
-	if keepLast > 0 && head > keepLast {
-		cut = max(cut, head-keepLast)
-	}
-	if !before.IsZero() {
-		var last sql.NullInt64
-		if err := x.tx.QueryRowContext(x.ctx(ctx), `SELECT MAX(seq) FROM events WHERE received_at < $1`, before.UnixMicro()).Scan(&last); err != nil {
-			return 0, fmt.Errorf("prune events: %w", err)
-		}
-		cut = max(cut, uint64(last.Int64))
+	cut, err := x.PruneCut(ctx, head, pruned, before, keepLast, limit)
+	if err != nil {
+		return 0, err
 	}
 	if cut == pruned {
 		return 0, nil
-	}
-	if limit > 0 {
-		// At most limit events: through the limit-th oldest at or below cut, if there is one.
-		var last int64
-		err := x.tx.QueryRowContext(x.ctx(ctx), `SELECT seq FROM events WHERE seq <= $1 ORDER BY seq LIMIT 1 OFFSET $2`, int64(cut), limit-1).Scan(&last)
-		switch {
-		case err == nil:
-			cut = uint64(last)
-		case !errors.Is(err, sql.ErrNoRows):
-			return 0, fmt.Errorf("prune events: %w", err)
-		}
 	}
 	if err := x.SkipPruned(ctx, cut, time.Now()); err != nil {
 		return 0, fmt.Errorf("prune events through %d: %w", cut, err)
