@@ -158,9 +158,10 @@ func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, c
 	}
 	switch eff {
 	case goLive:
-		return Start(ctx, w, l, startTime(ev), cause, now)
+		return Start(ctx, w, l, notAfter(startTime(ev), now), cause, now)
 	case goIdle:
 		at, seconds := stopTime(ev)
+		at = notAfter(at, now)
 		reason := ""
 		if ev.Type == "video-streaming.didTerminate" {
 			reason = "terminated by Amity"
@@ -169,7 +170,7 @@ func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, c
 		}
 		return stop(ctx, w, l, run{started: runStart(ev, at, seconds), stopped: at, seconds: seconds}, true, reason, cause, now)
 	case goErrored:
-		return Fail(ctx, w, l, ev.At, hmsFailure(ev.Payload), cause, now)
+		return Fail(ctx, w, l, notAfter(ev.At, now), hmsFailure(ev.Payload), cause, now)
 	}
 	return nil, nil
 }
@@ -312,8 +313,19 @@ func stop(ctx context.Context, w store.Writer, l *store.Livestream, r run, provi
 	return transition(ctx, w, l, store.StatusIdle, sess.ID, reason, cause, now)
 }
 
-// invokeSkew is how far a provider's clock may be behind livegate's: a stop or failure
-// dated more than this before a session was invoked is about an earlier run.
+// notAfter is a provider's time t, or now if t is more than invokeSkew after it: nothing has
+// started or stopped in the future, and a wrong clock or a forged time (a start dated 2100)
+// would otherwise make every later start look stale until then.
+func notAfter(t, now time.Time) time.Time {
+	if t.After(now.Add(invokeSkew)) {
+		return now
+	}
+	return t
+}
+
+// invokeSkew is how far a provider's clock may differ from livegate's: a stop or failure
+// dated more than this before a session was invoked is about an earlier run, and a time more
+// than this after now is now (notAfter).
 const invokeSkew = time.Minute
 
 // before reports whether a provider's stop or failure of run r is about a run earlier than

@@ -512,6 +512,8 @@ func TestEarlierRunsEventsChangeNothing(t *testing.T) {
 		return apply(received, "hls.failure", &hmsv1.HlsFailure{RoomId: room, ErrorMessage: proto.String("encoder crashed")})
 	}
 	run1 := []step{invoke(0), started(1, 1), apiStop(10)}
+	// Events received at minute r, dated a day later (a wrong clock, a forged time).
+	future := 24 * 60.0
 	tests := []struct {
 		name     string
 		steps    []step
@@ -528,6 +530,10 @@ func TestEarlierRunsEventsChangeNothing(t *testing.T) {
 			store.StatusInvoked, []run{{-1, -1, 0, ""}, {1, 10, 540, ""}}},
 		{"a late start of run 1 while run 2 is invoked", []step{invoke(0), apiStop(5), invoke(20), started(21, 1)},
 			store.StatusInvoked, []run{{-1, -1, 0, ""}, {1, 5, 240, ""}}},
+		{"a start dated in the future is now; the next run is not stale", []step{invoke(0), started(1, future), apiStop(2), invoke(3), started(4, 4)},
+			store.StatusLive, []run{{4, -1, 0, ""}, {1, 2, 60, ""}}},
+		{"a stop dated in the future is now", []step{invoke(0), started(1, 1), stopped(2, future, 60)},
+			store.StatusIdle, []run{{1, 2, 60, ""}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
