@@ -14,9 +14,15 @@ import (
 // as this very expression (livestream_sessions_tenant_began).
 const began = `COALESCE(started_at, invoked_at, created_at)`
 
-// microsPerDay buckets Unix microseconds into UTC days by integer division (days since the
-// epoch; times before 1970 would land a day late, and livegate has none).
+// microsPerDay buckets Unix microseconds into UTC days (days since the epoch): see dayOf.
 const microsPerDay = 86_400_000_000
+
+// dayOf is the SQL of the UTC day (days since the epoch) of col, Unix microseconds, with
+// microsPerDay as $1: floor division, since SQL's integer division truncates toward zero and
+// a time before 1970 (a provider may send one) would land a day late.
+func dayOf(col string) string {
+	return `((` + col + `) - (((` + col + `) % $1) + $1) % $1) / $1`
+}
 
 // SessionTotalsQuery sums a tenant's ($1, $2) livestream sessions that began in [$3, $4).
 const SessionTotalsQuery = `SELECT COUNT(DISTINCT livestream_id), COALESCE(SUM(ingest_seconds), 0.0), COALESCE(SUM(viewer_seconds), 0.0)
@@ -38,11 +44,11 @@ func (q Queries) SessionDays(ctx context.Context, t store.Tenant, from, to time.
 	lo, hi := bounds(from, to)
 	return q.days(ctx, "session days",
 		`SELECT day, COUNT(*), COALESCE(SUM(seconds), 0.0) FROM (
-			SELECT `+began+` / $1 AS day, ingest_seconds AS seconds
+			SELECT `+dayOf(began)+` AS day, ingest_seconds AS seconds
 			FROM livestream_sessions
 			WHERE account_id = $2 AND app_id = $3 AND `+began+` >= $4 AND `+began+` < $5
 			UNION ALL
-			SELECT started_at / $1 AS day, duration_seconds AS seconds
+			SELECT `+dayOf("started_at")+` AS day, duration_seconds AS seconds
 			FROM meeting_sessions
 			WHERE account_id = $2 AND app_id = $3 AND started_at >= $4 AND started_at < $5
 		) AS sessions
@@ -53,10 +59,10 @@ func (q Queries) SessionDays(ctx context.Context, t store.Tenant, from, to time.
 func (q Queries) LivestreamDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.LivestreamDay, error) {
 	lo, hi := bounds(from, to)
 	rows, err := q.Tx.Query(ctx,
-		`SELECT `+began+` / $1 AS day, COUNT(*), COALESCE(SUM(ingest_seconds), 0.0), COALESCE(SUM(viewer_seconds), 0.0)
+		`SELECT `+dayOf(began)+` AS day, COUNT(*), COALESCE(SUM(ingest_seconds), 0.0), COALESCE(SUM(viewer_seconds), 0.0)
 		FROM livestream_sessions
 		WHERE account_id = $2 AND app_id = $3 AND `+began+` >= $4 AND `+began+` < $5
-		GROUP BY `+began+` / $1 ORDER BY day`,
+		GROUP BY day ORDER BY day`,
 		int64(microsPerDay), t.AccountID, t.AppID, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("livestream days: %w", err)
@@ -81,10 +87,10 @@ func (q Queries) LivestreamDays(ctx context.Context, t store.Tenant, from, to ti
 func (q Queries) RecordingDays(ctx context.Context, t store.Tenant, from, to time.Time) ([]store.DayStat, error) {
 	lo, hi := bounds(from, to)
 	return q.days(ctx, "recording days",
-		`SELECT recorded_at / $1 AS day, COUNT(*), COALESCE(SUM(duration_seconds), 0.0)
+		`SELECT `+dayOf("recorded_at")+` AS day, COUNT(*), COALESCE(SUM(duration_seconds), 0.0)
 		FROM recordings
 		WHERE account_id = $2 AND app_id = $3 AND recorded_at >= $4 AND recorded_at < $5
-		GROUP BY recorded_at / $1 ORDER BY day`,
+		GROUP BY day ORDER BY day`,
 		int64(microsPerDay), t.AccountID, t.AppID, lo, hi)
 }
 

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SessionActiveLatest", testSessionActiveLatest},
 		{"ListSessions", testListSessions},
 		{"Analytics", testAnalytics},
+		{"AnalyticsBefore1970", testAnalyticsBefore1970},
 		{"TenantIsolation", testTenantIsolation},
 		{"Rollback", testRollback},
 		{"RollbackOnPanic", testRollbackOnPanic},
@@ -1040,6 +1041,42 @@ func testAnalytics(t *testing.T, s store.Store) {
 		mustNil(t, "RecordingDays empty", err)
 		if len(days) != 0 {
 			t.Errorf("RecordingDays of an empty range = %+v", days)
+		}
+		return nil
+	})
+}
+
+// testAnalyticsBefore1970: a time before the epoch (a provider may send one) counts on its
+// own UTC day, not the next: days are floor divisions. Until 2026-11-29 SQL's division,
+// which truncates toward zero, put 1969-12-31T12:00 on 1970-01-01.
+func testAnalyticsBefore1970(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	at := time.Date(1969, 12, 31, 12, 0, 0, 0, time.UTC)
+	ls := livestream(tenantA, "ls-1969", at)
+	sess := session(ls, "s-1969", at)
+	sess.IngestSeconds = 60
+	update(t, s, func(w store.Writer) error {
+		mustNil(t, "livestream", w.CreateLivestream(ctx, ls))
+		mustNil(t, "session", w.CreateSession(ctx, sess))
+		mustNil(t, "recording", w.CreateRecording(ctx, store.Recording{Tenant: tenantA, ID: "r-1969", Source: "hms", RecordedAt: at, DurationSeconds: 60}))
+		return nil
+	})
+	from, to := time.Date(1969, 12, 30, 0, 0, 0, 0, time.UTC), time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC)
+	view(t, s, func(r store.Reader) error {
+		lsDays, err := r.LivestreamDays(ctx, tenantA, from, to)
+		mustNil(t, "LivestreamDays", err)
+		if want := []store.LivestreamDay{{Day: "1969-12-31", Sessions: 1, IngestSeconds: 60}}; !slices.Equal(lsDays, want) {
+			t.Errorf("LivestreamDays = %+v, want %+v", lsDays, want)
+		}
+		days, err := r.SessionDays(ctx, tenantA, from, to)
+		mustNil(t, "SessionDays", err)
+		if want := []store.DayStat{{Day: "1969-12-31", Count: 1, Minutes: 1}}; !slices.Equal(days, want) {
+			t.Errorf("SessionDays = %+v, want %+v", days, want)
+		}
+		days, err = r.RecordingDays(ctx, tenantA, from, to)
+		mustNil(t, "RecordingDays", err)
+		if want := []store.DayStat{{Day: "1969-12-31", Count: 1, Minutes: 1}}; !slices.Equal(days, want) {
+			t.Errorf("RecordingDays = %+v, want %+v", days, want)
 		}
 		return nil
 	})
