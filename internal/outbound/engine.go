@@ -637,6 +637,11 @@ type worker struct {
 	done   chan struct{}
 
 	lagging atomic.Bool
+	// slow counts the endpoint's answers in a row that took half the timeout or more and were
+	// not retried (a 4xx or 3xx); pauseUntil is when the next attempt may start after one.
+	// Only run touches them.
+	slow       int
+	pauseUntil time.Time
 	// The endpoint's cursor and UpdatedAt as the worker last knew them.
 	seenCursor  atomic.Uint64
 	seenUpdated atomic.Int64
@@ -785,6 +790,12 @@ func (w *worker) run(ctx context.Context) {
 				continue
 			}
 			matched = true
+			if !w.pauseUntil.IsZero() {
+				if err := w.waitUntil(ctx, &ep, w.pauseUntil); err != nil {
+					break // stopped, or the endpoint changed: read it again
+				}
+				w.pauseUntil = time.Time{}
+			}
 			var rs *retryState
 			if resume != nil && resume.seq == rec.Sequence {
 				rs = resume
@@ -927,6 +938,7 @@ func (w *worker) deliver(ctx context.Context, ep *store.WebhookEndpoint, rec sto
 			Attempt: rs.attempt, StatusCode: res.status, Latency: res.latency, Error: res.err, ResponseBody: res.body,
 		}
 		done := true
+		w.slowAnswer(res)
 		switch {
 		case res.ok():
 			a.Outcome = store.WebhookSucceeded
@@ -947,6 +959,20 @@ func (w *worker) deliver(ctx context.Context, ep *store.WebhookEndpoint, rec sto
 			return nil
 		}
 	}
+}
+
+// slowAnswer counts an answer that took half the timeout or more and is not retried (a 4xx
+// or a 3xx, each failing its event at once), and sets a pause before the next attempt, the
+// retry schedule's step for the count: an endpoint that answers slowly backs off as one that
+// times out does, instead of holding a request slot for most of a timeout on every event of
+// its backlog. Any other answer ends the run of them.
+func (w *worker) slowAnswer(res result) {
+	if res.ok() || res.retry || res.latency < w.e.opt.Timeout/2 {
+		w.slow = 0
+		return
+	}
+	w.slow++
+	w.pauseUntil = w.e.now().Add(w.e.opt.Schedule.step(w.slow))
 }
 
 // waitUntil waits until t. Woken meanwhile (the endpoint changed), it reloads the endpoint:

@@ -279,3 +279,45 @@ func TestRetentionGapIsLogged(t *testing.T) {
 		t.Errorf("the first entry: %+v, want the events through %d skipped", skip, seqs[14])
 	}
 }
+
+// TestSlowRefusalsBackOff: an endpoint that answers slowly (half the timeout or more) with a
+// status that is not retried (a 4xx or 3xx) backs off before its next event, by the retry
+// schedule, as one that times out does; a fast refusal does not. Until 2026-11-29 such an
+// endpoint took the next event at once, holding a request slot for most of a timeout on every
+// event of its backlog: eight such apps held all 64 slots.
+func TestSlowRefusalsBackOff(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer time.Duration // how long the receiver takes to answer 400
+		gap    time.Duration // the least time between the first two attempts' starts
+	}{
+		{"slow", 150 * time.Millisecond, 150*time.Millisecond + 2*time.Second},
+		{"fast", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, outbound.Options{Timeout: 200 * time.Millisecond,
+				Schedule: outbound.Schedule{Steps: []time.Duration{2 * time.Second, 5 * time.Second}, For: time.Hour}})
+			var mu sync.Mutex
+			var secret string
+			srv, _ := receiver(t, func() string { mu.Lock(); defer mu.Unlock(); return secret }, func(int) int {
+				time.Sleep(tc.answer)
+				return http.StatusBadRequest
+			})
+			e := f.endpoint(srv.URL, "livestream.status_changed")
+			mu.Lock()
+			secret = e.Secret
+			mu.Unlock()
+			f.appendStatus("ls-1")
+			last := f.appendStatus("ls-2")
+			testenv.WaitFor(t, "both events tried", func() bool { return f.load(e.ID).Cursor == last })
+			as := f.attempts(e.ID) // newest first
+			if len(as) != 2 || as[0].Outcome != store.WebhookFailed || as[1].Outcome != store.WebhookFailed {
+				t.Fatalf("delivery log %+v, want two failed attempts", as)
+			}
+			gap := as[0].At.Sub(as[1].At)
+			if gap < tc.gap || (tc.gap == 0 && gap > 1500*time.Millisecond) {
+				t.Errorf("the second attempt started %v after the first, want at least %v (and, for a fast refusal, no pause)", gap, tc.gap)
+			}
+		})
+	}
+}
