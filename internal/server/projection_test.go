@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/amity"
@@ -268,6 +269,29 @@ func TestCreateAnswersTheStoredTimes(t *testing.T) {
 		if !read.GetCreatedAt().AsTime().Equal(l.GetCreatedAt().AsTime()) || !read.GetUpdatedAt().AsTime().Equal(l.GetUpdatedAt().AsTime()) {
 			t.Errorf("livestream %s answered created %v updated %v; read back %v, %v", l.GetId(),
 				l.GetCreatedAt().AsTime(), l.GetUpdatedAt().AsTime(), read.GetCreatedAt().AsTime(), read.GetUpdatedAt().AsTime())
+		}
+	}
+}
+
+// TestEndTimeOfTheYearOne: an end_time of 0001-01-01T00:00:00Z (the zero time) is a bound,
+// before which there is nothing, not "no end". Until 2026-11-29 it listed every livestream.
+func TestEndTimeOfTheYearOne(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	ctx := withToken(creds.APIToken)
+	if _, err := s.livestreams.CreateLivestream(ctx, &livegatev1.CreateLivestreamRequest{AccountId: accA, AppId: appA, Name: "any"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		end  *timestamppb.Timestamp
+		want int
+	}{{nil, 1}, {timestamppb.New(time.Time{}), 0}} {
+		list, err := s.livestreams.ListLivestreams(ctx, &livegatev1.ListLivestreamsRequest{AccountId: accA, AppId: appA, EndTime: tc.end})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(list.GetData().GetLivestreams()); n != tc.want {
+			t.Errorf("end_time %v: %d livestreams, want %d", tc.end, n, tc.want)
 		}
 	}
 }

@@ -258,7 +258,7 @@ type LivestreamFilter struct {
 	ExcludeMeetings bool
 	Status          Status    // empty: any
 	CreatedFrom     time.Time // zero: unbounded; inclusive
-	CreatedTo       time.Time // zero: unbounded; exclusive
+	CreatedTo       time.Time // zero: unbounded; exclusive (see Until)
 	Order           SortOrder
 	Offset, Limit   int
 }
@@ -470,4 +470,15 @@ type LogFollower interface {
 	// last one pruned. It then calls gap with the sequence pruned through, before fn with
 	// the events after it: the events between may be missing from what fn got.
 	FollowLog(ctx context.Context, after uint64, fn func([]Event), gap func(prunedThrough uint64)) error
+}
+
+// Until is an exclusive upper bound at t for the filters and ranges whose zero time means "no
+// bound" (LivestreamFilter.CreatedTo, the analytics' to): t itself, or for the zero time
+// (0001-01-01T00:00:00Z, which a client may well send) the least time after it, which still
+// bounds: nothing is before it.
+func Until(t time.Time) time.Time {
+	if t.IsZero() {
+		return t.Add(time.Nanosecond)
+	}
+	return t
 }

@@ -45,7 +45,7 @@ func (s *Server) GetLivestreamAnalytics(ctx context.Context, req *livegatev1.Get
 		from = req.GetStartTime().AsTime()
 	}
 	if req.EndTime != nil {
-		to = req.GetEndTime().AsTime()
+		to = store.Until(req.GetEndTime().AsTime())
 	}
 	var totals store.Totals
 	err := s.store.View(ctx, func(r store.Reader) error {

@@ -206,6 +206,8 @@ func TestLivestreamAnalytics(t *testing.T) {
 		{"until Nov 4, exclusive", "", "2026-11-04 00:00:00", 1, 60, 600},
 		{"Nov 4 only", "2026-11-04 00:00:00", "2026-11-05 00:00:00", 2, 150, 30},
 		{"nothing", "2026-12-01 00:00:00", "2026-12-02 00:00:00", 0, 0, 0},
+		// Until 2026-11-29 the zero time read as "no end": everything.
+		{"until the year 1", "", "0001-01-01 00:00:00", 0, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := &livegatev1.GetLivestreamAnalyticsRequest{AccountId: "acc-a", AppId: "app-a"}

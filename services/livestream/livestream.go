@@ -90,7 +90,7 @@ func (s *Server) ListLivestreams(ctx context.Context, req *livegatev1.ListLivest
 		f.CreatedFrom = req.GetStartTime().AsTime()
 	}
 	if req.EndTime != nil {
-		f.CreatedTo = req.GetEndTime().AsTime()
+		f.CreatedTo = store.Until(req.GetEndTime().AsTime())
 	}
 	if req.GetSortOrder() == livegatev1.SortOrder_ASC {
 		f.Order = store.Ascending
