@@ -120,9 +120,14 @@ func (s *Store) FollowLog(ctx context.Context, after uint64, fn func([]store.Eve
 				s.logger().Info("follow the event log: reading again", "database", s.host, "after", cursor)
 				failing = false
 			}
-			if len(events) == 0 || events[0].Sequence != cursor+1 {
+			if len(events) == 0 {
+				break
+			}
+			if events[0].Sequence != cursor+1 {
 				// Sequences have no holes but those retention leaves (see the package doc):
 				// what did not come after cursor may have been pruned before it was read.
+				// (An empty read needs no check: nothing is published until events come,
+				// and the first read that has some finds the hole before them.)
 				pruned, err := s.prunedThrough(ctx)
 				if err != nil {
 					if ctx.Err() != nil {
@@ -139,9 +144,6 @@ func (s *Store) FollowLog(ctx context.Context, after uint64, fn func([]store.Eve
 					cursor = pruned
 					continue
 				}
-			}
-			if len(events) == 0 {
-				break
 			}
 			fn(events)
 			cursor = events[len(events)-1].Sequence
