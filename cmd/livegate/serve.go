@@ -15,6 +15,7 @@ import (
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/server"
+	"github.com/livegate/livegate/internal/store/postgres"
 	"github.com/livegate/livegate/internal/telemetry"
 )
 
@@ -28,6 +29,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	dataDir := envString(fs, "data-dir", "LIVEGATE_DATA_DIR", "./data", "directory of the embedded SQLite database")
 	databaseURL := databaseFlag(fs)
 	databaseListen := envString(fs, "database-listen", "LIVEGATE_DATABASE_LISTEN", "true", "with --database-url: wake on PostgreSQL LISTEN/NOTIFY besides polling every second; false: poll only (for a proxy that does not pass LISTEN on)")
+	clockOffset := envString(fs, "max-clock-offset", "LIVEGATE_MAX_CLOCK_OFFSET", postgres.DefaultMaxClockOffset.String(), "with --database-url: refuse writes (503) while this node's clock differs from the database's by more than this; 0: no check")
 	ingest := envString(fs, "ingest-base", "LIVEGATE_INGEST_BASE", "rtmp://localhost:1935/live", "RTMP URL returned as ingest_server")
 	playback := envString(fs, "playback-base", "LIVEGATE_PLAYBACK_BASE", "http://localhost:8081/hls", "HLS base URL; playback_url is <base>/<livestream id>/index.m3u8")
 	logLevel := envString(fs, "log-level", "LIVEGATE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
@@ -62,6 +64,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("--database-listen %q: must be true or false", *databaseListen)
 	}
 	cfg.DatabasePollOnly = !listen
+	if cfg.MaxClockOffset, err = time.ParseDuration(*clockOffset); err != nil || cfg.MaxClockOffset < 0 {
+		return fmt.Errorf("--max-clock-offset %q: must be a duration such as 1m, or 0", *clockOffset)
+	}
+	if cfg.MaxClockOffset == 0 {
+		cfg.MaxClockOffset = -1 // server.Config's "no check"
+	}
 	cfg.IngestBase, cfg.PlaybackBase = *ingest, *playback
 	if cfg.Retention.MaxAge, err = time.ParseDuration(*maxAge); err != nil || cfg.Retention.MaxAge < 0 {
 		return fmt.Errorf("--retention-max-age %q: must be a duration such as 720h, or 0", *maxAge)

@@ -18,7 +18,8 @@ import (
 //
 //	/metrics       Prometheus text format (livegate's own registry)
 //	/livez         200 while the process runs
-//	/readyz        200 when the store answers a query and the feed follows the log; else
+//	/readyz        200 when the store answers a query, the feed follows the log and (on
+//	               PostgreSQL) this node's clock agrees with the database's; else
 //	               503 with the reason (and while shutting down)
 //	/debug/pprof/  the standard profiles
 //
@@ -59,6 +60,12 @@ func (r *readiness) check(ctx context.Context) string {
 	})
 	if err != nil {
 		return "store unavailable: " + err.Error()
+	}
+	// On PostgreSQL, a node whose clock is off is refused writes (postgres.Store.CheckClock).
+	if c, ok := r.store.(interface{ CheckClock(context.Context) error }); ok {
+		if err := c.CheckClock(ctx); err != nil {
+			return "store unavailable: " + err.Error()
+		}
 	}
 	// The feed follows the log when the hub reaches, within FollowGrace, every head the
 	// store reported: commits are published within milliseconds (SQLite: before the writer

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/store/postgres"
@@ -25,6 +26,11 @@ type StoreConfig struct {
 	// PollOnly has a PostgreSQL store's log follower poll instead of LISTEN (for a proxy
 	// between livegate and PostgreSQL that does not pass LISTEN on).
 	PollOnly bool
+	// MaxClockOffset: on PostgreSQL, how far this node's clock may be from the database's
+	// before its writes are refused (STORAGE_UNAVAILABLE), since several nodes' clocks stamp
+	// one feed (see the postgres package's "Clocks"). Zero: postgres.DefaultMaxClockOffset;
+	// negative: no check.
+	MaxClockOffset time.Duration
 	// MustExist has OpenStore refuse to create a new, empty SQLite database: the CLI's
 	// commands that administer an existing installation set it (unless --create), so that
 	// a mistyped --data-dir is an error naming the path, not a fresh database.
@@ -73,5 +79,11 @@ func OpenStore(ctx context.Context, c StoreConfig) (store.Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	db.SetListen(!c.PollOnly)
+	switch {
+	case c.MaxClockOffset > 0:
+		db.SetMaxClockOffset(c.MaxClockOffset)
+	case c.MaxClockOffset < 0:
+		db.SetMaxClockOffset(0)
+	}
 	return db, nil
 }

@@ -63,6 +63,10 @@ type Config struct {
 	// DatabasePollOnly: on PostgreSQL, follow the log by polling only, without LISTEN (for
 	// a proxy that does not pass LISTEN on).
 	DatabasePollOnly bool
+	// MaxClockOffset: on PostgreSQL, how far this node's clock may be from the database's
+	// before its writes are refused (zero: postgres.DefaultMaxClockOffset; negative: no
+	// check; see StoreConfig).
+	MaxClockOffset time.Duration
 	// IngestBase and PlaybackBase build livestream URLs (see livestream.URLs).
 	IngestBase   string
 	PlaybackBase string
@@ -623,7 +627,7 @@ func (s *Server) AdminAddr() string {
 }
 
 func (s *Server) storeConfig() StoreConfig {
-	return StoreConfig{DatabaseURL: s.cfg.DatabaseURL, DataDir: s.cfg.DataDir, PollOnly: s.cfg.DatabasePollOnly}
+	return StoreConfig{DatabaseURL: s.cfg.DatabaseURL, DataDir: s.cfg.DataDir, PollOnly: s.cfg.DatabasePollOnly, MaxClockOffset: s.cfg.MaxClockOffset}
 }
 
 // Names of the leases (store.Leaser) under which background jobs run on one node at a time.

@@ -167,6 +167,11 @@ type Store struct {
 	notifyCh     chan struct{}
 	notifierDone chan struct{}
 
+	// The clock check (clock.go).
+	now            func() time.Time
+	maxClockOffset time.Duration
+	clockProblem   atomic.Pointer[string]
+
 	// Leases (lease.go).
 	leasesMu     sync.Mutex
 	leases       map[*lease]struct{}
@@ -199,7 +204,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = int32(max(8, 2*runtime.GOMAXPROCS(0)))
 	}
-	s := &Store{host: net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))) + "/" + cfg.ConnConfig.Database}
+	s := &Store{
+		host:           net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))) + "/" + cfg.ConnConfig.Database,
+		now:            time.Now,
+		maxClockOffset: DefaultMaxClockOffset,
+	}
 	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s: %w", s.host, err)
@@ -289,15 +298,11 @@ func (s *Store) commitBatch(batch []*groupcommit.Update) {
 		return
 	}
 	// The write lock: the counter row, first thing (see the package doc, "One writer at a
-	// time"). An UPDATE rather than SELECT ... FOR UPDATE: a lock the top-level transaction
-	// holds on a row version it created itself is not lost when a savepoint that updated
-	// the row again is rolled back. With it, in the same round trip (no arguments: the
-	// simple protocol, which takes several statements), the idle timeout of a transaction
-	// that holds the write lock (writeIdleTimeout).
-	if _, err := tx.Exec(ctx, `SET LOCAL idle_in_transaction_session_timeout = '`+writeIdleTimeout+`'; UPDATE feed_head SET head = head WHERE id = 1`); err != nil {
+	// time"), with the clock check (clock.go).
+	if err := s.takeWriteLock(ctx, tx.Conn().PgConn()); err != nil {
 		_ = tx.Rollback(ctx)
 		for _, u := range batch {
-			u.Done(fmt.Errorf("postgres: take the write lock (the feed counter): %w", err))
+			u.Done(err)
 		}
 		return
 	}
