@@ -114,8 +114,9 @@ func TestMeetingLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reset.GetData().GetStreamKey() == first.GetStreamKey() || reset.GetData().GetStreamKey() == "" {
-		t.Errorf("reset kept the key")
+	if d := reset.GetData(); d.GetStreamKey() != "" || d.GetIngestServer() != "" || d.GetPlaybackUrl() != "" || d.GetProvider() != "hms" {
+		t.Errorf("a meeting's livestream (100ms ingests it; livegate's RTMP ingest refuses it) after a key reset: ingest_server %q, stream_key %q, playback_url %q, provider %q; want none and hms",
+			d.GetIngestServer(), d.GetStreamKey(), d.GetPlaybackUrl(), d.GetProvider())
 	}
 	if _, err := s.livestreams.DeleteLivestream(ctx, &livegatev1.DeleteLivestreamRequest{AccountId: accA, AppId: appA, LivestreamId: first.GetId()}); err != nil {
 		t.Fatal(err)

@@ -104,8 +104,8 @@ func TestRealtimeKitSDKTypeScript(t *testing.T) {
 		Data    map[string]any
 	}
 	result("startLivestreamingAMeeting", &startedRaw)
-	if !startedRaw.Success || startedRaw.Data["id"] != meetingID || startedRaw.Data["status"] != "INVOKED" || startedRaw.Data["stream_key"] == "" ||
-		startedRaw.Data["ingest_server"] != testIngestBase {
+	if !startedRaw.Success || startedRaw.Data["id"] != meetingID || startedRaw.Data["status"] != "INVOKED" || startedRaw.Data["stream_key"] != "" ||
+		startedRaw.Data["ingest_server"] != "" || startedRaw.Data["playback_url"] != "" {
 		t.Errorf("startLivestreamingAMeeting: %v", startedRaw)
 	}
 

@@ -16,6 +16,7 @@ import (
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/payload"
 	"github.com/livegate/livegate/internal/projection"
 	"github.com/livegate/livegate/internal/store"
 )
@@ -70,7 +71,7 @@ func (s *Server) CreateLivestream(ctx context.Context, req *livegatev1.CreateLiv
 		Name:      req.GetName(),
 		StreamKey: NewStreamKey(),
 		Status:    store.StatusIdle,
-		Provider:  "rtmp",
+		Provider:  payload.SourceRTMP,
 		CreatedAt: now,
 		UpdatedAt: now,
 	}
@@ -136,7 +137,7 @@ func (s *Server) StartMeetingLivestream(ctx context.Context, req *livegatev1.Sta
 				Name:      req.GetName(),
 				MeetingID: req.GetMeetingId(),
 				StreamKey: NewStreamKey(),
-				Provider:  "hms",
+				Provider:  payload.SourceHMS,
 				CreatedAt: now,
 			}
 		case err != nil:
@@ -408,7 +409,10 @@ func (s *Server) toProto(l store.Livestream) *livegatev1.Livestream {
 	return ToProto(l, s.urls)
 }
 
-// ToProto converts a stored livestream to its API message.
+// ToProto converts a stored livestream to its API message. A livestream a provider ingests
+// (a meeting's, driven by 100ms; an Amity stream) has no ingest_server, stream_key or
+// playback_url: livegate's RTMP ingest refuses to publish it, so nothing would play at
+// livegate's playback URL either; its provider hands out its own.
 func ToProto(l store.Livestream, urls URLs) *livegatev1.Livestream {
 	out := &livegatev1.Livestream{
 		Id:           l.ID,
@@ -427,6 +431,9 @@ func ToProto(l store.Livestream, urls URLs) *livegatev1.Livestream {
 	}
 	if l.MeetingID != "" {
 		out.MeetingId = &l.MeetingID
+	}
+	if l.Provider != payload.SourceRTMP {
+		out.IngestServer, out.StreamKey, out.PlaybackUrl = "", "", ""
 	}
 	return out
 }

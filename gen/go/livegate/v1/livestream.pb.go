@@ -149,12 +149,16 @@ type Livestream struct {
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// ID of the meeting this livestream belongs to; absent for an independent livestream.
 	MeetingId *string `protobuf:"bytes,3,opt,name=meeting_id,json=meetingId,proto3,oneof" json:"meeting_id,omitempty"`
-	// The server URL to which the RTMP encoder sends the video and audio data.
+	// The server URL to which the RTMP encoder sends the video and audio data. Empty for a
+	// livestream its provider ingests (provider "hms": a meeting's; "amity"), which livegate's
+	// RTMP ingest refuses.
 	IngestServer string `protobuf:"bytes,4,opt,name=ingest_server,json=ingestServer,proto3" json:"ingest_server,omitempty"`
 	// Unique key for accessing each livestream: the encoder publishes to
-	// ingest_server/stream_key. A secret: redacted from logs.
+	// ingest_server/stream_key. A secret: redacted from logs. Empty when ingest_server is.
 	StreamKey string `protobuf:"bytes,5,opt,name=stream_key,json=streamKey,proto3" json:"stream_key,omitempty"`
-	// The web address that viewers can use to watch the livestream. Never contains the stream key.
+	// The web address that viewers can use to watch the livestream. Never contains the stream
+	// key. Empty when ingest_server is: the provider serves the playback (100ms names its HLS
+	// URL in the feed's hls.started.success event).
 	PlaybackUrl string `protobuf:"bytes,6,opt,name=playback_url,json=playbackUrl,proto3" json:"playback_url,omitempty"`
 	// Where the livestream is in its life.
 	Status LivestreamStatus `protobuf:"varint,7,opt,name=status,proto3,enum=livegate.v1.LivestreamStatus" json:"status,omitempty"`
