@@ -26,7 +26,8 @@ const UnmatchedRoute = "unmatched"
 // The same measurements (route, status, duration) go to the metrics (m; nil: none).
 //
 // Nothing secret is logged: no query string (the SSE route takes the token there), no
-// header, no body; the path has the RTMP callback secret masked (accesslog.MaskedPath).
+// header, no body; the path has the RTMP callback secret masked (accesslog.MaskedPath), here
+// and in the request's trace span.
 func accessLog(next http.Handler, log *slog.Logger, proxies *accesslog.Proxies, m *metrics.Metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -43,7 +44,8 @@ func accessLog(next http.Handler, log *slog.Logger, proxies *accesslog.Proxies, 
 		if route == "" {
 			route = UnmatchedRoute
 		}
-		telemetry.SetRoute(ctx, r.Method, route)
+		path := accesslog.MaskedPath(r.URL.Path)
+		telemetry.SetRoute(ctx, r.Method, route, path, info.Client)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
@@ -53,7 +55,7 @@ func accessLog(next http.Handler, log *slog.Logger, proxies *accesslog.Proxies, 
 		attrs = append(attrs,
 			slog.String("method", r.Method),
 			slog.String("route", route),
-			slog.String("path", accesslog.MaskedPath(r.URL.Path)),
+			slog.String("path", path),
 			slog.Int("status", rec.status),
 			slog.Int64("bytes", rec.bytes),
 			// Milliseconds to the microsecond, as a number (gRPC lines have grpc.time_ms).

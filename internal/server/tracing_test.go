@@ -19,6 +19,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/livegate/livegate/gateway"
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/store/groupcommit"
@@ -259,5 +260,74 @@ func checkLogLinesCarryTrace(t *testing.T, s *testServer) {
 		if !found {
 			t.Errorf("no %q log line with request_id req-traced-1:\n%s", msg, s.log.String())
 		}
+	}
+}
+
+// TestTracingHidesWhatClientsChoose: a request's span carries neither the RTMP callback secret
+// (every tenant's: the path is masked as in the access log), nor a client address taken from
+// an X-Forwarded-For no trusted proxy sent, nor a span name a client chose with an
+// unusual method (the conventions' "HTTP" instead; otelhttp keeps it as an attribute).
+func TestTracingHidesWhatClientsChoose(t *testing.T) {
+	recv := newOTLPReceiver(t)
+	tracing := tracingFromEnv(t, recv.URL)
+	s := startServer(t, t.TempDir(), func(c *server.Config) { c.Tracing = tracing })
+	secret := rtmpSecret(t, s)
+	send := func(traceID, method, path string, body string, header http.Header) {
+		t.Helper()
+		req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		req.Header.Set("traceparent", "00-"+traceID+"-"+traceCallerSpan+"-01")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	const rtmpTrace, methodTrace, xffTrace = "11111111111111111111111111111111", "22222222222222222222222222222222", "33333333333333333333333333333333"
+	send(rtmpTrace, http.MethodPost, "/rtmp/"+secret+"/on_update", "call=update_publish&app=live&name=x&clientid=999",
+		http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
+	send(methodTrace, "WEIRDMETHOD-19788", "/nothing", "", nil)
+	send(xffTrace, http.MethodGet, "/nothing", "", http.Header{"X-Forwarded-For": {"203.0.113.99"}})
+
+	s.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tracing.Shutdown(ctx); err != nil {
+		t.Fatalf("shut tracing down (flush): %v", err)
+	}
+	server := func(traceID string) *tracepb.Span {
+		t.Helper()
+		caller, _ := hex.DecodeString(traceCallerSpan)
+		for _, sp := range recv.trace(traceID) {
+			if sp.GetKind() == tracepb.Span_SPAN_KIND_SERVER && bytes.Equal(sp.GetParentSpanId(), caller) {
+				return sp.Span
+			}
+		}
+		t.Fatalf("no HTTP server span in trace %s", traceID)
+		return nil
+	}
+	recv.mu.Lock()
+	for _, sp := range recv.spans {
+		if strings.Contains(sp.GetName(), secret) || strings.Contains(sp.String(), secret) {
+			t.Errorf("span %q holds the RTMP callback secret: %v", sp.GetName(), sp.Span)
+		}
+	}
+	recv.mu.Unlock()
+	rtmpSpan := server(rtmpTrace)
+	if p := attrString(rtmpSpan.GetAttributes(), "url.path"); p != "/rtmp/***/on_update" {
+		t.Errorf("RTMP callback span url.path = %q, want /rtmp/***/on_update", p)
+	}
+	if sp := server(methodTrace); sp.GetName() != "HTTP "+gateway.UnmatchedRoute || attrString(sp.GetAttributes(), "http.request.method_original") != "WEIRDMETHOD-19788" {
+		t.Errorf("a request with method WEIRDMETHOD-19788: span %q (method_original %q), want %q",
+			sp.GetName(), attrString(sp.GetAttributes(), "http.request.method_original"), "HTTP "+gateway.UnmatchedRoute)
+	}
+	if c := attrString(server(xffTrace).GetAttributes(), "client.address"); c != "127.0.0.1" {
+		t.Errorf("client.address = %q with an X-Forwarded-For from no trusted proxy, want 127.0.0.1", c)
 	}
 }

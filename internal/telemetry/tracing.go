@@ -138,8 +138,8 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 }
 
 // HTTPHandler wraps h in a server span per request, continuing the trace of an incoming
-// traceparent header. The span is named after the method until the route is known (see
-// SetRoute). Off: h itself.
+// traceparent header. The span is named after the method (spanMethod) until the route is
+// known (see SetRoute). Off: h itself.
 func (t *Tracing) HTTPHandler(h http.Handler) http.Handler {
 	if t == nil {
 		return h
@@ -149,20 +149,37 @@ func (t *Tracing) HTTPHandler(h http.Handler) http.Handler {
 		otelhttp.WithPropagators(t.propagator),
 		// Metrics are Prometheus's (the admin listener), not OpenTelemetry's.
 		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return spanMethod(r.Method) }),
 	)
+}
+
+// spanMethod is a method as a span name may carry it: the standard methods, else "HTTP", as
+// OpenTelemetry's HTTP conventions ask. A client chooses the method: taken as it is, span
+// names would be as many as its requests (otelhttp keeps it in http.request.method_original).
+func spanMethod(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "HTTP"
 }
 
 // SetRoute names the request's server span after its route pattern ("POST /accounts/
 // {account_id}/..."), as OpenTelemetry's HTTP conventions ask, once the router has matched
-// it. Without a recording span (tracing off) it does nothing.
-func SetRoute(ctx context.Context, method, route string) {
+// it, and replaces two attributes otelhttp took from the request as the client sent it:
+// url.path by path, the path as the access log shows it (the RTMP callback secret masked:
+// it is every tenant's, and a trace backend is no place for it), and client.address by
+// client, the client as the access log names it (X-Forwarded-For only from a trusted proxy;
+// otelhttp believes any). Without a recording span (tracing off) it does nothing.
+func SetRoute(ctx context.Context, method, route, path, client string) {
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		return
 	}
-	span.SetName(method + " " + route)
-	span.SetAttributes(semconv.HTTPRoute(route))
+	span.SetName(spanMethod(method) + " " + route)
+	// A span keeps the last value set for a key.
+	span.SetAttributes(semconv.HTTPRoute(route), semconv.URLPath(path), semconv.ClientAddress(client))
 }
 
 // ServerOptions instrument a gRPC server: a server span per call, continuing the trace of
