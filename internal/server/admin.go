@@ -21,7 +21,7 @@ import (
 //	/readyz        200 when the store answers a query, the feed follows the log and (on
 //	               PostgreSQL) this node's clock agrees with the database's; else
 //	               503 with the reason (and while shutting down)
-//	/debug/pprof/  the standard profiles
+//	/debug/pprof/  the standard profiles (not cmdline: it may hold secrets)
 //
 // It is meant for a private network or loopback (the default): nothing on it is
 // authenticated.
@@ -107,7 +107,11 @@ func adminHandler(m *metrics.Metrics, ready *readiness) http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	// Not the command line: it may hold secrets (a --database-url with its password), and
+	// this listener has no authentication and is often open to the metrics scraper.
+	mux.HandleFunc("/debug/pprof/cmdline", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "not served: the command line may hold secrets (--database-url)", http.StatusNotFound)
+	})
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

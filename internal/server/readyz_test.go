@@ -3,6 +3,7 @@ package server_test
 import (
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,29 @@ func TestTimeoutsOffWarned(t *testing.T) {
 			t.Errorf("%s: want one warning with %s; log:\n%s", tc.url, tc.off, log)
 		}
 		s.stop()
+	}
+}
+
+// TestAdminHidesCommandLine: the admin listener, unauthenticated and often open to a metrics
+// scraper, serves the profiles but not the process's command line, which may hold a
+// --database-url password (this stop's observability audit read one there).
+func TestAdminHidesCommandLine(t *testing.T) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) { c.AdminAddr = "127.0.0.1:0" })
+	admin := s.srv.AdminAddr()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	code, body := get("/debug/pprof/cmdline")
+	if code != http.StatusNotFound || strings.Contains(body, os.Args[0]) {
+		t.Errorf("/debug/pprof/cmdline: %d %q, want 404 without the command line", code, body)
+	}
+	if code, _ := get("/debug/pprof/goroutine?debug=1"); code != http.StatusOK {
+		t.Errorf("/debug/pprof/goroutine: %d, want 200 (the profiles are served)", code)
 	}
 }
