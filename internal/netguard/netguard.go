@@ -187,8 +187,12 @@ func (p Policy) CheckURL(ctx context.Context, raw string, r *net.Resolver) error
 	case u.Scheme == "http" && p.AllowHTTP:
 	case u.Scheme == "http":
 		return errors.New("must be https (http is allowed only when livegate runs with --webhooks-allow-http)")
+	case u.Scheme == "":
+		return errors.New("must be an https URL; it has no scheme")
 	default:
-		return fmt.Errorf("must be an https URL, not %q", raw)
+		// Not the URL itself: it may hold credentials (user:password@, a token in its query),
+		// and error messages are logged.
+		return fmt.Errorf("must be an https URL, not %s:", u.Scheme)
 	}
 	host := u.Hostname()
 	if host == "" {

@@ -145,13 +145,18 @@ func TestCheckURL(t *testing.T) {
 		{Policy{AllowHTTP: true}, "http://127.0.0.1/x", "loopback"},
 		{Policy{AllowHTTP: true, AllowPrivate: true}, "http://127.0.0.1:9/x", ""},
 		{Policy{AllowPrivate: true}, "http://127.0.0.1:9/x", "must be https"},
-		{strict, "ftp://8.8.8.8/x", "must be an https URL"},
+		{strict, "ftp://8.8.8.8/x", "must be an https URL, not ftp:"},
 		{strict, "/relative", "must be an https URL"},
+		{strict, "ftp://user:SECRET@8.8.8.8/x?token=SECRET", "must be an https URL, not ftp:"},
+		{strict, "HTTPS://user:SECRET@example.invalid:99999/x?token=SECRET", "port"},
 		{strict, "https:///nohost", "has no host"},
 		{strict, "https://" + strings.Repeat("a", MaxURLBytes) + ".com/", "bytes long"},
 		{strict, "https://no-such-host.invalid/x", "host no-such-host.invalid does not resolve"},
 	} {
 		err := tc.policy.CheckURL(ctx, tc.url, nil)
+		if err != nil && strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("CheckURL(%.60s) = %v: the message, which is logged, repeats the URL's credentials", tc.url, err)
+		}
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%+v CheckURL(%.60s) = %v, want allowed", tc.policy, tc.url, err)
