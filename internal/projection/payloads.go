@@ -1,7 +1,9 @@
 package projection
 
 import (
+	"net/url"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -88,6 +90,32 @@ func keysOf(p proto.Message) keys {
 		return keys{room: m.GetRoomId(), ingest: m.GetIngestId()}
 	}
 	return keys{}
+}
+
+// MaxPlaybackURLBytes bounds a provider's playback URL that a livestream keeps
+// (providerPlayback); a longer one is ignored.
+const MaxPlaybackURLBytes = 2048
+
+// providerPlayback is where a provider's start event (goLive) says its run plays: 100ms's
+// hls.started.success url, an Amity stream's HLS watcher URL. "" when it says nowhere, or
+// gives anything but an absolute http or https URL of at most MaxPlaybackURLBytes (ignored:
+// the event itself is still taken).
+func providerPlayback(p proto.Message) string {
+	var raw string
+	switch m := p.(type) {
+	case *hmsv1.HlsStartedSuccess:
+		raw = m.GetUrl()
+	default:
+		raw = amityStream(p).GetWatcherUrl().GetHls().GetUrl()
+	}
+	if raw == "" || len(raw) > MaxPlaybackURLBytes || !utf8.ValidString(raw) {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	return raw
 }
 
 // hmsStartedAt: when a 100ms start event (goLive) says its run started, if it says.

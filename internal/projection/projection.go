@@ -158,7 +158,17 @@ func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, c
 	}
 	switch eff {
 	case goLive:
-		return Start(ctx, w, l, notAfter(startTime(ev), now), cause, now)
+		// Where the provider plays this run, stored with the status change the start makes;
+		// a stale or repeated start changes neither.
+		prev := l.PlaybackURL
+		if u := providerPlayback(ev.Payload); u != "" {
+			l.PlaybackURL = u
+		}
+		c, err := Start(ctx, w, l, notAfter(startTime(ev), now), cause, now)
+		if c == nil {
+			l.PlaybackURL = prev
+		}
+		return c, err
 	case goIdle:
 		at, seconds := stopTime(ev)
 		at = notAfter(at, now)

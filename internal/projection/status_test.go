@@ -3,6 +3,7 @@ package projection_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -553,5 +554,70 @@ func TestEarlierRunsEventsChangeNothing(t *testing.T) {
 			}
 			r.checkRuns(tc.status, tc.sessions)
 		})
+	}
+}
+
+// TestProviderPlaybackURL: a provider's start that names where its run plays (100ms's
+// hls.started.success url, Amity's HLS watcher URL) gives the livestream that playback URL,
+// stored with the status change; a stale start of a run already stopped, and a URL that is
+// not an absolute http(s) one of at most MaxPlaybackURLBytes, change nothing.
+func TestProviderPlaybackURL(t *testing.T) {
+	ctx := context.Background()
+	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	ts := func(min int) *timestamppb.Timestamp { return timestamppb.New(at(min)) }
+	room := proto.String("room-1")
+	hlsStart := func(min int, url string) projection.Event {
+		return projection.Event{Tenant: tenant, Source: payload.SourceHMS, Type: "hls.started.success", At: at(min),
+			Payload: &hmsv1.HlsStartedSuccess{RoomId: room, StartedAt: ts(min), Url: proto.String(url)}}
+	}
+	hlsStop := func(started, stopped int) projection.Event {
+		return projection.Event{Tenant: tenant, Source: payload.SourceHMS, Type: "hls.stopped.success", At: at(stopped),
+			Payload: &hmsv1.HlsStoppedSuccess{RoomId: room, StartedAt: ts(started), StoppedAt: ts(stopped)}}
+	}
+	amityStart := func(min int, url string) projection.Event {
+		vs := &amityv1.VideoStreaming{StreamId: proto.String("stream-1"), StartedAt: ts(min),
+			WatcherUrl: &amityv1.WatcherUrl{Hls: &amityv1.StreamEndpoint{Url: proto.String(url)}}}
+		return projection.Event{Tenant: tenant, Source: payload.SourceAmity, Type: "video-streaming.didStart", At: at(min),
+			Payload: &amityv1.VideoStreamingEvent{VideoStreaming: vs}}
+	}
+	const run1, run2 = "https://cdn.100ms.example/beam/run-1/master.m3u8", "https://hls.amity.example/live/s1.m3u8?token=t"
+	r := newStatusRig(t, store.StatusIdle, false)
+	steps := []struct {
+		ev   projection.Event
+		want string // the stored playback URL after it
+	}{
+		{hlsStart(0, run1), run1},
+		{hlsStop(0, 5), run1},
+		{hlsStart(0, "https://cdn.100ms.example/stale.m3u8"), run1}, // run 1's start again: stale
+		{hlsStart(10, "javascript:alert(1)"), run1},                 // a new run; its URL is no http(s) URL
+		{hlsStop(10, 15), run1},
+		{hlsStart(20, "/relative/index.m3u8"), run1},
+		{hlsStop(20, 25), run1},
+		{hlsStart(30, "https://x.example/"+strings.Repeat("a", projection.MaxPlaybackURLBytes)), run1},
+		{hlsStop(30, 35), run1},
+		{amityStart(40, run2), run2},
+	}
+	for i, s := range steps {
+		err := r.st.Update(ctx, func(w store.Writer) error {
+			l, err := w.Livestream(ctx, tenant, r.l.ID)
+			if err != nil {
+				return err
+			}
+			_, err = projection.Apply(ctx, w, s.ev, &l, projection.Cause{Sequence: uint64(i + 1), Type: s.ev.Type}, at(60+i))
+			return err
+		})
+		if err != nil {
+			t.Fatalf("step %d (%s): %v", i, s.ev.Type, err)
+		}
+		err = r.st.View(ctx, func(rd store.Reader) error {
+			l, err := rd.Livestream(ctx, tenant, r.l.ID)
+			if err == nil && l.PlaybackURL != s.want {
+				t.Errorf("step %d (%s): playback URL %.80q, want %q", i, s.ev.Type, l.PlaybackURL, s.want)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -107,6 +108,22 @@ func TestRealtimeKitSDKv7(t *testing.T) {
 	assertDecoded(t, "GetMeetingActiveLivestreams", active)
 	if active.Data.ID != meetingStreamID || active.Data.MeetingID != "sdk-meeting" || active.Data.Disabled != "false" || active.Data.CreatedAt.IsZero() {
 		t.Errorf("active livestream: %+v", active.Data)
+	}
+
+	// 4b. 100ms says the run is live, and where it plays: the SDK reads that playback URL.
+	const hlsURL = "https://cdn.100ms.example/beam/sdk-meeting/master.m3u8"
+	startedAt := time.Now().UTC()
+	live := hmsDelivery("hls.started.success", startedAt, fmt.Sprintf(`{"room_id":"sdk-meeting","beam_id":"b-1","started_at":%q,"url":%q}`, startedAt.Format(time.RFC3339), hlsURL))
+	if _, err := postHMS(s.base, feedTenant{acc: accA, app: appA, token: creds.APIToken, secret: creds.WebhookSecret}, live); err != nil {
+		t.Fatalf("hls.started.success: %v", err)
+	}
+	playing, err := sdk.GetMeetingActiveLivestreams(ctx, appA, "sdk-meeting", realtime_kit.LivestreamGetMeetingActiveLivestreamsParams{AccountID: acc})
+	if err != nil {
+		t.Fatalf("GetMeetingActiveLivestreams: %v", err)
+	}
+	if playing.Data.Status != realtime_kit.LivestreamGetMeetingActiveLivestreamsResponseDataStatusLive || playing.Data.PlaybackURL != hlsURL ||
+		playing.Data.StreamKey != "" || playing.Data.IngestServer != "" {
+		t.Errorf("the meeting's livestream once 100ms started it: %+v, want LIVE, playing at %s, no ingest details", playing.Data, hlsURL)
 	}
 
 	// 5. Fetch the livestream's active session.

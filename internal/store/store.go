@@ -157,8 +157,12 @@ type Livestream struct {
 	Provider string
 	// ProviderID is the livestream's id at its provider (Amity streamId), or empty.
 	ProviderID string
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// PlaybackURL is where a provider plays a livestream it ingests (100ms's HLS URL, Amity's
+	// HLS watcher URL), as the latest start that named one said; empty when unknown, and for
+	// livestreams ingested over RTMP, whose playback URL is livegate's.
+	PlaybackURL string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Session is one run of a livestream.

@@ -410,9 +410,10 @@ func (s *Server) toProto(l store.Livestream) *livegatev1.Livestream {
 }
 
 // ToProto converts a stored livestream to its API message. A livestream a provider ingests
-// (a meeting's, driven by 100ms; an Amity stream) has no ingest_server, stream_key or
-// playback_url: livegate's RTMP ingest refuses to publish it, so nothing would play at
-// livegate's playback URL either; its provider hands out its own.
+// (a meeting's, driven by 100ms; an Amity stream) has no ingest_server or stream_key
+// (livegate's RTMP ingest refuses to publish it), and plays where its provider said
+// (store.Livestream.PlaybackURL: empty until a run's start says), not at livegate's
+// playback URL, where nothing would play.
 func ToProto(l store.Livestream, urls URLs) *livegatev1.Livestream {
 	out := &livegatev1.Livestream{
 		Id:           l.ID,
@@ -433,7 +434,7 @@ func ToProto(l store.Livestream, urls URLs) *livegatev1.Livestream {
 		out.MeetingId = &l.MeetingID
 	}
 	if l.Provider != payload.SourceRTMP {
-		out.IngestServer, out.StreamKey, out.PlaybackUrl = "", "", ""
+		out.IngestServer, out.StreamKey, out.PlaybackUrl = "", "", l.PlaybackURL
 	}
 	return out
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/livegate/livegate/internal/store"
 )
 
-const livestreamCols = `id, account_id, app_id, name, meeting_id, stream_key, status, disabled, provider, provider_id, created_at, updated_at`
+const livestreamCols = `id, account_id, app_id, name, meeting_id, stream_key, status, disabled, provider, provider_id, playback_url, created_at, updated_at`
 
 func scanLivestream(row Row) (store.Livestream, error) {
 	var (
@@ -20,7 +20,7 @@ func scanLivestream(row Row) (store.Livestream, error) {
 		created, updated sql.NullInt64
 	)
 	err := row.Scan(&l.ID, &l.AccountID, &l.AppID, &l.Name, &meeting, &l.StreamKey, &status,
-		&l.Disabled, &l.Provider, &l.ProviderID, &created, &updated)
+		&l.Disabled, &l.Provider, &l.ProviderID, &l.PlaybackURL, &created, &updated)
 	l.MeetingID = meeting.String
 	l.Status = store.Status(status)
 	l.CreatedAt = fromMicros(created)
@@ -107,9 +107,9 @@ func (q Queries) ListLivestreams(ctx context.Context, t store.Tenant, f store.Li
 
 func (q Queries) CreateLivestream(ctx context.Context, l store.Livestream) error {
 	_, err := q.Tx.Exec(ctx,
-		`INSERT INTO livestreams (`+livestreamCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		`INSERT INTO livestreams (`+livestreamCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		l.ID, l.AccountID, l.AppID, l.Name, NullText(l.MeetingID), l.StreamKey, string(l.Status),
-		l.Disabled, l.Provider, l.ProviderID, Micros(l.CreatedAt), Micros(l.UpdatedAt))
+		l.Disabled, l.Provider, l.ProviderID, l.PlaybackURL, Micros(l.CreatedAt), Micros(l.UpdatedAt))
 	if err != nil {
 		return q.writeErr("create livestream "+l.ID, err)
 	}
@@ -118,9 +118,9 @@ func (q Queries) CreateLivestream(ctx context.Context, l store.Livestream) error
 
 func (q Queries) UpdateLivestream(ctx context.Context, l store.Livestream) error {
 	n, err := q.Tx.Exec(ctx,
-		`UPDATE livestreams SET name = $1, stream_key = $2, status = $3, disabled = $4, updated_at = $5
-		WHERE id = $6 AND account_id = $7 AND app_id = $8`,
-		l.Name, l.StreamKey, string(l.Status), l.Disabled, Micros(l.UpdatedAt),
+		`UPDATE livestreams SET name = $1, stream_key = $2, status = $3, disabled = $4, playback_url = $5, updated_at = $6
+		WHERE id = $7 AND account_id = $8 AND app_id = $9`,
+		l.Name, l.StreamKey, string(l.Status), l.Disabled, l.PlaybackURL, Micros(l.UpdatedAt),
 		l.ID, l.AccountID, l.AppID)
 	return q.mustAffect("update livestream "+l.ID, n, err)
 }

@@ -229,6 +229,7 @@ func checkLivestream(t *testing.T, what string, got, want store.Livestream) {
 	d.eq("Disabled", got.Disabled, want.Disabled)
 	d.eq("Provider", got.Provider, want.Provider)
 	d.eq("ProviderID", got.ProviderID, want.ProviderID)
+	d.eq("PlaybackURL", got.PlaybackURL, want.PlaybackURL)
 	d.time("CreatedAt", got.CreatedAt, want.CreatedAt)
 	d.time("UpdatedAt", got.UpdatedAt, want.UpdatedAt)
 	d.report(t, what)
@@ -411,8 +412,10 @@ func testLivestreamRoundTrip(t *testing.T, s store.Store) {
 		Disabled:   true,
 		Provider:   "amity",
 		ProviderID: "amity-stream-1",
-		CreatedAt:  t0.In(zone), // any location in, UTC out
-		UpdatedAt:  t0.Add(90*time.Minute + 999*time.Nanosecond),
+		// A provider's URL, as it may come: long, with a query and non-ASCII.
+		PlaybackURL: "https://cdn.example.com/live/ü/" + strings.Repeat("x", 1500) + "/index.m3u8?token=a&b=c",
+		CreatedAt:   t0.In(zone), // any location in, UTC out
+		UpdatedAt:   t0.Add(90*time.Minute + 999*time.Nanosecond),
 	}
 	bare := livestream(tenantA, "ls-bare", t0) // no meeting, no provider id, not disabled
 	update(t, s, func(w store.Writer) error {
@@ -542,6 +545,7 @@ func testLivestreamUpdate(t *testing.T, s store.Store) {
 	changed.StreamKey = "sk-new"
 	changed.Status = store.StatusErrored
 	changed.Disabled = true
+	changed.PlaybackURL = "https://hls.example.com/run-2/index.m3u8"
 	changed.UpdatedAt = t0.Add(time.Hour + 7*time.Microsecond)
 	// Not mutable: these must not change.
 	attempt := changed
