@@ -82,9 +82,10 @@ type Options struct {
 	// Observer is told of every event sent and every fall back to the store (metrics);
 	// nil: nobody.
 	Observer Observer
-	// Recheck, when set, is called about every ProgressEvery while the subscription follows
-	// live events, busy or idle: an error ends the subscription with that error (the
-	// subscriber's credentials no longer hold).
+	// Recheck, when set, is called about every ProgressEvery while the subscription follows,
+	// busy or idle, replaying stored events or live, across its falls back to the store: an
+	// error ends the subscription with that error (the subscriber's credentials no longer
+	// hold).
 	Recheck func() error
 }
 
@@ -124,14 +125,15 @@ func Follow(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 	}
 	cursor := after
 	lastSent := time.Now()
+	rc := &rechecker{fn: opt.Recheck, every: opt.ProgressEvery, next: lastSent.Add(opt.ProgressEvery)}
 	for {
 		// Register first, then read the store: anything committed after the read is in the
 		// queue; anything committed before it is in the read; both is skipped by sequence.
 		sub := hub.Subscribe(t, f, opt.Queue, opt.QueueBytes)
 		var err error
-		cursor, err = replay(ctx, hub, r, t, f, cursor, opt.ReplayBatch, opt.ReplayBytes, send, &lastSent, opt.Observer)
+		cursor, err = replay(ctx, hub, r, t, f, cursor, opt.ReplayBatch, opt.ReplayBytes, send, &lastSent, opt.Observer, rc)
 		if err == nil {
-			cursor, err = live(ctx, hub, sub, cursor, send, &lastSent, opt.ProgressEvery, opt.Observer, opt.Recheck)
+			cursor, err = live(ctx, hub, sub, cursor, send, &lastSent, opt.ProgressEvery, opt.Observer, rc)
 		}
 		sub.Unsubscribe()
 		if !errors.Is(err, errOverflow) {
@@ -145,6 +147,27 @@ func Follow(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 }
 
 var errOverflow = errors.New("feed: live queue overflowed")
+
+// rechecker calls Options.Recheck about every `every` for one subscription, whatever it is
+// doing: replaying (a backlog of hours, to a slow reader, takes as long as it takes), live
+// with a queue that never empties, or falling back to the store again and again. (Until
+// 2026-11-29 only live's progress tick rechecked: a revoked token read on through a whole
+// replay, and through a subscription that overflowed more often than its tick.)
+type rechecker struct {
+	fn    func() error
+	every time.Duration
+	next  time.Time
+}
+
+// due calls fn, if set, when its time has come by now (give or take a fifth of the interval,
+// the progress tick's jitter) and returns its error.
+func (r *rechecker) due(now time.Time) error {
+	if r.fn == nil || now.Before(r.next.Add(-r.every/5)) {
+		return nil
+	}
+	r.next = now.Add(r.every)
+	return r.fn()
+}
 
 // deliver hands an event to send: as an Item to an ItemSender, else decoded.
 func deliver(send Sender, it *Item) error {
@@ -179,7 +202,7 @@ type page struct {
 
 // replay delivers the stored events after cursor. While one page is delivered, the next is
 // read (on a goroutine of its own): the store read and the sends overlap.
-func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter, cursor uint64, batch, maxBytes int, send Sender, lastSent *time.Time, o Observer) (uint64, error) {
+func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter, cursor uint64, batch, maxBytes int, send Sender, lastSent *time.Time, o Observer, rc *rechecker) (uint64, error) {
 	read := func(after uint64) page {
 		items, more, err := readAfter(ctx, r, send, t, f, after, batch, maxBytes)
 		return page{items, more, err}
@@ -206,6 +229,12 @@ func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 			sent(o, hub, it.Sequence)
 			cursor = it.Sequence
 			*lastSent = time.Now()
+			if err := rc.due(*lastSent); err != nil {
+				if ahead != nil {
+					<-ahead
+				}
+				return cursor, err
+			}
 		}
 		if rerr != nil {
 			return cursor, fmt.Errorf("replay events after %d: %w", cursor, rerr)
@@ -229,7 +258,7 @@ func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 // all signal it, and the loop then looks at each. (Waiting in a select on four channels, one
 // of them a ticker's, cost per event and subscriber four channel locks and a timer's block
 // and unblock: a tenth of BenchmarkFeed's CPU at 1,000 subscribers.)
-func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send Sender, lastSent *time.Time, every time.Duration, o Observer, recheck func() error) (uint64, error) {
+func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send Sender, lastSent *time.Time, every time.Duration, o Observer, rc *rechecker) (uint64, error) {
 	var tick atomic.Bool
 	timer := time.AfterFunc(jitter(every), func() {
 		tick.Store(true)
@@ -260,6 +289,9 @@ func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send 
 			sent(o, hub, it.Sequence)
 			cursor = it.Sequence
 			*lastSent = time.Now()
+			if err := rc.due(*lastSent); err != nil {
+				return cursor, err
+			}
 		}
 		// One channel per select: a select of one case and a default takes no lock.
 		select {
@@ -273,10 +305,8 @@ func live(ctx context.Context, hub *Hub, sub *Subscription, cursor uint64, send 
 		default:
 		}
 		if tick.Swap(false) {
-			if recheck != nil {
-				if err := recheck(); err != nil {
-					return cursor, err
-				}
+			if err := rc.due(time.Now()); err != nil {
+				return cursor, err
 			}
 			// A progress comes once nothing was sent for a jittered interval: now, if the
 			// last message went at least the shortest one ago; else the next tick is set for

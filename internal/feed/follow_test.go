@@ -137,6 +137,8 @@ type fakeSender struct {
 	failAt uint64
 	// checkProgress, if set, is called with each progress head and the events sent so far.
 	checkProgress func(head uint64, sent []uint64)
+	// delay, if set, is how long each Event takes (a slow reader).
+	delay time.Duration
 }
 
 var errSend = errors.New("fake: send failed")
@@ -147,6 +149,7 @@ func newFakeSender() *fakeSender {
 
 func (s *fakeSender) Event(ev *livegatev1.Event) error {
 	seq := ev.GetSequence()
+	time.Sleep(s.delay)
 	if s.gateAt != 0 && seq == s.gateAt {
 		close(s.blocked)
 		<-s.gate
@@ -670,6 +673,70 @@ func TestFollowRecheck(t *testing.T) {
 				}
 			case <-time.After(wait):
 				t.Fatal("Follow went on after its recheck failed")
+			}
+		})
+	}
+}
+
+// TestFollowRecheckWhileCatchingUp: the recheck also runs while the subscription replays a
+// backlog to a slow reader, and while it keeps falling back to the store because its queue
+// overflows faster than its progress tick comes. Until 2026-11-29 only the live tick
+// rechecked: this stop's feed audit read on for 17 s, and counting, after a token was
+// revoked with no grace, because its replay of 10,000 events to a slow reader never reached
+// a tick.
+func TestFollowRecheckWhileCatchingUp(t *testing.T) {
+	revoked := errors.New("credentials revoked")
+	for _, tc := range []struct {
+		name  string
+		queue int
+	}{{"replay", 0}, {"falling back again and again", 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newMemLog()
+			l.commitN(tenantA, 3000)
+			s := newFakeSender()
+			s.delay = time.Millisecond // 3,000 events: at least 3 s to catch up
+			var fail atomic.Bool
+			stop := make(chan struct{})
+			defer close(stop)
+			if tc.queue > 0 {
+				// Events faster than the reader takes them: its queue of 2 overflows at once,
+				// and again after each catch-up.
+				go func() {
+					for {
+						select {
+						case <-stop:
+							return
+						case <-time.After(200 * time.Microsecond):
+							l.commit(tenantA, "peer.join.success")
+						}
+					}
+				}()
+			}
+			start := time.Now()
+			done := startFollow(t, t.Context(), l, feed.Filter{}, 0, s, feed.Options{
+				Queue:         tc.queue,
+				ReplayBatch:   50,
+				ProgressEvery: 50 * time.Millisecond,
+				Recheck: func() error {
+					if fail.Load() {
+						return revoked
+					}
+					return nil
+				},
+			})
+			s.waitUntil(t, "the catch-up under way", func(ev, _ []uint64) bool { return len(ev) >= 100 })
+			fail.Store(true)
+			select {
+			case err := <-done:
+				if !errors.Is(err, revoked) {
+					t.Fatalf("Follow ended with %v, want the recheck's error", err)
+				}
+			case <-time.After(2 * time.Second):
+				ev, _ := s.got()
+				t.Fatalf("Follow went on for 2 s after its recheck failed (every 50 ms), %d events delivered in %s", len(ev), time.Since(start).Round(time.Millisecond))
+			}
+			if ev, _ := s.got(); len(ev) >= 3000 {
+				t.Errorf("the whole backlog (%d events) was delivered before the recheck ended it", len(ev))
 			}
 		})
 	}
