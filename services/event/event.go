@@ -210,6 +210,15 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 		return err
 	}
 	snd := newSender(ctx, stream, after, s.opts.StallTimeout)
+	if req.GetOnlyNew() {
+		// Its cursor, at once: a client that reconnects before its first event or progress
+		// (4-5 s) resumes from it and misses nothing committed meanwhile. Without it, a
+		// browser's EventSource, which reconnects with only_new again when no id came, lost
+		// what was committed while it was away (this stop's feed audit).
+		if err := snd.Progress(after); err != nil {
+			return err
+		}
+	}
 	var send feed.Sender = snd
 	if s.encoded {
 		send = encodedSender{snd}

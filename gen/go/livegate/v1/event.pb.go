@@ -1277,7 +1277,8 @@ type SubscribeRequest struct {
 	// Deliver events with a greater sequence; 0 replays from the oldest event kept.
 	AfterSequence uint64 `protobuf:"varint,3,opt,name=after_sequence,json=afterSequence,proto3" json:"after_sequence,omitempty"`
 	// Skip the replay: deliver only events committed after the subscription starts
-	// (after_sequence is then ignored).
+	// (after_sequence is then ignored). The first message is then a progress naming that
+	// cursor: a client that resubscribes before any event came resumes after it.
 	OnlyNew bool `protobuf:"varint,4,opt,name=only_new,json=onlyNew,proto3" json:"only_new,omitempty"`
 	// The filter: every set criterion must match; an unset one matches everything.
 	// Event types: an exact type (`hls.started.success`) or a prefix ending in '.' (`hls.`,
