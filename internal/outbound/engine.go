@@ -698,7 +698,7 @@ func (w *worker) run(ctx context.Context) {
 		events []string
 		bad    []string // an events list that did not parse
 		resume *retryState
-		failed int // consecutive store errors
+		failed int // consecutive store errors: reads that failed, or writes (reads that work do not end a run of failed writes)
 	)
 	resume, err := w.resumeFromLog(ctx)
 	if err != nil && ctx.Err() == nil {
@@ -762,8 +762,8 @@ func (w *worker) run(ctx context.Context) {
 			w.sleep(ctx, e.opt.Poll, true)
 			continue
 		}
-		failed = 0
 		if len(recs) == 0 {
+			failed = 0 // nothing to write: the store serves what the worker needs
 			w.lagging.Store(false)
 			w.sleep(ctx, e.opt.Poll, true)
 			continue
@@ -807,12 +807,15 @@ func (w *worker) run(ctx context.Context) {
 				}
 				break
 			}
+			failed = 0
 		}
 		if !matched && !reload {
 			// Nothing in the batch is the endpoint's: step over it.
 			last := recs[len(recs)-1].Sequence
 			if _, err := w.moveCursor(ctx, ep, last, ep.FailingSince); err != nil {
 				storeTrouble("move the cursor", err)
+			} else {
+				failed = 0
 			}
 		}
 	}
