@@ -254,9 +254,7 @@ func appendSSEMessage(b []byte, m *livegatev1.SubscribeResponse, events *eventJS
 		}
 		data := e.json
 		b = fmt.Appendf(b, "id: %d\n", ev.GetSequence())
-		if t := sseField(ev.GetType()); t != "" {
-			b = fmt.Appendf(b, "event: %s\n", t)
-		}
+		b = fmt.Appendf(b, "event: %s\n", sseEventName(ev.GetType()))
 		b = appendSSEData(b, data)
 	case *livegatev1.SubscribeResponse_Progress:
 		head := k.Progress.GetHeadSequence()
@@ -287,6 +285,20 @@ func appendSSEData(b, data []byte) []byte {
 		b = append(b, '\n')
 	}
 	return append(b, '\n')
+}
+
+// sseEventName is the SSE event name of an event of type typ: the type (one line, sseField),
+// except where a provider's type (stored as it arrived) would be taken for EventSource's own
+// events: "error" (livegate's stream errors and connection failures), "message" and an empty
+// one (onmessage, which the README says sees none), "open". Those are named "x-" + the
+// type ("x-" alone for an empty one), which no listener of EventSource's own receives.
+func sseEventName(typ string) string {
+	t := sseField(typ)
+	switch t {
+	case "", "error", "message", "open":
+		return "x-" + t
+	}
+	return t
 }
 
 // sseField makes a value safe for a one-line SSE field: provider event types are stored as

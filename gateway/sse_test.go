@@ -115,3 +115,29 @@ func TestSSEDataLines(t *testing.T) {
 		t.Errorf("%q", got)
 	}
 }
+
+// TestSSEEventNames: a provider's type that EventSource would take for its own events
+// (error, message, open, or none at all, which is a message) is named x-<type>; any other,
+// stripped of line breaks, is the event name. (The feed audit: a 100ms delivery of type
+// "error" reached a page's error listener, with data, as if the stream had failed.)
+func TestSSEEventNames(t *testing.T) {
+	for typ, want := range map[string]string{
+		"peer.join.success": "peer.join.success",
+		"error":             "x-error",
+		"message":           "x-message",
+		"open":              "x-open",
+		"":                  "x-",
+		"\r":                "x-",
+		"err\nor":           "x-error",
+		"Error":             "Error",
+	} {
+		m := &livegatev1.SubscribeResponse{Kind: &livegatev1.SubscribeResponse_Event{Event: &livegatev1.Event{Sequence: 7, Type: typ}}}
+		b, err := appendSSEMessage(nil, m, newEventJSON(16, 1<<20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "\nevent: "+want+"\n") {
+			t.Errorf("type %q: %q, want event name %q", typ, b, want)
+		}
+	}
+}
