@@ -37,6 +37,7 @@ import (
 	"github.com/livegate/livegate/internal/rawcodec"
 	"github.com/livegate/livegate/internal/rtmp"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/store/sqlite"
 	"github.com/livegate/livegate/internal/telemetry"
 	"github.com/livegate/livegate/services/admin"
 	"github.com/livegate/livegate/services/analytics"
@@ -324,7 +325,9 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	store store.Store
-	hub   *feed.Hub
+	// unlockDataDir frees the SQLite data dir's lock (nil: none held).
+	unlockDataDir func()
+	hub           *feed.Hub
 	// follower feeds hub from followFrom on, when the store is written by other processes too.
 	follower   store.LogFollower
 	followFrom uint64
@@ -366,6 +369,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		}
 	}()
 
+	if cfg.DatabaseURL == "" {
+		// One server per SQLite database (sqlite.LockDataDir), held until Close.
+		if s.unlockDataDir, err = sqlite.LockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	db, err := OpenStore(ctx, s.storeConfig())
 	if err != nil {
 		return nil, err
@@ -765,5 +774,9 @@ func (s *Server) Close() {
 			s.log.Error("close store", "error", err)
 		}
 		s.store = nil
+	}
+	if s.unlockDataDir != nil {
+		s.unlockDataDir()
+		s.unlockDataDir = nil
 	}
 }
