@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -273,5 +274,79 @@ func TestProbeWrite(t *testing.T) {
 	var ae *apierror.Error
 	if err := describe(s.probeWrite(ctx)); !errors.As(err, &ae) || ae.Reason != apierror.ReasonStorageUnavailable {
 		t.Fatalf("probe on a read-only connection: %v", err)
+	}
+}
+
+// TestLockedAndCorruptAreUnavailable: a write that waited past the busy timeout for another
+// process's lock, and a read of a corrupt database, are STORAGE_UNAVAILABLE (503) saying
+// so, not an internal error (500). (The storage audit: 500 "internal error" for both.)
+func TestLockedAndCorruptAreUnavailable(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openT(t, dir)
+	for i := range 200 {
+		if err := appendOne(t, s, fmt.Sprint("e", i), 2000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another process holds the write lock; this store's writer waits 100 ms for it.
+	if _, err := s.w.ExecContext(ctx, `PRAGMA busy_timeout = 100`); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	err = appendOne(t, s, "while-locked", 10)
+	var ae *apierror.Error
+	if !errors.As(err, &ae) || ae.Reason != apierror.ReasonStorageUnavailable || ae.Metadata["kind"] != "locked" {
+		t.Errorf("a write while another process holds the lock: %v, want STORAGE_UNAVAILABLE kind locked", err)
+	}
+	if _, err := conn.ExecContext(ctx, `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if _, err := s.w.ExecContext(ctx, `PRAGMA busy_timeout = 10000`); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendOne(t, s, "after-unlock", 10); err != nil {
+		t.Fatalf("a write once the lock is free: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Ten pages of noise in the middle of the file, as a failing disk or a botched copy leaves.
+	f, err := os.OpenFile(filepath.Join(dir, FileName), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xA5, 0x5A, 0x3C}, 4096*10/3), 4096*50); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	broken, err := Open(ctx, dir)
+	if err != nil {
+		ae = nil
+		if errors.As(err, &ae) && ae.Metadata["kind"] == "corrupt" {
+			return // refused at start, saying why: as good
+		}
+		t.Fatalf("Open of a corrupt database: %v, want it to say corrupt", err)
+	}
+	defer broken.Close()
+	err = broken.View(ctx, func(r store.Reader) error {
+		_, err := r.EventsAfter(ctx, store.Tenant{AccountID: "acc", AppID: "app"}, 0, store.EventFilter{}, 1000)
+		return err
+	})
+	if !errors.As(err, &ae) || ae.Reason != apierror.ReasonStorageUnavailable || ae.Metadata["kind"] != "corrupt" {
+		t.Errorf("reading a corrupt database: %v, want STORAGE_UNAVAILABLE kind corrupt", err)
 	}
 }

@@ -284,6 +284,10 @@ func describe(err error) error {
 		why, kind = "the database's disk failed (I/O error)", "io_error"
 	case sqlite3.SQLITE_CANTOPEN:
 		why, kind = "the database's files cannot be opened", "cant_open"
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		why, kind = "the database is locked by another process or connection (longer than the busy timeout)", "locked"
+	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+		why, kind = "the database file is corrupt: restore it from a backup", "corrupt"
 	default:
 		return err
 	}
