@@ -18,8 +18,9 @@ import (
 //
 //	/metrics       Prometheus text format (livegate's own registry)
 //	/livez         200 while the process runs
-//	/readyz        200 when the store answers a query, the feed follows the log and (on
-//	               PostgreSQL) this node's clock agrees with the database's; else
+//	/readyz        200 when the store answers a query, the feed follows the log, and (on
+//	               PostgreSQL) this node's clock agrees with the database's or (on SQLite)
+//	               the database file is the one opened; else
 //	               503 with the reason (and while shutting down)
 //	/debug/pprof/  the standard profiles (not cmdline: it may hold secrets)
 //
@@ -61,9 +62,10 @@ func (r *readiness) check(ctx context.Context) string {
 	if err != nil {
 		return "store unavailable: " + err.Error()
 	}
-	// On PostgreSQL, a node whose clock is off is refused writes (postgres.Store.CheckClock).
-	if c, ok := r.store.(interface{ CheckClock(context.Context) error }); ok {
-		if err := c.CheckClock(ctx); err != nil {
+	// What else makes the store refuse writes: on PostgreSQL a node whose clock is off
+	// (postgres.Store.CheckClock), on SQLite a database file removed or replaced.
+	if c, ok := r.store.(interface{ HealthCheck(context.Context) error }); ok {
+		if err := c.HealthCheck(ctx); err != nil {
 			return "store unavailable: " + err.Error()
 		}
 	}

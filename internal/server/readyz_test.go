@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -174,4 +175,31 @@ func TestOneServerPerDataDir(t *testing.T) {
 	first.stop()
 	second := startServer(t, dir) // fails the test if refused
 	second.createApp("acc-second", "app-second")
+}
+
+// TestDataDirRemovedWhileServing: the data dir removed under a running server (rm -rf):
+// deliveries are answered 503 STORAGE_UNAVAILABLE naming it, not 200 for writes to a file
+// nothing will read again, and /readyz says so. (The storage audit: 571 deliveries answered
+// 200 after the rm, all lost, /readyz ok.)
+func TestDataDirRemovedWhileServing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := startServer(t, dir, func(c *server.Config) { c.AdminAddr = "127.0.0.1:0" })
+	creds := s.createApp("acc-rm", "app-rm")
+	post := func() error {
+		_, _, err := testenv.PostHMS(http.DefaultClient, s.base, "acc-rm", "app-rm", creds.WebhookSecret, testenv.HMSDelivery("peer.join.success", "room-rm"))
+		return err
+	}
+	if err := post(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // the committer looks at the file at most once a second
+	if err := post(); err == nil || !strings.Contains(err.Error(), "HTTP 503") || !strings.Contains(err.Error(), "was removed") {
+		t.Errorf("a delivery with the data dir removed: %v, want 503 saying the database file was removed", err)
+	}
+	if code, body := readyz(t, s.srv.AdminAddr()); code != http.StatusServiceUnavailable || !strings.Contains(body, "was removed") {
+		t.Errorf("/readyz with the data dir removed: %d %q, want 503 saying so", code, body)
+	}
 }

@@ -56,6 +56,9 @@ func (s *Store) CheckClock(ctx context.Context) error {
 	return s.checkClock(sent, got, time.UnixMicro(micros))
 }
 
+// HealthCheck is CheckClock (/readyz asks).
+func (s *Store) HealthCheck(ctx context.Context) error { return s.CheckClock(ctx) }
+
 // clockProblemNow says why this node's writes are refused for its clock ("" when the last
 // check found the clock right, or none has run).
 func (s *Store) clockProblemNow() string {

@@ -350,3 +350,40 @@ func TestLockedAndCorruptAreUnavailable(t *testing.T) {
 		t.Errorf("reading a corrupt database: %v, want STORAGE_UNAVAILABLE kind corrupt", err)
 	}
 }
+
+// TestFileRemovedRefusesWrites: with the database file moved away while the store runs,
+// writes are refused (STORAGE_UNAVAILABLE, kind gone) within a second rather than committed
+// to a file nothing will read again, HealthCheck says so, and both recover once the file is
+// back. Until 2026-11-29 the storage audit's rm -rf of the data dir left 571 deliveries
+// acknowledged and lost.
+func TestFileRemovedRefusesWrites(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	if err := appendOne(t, s, "before", 10); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, FileName)
+	aside := filepath.Join(t.TempDir(), FileName)
+	if err := os.Rename(path, aside); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(fileCheckEvery + 100*time.Millisecond)
+	err := appendOne(t, s, "while-gone", 10)
+	var ae *apierror.Error
+	if !errors.As(err, &ae) || ae.Reason != apierror.ReasonStorageUnavailable || ae.Metadata["kind"] != "gone" || !strings.Contains(ae.Message, "was removed") {
+		t.Errorf("a write with the database file gone: %v, want STORAGE_UNAVAILABLE kind gone", err)
+	}
+	if err := s.HealthCheck(context.Background()); err == nil || !strings.Contains(err.Error(), "was removed") {
+		t.Errorf("HealthCheck with the file gone: %v", err)
+	}
+	if err := os.Rename(aside, path); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(fileCheckEvery + 100*time.Millisecond)
+	if err := appendOne(t, s, "back", 10); err != nil {
+		t.Errorf("a write once the file is back: %v", err)
+	}
+	if err := s.HealthCheck(context.Background()); err != nil {
+		t.Errorf("HealthCheck once the file is back: %v", err)
+	}
+}

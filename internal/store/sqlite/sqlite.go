@@ -118,6 +118,11 @@ type Store struct {
 	// transaction, each under its own savepoint, and commits them with one fsync.
 	commits  *groupcommit.Queue
 	onCommit func([]store.Event)
+
+	// The database file as opened, and the committer's last look at it (gone.go).
+	opened      os.FileInfo
+	fileChecked time.Time
+	fileErr     error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -185,6 +190,12 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		s.w.Close()
 		return nil, fmt.Errorf("sqlite: open %s read-only: %w", path, err)
 	}
+	if s.opened, err = os.Stat(path); err != nil {
+		s.r.Close()
+		s.w.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	s.fileChecked = time.Now()
 	s.commits = groupcommit.Start("sqlite", s.commitBatch)
 	return s, nil
 }
@@ -447,6 +458,12 @@ func (s *Store) OnCommit(fn func([]store.Event)) { s.onCommit = fn }
 func (s *Store) commitBatch(batch []*groupcommit.Update) {
 	ctx := context.Background() // each fn gets its own caller's context
 	errs := make([]error, len(batch))
+	if err := s.checkFileEvery(time.Now()); err != nil {
+		for _, u := range batch {
+			u.Done(err)
+		}
+		return
+	}
 	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock)
 	if err != nil {
 		for _, u := range batch {
