@@ -12,6 +12,8 @@ import (
 	"maps"
 	"strconv"
 
+	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	"buf.build/go/protovalidate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -160,7 +162,7 @@ func ToStatus(err error) *status.Status {
 		return withInfo
 	}
 	if st, ok := status.FromError(err); ok {
-		return st
+		return withValidationInfo(st)
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -190,4 +192,37 @@ func Info(st *status.Status) *errdetails.ErrorInfo {
 		}
 	}
 	return nil
+}
+
+// withValidationInfo gives a validation failure (protovalidate's INVALID_ARGUMENT, with its
+// buf.validate.Violations) the ErrorInfo every livegate error carries: reason
+// INVALID_ARGUMENT, and the first violation's field path as metadata "field", as a failure
+// found by livegate's own checks has. Any other status is returned as it is.
+func withValidationInfo(st *status.Status) *status.Status {
+	if st.Code() != codes.InvalidArgument {
+		return st
+	}
+	var field string
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			return st // one is enough
+		case *validate.Violations:
+			if vs := d.GetViolations(); len(vs) > 0 && field == "" {
+				field = protovalidate.FieldPathString(vs[0].GetField())
+			}
+		}
+	}
+	if field == "" {
+		return st
+	}
+	withInfo, err := st.WithDetails(&errdetails.ErrorInfo{
+		Reason:   string(ReasonInvalidArgument),
+		Domain:   Domain,
+		Metadata: map[string]string{"field": field},
+	})
+	if err != nil {
+		return st
+	}
+	return withInfo
 }

@@ -933,3 +933,29 @@ func TestSubscribeTenantIsolation(t *testing.T) {
 		checkExactly(t, c.sub.name, c.sub.received(), want)
 	}
 }
+
+// TestValidationErrorsCarryErrorInfo: a request that fails validation, a stream's
+// (Subscribe) or a unary call's, is INVALID_ARGUMENT with livegate's ErrorInfo naming the
+// field, as the README says of every gRPC error. (The feed audit: Subscribe's had none, only
+// buf.validate.Violations.)
+func TestValidationErrorsCarryErrorInfo(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	ft := newFeedTenant(s, accA, appA)
+	ctx := withToken(ft.token)
+	check := func(what string, err error, field string) {
+		t.Helper()
+		st := status.Convert(err)
+		info := apierror.Info(st)
+		if st.Code() != codes.InvalidArgument || info.GetReason() != string(apierror.ReasonInvalidArgument) ||
+			info.GetDomain() != apierror.Domain || info.GetMetadata()["field"] != field {
+			t.Errorf("%s: %v (info %v), want INVALID_ARGUMENT with ErrorInfo naming field %q", what, err, info, field)
+		}
+	}
+	stream, err := livegatev1.NewEventServiceClient(s.conn).Subscribe(ctx, &livegatev1.SubscribeRequest{AccountId: ft.acc, AppId: ft.app, OnlyNew: true, Type: []string{""}})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	check("Subscribe with an empty type", err, "type[0]")
+	_, err = s.livestreams.GetLivestream(ctx, &livegatev1.GetLivestreamRequest{AccountId: ft.acc, AppId: ft.app, LivestreamId: "not-a-uuid"})
+	check("GetLivestream with a malformed id", err, "livestream_id")
+}
