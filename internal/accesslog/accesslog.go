@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"path"
 	"strings"
@@ -209,4 +210,16 @@ func MaskedPath(p string) string {
 		return "/" + first + "/***/" + hook
 	}
 	return "/" + first + "/***"
+}
+
+// StandardMethod reports whether m is one of HTTP's standard methods. A client chooses the
+// method, so what records it where values must stay few (a metrics label, a span name)
+// takes only these as they are.
+func StandardMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return true
+	}
+	return false
 }

@@ -1,9 +1,10 @@
 package metrics
 
 import (
-	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/livegate/livegate/internal/accesslog"
 )
 
 // HTTPRequest counts one answered HTTP request (livegate_http_requests_total,
@@ -22,9 +23,7 @@ func (m *Metrics) HTTPRequest(route, method string, status int, took time.Durati
 
 // methodLabel bounds the method label: the standard methods, else "other".
 func methodLabel(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+	if accesslog.StandardMethod(m) {
 		return m
 	}
 	return "other"

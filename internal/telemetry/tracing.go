@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/livegate/livegate/internal/accesslog"
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -157,9 +158,7 @@ func (t *Tracing) HTTPHandler(h http.Handler) http.Handler {
 // OpenTelemetry's HTTP conventions ask. A client chooses the method: taken as it is, span
 // names would be as many as its requests (otelhttp keeps it in http.request.method_original).
 func spanMethod(method string) string {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+	if accesslog.StandardMethod(method) {
 		return method
 	}
 	return "HTTP"
