@@ -223,6 +223,27 @@ func providerSource(path string) string {
 	return ""
 }
 
+// deliverySource is providerSource for a path of exactly a provider route's shape
+// (/accounts/{account_id}/realtime/kit/{app_id}/webhooks/100ms or amity,
+// /rtmp/{secret}/{hook}), "" for others: what the delivery metrics count as a delivery
+// refused before routing. Any path that merely ends like one (/x/webhooks/100ms) is not a
+// delivery, and counting it let anyone skew the per-source ingest figures.
+func deliverySource(path string) string {
+	src := providerSource(path)
+	parts := strings.Split(path, "/")
+	for _, p := range parts[1:] {
+		if p == "" {
+			return ""
+		}
+	}
+	switch {
+	case src == metrics.SourceRTMP && len(parts) == 4,
+		src != "" && src != metrics.SourceRTMP && len(parts) == 8 && parts[1] == "accounts" && parts[3] == "realtime" && parts[4] == "kit" && parts[6] == "webhooks":
+		return src
+	}
+	return ""
+}
+
 // postOnlyWebhooksIn answers 405 to any method but POST on the inbound webhook routes
 // (webhooks/100ms, webhooks/amity). The outbound webhooks API's webhooks/{webhook_id}
 // (GET, PUT, PATCH, DELETE) would otherwise take them for a webhook id and answer 400 (not
@@ -338,7 +359,7 @@ func successStatus(_ context.Context, w http.ResponseWriter, m proto.Message) er
 func limitBody(next http.Handler, budget *semaphore.Weighted, m *metrics.Metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxBodyBytes {
-			if src := providerSource(r.URL.Path); src != "" && r.Method == http.MethodPost {
+			if src := deliverySource(r.URL.Path); src != "" && r.Method == http.MethodPost {
 				m.Delivery(src, metrics.OutcomeTooLarge)
 			}
 			writeTooLarge(w)

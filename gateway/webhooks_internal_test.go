@@ -6,6 +6,8 @@ import (
 	"io"
 	"testing"
 	"testing/iotest"
+
+	"github.com/livegate/livegate/internal/metrics"
 )
 
 // TestReadDeclared: a declared body is read whole, at or under readChunk and over it (in
@@ -25,6 +27,29 @@ func TestReadDeclared(t *testing.T) {
 		boom := errors.New("boom")
 		if _, err := readDeclared(io.MultiReader(bytes.NewReader(make([]byte, n/2)), iotest.ErrReader(boom)), n); !errors.Is(err, boom) {
 			t.Errorf("%d declared, failing half way: %v, want the reader's error", n, err)
+		}
+	}
+}
+
+// TestDeliverySource: only a path of a provider route's exact shape counts as a delivery in
+// the metrics when it is refused before routing (a body too large). The tenant and
+// observability audit sent 20 oversized bodies each to /nothing/here/N/webhooks/100ms and
+// /rtmp/zzz, unauthenticated, and both counted as refused 100ms and RTMP deliveries.
+func TestDeliverySource(t *testing.T) {
+	for path, want := range map[string]string{
+		"/accounts/a/realtime/kit/b/webhooks/100ms":   metrics.SourceHMS,
+		"/accounts/a/realtime/kit/b/webhooks/amity":   metrics.SourceAmity,
+		"/rtmp/s3cr3t/on_publish":                     metrics.SourceRTMP,
+		"/nothing/here/1/webhooks/100ms":              "",
+		"/accounts/a/realtime/kit//webhooks/100ms":    "",
+		"/x/accounts/a/realtime/kit/b/webhooks/100ms": "",
+		"/rtmp/zzz":                              "",
+		"/rtmp/s/on_publish/extra":               "",
+		"/rtmp//on_publish":                      "",
+		"/accounts/a/realtime/kit/b/livestreams": "",
+	} {
+		if got := deliverySource(path); got != want {
+			t.Errorf("deliverySource(%q) = %q, want %q", path, got, want)
 		}
 	}
 }

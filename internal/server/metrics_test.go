@@ -278,6 +278,15 @@ func (m *metricsScenario) deliverEveryOutcome() {
 	if code, body := mDeliver(t, s, mAcc, mApp, secret, bytes.Repeat([]byte(" "), 2<<20)); code != 413 {
 		t.Fatalf("too large: %d %s", code, body)
 	}
+	// A path that only ends like a provider route is no delivery: 413, not counted as one.
+	resp, err := http.Post(s.base+"/nothing/here/1/webhooks/100ms", "application/json", bytes.NewReader(bytes.Repeat([]byte(" "), 2<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Fatalf("too large, on no route: %d", resp.StatusCode)
+	}
 	code, body := mDeliver(t, s, mAcc, mApp, secret, mHMSBody(uuid.NewString()))
 	if code != 200 {
 		t.Fatalf("accepted: %d %s", code, body)
@@ -334,7 +343,7 @@ func (m *metricsScenario) checkMoved(after scrape) {
 		{"HTTP 200 on the 100ms route", "livegate_http_requests_total", []string{"route=" + hmsRoute, "method=POST", "code=200"}, 3},
 		{"HTTP 401 on the 100ms route", "livegate_http_requests_total", []string{"route=" + hmsRoute, "method=POST", "code=401"}, 1},
 		{"HTTP 400 on the 100ms route", "livegate_http_requests_total", []string{"route=" + hmsRoute, "method=POST", "code=400"}, 1},
-		{"HTTP 413 before routing", "livegate_http_requests_total", []string{"route=unmatched", "method=POST", "code=413"}, 1},
+		{"HTTP 413 before routing", "livegate_http_requests_total", []string{"route=unmatched", "method=POST", "code=413"}, 2},
 		{"HTTP 404 unmatched", "livegate_http_requests_total", []string{"route=unmatched", "method=GET", "code=404"}, 1},
 		{"HTTP 401 listing", "livegate_http_requests_total", []string{"route=/accounts/{account_id}/realtime/kit/{app_id}/livestreams", "method=GET", "code=401"}, 1},
 		{"HTTP duration observations (100ms route)", "livegate_http_request_duration_seconds_count", []string{"route=" + hmsRoute, "method=POST"}, 5},
