@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 
-packages=(nginx libnginx-mod-rtmp ffmpeg postgresql pgbouncer prometheus chromium)
+packages=(nginx libnginx-mod-rtmp ffmpeg postgresql pgbouncer prometheus chromium faketime)
 # internal/testenv runs Debian's PostgreSQL server binaries (initdb, pg_ctl) from
 # /usr/lib/postgresql/<version>/bin; the package also creates the postgres user the server
 # runs as when the tests run as root.
@@ -27,7 +27,8 @@ have_postgres() {
 missing() {
   command -v nginx >/dev/null && command -v ffmpeg >/dev/null && command -v promtool >/dev/null &&
     command -v chromium >/dev/null && { command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ]; } &&
-    [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] && have_postgres && return 1
+    [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] && have_postgres &&
+    compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null && return 1
   return 0
 }
 if missing; then

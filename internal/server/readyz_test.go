@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livegate/livegate/internal/auth"
+	"github.com/livegate/livegate/internal/rtmp"
 	"github.com/livegate/livegate/internal/server"
+	"github.com/livegate/livegate/internal/store"
 	"github.com/livegate/livegate/internal/testenv"
 )
 
@@ -201,5 +204,57 @@ func TestDataDirRemovedWhileServing(t *testing.T) {
 	}
 	if code, body := readyz(t, s.srv.AdminAddr()); code != http.StatusServiceUnavailable || !strings.Contains(body, "was removed") {
 		t.Errorf("/readyz with the data dir removed: %d %q, want 503 saying so", code, body)
+	}
+}
+
+// TestClockOffsetFromTheDatabase: PostgreSQL's clock runs 3 minutes ahead of this node's
+// (a real server under libfaketime). The node starts (its RTMP callback secret exists, and is
+// only read), /readyz answers 503 naming the offset, a delivery is refused 503 naming it,
+// and reads go on; a node allowed 10 minutes takes the delivery. Until 2026-11-29 such a
+// node did not start at all: reading the callback secret went through a write transaction
+// (this stop's review of its own clock check).
+func TestClockOffsetFromTheDatabase(t *testing.T) {
+	c, err := testenv.NewClusterWithClock(3 * time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	ctx := t.Context()
+	dsn, err := c.CreateDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What an earlier node whose clock was right left behind: an app and the callback secret.
+	admin, err := server.OpenStore(ctx, server.StoreConfig{DatabaseURL: dsn, MaxClockOffset: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := auth.CreateApp(ctx, admin, store.Tenant{AccountID: "acc-clock", AppID: "app-clock"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rtmp.CallbackSecret(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+
+	late := startServer(t, t.TempDir(), func(c *server.Config) { c.DatabaseURL, c.AdminAddr = dsn, "127.0.0.1:0" })
+	if code, body := readyz(t, late.srv.AdminAddr()); code != http.StatusServiceUnavailable || !strings.Contains(body, "behind the database's") {
+		t.Errorf("/readyz on the node 3 minutes behind: %d %q, want 503 naming the offset", code, body)
+	}
+	deliver := func(s *testServer) error {
+		_, _, err := testenv.PostHMS(http.DefaultClient, s.base, "acc-clock", "app-clock", creds.WebhookSecret, testenv.HMSDelivery("peer.join.success", "room-clock"))
+		return err
+	}
+	if err := deliver(late); err == nil || !strings.Contains(err.Error(), "HTTP 503") || !strings.Contains(err.Error(), "behind the database's") {
+		t.Errorf("a delivery to the node 3 minutes behind: %v, want 503 naming the offset", err)
+	}
+	if r := late.rest(http.MethodGet, "/accounts/acc-clock/realtime/kit/app-clock/livestreams", creds.APIToken, nil); r.Status != http.StatusOK {
+		t.Errorf("a read on the node 3 minutes behind: %d %s, want 200", r.Status, r.Raw)
+	}
+
+	lenient := startServer(t, t.TempDir(), func(c *server.Config) { c.DatabaseURL, c.MaxClockOffset = dsn, 10*time.Minute })
+	if err := deliver(lenient); err != nil {
+		t.Errorf("a delivery to a node allowed 10 minutes: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -50,7 +51,8 @@ type Cluster struct {
 	version int        // server_version_num
 	stopped atomic.Bool
 	dbs     atomic.Int64
-	durable bool // fsync and full page writes on (see NewDurableCluster)
+	durable bool     // fsync and full page writes on (see NewDurableCluster)
+	env     []string // more environment for the server (NewClusterWithClock)
 }
 
 // findBin returns the directory holding initdb and pg_ctl: Debian's
@@ -95,12 +97,27 @@ func NewCluster() (*Cluster, error) { return newCluster(false) }
 // as a production server runs): for benchmarks that compare what a durable commit costs.
 func NewDurableCluster() (*Cluster, error) { return newCluster(true) }
 
-func newCluster(durable bool) (*Cluster, error) {
+// FaketimeInstallHint says how to get libfaketime, which NewClusterWithClock needs.
+const FaketimeInstallHint = "install Debian's faketime: apt-get install -y faketime (or run bash scripts/test.sh, which does)"
+
+// NewClusterWithClock is NewCluster whose server's clock is offset from this machine's (a
+// database server whose clock differs from a node's): PostgreSQL runs under libfaketime
+// (LD_PRELOAD, FAKETIME), which moves what its time functions, clock_timestamp() among them,
+// return. No libfaketime is an error naming the package.
+func NewClusterWithClock(offset time.Duration) (*Cluster, error) {
+	libs, _ := filepath.Glob("/usr/lib/*/faketime/libfaketime.so.1")
+	if len(libs) == 0 {
+		return nil, errors.New("postgres: no libfaketime.so.1 under /usr/lib/*/faketime: " + FaketimeInstallHint)
+	}
+	return newCluster(false, "LD_PRELOAD="+libs[0], fmt.Sprintf("FAKETIME=%+ds", int64(offset/time.Second)), "FAKETIME_NO_CACHE=1")
+}
+
+func newCluster(durable bool, env ...string) (*Cluster, error) {
 	bin, err := findBin()
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{bin: bin, durable: durable}
+	c := &Cluster{bin: bin, durable: durable, env: env}
 	if os.Geteuid() == 0 {
 		// initdb and postgres refuse to run as root: run them as the postgres user that
 		// Debian's package creates.
@@ -185,9 +202,10 @@ func (c *Cluster) credential() *syscall.Credential {
 
 // run runs cmd as the server's user, returning its output in the error when it fails.
 func (c *Cluster) run(cmd *exec.Cmd) error {
+	cmd.Env = append(os.Environ(), c.env...)
 	if c.asUser != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.credential()}
-		cmd.Env = append(os.Environ(), "HOME="+c.asUser.HomeDir, "USER=postgres", "LOGNAME=postgres")
+		cmd.Env = append(cmd.Env, "HOME="+c.asUser.HomeDir, "USER=postgres", "LOGNAME=postgres")
 	}
 	cmd.Dir = c.dir
 	out, err := cmd.CombinedOutput()
