@@ -158,17 +158,7 @@ func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, c
 	}
 	switch eff {
 	case goLive:
-		// Where the provider plays this run, stored with the status change the start makes;
-		// a stale or repeated start changes neither.
-		prev := l.PlaybackURL
-		if u := providerPlayback(ev.Payload); u != "" {
-			l.PlaybackURL = u
-		}
-		c, err := Start(ctx, w, l, notAfter(startTime(ev), now), cause, now)
-		if c == nil {
-			l.PlaybackURL = prev
-		}
-		return c, err
+		return startPlaying(ctx, w, ev, l, cause, now)
 	case goIdle:
 		at, seconds := stopTime(ev)
 		at = notAfter(at, now)
@@ -226,13 +216,39 @@ func Invoke(ctx context.Context, w store.Writer, l *store.Livestream, cause Caus
 	return c, nil
 }
 
+// startPlaying applies a provider's start (goLive) and where it says the run plays
+// (providerPlayback): a run that goes LIVE plays where its start says, nowhere if it names no
+// place (the last run's place plays nothing now); a start of the run already live that names
+// a place gives it (100ms: beam.started.success, then hls.started.success with its url); a
+// stale start changes nothing.
+func startPlaying(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, cause Cause, now time.Time) (*Change, error) {
+	u, prev := providerPlayback(ev.Payload), l.PlaybackURL
+	l.PlaybackURL = u // stored with the status change, if the start makes one
+	c, stale, err := start(ctx, w, l, notAfter(startTime(ev), now), cause, now)
+	switch {
+	case err != nil || c != nil:
+		return c, err
+	case !stale && u != "" && u != prev:
+		l.UpdatedAt = now
+		return nil, w.UpdateLivestream(ctx, *l)
+	}
+	l.PlaybackURL = prev
+	return nil, nil
+}
+
 // Start makes l LIVE at `at`: the active session (an invoked one) gets its start time, or a
 // new session begins. A start that is not newer than the newest stopped session's stop is
 // stale (its run is over): also when a newer run was invoked since, through the API.
 func Start(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time, cause Cause, now time.Time) (*Change, error) {
+	c, _, err := start(ctx, w, l, at, cause, now)
+	return c, err
+}
+
+// start is Start, also saying whether the start was stale.
+func start(ctx context.Context, w store.Writer, l *store.Livestream, at time.Time, cause Cause, now time.Time) (_ *Change, stale bool, _ error) {
 	newest, _, err := w.ListSessions(ctx, l.Tenant, l.ID, 0, 2)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var latest, stopped store.Session
 	hasLatest := len(newest) > 0
@@ -255,13 +271,13 @@ func Start(ctx context.Context, w store.Writer, l *store.Livestream, at time.Tim
 			}
 			stopped.UpdatedAt = now
 			if err := w.UpdateSession(ctx, stopped); err != nil {
-				return nil, err
+				return nil, true, err
 			}
 		}
-		return nil, nil
+		return nil, true, nil
 	}
 	if l.Status == store.StatusLive && hasLatest && latest.StoppedAt.IsZero() {
-		return nil, nil // already live
+		return nil, false, nil // already live
 	}
 	sess := latest
 	if hasLatest && latest.StoppedAt.IsZero() {
@@ -270,15 +286,16 @@ func Start(ctx context.Context, w store.Writer, l *store.Livestream, at time.Tim
 		}
 		sess.UpdatedAt = now
 		if err := w.UpdateSession(ctx, sess); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	} else {
 		sess = store.Session{Tenant: l.Tenant, ID: uuid.NewString(), LivestreamID: l.ID, StartedAt: at, CreatedAt: now, UpdatedAt: now}
 		if err := w.CreateSession(ctx, sess); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return transition(ctx, w, l, store.StatusLive, sess.ID, "", cause, now)
+	c, err := transition(ctx, w, l, store.StatusLive, sess.ID, "", cause, now)
+	return c, false, err
 }
 
 // Stop makes l IDLE: its active session stops at `at` with ingestSeconds (negative: count

@@ -558,9 +558,12 @@ func TestEarlierRunsEventsChangeNothing(t *testing.T) {
 }
 
 // TestProviderPlaybackURL: a provider's start that names where its run plays (100ms's
-// hls.started.success url, Amity's HLS watcher URL) gives the livestream that playback URL,
-// stored with the status change; a stale start of a run already stopped, and a URL that is
-// not an absolute http(s) one of at most MaxPlaybackURLBytes, change nothing.
+// hls.started.success url, Amity's HLS watcher URL) gives the livestream that playback URL:
+// a run that goes LIVE plays where its start says, nowhere if it names no place (a URL that
+// is not an absolute http(s) one of at most MaxPlaybackURLBytes names none); a start of the
+// run already live that names a place gives it (beam.started.success made it LIVE, then
+// hls.started.success says where: the review of this stop's change found that URL dropped);
+// a stale start of a run already stopped changes nothing.
 func TestProviderPlaybackURL(t *testing.T) {
 	ctx := context.Background()
 	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
@@ -574,28 +577,40 @@ func TestProviderPlaybackURL(t *testing.T) {
 		return projection.Event{Tenant: tenant, Source: payload.SourceHMS, Type: "hls.stopped.success", At: at(stopped),
 			Payload: &hmsv1.HlsStoppedSuccess{RoomId: room, StartedAt: ts(started), StoppedAt: ts(stopped)}}
 	}
+	beamStart := func(min int) projection.Event {
+		return projection.Event{Tenant: tenant, Source: payload.SourceHMS, Type: "beam.started.success", At: at(min),
+			Payload: &hmsv1.BeamStartedSuccess{RoomId: room}}
+	}
 	amityStart := func(min int, url string) projection.Event {
 		vs := &amityv1.VideoStreaming{StreamId: proto.String("stream-1"), StartedAt: ts(min),
 			WatcherUrl: &amityv1.WatcherUrl{Hls: &amityv1.StreamEndpoint{Url: proto.String(url)}}}
 		return projection.Event{Tenant: tenant, Source: payload.SourceAmity, Type: "video-streaming.didStart", At: at(min),
 			Payload: &amityv1.VideoStreamingEvent{VideoStreaming: vs}}
 	}
-	const run1, run2 = "https://cdn.100ms.example/beam/run-1/master.m3u8", "https://hls.amity.example/live/s1.m3u8?token=t"
+	const (
+		run1  = "https://cdn.100ms.example/beam/run-1/master.m3u8"
+		run2  = "https://cdn.100ms.example/beam/run-2/master.m3u8"
+		amity = "https://hls.amity.example/live/s1.m3u8?token=t"
+	)
 	r := newStatusRig(t, store.StatusIdle, false)
 	steps := []struct {
 		ev   projection.Event
 		want string // the stored playback URL after it
 	}{
 		{hlsStart(0, run1), run1},
-		{hlsStop(0, 5), run1},
+		{hlsStop(0, 5), run1}, // a stopped run keeps its place
 		{hlsStart(0, "https://cdn.100ms.example/stale.m3u8"), run1}, // run 1's start again: stale
-		{hlsStart(10, "javascript:alert(1)"), run1},                 // a new run; its URL is no http(s) URL
-		{hlsStop(10, 15), run1},
-		{hlsStart(20, "/relative/index.m3u8"), run1},
-		{hlsStop(20, 25), run1},
-		{hlsStart(30, "https://x.example/"+strings.Repeat("a", projection.MaxPlaybackURLBytes)), run1},
+		{beamStart(10), ""},                         // run 2 goes LIVE naming no place
+		{hlsStart(10, run2), run2},                  // run 2, already live, says where it plays
+		{hlsStart(10, "javascript:alert(1)"), run2}, // again, naming no http(s) URL
+		{hlsStop(10, 15), run2},
+		{hlsStart(20, "/relative/index.m3u8"), ""}, // run 3: a relative URL names no place
+		{hlsStop(20, 25), ""},
+		{hlsStart(30, run1), run1},
 		{hlsStop(30, 35), run1},
-		{amityStart(40, run2), run2},
+		{hlsStart(40, "https://x.example/"+strings.Repeat("a", projection.MaxPlaybackURLBytes)), ""}, // too long
+		{hlsStop(40, 45), ""},
+		{amityStart(50, amity), amity},
 	}
 	for i, s := range steps {
 		err := r.st.Update(ctx, func(w store.Writer) error {
