@@ -158,7 +158,7 @@ type Livestream struct {
 	// ProviderID is the livestream's id at its provider (Amity streamId), or empty.
 	ProviderID string
 	// PlaybackURL is where a provider plays a livestream it ingests (100ms's HLS URL, Amity's
-	// HLS watcher URL), as the latest start that named one said; empty when unknown, and for
+	// HLS watcher URL), as its latest run's starts said; empty when they named none, and for
 	// livestreams ingested over RTMP, whose playback URL is livegate's.
 	PlaybackURL string
 	CreatedAt   time.Time

@@ -157,9 +157,9 @@ type Livestream struct {
 	// ingest_server/stream_key. A secret: redacted from logs. Empty when ingest_server is.
 	StreamKey string `protobuf:"bytes,5,opt,name=stream_key,json=streamKey,proto3" json:"stream_key,omitempty"`
 	// The web address that viewers can use to watch the livestream. Never contains the stream
-	// key. For a livestream its provider ingests (ingest_server empty): where the provider said
-	// a run plays, as the latest start that named a place said (100ms: hls.started.success's
-	// url; Amity: the stream's HLS watcherUrl); empty until one did.
+	// key. For a livestream its provider ingests (ingest_server empty): where the provider says
+	// its latest run plays (100ms: hls.started.success's url; Amity: the stream's HLS
+	// watcherUrl); empty when that run's starts named no place.
 	PlaybackUrl string `protobuf:"bytes,6,opt,name=playback_url,json=playbackUrl,proto3" json:"playback_url,omitempty"`
 	// Where the livestream is in its life.
 	Status LivestreamStatus `protobuf:"varint,7,opt,name=status,proto3,enum=livegate.v1.LivestreamStatus" json:"status,omitempty"`
