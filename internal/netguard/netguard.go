@@ -180,7 +180,13 @@ func (p Policy) CheckURL(ctx context.Context, raw string, r *net.Resolver) error
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("is not a URL: %w", err)
+		// url.Error quotes the whole URL, credentials included, and messages are logged:
+		// only what it found wrong.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("is not a URL: %v", err)
 	}
 	switch {
 	case u.Scheme == "https":
