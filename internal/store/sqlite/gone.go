@@ -12,8 +12,9 @@ import (
 
 // The database file, gone
 //
-// A database file removed (rm -rf of the data dir) or replaced (a restore copied over it)
-// while livegate runs goes on working for the connections that have it open: SQLite writes
+// A database file removed (rm -rf of the data dir) or replaced by another file (mv over it,
+// removed and made again) while livegate runs goes on working for the connections that have
+// it open (the same inode: a file copied over it in place is not seen): SQLite writes
 // to the unlinked file, commits, and livegate answered 200 for deliveries nothing will ever
 // read again (the storage audit: 571 deliveries acknowledged after an rm -rf, all lost, /readyz
 // ok). So the committer checks, at most once every fileCheckEvery, that the path still names
