@@ -111,7 +111,9 @@ for _ in 1 2 3; do
     sleep 0.1
   done
   if [[ -n "$up" ]]; then pids+=("$serve_pid"); break; fi
+  # Gone before the next try starts: it holds the data dir's lock until it exits.
   kill "$serve_pid" 2>/dev/null || true
+  wait "$serve_pid" 2>/dev/null || true
 done
 for _ in $(seq 50); do bare="$(head -n1 "$tmp/bare.out")"; [[ -n "$bare" ]] && break; sleep 0.1; done
 if [[ -z "$up" || -z "$bare" ]]; then
