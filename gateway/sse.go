@@ -88,7 +88,7 @@ func sseSubscribeRequest(r *http.Request, params map[string]string) (*livegatev1
 		req.OnlyNew = false
 	}
 	if cursor != "" {
-		n, err := strconv.ParseUint(strings.TrimSpace(cursor), 10, 64)
+		n, err := strconv.ParseUint(cursor, 10, 64) // as strict as NDJSON's: " 8" is no sequence
 		if err != nil {
 			return nil, fmt.Errorf("%s %q: must be an event sequence (a non-negative integer)", name, cursor)
 		}

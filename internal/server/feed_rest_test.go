@@ -500,6 +500,7 @@ func TestFeedSSEErrors(t *testing.T) {
 		{"old cursor", "/events/sse?after_sequence=1", rfBearer(f.token), 400, "CURSOR_COMPACTED", []string{strconv.FormatUint(oldest, 10)}},
 		{"old Last-Event-ID", "/events/sse", lastEventID("1"), 400, "CURSOR_COMPACTED", []string{strconv.FormatUint(oldest, 10)}},
 		{"bad after_sequence", "/events/sse?after_sequence=abc", rfBearer(f.token), 400, "INVALID_ARGUMENT", []string{"after_sequence", "abc"}},
+		{"after_sequence with a space", "/events/sse?after_sequence=%208", rfBearer(f.token), 400, "INVALID_ARGUMENT", []string{"after_sequence"}},
 		{"bad Last-Event-ID", "/events/sse?after_sequence=3", lastEventID("x1"), 400, "INVALID_ARGUMENT", []string{"Last-Event-ID", "x1"}},
 		{"bad only_new", "/events/sse?only_new=maybe", rfBearer(f.token), 400, "INVALID_ARGUMENT", []string{"only_new"}},
 		{"bad source", "/events/sse?source=zoom", rfBearer(f.token), 400, "INVALID_ARGUMENT", []string{"source"}},
