@@ -235,7 +235,7 @@ func TestBrowserOnlyNewResumesAcrossRestart(t *testing.T) {
 	if err != nil || !opened.Open {
 		t.Fatalf("page's EventSource did not open: %+v %v", opened, err)
 	}
-	time.Sleep(300 * time.Millisecond) // what the stream sends at once reaches the page
+	time.Sleep(time.Second) // what the stream sends at once (its cursor) reaches the page
 
 	// Restart, and commit three events before the browser reconnects (it waits about 3 s).
 	s.stop()
