@@ -2,20 +2,15 @@ package outbound_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/livegate/livegate/internal/apierror"
-	"github.com/livegate/livegate/internal/netguard"
 	"github.com/livegate/livegate/internal/outbound"
 	"github.com/livegate/livegate/internal/store"
-	"github.com/livegate/livegate/internal/store/sqlite"
 	"github.com/livegate/livegate/internal/testenv"
 )
 
@@ -39,26 +34,12 @@ func (s *writesFail) Update(ctx context.Context, fn func(store.Writer) error) er
 // round reset the run: the storage audit's receiver got the same event 17 times in 17 s, a
 // warning a second with it.
 func TestRecordFailuresBackOff(t *testing.T) {
-	ctx := context.Background()
-	real, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = real.Close() })
-	st := &writesFail{Store: real}
-	if err := st.Update(ctx, func(w store.Writer) error {
-		return w.CreateApp(ctx, store.App{Tenant: tenant, TokenID: uuid.NewString(), TokenHash: []byte("x"), WebhookSecret: "s", CreatedAt: time.Now()})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	var st *writesFail
 	logs := &testenv.SyncBuffer{}
-	eng := outbound.New(st, parse, outbound.Options{Policy: netguard.Policy{AllowHTTP: true, AllowPrivate: true}}, slog.New(slog.NewTextHandler(logs, nil)))
-	real.OnCommit(eng.Notify)
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { _ = eng.Run(runCtx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	f := &fixture{t: t, st: st, eng: eng}
+	f := newFixtureOn(t, outbound.Options{}, func(real store.Store) store.Store {
+		st = &writesFail{Store: real}
+		return st
+	}, logs)
 
 	var secret string
 	srv, got := receiver(t, func() string { return secret }, func(int) int { return http.StatusOK })
@@ -68,7 +49,7 @@ func TestRecordFailuresBackOff(t *testing.T) {
 	testenv.WaitFor(t, "the first event delivered and recorded", func() bool { return len(f.attempts(e.ID)) == 1 })
 	st.fail.Store(true)
 	// An event committed as the disk fills: it can be sent, its record cannot be written.
-	(&fixture{t: t, st: real, eng: eng}).appendStatus("ls-2")
+	(&fixture{t: t, st: st.Store, eng: f.eng}).appendStatus("ls-2")
 	testenv.WaitFor(t, "the first attempt at the second event", func() bool { return len(got()) >= 2 })
 	time.Sleep(4500 * time.Millisecond)
 	n := len(got()) - 1 // attempts at the second event

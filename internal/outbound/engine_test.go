@@ -39,12 +39,20 @@ type fixture struct {
 
 func newFixture(t *testing.T, opt outbound.Options) *fixture {
 	t.Helper()
+	return newFixtureOn(t, opt, func(s store.Store) store.Store { return s }, io.Discard)
+}
+
+// newFixtureOn is newFixture with the engine's store the real one as wrap makes it, and its
+// log written to log.
+func newFixtureOn(t *testing.T, opt outbound.Options, wrap func(store.Store) store.Store, log io.Writer) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
+	real, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = st.Close() })
+	t.Cleanup(func() { _ = real.Close() })
+	st := wrap(real)
 	if err := st.Update(ctx, func(w store.Writer) error {
 		return w.CreateApp(ctx, store.App{Tenant: tenant, TokenID: uuid.NewString(), TokenHash: []byte("x"), WebhookSecret: "s", CreatedAt: time.Now()})
 	}); err != nil {
@@ -52,8 +60,8 @@ func newFixture(t *testing.T, opt outbound.Options) *fixture {
 	}
 	opt.Policy = netguard.Policy{AllowHTTP: true, AllowPrivate: true}
 	f := &fixture{t: t, st: st}
-	f.eng = outbound.New(st, parse, opt, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	st.OnCommit(f.eng.Notify)
+	f.eng = outbound.New(st, parse, opt, slog.New(slog.NewTextHandler(log, nil)))
+	real.OnCommit(f.eng.Notify)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { _ = f.eng.Run(runCtx); close(done) }()
