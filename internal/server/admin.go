@@ -63,7 +63,7 @@ func (r *readiness) check(ctx context.Context) string {
 		return "store unavailable: " + err.Error()
 	}
 	// What else makes the store refuse writes: on PostgreSQL a node whose clock is off
-	// (postgres.Store.CheckClock), on SQLite a database file removed or replaced.
+	// (postgres.Store.HealthCheck), on SQLite a database file removed or replaced.
 	if c, ok := r.store.(interface{ HealthCheck(context.Context) error }); ok {
 		if err := c.HealthCheck(ctx); err != nil {
 			return "store unavailable: " + err.Error()

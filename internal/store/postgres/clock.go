@@ -22,7 +22,7 @@ import (
 // every event before it along), and the other times go wrong with it.
 //
 // So every write transaction checks the node's clock against the database's, in the round
-// trip that takes the write lock (and /readyz, with CheckClock): PostgreSQL's clock_timestamp() must lie between the node's
+// trip that takes the write lock (and /readyz, with HealthCheck): PostgreSQL's clock_timestamp() must lie between the node's
 // clock before the statement was sent and after its answer came, give or take the allowed
 // offset (SetMaxClockOffset; DefaultMaxClockOffset). The statement's wait for the lock
 // widens that window, so a wait never looks like an offset. A node whose clock is off by
@@ -41,11 +41,11 @@ const DefaultMaxClockOffset = time.Minute
 // store is used.
 func (s *Store) SetMaxClockOffset(d time.Duration) { s.maxClockOffset = d }
 
-// CheckClock checks this node's clock against the database's now, as every write transaction
+// HealthCheck checks this node's clock against the database's now, as every write transaction
 // does (see "Clocks" above): nil, or STORAGE_UNAVAILABLE naming the offset; an error reading
 // the database's clock is returned as it is. /readyz asks it, so that a node whose clock is
 // off says so before a write is refused, and says so again once it is right.
-func (s *Store) CheckClock(ctx context.Context) error {
+func (s *Store) HealthCheck(ctx context.Context) error {
 	var micros int64
 	sent := s.now()
 	err := s.pool.QueryRow(ctx, `SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint`).Scan(&micros)
@@ -54,18 +54,6 @@ func (s *Store) CheckClock(ctx context.Context) error {
 		return describe(fmt.Errorf("postgres: read the database's clock: %w", err))
 	}
 	return s.checkClock(sent, got, time.UnixMicro(micros))
-}
-
-// HealthCheck is CheckClock (/readyz asks).
-func (s *Store) HealthCheck(ctx context.Context) error { return s.CheckClock(ctx) }
-
-// clockProblemNow says why this node's writes are refused for its clock ("" when the last
-// check found the clock right, or none has run).
-func (s *Store) clockProblemNow() string {
-	if p := s.clockProblem.Load(); p != nil {
-		return *p
-	}
-	return ""
 }
 
 // writeLock is the statement that opens every write transaction: the idle timeout of a
@@ -96,7 +84,7 @@ func (s *Store) takeWriteLock(ctx context.Context, conn *pgconn.PgConn) error {
 }
 
 // checkClock checks db, the database's clock read between sent and got by this node's
-// clock, against them, and records the outcome for clockProblemNow (logging a change).
+// clock, against them, and records the outcome (clockProblem: a change is logged).
 func (s *Store) checkClock(sent, got, db time.Time) error {
 	if s.maxClockOffset <= 0 {
 		return nil

@@ -42,17 +42,17 @@ func TestClockBehindCannotPruneOthersEvents(t *testing.T) {
 		!strings.Contains(ae.Message, "2h0m0s behind the database's") || !strings.Contains(ae.Message, "1m0s allowed") {
 		t.Errorf("a write from the node two hours behind: %v, want STORAGE_UNAVAILABLE (kind clock_offset) naming the offset and the limit", err)
 	}
-	if p := late.clockProblemNow(); !strings.Contains(p, "behind") {
-		t.Errorf("clockProblemNow = %q, want the offset", p)
+	if p := clockProblem(late); !strings.Contains(p, "behind") {
+		t.Errorf("clockProblem = %q, want the offset", p)
 	}
-	if err := late.CheckClock(ctx); err == nil || !strings.Contains(err.Error(), "2h0m0s behind") {
-		t.Errorf("CheckClock (/readyz) on the late node: %v, want the offset", err)
+	if err := late.HealthCheck(ctx); err == nil || !strings.Contains(err.Error(), "2h0m0s behind") {
+		t.Errorf("HealthCheck (/readyz) on the late node: %v, want the offset", err)
 	}
-	if err := right.CheckClock(ctx); err != nil {
-		t.Errorf("CheckClock on the right node: %v", err)
+	if err := right.HealthCheck(ctx); err != nil {
+		t.Errorf("HealthCheck on the right node: %v", err)
 	}
-	if p := right.clockProblemNow(); p != "" {
-		t.Errorf("the right node's clockProblemNow = %q, want none", p)
+	if p := clockProblem(right); p != "" {
+		t.Errorf("the right node's clockProblem = %q, want none", p)
 	}
 	if err := appendOne(ctx, right, stamped("right-2", right.now)); err != nil {
 		t.Fatal(err)
@@ -89,11 +89,11 @@ func TestClockBehindCannotPruneOthersEvents(t *testing.T) {
 	if err := appendOne(ctx, late, stamped("late-2", late.now)); err != nil {
 		t.Fatalf("a write once the clock is right: %v", err)
 	}
-	if p := late.clockProblemNow(); p != "" {
-		t.Errorf("clockProblemNow once the clock is right = %q, want none", p)
+	if p := clockProblem(late); p != "" {
+		t.Errorf("clockProblem once the clock is right = %q, want none", p)
 	}
-	if err := late.CheckClock(ctx); err != nil {
-		t.Errorf("CheckClock once the clock is right: %v", err)
+	if err := late.HealthCheck(ctx); err != nil {
+		t.Errorf("HealthCheck once the clock is right: %v", err)
 	}
 }
 
@@ -148,4 +148,13 @@ func TestClockCheckAllowsLockWaits(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// clockProblem is why s refuses writes for its clock ("" when its last check found it right,
+// or none ran).
+func clockProblem(s *Store) string {
+	if p := s.clockProblem.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
