@@ -149,7 +149,10 @@ func errorHandler(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler,
 		writeBodyTimeout(w)
 		return
 	case bodyOverBudget:
-		writeBodyBusy(w)
+		writeBodyBusy(w, errBodyBudget)
+		return
+	case bodyOverClientBudget:
+		writeBodyBusy(w, errClientBodyBudget)
 		return
 	}
 	st, ok := status.FromError(err)

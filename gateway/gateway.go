@@ -21,7 +21,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -90,6 +89,12 @@ type Options struct {
 	// answered, and one whose read finds no room is answered 429 with Retry-After. Zero:
 	// DefaultMaxBodyBytesInFlight; negative: no limit.
 	MaxBodyBytesInFlight int64
+	// MaxBodyBytesInFlightPerClient bounds the same bytes for one client, the address the
+	// access log names (TrustedProxies), IPv6 addresses by their /64: a client whose read
+	// finds no room in its share is answered 429 with Retry-After, so that no one client
+	// can take the whole budget. Zero: DefaultMaxBodyBytesInFlightPerClient; negative: no
+	// limit.
+	MaxBodyBytesInFlightPerClient int64
 	// Log records one access log line per request (see accessLog) and callers refused by
 	// Admitter. Nil: not recorded.
 	Log *slog.Logger
@@ -169,7 +174,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 	}
 	// CORS inside the access log (preflights are logged) and before the body limit and the
 	// 415 check (a preflight has no body to judge).
-	h, err := withCORS(limitBody(utf8URL(postOnlyWebhooksIn(mux)), bodyBudget(opts.MaxBodyBytesInFlight), opts.Metrics), opts.CORSOrigins)
+	h, err := withCORS(limitBody(utf8URL(postOnlyWebhooksIn(mux)), newBodyBudget(opts.MaxBodyBytesInFlight, opts.MaxBodyBytesInFlightPerClient), opts.Metrics), opts.CORSOrigins)
 	if err != nil {
 		return nil, err
 	}
@@ -267,30 +272,16 @@ func refusedBeforeCall(m *metrics.Metrics, r *http.Request, source string) {
 	switch bodyFailure(r.Context()) {
 	case bodyTooLarge:
 		m.Delivery(source, metrics.OutcomeTooLarge)
-	case bodyTimedOut, bodyOverBudget:
+	case bodyTimedOut, bodyOverBudget, bodyOverClientBudget:
 		m.Delivery(source, metrics.OutcomeError)
 	default:
 		m.Delivery(source, metrics.OutcomeInvalid)
 	}
 }
 
-// DefaultMaxBodyBytesInFlight is Options.MaxBodyBytesInFlight when none is given: 64 bodies
-// of the largest size, far more small ones.
-const DefaultMaxBodyBytesInFlight = 64 * MaxBodyBytes
-
 // bodyRetryAfter is the Retry-After of a request refused for want of body budget: bodies in
 // flight are answered within the server's read timeout, usually far sooner.
 const bodyRetryAfter = "1"
-
-func bodyBudget(n int64) *semaphore.Weighted {
-	switch {
-	case n == 0:
-		n = DefaultMaxBodyBytesInFlight
-	case n < 0:
-		return nil
-	}
-	return semaphore.NewWeighted(n)
-}
 
 // openAPIPath serves the OpenAPI document.
 const openAPIPath = "/openapi.json"
@@ -347,16 +338,16 @@ func successStatus(_ context.Context, w http.ResponseWriter, m proto.Message) er
 // limitBody bounds request bodies. One over MaxBodyBytes is refused: at once when the
 // length is declared, and when a chunked body runs over, by the read error. The body bytes
 // received and not yet answered, all requests together, are bounded by budget (nil: not
-// bounded): each request holds what it has read of its body until it is answered, so that
-// slow or stalled uploads hold a bounded amount of memory whoever sends them. A read that
-// finds no room fails, and the request is answered 429 with Retry-After (errorHandler,
-// readBody). What counts is what arrived, not what a request declares: a connection that
+// bounded), and so are those of one client: each request holds what it has read of its
+// body until it is answered, so that slow or stalled uploads hold a bounded amount of memory
+// whoever sends them, and one client's cannot take all of it. A read that finds no room
+// fails, and the request is answered 429 with Retry-After (errorHandler, readBody). What counts is what arrived, not what a request declares: a connection that
 // declares a body and sends nothing holds nothing.
 //
 // grpc-gateway turns a body read error into INVALID_ARGUMENT and loses it, so what went
 // wrong (over the limit or the budget, or not received within the server's read timeout) is
 // recorded on the request too (see bodyFailure), and errorHandler answers 413, 429 or 408.
-func limitBody(next http.Handler, budget *semaphore.Weighted, m *metrics.Metrics) http.Handler {
+func limitBody(next http.Handler, budget *bodyBudget, m *metrics.Metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxBodyBytes {
 			if src := deliverySource(r.URL.Path); src != "" && r.Method == http.MethodPost {
@@ -380,36 +371,43 @@ func limitBody(next http.Handler, budget *semaphore.Weighted, m *metrics.Metrics
 		body := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, MaxBodyBytes), failed: failed}
 		if budget != nil && hasBody {
 			body.budget = budget
-			defer func() { budget.Release(body.held) }()
+			if info := accesslog.InfoFrom(r.Context()); info != nil {
+				body.client = clientKey(info.Client)
+			}
+			defer func() { budget.release(body.client, body.held) }()
 		}
 		r.Body = body
 		next.ServeHTTP(w, r)
 	})
 }
 
-// errBodyBudget fails a body read that found no room in the bodies-in-flight budget.
-var errBodyBudget = errors.New("too many request bodies are being received at once")
+// errBodyBudget and errClientBodyBudget fail a body read that found no room in the
+// bodies-in-flight budget, or in its client's share of it.
+var (
+	errBodyBudget       = errors.New("too many request bodies are being received at once")
+	errClientBodyBudget = errors.New("too many request bodies are being received at once from this client")
+)
 
-// writeBodyBusy answers a request whose body found no room in the budget: 429 with
-// Retry-After (bodies in flight are answered within the server's read timeout, usually far
-// sooner), and the connection closed after it: the rest of the body is not read (net/http
-// would otherwise read a remainder under 256 KiB before answering, for as long as the read
-// timeout when it does not come).
-func writeBodyBusy(w http.ResponseWriter) {
+// writeBodyBusy answers a request whose body found no room in the budget (err is
+// errBodyBudget or errClientBodyBudget): 429 with Retry-After (bodies in flight are answered
+// within the server's read timeout, usually far sooner), and the connection closed after it:
+// the rest of the body is not read (net/http would otherwise read a remainder under 256 KiB
+// before answering, for as long as the read timeout when it does not come).
+func writeBodyBusy(w http.ResponseWriter, err error) {
 	w.Header().Set("Connection", "close")
 	w.Header().Set("Retry-After", bodyRetryAfter)
-	writeError(w, http.StatusTooManyRequests,
-		"too many request bodies are being received at once: retry after "+bodyRetryAfter+"s", string(apierror.ReasonTooManyRequests))
+	writeError(w, http.StatusTooManyRequests, err.Error()+": retry after "+bodyRetryAfter+"s", string(apierror.ReasonTooManyRequests))
 }
 
 type bodyFailureKey struct{}
 
 // How reading a request body failed, as recorded by limitedBody.
 const (
-	bodyOK         int32 = iota
-	bodyTooLarge         // read past MaxBodyBytes
-	bodyTimedOut         // not received within the server's read timeout
-	bodyOverBudget       // no room in the bodies-in-flight budget
+	bodyOK               int32 = iota
+	bodyTooLarge               // read past MaxBodyBytes
+	bodyTimedOut               // not received within the server's read timeout
+	bodyOverBudget             // no room in the bodies-in-flight budget
+	bodyOverClientBudget       // no room in the client's share of it
 )
 
 // limitedBody records how its reader failed, and holds what it read in the budget (if any)
@@ -417,16 +415,17 @@ const (
 type limitedBody struct {
 	io.ReadCloser
 	failed *atomic.Int32
-	budget *semaphore.Weighted
-	held   int64 // read, and held in budget; read by limitBody once the handler has returned
+	budget *bodyBudget
+	client string // the client's key in budget
+	held   int64  // read, and held in budget; read by limitBody once the handler has returned
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 && b.budget != nil {
-		if !b.budget.TryAcquire(int64(n)) {
-			b.failed.CompareAndSwap(bodyOK, bodyOverBudget)
-			return 0, errBodyBudget
+		if err := b.budget.take(b.client, int64(n)); err != nil {
+			b.failed.CompareAndSwap(bodyOK, classifyBodyError(err))
+			return 0, err
 		}
 		b.held += int64(n)
 	}
@@ -444,6 +443,8 @@ func classifyBodyError(err error) int32 {
 	switch {
 	case errors.Is(err, errBodyBudget):
 		return bodyOverBudget
+	case errors.Is(err, errClientBodyBudget):
+		return bodyOverClientBudget
 	case errors.As(err, &tooBig):
 		return bodyTooLarge
 	case errors.As(err, &netErr) && netErr.Timeout():

@@ -122,7 +122,10 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		writeBodyTimeout(w)
 		return nil, false
 	case errors.Is(err, errBodyBudget):
-		writeBodyBusy(w)
+		writeBodyBusy(w, errBodyBudget)
+		return nil, false
+	case errors.Is(err, errClientBodyBudget):
+		writeBodyBusy(w, errClientBodyBudget)
 		return nil, false
 	case err != nil:
 		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error(), "INVALID_ARGUMENT")

@@ -190,6 +190,8 @@ func limitFlags(fs *flag.FlagSet) func() (server.Limits, error) {
 		func(l *server.Limits) *int { return &l.HTTPMaxHeaderBytes })
 	count("http-max-body-bytes-in-flight", "LIVEGATE_HTTP_MAX_BODY_BYTES_IN_FLIGHT", def.HTTPMaxBodyBytesInFlight, "request body bytes being received at once, all clients together (more get 429 with Retry-After)",
 		func(l *server.Limits) *int { return &l.HTTPMaxBodyBytesInFlight })
+	count("http-max-body-bytes-in-flight-per-client", "LIVEGATE_HTTP_MAX_BODY_BYTES_IN_FLIGHT_PER_CLIENT", def.HTTPMaxBodyBytesInFlightPerClient, "request body bytes being received at once from one client address, its X-Forwarded-For client behind --trusted-proxies (more get 429 with Retry-After)",
+		func(l *server.Limits) *int { return &l.HTTPMaxBodyBytesInFlightPerClient })
 	count("http-max-conns", "LIVEGATE_HTTP_MAX_CONNS", def.MaxHTTPConns, "most concurrent HTTP connections (more wait to be accepted)",
 		func(l *server.Limits) *int { return &l.MaxHTTPConns })
 	count("grpc-max-conns", "LIVEGATE_GRPC_MAX_CONNS", def.MaxGRPCConns, "most concurrent gRPC connections (more wait to be accepted)",

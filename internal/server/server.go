@@ -143,6 +143,9 @@ type Limits struct {
 	// a request holds what it has read of its body until answered; one whose read finds no
 	// room gets 429 with Retry-After (see gateway.Options.MaxBodyBytesInFlight).
 	HTTPMaxBodyBytesInFlight int
+	// HTTPMaxBodyBytesInFlightPerClient bounds the same bytes for one client (its address,
+	// as the access log names it; see gateway.Options.MaxBodyBytesInFlightPerClient).
+	HTTPMaxBodyBytesInFlightPerClient int
 	// MaxHTTPConns bounds concurrent HTTP connections; past it, new connections wait in the
 	// listen backlog until one closes.
 	MaxHTTPConns int
@@ -188,27 +191,28 @@ type Limits struct {
 // DefaultLimits are the limits of a server not told otherwise.
 func DefaultLimits() Limits {
 	return Limits{
-		HTTPReadHeaderTimeout:    10 * time.Second,
-		HTTPReadTimeout:          30 * time.Second,
-		HTTPWriteTimeout:         60 * time.Second,
-		HTTPIdleTimeout:          120 * time.Second,
-		HTTPMaxHeaderBytes:       64 << 10,
-		HTTPMaxBodyBytesInFlight: gateway.DefaultMaxBodyBytesInFlight,
-		MaxHTTPConns:             4096,
-		MaxGRPCConns:             1024,
-		GRPCMaxStreamsPerConn:    100,
-		GRPCMaxRecvBytes:         gateway.MaxBodyBytes + 64<<10,
-		GRPCKeepaliveMinTime:     10 * time.Second,
-		GRPCKeepaliveTime:        time.Minute,
-		GRPCKeepaliveTimeout:     20 * time.Second,
-		GRPCMaxConnIdle:          5 * time.Minute,
-		GRPCHandshakeTimeout:     10 * time.Second,
-		GRPCRequestTimeout:       30 * time.Second,
-		GRPCMaxHeaderBytes:       64 << 10,
-		GatewayMaxRecvBytes:      16 << 20,
-		AdminMaxConns:            64,
-		AdminReadTimeout:         30 * time.Second,
-		AdminMaxHeaderBytes:      64 << 10,
+		HTTPReadHeaderTimeout:             10 * time.Second,
+		HTTPReadTimeout:                   30 * time.Second,
+		HTTPWriteTimeout:                  60 * time.Second,
+		HTTPIdleTimeout:                   120 * time.Second,
+		HTTPMaxHeaderBytes:                64 << 10,
+		HTTPMaxBodyBytesInFlight:          gateway.DefaultMaxBodyBytesInFlight,
+		HTTPMaxBodyBytesInFlightPerClient: gateway.DefaultMaxBodyBytesInFlightPerClient,
+		MaxHTTPConns:                      4096,
+		MaxGRPCConns:                      1024,
+		GRPCMaxStreamsPerConn:             100,
+		GRPCMaxRecvBytes:                  gateway.MaxBodyBytes + 64<<10,
+		GRPCKeepaliveMinTime:              10 * time.Second,
+		GRPCKeepaliveTime:                 time.Minute,
+		GRPCKeepaliveTimeout:              20 * time.Second,
+		GRPCMaxConnIdle:                   5 * time.Minute,
+		GRPCHandshakeTimeout:              10 * time.Second,
+		GRPCRequestTimeout:                30 * time.Second,
+		GRPCMaxHeaderBytes:                64 << 10,
+		GatewayMaxRecvBytes:               16 << 20,
+		AdminMaxConns:                     64,
+		AdminReadTimeout:                  30 * time.Second,
+		AdminMaxHeaderBytes:               64 << 10,
 	}
 }
 
@@ -238,6 +242,7 @@ func (l Limits) withDefaults() Limits {
 	fillInt(&l.GRPCMaxHeaderBytes, d.GRPCMaxHeaderBytes)
 	fillInt(&l.HTTPMaxHeaderBytes, d.HTTPMaxHeaderBytes)
 	fillInt(&l.HTTPMaxBodyBytesInFlight, d.HTTPMaxBodyBytesInFlight)
+	fillInt(&l.HTTPMaxBodyBytesInFlightPerClient, d.HTTPMaxBodyBytesInFlightPerClient)
 	fillInt(&l.MaxHTTPConns, d.MaxHTTPConns)
 	fillInt(&l.MaxGRPCConns, d.MaxGRPCConns)
 	fillInt(&l.GRPCMaxStreamsPerConn, d.GRPCMaxStreamsPerConn)
@@ -597,15 +602,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		stall = feed.DefaultStallTimeout
 	}
 	handler, err := gateway.New(ctx, s.conn, gateway.Options{
-		Admitter:             s.webhooks,
-		StallTimeout:         on(stall),
-		MaxBodyBytesInFlight: int64(lim.HTTPMaxBodyBytesInFlight),
-		Log:                  log,
-		Metrics:              m,
-		TrustedProxies:       cfg.TrustedProxies,
-		CORSOrigins:          cfg.CORSOrigins,
-		AdminAPI:             operators != nil,
-		Webhooks:             webhooksConn,
+		Admitter:                      s.webhooks,
+		StallTimeout:                  on(stall),
+		MaxBodyBytesInFlight:          int64(lim.HTTPMaxBodyBytesInFlight),
+		MaxBodyBytesInFlightPerClient: int64(lim.HTTPMaxBodyBytesInFlightPerClient),
+		Log:                           log,
+		Metrics:                       m,
+		TrustedProxies:                cfg.TrustedProxies,
+		CORSOrigins:                   cfg.CORSOrigins,
+		AdminAPI:                      operators != nil,
+		Webhooks:                      webhooksConn,
 	})
 	if err != nil {
 		return nil, err

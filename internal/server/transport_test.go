@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/accesslog"
 	"github.com/livegate/livegate/internal/rtmp"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/testenv"
@@ -326,6 +327,111 @@ func TestBodiesInFlightBounded(t *testing.T) {
 		_ = c.Close()
 	}
 	testenv.WaitFor(t, "deliveries taken again once the stalled uploads are gone", func() bool {
+		_, err := postHMS(s.base, ft, hmsBody("peer.join.success", "r", 2))
+		return err == nil
+	})
+}
+
+// TestBodiesInFlightPerClient: one client (one address) holds at most its share of the
+// bodies-in-flight budget, so that its stalled uploads cannot take the budget from everyone
+// else. Client A (127.0.0.1) stalls three uploads of almost 1 MiB with a budget of 3 MiB
+// and a share of 2 MiB: one is refused 429 naming the client, and so is A's next delivery,
+// while client B (127.0.0.2) and a client behind a trusted proxy (A's address with its own
+// X-Forwarded-For) deliver. Until 2026-11-30 the budget was one pool: A's three uploads
+// held all of it, and every other client was answered 429 until they ended.
+func TestBodiesInFlightPerClient(t *testing.T) {
+	proxies, err := accesslog.ParseProxies("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
+		c.Limits.HTTPMaxBodyBytesInFlight = 3 << 20
+		c.Limits.HTTPMaxBodyBytesInFlightPerClient = 2 << 20
+		c.TrustedProxies = proxies
+	})
+	ft := newFeedTenant(s, "acc-pc", "app-pc")
+	stall := func() net.Conn {
+		return rawConn(t, s, []string{
+			"POST " + amityPath(ft.acc, ft.app) + " HTTP/1.1",
+			"Host: livegate.test",
+			"x-amity-signature: Zm9yZ2Vk",
+			"Content-Type: application/json",
+			fmt.Sprintf("Content-Length: %d", 1<<20),
+		}, `{"event":"`+strings.Repeat("v", 1<<20-11))
+	}
+	// Two of the three fill A's share once the server has read them (a few bytes short of
+	// 2 MiB); whichever is read last finds no room in it, and is answered at once.
+	uploads := []net.Conn{stall(), stall(), stall()}
+	type answer struct {
+		i    int
+		resp *http.Response
+		raw  []byte
+	}
+	answers := make(chan answer, len(uploads))
+	for i, c := range uploads {
+		go func() {
+			if resp, raw, err := readAnswer(t, c); err == nil {
+				answers <- answer{i, resp, raw}
+			}
+		}()
+	}
+	var refused answer
+	select {
+	case refused = <-answers:
+	case <-time.After(transportWait):
+		t.Fatalf("three uploads of almost 1 MiB from one client with a 2 MiB share: none answered within %v", transportWait)
+	}
+	code, msg, reason := envelope(t, refused.raw)
+	if refused.resp.StatusCode != http.StatusTooManyRequests || code != 429 || reason != "TOO_MANY_REQUESTS" ||
+		!strings.Contains(msg, "from this client") || refused.resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("an upload from one client past its share: %d Retry-After %q %s, want 429 naming the client, Retry-After 1",
+			refused.resp.StatusCode, refused.resp.Header.Get("Retry-After"), refused.raw)
+	}
+	// Once the server has read the other two to their last byte sent, a delivery of A's
+	// finds no room either (one may come in before then).
+	var got restResponse
+	testenv.WaitFor(t, "a delivery from the client holding its share refused", func() bool {
+		got = s.rawPost(t, hmsPath(ft.acc, ft.app), "application/json", string(hmsBody("peer.join.success", "r", 1)), "X-Webhook-Secret", ft.secret)
+		return got.Status != http.StatusOK
+	})
+	if code, msg, _ := envelope(t, []byte(got.Raw)); got.Status != http.StatusTooManyRequests || code != 429 || !strings.Contains(msg, "from this client") {
+		t.Errorf("a delivery from the client holding its share: %d %s, want 429 naming the client", got.Status, got.Raw)
+	}
+
+	// Client B, from another address, and a client behind the trusted proxy, deliver.
+	other := &http.Client{Timeout: transportWait, Transport: &http.Transport{
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext,
+	}}
+	for i, c := range []struct {
+		name   string
+		client *http.Client
+		header []string
+	}{
+		{"another address", other, nil},
+		{"behind the trusted proxy", rfHTTP, []string{"X-Forwarded-For", "198.51.100.7"}},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, s.base+hmsPath(ft.acc, ft.app), bytes.NewReader(hmsBody("peer.join.success", "r", 10+i)))
+		req.Header.Set("X-Webhook-Secret", ft.secret)
+		req.Header.Set("Content-Type", "application/json")
+		for j := 0; j < len(c.header); j += 2 {
+			req.Header.Set(c.header[j], c.header[j+1])
+		}
+		r, err := c.client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != http.StatusOK {
+			t.Errorf("a delivery from %s while one client holds its share: %d %s, want 200", c.name, r.StatusCode, b)
+		}
+	}
+	for i, c := range uploads {
+		if i != refused.i {
+			_ = c.Close()
+		}
+	}
+	testenv.WaitFor(t, "the client's deliveries taken again once its stalled uploads are gone", func() bool {
 		_, err := postHMS(s.base, ft, hmsBody("peer.join.success", "r", 2))
 		return err == nil
 	})
