@@ -127,13 +127,14 @@ func CursorAhead(field string, after, head uint64, use string) *Error {
 		field, after, h, use, h).With("head_sequence", h)
 }
 
-// CursorCompacted says a feed cursor (after_sequence) is older than the events retention
-// keeps (all up to pruned are gone); resume says how the client goes on ("resume", "replay").
-func CursorCompacted(after, pruned uint64, resume string) *Error {
+// CursorCompacted says a feed cursor (the request field field: after_sequence, page_token)
+// is older than the events retention keeps (all up to pruned are gone); resume says how the
+// client goes on ("resume", "replay", "list").
+func CursorCompacted(field string, after, pruned uint64, resume string) *Error {
 	oldest := strconv.FormatUint(pruned+1, 10)
 	return New(ReasonCursorCompacted,
-		"after_sequence %d is older than the events kept: the oldest still available is %s; %s from after_sequence=%d or 0",
-		after, oldest, resume, pruned).With("oldest_sequence", oldest)
+		"%s %d is older than the events kept: the oldest still available is %s; %s from %s=%d or 0",
+		field, after, oldest, resume, field, pruned).With("oldest_sequence", oldest)
 }
 
 // ToStatus translates any error into a gRPC status. *Error values (also wrapped) keep their

@@ -84,7 +84,8 @@ func tenantAndFilter(r filterRequest) (store.Tenant, feed.Filter) {
 // the previous page. A page ends at page_size events or, past its first event, at
 // MaxPageBytes of stored events. An event that cannot be decoded ends the page before it;
 // asked for first, it answers EVENT_UNREADABLE naming its sequence (page_token=<sequence>
-// goes past it).
+// goes past it). A token older than retention keeps (events after it were pruned) is
+// CURSOR_COMPACTED naming the oldest kept, as a feed cursor is.
 func (s *Server) ListEvents(ctx context.Context, req *livegatev1.ListEventsRequest) (*livegatev1.ListEventsResponse, error) {
 	t, f := tenantAndFilter(req)
 	var after uint64
@@ -108,11 +109,17 @@ func (s *Server) ListEvents(ctx context.Context, req *livegatev1.ListEventsReque
 	err := s.store.View(ctx, func(r store.Reader) error {
 		var err error
 		if after > 0 {
-			if head, _, err = r.FeedBounds(ctx); err != nil {
+			var pruned uint64
+			if head, pruned, err = r.FeedBounds(ctx); err != nil {
 				return err
 			}
 			if head = max(head, s.hub.Head()); after > head {
 				return apierror.CursorAhead("page_token", after, head, "use")
+			}
+			// Events after the token were pruned before this page: a page would skip them
+			// without a word.
+			if after < pruned {
+				return apierror.CursorCompacted("page_token", after, pruned, "list")
 			}
 		}
 		// One more than the page tells whether a next page exists.
@@ -202,7 +209,7 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 	case after > head:
 		return apierror.CursorAhead("after_sequence", after, head, "use")
 	case after > 0 && after < pruned:
-		return apierror.CursorCompacted(after, pruned, "resume")
+		return apierror.CursorCompacted("after_sequence", after, pruned, "resume")
 	}
 	// The subscription is accepted: send the header now, so HTTP faces answer 200 at once
 	// instead of waiting for the first event or progress message.
@@ -348,7 +355,7 @@ func checkPruned(ctx context.Context, rd store.Reader, after uint64) error {
 		return err
 	}
 	if after < pruned {
-		return apierror.CursorCompacted(after, pruned, "resume")
+		return apierror.CursorCompacted("after_sequence", after, pruned, "resume")
 	}
 	return nil
 }

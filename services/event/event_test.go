@@ -268,6 +268,42 @@ func TestListEventsPages(t *testing.T) {
 	wantStatus(t, "GetEvent of the unreadable event", err, codes.DataLoss, apierror.ReasonEventUnreadable, "event "+itoa(bad))
 }
 
+// TestListEventsPagesAcrossRetention: a page token older than what retention keeps is
+// CURSOR_COMPACTED naming the oldest kept, as a feed cursor is; the token at the last pruned
+// sequence (nothing after it pruned) and 0 list on. Until 2026-11-30 such a page answered
+// the events kept, and the pruned ones between the token and them were skipped without a
+// word.
+func TestListEventsPagesAcrossRetention(t *testing.T) {
+	f := newFixture(t, feed.Options{})
+	f.append(t, tenantA, "peer.join.success", 6)
+	if err := (event.Retention{MaxEvents: 3}).PruneOnce(t.Context(), f.st, time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxOf(t, f.tokenA)
+	req := listReq(tenantA)
+	req.PageToken = "1"
+	_, err := f.client.ListEvents(ctx, req)
+	meta := wantStatus(t, "a page after a pruned token", err, codes.OutOfRange, apierror.ReasonCursorCompacted,
+		"page_token 1 is older than the events kept", "list from page_token=3 or 0")
+	if meta["oldest_sequence"] != "4" {
+		t.Errorf("metadata %v, want oldest_sequence=4", meta)
+	}
+	for _, tok := range []string{"3", "0", ""} {
+		req.PageToken = tok
+		resp, err := f.client.ListEvents(ctx, req)
+		if err != nil {
+			t.Fatalf("page token %q: %v", tok, err)
+		}
+		var got []uint64
+		for _, ev := range resp.GetEvents() {
+			got = append(got, ev.GetSequence())
+		}
+		if !equal(got, []uint64{4, 5, 6}) {
+			t.Errorf("page token %q: listed %v, want [4 5 6]", tok, got)
+		}
+	}
+}
+
 // TestSubscribeErrors: a subscription refused before any event, with its code and reason.
 func TestSubscribeErrors(t *testing.T) {
 	f := newFixture(t, feed.Options{})

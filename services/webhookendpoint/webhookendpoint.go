@@ -407,7 +407,7 @@ func (s *Server) ReplayWebhook(ctx context.Context, req *livegatev1.ReplayWebhoo
 		case after == 0:
 			to = pruned // from the oldest event kept
 		case after < pruned:
-			return apierror.CursorCompacted(after, pruned, "replay")
+			return apierror.CursorCompacted("after_sequence", after, pruned, "replay")
 		}
 		// The transaction holds the write lock: the cursor read is the cursor, so the
 		// compare-and-set moves it (a deliverer that read the old one fails its own).
