@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -135,6 +136,44 @@ func TestWebhookSecretBeforeValidation(t *testing.T) {
 	_, err = wh.DeliverHmsWebhook(ctx, &livegatev1.DeliverHmsWebhookRequest{AccountId: "a\x00b", AppId: appA, WebhookSecret: "wrong", Body: deep})
 	if code, _ := grpcReason(err); code != codes.InvalidArgument || !strings.Contains(err.Error(), "account_id") {
 		t.Errorf("100ms, malformed account id: %v", err)
+	}
+}
+
+// TestWebhookIDsBeforeSecretOverHTTP: over REST as over gRPC, a delivery whose account or
+// app id is malformed is 400 naming the field, before its secret or signature is judged (the
+// validation order). Until 2026-11-30 the REST 100ms route and an Amity delivery without a
+// signature answered 401, as for a wrong secret.
+func TestWebhookIDsBeforeSecretOverHTTP(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	s.createApp(accA, appA)
+	body := `{"type":"peer.join.success","data":{}}`
+	for _, c := range []struct{ name, acc, app, field string }{
+		{"a dot in the account id", "a.b", appA, "account_id"},
+		{"a space in the app id", accA, "a%20b", "app_id"},
+		{"a NUL in the account id", "a%00b", appA, "account_id"},
+		{"a 70-character account id", strings.Repeat("a", 70), appA, "account_id"},
+	} {
+		for _, p := range []struct {
+			route  string
+			header []string
+		}{
+			{"100ms, wrong secret", []string{"X-Webhook-Secret", "nope"}},
+			{"100ms, no secret", nil},
+			{"Amity, a signature", []string{"x-amity-signature", "Zm9yZ2Vk"}},
+			{"Amity, no signature", nil},
+		} {
+			path := "/accounts/" + c.acc + "/realtime/kit/" + c.app + "/webhooks/"
+			if strings.HasPrefix(p.route, "100ms") {
+				path += "100ms"
+			} else {
+				path += "amity"
+			}
+			got := s.rawPost(t, path, "application/json", body, p.header...)
+			code, msg, reason := envelope(t, got.Raw)
+			if got.Status != http.StatusBadRequest || code != 400 || reason != "INVALID_ARGUMENT" || !strings.Contains(msg, c.field) {
+				t.Errorf("%s, %s: %d %s, want 400 INVALID_ARGUMENT naming %s", c.name, p.route, got.Status, got.Raw, c.field)
+			}
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/store"
 )
@@ -12,10 +13,14 @@ import (
 // a caller that can never be accepted is refused from its path and headers alone. They are
 // an early refusal; the delivery RPCs still check everything, with the body.
 
-// AdmitHMS refuses a 100ms delivery without the app's webhook secret (SIGNATURE_MISMATCH);
-// one for an unknown tenant is refused the same way, so the answer does not tell whether the
-// tenant exists.
+// AdmitHMS refuses a 100ms delivery whose ids are malformed (INVALID_ARGUMENT, as the
+// delivery RPC would: the validation order, see validate), or without the app's webhook
+// secret (SIGNATURE_MISMATCH); one for an unknown tenant is refused the same way, so the
+// answer does not tell whether the tenant exists.
 func (s *Server) AdmitHMS(ctx context.Context, accountID, appID, secret string) error {
+	if err := validate(&livegatev1.DeliverHmsWebhookRequest{AccountId: accountID, AppId: appID}); err != nil {
+		return err
+	}
 	_, accepted, err := s.app(ctx, store.Tenant{AccountID: accountID, AppID: appID},
 		func(a store.App) bool { return hmsSecretOK(a, s.now(), secret) })
 	if err != nil {
@@ -27,11 +32,14 @@ func (s *Server) AdmitHMS(ctx context.Context, accountID, appID, secret string) 
 	return nil
 }
 
-// AdmitAmity refuses an Amity delivery carrying neither signature header
-// (SIGNATURE_MISMATCH). The signature is an HMAC of the body, so whether it is right (and,
-// so as not to tell whether it exists, whether the tenant is known) is for
-// DeliverAmityWebhook to say.
+// AdmitAmity refuses an Amity delivery whose ids are malformed (INVALID_ARGUMENT), or that
+// carries neither signature header (SIGNATURE_MISMATCH). The signature is an HMAC of the
+// body, so whether it is right (and, so as not to tell whether it exists, whether the tenant
+// is known) is for DeliverAmityWebhook to say.
 func (s *Server) AdmitAmity(ctx context.Context, accountID, appID, signature, legacySignature string) error {
+	if err := validate(&livegatev1.DeliverAmityWebhookRequest{AccountId: accountID, AppId: appID}); err != nil {
+		return err
+	}
 	if signature == "" && legacySignature == "" {
 		return apierror.New(apierror.ReasonSignatureMismatch, "missing x-amity-signature: it must be base64(HMAC-SHA256(webhook secret, body))")
 	}

@@ -387,7 +387,8 @@ func (s *Server) appendAndProject(ctx context.Context, w store.Writer, d deliver
 }
 
 // The validation order of every delivery: the ids that find the tenant (a malformed one is
-// 400), the tenant (404), its secret or signature (401), and only then the rest of the
+// 400), then the tenant's secret or signature (401; an unknown tenant is answered as a
+// wrong secret, so the answer does not tell whether it exists), and only then the rest of the
 // request and the body's bounds (limits), so that a caller without the secret learns nothing
 // about what a valid body is, and a wrong secret is 401 whatever the body. WebhookService is
 // therefore left out of the server's validation interceptor, and its handlers validate here.
