@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/livegate/livegate/internal/nginxconf"
 	"github.com/livegate/livegate/internal/rtmp"
@@ -61,6 +62,11 @@ Flags:
 	if err := cfg.ValidateFlags(); err != nil { // before touching the store
 		return err
 	}
+	if *databaseURL == "" {
+		if err := hlsApartFromData(*hlsDir, *dataDir); err != nil {
+			return err
+		}
+	}
 
 	db, err := server.OpenStore(ctx, server.StoreConfig{DatabaseURL: *databaseURL, DataDir: *dataDir})
 	if err != nil {
@@ -78,6 +84,43 @@ Flags:
 		return err
 	}
 	return writeFileAtomic(*out, buf.Bytes())
+}
+
+// hlsApartFromData refuses an HLS directory that is the SQLite data dir, lies inside it, or
+// holds it: nginx chowns its HLS directory to its workers' user when started as root, and
+// deletes playlists, fragments and empty directories anywhere in it, and serves what lies
+// in it over HTTP, while the data dir holds the database with every secret (0700).
+func hlsApartFromData(hlsDir, dataDir string) error {
+	hls, data := realPath(hlsDir), realPath(dataDir)
+	if within(hls, data) || within(data, hls) {
+		return fmt.Errorf("--hls-dir: %q overlaps the data dir %q: nginx takes over its HLS directory (it chowns it to its workers' user and serves and deletes what is in it); give it a directory of its own, outside the data dir", hlsDir, dataDir)
+	}
+	return nil
+}
+
+// realPath is p made absolute and clean, with the symbolic links of its longest existing
+// leading part resolved (the rest may not exist yet).
+func realPath(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return filepath.Clean(p)
+	}
+	var rest []string
+	for dir := abs; ; dir = filepath.Dir(dir) {
+		if resolved, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(append([]string{resolved}, rest...)...)
+		}
+		if dir == filepath.Dir(dir) {
+			return abs
+		}
+		rest = append([]string{filepath.Base(dir)}, rest...)
+	}
+}
+
+// within reports whether path is dir or lies inside it (both absolute and clean).
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // writeFileAtomic replaces path with data (mode 0600: it holds a secret), so that a reader

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,6 +17,12 @@ func TestRTMPNginxConf(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	hls := filepath.Join(t.TempDir(), "hls")
 	base := []string{"rtmp", "nginx-conf", "--data-dir", dataDir, "--hls-dir", hls}
+	// A link to the data dir's parent: a way into the data dir under another name.
+	linkToData := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(filepath.Dir(dataDir), linkToData); err != nil {
+		t.Fatal(err)
+	}
+	linkToData = filepath.Join(linkToData, "data")
 
 	// Bad flags: an error naming the flag, and nothing created.
 	for _, tc := range []struct {
@@ -28,6 +35,12 @@ func TestRTMPNginxConf(t *testing.T) {
 		{append(base, "--rtmp-listen", "1935;"), "--rtmp-listen"},
 		{append(base, "--user", "a b"), "--user"},
 		{append(base, "extra"), `unexpected argument "extra"`},
+		// nginx would chown the data dir, or the HLS directory would hold it.
+		{append(base, "--hls-dir", dataDir), "--hls-dir: " + strconv.Quote(dataDir) + " overlaps the data dir"},
+		{append(base, "--hls-dir", filepath.Join(dataDir, "hls")), "overlaps the data dir"},
+		{append(base, "--hls-dir", filepath.Join(dataDir, "a", "..", "..", "data", "hls")), "overlaps the data dir"},
+		{append(base, "--hls-dir", filepath.Dir(dataDir)), "overlaps the data dir"},
+		{append(base, "--hls-dir", linkToData+"/hls"), "overlaps the data dir"},
 		{[]string{"rtmp"}, `"rtmp" needs a subcommand: nginx-conf`},
 	} {
 		var stdout, stderr bytes.Buffer
