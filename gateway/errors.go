@@ -95,15 +95,19 @@ func WriteStatus(w http.ResponseWriter, st *status.Status) {
 }
 
 // noRetry reports whether st answers a request that sent again can only get the same
-// answer, though its HTTP status is one the Cloudflare SDKs retry by default (409 and 5xx),
-// unless told otherwise by `x-should-retry`: a conflict (ALREADY_EXISTS: the meeting's
-// livestream is active, a key is taken) and an event that cannot be read back (DATA_LOSS).
-// Each retry would cost the caller a back-off (about 1.3 s for the Go SDK's two), and a
-// retried start whose first answer was lost would report a conflict for the start it made.
+// answer, though its HTTP status is one the Cloudflare SDKs retry by default (409, 429 and
+// 5xx), unless told otherwise by `x-should-retry`: a conflict (ALREADY_EXISTS: the meeting's
+// livestream is active, a key is taken), an event that cannot be read back (DATA_LOSS), and
+// a 429 that names no time to wait (a limit only the caller's own action frees, such as the
+// app's webhook endpoints). Each retry would cost the caller a back-off (about 1.3 s for the
+// Go SDK's two), and a retried start whose first answer was lost would report a conflict for
+// the start it made.
 func noRetry(st *status.Status) bool {
 	switch st.Code() {
 	case codes.AlreadyExists, codes.DataLoss:
 		return true
+	case codes.ResourceExhausted:
+		return HTTPStatus(st) == http.StatusTooManyRequests && retryAfter(st) == ""
 	}
 	return false
 }
@@ -114,11 +118,18 @@ func setRetryAfter(h http.Header, code int, st *status.Status) {
 	if code != http.StatusTooManyRequests {
 		return
 	}
-	if v := livegateInfo(st).GetMetadata()[apierror.RetryAfterKey]; v != "" {
-		if n, err := strconv.ParseUint(v, 10, 32); err == nil {
-			h.Set("Retry-After", strconv.FormatUint(n, 10))
-		}
+	if v := retryAfter(st); v != "" {
+		h.Set("Retry-After", v)
 	}
+}
+
+// retryAfter is the whole seconds st says to wait before a retry, "" when it says none.
+func retryAfter(st *status.Status) string {
+	v := livegateInfo(st).GetMetadata()[apierror.RetryAfterKey]
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return strconv.FormatUint(n, 10)
+	}
+	return ""
 }
 
 // streamErrorKey holds, on a streaming request's context, the status that ended the stream

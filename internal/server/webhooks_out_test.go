@@ -161,6 +161,19 @@ func TestWebhooksOutREST(t *testing.T) {
 	if _, msg, reason := envelope(t, third.Raw); third.Status != 429 || reason != "TOO_MANY_REQUESTS" || !strings.Contains(msg, "limit of 2 webhooks") {
 		t.Errorf("third create: HTTP %d %s", third.Status, third.Raw)
 	}
+	// Its headers tell the Cloudflare SDKs, which retry a 429, not to: waiting frees nothing.
+	req, _ = http.NewRequest(http.MethodPost, s.base+base, strings.NewReader(`{"name":"third","url":"`+publicHookURL+`","events":["hls."]}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Error(err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != 429 || resp.Header.Get("X-Should-Retry") != "false" || resp.Header.Get("Retry-After") != "" {
+			t.Errorf("third create: HTTP %d, x-should-retry %q, Retry-After %q; want 429, false, none",
+				resp.StatusCode, resp.Header.Get("X-Should-Retry"), resp.Header.Get("Retry-After"))
+		}
+	}
 
 	deleted := s.rest("DELETE", base+"/"+id, tok, nil)
 	if dd := deleted.data(t); deleted.Status != 200 || dd["id"] != id || dd["name"] != "replaced" || dd["url"] != publicHookURL {
