@@ -10,6 +10,7 @@
 # are never committed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
 
 # Versions of the modules whose .proto sources we import. The Go runtime packages for the
 # same schemas come in through go.mod (genproto, protovalidate).
@@ -18,11 +19,15 @@ PROTOVALIDATE_MODULE=github.com/bufbuild/protovalidate@v1.2.2
 
 moddir() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'; }
 
+# Both found before .thirdparty/ is emptied: a failure leaves the last run's copies in place.
+googleapis=$(moddir "$GOOGLEAPIS_MODULE")
+protovalidate=$(moddir "$PROTOVALIDATE_MODULE")
+[ -n "$googleapis" ] && [ -n "$protovalidate" ] || { echo "generate.sh: go mod download did not find the proto modules" >&2; exit 1; }
 rm -rf .thirdparty
 mkdir -p .thirdparty/googleapis/google/api .thirdparty/protovalidate/buf/validate
-src=$(moddir "$GOOGLEAPIS_MODULE")
+src=$googleapis
 cp "$src"/third_party/googleapis/google/api/{annotations,http}.proto .thirdparty/googleapis/google/api/
-src=$(moddir "$PROTOVALIDATE_MODULE")
+src=$protovalidate
 cp "$src"/proto/protovalidate/buf/validate/validate.proto .thirdparty/protovalidate/buf/validate/
 chmod -R u+w .thirdparty
 
