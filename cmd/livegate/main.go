@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -127,8 +129,52 @@ func envString(fs *flag.FlagSet, name, env, def, help string) *string {
 	if v, ok := os.LookupEnv(env); ok {
 		def = v
 	}
-	return fs.String(name, def, fmt.Sprintf("%s (env %s)", help, env))
+	p := fs.String(name, def, fmt.Sprintf("%s (env %s)", help, env))
+	flagEnv.Store(fs.Lookup(name), env)
+	return p
 }
+
+// flagEnv is the environment variable of each flag envString declared (*flag.Flag: string).
+var flagEnv sync.Map
+
+// fromEnv makes an error about a flag's value ("--name ..." or "--name: ...") name the
+// environment variable the value came from, when the flag was not given on the command line
+// and its variable is set: a deployment that sets only variables (Compose, systemd) is
+// told which one to fix. Other errors are returned as they are.
+func fromEnv(fs *flag.FlagSet, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "--") {
+		return err
+	}
+	end := strings.IndexAny(msg, " :")
+	if end < 0 {
+		return err
+	}
+	name := msg[2:end]
+	f := fs.Lookup(name)
+	if f == nil {
+		return err
+	}
+	env, _ := flagEnv.Load(f)
+	given := false
+	fs.Visit(func(v *flag.Flag) { given = given || v == f })
+	if _, set := os.LookupEnv(fmt.Sprint(env)); given || env == nil || !set {
+		return err
+	}
+	return &envError{msg: fmt.Sprintf("%s (--%s)%s", env, name, msg[end:]), err: err}
+}
+
+// envError is an error about a flag's value, reworded to name its environment variable.
+type envError struct {
+	msg string
+	err error
+}
+
+func (e *envError) Error() string { return e.msg }
+func (e *envError) Unwrap() error { return e.err }
 
 // envSecret is envString (with no default of its own) for a value that holds a secret: the
 // usage that --help and every flag error print shows the value from the environment as show

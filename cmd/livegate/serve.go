@@ -19,8 +19,9 @@ import (
 	"github.com/livegate/livegate/internal/telemetry"
 )
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("livegate serve", flag.ContinueOnError)
+	defer func() { err = fromEnv(fs, err) }()
 	fs.SetOutput(stderr)
 	var cfg server.Config
 	httpAddr := envString(fs, "http-addr", "LIVEGATE_HTTP_ADDR", ":8080", "REST gateway listen address")
@@ -51,9 +52,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	var level slog.Level
-	err := level.UnmarshalText([]byte(*logLevel))
-	if err != nil {
-		return err
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: must be debug, info, warn or error", *logLevel)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg.HTTPAddr, cfg.GRPCAddr, cfg.DataDir = *httpAddr, *grpcAddr, *dataDir
@@ -161,7 +161,7 @@ func limitFlags(fs *flag.FlagSet) func() (server.Limits, error) {
 		parse = append(parse, func(l *server.Limits) error {
 			d, err := time.ParseDuration(*v)
 			if err != nil || d == 0 {
-				return fmt.Errorf("--%s %q: must be a non-zero duration such as 30s (negative: no limit)", name, *v)
+				return fmt.Errorf("--%s %q: must be a non-zero duration such as 30s (a negative duration such as -1s: no limit)", name, *v)
 			}
 			*field(l) = d
 			return nil

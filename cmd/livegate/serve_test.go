@@ -115,3 +115,30 @@ func TestAdminTokenFileFlag(t *testing.T) {
 		t.Errorf("a bad --admin-token-file opened the store: %v", err)
 	}
 }
+
+// TestFlagErrorsNameTheirSource: a value refused names where it came from: the environment
+// variable when only that was set (a Compose file sets nothing else), the flag when it was
+// given. Until 2026-11-30 both named the flag.
+func TestFlagErrorsNameTheirSource(t *testing.T) {
+	serve := func(args ...string) error {
+		return run(t.Context(), append([]string{"serve", "--data-dir", t.TempDir()}, args...), io.Discard, io.Discard)
+	}
+	t.Setenv("LIVEGATE_MAX_SUBSCRIPTIONS", "0")
+	if err := serve(); err == nil || !strings.HasPrefix(err.Error(), `LIVEGATE_MAX_SUBSCRIPTIONS (--max-subscriptions) "0": must be`) {
+		t.Errorf("LIVEGATE_MAX_SUBSCRIPTIONS=0: %v, want an error naming the variable", err)
+	}
+	if err := serve("--max-subscriptions=x"); err == nil || !strings.HasPrefix(err.Error(), `--max-subscriptions "x": must be`) {
+		t.Errorf("--max-subscriptions=x over the variable: %v, want an error naming the flag", err)
+	}
+	t.Setenv("LIVEGATE_MAX_SUBSCRIPTIONS", "-1")
+	t.Setenv("LIVEGATE_HTTP_READ_TIMEOUT", "-1")
+	err := serve()
+	if err == nil || !strings.HasPrefix(err.Error(), `LIVEGATE_HTTP_READ_TIMEOUT (--http-read-timeout) "-1": `) || !strings.Contains(err.Error(), "-1s") {
+		t.Errorf("LIVEGATE_HTTP_READ_TIMEOUT=-1: %v, want an error naming the variable and showing -1s", err)
+	}
+	t.Setenv("LIVEGATE_HTTP_READ_TIMEOUT", "30s")
+	t.Setenv("LIVEGATE_ADMIN_TOKEN_FILE", filepath.Join(t.TempDir(), "missing"))
+	if err := serve(); err == nil || !strings.HasPrefix(err.Error(), "LIVEGATE_ADMIN_TOKEN_FILE (--admin-token-file): ") {
+		t.Errorf("LIVEGATE_ADMIN_TOKEN_FILE missing: %v, want an error naming the variable", err)
+	}
+}
