@@ -33,8 +33,8 @@ const (
 	OutcomeAccepted        = "accepted"        // stored (a new delivery)
 	OutcomeDuplicate       = "duplicate"       // already stored: nothing new written
 	OutcomeIgnored         = "ignored"         // acknowledged, nothing to store (Amity's legacy copy, an RTMP call with nothing to record)
-	OutcomeUnauthenticated = "unauthenticated" // missing or wrong secret or signature, or an RTMP client refused
-	OutcomeInvalid         = "invalid"         // malformed, unknown tenant or livestream, refused by validation
+	OutcomeUnauthenticated = "unauthenticated" // missing or wrong secret or signature (an unknown tenant is answered as one), or an RTMP client refused
+	OutcomeInvalid         = "invalid"         // malformed ids or body, refused by validation, a 404 or 409 for what it names
 	OutcomeTooLarge        = "too_large"       // over a size limit
 	OutcomeError           = "error"           // failed on livegate's side (storage, overload, cancelled)
 )
