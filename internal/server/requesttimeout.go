@@ -15,7 +15,10 @@ import (
 // token, held each (its stream, its goroutine, its metadata) for as long as the connection
 // lived. The tap arms a timer on each new unary call that cancels the call's context (the
 // wait for the message then ends with CANCELLED); reaching the interceptors, which happens
-// once the message has arrived, disarms it.
+// once the message has arrived, disarms it, and so does the end of the call's context: a
+// stream the client resets before its message never reaches them, and its armed timer held
+// it (its context, its metadata) for the whole timeout. A rapid-reset client (HEADERS then
+// RST_STREAM, with no token) took the server from 66 MB to 1.9 GB that way.
 //
 // Streaming calls are left out: the auth interceptor judges their token before they read a
 // message, and a wrapper of their own would deepen every subscription's parked stack past
@@ -49,13 +52,24 @@ func (rt *requestTimeout) tap(ctx context.Context, info *tap.Info) (context.Cont
 		return ctx, nil
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	t := time.AfterFunc(rt.d, func() { cancel(errRequestTimeout) })
-	return context.WithValue(ctx, requestTimerKey{}, t), nil
+	a := &armed{timer: time.AfterFunc(rt.d, func() { cancel(errRequestTimeout) })}
+	a.stopOnEnd = context.AfterFunc(ctx, a.disarm)
+	return context.WithValue(ctx, requestTimerKey{}, a), nil
 }
 
+// armed is a call's request timer, and the hook that disarms it when the call's context
+// ends first.
+type armed struct {
+	timer     *time.Timer
+	stopOnEnd func() bool
+}
+
+func (a *armed) disarm() { a.timer.Stop() }
+
 func (*requestTimeout) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if t, ok := ctx.Value(requestTimerKey{}).(*time.Timer); ok {
-		t.Stop()
+	if a, ok := ctx.Value(requestTimerKey{}).(*armed); ok {
+		a.stopOnEnd()
+		a.disarm()
 	}
 	return handler(ctx, req)
 }
