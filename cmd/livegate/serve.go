@@ -196,6 +196,10 @@ func limitFlags(fs *flag.FlagSet) func() (server.Limits, error) {
 		func(l *server.Limits) *int { return &l.MaxHTTPConns })
 	count("grpc-max-conns", "LIVEGATE_GRPC_MAX_CONNS", def.MaxGRPCConns, "most concurrent gRPC connections (more wait to be accepted)",
 		func(l *server.Limits) *int { return &l.MaxGRPCConns })
+	count("http-max-conns-per-client", "LIVEGATE_HTTP_MAX_CONNS_PER_CLIENT", def.HTTPMaxConnsPerClient, "most concurrent HTTP connections from one client address, an IPv6 /64 (more are answered 429 and closed; --trusted-proxies are exempt)",
+		func(l *server.Limits) *int { return &l.HTTPMaxConnsPerClient })
+	count("grpc-max-conns-per-client", "LIVEGATE_GRPC_MAX_CONNS_PER_CLIENT", def.GRPCMaxConnsPerClient, "most concurrent gRPC connections from one client address, an IPv6 /64 (more are closed at once; --trusted-proxies are exempt)",
+		func(l *server.Limits) *int { return &l.GRPCMaxConnsPerClient })
 	count("grpc-max-streams-per-conn", "LIVEGATE_GRPC_MAX_STREAMS_PER_CONN", def.GRPCMaxStreamsPerConn, "most concurrent calls on one gRPC connection (more wait for a free stream)",
 		func(l *server.Limits) *int { return &l.GRPCMaxStreamsPerConn })
 	count("grpc-max-recv-bytes", "LIVEGATE_GRPC_MAX_RECV_BYTES", def.GRPCMaxRecvBytes, "largest gRPC request message",

@@ -136,6 +136,9 @@ func ParseProxies(list string) (*Proxies, error) {
 	return p, nil
 }
 
+// Trusts reports whether addr is one of the proxies (nil trusts none).
+func (p *Proxies) Trusts(addr netip.Addr) bool { return p.trusts(addr.Unmap()) }
+
 func (p *Proxies) trusts(addr netip.Addr) bool {
 	if p == nil {
 		return false

@@ -214,6 +214,11 @@ func newMemScenario(t *testing.T) *memScenario {
 		"--max-subscriptions-per-app", strconv.Itoa(memMaxSubsPerApp),
 		"--http-max-body-bytes-in-flight", strconv.Itoa(memBodyBudget),
 		"--http-read-timeout", memReadTimeout.String(),
+		// One test client stands for the many that reach the server-wide limits: no share
+		// per client address.
+		"--http-max-conns-per-client", "-1",
+		"--grpc-max-conns-per-client", "-1",
+		"--http-max-body-bytes-in-flight-per-client", "-1",
 	)
 	m.pid = m.p.cmd.Process.Pid
 	t.Cleanup(m.logTable)

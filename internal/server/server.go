@@ -151,6 +151,10 @@ type Limits struct {
 	MaxHTTPConns int
 	// MaxGRPCConns bounds concurrent gRPC connections, the same way.
 	MaxGRPCConns int
+	// HTTPMaxConnsPerClient and GRPCMaxConnsPerClient bound the connections one client
+	// address (an IPv6 /64; trusted proxies exempt) holds at once; past it, a new connection
+	// is closed as soon as it is accepted (an HTTP one answered 429 first).
+	HTTPMaxConnsPerClient, GRPCMaxConnsPerClient int
 	// GRPCMaxStreamsPerConn is HTTP/2 MAX_CONCURRENT_STREAMS on gRPC connections: a client's
 	// further calls on one connection wait for a free stream (gRPC clients queue them).
 	GRPCMaxStreamsPerConn int
@@ -200,6 +204,8 @@ func DefaultLimits() Limits {
 		HTTPMaxBodyBytesInFlightPerClient: gateway.DefaultMaxBodyBytesInFlightPerClient,
 		MaxHTTPConns:                      4096,
 		MaxGRPCConns:                      1024,
+		HTTPMaxConnsPerClient:             512,
+		GRPCMaxConnsPerClient:             128,
 		GRPCMaxStreamsPerConn:             100,
 		GRPCMaxRecvBytes:                  gateway.MaxBodyBytes + 64<<10,
 		GRPCKeepaliveMinTime:              10 * time.Second,
@@ -245,6 +251,8 @@ func (l Limits) withDefaults() Limits {
 	fillInt(&l.HTTPMaxBodyBytesInFlightPerClient, d.HTTPMaxBodyBytesInFlightPerClient)
 	fillInt(&l.MaxHTTPConns, d.MaxHTTPConns)
 	fillInt(&l.MaxGRPCConns, d.MaxGRPCConns)
+	fillInt(&l.HTTPMaxConnsPerClient, d.HTTPMaxConnsPerClient)
+	fillInt(&l.GRPCMaxConnsPerClient, d.GRPCMaxConnsPerClient)
 	fillInt(&l.GRPCMaxStreamsPerConn, d.GRPCMaxStreamsPerConn)
 	fillInt(&l.GRPCMaxRecvBytes, d.GRPCMaxRecvBytes)
 	fillInt(&l.GatewayMaxRecvBytes, d.GatewayMaxRecvBytes)
@@ -551,11 +559,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("listen for gRPC on %s: %w", cfg.GRPCAddr, err)
 	}
-	s.grpcLis = limitListener(s.grpcLis, lim.MaxGRPCConns)
+	s.grpcLis = limitListener(limitPerAddr(s.grpcLis, lim.GRPCMaxConnsPerClient, cfg.TrustedProxies.Trusts, nil), lim.MaxGRPCConns)
 	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
-	s.httpLis = limitListener(s.httpLis, lim.MaxHTTPConns)
+	s.httpLis = limitListener(limitPerAddr(s.httpLis, lim.HTTPMaxConnsPerClient, cfg.TrustedProxies.Trusts, refuseHTTPConn), lim.MaxHTTPConns)
 	if cfg.AdminAddr != "" {
 		if s.adminLis, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 			return nil, fmt.Errorf("listen for the admin listener on %s: %w", cfg.AdminAddr, err)

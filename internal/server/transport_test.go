@@ -637,6 +637,100 @@ func TestRESTStreamsNotCappedPerConnection(t *testing.T) {
 	}
 }
 
+// TestConnectionsPerClient: one client address holds at most its share of each listener's
+// connections. With HTTP 2 a client (of 8) and gRPC 1 (of 8): a third HTTP connection from
+// 127.0.0.1 is answered 429 and closed at once, and a second gRPC client from it fails fast,
+// while 127.0.0.2 is served on both; a trusted proxy's connections are not bounded; closing
+// one gives its place back. Until 2026-11-30 the bound was for all clients together: the
+// network audit's one address held all 4,096 HTTP and 1,024 gRPC connections (idle
+// keep-alive, health Watch), and every other client's new connection waited.
+func TestConnectionsPerClient(t *testing.T) {
+	tune := func(c *server.Config) {
+		c.Limits.MaxHTTPConns, c.Limits.HTTPMaxConnsPerClient = 8, 2
+		c.Limits.MaxGRPCConns, c.Limits.GRPCMaxConnsPerClient = 8, 1
+	}
+	s := startServer(t, t.TempDir(), tune)
+	from := func(ip byte) *net.Dialer {
+		return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, ip)}, Timeout: transportWait}
+	}
+	get := func(conn net.Conn) (*http.Response, []byte, error) {
+		if _, err := io.WriteString(conn, "GET /openapi.json HTTP/1.1\r\nHost: livegate.test\r\n\r\n"); err != nil {
+			return nil, nil, err
+		}
+		return readAnswer(t, conn)
+	}
+	open := func(d *net.Dialer) net.Conn {
+		conn, err := d.Dial("tcp", s.srv.HTTPAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return conn
+	}
+	var held []net.Conn
+	for range 2 {
+		conn := open(from(1))
+		if resp, _, err := get(conn); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("a held connection from 127.0.0.1: %v %v", resp, err)
+		}
+		held = append(held, conn)
+	}
+	resp, raw, err := get(open(from(1)))
+	if err != nil {
+		t.Fatalf("a third connection from 127.0.0.1: %v, want 429", err)
+	}
+	if code, msg, reason := envelope(t, raw); resp.StatusCode != http.StatusTooManyRequests || code != 429 ||
+		reason != "TOO_MANY_REQUESTS" || !strings.Contains(msg, "too many connections from this address") {
+		t.Fatalf("a third connection from 127.0.0.1: %d %s, want 429 naming the address's connections", resp.StatusCode, raw)
+	}
+	if resp, _, err := get(open(from(2))); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("a connection from 127.0.0.2 while 127.0.0.1 holds its share: %v %v", resp, err)
+	}
+	_ = held[0].Close()
+	testenv.WaitFor(t, "127.0.0.1 served again once one of its connections closed", func() bool {
+		resp, _, err := get(open(from(1)))
+		return err == nil && resp.StatusCode == http.StatusOK
+	})
+
+	// gRPC: the second connection from 127.0.0.1 is closed at once (the call fails fast, not
+	// at its deadline); 127.0.0.2 is served.
+	check := func(ip byte) error {
+		conn := dialFeed(t, s.srv.GRPCAddr(), grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return from(ip).DialContext(ctx, "tcp", addr)
+		}))
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
+	}
+	if err := check(1); err != nil {
+		t.Fatalf("the first gRPC connection from 127.0.0.1: %v", err)
+	}
+	if err := check(1); status.Code(err) != codes.Unavailable {
+		t.Errorf("a second gRPC connection from 127.0.0.1 with a share of 1: %v, want UNAVAILABLE", err)
+	}
+	if err := check(2); err != nil {
+		t.Errorf("a gRPC connection from 127.0.0.2: %v", err)
+	}
+
+	// Behind a trusted proxy every client shares its address: the proxy is not bounded.
+	proxies, err := accesslog.ParseProxies("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startServer(t, t.TempDir(), func(c *server.Config) { tune(c); c.TrustedProxies = proxies })
+	for i := range 4 {
+		conn, err := from(1).Dial("tcp", p.srv.HTTPAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		if resp, _, err := get(conn); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("connection %d from a trusted proxy: %v %v", i+1, resp, err)
+		}
+	}
+}
+
 // TestHTTPConnectionLimit: past the connection limit, a new connection is not served while
 // the limit is held, and is served once a connection closes.
 func TestHTTPConnectionLimit(t *testing.T) {
