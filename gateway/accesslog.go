@@ -28,7 +28,10 @@ const UnmatchedRoute = "unmatched"
 // Nothing secret is logged: no query string (the SSE route takes the token there), no
 // header, no body; the path has the RTMP callback secret masked (accesslog.MaskedPath), here
 // and in the request's trace span.
-func accessLog(next http.Handler, log *slog.Logger, proxies *accesslog.Proxies, m *metrics.Metrics) http.Handler {
+//
+// The lines of refused requests (4xx) are bounded by refused (nil: not bounded), and a path
+// is logged up to maxLoggedPath bytes.
+func accessLog(next http.Handler, log *slog.Logger, proxies *accesslog.Proxies, m *metrics.Metrics, refused *accesslog.RefusedLines) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		info := &accesslog.Info{
@@ -45,12 +48,18 @@ func accessLog(next http.Handler, log *slog.Logger, proxies *accesslog.Proxies, 
 			route = UnmatchedRoute
 		}
 		path := accesslog.MaskedPath(r.URL.Path)
+		if len(path) > maxLoggedPath {
+			path = strings.ToValidUTF8(path[:maxLoggedPath], "") + "…"
+		}
 		telemetry.SetRoute(ctx, r.Method, route, path, info.Client)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
 		took := time.Since(start)
 		m.HTTPRequest(route, r.Method, rec.status, took)
+		if !refused.Allow(ctx, log, rec.status >= 400 && rec.status < 500) {
+			return
+		}
 		attrs := make([]slog.Attr, 0, 12)
 		attrs = append(attrs,
 			slog.String("method", r.Method),
@@ -135,3 +144,7 @@ func (w *recordingWriter) FlushError() error {
 
 // Unwrap gives http.ResponseController the writer underneath.
 func (w *recordingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// maxLoggedPath is the most of a request's path the access log writes: a client may send
+// tens of kilobytes of path, and a line per request.
+const maxLoggedPath = 256

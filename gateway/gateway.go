@@ -89,6 +89,9 @@ type Options struct {
 	// answered, and one whose read finds no room is answered 429 with Retry-After. Zero:
 	// DefaultMaxBodyBytesInFlight; negative: no limit.
 	MaxBodyBytesInFlight int64
+	// RefusedLines bounds the access log lines of refused requests (4xx), shared with the
+	// gRPC call log. Nil: not bounded.
+	RefusedLines *accesslog.RefusedLines
 	// MaxBodyBytesInFlightPerClient bounds the same bytes for one client, the address the
 	// access log names (TrustedProxies), IPv6 addresses by their /64: a client whose read
 	// finds no room in its share is answered 429 with Retry-After, so that no one client
@@ -178,7 +181,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 	if err != nil {
 		return nil, err
 	}
-	return accessLog(h, log, opts.TrustedProxies, opts.Metrics), nil
+	return accessLog(h, log, opts.TrustedProxies, opts.Metrics, opts.RefusedLines), nil
 }
 
 // utf8URL answers 400 a request whose path or query, percent-decoded, is not UTF-8: every

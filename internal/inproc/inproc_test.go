@@ -101,7 +101,7 @@ func conns(t testing.TB) (bufConn, inConn grpc.ClientConnInterface, logs *testen
 	t.Helper()
 	logs = &testenv.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	unary, _, err := interceptors.Chain(log, auth.NewAuthenticator(nil), nil)
+	unary, _, err := interceptors.Chain(log, auth.NewAuthenticator(nil), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

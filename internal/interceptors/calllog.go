@@ -9,6 +9,7 @@ import (
 
 	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
@@ -27,18 +28,22 @@ import (
 // allocations per unary call, spent even when the line's level is off. This reporter keeps
 // the call's context, method and start time, and builds the fields once, at the end, only if
 // the line is written.
-type callLog struct{ log *slog.Logger }
+type callLog struct {
+	log     *slog.Logger
+	refused *accesslog.RefusedLines
+}
 
 // ServerReporter implements middleware.ServerReportable.
 func (l callLog) ServerReporter(ctx context.Context, c middleware.CallMeta) (middleware.Reporter, context.Context) {
-	return &callReport{log: l.log, ctx: ctx, meta: c, start: time.Now()}, ctx
+	return &callReport{log: l.log, refused: l.refused, ctx: ctx, meta: c, start: time.Now()}, ctx
 }
 
 type callReport struct {
-	log   *slog.Logger
-	ctx   context.Context
-	meta  middleware.CallMeta
-	start time.Time
+	log     *slog.Logger
+	refused *accesslog.RefusedLines
+	ctx     context.Context
+	meta    middleware.CallMeta
+	start   time.Time
 }
 
 func (r *callReport) PostMsgSend(any, error, time.Duration)    {}
@@ -50,7 +55,7 @@ func (r *callReport) PostCall(err error, d time.Duration) {
 	}
 	code := status.Code(err)
 	level := slog.Level(logging.DefaultServerCodeToLevel(code))
-	if !r.log.Enabled(r.ctx, level) {
+	if !r.log.Enabled(r.ctx, level) || !r.refused.Allow(r.ctx, r.log, refusedCode(code)) {
 		return
 	}
 	f := make(logging.Fields, 0, 32)
@@ -77,6 +82,18 @@ func (r *callReport) PostCall(err error, d time.Duration) {
 	}
 	f = append(f, logging.DurationToTimeMillisFields(d)...)
 	r.log.Log(r.ctx, level, "finished call", f...)
+}
+
+// refusedCode reports whether a call that ended with code was ended by its client's own
+// error (or the client itself), not by livegate's failure.
+func refusedCode(code codes.Code) bool {
+	switch code {
+	case codes.Canceled, codes.InvalidArgument, codes.DeadlineExceeded, codes.NotFound, codes.AlreadyExists,
+		codes.PermissionDenied, codes.ResourceExhausted, codes.FailedPrecondition, codes.OutOfRange,
+		codes.Unimplemented, codes.Unauthenticated:
+		return true
+	}
+	return false
 }
 
 // appendCallFields appends a call's access log fields besides the library's: the client's

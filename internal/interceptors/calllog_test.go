@@ -27,7 +27,7 @@ func logChains(t *testing.T, level slog.Level) (grpc.UnaryServerInterceptor, grp
 	t.Helper()
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level}))
-	unary, stream, err := Chain(log, auth.NewAuthenticator(nil), nil)
+	unary, stream, err := Chain(log, auth.NewAuthenticator(nil), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/accesslog"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/auth"
 	"github.com/livegate/livegate/internal/store"
@@ -30,8 +31,9 @@ import (
 // Chain returns the server's chains, outermost first: panic recovery, logging, domain
 // error translation, authentication and authorization, validation (except of WebhookService
 // requests, which are validated after their secret is checked). AdminService calls are
-// authenticated by operators' tokens instead (nil operators: the admin API is off).
-func Chain(log *slog.Logger, authn *auth.Authenticator, operators *auth.Operators) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
+// authenticated by operators' tokens instead (nil operators: the admin API is off). The
+// lines of calls a client's own error ended are bounded by refused (nil: not bounded).
+func Chain(log *slog.Logger, authn *auth.Authenticator, operators *auth.Operators, refused *accesslog.RefusedLines) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
 	validator, err := validation.Validator()
 	if err != nil {
 		return nil, nil, err
@@ -41,7 +43,7 @@ func Chain(log *slog.Logger, authn *auth.Authenticator, operators *auth.Operator
 		return status.Error(codes.Internal, "internal error")
 	})
 	// Calls finish as a log line each; payloads are never logged (they hold secrets).
-	calls := callLog{log: log}
+	calls := callLog{log: log, refused: refused}
 	a := &authInterceptor{authn: authn, operators: operators}
 	t := &errorTranslator{log: log, storage: newRateLimitedLog(storageLogEvery)}
 	// WebhookService validates its requests itself, after checking the provider's secret: a

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -257,4 +258,79 @@ func TestAccessLogHasNoSecrets(t *testing.T) {
 	if n := len(s.logLines(t, "http request")); n != 9 {
 		t.Errorf("%d HTTP lines, want one per request (9)", n)
 	}
+}
+
+// TestRefusedRequestsLogBounded: the access and call log lines of refused requests are
+// bounded (100 a second, bursts of 1,000), with a line saying how many were left out, while
+// served requests are always logged; a long path is logged cut short. Until 2026-11-30 each
+// refused request wrote its lines: the network audit's client with no token wrote 151 MB of
+// log in 18 s.
+func TestRefusedRequestsLogBounded(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp("acc-rl", "app-rl")
+	const refused = 3000
+	tr := &http.Transport{MaxIdleConnsPerHost: 8}
+	c := &http.Client{Transport: tr}
+	// First (the bound is not reached yet): a 404 with a 50,000-byte path.
+	if resp, err := c.Get(s.base + "/" + strings.Repeat("x", 50_000)); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < refused; i += 8 {
+				resp, err := c.Get(s.base + "/accounts/acc-rl/realtime/kit/app-rl/livestreams")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if got := s.rest(http.MethodGet, "/accounts/acc-rl/realtime/kit/app-rl/livestreams", creds.APIToken, nil); got.Status != http.StatusOK {
+		t.Fatalf("a served request: %d %s", got.Status, got.Raw)
+	}
+	var logged, served int
+	var longLine map[string]any
+	for _, l := range s.logLines(t, "http request") {
+		switch {
+		case l["status"] == float64(http.StatusUnauthorized):
+			logged++
+		case l["status"] == float64(http.StatusOK):
+			served++
+		case l["status"] == float64(http.StatusNotFound):
+			longLine = l
+		}
+	}
+	// The burst, what the rate refills meanwhile, and a margin for the call log's lines,
+	// which draw on the same bound.
+	most := accesslog.DefaultRefusedLinesBurst + int(elapsed.Seconds()*accesslog.DefaultRefusedLinesPerSecond) + 1
+	if logged > most || logged == 0 {
+		t.Errorf("%d of %d refused requests logged in %v, want 1 to %d", logged, refused, elapsed, most)
+	}
+	if served == 0 {
+		t.Error("a served request was not logged")
+	}
+	var left float64
+	for _, l := range s.logLines(t, "access log lines of refused requests left out") {
+		left += l["count"].(float64)
+	}
+	if left == 0 {
+		t.Error("no line says how many lines were left out")
+	}
+	if longLine == nil {
+		t.Error("the long path's request was not logged")
+	} else if p, _ := longLine["path"].(string); len(p) > 300 || !strings.HasPrefix(p, "/xxx") {
+		t.Errorf("a 50,000-byte path logged as %d bytes, want it cut to about 256", len(p))
+	}
+	t.Logf("%d of %d refused requests logged in %v; %v left out", logged, refused, elapsed, left)
 }

@@ -24,7 +24,7 @@ import (
 // its clients get without a whole server.
 func ServeGRPC(t testing.TB, st store.Store, register func(*grpc.Server), dial ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
-	unary, streams, err := interceptors.Chain(slog.New(slog.DiscardHandler), auth.NewAuthenticator(st), nil)
+	unary, streams, err := interceptors.Chain(slog.New(slog.DiscardHandler), auth.NewAuthenticator(st), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
