@@ -334,8 +334,8 @@ func TestBodiesInFlightBounded(t *testing.T) {
 
 // TestBodiesInFlightPerClient: one client (one address) holds at most its share of the
 // bodies-in-flight budget, so that its stalled uploads cannot take the budget from everyone
-// else. Client A (127.0.0.1) stalls three uploads of almost 1 MiB with a budget of 3 MiB
-// and a share of 2 MiB: one is refused 429 naming the client, and so is A's next delivery,
+// else. Client A (127.0.0.1) stalls two uploads of almost 1 MiB with a budget of 3 MiB and
+// a share of 2 MiB: A's next delivery and a third upload are refused 429 naming the client,
 // while client B (127.0.0.2) and a client behind a trusted proxy (A's address with its own
 // X-Forwarded-For) deliver. Until 2026-11-30 the budget was one pool: A's three uploads
 // held all of it, and every other client was answered 429 until they ended.
@@ -361,41 +361,47 @@ func TestBodiesInFlightPerClient(t *testing.T) {
 	}
 	// Two of the three fill A's share once the server has read them (a few bytes short of
 	// 2 MiB); whichever is read last finds no room in it, and is answered at once.
-	uploads := []net.Conn{stall(), stall(), stall()}
-	type answer struct {
-		i    int
-		resp *http.Response
-		raw  []byte
+	// Two uploads fill A's share (a few bytes short of 2 MiB) once the server has read them;
+	// until then a delivery of A's may come in. A delivery in flight while an upload's last
+	// bytes are read may leave that read no room, and the upload is refused: it is then
+	// opened again.
+	stalled := []net.Conn{stall(), stall()}
+	answered := func(conn net.Conn) bool {
+		_ = conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+		n, err := conn.Read(make([]byte, 1))
+		_ = conn.SetReadDeadline(time.Time{})
+		var ne net.Error
+		return n > 0 || err != nil && !(errors.As(err, &ne) && ne.Timeout())
 	}
-	answers := make(chan answer, len(uploads))
-	for i, c := range uploads {
-		go func() {
-			if resp, raw, err := readAnswer(t, c); err == nil {
-				answers <- answer{i, resp, raw}
-			}
-		}()
-	}
-	var refused answer
-	select {
-	case refused = <-answers:
-	case <-time.After(transportWait):
-		t.Fatalf("three uploads of almost 1 MiB from one client with a 2 MiB share: none answered within %v", transportWait)
-	}
-	code, msg, reason := envelope(t, refused.raw)
-	if refused.resp.StatusCode != http.StatusTooManyRequests || code != 429 || reason != "TOO_MANY_REQUESTS" ||
-		!strings.Contains(msg, "from this client") || refused.resp.Header.Get("Retry-After") != "1" {
-		t.Fatalf("an upload from one client past its share: %d Retry-After %q %s, want 429 naming the client, Retry-After 1",
-			refused.resp.StatusCode, refused.resp.Header.Get("Retry-After"), refused.raw)
-	}
-	// Once the server has read the other two to their last byte sent, a delivery of A's
-	// finds no room either (one may come in before then).
 	var got restResponse
 	testenv.WaitFor(t, "a delivery from the client holding its share refused", func() bool {
+		reopened := false
+		for i, c := range stalled {
+			if answered(c) {
+				_ = c.Close()
+				stalled[i], reopened = stall(), true
+			}
+		}
+		if reopened {
+			time.Sleep(100 * time.Millisecond)
+			return false
+		}
 		got = s.rawPost(t, hmsPath(ft.acc, ft.app), "application/json", string(hmsBody("peer.join.success", "r", 1)), "X-Webhook-Secret", ft.secret)
 		return got.Status != http.StatusOK
 	})
 	if code, msg, _ := envelope(t, []byte(got.Raw)); got.Status != http.StatusTooManyRequests || code != 429 || !strings.Contains(msg, "from this client") {
 		t.Errorf("a delivery from the client holding its share: %d %s, want 429 naming the client", got.Status, got.Raw)
+	}
+	// A third upload is refused at once, not held.
+	resp, raw, err := readAnswer(t, stall())
+	if err != nil {
+		t.Fatalf("a third upload from the client holding its share: no answer: %v", err)
+	}
+	code, msg, reason := envelope(t, raw)
+	if resp.StatusCode != http.StatusTooManyRequests || code != 429 || reason != "TOO_MANY_REQUESTS" ||
+		!strings.Contains(msg, "from this client") || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("a third upload from the client holding its share: %d Retry-After %q %s, want 429 naming the client, Retry-After 1",
+			resp.StatusCode, resp.Header.Get("Retry-After"), raw)
 	}
 
 	// Client B, from another address, and a client behind the trusted proxy, deliver.
@@ -426,10 +432,8 @@ func TestBodiesInFlightPerClient(t *testing.T) {
 			t.Errorf("a delivery from %s while one client holds its share: %d %s, want 200", c.name, r.StatusCode, b)
 		}
 	}
-	for i, c := range uploads {
-		if i != refused.i {
-			_ = c.Close()
-		}
+	for _, c := range stalled {
+		_ = c.Close()
 	}
 	testenv.WaitFor(t, "the client's deliveries taken again once its stalled uploads are gone", func() bool {
 		_, err := postHMS(s.base, ft, hmsBody("peer.join.success", "r", 2))
