@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -62,9 +63,13 @@ func (rt *requestTimeout) tap(ctx context.Context, info *tap.Info) (context.Cont
 type armed struct {
 	timer     *time.Timer
 	stopOnEnd func() bool
+	disarmed  atomic.Bool // for tests: disarm ran
 }
 
-func (a *armed) disarm() { a.timer.Stop() }
+func (a *armed) disarm() {
+	a.timer.Stop()
+	a.disarmed.Store(true)
+}
 
 func (*requestTimeout) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if a, ok := ctx.Value(requestTimerKey{}).(*armed); ok {
