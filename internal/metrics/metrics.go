@@ -77,6 +77,7 @@ type Metrics struct {
 	fallbacks     prometheus.Counter
 	lag           prometheus.Histogram
 	pruned        prometheus.Counter
+	connsRefused  *prometheus.CounterVec
 }
 
 // New returns the instruments, registered on a new registry with the Go runtime and
@@ -141,6 +142,13 @@ func New() *Metrics {
 		Help:    "How many sequences behind the feed's head an event is when it is sent to a subscriber.",
 		Buckets: []float64{0, 1, 10, 100, 1000, 10000, 100000, 1e6},
 	})
+	m.connsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "livegate_connections_refused_total",
+		Help: "Connections closed as soon as accepted because their client address already held its share (--http-max-conns-per-client, --grpc-max-conns-per-client), by listener (http, grpc).",
+	}, []string{"listener"})
+	for _, l := range []string{"http", "grpc"} {
+		m.connsRefused.WithLabelValues(l)
+	}
 	m.pruned = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "livegate_feed_events_pruned_total",
 		Help: "Events deleted by retention (--retention-max-age, --retention-max-events) by this process.",
@@ -161,7 +169,7 @@ func New() *Metrics {
 		}, func() float64 { return 1 }),
 		newGRPCCollector(m.grpc, &m.subscribeSent), m.httpRequests, m.httpDuration,
 		m.deliveries, m.requestToCommit, m.commitBatch, m.commitDuration, appended,
-		m.subscriptions, m.sent, m.fallbacks, m.lag, m.pruned,
+		m.subscriptions, m.sent, m.fallbacks, m.lag, m.pruned, m.connsRefused,
 	)
 	return m
 }
@@ -192,6 +200,14 @@ func (m *Metrics) CounterFunc(name, help string, f func() float64) {
 		return
 	}
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+}
+
+// ConnRefused counts a connection of listener ("http", "grpc") refused for its address.
+func (m *Metrics) ConnRefused(listener string) {
+	if m == nil {
+		return
+	}
+	m.connsRefused.WithLabelValues(listener).Inc()
 }
 
 // Delivery counts one provider delivery's outcome.

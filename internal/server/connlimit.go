@@ -24,20 +24,28 @@ import (
 // trusted proxies, behind which every client shares one address) are not bounded.
 type perAddrListener struct {
 	net.Listener
-	max    int
-	exempt func(netip.Addr) bool
-	refuse func(net.Conn) // answers a refused connection before it is closed; nil: closed at once
+	max     int
+	exempt  func(netip.Addr) bool
+	refuse  func(net.Conn) // answers a refused connection before it is closed; nil: closed at once
+	refused func()         // counts a refused connection
 
 	mu   sync.Mutex
 	held map[netip.Prefix]int
+	// answering bounds the refused connections being answered at once; past it, one is
+	// closed without an answer.
+	answering chan struct{}
 }
 
+// maxAnswering is how many refused connections are answered at once.
+const maxAnswering = 64
+
 // limitPerAddr bounds lis's connections per client address to n (n < 0: no bound).
-func limitPerAddr(lis net.Listener, n int, exempt func(netip.Addr) bool, refuse func(net.Conn)) net.Listener {
+func limitPerAddr(lis net.Listener, n int, exempt func(netip.Addr) bool, refuse func(net.Conn), refused func()) net.Listener {
 	if n < 0 {
 		return lis
 	}
-	return &perAddrListener{Listener: lis, max: n, exempt: exempt, refuse: refuse, held: make(map[netip.Prefix]int)}
+	return &perAddrListener{Listener: lis, max: n, exempt: exempt, refuse: refuse, refused: refused,
+		held: make(map[netip.Prefix]int), answering: make(chan struct{}, maxAnswering)}
 }
 
 func (l *perAddrListener) Accept() (net.Conn, error) {
@@ -46,10 +54,11 @@ func (l *perAddrListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		key, ok := addrKey(c.RemoteAddr())
-		if !ok || l.exempt != nil && l.exempt(key.Addr()) {
+		addr, ok := peerAddr(c.RemoteAddr())
+		if !ok || l.exempt != nil && l.exempt(addr) {
 			return c, nil
 		}
+		key := addrKey(addr)
 		l.mu.Lock()
 		full := l.held[key] >= l.max
 		if !full {
@@ -57,11 +66,10 @@ func (l *perAddrListener) Accept() (net.Conn, error) {
 		}
 		l.mu.Unlock()
 		if full {
-			if l.refuse != nil {
-				_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-				l.refuse(c)
+			if l.refused != nil {
+				l.refused()
 			}
-			_ = c.Close()
+			l.turnAway(c)
 			continue
 		}
 		return &addrConn{Conn: c, release: func() { l.release(key) }}, nil
@@ -78,24 +86,61 @@ func (l *perAddrListener) release(key netip.Prefix) {
 	}
 }
 
-// addrKey is the key of a connection's peer address: the address itself for IPv4, the /64
-// for IPv6; false for a peer that is not an IP address.
-func addrKey(a net.Addr) (netip.Prefix, bool) {
+// turnAway closes a refused connection: at once without refuse; with it, on a goroutine of
+// its own (the accept loop goes on), after answering it, and after reading what the client
+// sends for a moment, so that closing with its request unread does not reset the connection
+// and lose the answer before the client reads it (as net/http closes connections).
+func (l *perAddrListener) turnAway(c net.Conn) {
+	if l.refuse == nil {
+		_ = c.Close()
+		return
+	}
+	select {
+	case l.answering <- struct{}{}:
+	default:
+		_ = c.Close()
+		return
+	}
+	go func() {
+		defer func() { <-l.answering }()
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(turnAwayTime))
+		l.refuse(c)
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, turnAwayDrain))
+	}()
+}
+
+// A refused connection is answered and read from for at most turnAwayTime, turnAwayDrain
+// bytes.
+const (
+	turnAwayTime  = 500 * time.Millisecond
+	turnAwayDrain = 256 << 10
+)
+
+// peerAddr is a connection's peer IP address; false for a peer that is not one.
+func peerAddr(a net.Addr) (netip.Addr, bool) {
 	tcp, ok := a.(*net.TCPAddr)
 	if !ok {
-		return netip.Prefix{}, false
+		return netip.Addr{}, false
 	}
 	ip, ok := netip.AddrFromSlice(tcp.IP)
 	if !ok {
-		return netip.Prefix{}, false
+		return netip.Addr{}, false
 	}
-	ip = ip.Unmap().WithZone("")
+	return ip.Unmap().WithZone(""), true
+}
+
+// addrKey is the key of a client address: the address itself for IPv4, its /64 for IPv6.
+func addrKey(ip netip.Addr) netip.Prefix {
 	bits := 32
 	if ip.Is6() {
 		bits = 64
 	}
 	p, _ := ip.Prefix(bits)
-	return p, true
+	return p
 }
 
 // addrConn gives its address's slot back once, when it is first closed.
@@ -116,12 +161,12 @@ func (c *addrConn) Close() error {
 func refuseHTTPConn(c net.Conn) {
 	body, _ := json.Marshal(gateway.Envelope{Errors: []gateway.ErrorDetail{{
 		Code:    http.StatusTooManyRequests,
-		Message: "too many connections from this address at once: close some before opening more",
+		Message: "too many connections from this address at once: close some, or retry after 1s",
 		Reason:  string(apierror.ReasonTooManyRequests),
 	}}})
 	resp := &http.Response{
 		StatusCode: http.StatusTooManyRequests, ProtoMajor: 1, ProtoMinor: 1,
-		Header:        http.Header{"Content-Type": {"application/json"}},
+		Header:        http.Header{"Content-Type": {"application/json"}, "Retry-After": {"1"}},
 		Body:          io.NopCloser(bytes.NewReader(body)),
 		ContentLength: int64(len(body)),
 		Close:         true,

@@ -574,11 +574,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("listen for gRPC on %s: %w", cfg.GRPCAddr, err)
 	}
-	s.grpcLis = limitListener(limitPerAddr(s.grpcLis, lim.GRPCMaxConnsPerClient, cfg.TrustedProxies.Trusts, nil), lim.MaxGRPCConns)
+	s.grpcLis = limitListener(limitPerAddr(s.grpcLis, lim.GRPCMaxConnsPerClient, cfg.TrustedProxies.Trusts, nil, func() { m.ConnRefused("grpc") }), lim.MaxGRPCConns)
 	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
-	s.httpLis = limitListener(limitPerAddr(s.httpLis, lim.HTTPMaxConnsPerClient, cfg.TrustedProxies.Trusts, refuseHTTPConn), lim.MaxHTTPConns)
+	s.httpLis = limitListener(limitPerAddr(s.httpLis, lim.HTTPMaxConnsPerClient, cfg.TrustedProxies.Trusts, refuseHTTPConn, func() { m.ConnRefused("http") }), lim.MaxHTTPConns)
 	if cfg.AdminAddr != "" {
 		if s.adminLis, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 			return nil, fmt.Errorf("listen for the admin listener on %s: %w", cfg.AdminAddr, err)

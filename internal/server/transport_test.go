@@ -684,7 +684,7 @@ func TestConnectionsPerClient(t *testing.T) {
 		t.Fatalf("a third connection from 127.0.0.1: %v, want 429", err)
 	}
 	if code, msg, reason := envelope(t, raw); resp.StatusCode != http.StatusTooManyRequests || code != 429 ||
-		reason != "TOO_MANY_REQUESTS" || !strings.Contains(msg, "too many connections from this address") {
+		reason != "TOO_MANY_REQUESTS" || !strings.Contains(msg, "too many connections from this address") || resp.Header.Get("Retry-After") != "1" {
 		t.Fatalf("a third connection from 127.0.0.1: %d %s, want 429 naming the address's connections", resp.StatusCode, raw)
 	}
 	if resp, _, err := get(open(from(2))); err != nil || resp.StatusCode != http.StatusOK {
