@@ -29,8 +29,8 @@ const UnmatchedRoute = "unmatched"
 // header, no body; the path has the RTMP callback secret masked (accesslog.MaskedPath), here
 // and in the request's trace span.
 //
-// The lines of refused requests (4xx) are bounded by refused (nil: not bounded), and a path
-// is logged up to maxLoggedPath bytes.
+// The lines of refused requests (4xx) are bounded by refused (nil: not bounded), and the
+// path and tenant ids are logged up to accesslog.MaxValue bytes.
 func accessLog(next http.Handler, log *slog.Logger, proxies *accesslog.Proxies, m *metrics.Metrics, refused *accesslog.RefusedLines) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -48,9 +48,7 @@ func accessLog(next http.Handler, log *slog.Logger, proxies *accesslog.Proxies, 
 			route = UnmatchedRoute
 		}
 		path := accesslog.MaskedPath(r.URL.Path)
-		if len(path) > maxLoggedPath {
-			path = strings.ToValidUTF8(path[:maxLoggedPath], "") + "…"
-		}
+		path = accesslog.Cut(path)
 		telemetry.SetRoute(ctx, r.Method, route, path, info.Client)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
@@ -72,10 +70,10 @@ func accessLog(next http.Handler, log *slog.Logger, proxies *accesslog.Proxies, 
 			slog.String("client", info.Client),
 		)
 		if info.AccountID != "" {
-			attrs = append(attrs, slog.String("account_id", info.AccountID))
+			attrs = append(attrs, slog.String("account_id", accesslog.Cut(info.AccountID)))
 		}
 		if info.AppID != "" {
-			attrs = append(attrs, slog.String("app_id", info.AppID))
+			attrs = append(attrs, slog.String("app_id", accesslog.Cut(info.AppID)))
 		}
 		attrs = append(attrs, slog.String("request_id", info.RequestID))
 		if id := telemetry.TraceID(ctx); id != "" {
@@ -144,7 +142,3 @@ func (w *recordingWriter) FlushError() error {
 
 // Unwrap gives http.ResponseController the writer underneath.
 func (w *recordingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// maxLoggedPath is the most of a request's path the access log writes: a client may send
-// tens of kilobytes of path, and a line per request.
-const maxLoggedPath = 256

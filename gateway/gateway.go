@@ -157,7 +157,7 @@ func New(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler
 	}
 	var admit *admission
 	if opts.Admitter != nil {
-		admit = &admission{admitter: opts.Admitter, log: log, metrics: opts.Metrics}
+		admit = &admission{admitter: opts.Admitter, log: log, metrics: opts.Metrics, lines: opts.RefusedLines}
 	}
 	webhooks := opts.Webhooks
 	if webhooks == nil {

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/accesslog"
 	"github.com/livegate/livegate/internal/amity"
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/metrics"
@@ -54,6 +55,7 @@ type admission struct {
 	admitter WebhookAdmitter
 	log      *slog.Logger
 	metrics  *metrics.Metrics
+	lines    *accesslog.RefusedLines // bounds the lines of callers refused for their own fault
 }
 
 // methodSource is the delivery source of a WebhookService method.
@@ -75,9 +77,16 @@ func (a *admission) refused(w http.ResponseWriter, r *http.Request, method strin
 		lvl = slog.LevelError
 		attrs = append(attrs, "error", err)
 	}
-	a.log.Log(r.Context(), lvl, "refused before reading the body", append([]any{
-		"method", method, "code", st.Code().String(), "message", st.Message(), "remote", r.RemoteAddr,
-	}, attrs...)...)
+	if a.lines.Allow(r.Context(), a.log, lvl != slog.LevelError) {
+		for i := 1; i < len(attrs); i += 2 {
+			if v, ok := attrs[i].(string); ok {
+				attrs[i] = accesslog.Cut(v)
+			}
+		}
+		a.log.Log(r.Context(), lvl, "refused before reading the body", append([]any{
+			"method", method, "code", st.Code().String(), "message", accesslog.Cut(st.Message()), "remote", r.RemoteAddr,
+		}, attrs...)...)
+	}
 	WriteStatus(w, st)
 	return true
 }

@@ -100,7 +100,7 @@ func (t Tenant) LogValue() slog.Value {
 	if v == "" {
 		return slog.GroupValue()
 	}
-	return slog.StringValue(v)
+	return slog.StringValue(Cut(v))
 }
 
 // Proxies are the reverse proxies whose X-Forwarded-For is believed. The zero value (or nil)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRefusedLines: refused requests' lines pass up to the burst, then are counted; served
@@ -37,6 +38,18 @@ func TestRefusedLines(t *testing.T) {
 	if !r.Allow(ctx, log, false) || buf.Len() != 0 {
 		t.Errorf("a second served line: the count written again: %q", buf.String())
 	}
+	// More left out within the second: counted, and written with the first line a second on.
+	for range 4 {
+		r.Allow(ctx, log, true)
+	}
+	if !r.Allow(ctx, log, false) || buf.Len() != 0 {
+		t.Errorf("a count line within a second of the last: %q", buf.String())
+	}
+	r.lastCount.Add(-int64(time.Second))
+	if !r.Allow(ctx, log, false) || !strings.Contains(buf.String(), `"count":4`) {
+		t.Errorf("a second on, the count line: %q, want count 4", buf.String())
+	}
+	buf.Reset()
 	var none *RefusedLines
 	for range 5 {
 		if !none.Allow(ctx, log, true) {

@@ -78,7 +78,11 @@ func (r *callReport) PostCall(err error, d time.Duration) {
 	}
 	f = append(f, "grpc.code", code.String())
 	if err != nil {
-		f = append(f, "grpc.error", err.Error())
+		msg := err.Error()
+		if refusedCode(code) { // it may quote what the client sent
+			msg = accesslog.Cut(msg)
+		}
+		f = append(f, "grpc.error", msg)
 	}
 	f = append(f, logging.DurationToTimeMillisFields(d)...)
 	r.log.Log(r.ctx, level, "finished call", f...)

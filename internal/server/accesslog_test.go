@@ -271,11 +271,23 @@ func TestRefusedRequestsLogBounded(t *testing.T) {
 	const refused = 3000
 	tr := &http.Transport{MaxIdleConnsPerHost: 8}
 	c := &http.Client{Transport: tr}
-	// First (the bound is not reached yet): a 404 with a 50,000-byte path.
-	if resp, err := c.Get(s.base + "/" + strings.Repeat("x", 50_000)); err != nil {
-		t.Fatal(err)
-	} else {
-		resp.Body.Close()
+	// First (the bound is not reached yet): a 404 with a 50,000-byte path, and a refused
+	// list and a refused 100ms delivery for a 5,000-byte account id.
+	longAcc := strings.Repeat("a", 5000)
+	for _, u := range []string{"/" + strings.Repeat("x", 50_000), "/accounts/" + longAcc + "/realtime/kit/app-rl/livestreams"} {
+		if resp, err := c.Get(s.base + u); err != nil {
+			t.Fatal(err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	if got := s.rawPost(t, hmsPath(longAcc, "app-rl"), "application/json", "{}", "X-Webhook-Secret", "nope"); got.Status != http.StatusBadRequest {
+		t.Fatalf("a delivery for a 5,000-byte account id: %d %s", got.Status, got.Raw)
+	}
+	for _, l := range s.log.Lines("") {
+		if len(l) > 2000 {
+			t.Errorf("a %d-byte log line (a 5,000-byte account id, a 50,000-byte path): %.300s…", len(l), l)
+		}
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -285,6 +297,24 @@ func TestRefusedRequestsLogBounded(t *testing.T) {
 			defer wg.Done()
 			for i := w; i < refused; i += 8 {
 				resp, err := c.Get(s.base + "/accounts/acc-rl/realtime/kit/app-rl/livestreams")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	// And deliveries refused before their body is read (wrong secret).
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < refused; i += 8 {
+				req, _ := http.NewRequest(http.MethodPost, s.base+hmsPath("acc-rl", "app-rl"), strings.NewReader("{}"))
+				req.Header.Set("X-Webhook-Secret", "nope")
+				resp, err := c.Do(req)
 				if err != nil {
 					t.Error(err)
 					return
@@ -319,6 +349,9 @@ func TestRefusedRequestsLogBounded(t *testing.T) {
 	}
 	if served == 0 {
 		t.Error("a served request was not logged")
+	}
+	if n := len(s.logLines(t, "refused before reading the body")); n > most {
+		t.Errorf("%d of %d deliveries refused before their body logged in %v, want at most %d", n, refused, elapsed, most)
 	}
 	var left float64
 	for _, l := range s.logLines(t, "access log lines of refused requests left out") {
