@@ -251,6 +251,57 @@ func TestStalledWebhookUploadIs408(t *testing.T) {
 	}
 }
 
+// stallUpload opens an Amity delivery with a forged signature, which only its body can
+// disprove, declaring 1 MiB and stalled one byte short of its end: once the server has read
+// it, it holds 1 MiB less a byte of the bodies-in-flight budget until it is answered.
+func stallUpload(t *testing.T, s *testServer, ft feedTenant) net.Conn {
+	t.Helper()
+	return rawConn(t, s, []string{
+		"POST " + amityPath(ft.acc, ft.app) + " HTTP/1.1",
+		"Host: livegate.test",
+		"x-amity-signature: Zm9yZ2Vk",
+		"Content-Type: application/json",
+		fmt.Sprintf("Content-Length: %d", 1<<20),
+	}, `{"event":"`+strings.Repeat("v", 1<<20-11))
+}
+
+// answered reports whether the server has answered conn (without waiting for it).
+func answered(conn net.Conn) bool {
+	_ = conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+	n, err := conn.Read(make([]byte, 1))
+	_ = conn.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return n > 0 || err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// holdUploads opens two stalled uploads (stall) and probes with a delivery of ft's until one
+// is refused; it returns that answer and the two uploads, which then hold what their bodies
+// fill. A probe in flight
+// while an upload's last bytes are read may leave that read no room, and the upload is
+// refused: it is then opened again, and given time to be read before the next probe (a
+// probe right behind it would win the race again and again on a busy machine).
+func holdUploads(t *testing.T, s *testServer, ft feedTenant, stall func() net.Conn) (restResponse, []net.Conn) {
+	t.Helper()
+	stalled := []net.Conn{stall(), stall()}
+	var got restResponse
+	testenv.WaitFor(t, "a delivery refused while two uploads stall", func() bool {
+		reopened := false
+		for i, c := range stalled {
+			if answered(c) {
+				_ = c.Close()
+				stalled[i], reopened = stall(), true
+			}
+		}
+		if reopened {
+			time.Sleep(100 * time.Millisecond)
+			return false
+		}
+		got = s.rawPost(t, hmsPath(ft.acc, ft.app), "application/json", string(hmsBody("peer.join.success", "r", 1)), "X-Webhook-Secret", ft.secret)
+		return got.Status != http.StatusOK
+	})
+	return got, stalled
+}
+
 // TestBodiesInFlightBounded: request body bytes received and not yet answered are bounded,
 // whoever sends them (here: Amity deliveries with a forged signature, which only the body
 // can disprove, stalled one byte short of their end). Past the budget a request with a body
@@ -261,46 +312,9 @@ func TestBodiesInFlightBounded(t *testing.T) {
 		c.Limits.HTTPMaxBodyBytesInFlight = 2 << 20
 	})
 	ft := newFeedTenant(s, "acc-fl", "app-fl")
-	stall := func() net.Conn {
-		return rawConn(t, s, []string{
-			"POST " + amityPath(ft.acc, ft.app) + " HTTP/1.1",
-			"Host: livegate.test",
-			"x-amity-signature: Zm9yZ2Vk",
-			"Content-Type: application/json",
-			fmt.Sprintf("Content-Length: %d", 1<<20),
-		}, `{"event":"`+strings.Repeat("v", 1<<20-11))
-	}
-	stalled := []net.Conn{stall(), stall()}
-	// answered reports whether the server has answered conn (it holds no budget then).
-	answered := func(conn net.Conn) bool {
-		_ = conn.SetReadDeadline(time.Now().Add(time.Millisecond))
-		n, err := conn.Read(make([]byte, 1))
-		_ = conn.SetReadDeadline(time.Time{})
-		var ne net.Error
-		return n > 0 || err != nil && !(errors.As(err, &ne) && ne.Timeout())
-	}
+	stall := func() net.Conn { return stallUpload(t, s, ft) }
 	// The two stalled uploads hold the whole budget once the server has read their bodies.
-	// One may have been refused itself, if a probe below held a little of the budget when
-	// its last bytes were read: it is then opened again, and given time to be read before
-	// the next probe (a probe right behind it would win the race again and again on a busy
-	// machine).
-	var resp restResponse
-	testenv.WaitFor(t, "a delivery refused for want of body budget", func() bool {
-		reopened := false
-		for i, c := range stalled {
-			if answered(c) {
-				_ = c.Close()
-				stalled[i] = stall()
-				reopened = true
-			}
-		}
-		if reopened {
-			time.Sleep(100 * time.Millisecond)
-			return false
-		}
-		resp = s.rawPost(t, hmsPath(ft.acc, ft.app), "application/json", string(hmsBody("peer.join.success", "r", 1)), "X-Webhook-Secret", ft.secret)
-		return resp.Status != http.StatusOK
-	})
+	resp, stalled := holdUploads(t, s, ft, stall)
 	if resp.Status != http.StatusTooManyRequests || resp.Body["errors"].([]any)[0].(map[string]any)["reason"] != "TOO_MANY_REQUESTS" {
 		t.Fatalf("delivery past the body budget: %d %s, want 429 TOO_MANY_REQUESTS", resp.Status, resp.Raw)
 	}
@@ -350,45 +364,9 @@ func TestBodiesInFlightPerClient(t *testing.T) {
 		c.TrustedProxies = proxies
 	})
 	ft := newFeedTenant(s, "acc-pc", "app-pc")
-	stall := func() net.Conn {
-		return rawConn(t, s, []string{
-			"POST " + amityPath(ft.acc, ft.app) + " HTTP/1.1",
-			"Host: livegate.test",
-			"x-amity-signature: Zm9yZ2Vk",
-			"Content-Type: application/json",
-			fmt.Sprintf("Content-Length: %d", 1<<20),
-		}, `{"event":"`+strings.Repeat("v", 1<<20-11))
-	}
-	// Two of the three fill A's share once the server has read them (a few bytes short of
-	// 2 MiB); whichever is read last finds no room in it, and is answered at once.
-	// Two uploads fill A's share (a few bytes short of 2 MiB) once the server has read them;
-	// until then a delivery of A's may come in. A delivery in flight while an upload's last
-	// bytes are read may leave that read no room, and the upload is refused: it is then
-	// opened again.
-	stalled := []net.Conn{stall(), stall()}
-	answered := func(conn net.Conn) bool {
-		_ = conn.SetReadDeadline(time.Now().Add(time.Millisecond))
-		n, err := conn.Read(make([]byte, 1))
-		_ = conn.SetReadDeadline(time.Time{})
-		var ne net.Error
-		return n > 0 || err != nil && !(errors.As(err, &ne) && ne.Timeout())
-	}
-	var got restResponse
-	testenv.WaitFor(t, "a delivery from the client holding its share refused", func() bool {
-		reopened := false
-		for i, c := range stalled {
-			if answered(c) {
-				_ = c.Close()
-				stalled[i], reopened = stall(), true
-			}
-		}
-		if reopened {
-			time.Sleep(100 * time.Millisecond)
-			return false
-		}
-		got = s.rawPost(t, hmsPath(ft.acc, ft.app), "application/json", string(hmsBody("peer.join.success", "r", 1)), "X-Webhook-Secret", ft.secret)
-		return got.Status != http.StatusOK
-	})
+	stall := func() net.Conn { return stallUpload(t, s, ft) }
+	// Two uploads fill A's share (a few bytes short of 2 MiB) once the server has read them.
+	got, stalled := holdUploads(t, s, ft, stall)
 	if code, msg, _ := envelope(t, []byte(got.Raw)); got.Status != http.StatusTooManyRequests || code != 429 || !strings.Contains(msg, "from this client") {
 		t.Errorf("a delivery from the client holding its share: %d %s, want 429 naming the client", got.Status, got.Raw)
 	}
