@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
@@ -1038,5 +1040,47 @@ func TestSizeErrorsAre413(t *testing.T) {
 	})
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Errorf("a 1.1 MiB gRPC request: %v, want RESOURCE_EXHAUSTED", err)
+	}
+}
+
+// TestReflectionTakesAToken: gRPC server reflection answers a caller with an app's token (as
+// grpcurl -H sends it), and refuses one without a token or with a wrong one before answering.
+// Until 2026-11-30 it was open: its answers are the whole schema, and a client with no token
+// that never read them held 2.1 GB of the server with 2,000 streams.
+func TestReflectionTakesAToken(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp("acc-rf", "app-rf")
+	client := reflectionpb.NewServerReflectionClient(dialFeed(t, s.srv.GRPCAddr()))
+	list := func(token string) ([]string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), transportWait)
+		defer cancel()
+		if token != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+		}
+		stream, err := client.ServerReflectionInfo(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+			return nil, err
+		}
+		resp, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, svc := range resp.GetListServicesResponse().GetService() {
+			names = append(names, svc.GetName())
+		}
+		return names, nil
+	}
+	for _, token := range []string{"", "lgt_0123456789abcdef_XXXXXXXXXXXXXXXXXXXXXXXXXX"} {
+		if names, err := list(token); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("reflection with token %q: %v %v, want UNAUTHENTICATED", token, names, err)
+		}
+	}
+	names, err := list(creds.APIToken)
+	if err != nil || !slices.Contains(names, "livegate.v1.LivestreamService") {
+		t.Errorf("reflection with an app's token: %v %v, want the services listed", names, err)
 	}
 }
