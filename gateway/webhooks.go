@@ -75,7 +75,7 @@ func (a *admission) refused(w http.ResponseWriter, r *http.Request, method strin
 	lvl := slog.LevelInfo
 	if st.Code() == codes.Internal {
 		lvl = slog.LevelError
-		attrs = append(attrs, "error", err)
+		attrs = append(attrs, "error", accesslog.Cut(err.Error())) // it may quote the ids
 	}
 	if a.lines.Allow(r.Context(), a.log, lvl != slog.LevelError) {
 		for i := 1; i < len(attrs); i += 2 {

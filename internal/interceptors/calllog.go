@@ -78,11 +78,7 @@ func (r *callReport) PostCall(err error, d time.Duration) {
 	}
 	f = append(f, "grpc.code", code.String())
 	if err != nil {
-		msg := err.Error()
-		if refusedCode(code) { // it may quote what the client sent
-			msg = accesslog.Cut(msg)
-		}
-		f = append(f, "grpc.error", msg)
+		f = append(f, "grpc.error", accesslog.Cut(err.Error())) // it may quote what the client sent
 	}
 	f = append(f, logging.DurationToTimeMillisFields(d)...)
 	r.log.Log(r.ctx, level, "finished call", f...)

@@ -17,17 +17,21 @@ import (
 // delivery RPC would: the validation order, see validate), or without the app's webhook
 // secret (SIGNATURE_MISMATCH); one for an unknown tenant is refused the same way, so the
 // answer does not tell whether the tenant exists. The ids are checked only on the way to a
-// refusal: ids that find an app were checked when it was created (3 µs a delivery saved).
+// refusal (or a failed lookup): ids that find an app were checked when it was created (3 µs a
+// delivery saved).
 func (s *Server) AdmitHMS(ctx context.Context, accountID, appID, secret string) error {
 	_, accepted, err := s.app(ctx, store.Tenant{AccountID: accountID, AppID: appID},
 		func(a store.App) bool { return hmsSecretOK(a, s.now(), secret) })
+	if err != nil || !accepted {
+		// A malformed id may also fail the lookup itself (PostgreSQL refuses a NUL byte).
+		if verr := validate(&livegatev1.DeliverHmsWebhookRequest{AccountId: accountID, AppId: appID}); verr != nil {
+			return verr
+		}
+	}
 	if err != nil {
 		return err
 	}
 	if !accepted {
-		if err := validate(&livegatev1.DeliverHmsWebhookRequest{AccountId: accountID, AppId: appID}); err != nil {
-			return err
-		}
 		return errHMSSecret
 	}
 	return nil
