@@ -3,6 +3,8 @@ package gateway
 import (
 	"net/netip"
 	"sync"
+
+	"github.com/livegate/livegate/internal/accesslog"
 )
 
 // DefaultMaxBodyBytesInFlight is Options.MaxBodyBytesInFlight when none is given: 64 bodies
@@ -43,14 +45,14 @@ func newBodyBudget(total, perClient int64) *bodyBudget {
 	return &bodyBudget{total: total, perClient: perClient, client: make(map[string]int64)}
 }
 
-// clientKey is the budget's key for a client address as the access log gives it.
+// clientKey is the budget's key for a client address as the access log gives it: the
+// address, or for IPv6 its accesslog.ClientPrefix.
 func clientKey(client string) string {
 	a, err := netip.ParseAddr(client)
 	if err != nil || !a.Is6() {
 		return client
 	}
-	p, _ := a.Prefix(64)
-	return p.String()
+	return accesslog.ClientPrefix(a).String()
 }
 
 // take holds n more bytes for key's client, or holds nothing and says which bound has no

@@ -136,6 +136,18 @@ func ParseProxies(list string) (*Proxies, error) {
 	return p, nil
 }
 
+// ClientPrefix is the block of addresses that counts as one client in the per-client bounds
+// (connections, bodies in flight): an IPv4 address itself, an IPv6 address's /64 (which one
+// host is commonly given whole).
+func ClientPrefix(a netip.Addr) netip.Prefix {
+	bits := 32
+	if a.Is6() {
+		bits = 64
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}
+
 // Trusts reports whether addr is one of the proxies (nil trusts none).
 func (p *Proxies) Trusts(addr netip.Addr) bool { return p.trusts(addr.Unmap()) }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/livegate/livegate/gateway"
+	"github.com/livegate/livegate/internal/accesslog"
 	"github.com/livegate/livegate/internal/apierror"
 )
 
@@ -19,9 +20,9 @@ import (
 // soon as it is accepted, instead of taking one of the listener's slots (limitListener's
 // bound, all clients together, past which connections wait to be accepted). Without it, one
 // address could hold every slot (idle keep-alive connections, health Watch streams) with no
-// token, and every other client's new connection waited. An address is an IPv4 address, or
-// an IPv6 address's /64 (which one host is commonly given whole); exempt addresses (the
-// trusted proxies, behind which every client shares one address) are not bounded.
+// token, and every other client's new connection waited. Addresses are grouped into clients
+// by accesslog.ClientPrefix; exempt addresses (the trusted proxies, behind which every client
+// shares one address) are not bounded.
 type perAddrListener struct {
 	net.Listener
 	max     int
@@ -58,7 +59,7 @@ func (l *perAddrListener) Accept() (net.Conn, error) {
 		if !ok || l.exempt != nil && l.exempt(addr) {
 			return c, nil
 		}
-		key := addrKey(addr)
+		key := accesslog.ClientPrefix(addr)
 		l.mu.Lock()
 		full := l.held[key] >= l.max
 		if !full {
@@ -131,16 +132,6 @@ func peerAddr(a net.Addr) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return ip.Unmap().WithZone(""), true
-}
-
-// addrKey is the key of a client address: the address itself for IPv4, its /64 for IPv6.
-func addrKey(ip netip.Addr) netip.Prefix {
-	bits := 32
-	if ip.Is6() {
-		bits = 64
-	}
-	p, _ := ip.Prefix(bits)
-	return p
 }
 
 // addrConn gives its address's slot back once, when it is first closed.

@@ -357,8 +357,6 @@ type Server struct {
 	followFrom uint64
 	// webhooks also reaps RTMP clients nginx-rtmp stopped reporting.
 	webhooks *webhook.Server
-	// refusedLines bounds the access and call log lines of refused requests.
-	refusedLines *accesslog.RefusedLines
 	// outbound delivers the apps' events to their webhook endpoints.
 	outbound *outbound.Engine
 	grpc     *grpc.Server
@@ -494,8 +492,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		}
 	}
 	// One bound for the lines of refused requests, HTTP and gRPC together.
-	s.refusedLines = accesslog.NewRefusedLines(accesslog.DefaultRefusedLinesPerSecond, accesslog.DefaultRefusedLinesBurst)
-	unary, streams, err := interceptors.Chain(log, auth.NewAuthenticator(s.store), operators, s.refusedLines)
+	refusedLines := accesslog.NewRefusedLines(accesslog.DefaultRefusedLinesPerSecond, accesslog.DefaultRefusedLinesBurst)
+	unary, streams, err := interceptors.Chain(log, auth.NewAuthenticator(s.store), operators, refusedLines)
 	if err != nil {
 		return nil, fmt.Errorf("build interceptors: %w", err)
 	}
@@ -634,7 +632,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		Admitter:                      s.webhooks,
 		StallTimeout:                  on(stall),
 		MaxBodyBytesInFlight:          int64(lim.HTTPMaxBodyBytesInFlight),
-		RefusedLines:                  s.refusedLines,
+		RefusedLines:                  refusedLines,
 		MaxBodyBytesInFlightPerClient: int64(lim.HTTPMaxBodyBytesInFlightPerClient),
 		Log:                           log,
 		Metrics:                       m,
