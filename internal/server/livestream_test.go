@@ -429,3 +429,53 @@ func mustTime(s string) time.Time {
 	}
 	return t
 }
+
+// TestUUIDsInAnyCase: a livestream, session or webhook id in uppercase finds the same
+// resource as in lowercase (RFC 9562 reads UUIDs case-insensitively; livegate makes them
+// lowercase), over REST and gRPC, and still only in its own tenant.
+func TestUUIDsInAnyCase(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	a := s.createApp(accA, appA)
+	b := s.createApp(accB, appB)
+	fx := newFixture(t, s, a.APIToken, accA, appA)
+	hook := s.rest("POST", webhooksPath(accA, appA), a.APIToken, map[string]any{"name": "h", "url": publicHookURL, "events": []string{"peer."}})
+	if hook.Status != http.StatusCreated {
+		t.Fatalf("create webhook: HTTP %d %s", hook.Status, hook.Raw)
+	}
+	hookID, _ := hook.data(t)["id"].(string)
+	up := strings.ToUpper
+	prefix := "/accounts/" + accA + "/realtime/kit/" + appA
+	for _, c := range []struct{ method, path, want string }{
+		{"GET", prefix + "/livestreams/" + up(fx.idle.GetId()), fx.idle.GetId()},
+		{"GET", prefix + "/livestreams/" + up(fx.meetingStream.GetId()) + "/active-livestream-session", fx.session},
+		{"GET", prefix + "/livestreams/sessions/" + up(fx.session), fx.session},
+		{"POST", prefix + "/livestreams/" + up(fx.idle.GetId()) + "/reset-stream-key", fx.idle.GetId()},
+		{"PUT", prefix + "/livestreams/" + up(fx.idle.GetId()) + "/disable", fx.idle.GetId()},
+		{"GET", webhooksPath(accA, appA) + "/" + up(hookID), hookID},
+		{"PATCH", webhooksPath(accA, appA) + "/" + up(hookID), hookID},
+	} {
+		var body any
+		if c.method == "PATCH" {
+			body = map[string]any{"name": "renamed"}
+		}
+		r := s.rest(c.method, c.path, a.APIToken, body)
+		if r.Status != 200 || !strings.Contains(string(r.Raw), `"`+c.want+`"`) || strings.Contains(string(r.Raw), up(c.want)) {
+			t.Errorf("%s %s: HTTP %d %s; want 200 naming %s in lowercase", c.method, c.path, r.Status, r.Raw, c.want)
+		}
+		// Another tenant's token on its own path finds nothing by that id, in either case.
+		other := strings.Replace(strings.Replace(c.path, accA, accB, 1), appA, appB, 1)
+		if r := s.rest(c.method, other, b.APIToken, body); r.Status != 404 {
+			t.Errorf("%s %s with tenant B: HTTP %d %s; want 404", c.method, other, r.Status, r.Raw)
+		}
+	}
+	got, err := s.livestreams.GetLivestream(withToken(a.APIToken), &livegatev1.GetLivestreamRequest{AccountId: accA, AppId: appA, LivestreamId: up(fx.idle.GetId())})
+	if err != nil || got.GetData().GetLivestream().GetId() != fx.idle.GetId() || !got.GetData().GetLivestream().GetDisabled() {
+		t.Errorf("gRPC GetLivestream in uppercase: %v, %v; want the livestream, disabled", got, err)
+	}
+	if r := s.rest("DELETE", prefix+"/livestreams/"+up(fx.idle.GetId()), a.APIToken, nil); r.Status != 200 {
+		t.Errorf("DELETE in uppercase: HTTP %d %s", r.Status, r.Raw)
+	}
+	if r := s.rest("GET", prefix+"/livestreams/"+fx.idle.GetId(), a.APIToken, nil); r.Status != 404 {
+		t.Errorf("GET after DELETE in uppercase: HTTP %d %s; want 404", r.Status, r.Raw)
+	}
+}
