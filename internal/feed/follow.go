@@ -87,6 +87,13 @@ type Options struct {
 	// error ends the subscription with that error (the subscriber's credentials no longer
 	// hold).
 	Recheck func() error
+	// Accepted, when set, is called once, after the first read of stored events, unless
+	// that read failed before it found an event to deliver: the call's status is then its
+	// only answer. The event service sends the call's header from it, so that an HTTP face
+	// answers 200 at once, yet a subscription that fails at its cursor (an event there
+	// cannot be read back) is answered with its status: an SSE client given a 200 and an
+	// error event reconnects to the same cursor, and did so forever. An error ends Follow.
+	Accepted func() error
 }
 
 // Observer is told what subscriptions do. Its methods are called on the send path: they
@@ -126,12 +133,14 @@ func Follow(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter,
 	cursor := after
 	lastSent := time.Now()
 	rc := &rechecker{fn: opt.Recheck, every: opt.ProgressEvery, next: lastSent.Add(opt.ProgressEvery)}
+	accepted := opt.Accepted
 	for {
 		// Register first, then read the store: anything committed after the read is in the
 		// queue; anything committed before it is in the read; both is skipped by sequence.
 		sub := hub.Subscribe(t, f, opt.Queue, opt.QueueBytes)
 		var err error
-		cursor, err = replay(ctx, hub, r, t, f, cursor, opt.ReplayBatch, opt.ReplayBytes, send, &lastSent, opt.Observer, rc)
+		cursor, err = replay(ctx, hub, r, t, f, cursor, opt.ReplayBatch, opt.ReplayBytes, send, &lastSent, opt.Observer, rc, accepted)
+		accepted = nil
 		if err == nil {
 			cursor, err = live(ctx, hub, sub, cursor, send, &lastSent, opt.ProgressEvery, opt.Observer, rc)
 		}
@@ -201,13 +210,20 @@ type page struct {
 }
 
 // replay delivers the stored events after cursor. While one page is delivered, the next is
-// read (on a goroutine of its own): the store read and the sends overlap.
-func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter, cursor uint64, batch, maxBytes int, send Sender, lastSent *time.Time, o Observer, rc *rechecker) (uint64, error) {
+// read (on a goroutine of its own): the store read and the sends overlap. accepted, if set,
+// is called after the first read, unless it failed with nothing to deliver (see
+// Options.Accepted).
+func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter, cursor uint64, batch, maxBytes int, send Sender, lastSent *time.Time, o Observer, rc *rechecker, accepted func() error) (uint64, error) {
 	read := func(after uint64) page {
 		items, more, err := readAfter(ctx, r, send, t, f, after, batch, maxBytes)
 		return page{items, more, err}
 	}
 	next := read(cursor)
+	if accepted != nil && (next.err == nil || len(next.items) > 0) {
+		if err := accepted(); err != nil {
+			return cursor, err
+		}
+	}
 	for {
 		items, more, rerr := next.items, next.more, next.err
 		var ahead chan page

@@ -774,3 +774,57 @@ func TestFollowGapEndsAtTheStore(t *testing.T) {
 		t.Errorf("sent %v, want only %v: nothing after the gap", got, first)
 	}
 }
+
+// TestFollowAccepted: Options.Accepted is called once, after the first store read and
+// before anything is sent, unless that read failed with nothing to deliver: then Follow
+// ends with the read's error and Accepted is never called (the call's status is its only
+// answer). An error from Accepted ends Follow with nothing sent.
+func TestFollowAccepted(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		events     int
+		failAt     uint64
+		refuse     error
+		wantCalls  int
+		wantEvents []uint64
+		wantErr    error
+	}{
+		{name: "nothing stored", wantCalls: 1},
+		{name: "events stored", events: 3, wantCalls: 1, wantEvents: seqRange(1, 3)},
+		{name: "unreadable at the cursor", events: 3, failAt: 1, wantErr: errFakeUnreadable},
+		{name: "unreadable after two", events: 3, failAt: 3, wantCalls: 1, wantEvents: seqRange(1, 2), wantErr: errFakeUnreadable},
+		{name: "refused", events: 3, refuse: errors.New("header refused"), wantCalls: 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := newMemLog()
+			l.commitN(tenantA, c.events)
+			l.failAt = c.failAt
+			s := newFakeSender()
+			var calls int
+			var sentBefore []uint64
+			accepted := func() error {
+				calls++
+				sentBefore, _ = s.got()
+				return c.refuse
+			}
+			done := startFollow(t, t.Context(), l, feed.Filter{}, 0, s, feed.Options{Accepted: accepted})
+			if c.wantErr != nil || c.refuse != nil {
+				want := c.wantErr
+				if want == nil {
+					want = c.refuse
+				}
+				waitFollowEnd(t, done, want)
+				if got, _ := s.got(); !slices.Equal(got, c.wantEvents) {
+					t.Errorf("sent %v, want %v", got, c.wantEvents)
+				}
+			} else {
+				s.waitEvents(t, c.wantEvents)
+				l.commitN(tenantA, 1) // live now: Accepted is not called again
+				s.waitEvents(t, append(c.wantEvents, uint64(c.events+1)))
+			}
+			if calls != c.wantCalls || len(sentBefore) != 0 {
+				t.Errorf("Accepted called %d times, with %v sent before; want %d, before anything was sent", calls, sentBefore, c.wantCalls)
+			}
+		})
+	}
+}

@@ -50,6 +50,22 @@ function openFeed(url) {
     });
   });
 }
+// followUntilClosed follows url until the browser closes the EventSource by itself (it does
+// on an answer that is not a 200 event stream) or ms pass: what it opened, received and was
+// told.
+function followUntilClosed(url, ms) {
+  return new Promise(resolve => {
+    const got = {opens: 0, ids: [], reasons: [], closed: false};
+    const es = new EventSource(url);
+    es.onopen = () => got.opens++;
+    es.addEventListener("peer.join.success", e => got.ids.push(e.lastEventId));
+    es.onerror = e => {
+      if (e.data) got.reasons.push(JSON.parse(e.data).reason);
+      if (es.readyState === EventSource.CLOSED) { got.closed = true; resolve(got); }
+    };
+    setTimeout(() => { es.close(); resolve(got); }, ms);
+  });
+}
 function nextEvent() {
   if (events.length > 0) return Promise.resolve(events.shift());
   return new Promise(resolve => waiters.push(() => resolve(events.shift())));
@@ -258,5 +274,52 @@ func TestBrowserOnlyNewResumesAcrossRestart(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("after the restart the page got %v, want the events committed while it was away, %v", got, want)
+	}
+}
+
+// TestBrowserStopsAtUnreadableEvent: a page follows the feed from the start, and the
+// tenant's second event cannot be read back. The browser gets the first event, then
+// livegate's error event (EVENT_UNREADABLE); EventSource reconnects by itself from the first
+// event's id, is answered 500 with the error envelope, and stops. Until 2026-11-30 the
+// reconnect was answered 200 and the same error event (the header went before the replay
+// read): the browser reconnected to the same cursor every 3 s, for as long as the page
+// stayed open.
+func TestBrowserStopsAtUnreadableEvent(t *testing.T) {
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(corsPage))
+	}))
+	t.Cleanup(page.Close)
+	s := startServer(t, t.TempDir(), func(c *server.Config) { c.CORSOrigins = []string{page.URL} })
+	ft := newFeedTenant(s, "acc-poison", "app-poison")
+	seqs := appendItems(t, server.StoreOf(s.srv), feedItem{ft: ft}, feedItem{ft: ft, poison: true}, feedItem{ft: ft})
+
+	ctx := newBrowser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(page.URL)); err != nil {
+		t.Fatalf("load the page: %v", err)
+	}
+	sse := s.base + "/accounts/" + ft.acc + "/realtime/kit/" + ft.app + "/events/sse?after_sequence=0&access_token=" + ft.token
+	type followed struct {
+		Opens   int      `json:"opens"`
+		IDs     []string `json:"ids"`
+		Reasons []string `json:"reasons"`
+		Closed  bool     `json:"closed"`
+	}
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[followed](fmt.Sprintf("followUntilClosed(%q, 12000)", sse), chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("page following the feed: %v", err)
+	}
+	if !got.Closed || got.Opens != 1 || !slices.Equal(got.IDs, []string{strconv.FormatUint(seqs[0], 10)}) ||
+		!slices.Equal(got.Reasons, []string{"EVENT_UNREADABLE"}) {
+		t.Errorf("page's EventSource: %+v; want it opened once, given event %d and EVENT_UNREADABLE, then closed by the browser", got, seqs[0])
+	}
+	var statuses []float64
+	for _, l := range s.logLines(t, "http request") {
+		if strings.HasSuffix(fmt.Sprint(l["path"]), "/events/sse") {
+			statuses = append(statuses, l["status"].(float64))
+		}
+	}
+	if !slices.Equal(statuses, []float64{200, 500}) {
+		t.Errorf("the feed's requests were answered %v; want 200, then 500 to the browser's one reconnect", statuses)
 	}
 }

@@ -211,13 +211,15 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 	case after > 0 && after < pruned:
 		return apierror.CursorCompacted("after_sequence", after, pruned, "resume")
 	}
-	// The subscription is accepted: send the header now, so HTTP faces answer 200 at once
-	// instead of waiting for the first event or progress message.
-	if err := stream.SendHeader(nil); err != nil {
-		return err
-	}
+	opts := s.opts
 	snd := newSender(ctx, stream, after, s.opts.StallTimeout)
-	if req.GetOnlyNew() {
+	if !req.GetOnlyNew() {
+		// The subscription is accepted once its first store read is: the header goes then,
+		// so HTTP faces answer 200 at once instead of waiting for the first event or progress
+		// message, but a cursor at an event that cannot be read back is still answered with
+		// its status (feed.Options.Accepted).
+		opts.Accepted = func() error { return stream.SendHeader(nil) }
+	} else {
 		// Its cursor, at once: a client that reconnects before its first event or progress
 		// (4-5 s) resumes from it and misses nothing committed meanwhile. Without it, a
 		// browser's EventSource, which reconnects with only_new again when no id came, lost
@@ -230,7 +232,6 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 	if s.encoded {
 		send = encodedSender{snd}
 	}
-	opts := s.opts
 	if recheck, ok := auth.RecheckFrom(ctx); ok {
 		opts.Recheck = func() error { return stillAuthenticated(ctx, recheck) }
 	}
