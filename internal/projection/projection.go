@@ -140,6 +140,7 @@ func Target(ctx context.Context, w store.Writer, ev Event, now time.Time) (*stor
 // meeting-session statistics) and returns the status change it caused, if any, recorded in
 // the feed as caused by cause (the stored event, see CausedBy).
 func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, cause Cause, now time.Time) (*Change, error) {
+	ev.At = notAfter(ev.At, now)
 	var eff effect
 	switch ev.Source {
 	case payload.SourceHMS:
@@ -149,7 +150,7 @@ func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, c
 	}
 	switch eff {
 	case meetingOpened, meetingClosed:
-		return nil, meetingSession(ctx, w, ev, eff)
+		return nil, meetingSession(ctx, w, ev, eff, now)
 	case recorded:
 		return nil, recording(ctx, w, ev, l)
 	}
@@ -162,15 +163,22 @@ func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, c
 	case goIdle:
 		at, seconds := stopTime(ev)
 		at = notAfter(at, now)
+		// A run ingested at most from its start (when said) to its stop, and at most
+		// maxProviderSeconds.
+		seconds = atMost(seconds, maxProviderSeconds)
+		started := runStart(ev, at, seconds)
+		if !started.IsZero() {
+			seconds = atMost(seconds, at.Sub(started).Seconds())
+		}
 		reason := ""
 		if ev.Type == "video-streaming.didTerminate" {
 			reason = "terminated by Amity"
 		} else if r := hmsStopped(ev.Payload).reason; r != "" {
 			reason = r
 		}
-		return stop(ctx, w, l, run{started: runStart(ev, at, seconds), stopped: at, seconds: seconds}, true, reason, cause, now)
+		return stop(ctx, w, l, run{started: started, stopped: at, seconds: seconds}, true, reason, cause, now)
 	case goErrored:
-		return Fail(ctx, w, l, notAfter(ev.At, now), hmsFailure(ev.Payload), cause, now)
+		return Fail(ctx, w, l, ev.At, hmsFailure(ev.Payload), cause, now)
 	}
 	return nil, nil
 }
@@ -267,7 +275,7 @@ func start(ctx context.Context, w store.Writer, l *store.Livestream, at time.Tim
 		if stopped.StartedAt.IsZero() {
 			stopped.StartedAt = at
 			if stopped.IngestSeconds == 0 {
-				stopped.IngestSeconds = stopped.StoppedAt.Sub(stopped.StartedAt).Seconds()
+				stopped.IngestSeconds = span(stopped.StartedAt, stopped.StoppedAt)
 			}
 			stopped.UpdatedAt = now
 			if err := w.UpdateSession(ctx, stopped); err != nil {
@@ -350,6 +358,31 @@ func notAfter(t, now time.Time) time.Time {
 	return t
 }
 
+// notBefore is t, or floor if t is before it.
+func notBefore(t, floor time.Time) time.Time {
+	if t.Before(floor) {
+		return floor
+	}
+	return t
+}
+
+// span is the seconds of a run from its start to its stop as a provider dates them: at most
+// maxProviderSeconds (a start dated 1990 made a session of 36 years of ingest), never
+// negative.
+func span(started, stopped time.Time) float64 {
+	return min(max(stopped.Sub(started).Seconds(), 0), maxProviderSeconds)
+}
+
+// atMost is a provider's duration in seconds (negative: not said) bounded by span, the
+// seconds between the run's start and stop as livegate holds them: a run cannot ingest
+// longer than it ran (100ms's duration 9223372036854775807 on a run of 14 ms).
+func atMost(seconds, span float64) float64 {
+	if seconds < 0 {
+		return seconds
+	}
+	return min(seconds, max(span, 0))
+}
+
 // invokeSkew is how far a provider's clock may differ from livegate's: a stop or failure
 // dated more than this before a session was invoked is about an earlier run, and a time more
 // than this after now is now (notAfter).
@@ -400,10 +433,12 @@ func unseen(ctx context.Context, w store.Writer, l *store.Livestream, r run, now
 	sess := store.Session{Tenant: l.Tenant, ID: uuid.NewString(), LivestreamID: l.ID, StartedAt: r.started, StoppedAt: r.stopped,
 		ErrMessage: r.err, CreatedAt: now, UpdatedAt: now}
 	switch {
+	case r.seconds >= 0 && !r.started.IsZero():
+		sess.IngestSeconds = atMost(r.seconds, span(r.started, r.stopped))
 	case r.seconds >= 0:
 		sess.IngestSeconds = r.seconds
 	case !r.started.IsZero():
-		sess.IngestSeconds = r.stopped.Sub(r.started).Seconds()
+		sess.IngestSeconds = span(r.started, r.stopped)
 	}
 	if err := w.CreateSession(ctx, sess); err != nil {
 		return nil, err
@@ -454,10 +489,12 @@ func stopSession(sess *store.Session, at time.Time, ingestSeconds float64, now t
 	}
 	sess.StoppedAt = at
 	switch {
+	case ingestSeconds >= 0 && !sess.StartedAt.IsZero():
+		sess.IngestSeconds = atMost(ingestSeconds, span(sess.StartedAt, at))
 	case ingestSeconds >= 0:
 		sess.IngestSeconds = ingestSeconds
 	case !sess.StartedAt.IsZero():
-		sess.IngestSeconds = at.Sub(sess.StartedAt).Seconds()
+		sess.IngestSeconds = span(sess.StartedAt, at)
 	}
 	sess.UpdatedAt = now
 }
@@ -528,7 +565,8 @@ func recording(ctx context.Context, w store.Writer, ev Event, l *store.Livestrea
 		// One recording per entry; its length is the longest of its formats.
 		for _, rec := range vs.GetRecordings() {
 			r.ID = uuid.NewString()
-			r.DurationSeconds = max(rec.GetMp4().GetDuration(), rec.GetFlv().GetDuration(), rec.GetM3U8().GetDuration())
+			r.DurationSeconds = max(rec.GetMp4().GetDuration(), rec.GetFlv().GetDuration(), rec.GetM3U8().GetDuration(), 0)
+			r.DurationSeconds = recordedAtMost(r)
 			if err := w.CreateRecording(ctx, r); err != nil {
 				return err
 			}
@@ -538,30 +576,44 @@ func recording(ctx context.Context, w store.Writer, ev Event, l *store.Livestrea
 	if d := hmsRecordedSeconds(ev.Payload); d > 0 {
 		r.DurationSeconds = float64(d)
 	}
+	r.DurationSeconds = recordedAtMost(r)
 	return w.CreateRecording(ctx, r)
 }
 
-func meetingSession(ctx context.Context, w store.Writer, ev Event, eff effect) error {
+// meetingSession records a 100ms meeting session: its times not after now (notAfter), its
+// stop not before its start, and its duration at most the time between them and at most
+// maxProviderSeconds.
+// maxProviderSeconds bounds what a provider says a run, a meeting session or a recording
+// lasted (by a duration, or by its start and stop): a week, longer than 100ms or Amity run
+// one (a 100ms Beam stops at 4 hours unless told otherwise). A duration of
+// 9223372036854775807 s made the overall analytics 9.2e18 s.
+const maxProviderSeconds = 7 * 24 * 3600
+
+// recordedAtMost is r's duration, at most maxProviderSeconds.
+func recordedAtMost(r store.Recording) float64 { return atMost(r.DurationSeconds, maxProviderSeconds) }
+
+func meetingSession(ctx context.Context, w store.Writer, ev Event, eff effect, now time.Time) error {
 	m := hmsMeeting(ev.Payload)
 	if m.id == "" {
 		return nil
 	}
 	ms := store.MeetingSession{Tenant: ev.Tenant, ID: m.id, RoomID: m.room}
 	if t, ok := when(m.startedAt); ok {
-		ms.StartedAt = t
+		ms.StartedAt = notAfter(t, now)
 	} else {
 		ms.StartedAt = ev.At
 	}
 	if eff == meetingClosed {
 		if t, ok := when(m.stopped); ok {
-			ms.StoppedAt = t
+			ms.StoppedAt = notAfter(t, now)
 		} else {
 			ms.StoppedAt = ev.At
 		}
+		ran := span(ms.StartedAt, ms.StoppedAt)
 		if m.duration != nil && *m.duration >= 0 {
-			ms.DurationSeconds = float64(*m.duration)
+			ms.DurationSeconds = atMost(float64(*m.duration), ran)
 		} else {
-			ms.DurationSeconds = max(ms.StoppedAt.Sub(ms.StartedAt).Seconds(), 0)
+			ms.DurationSeconds = ran
 		}
 	}
 	return w.RecordMeetingSession(ctx, ms)

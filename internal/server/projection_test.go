@@ -295,3 +295,114 @@ func TestEndTimeOfTheYearOne(t *testing.T) {
 		}
 	}
 }
+
+// TestProviderTimesBounded: what a provider says a run, a meeting session or a recording
+// lasted is bounded by what the clock allows, whatever the delivery claims (the audit of
+// 2026-11-30 wrote decades of ingest into sessions and analytics with one delivery each):
+//   - a start dated 1990 of a stopped run: at most a week (maxProviderSeconds);
+//   - 100ms's duration 9223372036854775807 on a run of milliseconds: the run's span;
+//   - Amity's endedAt in 2100: the run stops now, and ingests until now;
+//   - Amity recordings of negative length: none;
+//   - a meeting session in 2100 of 9e18 s: dated now, and at most its span.
+func TestProviderTimesBounded(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	ctx := withToken(creds.APIToken)
+	now := time.Now().UTC()
+	hms := func(typ, data string) {
+		t.Helper()
+		if r := s.post(hmsPath(accA, appA), map[string]string{"X-Webhook-Secret": creds.WebhookSecret}, hmsDelivery(typ, now, data)); r.Status != 200 {
+			t.Fatalf("%s: HTTP %d %s", typ, r.Status, r.Raw)
+		}
+	}
+	amitySend := func(event, streamID, extra string) {
+		t.Helper()
+		body := fmt.Appendf(nil, `{"event":%q,"data":{"videoStreamings":[{"streamId":%q,"title":"t","status":"live"%s}],"users":[],"files":[]}}`, event, streamID, extra)
+		if r := s.post(amityPath(accA, appA), map[string]string{amity.SignatureHeader: amity.Sign([]byte(creds.WebhookSecret), body)}, body); r.Status != 200 {
+			t.Fatalf("%s: HTTP %d %s", event, r.Status, r.Raw)
+		}
+	}
+	session := func(id string) *livegatev1.LivestreamSession {
+		t.Helper()
+		got, err := s.livestreams.GetLivestream(ctx, &livegatev1.GetLivestreamRequest{AccountId: accA, AppId: appA, LivestreamId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.GetData().GetSession()
+	}
+	start := func(room string) string {
+		t.Helper()
+		r, err := s.livestreams.StartMeetingLivestream(ctx, &livegatev1.StartMeetingLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: room})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.GetData().GetId()
+	}
+	const week = 7 * 24 * 3600
+
+	// A run stopped through the API, then its start dated 1990.
+	old := start("room-1990")
+	if _, err := s.livestreams.StopMeetingLivestream(ctx, &livegatev1.StopMeetingLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: "room-1990"}); err != nil {
+		t.Fatal(err)
+	}
+	hms("hls.started.success", `{"room_id":"room-1990","started_at":"1990-01-01T00:00:00Z"}`)
+	if got := session(old).GetIngestSeconds(); got > week {
+		t.Errorf("run started 1990: %v ingest seconds, want at most a week (%d)", got, week)
+	}
+
+	// A run of milliseconds that says it lasted 2^63-1 seconds.
+	huge := start("room-huge")
+	hms("hls.started.success", `{"room_id":"room-huge"}`)
+	hms("hls.stopped.success", `{"room_id":"room-huge","duration":9223372036854775807}`)
+	if got := session(huge).GetIngestSeconds(); got > 60 {
+		t.Errorf("run of milliseconds: %v ingest seconds, want its span (under a minute)", got)
+	}
+
+	// Amity: started a minute ago, ended in 2100; recordings of negative length.
+	began := now.Add(-time.Minute).Format(time.RFC3339)
+	amitySend("video-streaming.didStart", "am-future", `,"startedAt":"`+began+`"`)
+	amitySend("video-streaming.didStop", "am-future", `,"startedAt":"`+began+`","endedAt":"2100-01-01T00:00:00Z"`)
+	amitySend("video-streaming.didRecord", "am-future", `,"recordings":[{"mp4":{"duration":-600},"flv":{"duration":-600},"m3u8":{"duration":-600}}]`)
+	list, err := s.livestreams.ListLivestreams(ctx, &livegatev1.ListLivestreamsRequest{AccountId: accA, AppId: appA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range list.GetData().GetLivestreams() {
+		if l.GetProviderId() != "am-future" {
+			continue
+		}
+		sess := session(l.GetId())
+		if got := sess.GetIngestSeconds(); got < 55 || got > 120 || sess.GetStoppedTime().AsTime().After(time.Now().Add(time.Minute)) {
+			t.Errorf("Amity run ended in 2100: %v ingest seconds, stopped %v; want about 60, stopped now", got, sess.GetStoppedTime().AsTime())
+		}
+	}
+
+	// A meeting session dated 2100 that says it lasted 9e18 s.
+	hms("session.close.success", `{"room_id":"room-m","session_id":"ms-2100","session_duration":9000000000000000000,"session_started_at":"2100-06-01T00:00:00Z","session_stopped_at":"2100-06-01T01:00:00Z"}`)
+	future, err := s.analytics.GetDaywiseAnalytics(ctx, &livegatev1.GetDaywiseAnalyticsRequest{AccountId: accA, AppId: appA, StartDate: "2100-06-01", EndDate: "2100-06-02"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := future.GetData().GetSessionStats().GetSessionsCount(); n != 0 {
+		t.Errorf("daywise on 2100-06-01 counts %d sessions, want none (a time ahead of the clock is now)", n)
+	}
+	daywise, err := s.analytics.GetDaywiseAnalytics(ctx, &livegatev1.GetDaywiseAnalyticsRequest{AccountId: accA, AppId: appA,
+		StartDate: now.AddDate(0, 0, -1).Format(time.DateOnly), EndDate: now.AddDate(0, 0, 1).Format(time.DateOnly)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := daywise.GetData()
+	if m := d.GetSessionStats().GetSessionsMinutesConsumed(); m < 0 || m > 2*week/60 {
+		t.Errorf("session minutes %v: want no more than the sessions could have run", m)
+	}
+	if rs := d.GetRecordingStats(); rs.GetRecordingMinutesConsumed() != 0 || rs.GetRecordingCount() != 1 {
+		t.Errorf("recording stats %v: want the one recording, of no length", rs)
+	}
+	overall, err := s.analytics.GetLivestreamAnalytics(ctx, &livegatev1.GetLivestreamAnalyticsRequest{AccountId: accA, AppId: appA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := overall.GetData().GetTotalIngestSeconds(); got > week+200 {
+		t.Errorf("overall ingest %v s: want at most a week and a few minutes", got)
+	}
+}
