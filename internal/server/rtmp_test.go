@@ -142,6 +142,13 @@ func TestRTMPCallbackRefusals(t *testing.T) {
 	if _, err := f.s.livestreams.DisableLivestream(ctx, &livegatev1.DisableLivestreamRequest{AccountId: f.acc, AppId: f.app, LivestreamId: disabled.GetId()}); err != nil {
 		t.Fatal(err)
 	}
+	// Another app's 100ms livestream (players name a livestream by its id alone); its start
+	// is in that app's feed, not in the one checked below.
+	other := f.s.createApp("acc-meeting", "app-meeting")
+	meeting, err := f.s.livestreams.StartMeetingLivestream(withToken(other.APIToken), &livegatev1.StartMeetingLivestreamRequest{AccountId: "acc-meeting", AppId: "app-meeting", MeetingId: "room-play"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	reset := f.create(t, "reset")
 	if _, err := f.s.livestreams.ResetStreamKey(ctx, &livegatev1.ResetStreamKeyRequest{AccountId: f.acc, AppId: f.app, LivestreamId: reset.GetId()}); err != nil {
 		t.Fatal(err)
@@ -163,6 +170,8 @@ func TestRTMPCallbackRefusals(t *testing.T) {
 		{"disabled livestream", f.secret, "on_publish", []string{"clientid=1", "call=publish", "name=" + disabled.GetStreamKey()}, 403, "PERMISSION_DENIED", "disabled"},
 		{"play by stream key", f.secret, "on_play", []string{"clientid=1", "call=play", "name=" + f.ls.GetStreamKey()}, 403, "PERMISSION_DENIED", "play a livestream by its id"},
 		{"play disabled", f.secret, "on_play", []string{"clientid=1", "call=play", "name=" + disabled.GetId()}, 403, "PERMISSION_DENIED", "disabled"},
+		// nginx has nothing of a 100ms or Amity livestream to serve: no viewer time for it.
+		{"play a 100ms livestream", f.secret, "on_play", []string{"clientid=1", "call=play", "name=" + meeting.GetData().GetId()}, 403, "PERMISSION_DENIED", "not RTMP ingest"},
 		{"unknown hook", f.secret, "on_whatever", []string{"clientid=1", "call=publish", "name=x"}, 404, "NOT_FOUND", "on_whatever"},
 		{"unknown hook lists every hook served", f.secret, "on_whatever", []string{"clientid=1", "call=publish", "name=x"}, 404, "NOT_FOUND", "on_connect, on_disconnect, on_done, on_play, on_play_done, on_publish, on_publish_done, on_record_done, on_update"},
 		{"call on the wrong hook", f.secret, "on_play", []string{"clientid=1", "call=publish", "name=" + f.ls.GetStreamKey()}, 400, "INVALID_ARGUMENT", "call"},

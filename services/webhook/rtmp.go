@@ -169,6 +169,10 @@ func (s *Server) playAdmission() admission {
 				return l, apierror.New(apierror.ReasonPermissionDenied, "no livestream with that id to play: play a livestream by its id, never by its stream key")
 			case err != nil:
 				return l, err
+			case l.Provider != payload.SourceRTMP:
+				// nginx has nothing of it to serve: its viewers would count watch time of a
+				// stream no one received.
+				return l, apierror.New(apierror.ReasonPermissionDenied, "livestream %q is driven by %s, not RTMP ingest: play it at its playback_url", l.ID, l.Provider).With("livestream_id", l.ID)
 			case l.Disabled:
 				return l, apierror.New(apierror.ReasonPermissionDenied, "livestream %q is disabled", l.ID).With("livestream_id", l.ID)
 			}
