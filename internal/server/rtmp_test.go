@@ -228,9 +228,10 @@ func TestRTMPPublishLifecycle(t *testing.T) {
 	if l.Status != store.StatusLive || len(sessions) != 1 || !sessions[0].StoppedAt.IsZero() {
 		t.Fatalf("after on_publish: status %s, sessions %+v; want LIVE with one active session", l.Status, sessions)
 	}
-	// A repeat of the same client's publish is answered the same and opens nothing.
-	if again := f.publish(t, key, 7); again.Status != http.StatusFound || again.Location != id {
-		t.Fatalf("repeated on_publish: %d %q", again.Status, again.Location)
+	// A repeat of the same client's publish is answered the same, opens nothing and stores
+	// nothing (sequence 0).
+	if again := f.publish(t, key, 7); again.Status != http.StatusFound || again.Location != id || again.Body["sequence"] != "0" {
+		t.Fatalf("repeated on_publish: %d %q %s, want 302 to %q with sequence 0", again.Status, again.Location, again.Raw, id)
 	}
 	// A second publisher is refused while the first is live.
 	if second := f.publish(t, key, 8); second.Status != http.StatusConflict || !strings.Contains(second.errorMessage(t), "already has a publisher") {
@@ -261,7 +262,7 @@ func TestRTMPPublishLifecycle(t *testing.T) {
 	}
 
 	evs := f.events(t)
-	want := []string{"rtmp.publish", "livestream.status_changed", "rtmp.publish", "rtmp.publish_done", "livestream.status_changed"}
+	want := []string{"rtmp.publish", "livestream.status_changed", "rtmp.publish_done", "livestream.status_changed"}
 	if got := eventTypes(evs); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("feed %v, want %v", got, want)
 	}
@@ -279,7 +280,7 @@ func TestRTMPPublishLifecycle(t *testing.T) {
 	if sc := evs[1].GetLivestreamStatusChanged(); sc.GetNewStatus() != livegatev1.LivestreamStatus_LIVE || sc.GetOldStatus() != livegatev1.LivestreamStatus_IDLE {
 		t.Errorf("first status change %v, want IDLE → LIVE", sc)
 	}
-	if sc := evs[4].GetLivestreamStatusChanged(); sc.GetNewStatus() != livegatev1.LivestreamStatus_IDLE {
+	if sc := evs[3].GetLivestreamStatusChanged(); sc.GetNewStatus() != livegatev1.LivestreamStatus_IDLE {
 		t.Errorf("last status change %v, want → IDLE", sc)
 	}
 	if seq, _ := strconv.ParseUint(pub.Body["sequence"].(string), 10, 64); seq != evs[0].GetSequence() {
@@ -337,6 +338,9 @@ func TestRTMPViewers(t *testing.T) {
 	started := time.Now()
 	if p := f.play(t, id, 21); p.Status != http.StatusOK {
 		t.Fatalf("on_play: %d %s", p.Status, p.Raw)
+	}
+	if p := f.play(t, id, 21); p.Status != http.StatusOK || p.Body["sequence"] != "0" {
+		t.Fatalf("repeated on_play: %d %s, want 200 with sequence 0 (stored nowhere)", p.Status, p.Raw)
 	}
 	time.Sleep(300 * time.Millisecond)
 	f.playDone(t, id, 21)

@@ -129,6 +129,8 @@ type admission struct {
 	admit func(ctx context.Context, w store.Writer, l *store.Livestream, id uint64, cause projection.Cause, now time.Time) error
 	// rename: answer with the livestream id as the stream's new name.
 	rename bool
+	// publisher: the client is admitted as l's publisher (else as a viewer).
+	publisher bool
 }
 
 func (s *Server) publishAdmission() admission {
@@ -155,7 +157,8 @@ func (s *Server) publishAdmission() admission {
 			}
 			return err
 		},
-		rename: true,
+		rename:    true,
+		publisher: true,
 	}
 }
 
@@ -192,6 +195,18 @@ func (s *Server) rtmpAdmit(a admission) rtmpHandler {
 		if err != nil {
 			return nil, err
 		}
+		resp := &livegatev1.DeliverRtmpCallbackResponse{}
+		if a.rename {
+			resp.RenameTo = l.ID
+		}
+		// A repeat (the same client admitted the same way) changes nothing: it is answered
+		// as before, with sequence 0, and stored nowhere.
+		switch c, err := w.RtmpClient(ctx, id); {
+		case err == nil && c.Tenant == l.Tenant && c.LivestreamID == l.ID && c.Publishing == a.publisher:
+			return resp, nil
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
 		ev, err := s.appendRtmp(ctx, w, l, cb, now)
 		if err != nil {
 			return nil, err
@@ -199,10 +214,7 @@ func (s *Server) rtmpAdmit(a admission) rtmpHandler {
 		if err := a.admit(ctx, w, &l, id, projection.CausedBy(ev), now); err != nil {
 			return nil, err
 		}
-		resp := &livegatev1.DeliverRtmpCallbackResponse{Sequence: ev.GetSequence()}
-		if a.rename {
-			resp.RenameTo = l.ID
-		}
+		resp.Sequence = ev.GetSequence()
 		return resp, nil
 	}
 }
