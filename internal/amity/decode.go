@@ -8,7 +8,8 @@ import (
 )
 
 // Decode decodes a delivery's body. It tolerates keys the schema does not know
-// (they are dropped; the raw body is kept elsewhere) and requires a non-blank
+// (they are dropped: the stored event has only what the schema knows; the raw body is
+// kept only for an event type livegate does not know) and requires a non-blank
 // string "event" and an object "data". It does not check that the event type
 // is known (see [Known]). Every error is a *decode.FieldError naming the field.
 func Decode(body []byte) (*amityv1.Webhook, error) {

@@ -24,7 +24,8 @@ type Decoded struct {
 
 // Decode decodes a 100ms webhook request body. It ignores keys the schema does not know, in the
 // envelope and in `data` alike, so that 100ms can add attributes without deliveries being
-// refused (the raw body is kept elsewhere). A well-formed delivery of an unknown type is not an
+// refused; such keys are dropped, and the stored event has only what the schema knows (the
+// raw body is kept only for a type livegate does not know). A well-formed delivery of an unknown type is not an
 // error: it decodes with a nil Payload. Every error is a *decode.FieldError naming the field.
 //
 // Keys are matched as protojson matches them: by the proto field name (the key 100ms sends) or
