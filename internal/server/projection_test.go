@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -404,5 +405,35 @@ func TestProviderTimesBounded(t *testing.T) {
 	}
 	if got := overall.GetData().GetTotalIngestSeconds(); got > week+200 {
 		t.Errorf("overall ingest %v s: want at most a week and a few minutes", got)
+	}
+}
+
+// TestDeleteAmityLivestreamWhileLive: an Amity livestream whose didStop never came stays LIVE,
+// and the API has no stop for it (no meeting, no publisher): DELETE takes it, in any status.
+// A meeting's active livestream is still refused.
+func TestDeleteAmityLivestreamWhileLive(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	body := []byte(`{"event":"video-streaming.didStart","data":{"videoStreamings":[{"streamId":"am-stuck","title":"t","status":"live"}],"users":[],"files":[]}}`)
+	if r := s.post(amityPath(accA, appA), map[string]string{amity.SignatureHeader: amity.Sign([]byte(creds.WebhookSecret), body)}, body); r.Status != 200 {
+		t.Fatalf("didStart: HTTP %d %s", r.Status, r.Raw)
+	}
+	prefix := "/accounts/" + accA + "/realtime/kit/" + appA
+	list := s.rest("GET", prefix+"/livestreams", creds.APIToken, nil)
+	ls, _ := list.data(t)["livestreams"].([]any)
+	if len(ls) != 1 || ls[0].(map[string]any)["status"] != "LIVE" {
+		t.Fatalf("after didStart: %s", list.Raw)
+	}
+	id := ls[0].(map[string]any)["id"].(string)
+	if r := s.rest("DELETE", prefix+"/livestreams/"+id, creds.APIToken, nil); r.Status != 200 {
+		t.Errorf("DELETE of a LIVE Amity livestream: HTTP %d %s, want 200", r.Status, r.Raw)
+	}
+	if r := s.rest("GET", prefix+"/livestreams/"+id, creds.APIToken, nil); r.Status != 404 {
+		t.Errorf("GET after DELETE: HTTP %d, want 404", r.Status)
+	}
+	started := s.rest("POST", prefix+"/meetings/m-active/livestreams", creds.APIToken, map[string]any{"name": "m"})
+	mid, _ := started.data(t)["id"].(string)
+	if r := s.rest("DELETE", prefix+"/livestreams/"+mid, creds.APIToken, nil); r.Status != 400 || !strings.Contains(string(r.Raw), "LIVESTREAM_ACTIVE") {
+		t.Errorf("DELETE of an active meeting livestream: HTTP %d %s, want 400 LIVESTREAM_ACTIVE", r.Status, r.Raw)
 	}
 }

@@ -354,7 +354,10 @@ func (s *Server) modify(ctx context.Context, t store.Tenant, id string, fn func(
 	return l, nil
 }
 
-// DeleteLivestream deletes an inactive livestream and its sessions.
+// DeleteLivestream deletes a livestream and its sessions: an inactive one, or an Amity one in
+// any status. livegate only mirrors an Amity stream, and has no other way to end one whose
+// didStop never came (no meeting to stop, no publisher to lose); an Amity event about the
+// stream later creates it anew.
 func (s *Server) DeleteLivestream(ctx context.Context, req *livegatev1.DeleteLivestreamRequest) (*livegatev1.DeleteLivestreamResponse, error) {
 	t := store.TenantOf(req)
 	err := s.store.Update(ctx, func(w store.Writer) error {
@@ -365,7 +368,7 @@ func (s *Server) DeleteLivestream(ctx context.Context, req *livegatev1.DeleteLiv
 		if err != nil {
 			return err
 		}
-		if l.Status.Active() {
+		if l.Status.Active() && l.Provider != payload.SourceAmity {
 			return apierror.New(apierror.ReasonLivestreamActive, "livestream %q is %s; stop it before deleting it", l.ID, l.Status).
 				With("livestream_id", l.ID)
 		}
