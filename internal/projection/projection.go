@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -102,8 +103,8 @@ func Target(ctx context.Context, w store.Writer, ev Event, now time.Time) (*stor
 		l, err = w.LivestreamByMeeting(ctx, ev.Tenant, room)
 	case payload.SourceAmity:
 		vs := amityStream(ev.Payload)
-		if vs.GetStreamId() == "" {
-			return nil, nil
+		if strings.TrimSpace(vs.GetStreamId()) == "" {
+			return nil, nil // names no stream (a blank id made a livestream of "   ")
 		}
 		l, err = w.LivestreamByProviderID(ctx, ev.Tenant, payload.SourceAmity, vs.GetStreamId())
 		if errors.Is(err, store.ErrNotFound) {

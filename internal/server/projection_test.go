@@ -410,13 +410,18 @@ func TestProviderTimesBounded(t *testing.T) {
 
 // TestDeleteAmityLivestreamWhileLive: an Amity livestream whose didStop never came stays LIVE,
 // and the API has no stop for it (no meeting, no publisher): DELETE takes it, in any status.
-// A meeting's active livestream is still refused.
+// A meeting's active livestream is still refused. (And a blank streamId makes none.)
 func TestDeleteAmityLivestreamWhileLive(t *testing.T) {
 	s := startServer(t, t.TempDir())
 	creds := s.createApp(accA, appA)
 	body := []byte(`{"event":"video-streaming.didStart","data":{"videoStreamings":[{"streamId":"am-stuck","title":"t","status":"live"}],"users":[],"files":[]}}`)
 	if r := s.post(amityPath(accA, appA), map[string]string{amity.SignatureHeader: amity.Sign([]byte(creds.WebhookSecret), body)}, body); r.Status != 200 {
 		t.Fatalf("didStart: HTTP %d %s", r.Status, r.Raw)
+	}
+	// A blank streamId names no stream: stored in the feed, no livestream.
+	blank := []byte(`{"event":"video-streaming.didStart","data":{"videoStreamings":[{"streamId":"   ","title":"t","status":"live"}],"users":[],"files":[]}}`)
+	if r := s.post(amityPath(accA, appA), map[string]string{amity.SignatureHeader: amity.Sign([]byte(creds.WebhookSecret), blank)}, blank); r.Status != 200 {
+		t.Fatalf("didStart with a blank streamId: HTTP %d %s", r.Status, r.Raw)
 	}
 	prefix := "/accounts/" + accA + "/realtime/kit/" + appA
 	list := s.rest("GET", prefix+"/livestreams", creds.APIToken, nil)
