@@ -177,7 +177,7 @@ func TestRTMPCallbackRefusals(t *testing.T) {
 		{"call on the wrong hook", f.secret, "on_play", []string{"clientid=1", "call=publish", "name=" + f.ls.GetStreamKey()}, 400, "INVALID_ARGUMENT", "call"},
 		{"no name", f.secret, "on_publish", []string{"clientid=1", "call=publish"}, 400, "INVALID_ARGUMENT", "name"},
 		{"bad clientid", f.secret, "on_publish", []string{"clientid=x1", "call=publish", "name=" + f.ls.GetStreamKey()}, 400, "INVALID_ARGUMENT", "clientid"},
-		{"no clientid", f.secret, "on_publish", []string{"call=publish", "name=" + f.ls.GetStreamKey()}, 400, "INVALID_ARGUMENT", "callback.clientid"},
+		{"no clientid", f.secret, "on_publish", []string{"call=publish", "name=" + f.ls.GetStreamKey()}, 400, "INVALID_ARGUMENT", `clientid: missing: required for call "publish"`},
 		{"not a form", f.secret, "on_publish", []string{"%zz"}, 400, "INVALID_ARGUMENT", "form"},
 	}
 	for _, tc := range tests {

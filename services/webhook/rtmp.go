@@ -17,6 +17,7 @@ import (
 	rtmpv1 "github.com/livegate/livegate/gen/go/livegate/rtmp/v1"
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/apierror"
+	"github.com/livegate/livegate/internal/decode"
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/nginxconf"
 	"github.com/livegate/livegate/internal/payload"
@@ -104,19 +105,25 @@ func (s *Server) DeliverRtmpCallback(ctx context.Context, req *livegatev1.Delive
 // that stores it.
 type rtmpHandler func(ctx context.Context, w store.Writer, cb *rtmpv1.Callback, id uint64, now time.Time) (*livegatev1.DeliverRtmpCallbackResponse, error)
 
-// clientID is the callback's clientid: every call livegate acts on carries one.
+// clientID is the callback's clientid: every call livegate acts on carries one. Its refusal
+// reads as every provider's do (FIELD: KIND: REASON), naming the form key.
 func clientID(cb *rtmpv1.Callback) (uint64, error) {
 	if cb.Clientid == nil {
-		return 0, apierror.InvalidArgument("callback.clientid", "required for call "+strconv.Quote(cb.GetCall()))
+		return 0, missing("clientid", cb)
 	}
 	return cb.GetClientid(), nil
 }
 
 func nameRequired(cb *rtmpv1.Callback) error {
 	if cb.GetName() == "" {
-		return apierror.InvalidArgument("callback.name", "required for call "+strconv.Quote(cb.GetCall()))
+		return missing("name", cb)
 	}
 	return nil
+}
+
+// missing is the refusal of a callback without field, which its call needs.
+func missing(field string, cb *rtmpv1.Callback) error {
+	return (&decode.FieldError{Kind: decode.ErrMissingField, Field: field, Reason: "required for call " + strconv.Quote(cb.GetCall())}).APIError()
 }
 
 // admission is how one kind of client (publisher, player) is let in: which livestream the
