@@ -180,7 +180,8 @@ func (s *Server) GetDaywiseAnalytics(ctx context.Context, req *livegatev1.GetDay
 }
 
 // dateRange parses and defaults the request's dates: end defaults to today (UTC), start to
-// DefaultDays days ending at end.
+// DefaultDays days ending at end, but not before 0001-01-01 (the first day a date names: a
+// default start before it was labelled 0000-12-03).
 func (s *Server) dateRange(startDate, endDate string) (start, end time.Time, err error) {
 	end = s.now().UTC().Truncate(24 * time.Hour)
 	if endDate != "" {
@@ -189,12 +190,18 @@ func (s *Server) dateRange(startDate, endDate string) (start, end time.Time, err
 		}
 	}
 	start = end.AddDate(0, 0, -(DefaultDays - 1))
+	if firstDay := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC); start.Before(firstDay) {
+		start = firstDay
+	}
 	if startDate != "" {
 		if start, err = time.Parse(dateLayout, startDate); err != nil {
 			return start, end, apierror.InvalidArgument("start_date", "must be a date as YYYY-MM-DD")
 		}
 	}
 	if start.After(end) {
+		if endDate == "" {
+			return start, end, apierror.InvalidArgument("start_date", "must not be after end_date, which defaults to today ("+end.Format(dateLayout)+")")
+		}
 		return start, end, apierror.InvalidArgument("start_date", "must not be after end_date")
 	}
 	if end.Sub(start) >= MaxDays*24*time.Hour {

@@ -188,6 +188,14 @@ func TestDaywiseDefaults(t *testing.T) {
 	if len(rdays) != 30 || rdays[0].GetDay() != "2026-01-31" || rdays[29].GetDay() != "2026-03-01" {
 		t.Fatalf("30 days to 2026-03-01: %d days, %s to %s", len(rdays), rdays[0].GetDay(), rdays[len(rdays)-1].GetDay())
 	}
+	// The default start is not before the first day a date names (it was labelled 0000-12-03).
+	resp, err = f.client.GetDaywiseAnalytics(ctxOf(t, f.tokenA), &livegatev1.GetDaywiseAnalyticsRequest{AccountId: "acc-a", AppId: "app-a", EndDate: "0001-01-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := resp.GetData().GetSessionStats().GetDayStats(); len(d) != 1 || d[0].GetDay() != "0001-01-01" {
+		t.Errorf("days ending 0001-01-01: %v, want that day alone", d)
+	}
 }
 
 // TestLivestreamAnalytics: totals of the sessions that began in [start_time, end_time), over
@@ -358,6 +366,7 @@ func TestAnalyticsErrors(t *testing.T) {
 		{"end date not a date", f.tokenA, daywise("", "2026-13-45"), codes.InvalidArgument, apierror.ReasonInvalidArgument, "end_date", "YYYY-MM-DD"},
 		{"start date not a date", f.tokenA, daywise("2026-02-30", "2026-03-01"), codes.InvalidArgument, apierror.ReasonInvalidArgument, "start_date", "YYYY-MM-DD"},
 		{"start after end", f.tokenA, daywise("2026-03-02", "2026-03-01"), codes.InvalidArgument, apierror.ReasonInvalidArgument, "start_date", "after end_date"},
+		{"start after today, no end", f.tokenA, daywise(time.Now().UTC().AddDate(0, 0, 2).Format(time.DateOnly), ""), codes.InvalidArgument, apierror.ReasonInvalidArgument, "start_date", "after end_date, which defaults to today"},
 		{"range too long", f.tokenA, daywise("2024-01-01", "2025-01-01"), codes.InvalidArgument, apierror.ReasonInvalidArgument, "start_date", "at most 366 days"},
 		{"date in another format", f.tokenA, daywise("01/02/2026", ""), codes.InvalidArgument, "", "", "start_date"},
 		{"livestream daywise: filters", f.tokenA, livestreamDaywise(f, "livestream_id:ls-1", "", ""), codes.InvalidArgument, apierror.ReasonInvalidArgument, "filters", "supports no analytics filters"},
