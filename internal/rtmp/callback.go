@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
@@ -105,7 +106,7 @@ var nameless = map[string]bool{CallConnect: true, CallDisconnect: true}
 // key appears more than once, the first value counts: nginx-rtmp writes its
 // own fields before the client's query arguments. Keys that are not
 // nginx-rtmp's own fields are the client's query arguments and go to args
-// (first value of each). All values must be valid UTF-8.
+// (first value of each). All keys and values must be valid UTF-8, without NUL.
 //
 // Every error is a *decode.FieldError naming the form field, of kind
 // decode.ErrMissingField or decode.ErrInvalidValue.
@@ -134,6 +135,11 @@ func ParseCallback(form url.Values) (*rtmpv1.Callback, error) {
 		if !utf8.ValidString(v) {
 			return nil, &decode.FieldError{Kind: decode.ErrInvalidValue, Field: fieldName(key), Reason: "value is not valid UTF-8"}
 		}
+		if strings.IndexByte(key+v, 0) >= 0 {
+			// nginx-rtmp sends none; PostgreSQL cannot look one up (a stream key with %00 was
+			// a 500 there).
+			return nil, &decode.FieldError{Kind: decode.ErrInvalidValue, Field: fieldName(key), Reason: "holds a NUL character"}
+		}
 		set, ok := fields[key]
 		if !ok {
 			if cb.Args == nil {
@@ -155,9 +161,9 @@ func ParseCallback(form url.Values) (*rtmpv1.Callback, error) {
 }
 
 // fieldName is how an error names the form key: as it is, or quoted when it
-// is empty or not valid UTF-8.
+// is empty, not valid UTF-8, or holds a NUL.
 func fieldName(key string) string {
-	if key == "" || !utf8.ValidString(key) {
+	if key == "" || !utf8.ValidString(key) || strings.IndexByte(key, 0) >= 0 {
 		return strconv.Quote(key)
 	}
 	return key

@@ -158,6 +158,8 @@ func TestParseCallbackErrors(t *testing.T) {
 		{"name missing for unknown call", "call=something_new&app=live", decode.ErrMissingField, "name"},
 		{"nothing", "", decode.ErrMissingField, "call"},
 		{"clientid not a number", "call=publish&app=live&name=k&clientid=abc", decode.ErrInvalidValue, "clientid"},
+		{"NUL in a value", "call=publish&app=live&name=k%00ey", decode.ErrInvalidValue, "name"},
+		{"NUL in a client's key", "call=publish&app=live&name=k&a%00b=1", decode.ErrInvalidValue, `"a\x00b"`},
 		{"clientid repeated: the first counts", "call=publish&app=live&name=k&clientid=x&clientid=1", decode.ErrInvalidValue, "clientid"},
 		{"clientid negative", "call=publish&app=live&name=k&clientid=-1", decode.ErrInvalidValue, "clientid"},
 		{"clientid empty", "call=publish&app=live&name=k&clientid=", decode.ErrInvalidValue, "clientid"},

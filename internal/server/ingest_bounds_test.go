@@ -8,10 +8,12 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/google/uuid"
 	rtmpv1 "github.com/livegate/livegate/gen/go/livegate/rtmp/v1"
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/amity"
@@ -301,4 +303,61 @@ func rtmpSecret(t *testing.T, s *testServer) string {
 		t.Fatal(err)
 	}
 	return secret
+}
+
+// TestNULInProviderKeys: a NUL character in what livegate keys rows by (a 100ms type, id or
+// correlation key, an Amity event or streamId, an RTMP form value) is a 400 naming the field,
+// on SQLite and on a real PostgreSQL alike; elsewhere in a payload it is kept. PostgreSQL
+// stores no NUL in text: a 100ms room_id with one was a 500 there, and stored on SQLite.
+func TestNULInProviderKeys(t *testing.T) {
+	t.Run("SQLite", func(t *testing.T) { checkNULInProviderKeys(t, nil) })
+	t.Run("PostgreSQL", func(t *testing.T) {
+		dsn := testenv.PostgresDB(t)
+		checkNULInProviderKeys(t, func(c *server.Config) { c.DatabaseURL = dsn })
+	})
+}
+
+func checkNULInProviderKeys(t *testing.T, tune func(*server.Config)) {
+	f := newRTMPFixture(t, tune)
+	s := f.s
+	creds := s.createApp(accA, appA)
+	hms := func(typ, data string) restResponse {
+		return s.post(hmsPath(accA, appA), map[string]string{"X-Webhook-Secret": creds.WebhookSecret}, hmsDelivery(typ, time.Now(), data))
+	}
+	// event and streamID as they go in the JSON text (with \u0000 escapes).
+	amitySend := func(event, streamID string) restResponse {
+		body := []byte(`{"event":"` + event + `","data":{"videoStreamings":[{"streamId":"` + streamID + `","title":"t","status":"live"}],"users":[],"files":[]}}`)
+		return s.post(amityPath(accA, appA), map[string]string{amity.SignatureHeader: amity.Sign([]byte(creds.WebhookSecret), body)}, body)
+	}
+	for _, c := range []struct {
+		name  string
+		got   func() restResponse
+		field string // "" : accepted
+	}{
+		{"100ms room_id", func() restResponse { return hms("peer.join.success", `{"room_id":"a\u0000b","peer_id":"p"}`) }, "data.room_id"},
+		{"100ms type", func() restResponse {
+			body := []byte(`{"version":"2.0","id":"` + uuid.NewString() + `","type":"peer.join\u0000success","data":{"room_id":"r"}}`)
+			return s.post(hmsPath(accA, appA), map[string]string{"X-Webhook-Secret": creds.WebhookSecret}, body)
+		}, "type"},
+		{"Amity streamId", func() restResponse { return amitySend("video-streaming.didStart", `s\u0000t`) }, "data.videoStreamings[0].streamId"},
+		{"Amity event", func() restResponse { return amitySend(`video-streaming.did\u0000Start`, "st") }, "event"},
+		{"RTMP stream key", func() restResponse {
+			a := f.callback(t, f.secret, "on_publish", "clientid=5", "call=publish", "name=k%00ey")
+			return restResponse{Status: a.Status, Raw: a.Raw}
+		}, "name"},
+		{"100ms user_name, kept", func() restResponse {
+			return hms("peer.join.success", `{"room_id":"r","peer_id":"p","user_name":"x\u0000y"}`)
+		}, ""},
+	} {
+		r := c.got()
+		if c.field == "" {
+			if r.Status != 200 {
+				t.Errorf("%s: HTTP %d %s, want 200", c.name, r.Status, r.Raw)
+			}
+			continue
+		}
+		if r.Status != 400 || !strings.Contains(string(r.Raw), c.field+": invalid value: holds a NUL character") {
+			t.Errorf("%s: HTTP %d %s, want 400 naming %s", c.name, r.Status, r.Raw, c.field)
+		}
+	}
 }

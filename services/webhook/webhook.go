@@ -188,6 +188,9 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 	if err := checkProviderID("id", deliveryID); err != nil {
 		return nil, err
 	}
+	if err := checkProviderID("type", env.GetType()); err != nil {
+		return nil, err
+	}
 	if strings.HasPrefix(deliveryID, digestPrefix) {
 		return nil, invalidValue("id", "must not begin with "+strconv.Quote(digestPrefix)+", which livegate gives a delivery without an id")
 	}
@@ -272,6 +275,9 @@ func (s *Server) DeliverAmityWebhook(ctx context.Context, req *livegatev1.Delive
 	deliveryID := digest(req.GetBody())
 	d := delivery{tenant: t, source: payload.SourceAmity, deliveryID: deliveryID,
 		appVersion: app.version, accepts: accepts, refused: errAmitySig}
+	if err := checkProviderID("event", w.GetEvent()); err != nil {
+		return nil, err
+	}
 	known := amity.Known(w.GetEvent())
 	for i, one := range amity.Split(w) {
 		if err := checkProviderID(fmt.Sprintf("data.videoStreamings[%d].streamId", i), one.GetVideoStreaming().GetStreamId()); err != nil {
@@ -465,10 +471,15 @@ func occurredAt(e *amityv1.VideoStreamingEvent, now time.Time) *timestamppb.Time
 // entry over about 2.7 KB: a longer id was a 500 there.
 const maxProviderID = 255
 
-// checkProviderID is 400 naming field when provider id v is longer than maxProviderID.
+// checkProviderID is 400 naming field when provider id v is longer than maxProviderID or
+// holds a NUL character: such values are keys and columns of their own, and PostgreSQL
+// stores no NUL in text (a room_id with one was a 500 there, and stored on SQLite).
 func checkProviderID(field, v string) error {
 	if len(v) > maxProviderID {
 		return invalidValue(field, fmt.Sprintf("longer than %d bytes (%d)", maxProviderID, len(v)))
+	}
+	if strings.IndexByte(v, 0) >= 0 {
+		return invalidValue(field, "holds a NUL character")
 	}
 	return nil
 }
