@@ -14,7 +14,7 @@ import (
 // function reads them once parsed.
 func webhooksDeliveryFlags(fs *flag.FlagSet) func() (outbound.Options, error) {
 	timeout := envString(fs, "webhooks-timeout", "LIVEGATE_WEBHOOKS_TIMEOUT", outbound.DefaultTimeout.String(), "bound on one outbound webhook request (connect, send, answer)")
-	maxConc := envString(fs, "webhooks-max-concurrent", "LIVEGATE_WEBHOOKS_MAX_CONCURRENT", strconv.Itoa(outbound.DefaultMaxConcurrent), "outbound webhook requests in flight at once, across all endpoints (each endpoint has at most one)")
+	maxConc := envString(fs, "webhooks-max-concurrent", "LIVEGATE_WEBHOOKS_MAX_CONCURRENT", strconv.Itoa(outbound.DefaultMaxConcurrent), "outbound webhook requests in flight at once, across all endpoints (each endpoint has at most one delivery and one test ping)")
 	maxConcApp := envString(fs, "webhooks-max-concurrent-per-app", "LIVEGATE_WEBHOOKS_MAX_CONCURRENT_PER_APP", strconv.Itoa(outbound.DefaultMaxConcurrentPerApp), "of those, requests in flight to one app's endpoints (an app whose receivers hang holds no more); -1: no bound of its own")
 	steps := envString(fs, "webhooks-retry-schedule", "LIVEGATE_WEBHOOKS_RETRY_SCHEDULE", outbound.DefaultScheduleFlag, "waits between the attempts at a failed delivery (±10 % jitter), the last one repeating")
 	retryFor := envString(fs, "webhooks-retry-for", "LIVEGATE_WEBHOOKS_RETRY_FOR", outbound.DefaultSchedule().For.String(), "a failed delivery is retried until this long after its first attempt, then given up")

@@ -125,16 +125,22 @@ type result struct {
 	body       string // the start of the answer, at most store.MaxWebhookResponseBody bytes
 	retry      bool   // worth trying again
 	retryAfter time.Duration
+	at         time.Time // when it was signed and sent (after the waits for slots)
 }
 
 func (r result) ok() bool { return r.err == "" }
 
-// post sends body to rawURL for app t, signed with the given headers. It waits for a free
+// sign returns the headers of an attempt sent at `at` (its webhook-timestamp and signature).
+type sign func(at time.Time) (http.Header, error)
+
+// post sends body to rawURL for app t, with the headers sign gives it. It waits for a free
 // slot of t's, then for a free slot (ctx bounds the waits; its error is returned and nothing
-// was sent). An app waiting for its own slots holds none of the shared ones. Once sent, the
-// request runs to its answer or the timeout, whatever ctx does: an attempt that was made is
-// finished, and its outcome known, so that it can be logged and not made again.
-func (c *client) post(ctx context.Context, t store.Tenant, rawURL string, headers http.Header, body []byte, now func() time.Time) (result, error) {
+// was sent), and only then signs: webhook-timestamp is when the attempt is sent, not when it
+// began to wait (a wait of minutes would have put it outside a receiver's tolerance). An app
+// waiting for its own slots holds none of the shared ones. Once sent, the request runs to
+// its answer or the timeout, whatever ctx does: an attempt that was made is finished, and
+// its outcome known, so that it can be logged and not made again.
+func (c *client) post(ctx context.Context, t store.Tenant, rawURL string, sign sign, body []byte, now func() time.Time) (result, error) {
 	releaseApp, err := c.acquireApp(ctx, t)
 	if err != nil {
 		return result{}, err
@@ -147,18 +153,22 @@ func (c *client) post(ctx context.Context, t store.Tenant, rawURL string, header
 	}
 	defer func() { <-c.slots }()
 
+	start := now()
+	headers, err := sign(start)
+	if err != nil {
+		return result{}, err
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, rawURL, bytes.NewReader(body))
 	if err != nil {
-		return result{err: "invalid URL: " + err.Error()}, nil
+		return result{err: "invalid URL: " + err.Error(), at: start}, nil
 	}
 	req.Header = headers
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", c.agent)
-	start := now()
 	resp, err := c.http.Do(req)
-	r := result{}
+	r := result{at: start}
 	if err != nil {
 		r.latency = now().Sub(start)
 		r.err, r.retry = describe(err, c.timeout), true
@@ -234,6 +244,12 @@ func describe(err error, timeout time.Duration) string {
 			err = oe.Err
 		}
 		return "refused: " + err.Error()
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		// Not the resolver's error itself: it names the resolver's address, which is the
+		// operator's, not the tenant's to learn (as at registration).
+		return "connection failed: " + netguard.LookupFailure(dnsErr.Name, err)
 	}
 	return "connection failed: " + err.Error()
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,9 +18,12 @@ import (
 
 var allowLocal = netguard.Policy{AllowHTTP: true, AllowPrivate: true}
 
+// unsigned is a sign that sends no headers of its own.
+func unsigned(time.Time) (http.Header, error) { return http.Header{}, nil }
+
 func postTo(t *testing.T, c *client, url string) result {
 	t.Helper()
-	res, err := c.post(context.Background(), store.Tenant{AccountID: "acc", AppID: "app"}, url, http.Header{}, []byte(`{}`), time.Now)
+	res, err := c.post(context.Background(), store.Tenant{AccountID: "acc", AppID: "app"}, url, unsigned, []byte(`{}`), time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +198,7 @@ func TestConcurrencyBoundPerApp(t *testing.T) {
 	c.perApp = 2
 	for range 6 {
 		go func() {
-			_, _ = c.post(context.Background(), slow, srv.URL+"/slow", http.Header{}, []byte(`{}`), time.Now)
+			_, _ = c.post(context.Background(), slow, srv.URL+"/slow", unsigned, []byte(`{}`), time.Now)
 		}()
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -205,7 +209,7 @@ func TestConcurrencyBoundPerApp(t *testing.T) {
 	// The other app gets a slot although the slow one has 6 deliveries waiting.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	res, err := c.post(ctx, other, srv.URL+"/other", http.Header{}, []byte(`{}`), time.Now)
+	res, err := c.post(ctx, other, srv.URL+"/other", unsigned, []byte(`{}`), time.Now)
 	if err != nil || !res.ok() {
 		t.Fatalf("the other app's delivery: %+v, %v (waited for a slot the slow app holds)", res, err)
 	}
@@ -258,5 +262,65 @@ func TestScheduleNext(t *testing.T) {
 	}
 	if _, err := ParseSteps("5s,,1h"); err == nil {
 		t.Error(`"5s,,1h" parsed`)
+	}
+}
+
+// TestSignedWhenSent: an attempt is signed when it is sent, after its wait for a slot, and
+// its result says when: its webhook-timestamp is not the time it began to wait (the outbound
+// audit's healthy endpoint got timestamps 10 s stale behind hanging ones; past a receiver's
+// 5 minutes of tolerance it would be refused, and a 4xx is not retried).
+func TestSignedWhenSent(t *testing.T) {
+	release := make(chan struct{})
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hang" {
+			<-release
+			return
+		}
+		got <- r.Header.Get(HeaderTimestamp)
+	}))
+	defer srv.Close()
+	c := newClient(allowLocal, 10*time.Second, 1, "x") // one slot
+	app := store.Tenant{AccountID: "acc", AppID: "app"}
+	hung := make(chan struct{})
+	go func() {
+		defer close(hung)
+		_, _ = c.post(context.Background(), app, srv.URL+"/hang", unsigned, []byte(`{}`), time.Now)
+	}()
+	for len(c.slots) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	began := time.Now()
+	var signedAt time.Time
+	sign := func(at time.Time) (http.Header, error) {
+		signedAt = at
+		h := http.Header{}
+		h.Set(HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
+		return h, nil
+	}
+	go func() {
+		time.Sleep(1500 * time.Millisecond) // the wait for the slot
+		close(release)
+	}()
+	res, err := c.post(context.Background(), app, srv.URL+"/ok", sign, []byte(`{}`), time.Now)
+	<-hung
+	if err != nil || !res.ok() {
+		t.Fatalf("post: %+v, %v", res, err)
+	}
+	if waited := signedAt.Sub(began); waited < time.Second || !res.at.Equal(signedAt) {
+		t.Errorf("signed %v after it began to wait, result at %v: want signed after the wait (1.5 s), and the result saying when", waited, res.at)
+	}
+	if ts := <-got; ts != strconv.FormatInt(signedAt.Unix(), 10) {
+		t.Errorf("webhook-timestamp %s, want %d (when sent)", ts, signedAt.Unix())
+	}
+}
+
+// TestLookupFailureNamesNoResolver: a delivery to a name that does not resolve says so, and
+// not which resolver was asked (its address is the operator's; the log is the tenant's).
+func TestLookupFailureNamesNoResolver(t *testing.T) {
+	err := &url.Error{Op: "Post", URL: "http://x.invalid/", Err: &net.OpError{Op: "dial", Net: "tcp",
+		Err: &net.DNSError{Err: "no such host", Name: "x.invalid", Server: "10.255.255.53:53", IsNotFound: true}}}
+	if got := describe(err, time.Second); got != "connection failed: host x.invalid does not resolve (no such host)" {
+		t.Errorf("describe = %q", got)
 	}
 }

@@ -41,6 +41,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/netguard"
 	"github.com/livegate/livegate/internal/payload"
@@ -212,8 +213,9 @@ type Engine struct {
 	byTenant map[store.Tenant]map[*worker]struct{}
 	held     [Slots]*slot // nil: this node does not hold the slot
 
-	nodes   atomic.Int32 // the nodes sharing the slots, as last counted (at least 1)
-	stopped bool         // Run is stopping: no worker starts; under mu
+	nodes   atomic.Int32         // the nodes sharing the slots, as last counted (at least 1)
+	stopped bool                 // Run is stopping: no worker starts; under mu
+	pinging map[endpointKey]bool // endpoints with a test ping in flight (Ping); under mu
 }
 
 // New returns an engine delivering st's endpoints. Register its metrics with Collectors.
@@ -923,21 +925,15 @@ func (w *worker) deliver(ctx context.Context, ep *store.WebhookEndpoint, rec sto
 			rs.first = now
 		}
 		rs.attempt++
-		ts := now.Unix()
-		sig, err := Sign(*ep, ev.GetId(), ts, b, now)
-		if err != nil {
+		res, err := e.client.post(w.halted, ep.Tenant, ep.URL, signer(*ep, ev.GetId(), b), b, e.now)
+		if errors.Is(err, errSign) {
 			return fmt.Errorf("sign for endpoint %s: %w", ep.ID, err)
 		}
-		h := http.Header{}
-		h.Set(HeaderID, ev.GetId())
-		h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-		h.Set(HeaderSignature, sig)
-		res, err := e.client.post(w.halted, ep.Tenant, ep.URL, h, b, e.now)
 		if err != nil {
 			return errDrain // halted while waiting for a free slot: nothing was sent
 		}
 		a := &store.WebhookAttempt{
-			Tenant: ep.Tenant, EndpointID: ep.ID, At: now, Sequence: rec.Sequence, EventID: ev.GetId(), EventType: ev.GetType(),
+			Tenant: ep.Tenant, EndpointID: ep.ID, At: res.at, Sequence: rec.Sequence, EventID: ev.GetId(), EventType: ev.GetType(),
 			Attempt: rs.attempt, StatusCode: res.status, Latency: res.latency, Error: res.err, ResponseBody: res.body,
 		}
 		done := true
@@ -979,8 +975,8 @@ func (w *worker) slowAnswer(res result) {
 }
 
 // waitUntil waits until t. Woken meanwhile (the endpoint changed), it reloads the endpoint:
-// errStop if it was deleted, disabled or its cursor moved (a replay); at once if its URL
-// changed; otherwise it goes on waiting.
+// errStop if it was deleted, disabled, its cursor moved (a replay) or its events changed; at
+// once if its URL changed; otherwise it goes on waiting.
 func (w *worker) waitUntil(ctx context.Context, ep *store.WebhookEndpoint, t time.Time) error {
 	for {
 		d := t.Sub(w.e.now())
@@ -1009,7 +1005,9 @@ func (w *worker) waitUntil(ctx context.Context, ep *store.WebhookEndpoint, t tim
 			if err != nil {
 				continue
 			}
-			if !cur.Enabled || cur.Cursor != ep.Cursor {
+			if !cur.Enabled || cur.Cursor != ep.Cursor || !slices.Equal(cur.Events, ep.Events) {
+				// Also a change of events: the event retried may no longer be the
+				// endpoint's (it was retried for the whole budget).
 				return errStop
 			}
 			changed := cur.URL != ep.URL
@@ -1041,12 +1039,21 @@ func (w *worker) record(ctx context.Context, ep *store.WebhookEndpoint, a *store
 	moved := false
 	err := e.st.Update(ctx, func(wr store.Writer) error {
 		moved = false
-		if err := wr.AppendWebhookAttempt(ctx, a); err != nil {
+		ok, err := wr.MoveWebhookCursor(ctx, ep.Tenant, ep.ID, ep.Cursor, to, failingSince)
+		if err != nil {
 			return err
 		}
-		ok, err := wr.MoveWebhookCursor(ctx, ep.Tenant, ep.ID, ep.Cursor, to, failingSince)
-		if err != nil || !ok {
+		logged := *a
+		if ok && disable && a.Outcome == store.WebhookRetrying {
+			// Its retry is not made: the log says why (it read "retrying" for good).
+			logged.Error += "; the endpoint is disabled (failing for " + e.opt.DisableAfter.String() + "): no retry until it is enabled, which resumes from this event"
+		}
+		if err := wr.AppendWebhookAttempt(ctx, &logged); err != nil {
 			return err
+		}
+		a.ID = logged.ID
+		if !ok {
+			return nil
 		}
 		moved = true
 		if disable {
@@ -1114,10 +1121,53 @@ func (w *worker) moveCursor(ctx context.Context, ep store.WebhookEndpoint, to ui
 	return moved, err
 }
 
+// pingRetryAfter is the Retry-After, in seconds, of a ping refused while another is in flight.
+const pingRetryAfter = 1
+
+// errSign wraps a failure to sign an attempt (the endpoint's secret is unreadable).
+var errSign = errors.New("sign")
+
+// signer signs the attempts of event id with body b for ep when they are sent (client.post).
+func signer(ep store.WebhookEndpoint, id string, b []byte) sign {
+	return func(at time.Time) (http.Header, error) {
+		ts := at.Unix()
+		sig, err := Sign(ep, id, ts, b, at)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errSign, err)
+		}
+		h := http.Header{}
+		h.Set(HeaderID, id)
+		h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+		h.Set(HeaderSignature, sig)
+		return h, nil
+	}
+}
+
 // Ping sends endpoint ep a test event (type webhook.test, sequence 0) now, outside its
 // order and its retries, logs the attempt and returns it. The error is the store's (or
 // ctx's); an endpoint's failure is the attempt's outcome.
+//
+// An endpoint has at most one ping in flight on this node, beside its delivery: another is
+// refused with TOO_MANY_REQUESTS (five at once made six requests to one receiver).
 func (e *Engine) Ping(ctx context.Context, ep store.WebhookEndpoint) (store.WebhookAttempt, error) {
+	key := endpointKey{ep.Tenant, ep.ID}
+	e.mu.Lock()
+	if e.pinging[key] {
+		e.mu.Unlock()
+		return store.WebhookAttempt{}, apierror.New(apierror.ReasonTooManyRequests,
+			"a test of webhook %s is in flight: an endpoint is tested once at a time; retry in %d second", ep.ID, pingRetryAfter).
+			With(apierror.RetryAfterKey, strconv.Itoa(pingRetryAfter))
+	}
+	if e.pinging == nil {
+		e.pinging = make(map[endpointKey]bool)
+	}
+	e.pinging[key] = true
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.pinging, key)
+		e.mu.Unlock()
+	}()
 	now := e.now()
 	ev := payload.Own(TypeTest, ep.AccountID, ep.AppID, now)
 	id := ev.GetId()
@@ -1125,21 +1175,12 @@ func (e *Engine) Ping(ctx context.Context, ep store.WebhookEndpoint) (store.Webh
 	if err != nil {
 		return store.WebhookAttempt{}, err
 	}
-	ts := now.Unix()
-	sig, err := Sign(ep, id, ts, b, now)
-	if err != nil {
-		return store.WebhookAttempt{}, err
-	}
-	h := http.Header{}
-	h.Set(HeaderID, id)
-	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	h.Set(HeaderSignature, sig)
-	res, err := e.client.post(ctx, ep.Tenant, ep.URL, h, b, e.now)
+	res, err := e.client.post(ctx, ep.Tenant, ep.URL, signer(ep, id, b), b, e.now)
 	if err != nil {
 		return store.WebhookAttempt{}, err
 	}
 	a := store.WebhookAttempt{
-		Tenant: ep.Tenant, EndpointID: ep.ID, At: now, EventID: id, EventType: TypeTest, Attempt: 1,
+		Tenant: ep.Tenant, EndpointID: ep.ID, At: res.at, EventID: id, EventType: TypeTest, Attempt: 1,
 		StatusCode: res.status, Latency: res.latency, Error: res.err, ResponseBody: res.body, Outcome: store.WebhookSucceeded,
 	}
 	if !res.ok() {

@@ -3,10 +3,12 @@ package outbound_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/eventlog"
 	"github.com/livegate/livegate/internal/netguard"
 	"github.com/livegate/livegate/internal/outbound"
@@ -244,6 +247,10 @@ func TestDisableAfterAppendsTheFeedEvent(t *testing.T) {
 	if len(as) < 2 || as[0].Outcome != store.WebhookRetrying || as[0].Sequence != seq {
 		t.Errorf("delivery log (newest first) %+v", as)
 	}
+	// The last attempt says its retry is not made, and why.
+	if len(as) > 0 && !strings.Contains(as[0].Error, "the endpoint is disabled") {
+		t.Errorf("the attempt that disabled the endpoint reads %q: want it to say the endpoint is disabled", as[0].Error)
+	}
 	n := len(got())
 	ctx := context.Background()
 	var recs []store.Event
@@ -345,4 +352,70 @@ func TestDeliveryLogIsPruned(t *testing.T) {
 		t.Fatalf("%d attempts logged, want 1", n)
 	}
 	testenv.WaitFor(t, "the old attempt pruned", func() bool { return len(f.attempts(e.ID)) == 0 })
+}
+
+// TestEventsChangeStopsARetry: an endpoint retrying an event is changed to events that
+// exclude it: the retry stops at the change, and the next event it does want is sent. (The
+// outbound audit's endpoint went on retrying the excluded event for the whole budget; the
+// README says a change of events applies from the next attempt on.)
+func TestEventsChangeStopsARetry(t *testing.T) {
+	f := newFixture(t, outbound.Options{Schedule: outbound.Schedule{Steps: []time.Duration{time.Second}, For: time.Hour}})
+	var secret string
+	srv, got := receiver(t, func() string { return secret }, func(int) int { return 500 })
+	e := f.endpoint(srv.URL, "livestream.status_changed")
+	secret = e.Secret
+	f.appendStatus("ls-1")
+	testenv.WaitFor(t, "the first attempt", func() bool { return len(got()) >= 1 })
+	ctx := context.Background()
+	cur := f.load(e.ID)
+	cur.Events = []string{"peer."}
+	if err := f.st.Update(ctx, func(w store.Writer) error { return w.UpdateWebhookEndpoint(ctx, cur) }); err != nil {
+		t.Fatal(err)
+	}
+	f.eng.Wake(tenant, e.ID)
+	time.Sleep(2500 * time.Millisecond) // two retry steps
+	if n := len(got()); n != 1 {
+		t.Errorf("%d requests for the event the endpoint no longer wants, want the 1 before the change", n)
+	}
+}
+
+// TestOnePingAtATime: an endpoint has one test ping in flight at a time: five sent at once
+// make one request, and four TOO_MANY_REQUESTS with a Retry-After (they made five requests
+// beside the delivery in flight, to the one receiver: the outbound audit). Then a ping goes.
+func TestOnePingAtATime(t *testing.T) {
+	f := newFixture(t, outbound.Options{})
+	var secret string
+	release := make(chan struct{})
+	srv, got := receiver(t, func() string { return secret }, func(n int) int {
+		if n == 0 {
+			<-release
+		}
+		return 200
+	})
+	e := f.endpoint(srv.URL, "hls.")
+	secret = e.Secret
+	errs := make(chan error, 5)
+	for range 5 {
+		go func() {
+			_, err := f.eng.Ping(context.Background(), e)
+			errs <- err
+		}()
+	}
+	for range 4 {
+		err := <-errs
+		var api *apierror.Error
+		if !errors.As(err, &api) || api.Reason != apierror.ReasonTooManyRequests || api.Metadata[apierror.RetryAfterKey] != "1" {
+			t.Errorf("a ping beside one in flight: %v, want TOO_MANY_REQUESTS with retry_after_seconds 1", err)
+		}
+	}
+	close(release)
+	if err := <-errs; err != nil {
+		t.Errorf("the ping in flight: %v", err)
+	}
+	if _, err := f.eng.Ping(context.Background(), e); err != nil {
+		t.Errorf("a ping after it: %v", err)
+	}
+	if n := len(got()); n != 2 {
+		t.Errorf("the receiver got %d requests, want 2 (one ping at a time)", n)
+	}
 }
