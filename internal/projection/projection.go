@@ -359,14 +359,6 @@ func notAfter(t, now time.Time) time.Time {
 	return t
 }
 
-// notBefore is t, or floor if t is before it.
-func notBefore(t, floor time.Time) time.Time {
-	if t.Before(floor) {
-		return floor
-	}
-	return t
-}
-
 // span is the seconds of a run from its start to its stop as a provider dates them: at most
 // maxProviderSeconds (a start dated 1990 made a session of 36 years of ingest), never
 // negative.
@@ -581,9 +573,6 @@ func recording(ctx context.Context, w store.Writer, ev Event, l *store.Livestrea
 	return w.CreateRecording(ctx, r)
 }
 
-// meetingSession records a 100ms meeting session: its times not after now (notAfter), its
-// stop not before its start, and its duration at most the time between them and at most
-// maxProviderSeconds.
 // maxProviderSeconds bounds what a provider says a run, a meeting session or a recording
 // lasted (by a duration, or by its start and stop): a week, longer than 100ms or Amity run
 // one (a 100ms Beam stops at 4 hours unless told otherwise). A duration of
@@ -593,6 +582,9 @@ const maxProviderSeconds = 7 * 24 * 3600
 // recordedAtMost is r's duration, at most maxProviderSeconds.
 func recordedAtMost(r store.Recording) float64 { return atMost(r.DurationSeconds, maxProviderSeconds) }
 
+// meetingSession records a 100ms meeting session: its times not after now (notAfter), and
+// its duration at most the time between them (span: never negative, at most
+// maxProviderSeconds).
 func meetingSession(ctx context.Context, w store.Writer, ev Event, eff effect, now time.Time) error {
 	m := hmsMeeting(ev.Payload)
 	if m.id == "" {
