@@ -164,12 +164,13 @@ func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, c
 	case goIdle:
 		at, seconds := stopTime(ev)
 		at = notAfter(at, now)
-		// A run ingested at most from its start (when said) to its stop, and at most
-		// maxProviderSeconds.
-		seconds = atMost(seconds, maxProviderSeconds)
+		// When the run started is read with its duration as said (one too long for that
+		// gives way to started_at); then the run ingested at most from its start (when
+		// said) to its stop, and at most maxProviderSeconds.
 		started := runStart(ev, at, seconds)
+		seconds = atMost(seconds, maxProviderSeconds)
 		if !started.IsZero() {
-			seconds = atMost(seconds, at.Sub(started).Seconds())
+			seconds = atMost(seconds, span(started, at))
 		}
 		reason := ""
 		if ev.Type == "video-streaming.didTerminate" {
@@ -179,7 +180,8 @@ func Apply(ctx context.Context, w store.Writer, ev Event, l *store.Livestream, c
 		}
 		return stop(ctx, w, l, run{started: started, stopped: at, seconds: seconds}, true, reason, cause, now)
 	case goErrored:
-		return Fail(ctx, w, l, ev.At, hmsFailure(ev.Payload), cause, now)
+		// The message goes in a text column: PostgreSQL's refuses NUL (a 500 there).
+		return Fail(ctx, w, l, ev.At, store.WebhookText(hmsFailure(ev.Payload), 0), cause, now)
 	}
 	return nil, nil
 }
@@ -360,8 +362,7 @@ func notAfter(t, now time.Time) time.Time {
 }
 
 // span is the seconds of a run from its start to its stop as a provider dates them: at most
-// maxProviderSeconds (a start dated 1990 made a session of 36 years of ingest), never
-// negative.
+// maxProviderSeconds, never negative.
 func span(started, stopped time.Time) float64 {
 	return min(max(stopped.Sub(started).Seconds(), 0), maxProviderSeconds)
 }
@@ -574,10 +575,11 @@ func recording(ctx context.Context, w store.Writer, ev Event, l *store.Livestrea
 }
 
 // maxProviderSeconds bounds what a provider says a run, a meeting session or a recording
-// lasted (by a duration, or by its start and stop): a week, longer than 100ms or Amity run
-// one (a 100ms Beam stops at 4 hours unless told otherwise). A duration of
-// 9223372036854775807 s made the overall analytics 9.2e18 s.
-const maxProviderSeconds = 7 * 24 * 3600
+// lasted (by a duration, or by its start and stop): 30 days (a 100ms Beam stops at 4 hours
+// unless told otherwise). A duration of 9223372036854775807 s made the overall analytics
+// 9.2e18 s, and a start dated 1990 a session of 36 years. A run of a provider's that really
+// lasts longer counts 30 days.
+const maxProviderSeconds = 30 * 24 * 3600
 
 // recordedAtMost is r's duration, at most maxProviderSeconds.
 func recordedAtMost(r store.Recording) float64 { return atMost(r.DurationSeconds, maxProviderSeconds) }
@@ -591,8 +593,9 @@ func meetingSession(ctx context.Context, w store.Writer, ev Event, eff effect, n
 		return nil
 	}
 	ms := store.MeetingSession{Tenant: ev.Tenant, ID: m.id, RoomID: m.room}
+	startSaid := false
 	if t, ok := when(m.startedAt); ok {
-		ms.StartedAt = notAfter(t, now)
+		ms.StartedAt, startSaid = notAfter(t, now), true
 	} else {
 		ms.StartedAt = ev.At
 	}
@@ -603,6 +606,9 @@ func meetingSession(ctx context.Context, w store.Writer, ev Event, eff effect, n
 			ms.StoppedAt = ev.At
 		}
 		ran := span(ms.StartedAt, ms.StoppedAt)
+		if !startSaid {
+			ran = maxProviderSeconds // its start is not known here: the duration says it
+		}
 		if m.duration != nil && *m.duration >= 0 {
 			ms.DurationSeconds = atMost(float64(*m.duration), ran)
 		} else {

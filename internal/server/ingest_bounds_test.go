@@ -307,8 +307,9 @@ func rtmpSecret(t *testing.T, s *testServer) string {
 
 // TestNULInProviderKeys: a NUL character in what livegate keys rows by (a 100ms type, id or
 // correlation key, an Amity event or streamId, an RTMP form value) is a 400 naming the field,
-// on SQLite and on a real PostgreSQL alike; elsewhere in a payload it is kept. PostgreSQL
-// stores no NUL in text: a 100ms room_id with one was a 500 there, and stored on SQLite.
+// on SQLite and on a real PostgreSQL alike; elsewhere in a payload it is kept (a failure's
+// error_message, which goes in a text column too, without it). PostgreSQL stores no NUL in
+// text: a 100ms room_id with one was a 500 there, and stored on SQLite.
 func TestNULInProviderKeys(t *testing.T) {
 	t.Run("SQLite", func(t *testing.T) { checkNULInProviderKeys(t, nil) })
 	t.Run("PostgreSQL", func(t *testing.T) {
@@ -345,6 +346,12 @@ func checkNULInProviderKeys(t *testing.T, tune func(*server.Config)) {
 			a := f.callback(t, f.secret, "on_publish", "clientid=5", "call=publish", "name=k%00ey")
 			return restResponse{Status: a.Status, Raw: a.Raw}
 		}, "name"},
+		{"100ms error_message of a failure, kept without it", func() restResponse {
+			if _, err := s.livestreams.StartMeetingLivestream(withToken(creds.APIToken), &livegatev1.StartMeetingLivestreamRequest{AccountId: accA, AppId: appA, MeetingId: "room-fail"}); err != nil {
+				t.Fatal(err)
+			}
+			return hms("hls.failure", `{"room_id":"room-fail","error_message":"bad\u0000thing"}`)
+		}, ""},
 		{"100ms user_name, kept", func() restResponse {
 			return hms("peer.join.success", `{"room_id":"r","peer_id":"p","user_name":"x\u0000y"}`)
 		}, ""},
