@@ -87,13 +87,14 @@ type Options struct {
 	// error ends the subscription with that error (the subscriber's credentials no longer
 	// hold).
 	Recheck func() error
-	// Accepted, when set, is called once, after the first read of stored events, unless
-	// that read failed before it found an event to deliver: the call's status is then its
-	// only answer. The event service sends the call's header from it, so that an HTTP face
-	// answers 200 at once, yet a subscription that fails at its cursor (an event there
-	// cannot be read back) is answered with its status: an SSE client given a 200 and an
-	// error event reconnects to the same cursor, and did so forever. An error ends Follow.
-	Accepted func() error
+	// Accepted, when set, is called once, after the first read of stored events and before
+	// anything is sent, with that read's error if it failed before it found an event to
+	// deliver (nil otherwise). The event service sends the call's header from it, so that
+	// an HTTP face answers 200 at once, unless the error is the cursor's own (an event there
+	// cannot be read back): the call's status is then its only answer. An SSE client given a
+	// 200 and such an error event reconnected to the same cursor, forever; one given a
+	// storage failure that way reconnects, as it should. An error from Accepted ends Follow.
+	Accepted func(readErr error) error
 }
 
 // Observer is told what subscriptions do. Its methods are called on the send path: they
@@ -211,16 +212,19 @@ type page struct {
 
 // replay delivers the stored events after cursor. While one page is delivered, the next is
 // read (on a goroutine of its own): the store read and the sends overlap. accepted, if set,
-// is called after the first read, unless it failed with nothing to deliver (see
-// Options.Accepted).
-func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter, cursor uint64, batch, maxBytes int, send Sender, lastSent *time.Time, o Observer, rc *rechecker, accepted func() error) (uint64, error) {
+// is called after the first read (see Options.Accepted).
+func replay(ctx context.Context, hub *Hub, r Replayer, t store.Tenant, f Filter, cursor uint64, batch, maxBytes int, send Sender, lastSent *time.Time, o Observer, rc *rechecker, accepted func(error) error) (uint64, error) {
 	read := func(after uint64) page {
 		items, more, err := readAfter(ctx, r, send, t, f, after, batch, maxBytes)
 		return page{items, more, err}
 	}
 	next := read(cursor)
-	if accepted != nil && (next.err == nil || len(next.items) > 0) {
-		if err := accepted(); err != nil {
+	if accepted != nil {
+		var readErr error
+		if len(next.items) == 0 {
+			readErr = next.err
+		}
+		if err := accepted(readErr); err != nil {
 			return cursor, err
 		}
 	}

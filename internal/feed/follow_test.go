@@ -776,9 +776,9 @@ func TestFollowGapEndsAtTheStore(t *testing.T) {
 }
 
 // TestFollowAccepted: Options.Accepted is called once, after the first store read and
-// before anything is sent, unless that read failed with nothing to deliver: then Follow
-// ends with the read's error and Accepted is never called (the call's status is its only
-// answer). An error from Accepted ends Follow with nothing sent.
+// before anything is sent, with the read's error when it failed with nothing to deliver
+// (Follow then ends with it), nil otherwise. An error from Accepted ends Follow with nothing
+// sent.
 func TestFollowAccepted(t *testing.T) {
 	for _, c := range []struct {
 		name       string
@@ -788,10 +788,11 @@ func TestFollowAccepted(t *testing.T) {
 		wantCalls  int
 		wantEvents []uint64
 		wantErr    error
+		wantRead   error // the read error Accepted is told
 	}{
 		{name: "nothing stored", wantCalls: 1},
 		{name: "events stored", events: 3, wantCalls: 1, wantEvents: seqRange(1, 3)},
-		{name: "unreadable at the cursor", events: 3, failAt: 1, wantErr: errFakeUnreadable},
+		{name: "unreadable at the cursor", events: 3, failAt: 1, wantCalls: 1, wantErr: errFakeUnreadable, wantRead: errFakeUnreadable},
 		{name: "unreadable after two", events: 3, failAt: 3, wantCalls: 1, wantEvents: seqRange(1, 2), wantErr: errFakeUnreadable},
 		{name: "refused", events: 3, refuse: errors.New("header refused"), wantCalls: 1},
 	} {
@@ -802,9 +803,11 @@ func TestFollowAccepted(t *testing.T) {
 			s := newFakeSender()
 			var calls int
 			var sentBefore []uint64
-			accepted := func() error {
+			var told error
+			accepted := func(readErr error) error {
 				calls++
 				sentBefore, _ = s.got()
+				told = readErr
 				return c.refuse
 			}
 			done := startFollow(t, t.Context(), l, feed.Filter{}, 0, s, feed.Options{Accepted: accepted})
@@ -822,8 +825,8 @@ func TestFollowAccepted(t *testing.T) {
 				l.commitN(tenantA, 1) // live now: Accepted is not called again
 				s.waitEvents(t, append(c.wantEvents, uint64(c.events+1)))
 			}
-			if calls != c.wantCalls || len(sentBefore) != 0 {
-				t.Errorf("Accepted called %d times, with %v sent before; want %d, before anything was sent", calls, sentBefore, c.wantCalls)
+			if calls != c.wantCalls || len(sentBefore) != 0 || !errors.Is(told, c.wantRead) || (c.wantRead == nil && told != nil) {
+				t.Errorf("Accepted called %d times, with %v sent before, told %v; want %d, before anything was sent, told %v", calls, sentBefore, told, c.wantCalls, c.wantRead)
 			}
 		})
 	}

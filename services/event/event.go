@@ -214,11 +214,16 @@ func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerS
 	opts := s.opts
 	snd := newSender(ctx, stream, after, s.opts.StallTimeout)
 	if !req.GetOnlyNew() {
-		// The subscription is accepted once its first store read is: the header goes then,
-		// so HTTP faces answer 200 at once instead of waiting for the first event or progress
-		// message, but a cursor at an event that cannot be read back is still answered with
-		// its status (feed.Options.Accepted).
-		opts.Accepted = func() error { return stream.SendHeader(nil) }
+		// The header goes after the first store read, so HTTP faces answer 200 at once
+		// instead of waiting for the first event or progress message; but a cursor at an
+		// event that cannot be read back (or overtaken by retention meanwhile) is answered
+		// with its status alone (feed.Options.Accepted).
+		opts.Accepted = func(readErr error) error {
+			if refusedAtCursor(readErr) {
+				return nil
+			}
+			return stream.SendHeader(nil)
+		}
 	} else {
 		// Its cursor, at once: a client that reconnects before its first event or progress
 		// (4-5 s) resumes from it and misses nothing committed meanwhile. Without it, a
@@ -375,4 +380,14 @@ func (r replayer) read(ctx context.Context, t store.Tenant, after uint64, f feed
 		return err
 	})
 	return recs, more, err
+}
+
+// refusedAtCursor reports whether err, from a subscription's first store read, is its
+// cursor's own: an event there cannot be read back, or retention overtook it. Sent again,
+// the same request gets the same error, so it is the call's only answer (its status, not
+// 200 and an error event a browser's EventSource would reconnect after, forever). Any other
+// failure (a storage error, shutdown) comes after the header, and the client retries.
+func refusedAtCursor(err error) bool {
+	var api *apierror.Error
+	return errors.As(err, &api) && (api.Reason == apierror.ReasonEventUnreadable || api.Reason == apierror.ReasonCursorCompacted)
 }
