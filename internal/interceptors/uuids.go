@@ -17,7 +17,8 @@ import (
 // stored, while RFC 9562 has UUIDs read case-insensitively, and the validation rule accepts
 // either case: without this, GET .../livestreams/0D2F6E2C-... answered 404 for the
 // livestream 0d2f6e2c-.... It runs after validation, so an error names the value as sent.
-// Only unary calls have such fields.
+// Only unary calls have such fields; the feed's livestream_id filter, which is not declared
+// a UUID (and is on a stream too), is lowercased by the event service.
 func lowerUUIDs(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if m, ok := req.(proto.Message); ok {
 		r := m.ProtoReflect()

@@ -432,7 +432,8 @@ func mustTime(s string) time.Time {
 
 // TestUUIDsInAnyCase: a livestream, session or webhook id in uppercase finds the same
 // resource as in lowercase (RFC 9562 reads UUIDs case-insensitively; livegate makes them
-// lowercase), over REST and gRPC, and still only in its own tenant.
+// lowercase), over REST and gRPC, and still only in its own tenant; so does the feed's
+// livestream_id filter.
 func TestUUIDsInAnyCase(t *testing.T) {
 	s := startServer(t, t.TempDir())
 	a := s.createApp(accA, appA)
@@ -471,6 +472,11 @@ func TestUUIDsInAnyCase(t *testing.T) {
 	got, err := s.livestreams.GetLivestream(withToken(a.APIToken), &livegatev1.GetLivestreamRequest{AccountId: accA, AppId: appA, LivestreamId: up(fx.idle.GetId())})
 	if err != nil || got.GetData().GetLivestream().GetId() != fx.idle.GetId() || !got.GetData().GetLivestream().GetDisabled() {
 		t.Errorf("gRPC GetLivestream in uppercase: %v, %v; want the livestream, disabled", got, err)
+	}
+	// The feed's livestream_id filter reads it in either case too.
+	if r := s.rest("GET", prefix+"/events?livestream_id="+up(fx.meetingStream.GetId()), a.APIToken, nil); r.Status != 200 ||
+		!strings.Contains(string(r.Raw), `"livestream_id":"`+fx.meetingStream.GetId()+`"`) {
+		t.Errorf("events filtered by the livestream id in uppercase: HTTP %d %s; want its events", r.Status, r.Raw)
 	}
 	if r := s.rest("DELETE", prefix+"/livestreams/"+up(fx.idle.GetId()), a.APIToken, nil); r.Status != 200 {
 		t.Errorf("DELETE in uppercase: HTTP %d %s", r.Status, r.Raw)

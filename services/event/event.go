@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"google.golang.org/grpc"
 
@@ -71,11 +72,14 @@ type filterRequest interface {
 	GetRoomId() string
 }
 
+// tenantAndFilter reads a request's tenant and filter. A livestream id is a UUID livegate
+// made, in lowercase, and read in either case (as the API's UUID fields are, lowerUUIDs): an
+// uppercase one matched nothing.
 func tenantAndFilter(r filterRequest) (store.Tenant, feed.Filter) {
 	return store.TenantOf(r), feed.Filter{
 		Types:        r.GetType(),
 		Sources:      r.GetSource(),
-		LivestreamID: r.GetLivestreamId(),
+		LivestreamID: strings.ToLower(r.GetLivestreamId()),
 		RoomID:       r.GetRoomId(),
 	}
 }
