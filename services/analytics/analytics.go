@@ -81,7 +81,7 @@ func (s *Server) GetLivestreamDaywiseAnalytics(ctx context.Context, req *livegat
 	}
 	// The last day is the one holding the range's last instant (end_time is exclusive).
 	lastDay := to.Add(-time.Nanosecond).Truncate(24 * time.Hour)
-	from := lastDay.AddDate(0, 0, -(DefaultDays - 1))
+	from := notBeforeFirstDate(lastDay.AddDate(0, 0, -(DefaultDays - 1)))
 	if req.StartTime != nil {
 		from = req.GetStartTime().AsTime()
 	}
@@ -179,6 +179,18 @@ func (s *Server) GetDaywiseAnalytics(ctx context.Context, req *livegatev1.GetDay
 	}, nil
 }
 
+// firstDate is the first day a date names: a default start before it was labelled
+// 0000-12-03.
+var firstDate = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// notBeforeFirstDate is t, or firstDate if t is before it (a default start).
+func notBeforeFirstDate(t time.Time) time.Time {
+	if t.Before(firstDate) {
+		return firstDate
+	}
+	return t
+}
+
 // dateRange parses and defaults the request's dates: end defaults to today (UTC), start to
 // DefaultDays days ending at end, but not before 0001-01-01 (the first day a date names: a
 // default start before it was labelled 0000-12-03).
@@ -189,13 +201,16 @@ func (s *Server) dateRange(startDate, endDate string) (start, end time.Time, err
 			return start, end, apierror.InvalidArgument("end_date", "must be a date as YYYY-MM-DD")
 		}
 	}
-	start = end.AddDate(0, 0, -(DefaultDays - 1))
-	if firstDay := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC); start.Before(firstDay) {
-		start = firstDay
+	if end.Before(firstDate) {
+		return start, end, apierror.InvalidArgument("end_date", "must be a date from 0001-01-01")
 	}
+	start = notBeforeFirstDate(end.AddDate(0, 0, -(DefaultDays - 1)))
 	if startDate != "" {
 		if start, err = time.Parse(dateLayout, startDate); err != nil {
 			return start, end, apierror.InvalidArgument("start_date", "must be a date as YYYY-MM-DD")
+		}
+		if start.Before(firstDate) {
+			return start, end, apierror.InvalidArgument("start_date", "must be a date from 0001-01-01")
 		}
 	}
 	if start.After(end) {

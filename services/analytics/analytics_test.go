@@ -196,6 +196,14 @@ func TestDaywiseDefaults(t *testing.T) {
 	if d := resp.GetData().GetSessionStats().GetDayStats(); len(d) != 1 || d[0].GetDay() != "0001-01-01" {
 		t.Errorf("days ending 0001-01-01: %v, want that day alone", d)
 	}
+	ls, err := f.client.GetLivestreamDaywiseAnalytics(ctxOf(t, f.tokenA), &livegatev1.GetLivestreamDaywiseAnalyticsRequest{AccountId: "acc-a", AppId: "app-a",
+		EndTime: timestamppb.New(time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := ls.GetData(); len(d) != 1 || d[0].GetDate() != "0001-01-01" {
+		t.Errorf("livestream days ending 0001-01-01T00:00:01Z: %v, want that day alone", d)
+	}
 }
 
 // TestLivestreamAnalytics: totals of the sessions that began in [start_time, end_time), over
@@ -366,6 +374,8 @@ func TestAnalyticsErrors(t *testing.T) {
 		{"end date not a date", f.tokenA, daywise("", "2026-13-45"), codes.InvalidArgument, apierror.ReasonInvalidArgument, "end_date", "YYYY-MM-DD"},
 		{"start date not a date", f.tokenA, daywise("2026-02-30", "2026-03-01"), codes.InvalidArgument, apierror.ReasonInvalidArgument, "start_date", "YYYY-MM-DD"},
 		{"start after end", f.tokenA, daywise("2026-03-02", "2026-03-01"), codes.InvalidArgument, apierror.ReasonInvalidArgument, "start_date", "after end_date"},
+		{"end date before the year 1", f.tokenA, daywise("", "0000-06-01"), codes.InvalidArgument, apierror.ReasonInvalidArgument, "end_date", "from 0001-01-01"},
+		{"start date before the year 1", f.tokenA, daywise("0000-12-31", "0001-01-01"), codes.InvalidArgument, apierror.ReasonInvalidArgument, "start_date", "from 0001-01-01"},
 		{"start after today, no end", f.tokenA, daywise(time.Now().UTC().AddDate(0, 0, 2).Format(time.DateOnly), ""), codes.InvalidArgument, apierror.ReasonInvalidArgument, "start_date", "after end_date, which defaults to today"},
 		{"range too long", f.tokenA, daywise("2024-01-01", "2025-01-01"), codes.InvalidArgument, apierror.ReasonInvalidArgument, "start_date", "at most 366 days"},
 		{"date in another format", f.tokenA, daywise("01/02/2026", ""), codes.InvalidArgument, "", "", "start_date"},
