@@ -466,6 +466,11 @@ func TestDeleteAmityLivestreamWhileLive(t *testing.T) {
 	if r := s.rest("GET", prefix+"/livestreams/"+id, creds.APIToken, nil); r.Status != 404 {
 		t.Errorf("GET after DELETE: HTTP %d, want 404", r.Status)
 	}
+	// The feed hears of its run ending: LIVE → IDLE, caused by the API's delete.
+	feed := s.rest("GET", prefix+"/events?type=livestream.status_changed&livestream_id="+id, creds.APIToken, nil)
+	if !strings.Contains(string(feed.Raw), `"new_status":"IDLE"`) || !strings.Contains(string(feed.Raw), "deleted through the API") {
+		t.Errorf("feed after deleting a LIVE Amity livestream: %s; want its status change to IDLE, saying why", feed.Raw)
+	}
 	started := s.rest("POST", prefix+"/meetings/m-active/livestreams", creds.APIToken, map[string]any{"name": "m"})
 	mid, _ := started.data(t)["id"].(string)
 	if r := s.rest("DELETE", prefix+"/livestreams/"+mid, creds.APIToken, nil); r.Status != 400 || !strings.Contains(string(r.Raw), "LIVESTREAM_ACTIVE") {

@@ -372,6 +372,13 @@ func (s *Server) DeleteLivestream(ctx context.Context, req *livegatev1.DeleteLiv
 			return apierror.New(apierror.ReasonLivestreamActive, "livestream %q is %s; stop it before deleting it", l.ID, l.Status).
 				With("livestream_id", l.ID)
 		}
+		if l.Status.Active() {
+			// Its run ends here: the feed (and webhooks) hear of it going IDLE, with why.
+			now := s.now().UTC()
+			if _, err := projection.Stop(ctx, w, &l, now, -1, "deleted through the API", projection.APICall("api.DeleteLivestream"), now); err != nil {
+				return err
+			}
+		}
 		return w.DeleteLivestream(ctx, t, l.ID)
 	})
 	if err != nil {
