@@ -231,14 +231,14 @@ func (p Policy) CheckURL(ctx context.Context, raw string, r *net.Resolver) error
 	return nil
 }
 
-// whyNot says why a name did not resolve (err, from a lookup), in words that name neither
-// the resolver nor its address (the error's text has both: "lookup x on 10.0.0.53:53: ...").
 // LookupFailure says that host did not resolve, and why in a word (no such host, timed
 // out, a temporary failure), never naming the resolver: its address is the operator's.
 func LookupFailure(host string, err error) string {
 	return fmt.Sprintf("host %s does not resolve%s", host, whyNot(err))
 }
 
+// whyNot says why a name did not resolve (err, from a lookup), in words that name neither
+// the resolver nor its address (the error's text has both: "lookup x on 10.0.0.53:53: ...").
 func whyNot(err error) string {
 	var dnsErr *net.DNSError
 	isDNS := errors.As(err, &dnsErr)

@@ -355,7 +355,7 @@ func TestDeliveryLogIsPruned(t *testing.T) {
 }
 
 // TestEventsChangeStopsARetry: an endpoint retrying an event is changed to events that
-// exclude it: the retry stops at the change, and the next event it does want is sent. (The
+// exclude it: the retry stops at the change. (The
 // outbound audit's endpoint went on retrying the excluded event for the whole budget; the
 // README says a change of events applies from the next attempt on.)
 func TestEventsChangeStopsARetry(t *testing.T) {
