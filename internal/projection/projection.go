@@ -13,6 +13,8 @@ package projection
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -557,8 +559,9 @@ func recording(ctx context.Context, w store.Writer, ev Event, l *store.Livestrea
 	}
 	if vs := amityStream(ev.Payload); vs != nil {
 		// One recording per entry; its length is the longest of its formats.
-		for _, rec := range vs.GetRecordings() {
+		for i, rec := range vs.GetRecordings() {
 			r.ID = uuid.NewString()
+			r.Key = recordingKey(ev, i)
 			r.DurationSeconds = max(rec.GetMp4().GetDuration(), rec.GetFlv().GetDuration(), rec.GetM3U8().GetDuration(), 0)
 			r.DurationSeconds = recordedAtMost(r)
 			if err := w.CreateRecording(ctx, r); err != nil {
@@ -571,7 +574,24 @@ func recording(ctx context.Context, w store.Writer, ev Event, l *store.Livestrea
 		r.DurationSeconds = float64(d)
 	}
 	r.DurationSeconds = recordedAtMost(r)
+	r.Key = recordingKey(ev, 0)
 	return w.CreateRecording(ctx, r)
+}
+
+// recordingKey says which recording entry i of ev is, as its provider described it: a
+// digest of the event's source, type and payload (deterministically encoded). The same
+// recording delivered again under another id (a 100ms replay, an Amity body spaced
+// differently) has the same key, and is counted once (the provider audit counted it
+// twice); meeting sessions and livestream runs were idempotent already.
+func recordingKey(ev Event, i int) string {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(ev.Payload)
+	if err != nil {
+		return "" // not keyed: stored as before
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00", ev.Source, ev.Type, i)
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // maxProviderSeconds bounds what a provider says a run, a meeting session or a recording

@@ -477,3 +477,34 @@ func TestDeleteAmityLivestreamWhileLive(t *testing.T) {
 		t.Errorf("DELETE of an active meeting livestream: HTTP %d %s, want 400 LIVESTREAM_ACTIVE", r.Status, r.Raw)
 	}
 }
+
+// TestRecordingsCountedOnce: the same recording delivered again under another id (a 100ms
+// delivery with a new envelope id, an Amity body spaced differently) is counted once, as
+// meeting sessions and livestream runs are; a different recording is counted.
+func TestRecordingsCountedOnce(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	now := time.Now().UTC()
+	rec := `{"duration":600,"room_id":"room-r","session_id":"ms-r","recording_path":"s3://b/r.mp4"}`
+	for _, data := range []string{rec, rec, `{"duration":60,"room_id":"room-r","session_id":"ms-r2","recording_path":"s3://b/r2.mp4"}`} {
+		if r := s.post(hmsPath(accA, appA), map[string]string{"X-Webhook-Secret": creds.WebhookSecret}, hmsDelivery("recording.success", now, data)); r.Status != 200 {
+			t.Fatalf("recording.success: HTTP %d %s", r.Status, r.Raw)
+		}
+	}
+	for _, body := range []string{
+		`{"event":"video-streaming.didRecord","data":{"videoStreamings":[{"streamId":"am-r","title":"t","status":"recorded","recordings":[{"mp4":{"duration":120}}]}],"users":[],"files":[]}}`,
+		`{"event": "video-streaming.didRecord", "data": {"videoStreamings": [{"streamId": "am-r", "title": "t", "status": "recorded", "recordings": [{"mp4": {"duration": 120}}]}], "users": [], "files": []}}`,
+	} {
+		if r := s.post(amityPath(accA, appA), map[string]string{amity.SignatureHeader: amity.Sign([]byte(creds.WebhookSecret), []byte(body))}, []byte(body)); r.Status != 200 {
+			t.Fatalf("didRecord: HTTP %d %s", r.Status, r.Raw)
+		}
+	}
+	daywise, err := s.analytics.GetDaywiseAnalytics(withToken(creds.APIToken), &livegatev1.GetDaywiseAnalyticsRequest{AccountId: accA, AppId: appA,
+		StartDate: now.AddDate(0, 0, -1).Format(time.DateOnly), EndDate: now.AddDate(0, 0, 1).Format(time.DateOnly)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs := daywise.GetData().GetRecordingStats(); rs.GetRecordingCount() != 3 || rs.GetRecordingMinutesConsumed() != 10+1+2 {
+		t.Errorf("recording stats %v: want 3 recordings of 13 minutes (each delivered again counted once)", rs)
+	}
+}

@@ -188,6 +188,10 @@ type Recording struct {
 	Source          string // "hms", "amity", "rtmp"
 	RecordedAt      time.Time
 	DurationSeconds float64
+	// Key says which recording it is, as its provider described it: CreateRecording stores
+	// a second recording of the tenant with the same key as no recording at all. Empty:
+	// none (every one is stored).
+	Key string
 }
 
 // MeetingSession is one session of a meeting (a 100ms room session), for the daywise
@@ -408,7 +412,8 @@ type Writer interface {
 	// UpdateSession overwrites a session's mutable fields (times, seconds, err_message,
 	// updated_at); ErrNotFound if it does not exist.
 	UpdateSession(ctx context.Context, s Session) error
-	// CreateRecording stores a finished recording.
+	// CreateRecording stores a finished recording, unless the tenant has one with its Key
+	// (then nothing, and no error); ErrAlreadyExists for its id.
 	CreateRecording(ctx context.Context, r Recording) error
 	// RecordMeetingSession stores a meeting session, or updates the one with its id: set
 	// fields of ms overwrite, zero ones keep what is stored.

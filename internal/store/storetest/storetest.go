@@ -1048,6 +1048,32 @@ func testAnalytics(t *testing.T, s store.Store) {
 		}
 		return nil
 	})
+
+	// A recording with the key of one the tenant has is not stored (nor an error); another
+	// tenant's with the same key is, and recordings without a key always are.
+	keyed := func(tn store.Tenant, id, key string) store.Recording {
+		return store.Recording{Tenant: tn, ID: id, Source: "hms", RecordedAt: day(25, 0, 0), DurationSeconds: 60, Key: key}
+	}
+	update(t, s, func(w store.Writer) error {
+		for _, r := range []store.Recording{keyed(tenantA, "k1", "same"), keyed(tenantA, "k2", "same"), keyed(tenantB, "k3", "same"),
+			keyed(tenantA, "k4", ""), keyed(tenantA, "k5", "")} {
+			mustNil(t, "recording "+r.ID, w.CreateRecording(ctx, r))
+		}
+		return nil
+	})
+	view(t, s, func(r store.Reader) error {
+		for _, c := range []struct {
+			tn   store.Tenant
+			want int
+		}{{tenantA, 3}, {tenantB, 1}} {
+			days, err := r.RecordingDays(ctx, c.tn, day(25, 0, 0), day(26, 0, 0))
+			mustNil(t, "RecordingDays of keyed recordings", err)
+			if len(days) != 1 || days[0].Count != c.want {
+				t.Errorf("RecordingDays of %v's keyed recordings = %+v, want %d (one per key, and each without)", c.tn, days, c.want)
+			}
+		}
+		return nil
+	})
 }
 
 // testAnalyticsBefore1970: a time before the epoch (a provider may send one) counts on its
