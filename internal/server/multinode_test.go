@@ -340,6 +340,9 @@ func TestDatabaseURLBadConfiguration(t *testing.T) {
 	t.Cleanup(func() {
 		_ = os.WriteFile(hba, old, 0o600)
 		_, _ = conn.Exec(context.Background(), `SELECT pg_reload_conf()`)
+		// Roles are the cluster's, not the database's: a second run (-count=2) on the same
+		// shared cluster found it there.
+		_, _ = conn.Exec(context.Background(), `DROP ROLE IF EXISTS livegate_pw`)
 	})
 	if _, err := conn.Exec(t.Context(), `SELECT pg_reload_conf()`); err != nil {
 		t.Fatal(err)
