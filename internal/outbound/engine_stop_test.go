@@ -291,12 +291,16 @@ func TestSlowRefusalsBackOff(t *testing.T) {
 		answer time.Duration // how long the receiver takes to answer 400
 		gap    time.Duration // the least time between the first two attempts' starts
 	}{
-		{"slow", 150 * time.Millisecond, 150*time.Millisecond + 2*time.Second},
+		// Margins wide enough for -race on 2 loaded cores: the slow answer is 200 ms past half
+		// the timeout and 800 ms short of it; a fast one would have to take a second to be
+		// slow. (With a 200 ms timeout and a 150 ms answer, 3 runs in about 160 failed under
+		// load: the flake hunt of 2026-11-30.)
+		{"slow", 1200 * time.Millisecond, 1200*time.Millisecond + 3*time.Second},
 		{"fast", 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, outbound.Options{Timeout: 200 * time.Millisecond,
-				Schedule: outbound.Schedule{Steps: []time.Duration{2 * time.Second, 5 * time.Second}, For: time.Hour}})
+			f := newFixture(t, outbound.Options{Timeout: 2 * time.Second,
+				Schedule: outbound.Schedule{Steps: []time.Duration{3 * time.Second, 5 * time.Second}, For: time.Hour}})
 			var mu sync.Mutex
 			var secret string
 			srv, _ := receiver(t, func() string { mu.Lock(); defer mu.Unlock(); return secret }, func(int) int {
@@ -315,7 +319,7 @@ func TestSlowRefusalsBackOff(t *testing.T) {
 				t.Fatalf("delivery log %+v, want two failed attempts", as)
 			}
 			gap := as[0].At.Sub(as[1].At)
-			if gap < tc.gap || (tc.gap == 0 && gap > 1500*time.Millisecond) {
+			if gap < tc.gap || (tc.gap == 0 && gap >= 3*time.Second) {
 				t.Errorf("the second attempt started %v after the first, want at least %v (and, for a fast refusal, no pause)", gap, tc.gap)
 			}
 		})
