@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -589,5 +590,52 @@ func TestWebhooksOutSharedAcrossNodes(t *testing.T) {
 	want = matchingSequences(t, st, tn, "peer.join.success")
 	for _, h := range hs {
 		checkOnceInOrder(t, h.received(), want)
+	}
+}
+
+// TestPingOneAtATimeOverREST: POST webhooks/{id}/test while a test of the same endpoint is in
+// flight is 429 TOO_MANY_REQUESTS with Retry-After: 1 (the REST face of the engine's bound,
+// TestOnePingAtATime); the one in flight then answers 200.
+func TestPingOneAtATimeOverREST(t *testing.T) {
+	s := startServer(t, t.TempDir(), webhooksOut(5*time.Second, time.Hour))
+	creds := s.createApp(accA, appA)
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	rx := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+	}))
+	t.Cleanup(rx.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	created := s.rest("POST", webhooksPath(accA, appA), creds.APIToken, map[string]any{"name": "ping", "url": rx.URL, "events": []string{"peer."}})
+	id, _ := created.data(t)["id"].(string)
+	if created.Status != http.StatusCreated || id == "" {
+		t.Fatalf("create: HTTP %d %s", created.Status, created.Raw)
+	}
+	first := make(chan restResponse, 1)
+	go func() {
+		first <- s.rest("POST", webhooksPath(accA, appA)+"/"+id+"/test", creds.APIToken, map[string]any{})
+	}()
+	<-arrived
+	req, _ := http.NewRequest("POST", s.base+webhooksPath(accA, appA)+"/"+id+"/test", strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Bearer "+creds.APIToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(body), "TOO_MANY_REQUESTS") {
+		t.Errorf("a second test while one is in flight: HTTP %d, Retry-After %q, %s; want 429, 1, TOO_MANY_REQUESTS", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	close(release)
+	if r := <-first; r.Status != http.StatusOK {
+		t.Errorf("the test in flight: HTTP %d %s, want 200", r.Status, r.Raw)
 	}
 }
