@@ -23,8 +23,9 @@ func lowerUUIDs(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler g
 	if m, ok := req.(proto.Message); ok {
 		r := m.ProtoReflect()
 		for _, fd := range uuidFields(r.Descriptor()) {
-			if v := r.Get(fd).String(); v != strings.ToLower(v) {
-				r.Set(fd, protoreflect.ValueOfString(strings.ToLower(v)))
+			v := r.Get(fd).String()
+			if lower := strings.ToLower(v); lower != v {
+				r.Set(fd, protoreflect.ValueOfString(lower))
 			}
 		}
 	}

@@ -231,6 +231,7 @@ func New(st store.Store, parse ParseFilter, opt Options, log *slog.Logger) *Engi
 		refresh:  make(chan struct{}, 1),
 		workers:  map[endpointKey]*worker{},
 		byTenant: map[store.Tenant]map[*worker]struct{}{},
+		pinging:  map[endpointKey]bool{},
 	}
 	e.nodes.Store(1)
 	e.m = newEngineMetrics(e)
@@ -1043,7 +1044,7 @@ func (w *worker) record(ctx context.Context, ep *store.WebhookEndpoint, a *store
 		if err != nil {
 			return err
 		}
-		logged := *a
+		logged := *a // a copy: the store may run this function again
 		if ok && disable && a.Outcome == store.WebhookRetrying {
 			// Its retry is not made: the log says why (it read "retrying" for good).
 			logged.Error += "; the endpoint is disabled (failing for " + e.opt.DisableAfter.String() + "): no retry until it is enabled, which resumes from this event"
@@ -1157,9 +1158,6 @@ func (e *Engine) Ping(ctx context.Context, ep store.WebhookEndpoint) (store.Webh
 		return store.WebhookAttempt{}, apierror.New(apierror.ReasonTooManyRequests,
 			"a test of webhook %s is in flight: an endpoint is tested once at a time; retry in %d second", ep.ID, pingRetryAfter).
 			With(apierror.RetryAfterKey, strconv.Itoa(pingRetryAfter))
-	}
-	if e.pinging == nil {
-		e.pinging = make(map[endpointKey]bool)
 	}
 	e.pinging[key] = true
 	e.mu.Unlock()

@@ -123,13 +123,17 @@ func (in Ingest) Publish(ctx context.Context, w store.Writer, l *store.Livestrea
 	return transition(ctx, w, l, store.StatusLive, sess.ID, "", cause, now)
 }
 
+// SameRegistration reports whether registered client c is l's publisher (publishing) or one
+// of its viewers: a callback admitting it so again is a repeat, which changes nothing.
+func SameRegistration(c store.RtmpClient, l *store.Livestream, publishing bool) bool {
+	return c.Publishing == publishing && c.Tenant == l.Tenant && c.LivestreamID == l.ID
+}
+
 // Play registers nginx-rtmp client clientID as a viewer of l, now. It watches l's active
 // session, or, if l has none yet, the next one. A repeat changes nothing. A status change
 // it causes (the publisher whose client id it reuses, gone) is recorded as caused by cause.
 func (in Ingest) Play(ctx context.Context, w store.Writer, l *store.Livestream, clientID uint64, cause Cause, now time.Time) error {
-	repeat, err := in.reused(ctx, w, l, clientID, func(c store.RtmpClient) bool {
-		return !c.Publishing && c.Tenant == l.Tenant && c.LivestreamID == l.ID
-	}, cause, now)
+	repeat, err := in.reused(ctx, w, l, clientID, func(c store.RtmpClient) bool { return SameRegistration(c, l, false) }, cause, now)
 	if repeat || err != nil {
 		return err
 	}

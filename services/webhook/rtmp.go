@@ -209,7 +209,7 @@ func (s *Server) rtmpAdmit(a admission) rtmpHandler {
 		// A repeat (the same client admitted the same way) changes nothing: it is answered
 		// as before, with sequence 0, and stored nowhere.
 		switch c, err := w.RtmpClient(ctx, id); {
-		case err == nil && c.Tenant == l.Tenant && c.LivestreamID == l.ID && c.Publishing == a.publisher:
+		case err == nil && projection.SameRegistration(c, &l, a.publisher):
 			return resp, nil
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return nil, err
