@@ -723,6 +723,7 @@ func (w *worker) run(ctx context.Context) {
 			ep       store.WebhookEndpoint
 			recs     []store.Event
 			parseErr error
+			stepTo   uint64 // with no recs: a cursor past the app's events, none of them the endpoint's
 		)
 		err := e.st.View(ctx, func(r store.Reader) error {
 			var err error
@@ -738,6 +739,10 @@ func (w *worker) run(ctx context.Context) {
 				filter, events = f, slices.Clone(ep.Events)
 			}
 			recs, _, err = r.EventsAfterBytes(ctx, ep.Tenant, ep.Cursor, filter.StoreFilter(), batch, batchBytes)
+			if err != nil || len(recs) > 0 {
+				return err
+			}
+			stepTo, err = stepOver(ctx, r, ep)
 			return err
 		})
 		if errors.Is(err, store.ErrNotFound) {
@@ -766,8 +771,14 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		if len(recs) == 0 {
-			failed = 0 // nothing to write: the store serves what the worker needs
 			w.lagging.Store(false)
+			if stepTo > ep.Cursor {
+				if _, err := w.moveCursor(ctx, ep, stepTo, ep.FailingSince); err != nil {
+					storeTrouble("move the cursor", err)
+					continue
+				}
+			}
+			failed = 0 // the store serves what the worker needs
 			w.sleep(ctx, e.opt.Poll, true)
 			continue
 		}
@@ -822,6 +833,24 @@ func (w *worker) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// stepOver is where ep's cursor can move when none of the events after it match ep's filter
+// (read in the same snapshot, r): to the feed's head, once that is a batch or more ahead and
+// ep's app has events in between, so that the next reads do not go through them again; 0:
+// stay. Without it, an endpoint whose events its app never sends read all of the app's
+// events since its cursor at every one of them; moving at every event instead would cost a
+// write per endpoint and event (with 20 endpoints, the app's calls took 4.7 ms, not 2.6).
+func stepOver(ctx context.Context, r store.Reader, ep store.WebhookEndpoint) (uint64, error) {
+	head, _, err := r.FeedBounds(ctx)
+	if err != nil || head < ep.Cursor+batch {
+		return 0, err
+	}
+	next, _, err := r.EventsAfterBytes(ctx, ep.Tenant, ep.Cursor, store.EventFilter{}, 1, 0)
+	if err != nil || len(next) == 0 {
+		return 0, err
+	}
+	return head, nil
 }
 
 // sleep waits d, or until woken (if wakeable) or ctx ends.
