@@ -10,6 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 )
 
 // TestAnalyticsTimeFormats: every time in a query (the analytics ranges, the list's
@@ -118,6 +124,56 @@ func TestNoGrpcMetadataHeaders(t *testing.T) {
 		}
 		if resp.Header.Get("X-Request-Id") == "" {
 			t.Errorf("%s %s: no X-Request-Id", tc.method, tc.url)
+		}
+	}
+}
+
+// TestGRPCTimesInRange: over gRPC, a time in a request (the analytics ranges, the list's
+// start_time/end_time) outside years 1 to 9999 is refused with INVALID_ARGUMENT naming the
+// field, as REST refuses it. (The API audit's gRPC client sent seconds ±1e15: daywise
+// analytics answered with days "10000-01-10" and "31690708-06-06", which break the
+// response's YYYY-MM-DD.) The first and last instants of the range are accepted.
+func TestGRPCTimesInRange(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	ctx := withToken(creds.APIToken)
+	first := &timestamppb.Timestamp{Seconds: -62135596800}                    // 0001-01-01T00:00:00Z
+	last := &timestamppb.Timestamp{Seconds: 253402300799, Nanos: 999_999_999} // 9999-12-31T23:59:59.999999999Z
+	calls := map[string]func(start, end *timestamppb.Timestamp) error{
+		"GetLivestreamAnalytics": func(start, end *timestamppb.Timestamp) error {
+			_, err := s.analytics.GetLivestreamAnalytics(ctx, &livegatev1.GetLivestreamAnalyticsRequest{AccountId: accA, AppId: appA, StartTime: start, EndTime: end})
+			return err
+		},
+		"GetLivestreamDaywiseAnalytics": func(start, end *timestamppb.Timestamp) error {
+			_, err := s.analytics.GetLivestreamDaywiseAnalytics(ctx, &livegatev1.GetLivestreamDaywiseAnalyticsRequest{AccountId: accA, AppId: appA, StartTime: start, EndTime: end})
+			return err
+		},
+		"ListLivestreams": func(start, end *timestamppb.Timestamp) error {
+			_, err := s.livestreams.ListLivestreams(ctx, &livegatev1.ListLivestreamsRequest{AccountId: accA, AppId: appA, StartTime: start, EndTime: end})
+			return err
+		},
+	}
+	for name, call := range calls {
+		for _, tc := range []struct {
+			field      string
+			start, end *timestamppb.Timestamp
+		}{
+			{"start_time", &timestamppb.Timestamp{Seconds: 1e15}, nil},
+			{"start_time", &timestamppb.Timestamp{Seconds: -1e15}, nil},
+			{"start_time", &timestamppb.Timestamp{Seconds: 253402300800}, nil}, // 10000-01-01
+			{"end_time", nil, &timestamppb.Timestamp{Seconds: 1e15}},
+			{"end_time", nil, &timestamppb.Timestamp{Seconds: -62135596801}}, // 0000-12-31T23:59:59Z
+		} {
+			err := call(tc.start, tc.end)
+			if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), tc.field) {
+				t.Errorf("%s(%v, %v): %v, want INVALID_ARGUMENT naming %s", name, tc.start, tc.end, err, tc.field)
+			}
+		}
+		if name == "GetLivestreamDaywiseAnalytics" {
+			continue // its range spans at most 366 days
+		}
+		if err := call(first, last); err != nil {
+			t.Errorf("%s(0001-01-01, 9999-12-31T23:59:59.999999999Z): %v, want OK", name, err)
 		}
 	}
 }

@@ -887,14 +887,14 @@ var File_livegate_v1_analytics_proto protoreflect.FileDescriptor
 
 const file_livegate_v1_analytics_proto_rawDesc = "" +
 	"\n" +
-	"\x1blivegate/v1/analytics.proto\x12\vlivegate.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x03\n" +
+	"\x1blivegate/v1/analytics.proto\x12\vlivegate.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x03\n" +
 	"\x1dGetLivestreamAnalyticsRequest\x12;\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\taccountId\x123\n" +
-	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x129\n" +
+	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x12]\n" +
 	"\n" +
-	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x18\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\"\xbaH\x1f\xb2\x01\x1c\"\r\b\xff\x82\xd1\xff\xaf\a\x10\xff\x93\xeb\xdc\x032\v\b\x80\x92\xb8Ø\xfe\xff\xff\xff\x01R\tstartTime\x12Y\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\"\xbaH\x1f\xb2\x01\x1c\"\r\b\xff\x82\xd1\xff\xaf\a\x10\xff\x93\xeb\xdc\x032\v\b\x80\x92\xb8Ø\xfe\xff\xff\xff\x01R\aendTime\x12\x18\n" +
 	"\afilters\x18\x05 \x01(\tR\afilters:\x96\x01\xbaH\x92\x01\x1a\x8f\x01\n" +
 	"\x19end_time_after_start_time\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"p\n" +
 	"\x1eGetLivestreamAnalyticsResponse\x12\x18\n" +
@@ -903,14 +903,14 @@ const file_livegate_v1_analytics_proto_rawDesc = "" +
 	"\x13LivestreamAnalytics\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x05R\x05count\x120\n" +
 	"\x14total_ingest_seconds\x18\x02 \x01(\x01R\x12totalIngestSeconds\x120\n" +
-	"\x14total_viewer_seconds\x18\x03 \x01(\x01R\x12totalViewerSeconds\"\xbd\x03\n" +
+	"\x14total_viewer_seconds\x18\x03 \x01(\x01R\x12totalViewerSeconds\"\x85\x04\n" +
 	"$GetLivestreamDaywiseAnalyticsRequest\x12;\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\taccountId\x123\n" +
-	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x129\n" +
+	"\x06app_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\x05appId\x12]\n" +
 	"\n" +
-	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x18\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\"\xbaH\x1f\xb2\x01\x1c\"\r\b\xff\x82\xd1\xff\xaf\a\x10\xff\x93\xeb\xdc\x032\v\b\x80\x92\xb8Ø\xfe\xff\xff\xff\x01R\tstartTime\x12Y\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\"\xbaH\x1f\xb2\x01\x1c\"\r\b\xff\x82\xd1\xff\xaf\a\x10\xff\x93\xeb\xdc\x032\v\b\x80\x92\xb8Ø\xfe\xff\xff\xff\x01R\aendTime\x12\x18\n" +
 	"\afilters\x18\x05 \x01(\tR\afilters:\x96\x01\xbaH\x92\x01\x1a\x8f\x01\n" +
 	"\x19end_time_after_start_time\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"z\n" +
 	"%GetLivestreamDaywiseAnalyticsResponse\x12\x18\n" +

@@ -2368,7 +2368,7 @@ const file_livegate_v1_livestream_proto_rawDesc = "" +
 	"\x04name\x18\x03 \x01(\tB\x1a\xbaH\x17r\x15\x18\x80\x012\x10^[a-zA-Z0-9-_]*$R\x04name\"a\n" +
 	"\x18CreateLivestreamResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12+\n" +
-	"\x04data\x18\x02 \x01(\v2\x17.livegate.v1.LivestreamR\x04data\"\x8e\x05\n" +
+	"\x04data\x18\x02 \x01(\v2\x17.livegate.v1.LivestreamR\x04data\"\xd6\x05\n" +
 	"\x16ListLivestreamsRequest\x12;\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\taccountId\x123\n" +
@@ -2376,10 +2376,10 @@ const file_livegate_v1_livestream_proto_rawDesc = "" +
 	"\x10exclude_meetings\x18\x03 \x01(\bR\x0fexcludeMeetings\x12$\n" +
 	"\bper_page\x18\x04 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\aperPage\x12$\n" +
 	"\apage_no\x18\x05 \x01(\x05B\v\xbaH\b\x1a\x06\x18\xc0\x84=(\x00R\x06pageNo\x12?\n" +
-	"\x06status\x18\x06 \x01(\x0e2\x1d.livegate.v1.LivestreamStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x129\n" +
+	"\x06status\x18\x06 \x01(\x0e2\x1d.livegate.v1.LivestreamStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12]\n" +
 	"\n" +
-	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12?\n" +
+	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\"\xbaH\x1f\xb2\x01\x1c\"\r\b\xff\x82\xd1\xff\xaf\a\x10\xff\x93\xeb\xdc\x032\v\b\x80\x92\xb8Ø\xfe\xff\xff\xff\x01R\tstartTime\x12Y\n" +
+	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\"\xbaH\x1f\xb2\x01\x1c\"\r\b\xff\x82\xd1\xff\xaf\a\x10\xff\x93\xeb\xdc\x032\v\b\x80\x92\xb8Ø\xfe\xff\xff\xff\x01R\aendTime\x12?\n" +
 	"\n" +
 	"sort_order\x18\t \x01(\x0e2\x16.livegate.v1.SortOrderB\b\xbaH\x05\x82\x01\x02\x10\x01R\tsortOrder:\x96\x01\xbaH\x92\x01\x1a\x8f\x01\n" +
 	"\x19end_time_after_start_time\x12!end_time must be after start_time\x1aO!has(this.start_time) || !has(this.end_time) || this.end_time > this.start_time\"i\n" +
