@@ -30,8 +30,8 @@ import (
 
 // Chain returns the server's chains, outermost first: panic recovery, logging, domain
 // error translation, authentication and authorization, validation (except of WebhookService
-// requests, which are validated after their secret is checked), and UUIDs made lowercase
-// (lowerUUIDs). AdminService calls are
+// requests, which are validated after their secret is checked), strings with a NUL refused
+// (refuseNUL), and UUIDs made lowercase (lowerUUIDs). AdminService calls are
 // authenticated by operators' tokens instead (nil operators: the admin API is off). The
 // lines of calls a client's own error ended are bounded by refused (nil: not bounded).
 func Chain(log *slog.Logger, authn *auth.Authenticator, operators *auth.Operators, refused *accesslog.RefusedLines) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
@@ -60,6 +60,7 @@ func Chain(log *slog.Logger, authn *auth.Authenticator, operators *auth.Operator
 			t.unary,
 			a.unary,
 			grpcprotovalidate.UnaryServerInterceptor(validator, skipWebhooks),
+			refuseNUL,
 			lowerUUIDs,
 		}, []grpc.StreamServerInterceptor{
 			recovery.StreamServerInterceptor(recoverOpt),
@@ -67,6 +68,7 @@ func Chain(log *slog.Logger, authn *auth.Authenticator, operators *auth.Operator
 			t.stream,
 			a.stream,
 			grpcprotovalidate.StreamServerInterceptor(validator, skipWebhooks),
+			refuseNULStream,
 		}, nil
 }
 

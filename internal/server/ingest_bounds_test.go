@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/google/uuid"
 	rtmpv1 "github.com/livegate/livegate/gen/go/livegate/rtmp/v1"
@@ -366,5 +367,76 @@ func checkNULInProviderKeys(t *testing.T, tune func(*server.Config)) {
 		if r.Status != 400 || !strings.Contains(string(r.Raw), c.field+": invalid value: holds a NUL character") {
 			t.Errorf("%s: HTTP %d %s, want 400 naming %s", c.name, r.Status, r.Raw, c.field)
 		}
+	}
+}
+
+// TestNULInRequests: a NUL character in any string of an API request is a 400
+// (INVALID_ARGUMENT) naming the field, on SQLite and on PostgreSQL, over REST and gRPC,
+// unary and streaming. (The API audit's NUL in a webhook endpoint's name was a 500 on
+// PostgreSQL, whose text cannot hold one, and stored as it was on SQLite; so were the
+// feed's type, room_id and livestream_id filters.)
+func TestNULInRequests(t *testing.T) {
+	t.Run("SQLite", func(t *testing.T) { checkNULInRequests(t, nil) })
+	t.Run("PostgreSQL", func(t *testing.T) {
+		dsn := testenv.PostgresDB(t)
+		checkNULInRequests(t, func(c *server.Config) { c.DatabaseURL = dsn })
+	})
+}
+
+func checkNULInRequests(t *testing.T, tune func(*server.Config)) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
+		c.WebhooksOut.AllowHTTP, c.WebhooksOut.AllowPrivate = true, true
+		if tune != nil {
+			tune(c)
+		}
+	})
+	creds := s.createApp(accA, appA)
+	prefix := "/accounts/" + accA + "/realtime/kit/" + appA
+	endpoint := s.rest("POST", prefix+"/webhooks", creds.APIToken, map[string]any{"name": "ok", "url": "http://127.0.0.1:9/x", "events": []string{"hls."}})
+	if endpoint.Status != 201 {
+		t.Fatalf("create endpoint: %d %s", endpoint.Status, endpoint.Raw)
+	}
+	id, _ := endpoint.data(t)["id"].(string)
+	for _, c := range []struct {
+		method, path string
+		body         any
+		field        string
+	}{
+		{"POST", "/webhooks", map[string]any{"name": "a\x00b", "url": "http://127.0.0.1:9/x", "events": []string{"hls."}}, "name"},
+		{"PATCH", "/webhooks/" + id, map[string]any{"name": "a\x00b"}, "name"},
+		{"PUT", "/webhooks/" + id, map[string]any{"name": "ok", "url": "http://127.0.0.1:9/x", "events": []string{"hls.", "peer\x00."}}, "events[1]"},
+		{"GET", "/events?type=a%00.", nil, "type[0]"},
+		{"GET", "/events?room_id=a%00b", nil, "room_id"},
+		{"GET", "/events?livestream_id=a%00b", nil, "livestream_id"},
+		{"GET", "/events:stream?only_new=true&type=a%00.", nil, "type[0]"},
+	} {
+		r := s.rest(c.method, prefix+c.path, creds.APIToken, c.body)
+		if strings.Contains(c.path, ":stream") {
+			// NDJSON's error before the stream is grpc-gateway's {"error": …} (README).
+			if r.Status != 400 || !strings.Contains(string(r.Raw), `"message":"`+c.field+`: must not contain a NUL character"`) {
+				t.Errorf("%s %s: %d %s, want 400 naming %s", c.method, c.path, r.Status, r.Raw, c.field)
+			}
+			continue
+		}
+		if msg := r.errorMessage(t); r.Status != 400 || !strings.HasPrefix(msg, c.field+": ") || !strings.Contains(msg, "NUL") {
+			t.Errorf("%s %s: %d %q, want 400 naming %s", c.method, c.path, r.Status, msg, c.field)
+		}
+	}
+	if got := s.rest("GET", prefix+"/webhooks/"+id, creds.APIToken, nil); !strings.Contains(string(got.Raw), `"name":"ok"`) {
+		t.Errorf("the endpoint changed: %s", got.Raw)
+	}
+	// gRPC: a streaming call's request (the feed), and a unary one.
+	stream, err := livegatev1.NewEventServiceClient(s.conn).Subscribe(withToken(creds.APIToken),
+		&livegatev1.SubscribeRequest{AccountId: accA, AppId: appA, OnlyNew: true, RoomId: "r\x00"})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "room_id: ") {
+		t.Errorf("Subscribe with a NUL in room_id: %v, want INVALID_ARGUMENT naming room_id", err)
+	}
+	_, err = livegatev1.NewWebhookEndpointServiceClient(s.conn).EditWebhook(withToken(creds.APIToken),
+		&livegatev1.EditWebhookRequest{AccountId: accA, AppId: appA, WebhookId: id, Name: proto.String("x\x00")})
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "name: ") {
+		t.Errorf("EditWebhook with a NUL in name: %v, want INVALID_ARGUMENT naming name", err)
 	}
 }
