@@ -19,6 +19,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/feed"
@@ -111,6 +112,9 @@ func Parse(events []string) (Filter, error) {
 		case len(e) > MaxEntryBytes:
 			return Filter{}, apierror.InvalidArgument(field, fmt.Sprintf("value length must be at most %d bytes", MaxEntryBytes))
 		}
+		if why := malformed(e); why != "" {
+			return Filter{}, apierror.InvalidArgument(field, fmt.Sprintf("%q %s", e, why))
+		}
 		if j, dup := seen[e]; dup {
 			return Filter{}, apierror.InvalidArgument(field, fmt.Sprintf("%q is listed twice (also %s[%d])", e, Field, j))
 		}
@@ -147,6 +151,28 @@ func Parse(events []string) (Filter, error) {
 		}
 	}
 	return f, nil
+}
+
+// malformed says why entry e can match no event, "" if it can: an entry that never matches
+// would leave its endpoint silent without a word (the API audit registered "*", ".", "a..b").
+// Types are names joined by '.' (hls.started.success, video-streaming.didStop); a prefix
+// ends in '.'; names hold no space, control character or '*'.
+func malformed(e string) string {
+	if strings.Contains(e, "*") {
+		return "is not an event type: there is no wildcard; a prefix ending in '.' (hls.) takes every type that begins with it"
+	}
+	if strings.IndexFunc(e, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return "is not an event type: types hold no spaces or control characters"
+	}
+	for i, part := range strings.Split(strings.TrimSuffix(e, "."), ".") {
+		if part == "" {
+			if i == 0 {
+				return "is not an event type: it begins with '.'"
+			}
+			return "is not an event type: it has an empty name between two '.'"
+		}
+	}
+	return ""
 }
 
 // SupportedNames are the RealtimeKit event names livegate sends, sorted.

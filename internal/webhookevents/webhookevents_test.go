@@ -135,6 +135,14 @@ func TestParseRefuses(t *testing.T) {
 		{"too many", many, "events", []string{"65 entries", "at most 64"}, nil},
 		{"duplicate", []string{"hls.", "peer.", "hls."}, "events[2]", []string{`"hls." is listed twice`, "events[0]"}, nil},
 		{"duplicate name", []string{"meeting.started", "meeting.started"}, "events[1]", []string{"listed twice"}, nil},
+		// Entries that can match no event (the API audit's endpoints were silent with them).
+		{"wildcard", []string{"*"}, "events[0]", []string{`"*"`, "no wildcard", "prefix ending in '.'"}, nil},
+		{"wildcard in a name", []string{"hls.", "peer.*"}, "events[1]", []string{"no wildcard"}, nil},
+		{"dot", []string{"."}, "events[0]", []string{"begins with '.'"}, nil},
+		{"leading dot", []string{".hls"}, "events[0]", []string{"begins with '.'"}, nil},
+		{"empty name", []string{"hls..started"}, "events[0]", []string{"empty name"}, nil},
+		{"space", []string{"hls. "}, "events[0]", []string{"no spaces"}, nil},
+		{"control", []string{"hls\x07."}, "events[0]", []string{"control characters"}, nil},
 		{"chat", []string{"hls.", "meeting.chatSynced"}, "events", []string{"meeting.chatSynced (livegate has no chat source)", "livestreaming.statusUpdate"},
 			map[string]string{"unsupported": "meeting.chatSynced"}},
 		{"transcript and summary", []string{"meeting.transcript", "meeting.started", "meeting.summary"}, "events",
@@ -178,6 +186,7 @@ func TestParseAccepts(t *testing.T) {
 		{"recording.", "meeting.started"}, // a prefix and a name that select different events
 		{"meeting.", "livestreaming."},    // livegate prefixes (selecting nothing today), as Subscribe accepts
 		{"peer.leave.success", "meeting.participantJoined"},
+		{"video-streaming.didStop", "livestream.status_changed", "webhook_endpoint.", "HLS.", "nonsense"}, // a type no provider has sent yet may come
 		SupportedNames(),
 	} {
 		if _, err := Parse(events); err != nil {
