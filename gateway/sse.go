@@ -107,7 +107,8 @@ type recvResult struct {
 // Errors that end the call before it streams (bad or missing token, another tenant, a bad
 // filter, a cursor older than retention) must be answered with their HTTP status and the
 // error envelope, not with 200 and an error event: EventSource gives up on a non-200 answer
-// but keeps reconnecting after a 200 that ends. So the handler learns how the call started
+// but keeps reconnecting after a 200 that ends. Those that pass (the database unreachable,
+// the subscription limit) are the other way round (writeRefusal). So the handler learns how the call started
 // before it writes the status. stream.Header() returns once the server has sent its header
 // (the call is accepted and streaming) or the call has ended (Header gives nil and Recv the
 // error). gRPC servers send the header with the first message at the latest; a healthy
@@ -139,7 +140,7 @@ func (h *sseHandler) serve(w http.ResponseWriter, r *http.Request, params map[st
 	}
 	stream, err := h.client.Subscribe(ctx, req)
 	if err != nil {
-		WriteStatus(w, status.Convert(err))
+		writeRefusal(w, status.Convert(err))
 		return
 	}
 
@@ -170,7 +171,7 @@ func (h *sseHandler) serve(w http.ResponseWriter, r *http.Request, params map[st
 			select {
 			case res := <-msgs:
 				if res.err != nil && !errors.Is(res.err, io.EOF) {
-					WriteStatus(w, status.Convert(res.err))
+					writeRefusal(w, status.Convert(res.err))
 				}
 			case <-ctx.Done():
 			}
@@ -182,11 +183,7 @@ func (h *sseHandler) serve(w http.ResponseWriter, r *http.Request, params map[st
 		return
 	}
 
-	hdr := w.Header()
-	hdr.Set("Content-Type", SSEContentType)
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK)
+	writeSSEHeader(w)
 	rc := http.NewResponseController(w)
 	if rc.Flush() != nil {
 		return
@@ -233,6 +230,59 @@ func (h *sseHandler) serve(w http.ResponseWriter, r *http.Request, params map[st
 		}
 		heartbeat.Reset(h.heartbeat)
 	}
+}
+
+// writeSSEHeader writes the 200 of an event stream.
+func writeSSEHeader(w http.ResponseWriter) {
+	hdr := w.Header()
+	hdr.Set("Content-Type", SSEContentType)
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+}
+
+// writeRefusal answers a subscription refused before it streamed. A refusal that the same
+// request may get past later (sseRetry) is a 200 event stream holding a `retry:` field and
+// the `error` event, then its end: EventSource reconnects after that many milliseconds (with
+// its Last-Event-ID) and gets on. Any other one is its HTTP status and the error envelope,
+// at which EventSource stops. (A browser that reconnected while the database was down got
+// 503 and stopped for good, as did one past the app's subscription limit, 429: EventSource
+// never retries an answer that is not 200, whatever its Retry-After.)
+func writeRefusal(w http.ResponseWriter, st *status.Status) {
+	ms, ok := sseRetry(st)
+	if !ok {
+		WriteStatus(w, st)
+		return
+	}
+	writeSSEHeader(w)
+	b := fmt.Appendf(nil, "retry: %d\n", ms)
+	_, _ = w.Write(appendSSEError(b, st))
+}
+
+// sseDefaultRetry is the `retry:` of a passing refusal that names no time to wait: about
+// what browsers wait by themselves.
+const sseDefaultRetry = 3 * time.Second
+
+// sseRetry says whether st refuses a subscription only for now, and after how many
+// milliseconds to try again: UNAVAILABLE (the server is shutting down, the database cannot be
+// reached or written: 503) and a 429 that names a time to wait (Retry-After: a limit on
+// subscriptions held at once). The others (the token, a bad parameter, a cursor out of range,
+// an event that cannot be read, a 429 that waiting does not end) get the same answer again.
+func sseRetry(st *status.Status) (int64, bool) {
+	switch HTTPStatus(st) {
+	case http.StatusServiceUnavailable:
+	case http.StatusTooManyRequests:
+		if retryAfter(st) == "" {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	wait := sseDefaultRetry
+	if secs, err := strconv.ParseUint(retryAfter(st), 10, 32); err == nil {
+		wait = time.Duration(secs) * time.Second
+	}
+	return wait.Milliseconds(), true
 }
 
 // appendSSEMessage appends one Subscribe message as SSE, the event's JSON from events:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
 	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/testenv"
 )
@@ -321,5 +322,102 @@ func TestBrowserStopsAtUnreadableEvent(t *testing.T) {
 	}
 	if !slices.Equal(statuses, []float64{200, 500}) {
 		t.Errorf("the feed's requests were answered %v; want 200, then 500 to the browser's one reconnect", statuses)
+	}
+}
+
+// TestBrowserRetriesPastTheSubscriptionLimit: a page's EventSource refused for now (the
+// app's subscription limit, 429 with Retry-After: 5) reconnects by itself and, once a
+// subscription is free, receives the feed. (Answered with the 429 as its status, as it was,
+// EventSource closed for good: so did the feed audit's after a reconnect while PostgreSQL was
+// down, 503.)
+func TestBrowserRetriesPastTheSubscriptionLimit(t *testing.T) {
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(corsPage))
+	}))
+	t.Cleanup(page.Close)
+	s := startServer(t, t.TempDir(), func(c *server.Config) {
+		c.CORSOrigins = []string{page.URL}
+		c.Feed.MaxPerApp = 1
+	})
+	ft := newFeedTenant(s, "acc-full", "app-full")
+	// The app's one subscription, held over gRPC until the page has been refused.
+	holdCtx, release := context.WithCancel(withToken(ft.token))
+	defer release()
+	held, err := livegatev1.NewEventServiceClient(s.conn).Subscribe(holdCtx, &livegatev1.SubscribeRequest{AccountId: ft.acc, AppId: ft.app, OnlyNew: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := held.Recv(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := newBrowser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(page.URL)); err != nil {
+		t.Fatalf("load the page: %v", err)
+	}
+	sse := s.base + "/accounts/" + ft.acc + "/realtime/kit/" + ft.app + "/events/sse?only_new=true&access_token=" + ft.token
+	type followed struct {
+		Opens   int      `json:"opens"`
+		IDs     []string `json:"ids"`
+		Reasons []string `json:"reasons"`
+		Closed  bool     `json:"closed"`
+	}
+	// Follow until the first event, the browser closing the EventSource, or 20 s.
+	script := fmt.Sprintf(`new Promise(resolve => {
+  const got = {opens: 0, ids: [], reasons: [], closed: false};
+  const es = new EventSource(%q);
+  es.onopen = () => got.opens++;
+  es.addEventListener("peer.join.success", e => { got.ids.push(e.lastEventId); es.close(); resolve(got); });
+  es.onerror = e => {
+    if (e.data) got.reasons.push(JSON.parse(e.data).reason);
+    if (es.readyState === EventSource.CLOSED) { got.closed = true; resolve(got); }
+  };
+  setTimeout(() => { es.close(); resolve(got); }, 20000);
+})`, sse)
+	type result struct {
+		got followed
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[followed](script, chromedp.EvalAwaitPromise))
+		done <- result{got, err}
+	}()
+	// Once the page has been refused, free the subscription; then post until the page has
+	// an event (it reconnects about 5 s after the refusal).
+	testenv.WaitFor(t, "the page's first subscription", func() bool {
+		for _, l := range s.logLines(t, "http request") {
+			if strings.HasSuffix(fmt.Sprint(l["path"]), "/events/sse") {
+				return true
+			}
+		}
+		return false
+	})
+	release()
+	var seqs []uint64
+	var res result
+	for wait := time.After(30 * time.Second); ; {
+		seq, err := postHMS(s.base, ft, hmsBody("peer.join.success", "room-full", 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+		select {
+		case res = <-done:
+		case <-time.After(500 * time.Millisecond):
+			continue
+		case <-wait:
+			t.Fatal("the page did not finish within 30 s")
+		}
+		break
+	}
+	if res.err != nil {
+		t.Fatalf("page following the feed: %v", res.err)
+	}
+	got := res.got
+	if got.Closed || got.Opens != 2 || !slices.Equal(got.Reasons, []string{"TOO_MANY_REQUESTS"}) ||
+		len(got.IDs) != 1 || !slices.Contains(seqs, mustUint(t, got.IDs[0])) {
+		t.Errorf("page's EventSource: %+v; want TOO_MANY_REQUESTS on its first open, then, reconnected by itself, one of the events posted after (%v)", got, seqs)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/server"
 	"github.com/livegate/livegate/internal/testenv"
 	"github.com/livegate/livegate/services/event"
 )
@@ -293,10 +294,10 @@ func rfAllEvents(t *testing.T, s *testServer, token, acc, app string) []*livegat
 
 // sseEvent is one dispatched block of an SSE stream: its fields, and its comment lines.
 type sseEvent struct {
-	ID, Event string
-	HasID     bool
-	Data      []string
-	Comments  []string
+	ID, Event, Retry string
+	HasID            bool
+	Data             []string
+	Comments         []string
 }
 
 // sseEvents parses an SSE stream as it arrives; the channel closes at the end.
@@ -328,6 +329,8 @@ func sseEvents(body io.Reader) <-chan sseEvent {
 					cur.Event = value
 				case "data":
 					cur.Data = append(cur.Data, value)
+				case "retry":
+					cur.Retry = value
 				}
 			}
 		}
@@ -536,6 +539,35 @@ func TestFeedSSEErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFeedSSEPassingRefusal: a refusal that waiting ends (here the app's subscription
+// limit, 429 with Retry-After) is a 200 event stream of one `error` event with a `retry:` of
+// the Retry-After, then its end, so that EventSource reconnects then rather than stop for
+// good, as it does on any answer that is not 200. (The feed audit's browser reconnected while
+// PostgreSQL was down, got 503, and received nothing more until the page was reloaded.) The
+// others stay statuses (TestFeedSSEErrors).
+func TestFeedSSEPassingRefusal(t *testing.T) {
+	s := startServer(t, t.TempDir(), func(c *server.Config) { c.Feed.MaxPerApp = 1 })
+	creds := s.createApp("acc-feed", "app-feed")
+	f := &rfApp{s: s, acc: "acc-feed", app: "app-feed", token: creds.APIToken, secret: creds.WebhookSecret}
+	held := sseOK(t, f.open(t, f.path("/events/sse?only_new=true"), rfBearer(f.token)))
+	if e := <-held; !e.HasID {
+		t.Fatalf("first message of the held subscription: %+v, want its cursor", e)
+	}
+
+	events := sseOK(t, f.open(t, f.path("/events/sse?only_new=true"), rfBearer(f.token)))
+	e := nextSSE(t, events)
+	var d struct {
+		Code   int    `json:"code"`
+		Reason string `json:"reason"`
+	}
+	if err := json.Unmarshal([]byte(e.Data[0]), &d); err != nil || e.Event != "error" || e.Retry != "5000" || d.Code != 429 || d.Reason != "TOO_MANY_REQUESTS" {
+		t.Fatalf("got %+v; want an error event, 429 TOO_MANY_REQUESTS, with retry: 5000", e)
+	}
+	for e := range events {
+		t.Errorf("after the error event: %+v", e)
 	}
 }
 
