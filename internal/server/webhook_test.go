@@ -216,6 +216,25 @@ func TestWebhookDeliveryTable(t *testing.T) {
 				if ev.GetEvent().GetType() != "poll.created.success" || raw["data"].(map[string]any)["question"] != "why?" {
 					t.Errorf("unknown event not kept raw: %v", ev)
 				}
+				// Its data.room_id is the event's room, as a known type's is: the feed's room
+				// filter finds it (it found none before: the feed audit).
+				if ev.GetEvent().GetRoomId() != "r" {
+					t.Errorf("unknown event's room %q, want data.room_id's", ev.GetEvent().GetRoomId())
+				}
+				page, err := livegatev1.NewEventServiceClient(s.conn).ListEvents(withToken(creds.APIToken), &livegatev1.ListEventsRequest{AccountId: accA, AppId: appA, RoomId: "r"})
+				if err != nil || len(page.GetEvents()) != 1 || page.GetEvents()[0].GetSequence() != seq {
+					t.Errorf("events of room r: %v, %v; want the unknown event %d", page.GetEvents(), err, seq)
+				}
+			}},
+		{name: "unknown type, a room id no known type may have", path: hmsPath(accA, appA), headers: secret,
+			body: []byte(`{"id":"` + uuid.NewString() + `","type":"poll.closed.success","data":{"room_id":"` + strings.Repeat("r", 256) + `","session_id":7}}`), wantHTTP: 200, wantAdded: 1,
+			check: func(t *testing.T, r restResponse) {
+				var seq uint64
+				fmt.Sscan(r.Body["sequence"].(string), &seq)
+				ev, err := livegatev1.NewEventServiceClient(s.conn).GetEvent(withToken(creds.APIToken), &livegatev1.GetEventRequest{AccountId: accA, AppId: appA, Sequence: seq})
+				if err != nil || ev.GetEvent().GetRoomId() != "" || ev.GetEvent().GetSessionId() != "" {
+					t.Errorf("event %v, %v; want it stored, with no room or session", ev, err)
+				}
 			}},
 		{name: "body over 1 MiB", path: hmsPath(accA, appA), headers: secret, body: append([]byte(`{"type":"x","pad":"`), append(bytes.Repeat([]byte("a"), 1<<20), `"}`...)...), wantHTTP: 413, wantMsg: "limit"},
 		{name: "amity legacy duplicate", path: amityPath(accA, appA), headers: map[string]string{amity.LegacySignatureHeader: "bGVnYWN5"}, body: amityBody, wantHTTP: 200, wantAdded: 0,

@@ -218,6 +218,7 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 			return nil, err
 		}
 		ev.Payload = &livegatev1.Event_Unknown{Unknown: u}
+		correlateUnknown(ev, u.GetRaw())
 	} else if err := payload.Set(ev, payload.SourceHMS, env.GetType(), p); err != nil {
 		return nil, fmt.Errorf("100ms delivery %s: %w", deliveryID, err)
 	}
@@ -445,6 +446,28 @@ func decodeError(err error) error {
 		return fe.APIError()
 	}
 	return fmt.Errorf("decode delivery: %w", err)
+}
+
+// correlateUnknown gives a 100ms event of a type livegate does not know the correlation keys
+// its raw data names as every known type does (data.room_id, data.session_id, ...), so that
+// the feed's room_id filter finds it too (the feed audit's new type had no room). A key that
+// is not a string, or that a known type's would be refused for (checkProviderID), is left
+// out, not refused: the event is stored all the same.
+func correlateUnknown(ev *livegatev1.Event, raw *structpb.Struct) {
+	data := raw.GetFields()["data"].GetStructValue().GetFields()
+	for _, k := range []struct {
+		name string
+		dst  *string
+	}{
+		{"room_id", &ev.RoomId}, {"session_id", &ev.SessionId}, {"peer_id", &ev.PeerId},
+		{"beam_id", &ev.BeamId}, {"ingest_id", &ev.IngestId}, {"stream_id", &ev.StreamId},
+	} {
+		v, ok := data[k.name].GetKind().(*structpb.Value_StringValue)
+		if !ok || checkProviderID("data."+k.name, v.StringValue) != nil {
+			continue
+		}
+		*k.dst = v.StringValue
+	}
 }
 
 func unknownPayload(body []byte) (*livegatev1.UnknownPayload, error) {
