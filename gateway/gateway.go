@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -58,6 +59,27 @@ type streamLabeled struct {
 }
 
 func (streamLabeled) StreamContentType(any) string { return NDJSONContentType }
+
+// NewDecoder is JSONPb's, except that a request body must be one JSON value, as
+// encoding/json.Unmarshal has it: `{"name":"x"}{"name":"y"}` was a 201 for "x" (the API
+// audit). Whitespace after the value is fine; an empty body is still io.EOF, which routes
+// without a required body take as none.
+func (m streamLabeled) NewDecoder(r io.Reader) runtime.Decoder {
+	d := json.NewDecoder(r)
+	return oneValue{runtime.DecoderWrapper{Decoder: d, UnmarshalOptions: m.UnmarshalOptions}}
+}
+
+type oneValue struct{ runtime.DecoderWrapper }
+
+func (d oneValue) Decode(v any) error {
+	if err := d.DecoderWrapper.Decode(v); err != nil {
+		return err
+	}
+	if _, err := d.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("the body holds more than one JSON value; send one object")
+	}
+	return nil
+}
 
 // Marshal is JSONPb's, except for a streamed event message ({"result": SubscribeResponse
 // carrying an event}: the same line, with the event's JSON from the shared cache.

@@ -177,3 +177,43 @@ func TestGRPCTimesInRange(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyIsOneJSONValue: a REST body is one JSON value, as encoding/json.Unmarshal has it:
+// a second one after it is a 400 and nothing is created (the API audit's
+// `{"name":"x"}{"name":"y"}` was a 201 for "x"). Whitespace after the value is fine, and a
+// route whose body is optional still takes none.
+func TestBodyIsOneJSONValue(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	creds := s.createApp(accA, appA)
+	prefix := s.base + "/accounts/" + accA + "/realtime/kit/" + appA
+	post := func(path, body string) restResponse {
+		t.Helper()
+		req, err := http.NewRequest("POST", prefix+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+creds.APIToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return restResponse{Status: resp.StatusCode, Raw: raw}
+	}
+	for _, body := range []string{`{"name":"x"}{"name":"y"}`, `{"name":"x"} 1`, `{"name":"x"}]`, `{"name":"x"}}`} {
+		if r := post("/livestreams", body); r.Status != 400 || !strings.Contains(r.errorMessage(t), "more than one JSON value") {
+			t.Errorf("%s: %d %s, want 400", body, r.Status, r.Raw)
+		}
+	}
+	if list := s.rest("GET", "/accounts/"+accA+"/realtime/kit/"+appA+"/livestreams", creds.APIToken, nil); strings.Contains(string(list.Raw), `"name":"x"`) {
+		t.Errorf("a refused body created a livestream: %s", list.Raw)
+	}
+	if r := post("/livestreams", "{\"name\":\"x\"}\n\t \n"); r.Status != 201 {
+		t.Errorf("a body with whitespace after it: %d %s, want 201", r.Status, r.Raw)
+	}
+	if r := post("/meetings/one-value/livestreams", ""); r.Status != 200 {
+		t.Errorf("an empty body where one is optional: %d %s, want 200", r.Status, r.Raw)
+	}
+}
