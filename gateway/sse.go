@@ -107,11 +107,11 @@ type recvResult struct {
 // Errors that end the call before it streams (bad or missing token, another tenant, a bad
 // filter, a cursor older than retention) must be answered with their HTTP status and the
 // error envelope, not with 200 and an error event: EventSource gives up on a non-200 answer
-// but keeps reconnecting after a 200 that ends. Those that pass (the database unreachable,
-// the subscription limit) are the other way round (writeRefusal). So the handler learns how the call started
-// before it writes the status. stream.Header() returns once the server has sent its header
-// (the call is accepted and streaming) or the call has ended (Header gives nil and Recv the
-// error). gRPC servers send the header with the first message at the latest; a healthy
+// but keeps reconnecting after a 200 that ends (refusals that waiting ends, such as the
+// database unreachable or the subscription limit, are the other way round: writeRefusal).
+// So the handler learns how the call started before it writes the status. stream.Header()
+// returns once the server has sent its header (the call is accepted and streaming) or the
+// call has ended (Header gives nil and Recv the error). gRPC servers send the header with the first message at the latest; a healthy
 // subscription that has nothing to send yet may send no header for a while, so the wait is
 // bounded by startWait, after which the call has passed authentication, validation and the
 // cursor check in practice (they take milliseconds), and the handler answers 200. An error
