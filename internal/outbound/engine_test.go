@@ -31,7 +31,8 @@ import (
 
 var tenant = store.Tenant{AccountID: "acc-out", AppID: "app-out"}
 
-func parse(events []string) (outbound.Filter, error) { return webhookevents.Parse(events) }
+// parse reads a stored events list as the server's engine does.
+func parse(events []string) (outbound.Filter, error) { return webhookevents.ParseStored(events) }
 
 // fixture is a SQLite store, an app, and an engine running on it.
 type fixture struct {
@@ -423,6 +424,19 @@ func TestCursorStepsOverEventsThatNeverMatch(t *testing.T) {
 			t.Errorf("delivery %d: sequence %d (%v), want %d", i, ev.Sequence, err, cur.Cursor+uint64(i)+1)
 		}
 	}
+}
+
+// TestStoredListWithAnEntryNowRefused: an endpoint stored before the API refused entries that
+// can match nothing ("peer.*") still gets what its other entries take. (With the API's strict
+// parse, the deliverer found the whole list unparsable and sent nothing: the review.)
+func TestStoredListWithAnEntryNowRefused(t *testing.T) {
+	f := newFixture(t, outbound.Options{})
+	var secret string
+	srv, got := receiver(t, func() string { return secret }, func(int) int { return 200 })
+	e := f.endpoint(srv.URL, "livestream.", "peer.*")
+	secret = e.Secret
+	f.appendStatus("ls-1")
+	testenv.WaitFor(t, "the delivery of the livestream. event", func() bool { return len(got()) == 1 })
 }
 
 // TestOnePingAtATime: an endpoint has one test ping in flight at a time: five sent at once

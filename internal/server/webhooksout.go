@@ -5,10 +5,11 @@ import (
 	"github.com/livegate/livegate/internal/webhookevents"
 )
 
-// parseWebhookFilter reads an outbound endpoint's events with the management API's filter
-// language (the one Subscribe takes, and RealtimeKit's event names).
+// parseWebhookFilter reads an outbound endpoint's stored events with the management API's
+// filter language (the one Subscribe takes, and RealtimeKit's event names), leniently for
+// entries an older livegate let in (webhookevents.ParseStored).
 func parseWebhookFilter(events []string) (outbound.Filter, error) {
-	f, err := webhookevents.Parse(events)
+	f, err := webhookevents.ParseStored(events)
 	if err != nil {
 		return nil, err
 	}

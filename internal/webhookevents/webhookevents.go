@@ -94,7 +94,15 @@ type Filter struct {
 
 // Parse checks an events list and returns its filter. Errors are INVALID_ARGUMENT naming
 // the field `events` (and the entry: `events[2]`).
-func Parse(events []string) (Filter, error) {
+func Parse(events []string) (Filter, error) { return parse(events, true) }
+
+// ParseStored is Parse for a list already stored, as the deliverer reads it: an entry that
+// can match no event (malformed), which the API accepted before 693dd98, is kept as the exact
+// type it never matched, rather than failing the list (which stopped the endpoint's other
+// entries too).
+func ParseStored(events []string) (Filter, error) { return parse(events, false) }
+
+func parse(events []string, strict bool) (Filter, error) {
 	if len(events) == 0 {
 		return Filter{}, apierror.InvalidArgument(Field, "must list at least 1 event type, prefix or RealtimeKit event name")
 	}
@@ -112,7 +120,7 @@ func Parse(events []string) (Filter, error) {
 		case len(e) > MaxEntryBytes:
 			return Filter{}, apierror.InvalidArgument(field, fmt.Sprintf("value length must be at most %d bytes", MaxEntryBytes))
 		}
-		if why := malformed(e); why != "" {
+		if why := malformed(e); why != "" && strict {
 			return Filter{}, apierror.InvalidArgument(field, fmt.Sprintf("%q %s", e, why))
 		}
 		if j, dup := seen[e]; dup {

@@ -175,6 +175,25 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
+// TestParseStored: a stored list is read with the entries the API now refuses as matching
+// nothing (ParseStored), so that its other entries still select their events.
+func TestParseStored(t *testing.T) {
+	events := []string{"livestream.", "peer.*", "."}
+	if _, err := Parse(events); err == nil {
+		t.Fatalf("Parse(%q): accepted", events)
+	}
+	f, err := ParseStored(events)
+	if err != nil {
+		t.Fatalf("ParseStored(%q): %v", events, err)
+	}
+	if _, ok := f.Match("livegate", "livestream.status_changed"); !ok {
+		t.Error("the stored list's livestream. does not match livestream.status_changed")
+	}
+	if _, ok := f.Match("hms", "peer.join.success"); ok {
+		t.Error(`"peer.*" matches peer.join.success: it is no wildcard`)
+	}
+}
+
 func TestParseAccepts(t *testing.T) {
 	max := make([]string, MaxEntries)
 	for i := range max {
