@@ -773,7 +773,7 @@ func (w *worker) run(ctx context.Context) {
 		if len(recs) == 0 {
 			w.lagging.Store(false)
 			if stepTo > ep.Cursor {
-				if _, err := w.moveCursor(ctx, ep, stepTo, ep.FailingSince); err != nil {
+				if err := w.stepCursor(ctx, ep, stepTo); err != nil {
 					storeTrouble("move the cursor", err)
 					continue
 				}
@@ -825,8 +825,7 @@ func (w *worker) run(ctx context.Context) {
 		}
 		if !matched && !reload {
 			// Nothing in the batch is the endpoint's: step over it.
-			last := recs[len(recs)-1].Sequence
-			if _, err := w.moveCursor(ctx, ep, last, ep.FailingSince); err != nil {
+			if err := w.stepCursor(ctx, ep, recs[len(recs)-1].Sequence); err != nil {
 				storeTrouble("move the cursor", err)
 			} else {
 				failed = 0
@@ -1141,6 +1140,25 @@ func (w *worker) disable(ctx context.Context, wr store.Writer, ep store.WebhookE
 }
 
 // moveCursor moves the cursor to `to` (compare-and-set); errStop if it had moved.
+// stepCursor moves ep's cursor to `to` over events ep does not take, as ep was read: not if
+// its cursor moved or it changed since (store.Writer.StepWebhookCursor), so that a step decided
+// with its old events never skips what new ones take (the review: an edit of the events
+// between the read and the move lost the events in between, on any node). The worker then
+// reads the endpoint again.
+func (w *worker) stepCursor(ctx context.Context, ep store.WebhookEndpoint, to uint64) error {
+	moved := false
+	err := w.e.st.Update(ctx, func(wr store.Writer) error {
+		var err error
+		moved, err = wr.StepWebhookCursor(ctx, ep.Tenant, ep.ID, ep.Cursor, to, ep.UpdatedAt)
+		return err
+	})
+	if err == nil && moved {
+		ep.Cursor = to
+		w.saw(ep)
+	}
+	return err
+}
+
 func (w *worker) moveCursor(ctx context.Context, ep store.WebhookEndpoint, to uint64, failingSince time.Time) (bool, error) {
 	moved := false
 	err := w.e.st.Update(ctx, func(wr store.Writer) error {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -423,6 +424,77 @@ func TestCursorStepsOverEventsThatNeverMatch(t *testing.T) {
 		if err := json.Unmarshal(x.body, &ev); err != nil || ev.Sequence != cur.Cursor+uint64(i)+1 {
 			t.Errorf("delivery %d: sequence %d (%v), want %d", i, ev.Sequence, err, cur.Cursor+uint64(i)+1)
 		}
+	}
+}
+
+// pausingStore pauses the engine once, after the first read (View) that saw the feed's head
+// at 64 or more with armed set, until release is closed: between a worker's read and the
+// write that follows it.
+type pausingStore struct {
+	store.Store
+	armed   atomic.Bool
+	reached chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+type headSeen struct {
+	store.Reader
+	hit *bool
+}
+
+func (r headSeen) FeedBounds(ctx context.Context) (uint64, uint64, error) {
+	h, p, err := r.Reader.FeedBounds(ctx)
+	if h >= 64 {
+		*r.hit = true
+	}
+	return h, p, err
+}
+
+func (g *pausingStore) View(ctx context.Context, fn func(store.Reader) error) error {
+	hit := false
+	err := g.Store.View(ctx, func(r store.Reader) error { return fn(headSeen{r, &hit}) })
+	if hit && g.armed.Load() {
+		g.once.Do(func() {
+			close(g.reached)
+			<-g.release
+		})
+	}
+	return err
+}
+
+// TestStepOverLosesNothingToAnEventsEdit: the app changes an endpoint's events between the
+// worker's read (nothing matched, the head 64 or more ahead) and its step over those events:
+// the step does not happen, and every event after the cursor that the new events take is
+// delivered. (The review's case: the step landed, and 64 events the new list took were never
+// sent, with nothing in the delivery log.)
+func TestStepOverLosesNothingToAnEventsEdit(t *testing.T) {
+	g := &pausingStore{reached: make(chan struct{}), release: make(chan struct{})}
+	f := newFixtureOn(t, outbound.Options{}, func(s store.Store) store.Store { g.Store = s; return g }, io.Discard)
+	var secret string
+	srv, got := receiver(t, func() string { return secret }, func(int) int { return 200 })
+	e := f.endpoint(srv.URL, "peer.")
+	secret = e.Secret
+	g.armed.Store(true)
+	for range 70 {
+		f.appendStatus("ls-1")
+	}
+	<-g.reached // the worker has read: nothing for "peer.", the head 64 or more ahead
+	ctx := context.Background()
+	cur := f.load(e.ID)
+	cur.Events = []string{"livestream."}
+	cur.UpdatedAt = time.Now() // as the management API's edit sets it
+	if err := f.st.Update(ctx, func(w store.Writer) error { return w.UpdateWebhookEndpoint(ctx, cur) }); err != nil {
+		t.Fatal(err)
+	}
+	f.eng.Wake(tenant, e.ID)
+	close(g.release)
+	last := f.appendStatus("ls-2")
+	want := int(last - cur.Cursor)
+	testenv.WaitFor(t, "the events after the cursor at the edit", func() bool { return len(got()) >= want })
+	time.Sleep(100 * time.Millisecond)
+	if n := len(got()); n != want {
+		t.Errorf("%d deliveries, want %d: every event after the cursor at the edit (%d) through %d", n, want, cur.Cursor, last)
 	}
 }
 

@@ -106,6 +106,12 @@ type WebhookWriter interface {
 	// cursor this way, so a replay (which moves it back) or another node's delivery is never
 	// overwritten. ErrNotFound if the endpoint does not exist.
 	MoveWebhookCursor(ctx context.Context, t Tenant, id string, from, to uint64, failingSince time.Time) (bool, error)
+	// StepWebhookCursor moves the endpoint's cursor from `from` to `to` over events it does
+	// not take: as MoveWebhookCursor (FailingSince left as it is), and only if the endpoint
+	// is also unchanged since updatedAt (every change of its events, URL or state sets
+	// updated_at), so that a step decided with its old events never skips an event its new
+	// ones take. ErrNotFound if the endpoint does not exist.
+	StepWebhookCursor(ctx context.Context, t Tenant, id string, from, to uint64, updatedAt time.Time) (bool, error)
 	// DeleteWebhookEndpoint deletes an endpoint and its delivery log; ErrNotFound if it does
 	// not exist.
 	DeleteWebhookEndpoint(ctx context.Context, t Tenant, id string) error

@@ -96,13 +96,19 @@ func (q Queries) MoveWebhookCursor(ctx context.Context, t store.Tenant, id strin
 	n, err := q.Tx.Exec(ctx, `UPDATE webhook_endpoints SET cursor = $4, failing_since = $5
 		WHERE id = $1 AND account_id = $2 AND app_id = $3 AND cursor = $6`,
 		id, t.AccountID, t.AppID, int64(to), nullMicros(failingSince), int64(from))
+	return q.cursorMoved(ctx, what, t, id, n, err)
+}
+
+// cursorMoved is the outcome of a compare-and-set UPDATE of an endpoint's cursor that
+// affected n rows: moved, not moved (the condition did not hold), or ErrNotFound.
+func (q Queries) cursorMoved(ctx context.Context, what string, t store.Tenant, id string, n int64, err error) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", what, err)
 	}
 	if n > 0 {
 		return true, nil
 	}
-	// Not moved: the cursor was elsewhere, or there is no such endpoint.
+	// Not moved: the condition did not hold, or there is no such endpoint.
 	var one int64
 	err = q.Tx.QueryRow(ctx, `SELECT 1 FROM webhook_endpoints WHERE id = $1 AND account_id = $2 AND app_id = $3`,
 		id, t.AccountID, t.AppID).Scan(&one)
@@ -110,6 +116,14 @@ func (q Queries) MoveWebhookCursor(ctx context.Context, t store.Tenant, id strin
 		return false, readErr(what, err)
 	}
 	return false, nil
+}
+
+func (q Queries) StepWebhookCursor(ctx context.Context, t store.Tenant, id string, from, to uint64, updatedAt time.Time) (bool, error) {
+	what := fmt.Sprintf("step the cursor of webhook endpoint %s from %d to %d", id, from, to)
+	n, err := q.Tx.Exec(ctx, `UPDATE webhook_endpoints SET cursor = $4
+		WHERE id = $1 AND account_id = $2 AND app_id = $3 AND cursor = $5 AND updated_at = $6`,
+		id, t.AccountID, t.AppID, int64(to), int64(from), Micros(updatedAt))
+	return q.cursorMoved(ctx, what, t, id, n, err)
 }
 
 func (q Queries) DeleteWebhookEndpoint(ctx context.Context, t store.Tenant, id string) error {

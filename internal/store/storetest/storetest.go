@@ -89,6 +89,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WebhookEndpoints", testWebhookEndpoints},
 		{"WebhookEndpointUpdate", testWebhookEndpointUpdate},
 		{"WebhookCursor", testWebhookCursor},
+		{"WebhookCursorStep", testWebhookCursorStep},
 		{"WebhookAttempts", testWebhookAttempts},
 		{"WebhookEndpointDelete", testWebhookEndpointDelete},
 		{"PruneWebhookAttempts", testPruneWebhookAttempts},

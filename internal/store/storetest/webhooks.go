@@ -283,6 +283,67 @@ func testWebhookCursor(t *testing.T, s store.Store) {
 	checkWebhookEndpoint(t, "after a rolled back move", getWebhookEndpoint(t, s, tenantA, e.ID), want)
 }
 
+// testWebhookCursorStep: StepWebhookCursor moves the cursor from the one it names, keeping
+// FailingSince, only while the endpoint is unchanged since the updated_at it names: after an
+// update (another updated_at) it reports false and changes nothing; an unknown or another
+// tenant's endpoint is ErrNotFound.
+func testWebhookCursorStep(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	e := webhookEndpoint(tenantA, "e-1", t0) // cursor 7
+	update(t, s, func(w store.Writer) error { return w.CreateWebhookEndpoint(ctx, e) })
+	update(t, s, func(w store.Writer) error {
+		_, err := w.MoveWebhookCursor(ctx, tenantA, e.ID, 7, 7, t0.Add(time.Minute))
+		return err
+	})
+	step := func(tn store.Tenant, id string, from, to uint64, updated time.Time) (bool, error) {
+		var moved bool
+		err := s.Update(ctx, func(w store.Writer) error {
+			var err error
+			moved, err = w.StepWebhookCursor(ctx, tn, id, from, to, updated)
+			return err
+		})
+		return moved, err
+	}
+
+	moved, err := step(tenantA, e.ID, 7, 20, t0)
+	mustNil(t, "StepWebhookCursor 7→20", err)
+	if !moved {
+		t.Errorf("StepWebhookCursor 7→20 on the endpoint as read: not moved")
+	}
+	want := e
+	want.Cursor, want.FailingSince = 20, t0.Add(time.Minute)
+	checkWebhookEndpoint(t, "after 7→20", getWebhookEndpoint(t, s, tenantA, e.ID), want)
+
+	moved, err = step(tenantA, e.ID, 7, 30, t0)
+	mustNil(t, "StepWebhookCursor from a stale cursor", err)
+	if moved {
+		t.Errorf("StepWebhookCursor from a stale cursor 7 (it is 20): moved")
+	}
+
+	// The app changes the endpoint (its events): a step decided before is refused.
+	changed := want
+	changed.Events, changed.UpdatedAt = []string{"peer."}, t0.Add(time.Second)
+	update(t, s, func(w store.Writer) error { return w.UpdateWebhookEndpoint(ctx, changed) })
+	moved, err = step(tenantA, e.ID, 20, 40, t0)
+	mustNil(t, "StepWebhookCursor after an update", err)
+	if moved {
+		t.Errorf("StepWebhookCursor 20→40 with the updated_at from before an update: moved")
+	}
+	checkWebhookEndpoint(t, "after a refused step", getWebhookEndpoint(t, s, tenantA, e.ID), changed)
+	moved, err = step(tenantA, e.ID, 20, 40, changed.UpdatedAt)
+	mustNil(t, "StepWebhookCursor with the new updated_at", err)
+	if !moved {
+		t.Errorf("StepWebhookCursor 20→40 with the endpoint's updated_at: not moved")
+	}
+
+	for _, tn := range []store.Tenant{tenantB, tenantB2} {
+		_, err := step(tn, e.ID, 40, 100, changed.UpdatedAt)
+		wantErr(t, fmt.Sprintf("StepWebhookCursor as %v", tn), err, store.ErrNotFound)
+	}
+	_, err = step(tenantA, "e-nope", 40, 100, changed.UpdatedAt)
+	wantErr(t, "StepWebhookCursor unknown", err, store.ErrNotFound)
+}
+
 func checkWebhookAttempt(t *testing.T, what string, got, want store.WebhookAttempt) {
 	t.Helper()
 	var d diffs
