@@ -53,22 +53,29 @@ func accessLog(next http.Handler, log *slog.Logger, proxies *accesslog.Proxies, 
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
+		status := rec.status
+		if info.Refused != 0 {
+			status = info.Refused // an SSE refusal answered 200 (writeRefusal)
+		}
 		took := time.Since(start)
-		m.HTTPRequest(route, r.Method, rec.status, took)
-		if !refused.Allow(ctx, log, rec.status >= 400 && rec.status < 500) {
+		m.HTTPRequest(route, r.Method, status, took)
+		if !refused.Allow(ctx, log, status >= 400 && status < 500) {
 			return
 		}
-		attrs := make([]slog.Attr, 0, 12)
+		attrs := make([]slog.Attr, 0, 13)
 		attrs = append(attrs,
 			slog.String("method", r.Method),
 			slog.String("route", route),
 			slog.String("path", path),
-			slog.Int("status", rec.status),
+			slog.Int("status", status),
 			slog.Int64("bytes", rec.bytes),
 			// Milliseconds to the microsecond, as a number (gRPC lines have grpc.time_ms).
 			slog.Float64("duration_ms", float64(took.Microseconds())/1000),
 			slog.String("client", info.Client),
 		)
+		if status != rec.status {
+			attrs = append(attrs, slog.Int("answered", rec.status))
+		}
 		if info.AccountID != "" {
 			attrs = append(attrs, slog.String("account_id", accesslog.Cut(info.AccountID)))
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	livegatev1 "github.com/livegate/livegate/gen/go/livegate/v1"
+	"github.com/livegate/livegate/internal/accesslog"
 	"github.com/livegate/livegate/internal/metrics"
 )
 
@@ -140,7 +142,7 @@ func (h *sseHandler) serve(w http.ResponseWriter, r *http.Request, params map[st
 	}
 	stream, err := h.client.Subscribe(ctx, req)
 	if err != nil {
-		writeRefusal(w, status.Convert(err))
+		writeRefusal(w, r, status.Convert(err))
 		return
 	}
 
@@ -171,7 +173,7 @@ func (h *sseHandler) serve(w http.ResponseWriter, r *http.Request, params map[st
 			select {
 			case res := <-msgs:
 				if res.err != nil && !errors.Is(res.err, io.EOF) {
-					writeRefusal(w, status.Convert(res.err))
+					writeRefusal(w, r, status.Convert(res.err))
 				}
 			case <-ctx.Done():
 			}
@@ -248,19 +250,25 @@ func writeSSEHeader(w http.ResponseWriter) {
 // at which EventSource stops. (A browser that reconnected while the database was down got
 // 503 and stopped for good, as did one past the app's subscription limit, 429: EventSource
 // never retries an answer that is not 200, whatever its Retry-After.)
-func writeRefusal(w http.ResponseWriter, st *status.Status) {
+//
+// The access log and the HTTP metrics count such an answer with the refusal's status
+// (accesslog.Info.Refused), so it shows as what it is, and the lines of 429s stay bounded.
+func writeRefusal(w http.ResponseWriter, r *http.Request, st *status.Status) {
 	ms, ok := sseRetry(st)
 	if !ok {
 		WriteStatus(w, st)
 		return
+	}
+	if info := accesslog.InfoFrom(r.Context()); info != nil {
+		info.Refused = HTTPStatus(st)
 	}
 	writeSSEHeader(w)
 	b := fmt.Appendf(nil, "retry: %d\n", ms)
 	_, _ = w.Write(appendSSEError(b, st))
 }
 
-// sseDefaultRetry is the `retry:` of a passing refusal that names no time to wait: about
-// what browsers wait by themselves.
+// sseDefaultRetry is the least `retry:` of a passing refusal that names no time to wait:
+// about what browsers wait by themselves.
 const sseDefaultRetry = 3 * time.Second
 
 // sseRetry says whether st refuses a subscription only for now, and after how many
@@ -268,6 +276,8 @@ const sseDefaultRetry = 3 * time.Second
 // reached or written: 503) and a 429 that names a time to wait (Retry-After: a limit on
 // subscriptions held at once). The others (the token, a bad parameter, a cursor out of range,
 // an event that cannot be read, a 429 that waiting does not end) get the same answer again.
+// The wait is the Retry-After (sseDefaultRetry without one, at least a second), plus up to as
+// much again at random, so that browsers refused together do not all come back together.
 func sseRetry(st *status.Status) (int64, bool) {
 	switch HTTPStatus(st) {
 	case http.StatusServiceUnavailable:
@@ -280,9 +290,9 @@ func sseRetry(st *status.Status) (int64, bool) {
 	}
 	wait := sseDefaultRetry
 	if secs, err := strconv.ParseUint(retryAfter(st), 10, 32); err == nil {
-		wait = time.Duration(secs) * time.Second
+		wait = max(time.Duration(secs)*time.Second, time.Second)
 	}
-	return wait.Milliseconds(), true
+	return (wait + rand.N(wait)).Milliseconds(), true
 }
 
 // appendSSEMessage appends one Subscribe message as SSE, the event's JSON from events:

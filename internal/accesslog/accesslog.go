@@ -68,6 +68,10 @@ type Info struct {
 	// AccountID and AppID are the tenant the request addresses, "" when none or not yet
 	// known.
 	AccountID, AppID string
+	// Refused is the status of a refusal answered 200 all the same (an SSE subscription
+	// refused for now: its 200 makes EventSource retry); 0: none. The request is logged and
+	// counted with it, as the refusal it is.
+	Refused int
 }
 
 type infoKey struct{}

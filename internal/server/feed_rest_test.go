@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -563,11 +564,22 @@ func TestFeedSSEPassingRefusal(t *testing.T) {
 		Code   int    `json:"code"`
 		Reason string `json:"reason"`
 	}
-	if err := json.Unmarshal([]byte(e.Data[0]), &d); err != nil || e.Event != "error" || e.Retry != "5000" || d.Code != 429 || d.Reason != "TOO_MANY_REQUESTS" {
-		t.Fatalf("got %+v; want an error event, 429 TOO_MANY_REQUESTS, with retry: 5000", e)
+	retry, _ := strconv.Atoi(e.Retry)
+	if err := json.Unmarshal([]byte(e.Data[0]), &d); err != nil || e.Event != "error" || retry < 5000 || retry >= 10000 || d.Code != 429 || d.Reason != "TOO_MANY_REQUESTS" {
+		t.Fatalf("got %+v; want an error event, 429 TOO_MANY_REQUESTS, with a retry: of 5 to 10 s (Retry-After 5, and a random part)", e)
 	}
 	for e := range events {
 		t.Errorf("after the error event: %+v", e)
+	}
+	// Logged (and counted) as the refusal it is, answered 200.
+	var refusals int
+	for _, l := range s.logLines(t, "http request") {
+		if strings.HasSuffix(fmt.Sprint(l["path"]), "/events/sse") && l["status"] == 429.0 && l["answered"] == 200.0 {
+			refusals++
+		}
+	}
+	if refusals != 1 {
+		t.Errorf("%d access log lines of the refusal with status 429, answered 200; want 1", refusals)
 	}
 }
 
