@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"github.com/livegate/livegate/internal/apierror"
 	"github.com/livegate/livegate/internal/store"
 )
@@ -385,5 +387,29 @@ func TestFileRemovedRefusesWrites(t *testing.T) {
 	}
 	if err := s.HealthCheck(context.Background()); err != nil {
 		t.Errorf("HealthCheck once the file is back: %v", err)
+	}
+}
+
+// TestUnwritable: which SQLite result codes mean the database cannot be written, and what
+// an operator is told. A -shm that cannot grow (SQLITE_IOERR_SHMSIZE) is a full disk, as it
+// was at start on one: it was reported as a failed disk (the operations audit).
+func TestUnwritable(t *testing.T) {
+	for _, c := range []struct {
+		code       int
+		kind, says string
+	}{
+		{sqlite3.SQLITE_IOERR_SHMSIZE, "full", "the disk is most likely full"},
+		{sqlite3.SQLITE_FULL, "full", "full"},
+		{sqlite3.SQLITE_IOERR, "io_error", "I/O error"},
+		{sqlite3.SQLITE_IOERR_WRITE, "io_error", "I/O error"},
+		{sqlite3.SQLITE_READONLY_DIRECTORY, "read_only", "read-only"},
+		{sqlite3.SQLITE_BUSY, "locked", "locked"},
+		{sqlite3.SQLITE_NOTADB, "corrupt", "corrupt"},
+		{sqlite3.SQLITE_CONSTRAINT_UNIQUE, "", ""},
+	} {
+		why, kind := unwritable(c.code)
+		if kind != c.kind || !strings.Contains(why, c.says) {
+			t.Errorf("code %d: %q (%s), want %s saying %q", c.code, why, kind, c.kind, c.says)
+		}
 	}
 }

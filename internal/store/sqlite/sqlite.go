@@ -285,21 +285,8 @@ func describe(err error) error {
 	if err == nil || !errors.As(err, &e) {
 		return err
 	}
-	var why, kind string
-	switch e.Code() & 0xff {
-	case sqlite3.SQLITE_FULL:
-		why, kind = "the database is full (the disk, or its size limit)", "full"
-	case sqlite3.SQLITE_READONLY:
-		why, kind = "the database is read-only (its file, directory or file system)", "read_only"
-	case sqlite3.SQLITE_IOERR:
-		why, kind = "the database's disk failed (I/O error)", "io_error"
-	case sqlite3.SQLITE_CANTOPEN:
-		why, kind = "the database's files cannot be opened", "cant_open"
-	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		why, kind = "the database is locked by another process or connection (longer than the busy timeout)", "locked"
-	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
-		why, kind = "the database file is corrupt: restore it from a backup", "corrupt"
-	default:
+	why, kind := unwritable(e.Code())
+	if why == "" {
 		return err
 	}
 	var already *apierror.Error
@@ -311,6 +298,32 @@ func describe(err error) error {
 		why:   why,
 		cause: err,
 	}
+}
+
+// unwritable says why SQLite's (extended) result code means the database cannot be
+// written, and its kind; "" if it does not.
+func unwritable(code int) (why, kind string) {
+	if code == sqlite3.SQLITE_IOERR_SHMSIZE {
+		// The WAL's shared-memory file could not grow: SQLite's documentation gives a
+		// full disk as the likely cause, and it was one at start on a full disk (the
+		// operations audit was sent looking for a failed disk).
+		return "the database's shared-memory file (livegate.db-shm) could not grow: the disk is most likely full", "full"
+	}
+	switch code & 0xff {
+	case sqlite3.SQLITE_FULL:
+		return "the database is full (the disk, or its size limit)", "full"
+	case sqlite3.SQLITE_READONLY:
+		return "the database is read-only (its file, directory or file system)", "read_only"
+	case sqlite3.SQLITE_IOERR:
+		return "the database's disk failed (I/O error)", "io_error"
+	case sqlite3.SQLITE_CANTOPEN:
+		return "the database's files cannot be opened", "cant_open"
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return "the database is locked by another process or connection (longer than the busy timeout)", "locked"
+	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+		return "the database file is corrupt: restore it from a backup", "corrupt"
+	}
+	return "", ""
 }
 
 // storageError is STORAGE_UNAVAILABLE (its message for clients: why, and SQLite's words)
