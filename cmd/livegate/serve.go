@@ -7,8 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+
 	"strconv"
 	"time"
+
+	"github.com/go-logr/logr"
+	"go.opentelemetry.io/otel"
 
 	"github.com/livegate/livegate/gateway"
 	"github.com/livegate/livegate/internal/accesslog"
@@ -56,6 +60,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 		return fmt.Errorf("--log-level %q: must be debug, info, warn or error", *logLevel)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logLibraries(log)
 	cfg.HTTPAddr, cfg.GRPCAddr, cfg.DataDir = *httpAddr, *grpcAddr, *dataDir
 	cfg.AdminAddr = *adminAddr
 	cfg.DatabaseURL = *databaseURL
@@ -227,4 +232,18 @@ func limitFlags(fs *flag.FlagSet) func() (server.Limits, error) {
 		}
 		return l, nil
 	}
+}
+
+// logLibraries sends what libraries log on their own through log, as JSON lines like
+// livegate's: the standard logger's lines (at WARN), OpenTelemetry's internal logger, and its
+// error handler (the trace exporter's failures, at WARN). The exporter's failures were
+// plain-text lines among the JSON ones, every 5 s while a collector was down (the operations
+// audit).
+func logLibraries(log *slog.Logger) {
+	slog.SetDefault(log)
+	slog.SetLogLoggerLevel(slog.LevelWarn)
+	otel.SetLogger(logr.FromSlogHandler(log.Handler()))
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("OpenTelemetry", "error", err)
+	}))
 }
