@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
+	"slices"
+	"strings"
 
 	"strconv"
 	"time"
@@ -74,6 +77,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	}
 	if cfg.MaxClockOffset == 0 {
 		cfg.MaxClockOffset = -1 // server.Config's "no check"
+	}
+	if err := checkBase("ingest-base", *ingest, "rtmp", "rtmps"); err != nil {
+		return err
+	}
+	if err := checkBase("playback-base", *playback, "http", "https"); err != nil {
+		return err
 	}
 	cfg.IngestBase, cfg.PlaybackBase = *ingest, *playback
 	if cfg.Retention.MaxAge, err = time.ParseDuration(*maxAge); err != nil || cfg.Retention.MaxAge < 0 {
@@ -246,4 +255,24 @@ func logLibraries(log *slog.Logger) {
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		log.Warn("OpenTelemetry", "error", err)
 	}))
+}
+
+// checkBase refuses a base URL (--ingest-base, --playback-base) that clients could not use:
+// one of another scheme, without a host, or with a query, fragment or credentials. Every
+// livestream's ingest_server and playback_url is made of it (the operations audit started
+// with "rtmp//live.example.com/live/" and "htps:/cdn example.com/hls/", and livestreams
+// answered them as they were).
+func checkBase(flag, v string, schemes ...string) error {
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		return fmt.Errorf("--%s %q: not a URL: %v", flag, v, err)
+	case !slices.Contains(schemes, u.Scheme):
+		return fmt.Errorf("--%s %q: must be a %s URL such as %s://host/path", flag, v, strings.Join(schemes, " or "), schemes[0])
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("--%s %q: names no host", flag, v)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "":
+		return fmt.Errorf("--%s %q: must have no query, fragment or credentials", flag, v)
+	}
+	return nil
 }

@@ -55,6 +55,42 @@ func TestDatabaseListenFlag(t *testing.T) {
 	}
 }
 
+// TestBaseURLFlags: --ingest-base takes an rtmp or rtmps URL and --playback-base an http or
+// https one, each with a host and no query, fragment or credentials; anything else is
+// refused, naming the flag, before anything is opened. (The operations audit started with
+// "rtmp//live.example.com/live/" and "htps:/cdn example.com/hls/", and every livestream
+// answered them as its ingest_server and playback_url.)
+func TestBaseURLFlags(t *testing.T) {
+	for _, c := range []struct{ flag, value string }{
+		{"ingest-base", "rtmp//live.example.com/live/"},
+		{"ingest-base", "not a url"},
+		{"ingest-base", "ftp://x/live"},
+		{"ingest-base", "http://live.example.com/live"},
+		{"ingest-base", "rtmp:///live"},
+		{"ingest-base", "rtmp://live.example.com/live?key=x"},
+		{"playback-base", "htps:/cdn example.com/hls/"},
+		{"playback-base", "rtmp://cdn.example.com/hls"},
+		{"playback-base", "https://user:pw@cdn.example.com/hls"},
+		{"playback-base", "https://cdn.example.com/hls#top"},
+	} {
+		// A bad flag checked later keeps serve from starting should the base pass.
+		err := run(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--" + c.flag + "=" + c.value, "--subscriber-stall-timeout=0"}, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "--"+c.flag) {
+			t.Errorf("serve --%s=%s: %v, want an error naming --%s", c.flag, c.value, err, c.flag)
+		}
+	}
+	t.Setenv("LIVEGATE_PLAYBACK_BASE", "cdn.example.com/hls")
+	err := run(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--subscriber-stall-timeout=0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--playback-base") {
+		t.Errorf("LIVEGATE_PLAYBACK_BASE=cdn.example.com/hls: %v, want an error naming --playback-base", err)
+	}
+	for _, ok := range []string{"rtmp://live.example.com/live", "rtmps://live.example.com:443/app", "rtmp://10.0.0.5:1935/live/"} {
+		if err := checkBase("ingest-base", ok, "rtmp", "rtmps"); err != nil {
+			t.Errorf("--ingest-base %s: %v", ok, err)
+		}
+	}
+}
+
 // TestTrustedProxiesFlag: --trusted-proxies (and LIVEGATE_TRUSTED_PROXIES) takes IP
 // addresses and CIDR prefixes; anything else is refused, naming the flag, before anything
 // is opened.
