@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 
 	"strconv"
 	"time"
@@ -64,6 +66,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	logLibraries(log)
+	ctx, stopOnHUP := stopOnHangup(ctx, log)
+	defer stopOnHUP()
 	cfg.HTTPAddr, cfg.GRPCAddr, cfg.DataDir = *httpAddr, *grpcAddr, *dataDir
 	cfg.AdminAddr = *adminAddr
 	cfg.DatabaseURL = *databaseURL
@@ -275,4 +279,26 @@ func checkBase(flag, v string, schemes ...string) error {
 		return fmt.Errorf("--%s %q: must have no query, fragment or credentials", flag, v)
 	}
 	return nil
+}
+
+// stopOnHangup returns ctx, canceled on SIGHUP too, with a line saying so: serve stops as
+// for SIGTERM, gracefully. livegate reads its configuration at start and has nothing to
+// reload; without this a SIGHUP (a closing terminal, a script expecting a reload) killed it
+// at once, with no graceful stop and no line (the operations audit).
+func stopOnHangup(ctx context.Context, log *slog.Logger) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		select {
+		case <-hup:
+			log.Warn("SIGHUP: livegate has nothing to reload (it reads its configuration at start); stopping as for SIGTERM")
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(hup)
+		cancel()
+	}
 }

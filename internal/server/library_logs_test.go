@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +16,66 @@ import (
 	"github.com/livegate/livegate/internal/testenv"
 )
 
+// loggedProcess is `livegate serve` run as a child process with its stderr kept.
+type loggedProcess struct {
+	cmd  *exec.Cmd
+	http string
+	done chan struct{} // closed once stderr has ended and the process has exited
+	err  error         // its exit status, once done
+
+	mu    sync.Mutex
+	lines []string
+}
+
+// startLogged runs `livegate serve` on free loopback ports with env added to the
+// environment, and waits until it serves.
+func startLogged(t *testing.T, bin, dataDir string, env ...string) *loggedProcess {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dataDir)
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &loggedProcess{cmd: cmd, done: make(chan struct{})}
+	served := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.mu.Unlock()
+			var l struct{ Msg, HTTP string }
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "livegate serving" {
+				served <- l.HTTP
+			}
+		}
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+	})
+	select {
+	case p.http = <-served:
+	case <-p.done:
+		t.Fatalf("livegate exited before serving: %v\n%s", p.err, p.text())
+	case <-time.After(60 * time.Second):
+		t.Fatal("livegate did not start serving within 60s")
+	}
+	return p
+}
+
+func (p *loggedProcess) text() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
+}
+
 // TestLibraryLogsAreJSON: with tracing on and its collector down, every line livegate writes
 // on stderr is JSON, the trace exporter's failures included, as a WARN "OpenTelemetry" line.
 // (They were plain-text lines from OpenTelemetry's default error handler among the JSON
@@ -24,60 +85,21 @@ func TestLibraryLogsAreJSON(t *testing.T) {
 	dataDir := t.TempDir()
 	creds := createAppCLI(t, bin, dataDir, accA, appA)
 	collector := testenv.FreeAddr(t) // nothing listens there
-	cmd := exec.Command(bin, "serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dataDir)
-	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+collector, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+	p := startLogged(t, bin, dataDir, "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+collector, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
 		"OTEL_BSP_SCHEDULE_DELAY=100", "OTEL_EXPORTER_OTLP_TIMEOUT=1000")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		lines []string
-	)
-	served := make(chan string, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			mu.Lock()
-			lines = append(lines, sc.Text())
-			mu.Unlock()
-			var l struct{ Msg, HTTP string }
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "livegate serving" {
-				served <- l.HTTP
-			}
-		}
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	var addr string
-	select {
-	case addr = <-served:
-	case <-time.After(60 * time.Second):
-		t.Fatal("livegate did not start serving within 60s")
-	}
-	text := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return strings.Join(lines, "\n")
-	}
 	// Requests make spans; their export fails.
 	testenv.WaitFor(t, "a failed export in the log", func() bool {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/accounts/"+accA+"/realtime/kit/"+appA+"/livestreams", nil)
+		req, _ := http.NewRequest("GET", "http://"+p.http+"/accounts/"+accA+"/realtime/kit/"+appA+"/livestreams", nil)
 		req.Header.Set("Authorization", "Bearer "+creds.APIToken)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 		}
-		return strings.Contains(text(), collector)
+		return strings.Contains(p.text(), collector)
 	})
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	<-done
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.done
 	failures := 0
-	for _, l := range strings.Split(text(), "\n") {
+	for _, l := range strings.Split(p.text(), "\n") {
 		var line struct{ Level, Msg, Error string }
 		if err := json.Unmarshal([]byte(l), &line); err != nil {
 			t.Errorf("not a JSON line: %q", l)
@@ -88,6 +110,29 @@ func TestLibraryLogsAreJSON(t *testing.T) {
 		}
 	}
 	if failures == 0 {
-		t.Errorf("no WARN OpenTelemetry line naming the collector %s:\n%s", collector, text())
+		t.Errorf("no WARN OpenTelemetry line naming the collector %s:\n%s", collector, p.text())
+	}
+}
+
+// TestSIGHUPStopsGracefully: SIGHUP stops serve as SIGTERM does, exit status 0, with a WARN
+// line saying why. (It killed serve at once, with no graceful stop and no line: the
+// operations audit.)
+func TestSIGHUPStopsGracefully(t *testing.T) {
+	bin := buildLivegate(t)
+	p := startLogged(t, bin, t.TempDir())
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30 s of SIGHUP")
+	}
+	var exit *exec.ExitError
+	if p.err != nil {
+		t.Errorf("serve after SIGHUP: %v (exited: %v), want exit status 0", p.err, errors.As(p.err, &exit))
+	}
+	if !strings.Contains(p.text(), `"level":"WARN","msg":"SIGHUP: livegate has nothing to reload`) {
+		t.Errorf("no WARN line about the SIGHUP:\n%s", p.text())
 	}
 }
