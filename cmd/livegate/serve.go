@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"unicode"
 
 	"strconv"
 	"time"
@@ -275,8 +276,15 @@ func checkBase(flag, v string, schemes ...string) error {
 		return fmt.Errorf("--%s %q: must be a %s URL such as %s://host/path", flag, v, strings.Join(schemes, " or "), schemes[0])
 	case u.Host == "" || u.Hostname() == "":
 		return fmt.Errorf("--%s %q: names no host", flag, v)
-	case u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "":
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(v, "?#") || u.User != nil || u.Opaque != "":
 		return fmt.Errorf("--%s %q: must have no query, fragment or credentials", flag, v)
+	case strings.ContainsFunc(v, unicode.IsSpace):
+		return fmt.Errorf("--%s %q: holds a space", flag, v)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("--%s %q: port %s is not from 1 to 65535", flag, v, p)
+		}
 	}
 	return nil
 }
@@ -285,7 +293,13 @@ func checkBase(flag, v string, schemes ...string) error {
 // for SIGTERM, gracefully. livegate reads its configuration at start and has nothing to
 // reload; without this a SIGHUP (a closing terminal, a script expecting a reload) killed it
 // at once, with no graceful stop and no line (the operations audit).
+//
+// A serve started with SIGHUP ignored (nohup) keeps ignoring it: asking for the signal would
+// undo that, and the hangup nohup is there for would stop it.
 func stopOnHangup(ctx context.Context, log *slog.Logger) (context.Context, func()) {
+	if signal.Ignored(syscall.SIGHUP) {
+		return ctx, func() {}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -72,6 +72,10 @@ func TestBaseURLFlags(t *testing.T) {
 		{"playback-base", "rtmp://cdn.example.com/hls"},
 		{"playback-base", "https://user:pw@cdn.example.com/hls"},
 		{"playback-base", "https://cdn.example.com/hls#top"},
+		{"playback-base", "http://cdn.example.com/hls?"},
+		{"playback-base", "http://cdn.example.com/hls#"},
+		{"playback-base", "https://cdn.example.com/hls "},
+		{"ingest-base", "rtmp://live.example.com:99999/live"},
 	} {
 		// A bad flag checked later keeps serve from starting should the base pass.
 		err := run(t.Context(), []string{"serve", "--data-dir", t.TempDir(), "--" + c.flag + "=" + c.value, "--subscriber-stall-timeout=0"}, io.Discard, io.Discard)
@@ -84,7 +88,7 @@ func TestBaseURLFlags(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--playback-base") {
 		t.Errorf("LIVEGATE_PLAYBACK_BASE=cdn.example.com/hls: %v, want an error naming --playback-base", err)
 	}
-	for _, ok := range []string{"rtmp://live.example.com/live", "rtmps://live.example.com:443/app", "rtmp://10.0.0.5:1935/live/"} {
+	for _, ok := range []string{"rtmp://live.example.com/live", "rtmps://live.example.com:443/app", "rtmp://10.0.0.5:1935/live/", "rtmp://[::1]:1935/live"} {
 		if err := checkBase("ingest-base", ok, "rtmp", "rtmps"); err != nil {
 			t.Errorf("--ingest-base %s: %v", ok, err)
 		}

@@ -31,7 +31,15 @@ type loggedProcess struct {
 // environment, and waits until it serves.
 func startLogged(t *testing.T, bin, dataDir string, env ...string) *loggedProcess {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dataDir)
+	return startLoggedVia(t, nil, bin, dataDir, env...)
+}
+
+// startLoggedVia is startLogged with the command run by the program and arguments of via
+// (such as nohup), if any.
+func startLoggedVia(t *testing.T, via []string, bin, dataDir string, env ...string) *loggedProcess {
+	t.Helper()
+	argv := append(append([]string(nil), via...), bin, "serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dataDir)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -132,7 +140,33 @@ func TestSIGHUPStopsGracefully(t *testing.T) {
 	if p.err != nil {
 		t.Errorf("serve after SIGHUP: %v (exited: %v), want exit status 0", p.err, errors.As(p.err, &exit))
 	}
-	if !strings.Contains(p.text(), `"level":"WARN","msg":"SIGHUP: livegate has nothing to reload`) {
-		t.Errorf("no WARN line about the SIGHUP:\n%s", p.text())
+	if !strings.Contains(p.text(), `"level":"WARN","msg":"SIGHUP: livegate has nothing to reload`) ||
+		!strings.Contains(p.text(), `"msg":"livegate shutting down"`) {
+		t.Errorf("no WARN line about the SIGHUP, or no graceful shutdown's line:\n%s", p.text())
+	}
+}
+
+// TestSIGHUPIgnoredUnderNohup: a serve started with SIGHUP ignored (nohup) keeps ignoring it
+// and goes on serving: nohup is there to keep it running when its terminal hangs up. (The
+// review found SIGHUP handling had undone that.)
+func TestSIGHUPIgnoredUnderNohup(t *testing.T) {
+	bin := buildLivegate(t)
+	p := startLoggedVia(t, []string{"nohup"}, bin, t.TempDir())
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	resp, err := http.Get("http://" + p.http + "/openapi.json")
+	if err != nil {
+		t.Fatalf("after SIGHUP under nohup: %v; want it still serving\n%s", err, p.text())
+	}
+	resp.Body.Close()
+	select {
+	case <-p.done:
+		t.Fatalf("serve under nohup exited after SIGHUP: %v", p.err)
+	default:
+	}
+	if strings.Contains(p.text(), "SIGHUP: livegate has nothing to reload") {
+		t.Errorf("a line about SIGHUP under nohup:\n%s", p.text())
 	}
 }
