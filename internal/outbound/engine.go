@@ -1068,7 +1068,20 @@ func (w *worker) record(ctx context.Context, ep *store.WebhookEndpoint, a *store
 	moved := false
 	err := e.st.Update(ctx, func(wr store.Writer) error {
 		moved = false
-		ok, err := wr.MoveWebhookCursor(ctx, ep.Tenant, ep.ID, ep.Cursor, to, failingSince)
+		ok := true
+		var err error
+		if to > ep.Cursor+1 {
+			// The move passes over events the endpoint's events, as read, left out: only if
+			// they still are its events (the endpoint is unchanged since it was read; the
+			// compare-and-set to the same cursor also holds its row until the commit, on
+			// PostgreSQL). Otherwise the worker reads it again and sends what the new events
+			// take, this event again among them (the review: an events edit while this
+			// attempt was in flight lost the events it then took, before this one).
+			ok, err = wr.StepWebhookCursor(ctx, ep.Tenant, ep.ID, ep.Cursor, ep.Cursor, ep.UpdatedAt)
+		}
+		if ok && err == nil {
+			ok, err = wr.MoveWebhookCursor(ctx, ep.Tenant, ep.ID, ep.Cursor, to, failingSince)
+		}
 		if err != nil {
 			return err
 		}
