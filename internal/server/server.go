@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"math"
 	"net"
@@ -584,6 +585,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 		s.adminLis = limitListener(s.adminLis, lim.AdminMaxConns)
 		s.admin = &http.Server{
 			Handler:           adminHandler(m, s.ready),
+			ErrorLog:          httpErrorLog(log),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       on(lim.AdminReadTimeout),
 			WriteTimeout:      adminWriteTimeout,
@@ -646,6 +648,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *Server, err erro
 	}
 	s.http = &http.Server{
 		Handler:           cfg.Tracing.HTTPHandler(handler),
+		ErrorLog:          httpErrorLog(log),
 		ReadHeaderTimeout: on(lim.HTTPReadHeaderTimeout),
 		ReadTimeout:       on(lim.HTTPReadTimeout),
 		WriteTimeout:      on(lim.HTTPWriteTimeout),
@@ -813,4 +816,11 @@ func (s *Server) Close() {
 		s.unlockDataDir()
 		s.unlockDataDir = nil
 	}
+}
+
+// httpErrorLog is net/http's error log (a handler's panic with its stack, accept errors)
+// as ERROR lines of log: JSON like the others, and never dropped by --log-level, as they
+// would be at the WARN the standard logger's lines take.
+func httpErrorLog(log *slog.Logger) *stdlog.Logger {
+	return slog.NewLogLogger(log.Handler(), slog.LevelError)
 }
