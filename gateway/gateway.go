@@ -75,10 +75,13 @@ func (d oneValue) Decode(v any) error {
 	if err := d.DecoderWrapper.Decode(v); err != nil {
 		return err
 	}
-	if _, err := d.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("the body holds more than one JSON value; send one object")
+	switch _, err := d.Token(); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		return fmt.Errorf("the body is not JSON after its first value: %v", err)
 	}
-	return nil
+	return errors.New("the body holds more than one JSON value; send one object")
 }
 
 // Marshal is JSONPb's, except for a streamed event message ({"result": SubscribeResponse

@@ -1152,7 +1152,6 @@ func (w *worker) disable(ctx context.Context, wr store.Writer, ep store.WebhookE
 	return nil
 }
 
-// moveCursor moves the cursor to `to` (compare-and-set); errStop if it had moved.
 // stepCursor moves ep's cursor to `to` over events ep does not take, as ep was read: not if
 // its cursor moved or it changed since (store.Writer.StepWebhookCursor), so that a step decided
 // with its old events never skips what new ones take (the review: an edit of the events
@@ -1172,6 +1171,8 @@ func (w *worker) stepCursor(ctx context.Context, ep store.WebhookEndpoint, to ui
 	return err
 }
 
+// moveCursor moves the cursor to `to` and FailingSince to failingSince (compare-and-set on
+// the cursor) and reports whether it did.
 func (w *worker) moveCursor(ctx context.Context, ep store.WebhookEndpoint, to uint64, failingSince time.Time) (bool, error) {
 	moved := false
 	err := w.e.st.Update(ctx, func(wr store.Writer) error {

@@ -202,9 +202,15 @@ func TestBodyIsOneJSONValue(t *testing.T) {
 		raw, _ := io.ReadAll(resp.Body)
 		return restResponse{Status: resp.StatusCode, Raw: raw}
 	}
-	for _, body := range []string{`{"name":"x"}{"name":"y"}`, `{"name":"x"} 1`, `{"name":"x"}]`, `{"name":"x"}}`} {
-		if r := post("/livestreams", body); r.Status != 400 || !strings.Contains(r.errorMessage(t), "more than one JSON value") {
-			t.Errorf("%s: %d %s, want 400", body, r.Status, r.Raw)
+	for _, c := range []struct{ body, says string }{
+		{`{"name":"x"}{"name":"y"}`, "more than one JSON value"},
+		{`{"name":"x"} 1`, "more than one JSON value"},
+		{`{"name":"x"}]`, "not JSON after its first value"},
+		{`{"name":"x"}}`, "not JSON after its first value"},
+		{`{"name":"x"} xyz`, "not JSON after its first value"},
+	} {
+		if r := post("/livestreams", c.body); r.Status != 400 || !strings.Contains(r.errorMessage(t), c.says) {
+			t.Errorf("%s: %d %s, want 400 saying %q", c.body, r.Status, r.Raw, c.says)
 		}
 	}
 	if list := s.rest("GET", "/accounts/"+accA+"/realtime/kit/"+appA+"/livestreams", creds.APIToken, nil); strings.Contains(string(list.Raw), `"name":"x"`) {
