@@ -639,3 +639,31 @@ func TestPingOneAtATimeOverREST(t *testing.T) {
 		t.Errorf("the test in flight: HTTP %d %s, want 200", r.Status, r.Raw)
 	}
 }
+
+// TestWebhooksOutStoredListNowRefused: an endpoint stored by an older livegate with an entry
+// the API now refuses ("peer.*") still gets what its other entries take: the server's
+// deliverer reads stored lists leniently (the second review: only the engine's own test
+// fixture showed it, so the server's wiring could go back to the strict parse unseen).
+func TestWebhooksOutStoredListNowRefused(t *testing.T) {
+	s := startServer(t, t.TempDir(), webhooksOut(time.Second, 50*time.Millisecond))
+	creds := s.createApp(accA, appA)
+	h := newHookReceiver(t, func() int { return 200 })
+	id, secret := createHook(t, s.base, creds.APIToken, accA, appA, h.srv.URL+"/hooks", "peer.join.success")
+	h.setSecret(secret)
+	tn := store.Tenant{AccountID: accA, AppID: appA}
+	ctx := context.Background()
+	st := server.StoreOf(s.srv)
+	if err := st.Update(ctx, func(w store.Writer) error {
+		e, err := w.WebhookEndpoint(ctx, tn, id)
+		if err != nil {
+			return err
+		}
+		e.Events = []string{"peer.join.success", "peer.*"}
+		return w.UpdateWebhookEndpoint(ctx, e)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.Deliverer().Wake(tn, id)
+	acked := postDeliveries(t, s.base, accA, appA, creds.WebhookSecret, 1, 4) // four peer.join.success
+	testenv.WaitWithin(t, 30*time.Second, "the peer.join.success events delivered", func() bool { return h.distinct() >= len(acked) })
+}
