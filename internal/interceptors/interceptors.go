@@ -31,7 +31,7 @@ import (
 // Chain returns the server's chains, outermost first: panic recovery, logging, domain
 // error translation, authentication and authorization, validation (except of WebhookService
 // requests, which are validated after their secret is checked), strings with a NUL refused
-// (refuseNUL), and UUIDs made lowercase (lowerUUIDs). AdminService calls are
+// (refuseNUL, unary calls), and UUIDs made lowercase (lowerUUIDs). AdminService calls are
 // authenticated by operators' tokens instead (nil operators: the admin API is off). The
 // lines of calls a client's own error ended are bounded by refused (nil: not bounded).
 func Chain(log *slog.Logger, authn *auth.Authenticator, operators *auth.Operators, refused *accesslog.RefusedLines) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor, error) {
@@ -68,7 +68,6 @@ func Chain(log *slog.Logger, authn *auth.Authenticator, operators *auth.Operator
 			t.stream,
 			a.stream,
 			grpcprotovalidate.StreamServerInterceptor(validator, skipWebhooks),
-			refuseNULStream,
 		}, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/livegate/livegate/internal/feed"
 	"github.com/livegate/livegate/internal/rawcodec"
 	"github.com/livegate/livegate/internal/store"
+	"github.com/livegate/livegate/internal/validation"
 )
 
 // Page sizes of ListEvents: at most this many events, and past the first, at most
@@ -187,6 +188,9 @@ func unreadable(rec store.Event, _ error) error {
 
 // Subscribe replays stored events after the cursor and follows live ones.
 func (s *Server) Subscribe(req *livegatev1.SubscribeRequest, stream grpc.ServerStreamingServer[livegatev1.SubscribeResponse]) error {
+	if err := validation.NoNUL(req); err != nil { // as the unary requests' interceptor does
+		return err
+	}
 	ctx := stream.Context()
 	t, f := tenantAndFilter(req)
 	release, err := s.subs.acquire(t)
