@@ -73,6 +73,16 @@ function nextEvent() {
 }
 </script></body></html>`
 
+// pageServer serves corsPage on a loopback origin of its own until the test ends.
+func pageServer(t *testing.T) *httptest.Server {
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(corsPage))
+	}))
+	t.Cleanup(page.Close)
+	return page
+}
+
 // pageResult is what corsPage's functions answer.
 type pageResult struct {
 	Error      string `json:"error"`
@@ -98,14 +108,7 @@ type pageEvent struct {
 // follows the feed with EventSource and sees an event posted meanwhile; on a page from an
 // origin not allowed, the browser refuses both.
 func TestBrowserOnOtherOrigin(t *testing.T) {
-	pageHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(corsPage))
-	})
-	allowed := httptest.NewServer(pageHandler)
-	t.Cleanup(allowed.Close)
-	denied := httptest.NewServer(pageHandler)
-	t.Cleanup(denied.Close)
+	allowed, denied := pageServer(t), pageServer(t)
 
 	s := startServer(t, t.TempDir(), func(c *server.Config) { c.CORSOrigins = []string{allowed.URL} })
 	const acc, app = "acc-cors", "app-cors"
@@ -231,11 +234,7 @@ func newBrowser(t *testing.T) context.Context {
 // Until 2026-11-29 the first id came with the first event or progress (4-5 s in): the
 // browser reconnected with only_new and lost them (this stop's feed audit).
 func TestBrowserOnlyNewResumesAcrossRestart(t *testing.T) {
-	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(corsPage))
-	}))
-	t.Cleanup(page.Close)
+	page := pageServer(t)
 	dir := t.TempDir()
 	cors := func(c *server.Config) { c.CORSOrigins = []string{page.URL} }
 	s := startServer(t, dir, cors)
@@ -286,11 +285,7 @@ func TestBrowserOnlyNewResumesAcrossRestart(t *testing.T) {
 // read): the browser reconnected to the same cursor every 3 s, for as long as the page
 // stayed open.
 func TestBrowserStopsAtUnreadableEvent(t *testing.T) {
-	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(corsPage))
-	}))
-	t.Cleanup(page.Close)
+	page := pageServer(t)
 	s := startServer(t, t.TempDir(), func(c *server.Config) { c.CORSOrigins = []string{page.URL} })
 	ft := newFeedTenant(s, "acc-poison", "app-poison")
 	seqs := appendItems(t, server.StoreOf(s.srv), feedItem{ft: ft}, feedItem{ft: ft, poison: true}, feedItem{ft: ft})
@@ -331,11 +326,7 @@ func TestBrowserStopsAtUnreadableEvent(t *testing.T) {
 // EventSource closed for good: so did the feed audit's after a reconnect while PostgreSQL was
 // down, 503.)
 func TestBrowserRetriesPastTheSubscriptionLimit(t *testing.T) {
-	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(corsPage))
-	}))
-	t.Cleanup(page.Close)
+	page := pageServer(t)
 	s := startServer(t, t.TempDir(), func(c *server.Config) {
 		c.CORSOrigins = []string{page.URL}
 		c.Feed.MaxPerApp = 1
