@@ -52,14 +52,17 @@ function openFeed(url) {
   });
 }
 // followUntilClosed follows url until the browser closes the EventSource by itself (it does
-// on an answer that is not a 200 event stream) or ms pass: what it opened, received and was
-// told.
-function followUntilClosed(url, ms) {
+// on an answer that is not a 200 event stream), or ms pass, or (firstEvent) its first
+// peer.join.success comes: what it opened, received and was told.
+function followUntilClosed(url, ms, firstEvent) {
   return new Promise(resolve => {
     const got = {opens: 0, ids: [], reasons: [], closed: false};
     const es = new EventSource(url);
     es.onopen = () => got.opens++;
-    es.addEventListener("peer.join.success", e => got.ids.push(e.lastEventId));
+    es.addEventListener("peer.join.success", e => {
+      got.ids.push(e.lastEventId);
+      if (firstEvent) { es.close(); resolve(got); }
+    });
     es.onerror = e => {
       if (e.data) got.reasons.push(JSON.parse(e.data).reason);
       if (es.readyState === EventSource.CLOSED) { got.closed = true; resolve(got); }
@@ -72,6 +75,14 @@ function nextEvent() {
   return new Promise(resolve => waiters.push(() => resolve(events.shift())));
 }
 </script></body></html>`
+
+// followed is what the page's followUntilClosed answers.
+type followed struct {
+	Opens   int      `json:"opens"`
+	IDs     []string `json:"ids"`
+	Reasons []string `json:"reasons"`
+	Closed  bool     `json:"closed"`
+}
 
 // pageServer serves corsPage on a loopback origin of its own until the test ends.
 func pageServer(t *testing.T) *httptest.Server {
@@ -295,12 +306,6 @@ func TestBrowserStopsAtUnreadableEvent(t *testing.T) {
 		t.Fatalf("load the page: %v", err)
 	}
 	sse := s.base + "/accounts/" + ft.acc + "/realtime/kit/" + ft.app + "/events/sse?after_sequence=0&access_token=" + ft.token
-	type followed struct {
-		Opens   int      `json:"opens"`
-		IDs     []string `json:"ids"`
-		Reasons []string `json:"reasons"`
-		Closed  bool     `json:"closed"`
-	}
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[followed](fmt.Sprintf("followUntilClosed(%q, 12000)", sse), chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatalf("page following the feed: %v", err)
@@ -348,24 +353,8 @@ func TestBrowserRetriesPastTheSubscriptionLimit(t *testing.T) {
 		t.Fatalf("load the page: %v", err)
 	}
 	sse := s.base + "/accounts/" + ft.acc + "/realtime/kit/" + ft.app + "/events/sse?only_new=true&access_token=" + ft.token
-	type followed struct {
-		Opens   int      `json:"opens"`
-		IDs     []string `json:"ids"`
-		Reasons []string `json:"reasons"`
-		Closed  bool     `json:"closed"`
-	}
 	// Follow until the first event, the browser closing the EventSource, or 20 s.
-	script := fmt.Sprintf(`new Promise(resolve => {
-  const got = {opens: 0, ids: [], reasons: [], closed: false};
-  const es = new EventSource(%q);
-  es.onopen = () => got.opens++;
-  es.addEventListener("peer.join.success", e => { got.ids.push(e.lastEventId); es.close(); resolve(got); });
-  es.onerror = e => {
-    if (e.data) got.reasons.push(JSON.parse(e.data).reason);
-    if (es.readyState === EventSource.CLOSED) { got.closed = true; resolve(got); }
-  };
-  setTimeout(() => { es.close(); resolve(got); }, 20000);
-})`, sse)
+	script := fmt.Sprintf("followUntilClosed(%q, 20000, true)", sse)
 	type result struct {
 		got followed
 		err error

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -38,8 +40,22 @@ type process struct {
 	http  string
 	grpc  string        // set before http is
 	admin string        // the admin listener's address; set before http is
-	done  chan struct{} // closed when the process has exited
+	done  chan struct{} // closed when its stderr has ended and it has exited
 	err   error         // its exit status, once done
+
+	mu    sync.Mutex
+	lines []string // what it wrote on stderr
+}
+
+// maxProcessLines bounds the stderr lines a process keeps (text).
+const maxProcessLines = 20000
+
+// text is what the process has written on stderr so far (its newest lines, past
+// maxProcessLines).
+func (p *process) text() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
 }
 
 // createAppCLI creates an app with `livegate apps create`.
@@ -60,8 +76,24 @@ func createAppCLI(t *testing.T, bin, dataDir, acc, app string) auth.Credentials 
 // waits until it serves.
 func startProcess(t *testing.T, bin, dataDir string, flags ...string) *process {
 	t.Helper()
-	args := append([]string{"serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dataDir}, flags...)
-	cmd := exec.Command(bin, args...)
+	return startProcessWith(t, procOptions{}, bin, dataDir, flags...)
+}
+
+// procOptions are how startProcessWith runs serve: through the program and arguments of via
+// (such as nohup), if any, with env added to the environment.
+type procOptions struct {
+	via, env []string
+}
+
+// startProcessWith is startProcess run as o says.
+func startProcessWith(t *testing.T, o procOptions, bin, dataDir string, flags ...string) *process {
+	t.Helper()
+	argv := append(append([]string(nil), o.via...), bin, "serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dataDir)
+	argv = append(argv, flags...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	if o.env != nil {
+		cmd.Env = append(os.Environ(), o.env...)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +106,12 @@ func startProcess(t *testing.T, bin, dataDir string, flags ...string) *process {
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			p.mu.Lock()
+			if len(p.lines) == maxProcessLines { // a long run under load: keep the newest
+				p.lines = append(p.lines[:0], p.lines[maxProcessLines/2:]...)
+			}
+			p.lines = append(p.lines, sc.Text())
+			p.mu.Unlock()
 			var line struct {
 				Msg   string `json:"msg"`
 				HTTP  string `json:"http"`
@@ -86,8 +124,9 @@ func startProcess(t *testing.T, bin, dataDir string, flags ...string) *process {
 			}
 		}
 		_, _ = io.Copy(io.Discard, stderr)
+		p.err = cmd.Wait() // once stderr is read to its end, as os/exec asks
+		close(p.done)
 	}()
-	go func() { p.err = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-p.done
@@ -95,7 +134,7 @@ func startProcess(t *testing.T, bin, dataDir string, flags ...string) *process {
 	select {
 	case p.http = <-addr:
 	case <-p.done:
-		t.Fatalf("livegate exited before serving: %v", p.err)
+		t.Fatalf("livegate exited before serving: %v\n%s", p.err, p.text())
 	case <-time.After(60 * time.Second):
 		t.Fatal("livegate did not start serving within 60s")
 	}

@@ -1,88 +1,17 @@
 package server_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/livegate/livegate/internal/testenv"
 )
-
-// loggedProcess is `livegate serve` run as a child process with its stderr kept.
-type loggedProcess struct {
-	cmd  *exec.Cmd
-	http string
-	done chan struct{} // closed once stderr has ended and the process has exited
-	err  error         // its exit status, once done
-
-	mu    sync.Mutex
-	lines []string
-}
-
-// startLogged runs `livegate serve` on free loopback ports with env added to the
-// environment, and waits until it serves.
-func startLogged(t *testing.T, bin, dataDir string, env ...string) *loggedProcess {
-	t.Helper()
-	return startLoggedVia(t, nil, bin, dataDir, env...)
-}
-
-// startLoggedVia is startLogged with the command run by the program and arguments of via
-// (such as nohup), if any.
-func startLoggedVia(t *testing.T, via []string, bin, dataDir string, env ...string) *loggedProcess {
-	t.Helper()
-	argv := append(append([]string(nil), via...), bin, "serve", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dataDir)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &loggedProcess{cmd: cmd, done: make(chan struct{})}
-	served := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			p.mu.Unlock()
-			var l struct{ Msg, HTTP string }
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "livegate serving" {
-				served <- l.HTTP
-			}
-		}
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-	})
-	select {
-	case p.http = <-served:
-	case <-p.done:
-		t.Fatalf("livegate exited before serving: %v\n%s", p.err, p.text())
-	case <-time.After(60 * time.Second):
-		t.Fatal("livegate did not start serving within 60s")
-	}
-	return p
-}
-
-func (p *loggedProcess) text() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines, "\n")
-}
 
 // TestLibraryLogsAreJSON: with tracing on and its collector down, every line livegate writes
 // on stderr is JSON, the trace exporter's failures included, as a WARN "OpenTelemetry" line.
@@ -93,8 +22,8 @@ func TestLibraryLogsAreJSON(t *testing.T) {
 	dataDir := t.TempDir()
 	creds := createAppCLI(t, bin, dataDir, accA, appA)
 	collector := testenv.FreeAddr(t) // nothing listens there
-	p := startLogged(t, bin, dataDir, "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+collector, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
-		"OTEL_BSP_SCHEDULE_DELAY=100", "OTEL_EXPORTER_OTLP_TIMEOUT=1000")
+	p := startProcessWith(t, procOptions{env: []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + collector, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+		"OTEL_BSP_SCHEDULE_DELAY=100", "OTEL_EXPORTER_OTLP_TIMEOUT=1000"}}, bin, dataDir)
 	// Requests make spans; their export fails.
 	testenv.WaitFor(t, "a failed export in the log", func() bool {
 		req, _ := http.NewRequest("GET", "http://"+p.http+"/accounts/"+accA+"/realtime/kit/"+appA+"/livestreams", nil)
@@ -127,7 +56,7 @@ func TestLibraryLogsAreJSON(t *testing.T) {
 // operations audit.)
 func TestSIGHUPStopsGracefully(t *testing.T) {
 	bin := buildLivegate(t)
-	p := startLogged(t, bin, t.TempDir())
+	p := startProcess(t, bin, t.TempDir())
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +80,7 @@ func TestSIGHUPStopsGracefully(t *testing.T) {
 // review found SIGHUP handling had undone that.)
 func TestSIGHUPIgnoredUnderNohup(t *testing.T) {
 	bin := buildLivegate(t)
-	p := startLoggedVia(t, []string{"nohup"}, bin, t.TempDir())
+	p := startProcessWith(t, procOptions{via: []string{"nohup"}}, bin, t.TempDir())
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}

@@ -223,11 +223,8 @@ func (s *Server) DeliverHmsWebhook(ctx context.Context, req *livegatev1.DeliverH
 		return nil, fmt.Errorf("100ms delivery %s: %w", deliveryID, err)
 	}
 	projection.Correlate(ev, p)
-	for _, k := range []struct{ field, v string }{
-		{"data.room_id", ev.GetRoomId()}, {"data.session_id", ev.GetSessionId()}, {"data.peer_id", ev.GetPeerId()},
-		{"data.beam_id", ev.GetBeamId()}, {"data.ingest_id", ev.GetIngestId()}, {"data.stream_id", ev.GetStreamId()},
-	} {
-		if err := checkProviderID(k.field, k.v); err != nil {
+	for _, k := range hmsKeys(ev) {
+		if err := checkProviderID("data."+k.name, *k.dst); err != nil {
 			return nil, err
 		}
 	}
@@ -448,6 +445,20 @@ func decodeError(err error) error {
 	return fmt.Errorf("decode delivery: %w", err)
 }
 
+// hmsKey is a 100ms correlation key: its name in a payload's data, and ev's field for it.
+type hmsKey struct {
+	name string
+	dst  *string
+}
+
+// hmsKeys are ev's 100ms correlation keys (an array: nothing allocated per delivery).
+func hmsKeys(ev *livegatev1.Event) [6]hmsKey {
+	return [6]hmsKey{
+		{"room_id", &ev.RoomId}, {"session_id", &ev.SessionId}, {"peer_id", &ev.PeerId},
+		{"beam_id", &ev.BeamId}, {"ingest_id", &ev.IngestId}, {"stream_id", &ev.StreamId},
+	}
+}
+
 // correlateUnknown gives a 100ms event of a type livegate does not know the correlation keys
 // its raw data names as every known type does (data.room_id, data.session_id, ...), so that
 // the feed's room_id filter finds it too (the feed audit's new type had no room). A key that
@@ -455,13 +466,7 @@ func decodeError(err error) error {
 // out, not refused: the event is stored all the same.
 func correlateUnknown(ev *livegatev1.Event, raw *structpb.Struct) {
 	data := raw.GetFields()["data"].GetStructValue().GetFields()
-	for _, k := range []struct {
-		name string
-		dst  *string
-	}{
-		{"room_id", &ev.RoomId}, {"session_id", &ev.SessionId}, {"peer_id", &ev.PeerId},
-		{"beam_id", &ev.BeamId}, {"ingest_id", &ev.IngestId}, {"stream_id", &ev.StreamId},
-	} {
+	for _, k := range hmsKeys(ev) {
 		v, ok := data[k.name].GetKind().(*structpb.Value_StringValue)
 		if !ok || checkProviderID("data."+k.name, v.StringValue) != nil {
 			continue
